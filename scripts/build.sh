@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the Worker (Rust → wasm → JS shim) into build/ and prints the bundle size.
+# worker-build would download wasm-bindgen, esbuild and wasm-opt; that fails here, so it is
+# pointed at the pinned local copies instead.
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+cd "$ROOT"
+
+if [ "${1:-}" = "--if-needed" ] && [ "${RTCGATE_PREBUILT:-}" = 1 ] && [ -f build/index.js ]; then
+  exit 0
+fi
+
+export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+"$WORKER_BUILD_BIN" --release >&2
+
+wasm=build/index_bg.wasm
+raw=$(wc -c < "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+log "wasm bundle: $wasm — $raw bytes raw, $gz bytes gzip"

@@ -1,0 +1,18 @@
+# Pinned tool versions and where they live; sourced by the other scripts.
+# Tools built from crates.io go to a per-user cache shared by every clone (a cold install
+# compiles them once, ~5 minutes); npm and Python tools live in the checkout.
+
+WORKER_BUILD_VERSION=0.8.7
+# Must equal the wasm-bindgen version in Cargo.lock (worker 0.8.7 uses 0.2.130).
+WASM_BINDGEN_VERSION=0.2.130
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_CACHE="${RTCGATE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rtcgate/tools}"
+WORKER_BUILD_BIN="$TOOLS_CACHE/worker-build-$WORKER_BUILD_VERSION/bin/worker-build"
+WASM_BINDGEN_BIN="$TOOLS_CACHE/wasm-bindgen-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"
+VENV="$ROOT/.venv"
+
+export WRANGLER_SEND_METRICS=false
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+log() { printf '\033[1m[rtcgate]\033[0m %s\n' "$*" >&2; }

@@ -1,0 +1,200 @@
+//! The application: settings and vendors built once per isolate, and `handle`, which turns
+//! one `ApiRequest` into one `ApiResponse` — request id, routing, size limit, auth, the
+//! handler, and the error envelope — without ever panicking on client input.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::auth;
+use crate::body::MAX_BODY_BYTES;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::handlers;
+use crate::http::{ApiRequest, ApiResponse, Method};
+use crate::ids;
+use crate::router::{self, Access, Match};
+use crate::routing::Breakers;
+use crate::runtime::Runtime;
+use crate::vendors::{self, setting, EnvVars, VendorEntry};
+
+/// Deployment settings that are not a vendor's.
+pub struct Settings {
+    /// Guards the admin routes; admin is disabled when unset.
+    pub admin_token: Option<String>,
+    /// Vendor names in routing order for new rooms.
+    pub vendor_order: Vec<String>,
+    /// Where recordings go when a request names no `output_uri`.
+    pub recording_default_uri: Option<String>,
+    pub recording_credentials: crate::recording_destination::Credentials,
+}
+
+pub const DEFAULT_VENDOR_ORDER: &str = "livekit,agora,zego";
+
+impl Settings {
+    pub fn from_env(env: EnvVars<'_>) -> Settings {
+        Settings {
+            admin_token: setting(env, "ADMIN_TOKEN"),
+            vendor_order: setting(env, "RTC_VENDOR_ORDER")
+                .unwrap_or_else(|| DEFAULT_VENDOR_ORDER.to_owned())
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            recording_default_uri: setting(env, "RECORDING_DEFAULT_URI"),
+            recording_credentials: crate::recording_destination::Credentials::from_env(env),
+        }
+    }
+}
+
+/// Short-lived isolate memory. Entries here may be up to `ttl` stale; see `auth` for what
+/// that means for revoked keys.
+#[derive(Default)]
+pub struct IsolateCache {
+    pub keys: RefCell<HashMap<String, (auth::Caller, u64)>>,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub vendors: Vec<VendorEntry>,
+    pub breakers: Breakers,
+    pub cache: IsolateCache,
+}
+
+/// Everything a handler gets.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub rt: &'a Runtime,
+    pub req: &'a ApiRequest,
+    pub params: Vec<String>,
+    /// The calling project, for API-key routes.
+    pub caller: Option<auth::Caller>,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn project_id(&self) -> &str {
+        self.caller.as_ref().map(|c| c.project_id.as_str()).unwrap_or("")
+    }
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply { status: 200, body, headers: Vec::new() }
+    }
+
+    pub fn created(body: Value) -> Reply {
+        Reply { status: 201, body, headers: Vec::new() }
+    }
+}
+
+impl App {
+    pub fn from_env(env: EnvVars<'_>) -> App {
+        let breakers = Breakers::default();
+        if let Some(ms) = setting(env, "VENDOR_COOLDOWN_MS").and_then(|v| v.parse().ok()) {
+            breakers.cooldown_ms.set(ms);
+        }
+        App { settings: Settings::from_env(env), vendors: vendors::registry(env), breakers, cache: IsolateCache::default() }
+    }
+
+    pub async fn handle(&self, rt: &Runtime, req: ApiRequest) -> ApiResponse {
+        let request_id = request_id(rt, &req);
+        let result = self.dispatch(rt, &req).await;
+        let mut response = match result {
+            Ok(reply) => {
+                let mut r = ApiResponse::json(reply.status, &reply.body);
+                for (k, v) in reply.headers {
+                    r.set_header(&k, &v);
+                }
+                r
+            }
+            Err(err) => {
+                let mut r = ApiResponse::json(err.status(), &err.envelope(&request_id));
+                for (k, v) in &err.headers {
+                    r.set_header(k, v);
+                }
+                r
+            }
+        };
+        response.set_header("x-request-id", &request_id);
+        response.set_header("cache-control", "no-store");
+        response
+    }
+
+    async fn dispatch(&self, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
+        let (route, params) = match router::route(&req.method, &req.path) {
+            Match::Found { route, params } => (route, params),
+            Match::WrongMethod { allow } => {
+                return Err(ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not allowed on {}", req.method.as_str(), req.path),
+                )
+                .with_header("Allow", allow))
+            }
+            Match::NotFound => {
+                return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", req.path)))
+            }
+        };
+        if req.body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request body is {} bytes; the limit is {MAX_BODY_BYTES}", req.body.len()),
+            ));
+        }
+        if !req.body.is_empty() && matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete) {
+            check_content_type(req)?;
+        }
+        let caller = match route.access() {
+            Access::Public => None,
+            Access::Admin => {
+                auth::require_admin(self, req)?;
+                None
+            }
+            Access::ApiKey => Some(auth::authenticate(self, rt, req).await?),
+        };
+        let ctx = Ctx { app: self, rt, req, params, caller };
+        handlers::serve(route, &ctx).await
+    }
+}
+
+/// A body must be JSON when its type is declared; an undeclared type is read as JSON.
+fn check_content_type(req: &ApiRequest) -> ApiResult<()> {
+    match req.header("content-type") {
+        None => Ok(()),
+        Some(ct) => {
+            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if mime == "application/json" || mime.ends_with("+json") {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!("request bodies must be application/json, not '{mime}'"),
+                ))
+            }
+        }
+    }
+}
+
+/// The client's `X-Request-Id` when it is sane (1–128 of `[A-Za-z0-9._:-]`), else a new one.
+fn request_id(rt: &Runtime, req: &ApiRequest) -> String {
+    match req.header("x-request-id") {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 128
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')) =>
+        {
+            id.to_owned()
+        }
+        _ => ids::request_id(rt),
+    }
+}

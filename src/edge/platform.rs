@@ -1,0 +1,140 @@
+//! The runtime traits on the Workers platform.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::{select, Either};
+use js_sys::Uint8Array;
+use wasm_bindgen::JsValue;
+use worker::{AbortController, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit};
+
+use crate::runtime::{
+    Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse, Row, SqlValue,
+    Statement,
+};
+
+pub struct D1(pub D1Database);
+
+fn bind(params: &[SqlValue]) -> Vec<JsValue> {
+    params
+        .iter()
+        .map(|p| match p {
+            SqlValue::Null => JsValue::NULL,
+            // D1 binds JS numbers; our integers (ms timestamps, counters) stay below 2^53.
+            SqlValue::Int(n) => JsValue::from_f64(*n as f64),
+            SqlValue::Text(s) => JsValue::from_str(s),
+        })
+        .collect()
+}
+
+fn d1_error(e: worker::Error) -> DbError {
+    let text = e.to_string();
+    if text.contains("constraint failed") {
+        DbError::Constraint(text)
+    } else {
+        DbError::Other(text)
+    }
+}
+
+fn changes(result: &worker::D1Result) -> u64 {
+    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64
+}
+
+#[async_trait(?Send)]
+impl Db for D1 {
+    async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        let stmt = self.0.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
+        let result = stmt.all().await.map_err(d1_error)?;
+        result.results::<Row>().map_err(d1_error)
+    }
+
+    async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        let stmt = self.0.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
+        let result = stmt.run().await.map_err(d1_error)?;
+        Ok(changes(&result))
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, DbError> {
+        let mut prepared = Vec::with_capacity(statements.len());
+        for s in statements {
+            prepared.push(self.0.prepare(s.sql).bind(&bind(&s.params)).map_err(d1_error)?);
+        }
+        // D1 runs a batch as one transaction: a failing statement rolls back the others.
+        let results = self.0.batch(prepared).await.map_err(d1_error)?;
+        Ok(results.iter().map(changes).collect())
+    }
+}
+
+pub struct Kv(pub KvStore);
+
+#[async_trait(?Send)]
+impl KvTrait for Kv {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).text().await.ok().flatten()
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_s: u64) {
+        // KV's minimum expiration TTL is 60 s. A failed write only costs freshness.
+        if let Ok(builder) = self.0.put(key, value) {
+            let _ = builder.expiration_ttl(ttl_s.max(60)).execute().await;
+        }
+    }
+}
+
+pub struct Fetch;
+
+#[async_trait(?Send)]
+impl Http for Fetch {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
+        let unreachable = |e: worker::Error| HttpError::Unreachable(e.to_string());
+        let headers = Headers::new();
+        for (k, v) in &request.headers {
+            headers.set(k, v).map_err(unreachable)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(request.method.to_owned())).with_headers(headers);
+        if let Some(body) = &request.body {
+            init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
+        }
+        let req = Request::new_with_init(&request.url, &init).map_err(unreachable)?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = async move {
+            let mut resp = worker::Fetch::Request(req).send_with_signal(&signal).await?;
+            let status = resp.status_code();
+            let headers: Vec<(String, String)> = resp.headers().entries().collect();
+            let body = resp.bytes().await?;
+            Ok::<_, worker::Error>(OutboundResponse { status, headers, body })
+        };
+        let timer = Delay::from(Duration::from_millis(request.timeout_ms));
+        match select(Box::pin(exchange), timer).await {
+            Either::Left((result, _)) => result.map_err(unreachable),
+            Either::Right(_) => {
+                controller.abort();
+                Err(HttpError::Timeout)
+            }
+        }
+    }
+}
+
+pub struct JsClock;
+
+#[async_trait(?Send)]
+impl Clock for JsClock {
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+}
+
+pub struct JsEntropy;
+
+impl Entropy for JsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        // getrandom's "js" backend is crypto.getRandomValues, always present in workerd.
+        getrandom::getrandom(buf).expect("crypto.getRandomValues is available");
+    }
+}

@@ -1,0 +1,176 @@
+//! The one error type of the API and its JSON envelope.
+//!
+//! Every failure a client can see is an `ApiError`: a stable UPPER_SNAKE code, an HTTP status
+//! that follows from the code, a message written for the client, and optional structured
+//! details (the field at fault, the existing room id, ...). Vendor failures are translated
+//! into these codes before they get here; raw vendor bodies and secrets never do.
+
+use serde_json::{json, Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidJson,
+    InvalidRequest,
+    UnknownField,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unauthenticated,
+    Forbidden,
+    RouteNotFound,
+    MethodNotAllowed,
+    ProjectNotFound,
+    KeyNotFound,
+    RoomNotFound,
+    RoomNameTaken,
+    ParticipantNotFound,
+    RecordingNotFound,
+    CapabilityNotFound,
+    UnknownVendor,
+    VendorUnavailable,
+    VendorMismatch,
+    VendorAuthFailed,
+    VendorTimeout,
+    VendorRateLimited,
+    VendorRejected,
+    GrantNotSupported,
+    UnsupportedByVendor,
+    DestinationNotConfigured,
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidJson => "INVALID_JSON",
+            InvalidRequest => "INVALID_REQUEST",
+            UnknownField => "UNKNOWN_FIELD",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Unauthenticated => "UNAUTHENTICATED",
+            Forbidden => "FORBIDDEN",
+            RouteNotFound => "ROUTE_NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ProjectNotFound => "PROJECT_NOT_FOUND",
+            KeyNotFound => "KEY_NOT_FOUND",
+            RoomNotFound => "ROOM_NOT_FOUND",
+            RoomNameTaken => "ROOM_NAME_TAKEN",
+            ParticipantNotFound => "PARTICIPANT_NOT_FOUND",
+            RecordingNotFound => "RECORDING_NOT_FOUND",
+            CapabilityNotFound => "CAPABILITY_NOT_FOUND",
+            UnknownVendor => "UNKNOWN_VENDOR",
+            VendorUnavailable => "VENDOR_UNAVAILABLE",
+            VendorMismatch => "VENDOR_MISMATCH",
+            VendorAuthFailed => "VENDOR_AUTH_FAILED",
+            VendorTimeout => "VENDOR_TIMEOUT",
+            VendorRateLimited => "VENDOR_RATE_LIMITED",
+            VendorRejected => "VENDOR_REJECTED",
+            GrantNotSupported => "GRANT_NOT_SUPPORTED",
+            UnsupportedByVendor => "UNSUPPORTED_BY_VENDOR",
+            DestinationNotConfigured => "DESTINATION_NOT_CONFIGURED",
+            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            Internal => "INTERNAL",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            InvalidJson | InvalidRequest | UnknownField | UnknownVendor => 400,
+            Unauthenticated => 401,
+            Forbidden => 403,
+            RouteNotFound | ProjectNotFound | KeyNotFound | RoomNotFound | ParticipantNotFound
+            | RecordingNotFound | CapabilityNotFound => 404,
+            MethodNotAllowed => 405,
+            RoomNameTaken | VendorMismatch | IdempotencyInProgress => 409,
+            PayloadTooLarge => 413,
+            UnsupportedMediaType => 415,
+            VendorUnavailable | GrantNotSupported | DestinationNotConfigured
+            | IdempotencyKeyReused => 422,
+            Internal => 500,
+            UnsupportedByVendor => 501,
+            VendorAuthFailed | VendorRejected => 502,
+            VendorRateLimited => 503,
+            VendorTimeout => 504,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    /// Overrides `code.status()` where one code spans statuses (a vendor that is down is a
+    /// 502, an unconfigured one a 422; both are VENDOR_UNAVAILABLE).
+    pub status: Option<u16>,
+    pub message: String,
+    pub details: Map<String, Value>,
+    pub headers: Vec<(String, String)>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, status: None, message: message.into(), details: Map::new(), headers: Vec::new() }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.code.status())
+    }
+
+    /// A missing, ill-typed or out-of-range field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::InvalidRequest, message).with_detail("field", field)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Unauthenticated, message).with_header("WWW-Authenticate", "Bearer")
+    }
+
+    /// An internal failure. `cause` goes to the log line only; the client sees a fixed text.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        crate::log::error(&format!("internal error: {cause}"));
+        ApiError::new(ErrorCode::Internal, "internal error; retry later or report the request_id")
+    }
+
+    pub fn room_not_found(room: &str) -> Self {
+        ApiError::new(ErrorCode::RoomNotFound, format!("no room '{room}' in this project"))
+            .with_detail("room", room)
+    }
+
+    /// The envelope body: `{"error":{"code","message","request_id",...details}}`.
+    pub fn envelope(&self, request_id: &str) -> Value {
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code.as_str()));
+        error.insert("message".into(), json!(self.message));
+        error.insert("request_id".into(), json!(request_id));
+        for (k, v) in &self.details {
+            error.insert(k.clone(), v.clone());
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<crate::runtime::DbError> for ApiError {
+    fn from(e: crate::runtime::DbError) -> Self {
+        ApiError::internal(format!("database: {e:?}"))
+    }
+}

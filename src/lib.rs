@@ -1,0 +1,29 @@
+//! rtcgate: one REST API for realtime audio/video rooms across LiveKit, Agora and ZEGOCLOUD.
+//!
+//! Everything but `edge` is plain Rust that compiles and tests natively: the request model
+//! (`http`), routing of paths (`router`) and of vendors (`routing`), validation (`body`),
+//! auth, handlers, storage, and the vendors themselves. `runtime` names the five
+//! capabilities the core needs from its host; `edge` provides them on Cloudflare Workers
+//! (the only wasm-only module) and `native` provides them for tests and benches.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod ids;
+pub mod log;
+pub mod recording_destination;
+pub mod router;
+pub mod routing;
+pub mod runtime;
+pub mod store;
+pub mod time;
+pub mod vendors;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

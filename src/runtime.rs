@@ -1,0 +1,153 @@
+//! The Workers runtime as the core sees it: five small capabilities behind traits.
+//!
+//! `edge` implements them on D1, KV, `fetch`, `Date.now()` and `crypto.getRandomValues`;
+//! `native` implements them on SQLite, memory and scripted HTTP for `cargo test`.
+//! The core never names a concrete runtime, so every handler runs natively in tests.
+
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// A value bound to a SQL parameter. D1 and SQLite agree on these three.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<&str> for SqlValue {
+    fn from(s: &str) -> Self {
+        SqlValue::Text(s.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(s: String) -> Self {
+        SqlValue::Text(s)
+    }
+}
+impl From<i64> for SqlValue {
+    fn from(n: i64) -> Self {
+        SqlValue::Int(n)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(b: bool) -> Self {
+        SqlValue::Int(b as i64)
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// One statement of a batch.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    pub sql: &'static str,
+    pub params: Vec<SqlValue>,
+}
+
+/// A result row, column name to JSON value (how D1 hands rows over).
+pub type Row = Map<String, Value>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbError {
+    /// A UNIQUE or CHECK constraint refused the write; callers turn this into a 409.
+    Constraint(String),
+    /// Anything else: connection, syntax, quota. Never shown to clients.
+    Other(String),
+}
+
+#[async_trait(?Send)]
+pub trait Db {
+    async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError>;
+    /// Runs a write and returns the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
+    /// Runs the statements in one transaction: all or none. Returns rows changed per statement.
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, DbError>;
+}
+
+/// Eventually consistent key/value storage: only for state where staleness is harmless.
+#[async_trait(?Send)]
+pub trait Kv {
+    async fn get(&self, key: &str) -> Option<String>;
+    async fn put(&self, key: &str, value: &str, ttl_s: u64);
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboundRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl OutboundResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpError {
+    Timeout,
+    /// Connection refused, DNS, TLS, reset: the vendor could not be reached.
+    Unreachable(String),
+}
+
+#[async_trait(?Send)]
+pub trait Http {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError>;
+}
+
+#[async_trait(?Send)]
+pub trait Clock {
+    /// Milliseconds since the Unix epoch. (`SystemTime::now()` panics on wasm32, hence this.)
+    fn now_ms(&self) -> u64;
+    async fn sleep_ms(&self, ms: u64);
+}
+
+pub trait Entropy {
+    /// Fills `buf` from a cryptographically secure source.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The capabilities one request may use.
+#[derive(Clone)]
+pub struct Runtime {
+    pub db: Rc<dyn Db>,
+    pub kv: Rc<dyn Kv>,
+    pub http: Rc<dyn Http>,
+    pub clock: Rc<dyn Clock>,
+    pub entropy: Rc<dyn Entropy>,
+}
+
+impl Runtime {
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    pub fn now_s(&self) -> u64 {
+        self.clock.now_ms() / 1000
+    }
+
+    pub fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut buf = [0u8; N];
+        self.entropy.fill(&mut buf);
+        buf
+    }
+}

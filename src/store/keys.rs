@@ -1,0 +1,184 @@
+//! Projects and their API keys. A key is stored only as its SHA-256 hash plus its last four
+//! characters for display; the key itself exists once, in the response that created it.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{int, text};
+use crate::error::ApiResult;
+use crate::ids;
+use crate::runtime::{Runtime, Row, SqlValue};
+use crate::time::rfc3339;
+
+pub const KEY_PREFIX: &str = "rtc_sk_";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+impl Project {
+    pub fn to_json(&self) -> Value {
+        json!({ "id": self.id, "name": self.name, "created_at": rfc3339(self.created_at_ms as u64) })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKey {
+    pub id: String,
+    pub project_id: String,
+    pub label: String,
+    pub last4: String,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl ApiKey {
+    fn from_row(row: &Row) -> Option<ApiKey> {
+        Some(ApiKey {
+            id: text(row, "id")?,
+            project_id: text(row, "project_id")?,
+            label: text(row, "label")?,
+            last4: text(row, "last4")?,
+            created_at_ms: int(row, "created_at_ms")?,
+            revoked_at_ms: int(row, "revoked_at_ms"),
+        })
+    }
+
+    /// The public view: never the key or its hash.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "project": self.project_id,
+            "label": self.label,
+            "last4": self.last4,
+            "created_at": rfc3339(self.created_at_ms as u64),
+            "revoked_at": self.revoked_at_ms.map(|ms| rfc3339(ms as u64)),
+        })
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new key: prefix + 32 base62 characters (≈190 random bits).
+pub fn generate_key(rt: &Runtime) -> String {
+    ids::random_id(rt, KEY_PREFIX, 32)
+}
+
+fn last4(key: &str) -> String {
+    key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
+}
+
+pub async fn create_project(rt: &Runtime, name: &str) -> ApiResult<Project> {
+    let project = Project { id: ids::project_id(rt), name: name.to_owned(), created_at_ms: rt.now_ms() as i64 };
+    rt.db
+        .execute(
+            "INSERT INTO projects (id, name, created_at_ms) VALUES (?1, ?2, ?3)",
+            &[project.id.as_str().into(), name.into(), project.created_at_ms.into()],
+        )
+        .await?;
+    Ok(project)
+}
+
+pub async fn get_project(rt: &Runtime, id: &str) -> ApiResult<Option<Project>> {
+    let rows = rt
+        .db
+        .query("SELECT id, name, created_at_ms FROM projects WHERE id = ?1", &[id.into()])
+        .await?;
+    Ok(rows.first().and_then(|r| {
+        Some(Project { id: text(r, "id")?, name: text(r, "name")?, created_at_ms: int(r, "created_at_ms")? })
+    }))
+}
+
+/// Stores `key` (already generated, or supplied by the dev bootstrap) for `project_id`.
+pub async fn insert_key(rt: &Runtime, project_id: &str, label: &str, key: &str) -> ApiResult<ApiKey> {
+    let record = ApiKey {
+        id: ids::key_id(rt),
+        project_id: project_id.to_owned(),
+        label: label.to_owned(),
+        last4: last4(key),
+        created_at_ms: rt.now_ms() as i64,
+        revoked_at_ms: None,
+    };
+    rt.db
+        .execute(
+            "INSERT INTO api_keys (id, project_id, key_hash, label, last4, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                record.id.as_str().into(),
+                project_id.into(),
+                hash_key(key).into(),
+                label.into(),
+                record.last4.as_str().into(),
+                record.created_at_ms.into(),
+            ],
+        )
+        .await?;
+    Ok(record)
+}
+
+pub async fn list_keys(rt: &Runtime, project_id: &str) -> ApiResult<Vec<ApiKey>> {
+    let rows = rt
+        .db
+        .query(
+            "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
+             WHERE project_id = ?1 ORDER BY created_at_ms, id",
+            &[project_id.into()],
+        )
+        .await?;
+    Ok(rows.iter().filter_map(ApiKey::from_row).collect())
+}
+
+/// Marks a key revoked (idempotently: a second revoke keeps the first time).
+pub async fn revoke_key(rt: &Runtime, key_id: &str) -> ApiResult<Option<ApiKey>> {
+    rt.db
+        .execute(
+            "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
+            &[key_id.into(), (rt.now_ms() as i64).into()],
+        )
+        .await?;
+    let rows = rt
+        .db
+        .query(
+            "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys WHERE id = ?1",
+            &[key_id.into()],
+        )
+        .await?;
+    Ok(rows.first().and_then(ApiKey::from_row))
+}
+
+/// The live (not revoked) key with this secret, if any.
+pub async fn find_live_key(rt: &Runtime, key: &str) -> ApiResult<Option<ApiKey>> {
+    let rows = rt
+        .db
+        .query(
+            "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
+             WHERE key_hash = ?1 AND revoked_at_ms IS NULL",
+            &[SqlValue::Text(hash_key(key))],
+        )
+        .await?;
+    Ok(rows.first().and_then(ApiKey::from_row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_sha256_hex_and_last4_is_the_tail() {
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(last4("rtc_sk_abcdWXYZ"), "WXYZ");
+        assert_eq!(last4("ab"), "ab");
+    }
+}

@@ -1,0 +1,9 @@
+//! agora (being written).
+
+pub mod token;
+
+use super::{entry, EnvVars, VendorEntry, VendorState};
+
+pub fn setup(_env: EnvVars<'_>) -> VendorEntry {
+    entry("agora", VendorState::Unconfigured)
+}

@@ -1,0 +1,46 @@
+//! The routed capabilities of the public contract, by their discovery ids.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Capability {
+    RoomCreate,
+    RoomGet,
+    RoomList,
+    RoomDelete,
+    TokenIssue,
+    RecordingStart,
+    RecordingStop,
+    ParticipantList,
+    ParticipantKick,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 9] = [
+        Capability::RoomCreate,
+        Capability::RoomGet,
+        Capability::RoomList,
+        Capability::RoomDelete,
+        Capability::TokenIssue,
+        Capability::RecordingStart,
+        Capability::RecordingStop,
+        Capability::ParticipantList,
+        Capability::ParticipantKick,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Capability::RoomCreate => "rtc.room.create",
+            Capability::RoomGet => "rtc.room.get",
+            Capability::RoomList => "rtc.room.list",
+            Capability::RoomDelete => "rtc.room.delete",
+            Capability::TokenIssue => "rtc.token.issue",
+            Capability::RecordingStart => "rtc.recording.start",
+            Capability::RecordingStop => "rtc.recording.stop",
+            Capability::ParticipantList => "rtc.participant.list",
+            Capability::ParticipantKick => "rtc.participant.kick",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.id() == id)
+    }
+}

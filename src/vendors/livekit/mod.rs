@@ -1,0 +1,9 @@
+//! livekit (being written).
+
+pub mod token;
+
+use super::{entry, EnvVars, VendorEntry, VendorState};
+
+pub fn setup(_env: EnvVars<'_>) -> VendorEntry {
+    entry("livekit", VendorState::Unconfigured)
+}

@@ -1,0 +1,304 @@
+//! The vendors rtcgate can host rooms on. Each lives in its own folder and implements
+//! [`Vendor`]; [`registry`] is the one place that lists them. Adding a vendor means a new
+//! folder and one line in `registry`.
+
+pub mod agora;
+pub mod capability;
+pub mod error;
+pub mod livekit;
+pub mod transport;
+pub mod zego;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use capability::Capability;
+pub use error::{VendorError, VendorFailure};
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::runtime::{Entropy, Runtime};
+
+/// Reads a Worker var or secret by name; empty values count as absent.
+pub type EnvVars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Builds every vendor from the environment. Order here is only the listing order;
+/// routing order comes from `RTC_VENDOR_ORDER`.
+pub fn registry(env: EnvVars<'_>) -> Vec<VendorEntry> {
+    vec![livekit::setup(env), agora::setup(env), zego::setup(env)]
+}
+
+/// A vendor as configured in this deployment.
+pub struct VendorEntry {
+    pub name: &'static str,
+    pub state: VendorState,
+}
+
+pub enum VendorState {
+    Ready(Box<dyn Vendor>),
+    /// None of its settings are present.
+    Unconfigured,
+    /// Some settings are present but wrong; the reason names the setting, never its value.
+    Misconfigured(String),
+}
+
+impl VendorEntry {
+    pub fn ready(&self) -> Option<&dyn Vendor> {
+        match &self.state {
+            VendorState::Ready(v) => Some(v.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Room settings passed to a vendor that has a room object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoomSpec {
+    /// Our room id, which is also the vendor-side room/channel name.
+    pub room_id: String,
+    pub max_participants: Option<u32>,
+    pub empty_timeout_s: Option<u32>,
+    /// The room's metadata as a JSON document (vendors take it as a string).
+    pub metadata_json: Option<String>,
+    /// Record the whole room automatically to this destination (LiveKit room egress).
+    pub auto_record: Option<recording::Destination>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreatedRoom {
+    /// The vendor's own id for the room, where it has one (LiveKit `RM_…`).
+    pub vendor_sid: Option<String>,
+}
+
+/// A participant the vendor reports as present. Vendors that speak numeric uids report
+/// `uid` only; the caller maps it to an identity through the participant registry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveParticipant {
+    pub identity: Option<String>,
+    pub uid: Option<u32>,
+    pub display_name: Option<String>,
+    pub joined_at_ms: Option<u64>,
+}
+
+/// Who to act on: the identity and its room-stable numeric uid from the registry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantRef {
+    pub identity: String,
+    pub uid: Option<u32>,
+}
+
+/// What a join token grants. Vendors refuse grants they cannot enforce.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinGrant {
+    pub room_id: String,
+    pub identity: String,
+    /// Room-stable numeric uid from the participant registry (Agora joins with it).
+    pub uid: u32,
+    pub display_name: Option<String>,
+    pub metadata_json: Option<String>,
+    pub ttl_s: u32,
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+    /// `None` = the default, same as `can_publish`; `Some` = the caller asked explicitly
+    /// (a vendor that cannot restrict data refuses an explicit `false`).
+    pub can_publish_data: Option<bool>,
+    pub is_admin: bool,
+}
+
+impl JoinGrant {
+    pub fn effective_publish_data(&self) -> bool {
+        self.can_publish_data.unwrap_or(self.can_publish)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinToken {
+    pub token: String,
+    pub expires_at_ms: u64,
+    /// What a client SDK needs besides the token, e.g. LiveKit `{url, room}`.
+    pub join: Value,
+}
+
+pub mod recording {
+    //! Vendor-neutral recording types.
+
+    /// Where a recording is written, with the credentials to write there (from Worker secrets).
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Destination {
+        S3 { bucket: String, path: String, access_key: String, secret: String, region: Option<String>, endpoint: Option<String> },
+        Gcs { bucket: String, path: String, credentials: String },
+        Azure { container: String, path: String, account_name: String, account_key: String },
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct RecordingSpec {
+        pub room_id: String,
+        pub layout: String,
+        pub audio_only: bool,
+        pub destination: Destination,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum RecordingStatus {
+        Starting,
+        Active,
+        Stopping,
+        Complete,
+        Failed,
+        Aborted,
+        LimitReached,
+    }
+
+    impl RecordingStatus {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                RecordingStatus::Starting => "starting",
+                RecordingStatus::Active => "active",
+                RecordingStatus::Stopping => "stopping",
+                RecordingStatus::Complete => "complete",
+                RecordingStatus::Failed => "failed",
+                RecordingStatus::Aborted => "aborted",
+                RecordingStatus::LimitReached => "limit_reached",
+            }
+        }
+
+        pub fn parse(s: &str) -> Option<RecordingStatus> {
+            [
+                RecordingStatus::Starting,
+                RecordingStatus::Active,
+                RecordingStatus::Stopping,
+                RecordingStatus::Complete,
+                RecordingStatus::Failed,
+                RecordingStatus::Aborted,
+                RecordingStatus::LimitReached,
+            ]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+        }
+
+        /// Finished: stopping it again is a no-op that returns this state.
+        pub fn is_final(self) -> bool {
+            !matches!(self, RecordingStatus::Starting | RecordingStatus::Active | RecordingStatus::Stopping)
+        }
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct FileResult {
+        pub location: String,
+        pub size_bytes: Option<u64>,
+        pub duration_ms: Option<u64>,
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct RecordingState {
+        pub vendor_recording_id: String,
+        pub status: RecordingStatus,
+        pub error: Option<String>,
+        pub files: Vec<FileResult>,
+        pub started_at_ms: Option<u64>,
+        pub ended_at_ms: Option<u64>,
+    }
+}
+
+use recording::{RecordingSpec, RecordingState};
+
+/// One vendor's implementation of the contract. Room-level calls take the room id, which is
+/// the vendor-side room name. Methods for capabilities the vendor lacks keep the default
+/// bodies, which refuse with `UNSUPPORTED_BY_VENDOR`; `supports` must agree with them.
+#[async_trait(?Send)]
+pub trait Vendor {
+    fn name(&self) -> &'static str;
+
+    fn supports(&self, capability: Capability) -> bool;
+
+    /// Creates (or, for vendors without a room object, does nothing and) returns the room.
+    async fn create_room(&self, rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError>;
+
+    /// How many participants are in the room now.
+    async fn occupancy(&self, rt: &Runtime, room_id: &str) -> Result<u32, VendorError>;
+
+    /// Ends the room for everyone. A room the vendor no longer knows counts as deleted.
+    async fn delete_room(&self, rt: &Runtime, room_id: &str) -> Result<(), VendorError>;
+
+    async fn list_participants(&self, rt: &Runtime, room_id: &str) -> Result<Vec<LiveParticipant>, VendorError>;
+
+    /// Removes one participant; `VendorFailure::NotFound` when they are not in the room.
+    async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError>;
+
+    /// Mints a join token in the vendor's own format. No I/O: signed in-isolate.
+    fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken>;
+
+    /// Checks an identity against the vendor's documented limits.
+    fn validate_identity(&self, identity: &str) -> ApiResult<()>;
+
+    async fn start_recording(&self, _rt: &Runtime, _spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))
+    }
+
+    async fn stop_recording(&self, _rt: &Runtime, _vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))
+    }
+
+    /// The recording's current state; `room_id` lets vendors list by room.
+    async fn recording_state(&self, _rt: &Runtime, _room_id: &str, _vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))
+    }
+
+    /// The vendor's active recordings of a room (to find an egress a timed-out start began).
+    async fn active_recordings(&self, _rt: &Runtime, _room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
+        Ok(Vec::new())
+    }
+}
+
+/// `GRANT_NOT_SUPPORTED` for a grant `vendor` cannot enforce.
+pub fn grant_not_supported(vendor: &str, grant: &str, why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::GrantNotSupported,
+        format!("{vendor} cannot enforce '{grant}': {why}"),
+    )
+    .with_detail("field", grant)
+    .with_detail("vendor", vendor.to_owned())
+}
+
+/// Reads one setting: trimmed, empty treated as absent.
+pub fn setting(env: EnvVars<'_>, name: &str) -> Option<String> {
+    env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Classifies a vendor's settings: all absent → unconfigured; some absent → misconfigured,
+/// naming the missing ones; all present → `Ok` with the values in `names` order.
+pub fn required_settings(env: EnvVars<'_>, names: &[&str]) -> Result<Vec<String>, VendorState> {
+    let values: Vec<Option<String>> = names.iter().map(|n| setting(env, n)).collect();
+    if values.iter().all(Option::is_none) {
+        return Err(VendorState::Unconfigured);
+    }
+    let missing: Vec<&str> = names.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+    if !missing.is_empty() {
+        return Err(VendorState::Misconfigured(format!("missing {}", missing.join(", "))));
+    }
+    Ok(values.into_iter().flatten().collect())
+}
+
+/// Entry for a vendor whose settings failed.
+pub fn entry(name: &'static str, state: VendorState) -> VendorEntry {
+    VendorEntry { name, state }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_classify_absent_partial_and_complete() {
+        let none = |_: &str| None;
+        assert!(matches!(required_settings(&none, &["A", "B"]), Err(VendorState::Unconfigured)));
+        let partial = |n: &str| (n == "A").then(|| "x".to_owned());
+        match required_settings(&partial, &["A", "B"]) {
+            Err(VendorState::Misconfigured(why)) => assert_eq!(why, "missing B"),
+            _ => panic!("expected misconfigured"),
+        }
+        let blank = |n: &str| Some(if n == "A" { "x" } else { "  " }.to_owned());
+        assert!(matches!(required_settings(&blank, &["A", "B"]), Err(VendorState::Misconfigured(_))));
+        let all = |n: &str| Some(format!("{n}-v"));
+        assert_eq!(required_settings(&all, &["A", "B"]).ok().unwrap(), vec!["A-v", "B-v"]);
+    }
+}

@@ -1,0 +1,76 @@
+//! Sending a request to a vendor and reading its JSON answer, with the failure modes every
+//! vendor shares (timeout, unreachable, 5xx, a body that is not JSON) classified once.
+
+use serde_json::Value;
+
+use super::{setting, EnvVars, VendorError, VendorFailure};
+use crate::runtime::{OutboundRequest, OutboundResponse, Runtime};
+
+/// Vendor calls that take longer than this fail with VENDOR_TIMEOUT.
+pub const DEFAULT_TIMEOUT_MS: u64 = 8_000;
+
+/// `VENDOR_TIMEOUT_MS` (100 ms … 60 s) or the default.
+pub fn timeout_from_env(env: EnvVars<'_>) -> u64 {
+    setting(env, "VENDOR_TIMEOUT_MS")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| (100..=60_000).contains(ms))
+        .unwrap_or(DEFAULT_TIMEOUT_MS)
+}
+
+pub async fn send(rt: &Runtime, vendor: &'static str, request: OutboundRequest) -> Result<OutboundResponse, VendorError> {
+    rt.http.send(request).await.map_err(|e| VendorError::from_http(vendor, e))
+}
+
+/// Parses a body the vendor documents as JSON; anything else means the vendor is broken.
+pub fn json_body(vendor: &'static str, response: &OutboundResponse) -> Result<Value, VendorError> {
+    serde_json::from_slice(&response.body).map_err(|_| {
+        VendorError::new(
+            vendor,
+            VendorFailure::ServerError,
+            format!("unreadable answer (HTTP {}, {} bytes)", response.status, response.body.len()),
+        )
+    })
+}
+
+/// `Retry-After` in whole seconds, when the vendor sent one.
+pub fn retry_after(response: &OutboundResponse) -> Option<u64> {
+    response.header("retry-after").and_then(|v| v.trim().parse().ok())
+}
+
+pub fn json_request(method: &'static str, url: String, headers: Vec<(String, String)>, body: Option<&Value>, timeout_ms: u64) -> OutboundRequest {
+    let mut headers = headers;
+    if body.is_some() {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    OutboundRequest {
+        method,
+        url,
+        headers,
+        body: body.map(|b| serde_json::to_vec(b).expect("a Value always serializes")),
+        timeout_ms,
+    }
+}
+
+/// Joins a base URL and a path without doubling or dropping the slash.
+pub fn join_url(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_join_cleanly() {
+        assert_eq!(join_url("http://h:1/", "/twirp/x"), "http://h:1/twirp/x");
+        assert_eq!(join_url("http://h:1", "twirp/x"), "http://h:1/twirp/x");
+    }
+
+    #[test]
+    fn timeout_setting_is_bounded() {
+        assert_eq!(timeout_from_env(&|_| Some("250".into())), 250);
+        assert_eq!(timeout_from_env(&|_| Some("5".into())), DEFAULT_TIMEOUT_MS);
+        assert_eq!(timeout_from_env(&|_| Some("x".into())), DEFAULT_TIMEOUT_MS);
+        assert_eq!(timeout_from_env(&|_| None), DEFAULT_TIMEOUT_MS);
+    }
+}
