@@ -16,6 +16,7 @@ use crate::ids;
 use crate::router::{self, Access, Match};
 use crate::routing::Breakers;
 use crate::runtime::Runtime;
+use crate::store::rooms::Room;
 use crate::vendors::{self, setting, EnvVars, VendorEntry};
 
 /// Deployment settings that are not a vendor's.
@@ -52,6 +53,32 @@ impl Settings {
 #[derive(Default)]
 pub struct IsolateCache {
     pub keys: RefCell<HashMap<String, (auth::Caller, u64)>>,
+    /// (project, id or name) → room, for the token hot path.
+    rooms: RefCell<HashMap<(String, String), (Room, u64)>>,
+}
+
+/// How long a cached entry may be used. A room deleted through another isolate can still get
+/// tokens minted here for at most this long (the vendor would then host an empty room).
+pub const CACHE_TTL_MS: u64 = 60_000;
+
+impl IsolateCache {
+    pub fn room(&self, project_id: &str, id_or_name: &str, now_ms: u64) -> Option<Room> {
+        let rooms = self.rooms.borrow();
+        let (room, at) = rooms.get(&(project_id.to_owned(), id_or_name.to_owned()))?;
+        (now_ms.saturating_sub(*at) < CACHE_TTL_MS).then(|| room.clone())
+    }
+
+    pub fn remember_room(&self, id_or_name: &str, room: &Room, now_ms: u64) {
+        let mut rooms = self.rooms.borrow_mut();
+        if rooms.len() > 10_000 {
+            rooms.clear();
+        }
+        rooms.insert((room.project_id.clone(), id_or_name.to_owned()), (room.clone(), now_ms));
+    }
+
+    pub fn forget_room(&self, room_id: &str) {
+        self.rooms.borrow_mut().retain(|_, (room, _)| room.id != room_id);
+    }
 }
 
 pub struct App {

@@ -12,7 +12,7 @@ use crate::http::ApiRequest;
 use crate::runtime::Runtime;
 use crate::store::keys;
 
-pub const KEY_CACHE_TTL_MS: u64 = 60_000;
+pub const KEY_CACHE_TTL_MS: u64 = crate::app::CACHE_TTL_MS;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Caller {

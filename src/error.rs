@@ -37,6 +37,7 @@ pub enum ErrorCode {
     DestinationNotConfigured,
     IdempotencyKeyReused,
     IdempotencyInProgress,
+    RecordingUnconfirmed,
     Internal,
 }
 
@@ -72,6 +73,7 @@ impl ErrorCode {
             DestinationNotConfigured => "DESTINATION_NOT_CONFIGURED",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
             Internal => "INTERNAL",
         }
     }
@@ -85,7 +87,7 @@ impl ErrorCode {
             RouteNotFound | ProjectNotFound | KeyNotFound | RoomNotFound | ParticipantNotFound
             | RecordingNotFound | CapabilityNotFound => 404,
             MethodNotAllowed => 405,
-            RoomNameTaken | VendorMismatch | IdempotencyInProgress => 409,
+            RoomNameTaken | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             VendorUnavailable | GrantNotSupported | DestinationNotConfigured

@@ -3,6 +3,14 @@
 mod admin;
 mod discovery;
 mod health;
+mod idempotent;
+mod paging;
+mod participants;
+mod recordings;
+mod rooms;
+mod tokens;
+
+pub use health::OPENAPI_JSON;
 
 use crate::app::{Ctx, Reply};
 use crate::error::ApiResult;
@@ -17,6 +25,16 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::AdminListKeys => admin::list_keys(ctx).await,
         Route::AdminRevokeKey => admin::revoke_key(ctx).await,
         Route::Discovery => discovery::discover(ctx).await,
-        _ => Err(crate::error::ApiError::new(crate::error::ErrorCode::RouteNotFound, "not yet")),
+        Route::RoomCreate => rooms::create(ctx).await,
+        Route::RoomGet => rooms::get(ctx).await,
+        Route::RoomList => rooms::list(ctx).await,
+        Route::RoomDelete => rooms::delete(ctx).await,
+        Route::TokenIssue => tokens::issue(ctx).await,
+        Route::ParticipantList => participants::list(ctx).await,
+        Route::ParticipantKick => participants::kick(ctx).await,
+        Route::RecordingStart => recordings::start(ctx).await,
+        Route::RecordingStop => recordings::stop(ctx).await,
+        Route::RecordingGet => recordings::get(ctx).await,
+        Route::RecordingList => recordings::list(ctx).await,
     }
 }

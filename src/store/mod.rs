@@ -1,7 +1,11 @@
 //! Durable state in D1 (SQLite natively): one module per table family. Every query that
 //! reads tenant data filters by project, so one project can never see another's rows.
 
+pub mod idempotency;
 pub mod keys;
+pub mod participants;
+pub mod recordings;
+pub mod rooms;
 
 use serde_json::Value;
 

@@ -1,0 +1,75 @@
+//! `rtc.participant.*`: who is in a room, and removing someone.
+
+use serde_json::{json, Value};
+
+use super::rooms::{load, vendor_of};
+use crate::app::{Ctx, Reply};
+use crate::body::Body;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routing;
+use crate::store::participants;
+use crate::time::rfc3339;
+use crate::vendors::{Capability, ParticipantRef, VendorFailure};
+
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
+pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let room = load(ctx, ctx.param(0)).await?;
+    let vendor = vendor_of(ctx, &room, None, Capability::ParticipantList)?;
+    let live = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.list_participants(ctx.rt, &room.id).await)
+        .await
+        .map_err(|e| e.to_api_error())?;
+    // Vendors that report numeric uids are mapped back to the identities we registered.
+    let registry = if live.iter().any(|p| p.identity.is_none()) {
+        participants::by_uid(ctx.rt, &room.id).await?
+    } else {
+        Default::default()
+    };
+    let items: Vec<Value> = live
+        .iter()
+        .map(|p| {
+            let registered = p.uid.and_then(|uid| registry.get(&uid));
+            let identity = p
+                .identity
+                .clone()
+                .or_else(|| registered.map(|r| r.identity.clone()))
+                .or_else(|| p.uid.map(|uid| uid.to_string()))
+                .unwrap_or_default();
+            let display_name = p.display_name.clone().or_else(|| registered.and_then(|r| r.display_name.clone()));
+            json!({
+                "identity": identity,
+                "display_name": display_name,
+                "joined_at": p.joined_at_ms.map(rfc3339),
+            })
+        })
+        .collect();
+    Ok(Reply::ok(json!({ "items": items })))
+}
+
+pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let mut body = Body::parse(&ctx.req.body)?;
+    let identity = body.required_str("identity", MAX_IDENTITY_BYTES)?;
+    let pin = body.optional_str("vendor", 32)?;
+    // The contract's example repeats the room in the body; when present it must agree.
+    let body_room = body.optional_str("room", 256)?;
+    body.finish()?;
+    let room = load(ctx, ctx.param(0)).await?;
+    if let Some(r) = body_room {
+        if r != room.id && r != room.name {
+            return Err(ApiError::invalid_field("room", "'room' in the body names a different room than the path"));
+        }
+    }
+    let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::ParticipantKick)?;
+    let uid = participants::find(ctx.rt, &room.id, &identity).await?.map(|r| r.uid);
+    let who = ParticipantRef { identity: identity.clone(), uid };
+    let result = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
+    match result {
+        Ok(()) => Ok(Reply::ok(json!({ "ok": true }))),
+        Err(e) if e.failure == VendorFailure::NotFound => Err(ApiError::new(
+            ErrorCode::ParticipantNotFound,
+            format!("'{identity}' is not in room {}", room.id),
+        )
+        .with_detail("identity", identity)),
+        Err(e) => Err(e.to_api_error()),
+    }
+}

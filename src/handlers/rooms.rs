@@ -1,0 +1,209 @@
+//! `rtc.room.*`: create, get, list, delete.
+
+use serde_json::{json, Value};
+
+use super::{idempotent, paging};
+use crate::app::{Ctx, Reply};
+use crate::body::Body;
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::recording_destination;
+use crate::routing;
+use crate::store::rooms::{self, Cursor, Room};
+use crate::vendors::{Capability, RoomSpec, Vendor};
+
+/// Limits on what a room may carry.
+const MAX_NAME_BYTES: usize = 128;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// A validated create request.
+pub(crate) struct NewRoom {
+    pub name: String,
+    pub max_participants: Option<i64>,
+    pub empty_timeout_s: Option<i64>,
+    pub metadata: Option<String>,
+    pub region: Option<String>,
+    pub enable_recording: bool,
+    pub vendor: Option<String>,
+}
+
+impl NewRoom {
+    /// A room created implicitly by `token.issue`: only a name and perhaps a vendor pin.
+    pub fn named(name: String, vendor: Option<String>) -> NewRoom {
+        NewRoom { name, max_participants: None, empty_timeout_s: None, metadata: None, region: None, enable_recording: false, vendor }
+    }
+}
+
+/// Room names: what a person types, not an id-shaped string (ids and names share `{room}`).
+pub(crate) fn check_name(name: &str) -> ApiResult<()> {
+    if looks_like_room_id(name) {
+        return Err(ApiError::invalid_field("name", "'name' must not have the form of a room id (rm_…)"));
+    }
+    Ok(())
+}
+
+pub(crate) fn looks_like_room_id(s: &str) -> bool {
+    s.strip_prefix("rm_").is_some_and(|rest| rest.len() == 22 && ids::is_base62(rest))
+}
+
+pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let mut body = Body::parse(&ctx.req.body)?;
+    let fingerprint = fingerprint_without_key(&ctx.req.body);
+    let new = NewRoom {
+        name: body.required_str("name", MAX_NAME_BYTES)?,
+        max_participants: body.optional_int("max_participants", 1, 100_000)?,
+        empty_timeout_s: body.optional_int("empty_timeout_s", 1, 7 * 86_400)?,
+        metadata: body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string()),
+        enable_recording: body.optional_bool("enable_recording")?.unwrap_or(false),
+        region: body.optional_str("region", 64)?,
+        vendor: body.optional_str("vendor", 32)?,
+    };
+    let key = idempotent::key(ctx, body.optional_str("idempotency_key", 255)?)?;
+    body.finish()?;
+    check_name(&new.name)?;
+    idempotent::once(ctx, "rtc.room.create", key, &fingerprint, || async {
+        let room = create_room(ctx, new).await?;
+        Ok(Reply::created(room.to_json()))
+    })
+    .await
+}
+
+/// The request body as JSON minus `idempotency_key`: what a retry must repeat exactly.
+pub(crate) fn fingerprint_without_key(raw: &[u8]) -> Value {
+    let mut v: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("idempotency_key");
+    }
+    v
+}
+
+/// Creates a room on the first vendor that accepts it: the pin, or the routing order with
+/// failover past vendors that are down. The record is written first (it reserves the name)
+/// and removed again if no vendor takes the room.
+pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom) -> ApiResult<Room> {
+    let (app, rt) = (ctx.app, ctx.rt);
+    // A room that records itself must land on a vendor that can record.
+    let auto_record = if new.enable_recording {
+        let uri = app.settings.recording_default_uri.as_deref().ok_or_else(|| {
+            ApiError::invalid_field("enable_recording", "enable_recording needs RECORDING_DEFAULT_URI to be configured")
+        })?;
+        Some(recording_destination::resolve(uri, &app.settings.recording_credentials)?)
+    } else {
+        None
+    };
+    let capability = if new.enable_recording { Capability::RecordingStart } else { Capability::RoomCreate };
+    let candidates = routing::candidates(app, rt, capability, new.vendor.as_deref()).await?;
+    let mut room = Room {
+        id: ids::room_id(rt),
+        project_id: ctx.project_id().to_owned(),
+        name: new.name,
+        vendor: candidates[0].name().to_owned(),
+        vendor_sid: None,
+        max_participants: new.max_participants,
+        empty_timeout_s: new.empty_timeout_s,
+        metadata: new.metadata,
+        region: new.region,
+        enable_recording: new.enable_recording,
+        created_at_ms: rt.now_ms() as i64,
+    };
+    rooms::insert(rt, &room).await?;
+    let spec = RoomSpec {
+        room_id: room.id.clone(),
+        max_participants: room.max_participants.map(|n| n as u32),
+        empty_timeout_s: room.empty_timeout_s.map(|n| n as u32),
+        metadata_json: room.metadata.clone(),
+        auto_record: auto_record.map(|d| destination_for_room(d, &room.id, room.created_at_ms as u64, "mp4")),
+    };
+    let mut last_error = None;
+    for vendor in &candidates {
+        let result = routing::observe(app, rt, vendor.name(), vendor.create_room(rt, &spec).await).await;
+        match result {
+            Ok(created) => {
+                if vendor.name() != room.vendor || created.vendor_sid.is_some() {
+                    rooms::set_vendor(rt, &room.id, vendor.name(), created.vendor_sid.as_deref()).await?;
+                }
+                room.vendor = vendor.name().to_owned();
+                room.vendor_sid = created.vendor_sid;
+                return Ok(room);
+            }
+            // Only an outage moves an unpinned create on to the next vendor; a refusal
+            // (bad credentials, invalid request) would be refused the same way on retry.
+            Err(e) if e.is_outage() && new.vendor.is_none() => last_error = Some(e),
+            Err(e) => {
+                last_error = Some(e);
+                break;
+            }
+        }
+    }
+    rooms::remove(rt, &room.id).await?;
+    Err(last_error.map(|e| e.to_api_error()).unwrap_or_else(|| ApiError::internal("no vendor was tried")))
+}
+
+pub(crate) fn destination_for_room(d: crate::vendors::recording::Destination, room_id: &str, now_ms: u64, ext: &str) -> crate::vendors::recording::Destination {
+    use crate::vendors::recording::Destination;
+    let expand = |p: &str| recording_destination::expand_path(p, room_id, now_ms, ext);
+    match d {
+        Destination::S3 { bucket, path, access_key, secret, region, endpoint } => {
+            Destination::S3 { bucket, path: expand(&path), access_key, secret, region, endpoint }
+        }
+        Destination::Gcs { bucket, path, credentials } => Destination::Gcs { bucket, path: expand(&path), credentials },
+        Destination::Azure { container, path, account_name, account_key } => {
+            Destination::Azure { container, path: expand(&path), account_name, account_key }
+        }
+    }
+}
+
+/// The room `{room}` names in this project, or 404.
+pub(crate) async fn load(ctx: &Ctx<'_>, id_or_name: &str) -> ApiResult<Room> {
+    rooms::find(ctx.rt, ctx.project_id(), id_or_name).await?.ok_or_else(|| ApiError::room_not_found(id_or_name))
+}
+
+/// The vendor hosting `room`, for `capability`.
+pub(crate) fn vendor_of<'a>(ctx: &Ctx<'a>, room: &Room, pin: Option<&str>, capability: Capability) -> ApiResult<&'a dyn Vendor> {
+    routing::for_room(ctx.app, &room.vendor, pin, capability)
+}
+
+pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let room = load(ctx, ctx.param(0)).await?;
+    let vendor = vendor_of(ctx, &room, None, Capability::RoomGet)?;
+    let occupancy = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.occupancy(ctx.rt, &room.id).await).await;
+    let mut body = room.to_json();
+    match occupancy {
+        Ok(n) => {
+            body["num_participants"] = json!(n);
+            body["live"] = json!(true);
+        }
+        // The stored room is still the answer; the vendor's silence is reported, not fatal.
+        Err(e) => {
+            crate::log::warn(&format!("occupancy of {} from {}: {:?} {}", room.id, e.vendor, e.failure, e.summary));
+            body["num_participants"] = Value::Null;
+            body["live"] = json!(false);
+        }
+    }
+    Ok(Reply::ok(body))
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let q = paging::parse(ctx.req, &[])?;
+    let after = q.after.map(|(ms, id)| Cursor { created_at_ms: ms, id });
+    let (items, more) = rooms::page(ctx.rt, ctx.project_id(), after.as_ref(), q.limit).await?;
+    let next_cursor = if more { items.last().map(|r| paging::encode_cursor(r.created_at_ms, &r.id)) } else { None };
+    Ok(Reply::ok(json!({
+        "items": items.iter().map(Room::to_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let room = load(ctx, ctx.param(0)).await?;
+    let vendor = vendor_of(ctx, &room, None, Capability::RoomDelete)?;
+    // The vendor goes first: if it fails, the room stays as it was and a retry can finish.
+    routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.delete_room(ctx.rt, &room.id).await)
+        .await
+        .map_err(|e| e.to_api_error())?;
+    if !rooms::soft_delete(ctx.rt, &room.id).await? {
+        return Err(ApiError::room_not_found(ctx.param(0)));
+    }
+    ctx.app.cache.forget_room(&room.id);
+    Ok(Reply::ok(json!({ "ok": true })))
+}

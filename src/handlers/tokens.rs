@@ -1,0 +1,90 @@
+//! `rtc.token.issue`: a join token in the room vendor's own format, signed in-isolate.
+//! The hot path: once warm, the API key and room come from isolate memory and the only
+//! round trip is the participant-registry upsert that yields the room-stable uid.
+
+use serde_json::{json, Value};
+
+use super::participants::MAX_IDENTITY_BYTES;
+use super::rooms::{create_room, looks_like_room_id, vendor_of, NewRoom};
+use crate::app::{Ctx, Reply};
+use crate::body::Body;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::store::{participants, rooms, rooms::Room};
+use crate::time::rfc3339;
+use crate::vendors::{Capability, JoinGrant};
+
+pub const DEFAULT_TTL_S: i64 = 3600;
+pub const MIN_TTL_S: i64 = 60;
+pub const MAX_TTL_S: i64 = 86_400;
+const MAX_METADATA_BYTES: usize = 4 * 1024;
+
+pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let mut body = Body::parse(&ctx.req.body)?;
+    let room_ref = body.required_str("room", 256)?;
+    let identity = body.required_str("identity", MAX_IDENTITY_BYTES)?;
+    let display_name = body.optional_str("display_name", 256)?;
+    let ttl_s = body.optional_int("ttl_s", MIN_TTL_S, MAX_TTL_S)?.unwrap_or(DEFAULT_TTL_S);
+    let can_publish = body.optional_bool("can_publish")?.unwrap_or(true);
+    let can_subscribe = body.optional_bool("can_subscribe")?.unwrap_or(true);
+    let can_publish_data = body.optional_bool("can_publish_data")?;
+    let is_admin = body.optional_bool("is_admin")?.unwrap_or(false);
+    let pin = body.optional_str("vendor", 32)?;
+    let metadata = body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string());
+    body.finish()?;
+
+    let (room, created) = room_for_token(ctx, &room_ref, pin.clone()).await?;
+    let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
+    vendor.validate_identity(&identity)?;
+    let uid = participants::upsert(ctx.rt, &room.id, &identity, display_name.as_deref(), metadata.as_deref()).await?;
+    let grant = JoinGrant {
+        room_id: room.id.clone(),
+        identity: identity.clone(),
+        uid,
+        display_name,
+        metadata_json: metadata,
+        ttl_s: ttl_s as u32,
+        can_publish,
+        can_subscribe,
+        can_publish_data,
+        is_admin,
+    };
+    let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
+    Ok(Reply::ok(json!({
+        "token": token.token,
+        "room": room.id,
+        "identity": identity,
+        "expires_at": rfc3339(token.expires_at_ms),
+        "vendor": vendor.name(),
+        "join": token.join,
+        "name": room.name,
+        "room_created": created,
+    })))
+}
+
+/// The room a token is for: cached, stored, or created now (every vendor opens a room on
+/// first join, so a token for a new name creates the room). Returns whether it was created.
+async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>) -> ApiResult<(Room, bool)> {
+    let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
+    if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
+        return Ok((room, false));
+    }
+    if let Some(room) = rooms::find(ctx.rt, project, room_ref).await? {
+        ctx.app.cache.remember_room(room_ref, &room, now);
+        return Ok((room, false));
+    }
+    if looks_like_room_id(room_ref) {
+        return Err(ApiError::room_not_found(room_ref));
+    }
+    match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin)).await {
+        Ok(room) => {
+            ctx.app.cache.remember_room(room_ref, &room, now);
+            Ok((room, true))
+        }
+        // Another request created it a moment ago: use that room.
+        Err(e) if e.code == ErrorCode::RoomNameTaken => {
+            let room = rooms::find(ctx.rt, project, room_ref).await?.ok_or(e)?;
+            Ok((room, false))
+        }
+        Err(e) => Err(e),
+    }
+}

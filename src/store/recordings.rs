@@ -1,0 +1,225 @@
+//! Recording records: ours (`rec_…`) mapped to the vendor's handle, with the last known state.
+
+use serde_json::{json, Map, Value};
+
+use super::{int, text};
+use crate::error::ApiResult;
+use crate::runtime::{Row, Runtime, SqlValue};
+use crate::time::rfc3339;
+use crate::vendors::recording::{FileResult, RecordingState, RecordingStatus};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recording {
+    pub id: String,
+    pub project_id: String,
+    pub room_id: String,
+    pub vendor: String,
+    /// None while a start is unconfirmed (the vendor call timed out).
+    pub vendor_recording_id: Option<String>,
+    pub status: RecordingStatus,
+    pub output_uri: String,
+    pub layout: String,
+    pub audio_only: bool,
+    pub metadata: Option<String>,
+    pub error: Option<String>,
+    pub files: Vec<FileResult>,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_recording_id, status, output_uri, layout, audio_only, \
+                       metadata, error, files, started_at_ms, ended_at_ms";
+
+fn files_to_json(files: &[FileResult]) -> Value {
+    Value::Array(
+        files
+            .iter()
+            .map(|f| json!({ "location": f.location, "size_bytes": f.size_bytes, "duration_ms": f.duration_ms }))
+            .collect(),
+    )
+}
+
+fn files_from_json(text: Option<String>) -> Vec<FileResult> {
+    let Some(value) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { return Vec::new() };
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|f| {
+                    Some(FileResult {
+                        location: f.get("location")?.as_str()?.to_owned(),
+                        size_bytes: f.get("size_bytes").and_then(Value::as_u64),
+                        duration_ms: f.get("duration_ms").and_then(Value::as_u64),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Recording {
+    fn from_row(row: &Row) -> Option<Recording> {
+        Some(Recording {
+            id: text(row, "id")?,
+            project_id: text(row, "project_id")?,
+            room_id: text(row, "room_id")?,
+            vendor: text(row, "vendor")?,
+            vendor_recording_id: text(row, "vendor_recording_id"),
+            status: RecordingStatus::parse(&text(row, "status")?)?,
+            output_uri: text(row, "output_uri")?,
+            layout: text(row, "layout")?,
+            audio_only: int(row, "audio_only") == Some(1),
+            metadata: text(row, "metadata"),
+            error: text(row, "error"),
+            files: files_from_json(text(row, "files")),
+            started_at_ms: int(row, "started_at_ms")?,
+            ended_at_ms: int(row, "ended_at_ms"),
+        })
+    }
+
+    /// The contract's `Recording { recording, room, status, output_uri }` plus details.
+    pub fn to_json(&self) -> Value {
+        let metadata: Value =
+            self.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_else(|| Value::Object(Map::new()));
+        let mut v = json!({
+            "recording": self.id,
+            "room": self.room_id,
+            "status": self.status.as_str(),
+            "vendor": self.vendor,
+            "output_uri": self.output_uri,
+            "layout": self.layout,
+            "audio_only": self.audio_only,
+            "metadata": metadata,
+            "started_at": rfc3339(self.started_at_ms as u64),
+            "ended_at": self.ended_at_ms.map(|ms| rfc3339(ms as u64)),
+            "files": files_to_json(&self.files),
+        });
+        if let Some(e) = &self.error {
+            v["error"] = json!(e);
+        }
+        v
+    }
+
+    /// Folds in what the vendor reports now.
+    pub fn apply(&mut self, state: &RecordingState) {
+        self.vendor_recording_id = Some(state.vendor_recording_id.clone());
+        self.status = state.status;
+        if state.error.is_some() {
+            self.error = state.error.clone();
+        }
+        if !state.files.is_empty() {
+            self.files = state.files.clone();
+        }
+        if let Some(ended) = state.ended_at_ms {
+            self.ended_at_ms = Some(ended as i64);
+        }
+    }
+}
+
+pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
+    rt.db
+        .execute(
+            &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &[
+                r.id.as_str().into(),
+                r.project_id.as_str().into(),
+                r.room_id.as_str().into(),
+                r.vendor.as_str().into(),
+                r.vendor_recording_id.clone().into(),
+                r.status.as_str().into(),
+                r.output_uri.as_str().into(),
+                r.layout.as_str().into(),
+                r.audio_only.into(),
+                r.metadata.clone().into(),
+                r.error.clone().into(),
+                files_to_json(&r.files).to_string().into(),
+                r.started_at_ms.into(),
+                r.ended_at_ms.into(),
+                (rt.now_ms() as i64).into(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn save_state(rt: &Runtime, r: &Recording) -> ApiResult<()> {
+    rt.db
+        .execute(
+            "UPDATE recordings SET vendor_recording_id = ?2, status = ?3, error = ?4, files = ?5, ended_at_ms = ?6, \
+             updated_at_ms = ?7 WHERE id = ?1",
+            &[
+                r.id.as_str().into(),
+                r.vendor_recording_id.clone().into(),
+                r.status.as_str().into(),
+                r.error.clone().into(),
+                files_to_json(&r.files).to_string().into(),
+                r.ended_at_ms.into(),
+                (rt.now_ms() as i64).into(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Recording>> {
+    let rows = rt
+        .db
+        .query(&format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND id = ?2"), &[project_id.into(), id.into()])
+        .await?;
+    Ok(rows.first().and_then(Recording::from_row))
+}
+
+/// Starts of this room whose vendor call timed out before we learned the vendor's id.
+pub async fn unconfirmed(rt: &Runtime, room_id: &str) -> ApiResult<Vec<Recording>> {
+    let rows = rt
+        .db
+        .query(
+            &format!("SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NULL AND status = 'starting' ORDER BY started_at_ms"),
+            &[room_id.into()],
+        )
+        .await?;
+    Ok(rows.iter().filter_map(Recording::from_row).collect())
+}
+
+/// Vendor ids already attached to a recording of this room.
+pub async fn known_vendor_ids(rt: &Runtime, room_id: &str) -> ApiResult<Vec<String>> {
+    let rows = rt
+        .db
+        .query("SELECT vendor_recording_id FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NOT NULL", &[room_id.into()])
+        .await?;
+    Ok(rows.iter().filter_map(|r| text(r, "vendor_recording_id")).collect())
+}
+
+pub async fn remove(rt: &Runtime, id: &str) -> ApiResult<()> {
+    rt.db.execute("DELETE FROM recordings WHERE id = ?1", &[id.into()]).await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor {
+    pub started_at_ms: i64,
+    pub id: String,
+}
+
+/// Newest first; optionally one room's.
+pub async fn page(rt: &Runtime, project_id: &str, room_id: Option<&str>, after: Option<&Cursor>, limit: u32) -> ApiResult<(Vec<Recording>, bool)> {
+    let mut params: Vec<SqlValue> = vec![project_id.into(), i64::from(limit + 1).into(), room_id.map(str::to_owned).into()];
+    let keyset = match after {
+        Some(c) => {
+            params.push(c.started_at_ms.into());
+            params.push(c.id.as_str().into());
+            "AND (started_at_ms < ?4 OR (started_at_ms = ?4 AND id < ?5))"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND (?3 IS NULL OR room_id = ?3) {keyset} \
+         ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
+    );
+    let rows = rt.db.query(&sql, &params).await?;
+    let mut items: Vec<Recording> = rows.iter().filter_map(Recording::from_row).collect();
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Ok((items, more))
+}

@@ -1,0 +1,174 @@
+//! Room records. The record is the source of truth for a room's existence, name and vendor;
+//! vendors hold only the live session.
+
+use serde_json::{json, Map, Value};
+
+use super::{int, text};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::runtime::{DbError, Row, Runtime, SqlValue};
+use crate::time::rfc3339;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Room {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub vendor: String,
+    pub vendor_sid: Option<String>,
+    pub max_participants: Option<i64>,
+    pub empty_timeout_s: Option<i64>,
+    /// The metadata object as JSON text.
+    pub metadata: Option<String>,
+    pub region: Option<String>,
+    pub enable_recording: bool,
+    pub created_at_ms: i64,
+}
+
+const COLUMNS: &str = "id, project_id, name, vendor, vendor_sid, max_participants, empty_timeout_s, \
+                       metadata, region, enable_recording, created_at_ms";
+
+impl Room {
+    fn from_row(row: &Row) -> Option<Room> {
+        Some(Room {
+            id: text(row, "id")?,
+            project_id: text(row, "project_id")?,
+            name: text(row, "name")?,
+            vendor: text(row, "vendor")?,
+            vendor_sid: text(row, "vendor_sid"),
+            max_participants: int(row, "max_participants"),
+            empty_timeout_s: int(row, "empty_timeout_s"),
+            metadata: text(row, "metadata"),
+            region: text(row, "region"),
+            enable_recording: int(row, "enable_recording") == Some(1),
+            created_at_ms: int(row, "created_at_ms")?,
+        })
+    }
+
+    /// The contract's `Room { room, name, max_participants, created_at }` plus what we know.
+    pub fn to_json(&self) -> Value {
+        let metadata: Value = self
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        json!({
+            "room": self.id,
+            "name": self.name,
+            "max_participants": self.max_participants,
+            "created_at": rfc3339(self.created_at_ms as u64),
+            "vendor": self.vendor,
+            "empty_timeout_s": self.empty_timeout_s,
+            "metadata": metadata,
+            "region": self.region,
+            "enable_recording": self.enable_recording,
+        })
+    }
+}
+
+/// Inserts a new room, reserving its name. A taken name is `ROOM_NAME_TAKEN` with the
+/// existing room's id.
+pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
+    let result = rt
+        .db
+        .execute(
+            "INSERT INTO rooms (id, project_id, name, vendor, vendor_sid, max_participants, empty_timeout_s, \
+             metadata, region, enable_recording, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            &[
+                room.id.as_str().into(),
+                room.project_id.as_str().into(),
+                room.name.as_str().into(),
+                room.vendor.as_str().into(),
+                room.vendor_sid.clone().into(),
+                room.max_participants.into(),
+                room.empty_timeout_s.into(),
+                room.metadata.clone().into(),
+                room.region.clone().into(),
+                room.enable_recording.into(),
+                room.created_at_ms.into(),
+            ],
+        )
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(DbError::Constraint(_)) => {
+            let existing = find(rt, &room.project_id, &room.name).await?;
+            let mut err = ApiError::new(
+                ErrorCode::RoomNameTaken,
+                format!("a room named '{}' already exists in this project", room.name),
+            )
+            .with_detail("field", "name");
+            if let Some(existing) = existing {
+                err = err.with_detail("room", existing.id);
+            }
+            Err(err)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records the vendor that finally hosted the room (after a failover) and its vendor id.
+pub async fn set_vendor(rt: &Runtime, room_id: &str, vendor: &str, vendor_sid: Option<&str>) -> ApiResult<()> {
+    rt.db
+        .execute(
+            "UPDATE rooms SET vendor = ?2, vendor_sid = ?3 WHERE id = ?1",
+            &[room_id.into(), vendor.into(), vendor_sid.map(str::to_owned).into()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Removes a room whose vendor call failed, so no record is left behind.
+pub async fn remove(rt: &Runtime, room_id: &str) -> ApiResult<()> {
+    rt.db.execute("DELETE FROM rooms WHERE id = ?1", &[room_id.into()]).await?;
+    Ok(())
+}
+
+/// A live room of `project_id` by id or by name (an id match wins).
+pub async fn find(rt: &Runtime, project_id: &str, id_or_name: &str) -> ApiResult<Option<Room>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL AND (id = ?2 OR name = ?2) \
+         ORDER BY id = ?2 DESC LIMIT 1"
+    );
+    let rows = rt.db.query(&sql, &[project_id.into(), id_or_name.into()]).await?;
+    Ok(rows.first().and_then(Room::from_row))
+}
+
+pub async fn soft_delete(rt: &Runtime, room_id: &str) -> ApiResult<bool> {
+    let changed = rt
+        .db
+        .execute(
+            "UPDATE rooms SET deleted_at_ms = ?2 WHERE id = ?1 AND deleted_at_ms IS NULL",
+            &[room_id.into(), (rt.now_ms() as i64).into()],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Position in the newest-first order: (created_at_ms, id).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor {
+    pub created_at_ms: i64,
+    pub id: String,
+}
+
+/// One page, newest first, strictly after `after`. Returns the rooms and whether more follow.
+pub async fn page(rt: &Runtime, project_id: &str, after: Option<&Cursor>, limit: u32) -> ApiResult<(Vec<Room>, bool)> {
+    let mut params: Vec<SqlValue> = vec![project_id.into(), i64::from(limit + 1).into()];
+    let keyset = match after {
+        Some(c) => {
+            params.push(c.created_at_ms.into());
+            params.push(c.id.as_str().into());
+            "AND (created_at_ms < ?3 OR (created_at_ms = ?3 AND id < ?4))"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL {keyset} \
+         ORDER BY created_at_ms DESC, id DESC LIMIT ?2"
+    );
+    let rows = rt.db.query(&sql, &params).await?;
+    let mut rooms: Vec<Room> = rows.iter().filter_map(Room::from_row).collect();
+    let more = rooms.len() > limit as usize;
+    rooms.truncate(limit as usize);
+    Ok((rooms, more))
+}

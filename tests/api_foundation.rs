@@ -1,0 +1,179 @@
+//! The HTTP surface every route shares: health, auth, admin keys, the error envelope,
+//! request ids, limits. Driven natively through `App::handle`.
+
+mod support;
+
+use rtcgate::http::ApiRequest;
+use serde_json::json;
+use support::{TestApp, ADMIN};
+
+#[test]
+fn health_needs_no_auth_and_reports_version() {
+    let t = TestApp::new(&[]);
+    let r = t.call("GET", "/v1/health", None, None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json, json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}));
+}
+
+#[test]
+fn api_routes_refuse_missing_malformed_and_unknown_keys() {
+    let t = TestApp::new(&[]);
+    let cases = [
+        None,
+        Some("Basic abc"),
+        Some("Bearer"),
+        Some("Bearer rtc_sk_doesnotexist"),
+        Some("Bearer has space"),
+    ];
+    for auth in cases {
+        let mut req = ApiRequest::new("GET", "/v1/rtc/room/list");
+        if let Some(a) = auth {
+            req = req.with_header("authorization", a);
+        }
+        let r = t.send(req);
+        assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{auth:?}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+}
+
+#[test]
+fn admin_creates_lists_and_revokes_keys() {
+    let t = TestApp::new(&[]);
+    let p = t.call("POST", "/v1/admin/projects", Some(json!({"name": "acme"})), Some(ADMIN));
+    assert_eq!(p.status, 201);
+    let project = p.json["project"]["id"].as_str().unwrap().to_owned();
+    assert!(p.json["project"]["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let k = t.call("POST", &format!("/v1/admin/projects/{project}/keys"), Some(json!({"label": "ci"})), Some(ADMIN));
+    assert_eq!(k.status, 201);
+    let secret = k.json["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("rtc_sk_") && secret.len() == 7 + 32, "{secret}");
+    let key_id = k.json["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(k.json["key"]["last4"], secret[secret.len() - 4..]);
+
+    let ok = t.call("GET", "/v1/rtc/room/list", None, Some(&secret));
+    assert_eq!(ok.status, 200, "{}", ok.json);
+
+    let list = t.call("GET", &format!("/v1/admin/projects/{project}/keys"), None, Some(ADMIN));
+    assert_eq!(list.status, 200);
+    let text = list.json.to_string();
+    assert!(!text.contains(&secret) && !text.contains("hash"), "{text}");
+    assert_eq!(list.json["items"][0]["label"], "ci");
+
+    let rev = t.call("POST", &format!("/v1/admin/keys/{key_id}/revoke"), None, Some(ADMIN));
+    assert_eq!(rev.status, 200);
+    assert!(rev.json["key"]["revoked_at"].is_string());
+    let refused = t.call("GET", "/v1/rtc/room/list", None, Some(&secret));
+    assert_eq!((refused.status, refused.code()), (401, "UNAUTHENTICATED"));
+
+    let missing = t.call("POST", "/v1/admin/keys/key_nope/revoke", None, Some(ADMIN));
+    assert_eq!((missing.status, missing.code()), (404, "KEY_NOT_FOUND"));
+    let no_project = t.call("POST", "/v1/admin/projects/prj_nope/keys", None, Some(ADMIN));
+    assert_eq!((no_project.status, no_project.code()), (404, "PROJECT_NOT_FOUND"));
+}
+
+#[test]
+fn admin_token_is_required_and_admin_is_off_without_one() {
+    let t = TestApp::new(&[]);
+    let wrong = t.call("POST", "/v1/admin/projects", Some(json!({"name": "x"})), Some("nope"));
+    assert_eq!((wrong.status, wrong.code()), (401, "UNAUTHENTICATED"));
+    assert_eq!(wrong.header("www-authenticate"), Some("Bearer"));
+
+    let off = rtcgate::app::App::from_env(&|_| None);
+    let native = rtcgate::native::NativeRuntime::new(support::NOW_MS);
+    let r = rtcgate::native::block_on(off.handle(
+        &native.runtime,
+        ApiRequest::new("POST", "/v1/admin/projects").with_header("authorization", "Bearer x"),
+    ));
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn body_errors_name_their_field() {
+    let t = TestApp::new(&[]);
+    let raw = |body: &str, ct: &str| {
+        let mut req = ApiRequest::new("POST", "/v1/admin/projects").with_header("authorization", &format!("Bearer {ADMIN}"));
+        req.body = body.as_bytes().to_vec();
+        t.send(req.with_header("content-type", ct))
+    };
+    let r = raw("{", "application/json");
+    assert_eq!((r.status, r.code()), (400, "INVALID_JSON"));
+    let r = raw("{}", "application/json");
+    assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (400, "INVALID_REQUEST", Some("name")));
+    let r = raw(r#"{"name": 5}"#, "application/json");
+    assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("name")));
+    let r = raw(r#"{"name": "x", "nmae": "y"}"#, "application/json");
+    assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (400, "UNKNOWN_FIELD", Some("nmae")));
+    let r = raw(r#"{"name": "x"}"#, "text/plain");
+    assert_eq!((r.status, r.code()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(70_000));
+    let r = raw(&big, "application/json");
+    assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"));
+}
+
+#[test]
+fn unknown_routes_and_wrong_methods() {
+    let t = TestApp::new(&[]);
+    let r = t.call("GET", "/v1/nothing", None, None);
+    assert_eq!((r.status, r.code()), (404, "ROUTE_NOT_FOUND"));
+    let r = t.call("DELETE", "/v1/health", None, None);
+    assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn request_ids_are_echoed_when_sane_and_match_the_envelope() {
+    let t = TestApp::new(&[]);
+    let r = t.send(ApiRequest::new("GET", "/v1/nothing").with_header("x-request-id", "client-123.abc"));
+    assert_eq!(r.header("x-request-id"), Some("client-123.abc"));
+    assert_eq!(r.json["error"]["request_id"], "client-123.abc");
+    for insane in ["has space", "x".repeat(129).as_str(), "semi;colon", ""] {
+        let r = t.send(ApiRequest::new("GET", "/v1/nothing").with_header("x-request-id", insane));
+        let id = r.header("x-request-id").unwrap().to_owned();
+        assert!(id.starts_with("req_") && id != insane, "{insane:?} -> {id}");
+        assert_eq!(r.json["error"]["request_id"], id.as_str());
+    }
+    let a = t.call("GET", "/v1/health", None, None);
+    let b = t.call("GET", "/v1/health", None, None);
+    assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
+}
+
+/// Arbitrary bytes, methods and paths never produce a 5xx or a panic.
+#[test]
+fn garbage_input_gets_4xx_envelopes() {
+    let t = TestApp::new(&[support::AGORA]);
+    let key = t.project_key();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let paths = [
+        "/v1/rtc/room/create",
+        "/v1/rtc/token/issue",
+        "/v1/rtc/recording/start",
+        "/v1/rtc/participant/kick/x",
+        "/v1/admin/projects",
+        "/v1/rtc/room/list?limit=%ff&cursor=%00",
+        "/v1/discovery/%2e%2e",
+    ];
+    let fragments = ["{", "}", "\"name\"", ":", "1e999", "null", "[", "\"\\u0000\"", ",", "\"room\"", "-1", "true", "\"identity\""];
+    for i in 0..600 {
+        let path = paths[(next() % paths.len() as u64) as usize];
+        let mut body = String::new();
+        for _ in 0..(next() % 12) {
+            body.push_str(fragments[(next() % fragments.len() as u64) as usize]);
+        }
+        let mut req = ApiRequest::new(if i % 5 == 0 { "GET" } else { "POST" }, path)
+            .with_header("authorization", &format!("Bearer {}", if i % 2 == 0 { key.as_str() } else { ADMIN }))
+            .with_header("content-type", "application/json");
+        req.body = body.clone().into_bytes();
+        let r = t.send(req);
+        assert!(r.status < 500, "{path} {body:?} -> {} {}", r.status, r.json);
+        if r.status >= 400 {
+            assert!(r.json["error"]["code"].is_string(), "{path} {body:?} -> {}", r.json);
+        }
+    }
+}
