@@ -1,9 +1,542 @@
-//! zego (being written).
+//! ZEGOCLOUD. There is no room object: a room appears when its first user logs in and ends
+//! when its last one leaves, so creating a room costs no call and listing rooms is served
+//! from rtcgate's own records. Server calls are signed GETs (`signing`, `actions`) whose
+//! answers carry a `Code` (`answer`); join tokens are token04 (`token`, `join`).
+//! Recording (ZEGO Cloud Recording) is out of scope: the trait's refusing defaults stay.
 
+mod actions;
+mod answer;
+mod config;
+mod identity;
+mod join;
+mod signing;
 pub mod token;
 
-use super::{entry, EnvVars, VendorEntry, VendorState};
+use async_trait::async_trait;
 
-pub fn setup(_env: EnvVars<'_>) -> VendorEntry {
-    entry("zego", VendorState::Unconfigured)
+use self::actions::{Call, Next, UserPage, UserPaging};
+use self::answer::{Answer, Outcome};
+use self::config::ZegoConfig;
+use self::signing::Stamp;
+use self::token::{ZegoConfigError, ZegoTokenMinter};
+use super::{
+    entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomSpec, Vendor, VendorEntry, VendorError, VendorState,
+};
+use crate::error::ApiResult;
+use crate::runtime::{Entropy, Runtime};
+
+pub const NAME: &str = "zego";
+
+/// DescribeUserList allows one request per second per room (`room/describe-user-list.yaml`),
+/// so pages after the first wait this long.
+const USER_PAGE_INTERVAL_MS: u64 = 1_000;
+/// At most this many DescribeUserList pages (200 users each, so 10,000 users) per listing, so
+/// a vendor that keeps returning markers cannot hold a request forever. With the interval
+/// above, a listing that long takes about 50 s; longer lists are cut and logged.
+const MAX_USER_PAGES: u32 = 50;
+
+pub fn setup(env: EnvVars<'_>) -> VendorEntry {
+    let config = match config::from_env(env) {
+        Ok(config) => config,
+        Err(state) => return entry(NAME, state),
+    };
+    let minter = match ZegoTokenMinter::new(config.app_id, &config.server_secret) {
+        Ok(minter) => minter,
+        Err(ZegoConfigError::AppIdZero) => return misconfigured(config::APP_ID_INVALID),
+        Err(ZegoConfigError::SecretNot32Chars) => return misconfigured(config::SECRET_INVALID),
+    };
+    let vendor = Zego { config, minter, timeout_ms: transport::timeout_from_env(env) };
+    entry(NAME, VendorState::Ready(Box::new(vendor)))
+}
+
+fn misconfigured(why: &str) -> VendorEntry {
+    entry(NAME, VendorState::Misconfigured(why.to_owned()))
+}
+
+pub struct Zego {
+    config: ZegoConfig,
+    minter: ZegoTokenMinter,
+    timeout_ms: u64,
+}
+
+impl Zego {
+    /// Sends one action, signed with a fresh nonce and the current time, and reads its `Code`.
+    async fn call(&self, rt: &Runtime, call: &Call) -> Result<Answer, VendorError> {
+        let stamp = Stamp::new(rt.random_bytes(), rt.now_s());
+        let url = call.url(&self.config.api_base, self.config.app_id, &self.config.server_secret, &stamp);
+        let request = transport::json_request("GET", url, Vec::new(), None, self.timeout_ms);
+        let response = transport::send(rt, NAME, request).await?;
+        answer::read(call.action, &response)
+    }
+}
+
+#[async_trait(?Send)]
+impl Vendor for Zego {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn supports(&self, capability: Capability) -> bool {
+        // RoomCreate needs no call and RoomList reads rtcgate's records; recording is out of scope.
+        !matches!(capability, Capability::RecordingStart | Capability::RecordingStop)
+    }
+
+    async fn create_room(&self, _rt: &Runtime, _spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
+        Ok(CreatedRoom { vendor_sid: None })
+    }
+
+    async fn occupancy(&self, rt: &Runtime, room_id: &str) -> Result<u32, VendorError> {
+        let call = Call::describe_user_num(room_id);
+        let answer = self.call(rt, &call).await?;
+        match answer.outcome {
+            Outcome::Success => {
+                actions::user_count(&answer.data, room_id).map_err(|what| answer.malformed(call.action, what))
+            }
+            Outcome::RoomAbsent => Ok(0),
+            Outcome::UserAbsent => Err(answer.unexpected(call.action)),
+        }
+    }
+
+    async fn delete_room(&self, rt: &Runtime, room_id: &str) -> Result<(), VendorError> {
+        let call = Call::close_room(room_id);
+        let answer = self.call(rt, &call).await?;
+        match answer.outcome {
+            // A room ZEGO no longer knows is already closed.
+            Outcome::Success | Outcome::RoomAbsent => Ok(()),
+            Outcome::UserAbsent => Err(answer.unexpected(call.action)),
+        }
+    }
+
+    async fn list_participants(&self, rt: &Runtime, room_id: &str) -> Result<Vec<LiveParticipant>, VendorError> {
+        let mut paging = UserPaging::new(MAX_USER_PAGES);
+        let mut marker: Option<String> = None;
+        loop {
+            if marker.is_some() {
+                rt.clock.sleep_ms(USER_PAGE_INTERVAL_MS).await;
+            }
+            let call = Call::describe_user_list(room_id, marker.as_deref());
+            let answer = self.call(rt, &call).await?;
+            let page: UserPage = match answer.outcome {
+                Outcome::Success => {
+                    actions::user_page(&answer.data).map_err(|what| answer.malformed(call.action, what))?
+                }
+                // The room is gone (maybe it ended between two pages): nobody is in it.
+                Outcome::RoomAbsent => return Ok(Vec::new()),
+                Outcome::UserAbsent => return Err(answer.unexpected(call.action)),
+            };
+            match paging.add(page) {
+                Next::Fetch(next) => marker = Some(next),
+                Next::Done => break,
+                Next::Truncated(why) => {
+                    crate::log::warn(&format!(
+                        "zego: participant list of room {room_id} cut at {} users: {why}",
+                        paging.users.len()
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(paging.users)
+    }
+
+    async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError> {
+        let call = Call::kickout_user(room_id, &who.identity);
+        let answer = self.call(rt, &call).await?;
+        match answer.outcome {
+            Outcome::Success => Ok(()),
+            Outcome::UserAbsent => Err(answer.not_found(call.action, "the user is not in the room")),
+            Outcome::RoomAbsent => Err(answer.not_found(call.action, "the room does not exist")),
+        }
+    }
+
+    fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {
+        join::mint(&self.minter, self.config.app_id, grant, now_ms, entropy)
+    }
+
+    fn validate_identity(&self, identity: &str) -> ApiResult<()> {
+        identity::validate(identity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::native::{block_on, json_response, NativeRuntime};
+    use crate::runtime::{HttpError, OutboundRequest};
+    use crate::vendors::VendorFailure;
+
+    const APP_ID: u32 = 12345;
+    const SECRET: &str = "9193cc662a4c0ec135ec71fb57194b38";
+    const BASE: &str = "https://zego.test";
+    const NOW_MS: u64 = 1_700_000_000_250;
+    const NONCE: &str = "abababababababab";
+
+    fn env_of(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs = pairs.to_vec();
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    fn full_env() -> impl Fn(&str) -> Option<String> {
+        env_of(&[
+            ("ZEGO_APP_ID", "12345"),
+            ("ZEGO_SERVER_SECRET", SECRET),
+            ("ZEGO_API_BASE", BASE),
+            ("VENDOR_TIMEOUT_MS", "2500"),
+        ])
+    }
+
+    fn vendor() -> Box<dyn Vendor> {
+        match setup(&full_env()).state {
+            VendorState::Ready(v) => v,
+            _ => panic!("expected a ready vendor"),
+        }
+    }
+
+    /// Every random byte is 0xab, so every nonce is `NONCE`.
+    struct FixedEntropy;
+
+    impl Entropy for FixedEntropy {
+        fn fill(&self, buf: &mut [u8]) {
+            buf.fill(0xab);
+        }
+    }
+
+    fn native() -> (NativeRuntime, Runtime) {
+        let native = NativeRuntime::new(NOW_MS);
+        let mut rt = native.runtime.clone();
+        rt.entropy = Rc::new(FixedEntropy);
+        (native, rt)
+    }
+
+    /// The URL `action` must be sent to at `timestamp_s` with `params` after the common ones.
+    fn url(action: &str, timestamp_s: u64, params: &str) -> String {
+        let sig = signing::signature(APP_ID, NONCE, SECRET, timestamp_s);
+        format!(
+            "{BASE}/?Action={action}&AppId=12345&SignatureNonce={NONCE}&Timestamp={timestamp_s}\
+             &Signature={sig}&SignatureVersion=2.0&{params}"
+        )
+    }
+
+    fn assert_get(request: &OutboundRequest, expected_url: &str) {
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.url, expected_url);
+        assert!(request.headers.is_empty(), "{:?}", request.headers);
+        assert_eq!(request.body, None);
+        assert_eq!(request.timeout_ms, 2500);
+        assert!(!request.url.contains(SECRET));
+    }
+
+    fn zego(code: i64, data: Value) -> Result<crate::runtime::OutboundResponse, HttpError> {
+        json_response(200, &json!({"Code": code, "Message": "m", "RequestId": "rq-1", "Data": data}))
+    }
+
+    #[test]
+    fn setup_classifies_settings() {
+        assert_eq!(setup(&env_of(&[])).name, "zego");
+        assert!(matches!(setup(&env_of(&[])).state, VendorState::Unconfigured));
+        match setup(&env_of(&[("ZEGO_APP_ID", "0"), ("ZEGO_SERVER_SECRET", SECRET)])).state {
+            VendorState::Misconfigured(why) => assert_eq!(why, config::APP_ID_INVALID),
+            _ => panic!("expected misconfigured"),
+        }
+        match setup(&env_of(&[("ZEGO_APP_ID", "1"), ("ZEGO_SERVER_SECRET", "short")])).state {
+            VendorState::Misconfigured(why) => assert!(why.contains("ZEGO_SERVER_SECRET") && !why.contains("short")),
+            _ => panic!("expected misconfigured"),
+        }
+        match setup(&env_of(&[("ZEGO_API_BASE", BASE)])).state {
+            VendorState::Misconfigured(why) => assert_eq!(why, "missing ZEGO_APP_ID, ZEGO_SERVER_SECRET"),
+            _ => panic!("expected misconfigured"),
+        }
+        let ready = setup(&env_of(&[("ZEGO_APP_ID", "1"), ("ZEGO_SERVER_SECRET", SECRET)]));
+        assert_eq!(ready.ready().map(|v| v.name()), Some("zego"));
+    }
+
+    #[test]
+    fn capabilities_are_everything_but_recording() {
+        let v = vendor();
+        for capability in Capability::ALL {
+            let expected = !matches!(capability, Capability::RecordingStart | Capability::RecordingStop);
+            assert_eq!(v.supports(capability), expected, "{capability:?}");
+        }
+    }
+
+    #[test]
+    fn recording_keeps_the_refusing_defaults() {
+        let (_native, rt) = native();
+        let e = block_on(vendor().stop_recording(&rt, "x")).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::Rejected);
+    }
+
+    #[test]
+    fn create_room_makes_no_call() {
+        let (native, rt) = native();
+        let spec = RoomSpec { room_id: "rm_1".into(), max_participants: Some(5), ..Default::default() };
+        let created = block_on(vendor().create_room(&rt, &spec)).unwrap();
+        assert_eq!(created.vendor_sid, None);
+        assert!(native.http.sent().is_empty());
+    }
+
+    #[test]
+    fn occupancy_reads_the_room_user_count() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| {
+            zego(0, json!({"UserCountList": [{"RoomId": "rm_1", "UserCount": 3, "AdminUserCount": 1}]}))
+        });
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")), Ok(3));
+        let sent = native.http.sent();
+        assert_eq!(sent.len(), 1);
+        assert_get(&sent[0].request, &url("DescribeUserNum", 1_700_000_000, "RoomId[]=rm_1"));
+    }
+
+    #[test]
+    fn occupancy_of_an_absent_room_is_zero() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| zego(0, json!({"UserCountList": [{"RoomId": "rm_1", "UserCount": 0}]})));
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")), Ok(0));
+        native.http.respond_with(|_| zego(50001, Value::Null));
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")), Ok(0));
+    }
+
+    #[test]
+    fn occupancy_failures() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| zego(100000005, Value::Null));
+        let e = block_on(vendor().occupancy(&rt, "rm_1")).unwrap_err();
+        assert_eq!((e.failure, e.vendor_request_id.as_deref()), (VendorFailure::AuthFailed, Some("rq-1")));
+        assert_eq!(e.vendor_code.as_deref(), Some("100000005"));
+        assert!(!e.summary.contains(SECRET));
+
+        native.http.respond_with(|_| zego(0, json!({"UserCountList": "?"})));
+        let e = block_on(vendor().occupancy(&rt, "rm_1")).unwrap_err();
+        assert_eq!((e.failure, e.vendor_request_id.as_deref()), (VendorFailure::ServerError, Some("rq-1")));
+
+        native.http.respond_with(|_| zego(105, Value::Null));
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")).unwrap_err().failure, VendorFailure::Rejected);
+
+        native.http.respond_with(|_| json_response(503, &json!({"error": "down"})));
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")).unwrap_err().failure, VendorFailure::ServerError);
+
+        native.http.respond_with(|_| Err(HttpError::Timeout));
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")).unwrap_err().failure, VendorFailure::Timeout);
+
+        native.http.respond_with(|_| Err(HttpError::Unreachable("refused".into())));
+        assert_eq!(block_on(vendor().occupancy(&rt, "rm_1")).unwrap_err().failure, VendorFailure::Unreachable);
+    }
+
+    #[test]
+    fn every_request_is_signed_with_a_fresh_nonce_and_the_current_time() {
+        let native = NativeRuntime::new(NOW_MS); // the OS random source
+        native.http.respond_with(|_| zego(0, json!({"UserCountList": []})));
+        let v = vendor();
+        block_on(v.occupancy(&native.runtime, "rm_1")).unwrap();
+        native.clock.advance_ms(61_000);
+        block_on(v.occupancy(&native.runtime, "rm_1")).unwrap();
+        let params: Vec<Vec<(String, String)>> = native.http.sent().iter().map(|x| query(&x.request.url)).collect();
+        let get = |i: usize, k: &str| params[i].iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
+        assert_ne!(get(0, "SignatureNonce"), get(1, "SignatureNonce"));
+        assert_eq!((get(0, "Timestamp"), get(1, "Timestamp")), ("1700000000".into(), "1700000061".into()));
+        for i in 0..2 {
+            let nonce = get(i, "SignatureNonce");
+            assert!(nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            let ts: u64 = get(i, "Timestamp").parse().unwrap();
+            assert_eq!(get(i, "Signature"), signing::signature(APP_ID, &nonce, SECRET, ts));
+        }
+    }
+
+    fn query(url: &str) -> Vec<(String, String)> {
+        let (_, q) = url.split_once('?').unwrap();
+        q.split('&').map(|kv| kv.split_once('=').unwrap()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+
+    #[test]
+    fn delete_room_closes_it_and_treats_absent_as_done() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| zego(0, Value::Null));
+        assert_eq!(block_on(vendor().delete_room(&rt, "rm_1")), Ok(()));
+        assert_get(&native.http.sent()[0].request, &url("CloseRoom", 1_700_000_000, "RoomId=rm_1"));
+
+        for code in [104, 5018, 5024, 50001] {
+            native.http.respond_with(move |_| zego(code, Value::Null));
+            assert_eq!(block_on(vendor().delete_room(&rt, "rm_1")), Ok(()), "{code}");
+        }
+    }
+
+    #[test]
+    fn delete_room_failures() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| zego(206, Value::Null));
+        let e = block_on(vendor().delete_room(&rt, "rm_1")).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::RateLimited { retry_after_s: None });
+        assert_eq!(e.to_api_error().code, ErrorCode::VendorRateLimited);
+        native.http.respond_with(|_| zego(100000004, Value::Null));
+        assert_eq!(block_on(vendor().delete_room(&rt, "rm_1")).unwrap_err().failure, VendorFailure::AuthFailed);
+        native.http.respond_with(|_| zego(2, Value::Null));
+        let e = block_on(vendor().delete_room(&rt, "rm_1")).unwrap_err();
+        assert_eq!((e.failure, e.vendor_code.as_deref()), (VendorFailure::Rejected, Some("2")));
+        native.http.respond_with(|_| zego(50003, Value::Null));
+        assert_eq!(block_on(vendor().delete_room(&rt, "rm_1")).unwrap_err().failure, VendorFailure::Rejected);
+        native.http.respond_with(|_| {
+            Ok(crate::runtime::OutboundResponse { status: 200, headers: vec![], body: b"<html>".to_vec() })
+        });
+        assert_eq!(block_on(vendor().delete_room(&rt, "rm_1")).unwrap_err().failure, VendorFailure::ServerError);
+    }
+
+    #[test]
+    fn list_participants_follows_markers_at_one_page_per_second() {
+        let (native, rt) = native();
+        native.http.respond_with(|req| {
+            if req.url.contains("&Marker=m%2F1") {
+                zego(
+                    0,
+                    json!({"Marker": "", "UserList": [
+                        {"UserId": "bob", "UserName": "Bob", "UserRole": 2},
+                        {"UserId": "carol", "UserName": "", "UserRole": 2}
+                    ]}),
+                )
+            } else {
+                zego(0, json!({"Marker": "m/1", "UserList": [{"UserId": "alice", "UserName": "Alice", "UserRole": 1}]}))
+            }
+        });
+        let users = block_on(vendor().list_participants(&rt, "rm_1")).unwrap();
+        let expected = vec![
+            LiveParticipant {
+                identity: Some("alice".into()),
+                uid: None,
+                display_name: Some("Alice".into()),
+                joined_at_ms: None,
+            },
+            LiveParticipant {
+                identity: Some("bob".into()),
+                uid: None,
+                display_name: Some("Bob".into()),
+                joined_at_ms: None,
+            },
+            LiveParticipant { identity: Some("carol".into()), uid: None, display_name: None, joined_at_ms: None },
+        ];
+        assert_eq!(users, expected);
+
+        let sent = native.http.sent();
+        assert_eq!(sent.len(), 2);
+        assert_get(&sent[0].request, &url("DescribeUserList", 1_700_000_000, "RoomId=rm_1&Mode=0&Limit=200"));
+        // The second page waited out ZEGO's 1 request/s per room limit, and is signed anew.
+        assert_get(
+            &sent[1].request,
+            &url("DescribeUserList", 1_700_000_001, "RoomId=rm_1&Mode=0&Limit=200&Marker=m%2F1"),
+        );
+        assert_eq!(rt.now_ms(), NOW_MS + 1_000);
+    }
+
+    #[test]
+    fn list_participants_of_an_absent_room_is_empty() {
+        let (native, rt) = native();
+        for code in [104, 5018, 5024, 50001] {
+            native.http.respond_with(move |_| zego(code, Value::Null));
+            assert_eq!(block_on(vendor().list_participants(&rt, "rm_1")), Ok(vec![]), "{code}");
+        }
+        native.http.respond_with(|_| zego(0, json!({"Marker": "", "UserList": []})));
+        assert_eq!(block_on(vendor().list_participants(&rt, "rm_1")), Ok(vec![]));
+    }
+
+    #[test]
+    fn list_participants_page_count_is_bounded() {
+        let (native, rt) = native();
+        let pages = std::cell::Cell::new(0u32);
+        native.http.respond_with(move |_| {
+            pages.set(pages.get() + 1); // a new marker and a new user on every page, forever
+            let n = pages.get();
+            zego(0, json!({"Marker": format!("m{n}"), "UserList": [{"UserId": format!("u{n}")}]}))
+        });
+        let users = block_on(vendor().list_participants(&rt, "rm_1")).unwrap();
+        assert_eq!(native.http.sent().len(), MAX_USER_PAGES as usize);
+        assert_eq!(users.len(), MAX_USER_PAGES as usize, "what was listed is kept");
+
+        native.http.clear();
+        native.http.respond_with(|_| zego(0, json!({"Marker": "same", "UserList": [{"UserId": "a"}]})));
+        assert_eq!(block_on(vendor().list_participants(&rt, "rm_1")).unwrap().len(), 1);
+        assert_eq!(native.http.sent().len(), 2, "a repeated marker ends the listing");
+    }
+
+    #[test]
+    fn list_participants_failures() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| zego(0, json!({"UserList": [{"UserName": "no id"}]})));
+        let e = block_on(vendor().list_participants(&rt, "rm_1")).unwrap_err();
+        assert_eq!((e.failure, e.vendor_request_id.as_deref()), (VendorFailure::ServerError, Some("rq-1")));
+
+        native.http.respond_with(|req| {
+            if req.url.contains("Marker=") {
+                zego(207, Value::Null)
+            } else {
+                zego(0, json!({"Marker": "m1", "UserList": [{"UserId": "a"}]}))
+            }
+        });
+        let e = block_on(vendor().list_participants(&rt, "rm_1")).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::RateLimited { retry_after_s: None });
+
+        native.http.respond_with(|_| Err(HttpError::Timeout));
+        assert_eq!(block_on(vendor().list_participants(&rt, "rm_1")).unwrap_err().failure, VendorFailure::Timeout);
+    }
+
+    #[test]
+    fn kick_removes_one_user() {
+        let (native, rt) = native();
+        native.http.respond_with(|_| zego(0, Value::Null));
+        let who = ParticipantRef { identity: "alice@x".into(), uid: Some(9) };
+        assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)), Ok(()));
+        assert_get(
+            &native.http.sent()[0].request,
+            &url(
+                "KickoutUser",
+                1_700_000_000,
+                "RoomId=rm_1&UserId[]=alice%40x&CustomReason=removed%20by%20the%20server",
+            ),
+        );
+    }
+
+    #[test]
+    fn kick_of_someone_absent_is_not_found() {
+        let (native, rt) = native();
+        let who = ParticipantRef { identity: "alice".into(), uid: None };
+        for code in [105, 50003, 104, 50001] {
+            native.http.respond_with(move |_| zego(code, Value::Null));
+            let e = block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err();
+            assert_eq!(e.failure, VendorFailure::NotFound, "{code}");
+            assert_eq!((e.vendor_code, e.vendor_request_id.as_deref()), (Some(code.to_string()), Some("rq-1")));
+        }
+        native.http.respond_with(|_| zego(100000005, Value::Null));
+        assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err().failure, VendorFailure::AuthFailed);
+        native.http.respond_with(|_| json_response(500, &json!({})));
+        assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err().failure, VendorFailure::ServerError);
+    }
+
+    #[test]
+    fn join_token_and_identity_go_through_the_trait() {
+        let v = vendor();
+        let grant = JoinGrant {
+            room_id: "rm_1".into(),
+            identity: "alice".into(),
+            uid: 1,
+            display_name: None,
+            metadata_json: None,
+            ttl_s: 600,
+            can_publish: true,
+            can_subscribe: true,
+            can_publish_data: None,
+            is_admin: false,
+        };
+        let token = v.join_token(&grant, NOW_MS, &FixedEntropy).unwrap();
+        assert!(token.token.starts_with("04"));
+        assert_eq!(token.expires_at_ms, 1_700_000_600_000);
+        assert_eq!(token.join, json!({"app_id": 12345, "room_id": "rm_1", "user_id": "alice"}));
+        let admin = JoinGrant { is_admin: true, ..grant };
+        assert_eq!(v.join_token(&admin, NOW_MS, &FixedEntropy).unwrap_err().code, ErrorCode::GrantNotSupported);
+
+        assert!(v.validate_identity("alice").is_ok());
+        assert_eq!(v.validate_identity(&"a".repeat(64)).unwrap_err().code, ErrorCode::InvalidRequest);
+    }
 }

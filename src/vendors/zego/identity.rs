@@ -1,0 +1,90 @@
+//! ZEGO's limits on a user id, which is the participant's identity (token04 `user_id`, the
+//! client SDK's `ZegoUser.userID`).
+//!
+//! Sources (ZEGO Express SDK reference, e.g. the React Native 3.20.2 `ZegoUser` docs and the
+//! C header `zego-express-defines.h`; pub.dev `zego_express_engine` `ZegoErrorCode.RoomUserIdTooLong`):
+//! - "User ID, a utf8 string with a maximum length of 64 bytes": the C SDK keeps it in
+//!   `char user_id[ZEGO_EXPRESS_MAX_USERID_LEN]` with `ZEGO_EXPRESS_MAX_USERID_LEN = 64`,
+//!   NUL included, and `loginRoom` fails with 1002007 when the id is "greater than or equal
+//!   to 64 bytes". So 63 bytes is the longest id every SDK accepts.
+//! - "Only support numbers, English characters and '~', '!', '@', '#', '$', '%', '^', '&',
+//!   '*', '(', ')', '_', '+', '=', '-', '`', ';', '’', ',', '.', '<', '>', '/', '\'.
+//!   Do not use '%' if you need to communicate with the Web SDK."
+//!
+//! rtcgate issues tokens for any client, Web included, so '%' is refused. The quote ('’' in
+//! the docs, typographic) is refused too: which byte the SDKs accept is not settled by the
+//! docs, and a token for an id the SDK refuses is worse than a clear error now.
+
+use crate::error::{ApiError, ApiResult};
+
+/// The longest user id, in UTF-8 bytes, that every ZEGO SDK accepts.
+pub const MAX_USER_ID_BYTES: usize = 63;
+
+/// Punctuation ZEGO allows besides ASCII letters and digits (less '%' and the quote).
+pub const ALLOWED_PUNCTUATION: &str = "~!@#$^&*()_+=-`;,.<>/\\";
+
+pub fn validate(identity: &str) -> ApiResult<()> {
+    if identity.is_empty() {
+        return Err(ApiError::invalid_field("identity", "ZEGO requires a non-empty user id"));
+    }
+    if identity.len() > MAX_USER_ID_BYTES {
+        return Err(ApiError::invalid_field(
+            "identity",
+            format!("ZEGO user ids are at most {MAX_USER_ID_BYTES} bytes (this one is {})", identity.len()),
+        ));
+    }
+    if !identity.chars().all(is_allowed) {
+        return Err(ApiError::invalid_field(
+            "identity",
+            format!("ZEGO user ids may contain only ASCII letters, digits and {ALLOWED_PUNCTUATION}"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || ALLOWED_PUNCTUATION.contains(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn accepts_documented_characters_up_to_63_bytes() {
+        for ok in ["a", "user_1", "Alice.Smith-2", "x@example.com", "~!@#$^&*()_+=-`;,.<>/\\", &"z".repeat(63)] {
+            assert!(validate(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_empty_long_and_foreign_characters() {
+        let cases = [
+            "".to_owned(),
+            "z".repeat(64),
+            "a b".into(),
+            "50%".into(),
+            "o'neil".into(),
+            "o’neil".into(),
+            "é".into(),
+            "tab\t".into(),
+            "a\"b".into(),
+            "a:b".into(),
+            "a?b".into(),
+        ];
+        for bad in cases {
+            let e = validate(&bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad}");
+            assert_eq!(e.details["field"], "identity", "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_limit() {
+        assert!(validate(&"z".repeat(64)).unwrap_err().message.contains("at most 63 bytes"));
+        assert!(validate("a b").unwrap_err().message.contains("ASCII letters, digits"));
+        // Multi-byte characters count by bytes: 32 × 'é' is 64 bytes but also not allowed.
+        assert!(validate(&"é".repeat(32)).unwrap_err().message.contains("at most 63 bytes"));
+    }
+}
