@@ -1,9 +1,147 @@
-//! livekit (being written).
+//! LiveKit: rooms, participants and Egress recording through the server's Twirp API; join
+//! tokens are HS256 JWTs signed in-isolate. Every capability of the contract is supported.
+//!
+//! - `config`: the LIVEKIT_* settings.
+//! - `twirp`: request signing/sending and Twirp error classification.
+//! - `wire`: reading answers with proto3 JSON rules.
+//! - `rooms`, `egress`: request bodies and answer mapping per method (pure).
+//! - `join`: join tokens and identity rules.
+//! - `token`: the JWT signer.
 
+mod config;
+mod egress;
+mod join;
+mod rooms;
 pub mod token;
+mod twirp;
+mod wire;
 
-use super::{entry, EnvVars, VendorEntry, VendorState};
+use async_trait::async_trait;
+use serde_json::Value;
 
-pub fn setup(_env: EnvVars<'_>) -> VendorEntry {
-    entry("livekit", VendorState::Unconfigured)
+use self::config::Settings;
+use self::token::LiveKitSigner;
+use self::twirp::{Client, Method};
+use super::recording::{RecordingSpec, RecordingState};
+use super::{
+    entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+};
+use crate::error::ApiResult;
+use crate::runtime::{Entropy, Runtime};
+
+pub(crate) const NAME: &str = "livekit";
+
+pub fn setup(env: EnvVars<'_>) -> VendorEntry {
+    match Settings::from_env(env) {
+        Ok(settings) => {
+            entry(NAME, VendorState::Ready(Box::new(LiveKit::new(settings, transport::timeout_from_env(env)))))
+        }
+        Err(state) => entry(NAME, state),
+    }
 }
+
+pub struct LiveKit {
+    client: Client,
+    /// ws(s) URL handed to client SDKs with each join token.
+    client_url: String,
+}
+
+impl LiveKit {
+    fn new(settings: Settings, timeout_ms: u64) -> Self {
+        let signer = LiveKitSigner::new(&settings.api_key, &settings.api_secret);
+        LiveKit { client: Client { api_url: settings.api_url, signer, timeout_ms }, client_url: settings.client_url }
+    }
+
+    async fn call(&self, rt: &Runtime, method: Method, room: &str, body: &Value) -> Result<Value, VendorError> {
+        self.client.call(rt, method, room, body).await
+    }
+
+    async fn egress_by_id(&self, rt: &Runtime, egress_id: &str) -> Result<RecordingState, VendorError> {
+        let answer = self.call(rt, Method::ListEgress, "", &egress::by_id_body(egress_id)).await?;
+        egress::listed_one(&answer, egress_id)
+    }
+}
+
+#[async_trait(?Send)]
+impl Vendor for LiveKit {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn supports(&self, _capability: Capability) -> bool {
+        true
+    }
+
+    async fn create_room(&self, rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
+        let room = self.call(rt, Method::CreateRoom, &spec.room_id, &rooms::create_room_body(spec)).await?;
+        rooms::created_room(&room)
+    }
+
+    async fn occupancy(&self, rt: &Runtime, room_id: &str) -> Result<u32, VendorError> {
+        let answer = self.call(rt, Method::ListRooms, room_id, &rooms::list_rooms_body(room_id)).await?;
+        rooms::occupancy(&answer, room_id)
+    }
+
+    async fn delete_room(&self, rt: &Runtime, room_id: &str) -> Result<(), VendorError> {
+        match self.call(rt, Method::DeleteRoom, room_id, &rooms::delete_room_body(room_id)).await {
+            Ok(_) => Ok(()),
+            // Already gone (closed when empty, or deleted before): that is what was asked.
+            Err(e) if e.failure == VendorFailure::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_participants(&self, rt: &Runtime, room_id: &str) -> Result<Vec<LiveParticipant>, VendorError> {
+        let answer = self.call(rt, Method::ListParticipants, room_id, &rooms::list_participants_body(room_id)).await?;
+        rooms::participants(&answer)
+    }
+
+    async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError> {
+        let body = rooms::remove_participant_body(room_id, &who.identity);
+        self.call(rt, Method::RemoveParticipant, room_id, &body).await.map(drop)
+    }
+
+    fn join_token(&self, grant: &JoinGrant, now_ms: u64, _entropy: &dyn Entropy) -> ApiResult<JoinToken> {
+        join::issue(&self.client.signer, &self.client_url, grant, now_ms)
+    }
+
+    fn validate_identity(&self, identity: &str) -> ApiResult<()> {
+        join::validate_identity(identity)
+    }
+
+    async fn start_recording(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        let method = Method::StartRoomCompositeEgress;
+        let info = self.call(rt, method, &spec.room_id, &egress::start_body(spec)).await?;
+        egress::recording_state(method, &info)
+    }
+
+    async fn stop_recording(&self, rt: &Runtime, vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
+        let method = Method::StopEgress;
+        match self.call(rt, method, "", &egress::stop_body(vendor_recording_id)).await {
+            Ok(info) => egress::recording_state(method, &info),
+            // Already finished: stopping again is a no-op that reports the final state.
+            Err(e) if e.vendor_code.as_deref() == Some("failed_precondition") => {
+                self.egress_by_id(rt, vendor_recording_id).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn recording_state(
+        &self,
+        rt: &Runtime,
+        _room_id: &str,
+        vendor_recording_id: &str,
+    ) -> Result<RecordingState, VendorError> {
+        self.egress_by_id(rt, vendor_recording_id).await
+    }
+
+    async fn active_recordings(&self, rt: &Runtime, room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
+        let answer = self.call(rt, Method::ListEgress, room_id, &egress::active_in_room_body(room_id)).await?;
+        egress::listed(&answer)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,9 +8,10 @@
 //! SHA-256 compressions) and allocates a fresh header string, claims string and output buffer
 //! on every call, and its `Claims<T>` serializes through serde's `flatten` machinery. The
 //! `mint` bench keeps a `jwt-compact` reference next to this path so the gap stays measured.
-//! Here the HMAC state keyed with the secret *and* already fed the constant header is
-//! computed once in [`LiveKitSigner::new`] and cloned per token, and the claims are written
-//! straight into a reused buffer, then base64url-encoded into the one output `String`.
+//! Here the HMAC state keyed with the secret *and* already fed the constant header and the
+//! constant start of the claims (`{"iss":"<key>","sub":`) is computed once in
+//! [`LiveKitSigner::new`] and cloned per token, and the rest of the claims is written straight
+//! into a reused buffer, then base64url-encoded into the one output `String`.
 //! `jwt-compact` stays in the tests as an independent verifier of everything this emits
 //! (signature checked with the secret, claims deserialized into typed structs).
 //!
@@ -40,12 +41,40 @@ const SIGNATURE_B64_LEN: usize = 43;
 #[derive(Clone)]
 pub struct LiveKitSigner {
     api_key: String,
-    /// `"iss":"<api key, JSON-escaped>"`, the first member of every claims object.
-    iss_member: Vec<u8>,
-    /// HMAC-SHA256(secret) that has already absorbed [`HEADER_B64_DOT`].
-    mac_after_header: HmacSha256,
+    /// Constant start of join-token claims: `{"iss":"<key>","sub":`.
+    join: SignedPrefix,
+    /// Constant start of server-token claims: `{"iss":"<key>","nbf":`.
+    server: SignedPrefix,
     /// Claims JSON scratch buffer, reused across tokens.
     scratch: RefCell<Vec<u8>>,
+}
+
+/// A constant start of the signing input, hashed once: the header, then as much of the
+/// constant claims prefix as base64url-encodes independently of what follows (whole 3-byte
+/// groups). For typical API keys this absorbs a full SHA-256 block ahead of time.
+#[derive(Clone)]
+struct SignedPrefix {
+    /// `HEADER_B64_DOT` + base64url(the aligned part of the claims prefix).
+    encoded: String,
+    /// HMAC-SHA256(secret) that has already absorbed `encoded`.
+    mac: HmacSha256,
+    /// The 0..=2 bytes of the claims prefix that did not fill a 3-byte group.
+    json_tail: Vec<u8>,
+}
+
+impl SignedPrefix {
+    fn new(keyed: &HmacSha256, claims_prefix: &[u8]) -> Self {
+        let aligned = claims_prefix.len() / 3 * 3;
+        let mut encoded = String::from(HEADER_B64_DOT);
+        URL_SAFE_NO_PAD.encode_string(&claims_prefix[..aligned], &mut encoded);
+        let mut mac = keyed.clone();
+        mac.update(encoded.as_bytes());
+        SignedPrefix {
+            encoded,
+            mac,
+            json_tail: claims_prefix[aligned..].to_vec(),
+        }
+    }
 }
 
 impl fmt::Debug for LiveKitSigner {
@@ -95,18 +124,23 @@ pub struct ServerGrant<'a> {
 }
 
 impl LiveKitSigner {
-    /// Precomputes the HMAC state for `api_secret` and the `iss` claim for `api_key`.
+    /// Precomputes the HMAC states for `api_secret` and the constant claims for `api_key`.
     pub fn new(api_key: &str, api_secret: &str) -> Self {
-        let mut mac_after_header = HmacSha256::new_from_slice(api_secret.as_bytes())
+        let keyed = HmacSha256::new_from_slice(api_secret.as_bytes())
             .expect("HMAC-SHA256 accepts keys of any length");
-        mac_after_header.update(HEADER_B64_DOT.as_bytes());
-        let mut iss_member = Vec::with_capacity(api_key.len() + 8);
-        iss_member.extend_from_slice(b"\"iss\":");
-        push_json_str(&mut iss_member, api_key);
+        let mut prefix = Vec::with_capacity(api_key.len() + 16);
+        prefix.extend_from_slice(b"{\"iss\":");
+        push_json_str(&mut prefix, api_key);
+        let iss_len = prefix.len();
+        prefix.extend_from_slice(b",\"sub\":");
+        let join = SignedPrefix::new(&keyed, &prefix);
+        prefix.truncate(iss_len);
+        prefix.extend_from_slice(b",\"nbf\":");
+        let server = SignedPrefix::new(&keyed, &prefix);
         LiveKitSigner {
             api_key: api_key.to_owned(),
-            iss_member,
-            mac_after_header,
+            join,
+            server,
             scratch: RefCell::new(Vec::with_capacity(512)),
         }
     }
@@ -120,11 +154,11 @@ impl LiveKitSigner {
     /// `name`?, `metadata`?, and the `video` grant `{roomJoin:true, room, canPublish,
     /// canSubscribe, canPublishData, roomAdmin?}`.
     pub fn join_token(&self, claims: &JoinClaims<'_>, now_s: u64) -> String {
+        let prefix = &self.join;
         self.with_scratch(|json| {
-            json.push(b'{');
-            json.extend_from_slice(&self.iss_member);
-            json.extend_from_slice(b",\"sub\":");
+            json.extend_from_slice(&prefix.json_tail);
             push_json_str(json, claims.identity);
+            json.extend_from_slice(b",\"nbf\":");
             push_times(json, now_s, claims.ttl_s);
             if let Some(name) = claims.name {
                 json.extend_from_slice(b",\"name\":");
@@ -146,16 +180,16 @@ impl LiveKitSigner {
                 json.extend_from_slice(b",\"roomAdmin\":true");
             }
             json.extend_from_slice(b"}}");
-            self.sign(json)
+            sign(prefix, json)
         })
     }
 
     /// Server-API token for Twirp calls: claims `iss`, `nbf`, `exp` and a `video` grant
     /// holding only the requested flags (+`room`). No `sub`.
     pub fn server_token(&self, grant: &ServerGrant<'_>, now_s: u64, ttl_s: u64) -> String {
+        let prefix = &self.server;
         self.with_scratch(|json| {
-            json.push(b'{');
-            json.extend_from_slice(&self.iss_member);
+            json.extend_from_slice(&prefix.json_tail);
             push_times(json, now_s, ttl_s);
             json.extend_from_slice(b",\"video\":{");
             let mut first = true;
@@ -183,7 +217,7 @@ impl LiveKitSigner {
                 push_json_str(json, room);
             }
             json.extend_from_slice(b"}}");
-            self.sign(json)
+            sign(prefix, json)
         })
     }
 
@@ -198,25 +232,25 @@ impl LiveKitSigner {
         }
     }
 
-    /// `header.b64url(claims).b64url(HMAC)` in a single allocation.
-    fn sign(&self, claims_json: &[u8]) -> String {
-        let payload_len = claims_json.len().div_ceil(3) * 4;
-        let mut out =
-            String::with_capacity(HEADER_B64_DOT.len() + payload_len + 1 + SIGNATURE_B64_LEN);
-        out.push_str(HEADER_B64_DOT);
-        URL_SAFE_NO_PAD.encode_string(claims_json, &mut out);
-        let mut mac = self.mac_after_header.clone();
-        mac.update(&out.as_bytes()[HEADER_B64_DOT.len()..]);
-        let signature = mac.finalize().into_bytes();
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
-        out
-    }
 }
 
-/// `,"nbf":now,"exp":now+ttl`.
+/// `header.b64url(prefix ‖ claims_rest).b64url(HMAC)` in a single allocation; `claims_rest`
+/// starts with `prefix.json_tail`.
+fn sign(prefix: &SignedPrefix, claims_rest: &[u8]) -> String {
+    let rest_len = claims_rest.len().div_ceil(3) * 4;
+    let mut out = String::with_capacity(prefix.encoded.len() + rest_len + 1 + SIGNATURE_B64_LEN);
+    out.push_str(&prefix.encoded);
+    URL_SAFE_NO_PAD.encode_string(claims_rest, &mut out);
+    let mut mac = prefix.mac.clone();
+    mac.update(&out.as_bytes()[prefix.encoded.len()..]);
+    let signature = mac.finalize().into_bytes();
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+    out
+}
+
+/// `now,"exp":now+ttl` (after a `"nbf":`).
 fn push_times(json: &mut Vec<u8>, now_s: u64, ttl_s: u64) {
-    json.extend_from_slice(b",\"nbf\":");
     push_u64(json, now_s);
     json.extend_from_slice(b",\"exp\":");
     push_u64(json, now_s.saturating_add(ttl_s));
@@ -511,6 +545,31 @@ mod tests {
         assert!(payload.get("metadata").is_none());
         assert_eq!(second, LiveKitSigner::new(KEY, SECRET).join_token(&claims("a", "r"), 1));
         assert!(format!("{signer:?}").contains(KEY) && !format!("{signer:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn every_api_key_length_signs_correctly() {
+        // the precomputed prefix leaves 0, 1 or 2 JSON bytes over depending on the key length,
+        // and absorbs zero, one or more whole SHA-256 blocks
+        for len in 0..80 {
+            let key: String = "K\"é".chars().cycle().take(len).collect();
+            let signer = LiveKitSigner::new(&key, SECRET);
+            let jc = JoinClaims {
+                name: Some("N"),
+                ..claims("id", "room")
+            };
+            let v = verify(&signer.join_token(&jc, 1000), SECRET).expect("join verifies");
+            assert_eq!((v.claims.iss.as_str(), v.claims.sub.as_deref()), (key.as_str(), Some("id")));
+            assert_eq!((v.nbf, v.exp), (1000, 1600));
+            let grant = ServerGrant {
+                room_list: true,
+                ..Default::default()
+            };
+            let tok = signer.server_token(&grant, 1000, 60);
+            let v = verify(&tok, SECRET).expect("server token verifies");
+            assert_eq!((v.claims.iss.as_str(), v.nbf, v.exp), (key.as_str(), 1000, 1060));
+            assert_eq!(v.claims.video.room_list, Some(true));
+        }
     }
 
     #[test]

@@ -1,0 +1,148 @@
+//! Participant join tokens and LiveKit's rules for identities. No I/O: the JWT is signed
+//! in-isolate by [`LiveKitSigner`].
+
+use serde_json::{json, Value};
+
+use super::token::{JoinClaims, LiveKitSigner};
+use crate::error::{ApiError, ApiResult};
+use crate::vendors::{JoinGrant, JoinToken};
+
+/// LiveKit refuses a connection whose identity is empty or longer than
+/// `limit.max_participant_identity_length` bytes, 256 by default (livekit/livekit
+/// pkg/config/config.go `DefaultConfig`, checked in pkg/service/utils.go
+/// `ValidateConnectRequest` with Go's byte length).
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
+/// LiveKit's limits, plus one of ours: no control characters (LiveKit allows them, but an
+/// identity is echoed into logs, URLs and client UIs).
+pub fn validate_identity(identity: &str) -> ApiResult<()> {
+    if identity.is_empty() || identity.len() > MAX_IDENTITY_BYTES {
+        return Err(ApiError::invalid_field(
+            "identity",
+            format!("identity must be 1 to {MAX_IDENTITY_BYTES} bytes of UTF-8 for LiveKit"),
+        ));
+    }
+    if identity.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field("identity", "identity must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// The JWT claims for `grant`. LiveKit enforces every grant flag itself, so none is refused.
+pub fn claims(grant: &JoinGrant) -> JoinClaims<'_> {
+    JoinClaims {
+        identity: &grant.identity,
+        name: grant.display_name.as_deref(),
+        metadata: grant.metadata_json.as_deref(),
+        room: &grant.room_id,
+        ttl_s: u64::from(grant.ttl_s),
+        can_publish: grant.can_publish,
+        can_subscribe: grant.can_subscribe,
+        can_publish_data: grant.effective_publish_data(),
+        room_admin: grant.is_admin,
+    }
+}
+
+/// Signs a join token at `now_ms`. `expires_at_ms` is the token's own `exp` (whole seconds),
+/// so it never promises more than the server will honour.
+pub fn issue(signer: &LiveKitSigner, client_url: &str, grant: &JoinGrant, now_ms: u64) -> ApiResult<JoinToken> {
+    validate_identity(&grant.identity)?;
+    let now_s = now_ms / 1000;
+    let token = signer.join_token(&claims(grant), now_s);
+    let exp_s = now_s.saturating_add(u64::from(grant.ttl_s));
+    Ok(JoinToken { token, expires_at_ms: exp_s.saturating_mul(1000), join: join_info(client_url, &grant.room_id) })
+}
+
+/// What a client SDK needs to connect besides the token.
+pub fn join_info(client_url: &str, room_id: &str) -> Value {
+    json!({ "url": client_url, "room": room_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn grant() -> JoinGrant {
+        JoinGrant {
+            room_id: "rm_7Hq2".into(),
+            identity: "alice".into(),
+            uid: 42,
+            display_name: Some("Alice".into()),
+            metadata_json: Some(r#"{"team":"blue"}"#.into()),
+            ttl_s: 3600,
+            can_publish: true,
+            can_subscribe: true,
+            can_publish_data: None,
+            is_admin: false,
+        }
+    }
+
+    fn payload(token: &str) -> Value {
+        let part = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn identity_limits() {
+        assert!(validate_identity("alice").is_ok());
+        assert!(validate_identity(&"é".repeat(128)).is_ok()); // 256 bytes
+        for bad in [String::new(), "x".repeat(257), "é".repeat(129), "a\nb".into(), "tab\there".into(), "nul\0".into()]
+        {
+            let e = validate_identity(&bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad:?}");
+            assert_eq!(e.details["field"], "identity");
+        }
+        assert!(validate_identity("").unwrap_err().message.contains("256 bytes"));
+    }
+
+    #[test]
+    fn claims_follow_the_grant() {
+        let g = grant();
+        assert_eq!(
+            claims(&g),
+            JoinClaims {
+                identity: "alice",
+                name: Some("Alice"),
+                metadata: Some(r#"{"team":"blue"}"#),
+                room: "rm_7Hq2",
+                ttl_s: 3600,
+                can_publish: true,
+                can_subscribe: true,
+                can_publish_data: true,
+                room_admin: false,
+            }
+        );
+        let viewer =
+            JoinGrant { can_publish: false, display_name: None, metadata_json: None, is_admin: true, ..grant() };
+        let c = claims(&viewer);
+        assert!(!c.can_publish && !c.can_publish_data && c.room_admin && c.name.is_none() && c.metadata.is_none());
+        let data_only = JoinGrant { can_publish: false, can_publish_data: Some(true), ..grant() };
+        assert!(claims(&data_only).can_publish_data);
+        let no_data = JoinGrant { can_publish_data: Some(false), ..grant() };
+        assert!(!claims(&no_data).can_publish_data);
+    }
+
+    #[test]
+    fn issued_token_and_join_info() {
+        let signer = LiveKitSigner::new("APIkey", "secret");
+        let t = issue(&signer, "wss://my.livekit.cloud", &grant(), 1_700_000_000_750).unwrap();
+        assert_eq!(t.expires_at_ms, 1_700_003_600_000);
+        assert_eq!(t.join, json!({"url": "wss://my.livekit.cloud", "room": "rm_7Hq2"}));
+        assert_eq!(t.join, join_info("wss://my.livekit.cloud", "rm_7Hq2"));
+        let p = payload(&t.token);
+        assert_eq!((p["iss"].as_str(), p["sub"].as_str()), (Some("APIkey"), Some("alice")));
+        assert_eq!((p["nbf"].as_u64(), p["exp"].as_u64()), (Some(1_700_000_000), Some(1_700_003_600)));
+        assert_eq!(p["name"], "Alice");
+        assert_eq!(p["metadata"], r#"{"team":"blue"}"#);
+        assert_eq!(
+            p["video"],
+            json!({"roomJoin": true, "room": "rm_7Hq2", "canPublish": true, "canSubscribe": true, "canPublishData": true})
+        );
+        let bad = JoinGrant { identity: String::new(), ..grant() };
+        assert_eq!(issue(&signer, "wss://h", &bad, 0).unwrap_err().details["field"], "identity");
+    }
+}
