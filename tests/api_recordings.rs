@@ -1,0 +1,229 @@
+//! Recordings natively: LiveKit Egress answers scripted per test, including a start whose
+//! answer is lost.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rtcgate::native::json_response;
+use rtcgate::runtime::HttpError;
+use serde_json::{json, Value};
+use support::{TestApp, AGORA, LIVEKIT};
+
+const STORAGE: &[(&str, &str)] = &[
+    ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+    ("RECORDING_S3_SECRET", "s3-secret-value"),
+    ("RECORDING_S3_REGION", "eu-west-1"),
+];
+
+fn egress(id: &str, room: &str, status: &str) -> Value {
+    json!({"egress_id": id, "room_name": room, "status": status, "started_at": "1700000000000000000", "ended_at": "0", "error": "", "file_results": []})
+}
+
+/// A scripted LiveKit: rooms are created, egress answers come from `state`.
+struct FakeLiveKit {
+    /// Egress infos the server knows, by insertion order.
+    egresses: RefCell<Vec<Value>>,
+    /// When set, StartRoomCompositeEgress creates the egress but the answer never comes.
+    lose_start_answer: RefCell<bool>,
+    /// When set, ListEgress times out too.
+    silent_list: RefCell<bool>,
+}
+
+fn livekit(t: &TestApp) -> Rc<FakeLiveKit> {
+    let fake = Rc::new(FakeLiveKit { egresses: RefCell::default(), lose_start_answer: RefCell::new(false), silent_list: RefCell::new(false) });
+    let f = fake.clone();
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        let method = req.url.rsplit('/').next().unwrap_or("");
+        match method {
+            "CreateRoom" => json_response(200, &json!({"sid": "RM_1", "name": body["name"]})),
+            "StartRoomCompositeEgress" => {
+                let id = format!("EG_{}", f.egresses.borrow().len() + 1);
+                f.egresses.borrow_mut().push(egress(&id, body["room_name"].as_str().unwrap_or(""), "EGRESS_STARTING"));
+                if *f.lose_start_answer.borrow() {
+                    return Err(HttpError::Timeout);
+                }
+                json_response(200, f.egresses.borrow().last().unwrap())
+            }
+            "ListEgress" => {
+                if *f.silent_list.borrow() {
+                    return Err(HttpError::Timeout);
+                }
+                let items: Vec<Value> = f
+                    .egresses
+                    .borrow()
+                    .iter()
+                    .filter(|e| body.get("egress_id").is_none_or(|id| id == &e["egress_id"]))
+                    .filter(|e| body.get("room_name").is_none_or(|r| r == &e["room_name"]))
+                    .filter(|e| {
+                        body.get("active") != Some(&json!(true))
+                            || ["EGRESS_STARTING", "EGRESS_ACTIVE", "EGRESS_ENDING"].contains(&e["status"].as_str().unwrap())
+                    })
+                    .cloned()
+                    .collect();
+                json_response(200, &json!({"items": items}))
+            }
+            "StopEgress" => {
+                let mut all = f.egresses.borrow_mut();
+                let e = all.iter_mut().find(|e| e["egress_id"] == body["egress_id"]).unwrap();
+                if e["status"] == "EGRESS_COMPLETE" {
+                    return json_response(412, &json!({"code": "failed_precondition", "msg": "egress already complete"}));
+                }
+                e["status"] = json!("EGRESS_ENDING");
+                json_response(200, e)
+            }
+            _ => json_response(404, &json!({"code": "bad_route", "msg": "no"})),
+        }
+    });
+    fake
+}
+
+fn create_room(t: &TestApp, key: &str, name: &str) -> String {
+    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "livekit"})), Some(key));
+    assert_eq!(r.status, 201, "{}", r.json);
+    r.json["room"].as_str().unwrap().to_owned()
+}
+
+fn calls_to(t: &TestApp, method: &str) -> Vec<Value> {
+    t.native.http.sent().into_iter().filter(|x| x.request.url.ends_with(method)).filter_map(|x| x.json).collect()
+}
+
+#[test]
+fn start_stop_get_with_an_s3_destination() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    let fake = livekit(&t);
+    let room = create_room(&t, &key, "standup");
+    let s = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": "standup", "output_uri": "s3://media/rec/{room}.mp4", "layout": "speaker"})), Some(&key));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let rec = s.json["recording"].as_str().unwrap().to_owned();
+    assert!(rec.starts_with("rec_"));
+    assert_eq!((s.json["room"].as_str(), s.json["status"].as_str(), s.json["vendor"].as_str()), (Some(room.as_str()), Some("starting"), Some("livekit")));
+    assert_eq!(s.json["output_uri"], "s3://media/rec/{room}.mp4");
+    assert!(!s.json.to_string().contains("s3-secret-value") && !s.json.to_string().contains("AKIA"));
+
+    let start = &calls_to(&t, "StartRoomCompositeEgress")[0];
+    assert_eq!(start["room_name"], room.as_str());
+    assert_eq!(start["layout"], "speaker");
+    let file = &start["file_outputs"][0];
+    assert_eq!(file["file_type"], "MP4");
+    assert_eq!(file["filepath"], format!("rec/{room}.mp4"));
+    assert_eq!(file["s3"], json!({"access_key": "AKIA-TEST", "secret": "s3-secret-value", "region": "eu-west-1", "bucket": "media"}));
+
+    let stop = t.call("POST", &format!("/v1/rtc/recording/stop/{rec}"), Some(json!({})), Some(&key));
+    assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("stopping")), "{}", stop.json);
+
+    // The vendor finishes; get refreshes the state and shows the file.
+    {
+        let mut all = fake.egresses.borrow_mut();
+        all[0]["status"] = json!("EGRESS_COMPLETE");
+        all[0]["ended_at"] = json!("1700000060000000000");
+        all[0]["file_results"] = json!([{"filename": "rec.mp4", "location": "s3://media/rec.mp4", "size": "1048576", "duration": "60000000000"}]);
+    }
+    let g = t.call("GET", &format!("/v1/rtc/recording/get/{rec}"), None, Some(&key));
+    assert_eq!(g.json["status"], "complete", "{}", g.json);
+    assert_eq!(g.json["files"], json!([{"location": "s3://media/rec.mp4", "size_bytes": 1048576, "duration_ms": 60000}]));
+    assert_eq!(g.json["ended_at"], "2023-11-14T22:14:20Z");
+
+    // Stopping what already ended returns its final state without asking the vendor.
+    let before = t.native.http.sent().len();
+    let again = t.call("POST", &format!("/v1/rtc/recording/stop/{rec}"), None, Some(&key));
+    assert_eq!((again.status, again.json["status"].as_str()), (200, Some("complete")));
+    assert_eq!(t.native.http.sent().len(), before);
+
+    let list = t.call("GET", &format!("/v1/rtc/recording/list?room={room}&limit=5"), None, Some(&key));
+    assert_eq!(list.json["items"][0]["recording"], rec.as_str());
+    let missing = t.call("GET", "/v1/rtc/recording/get/rec_nope", None, Some(&key));
+    assert_eq!((missing.status, missing.code()), (404, "RECORDING_NOT_FOUND"));
+}
+
+#[test]
+fn a_lost_start_answer_is_adopted_not_repeated() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    let fake = livekit(&t);
+    create_room(&t, &key, "r");
+    *fake.lose_start_answer.borrow_mut() = true;
+    *fake.silent_list.borrow_mut() = true;
+    let body = json!({"room": "r", "output_uri": "s3://media/x/", "idempotency_key": "start-1"});
+    let first = t.call("POST", "/v1/rtc/recording/start", Some(body.clone()), Some(&key));
+    assert_eq!((first.status, first.code()), (504, "VENDOR_TIMEOUT"), "{}", first.json);
+    let pending = first.json["error"]["recording"].as_str().unwrap().to_owned();
+
+    *fake.lose_start_answer.borrow_mut() = false;
+    *fake.silent_list.borrow_mut() = false;
+    let retry = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
+    assert_eq!(retry.status, 201, "{}", retry.json);
+    assert_eq!(retry.json["recording"], pending.as_str(), "the retry adopts the first start");
+    assert_eq!(calls_to(&t, "StartRoomCompositeEgress").len(), 1, "exactly one egress");
+    assert_eq!(fake.egresses.borrow().len(), 1);
+}
+
+#[test]
+fn idempotent_start_replays() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    livekit(&t);
+    create_room(&t, &key, "r");
+    let body = json!({"room": "r", "output_uri": "s3://media/a.ogg", "audio_only": true, "idempotency_key": "k"});
+    let a = t.call("POST", "/v1/rtc/recording/start", Some(body.clone()), Some(&key));
+    let b = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
+    assert_eq!((a.status, b.status, b.header("idempotent-replayed")), (201, 201, Some("true")));
+    assert_eq!(a.json, b.json);
+    assert_eq!(calls_to(&t, "StartRoomCompositeEgress").len(), 1);
+    assert_eq!(calls_to(&t, "StartRoomCompositeEgress")[0]["file_outputs"][0]["file_type"], "OGG");
+}
+
+#[test]
+fn destinations_are_checked() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    livekit(&t);
+    create_room(&t, &key, "r");
+    for (uri, status, code) in [
+        (Some("gs://bucket/x"), 422, "DESTINATION_NOT_CONFIGURED"),
+        (Some("azure://c/x"), 422, "DESTINATION_NOT_CONFIGURED"),
+        (Some("ftp://host/x"), 400, "INVALID_REQUEST"),
+        (None, 400, "INVALID_REQUEST"),
+    ] {
+        let mut body = json!({"room": "r"});
+        if let Some(u) = uri {
+            body["output_uri"] = json!(u);
+        }
+        let r = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
+        assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (status, code, Some("output_uri")), "{uri:?}");
+    }
+    let bad_layout = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": "r", "output_uri": "s3://m/x", "layout": "mosaic"})), Some(&key));
+    assert_eq!((bad_layout.status, bad_layout.json["error"]["field"].as_str()), (400, Some("layout")));
+    assert!(calls_to(&t, "StartRoomCompositeEgress").is_empty());
+}
+
+#[test]
+fn other_vendors_answer_501_naming_who_can_record() {
+    let t = TestApp::new(&[LIVEKIT, AGORA, STORAGE]);
+    let key = t.project_key();
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "agora"})), Some(&key));
+    let r = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room.json["room"], "output_uri": "s3://m/x"})), Some(&key));
+    assert_eq!((r.status, r.code()), (501, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
+    assert_eq!(r.json["error"]["supported_by"], json!(["livekit"]));
+}
+
+#[test]
+fn enable_recording_makes_livekit_record_the_room() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE, &[("RECORDING_DEFAULT_URI", "s3://media/auto/")]]);
+    let key = t.project_key();
+    livekit(&t);
+    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "auto", "enable_recording": true})), Some(&key));
+    assert_eq!((r.status, r.json["enable_recording"].as_bool()), (201, Some(true)), "{}", r.json);
+    let create = &calls_to(&t, "CreateRoom")[0];
+    let file = &create["egress"]["room"]["file_outputs"][0];
+    assert_eq!(file["s3"]["bucket"], "media");
+    assert!(file["filepath"].as_str().unwrap().starts_with(&format!("auto/{}-", r.json["room"].as_str().unwrap())));
+
+    let without_default = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = without_default.project_key();
+    let r = without_default.call("POST", "/v1/rtc/room/create", Some(json!({"name": "auto", "enable_recording": true})), Some(&key));
+    assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("enable_recording")));
+}
