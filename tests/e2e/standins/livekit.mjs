@@ -22,19 +22,24 @@
 //  - livekit/livekit pkg/service/egress.go: starting room-composite egress loads the room by name (a
 //    missing room → not_found); StopEgress on an egress that is not STARTING/ACTIVE →
 //    failed_precondition "egress with status <S> cannot be stopped"; an unknown id → not_found
-//    "egress does not exist" (ErrEgressNotFound). pkg/service/ioservice.go + redisstore.go ListEgress:
+//    "egress does not exist" (ErrEgressNotFound). psrpc errors reach the client as the Twirp error of
+//    the same code and message (livekit/psrpc errors.go, psrpcError.As → toTwirp).
+//    pkg/service/ioservice.go + redisstore.go ListEgress:
 //    egress_id wins over the other filters; `active` keeps statuses below EGRESS_COMPLETE
 //    (STARTING, ACTIVE, ENDING).
 //  - livekit/livekit pkg/config/config.go: room defaults empty_timeout 300 s, departure_timeout 20 s.
 //  - twitchtv/twirp (generated server code): only POST; Content-Type must be application/json or
 //    application/protobuf (parameters after ';' ignored) else `bad_route` 404 with meta
-//    twirp_invalid_route; an undecodable JSON body is `malformed` 400. The server marshals responses
+//    twirp_invalid_route; an undecodable JSON body is `malformed` 400 ("the json request could not be
+//    decoded"); error bodies are {"code","msg"} plus "meta" only when non-empty (twerrJSON has
+//    `json:"meta,omitempty"` in livekit/protocol livekit/livekit_room.twirp.go). The server marshals responses
 //    with protojson, proto field names, unpopulated fields emitted (null for unset messages), int64
 //    as strings, enums as names (twirp v8 defaults; livekit sets no JSON options in server.go).
 //
 // Deliberately stricter than the server (each is a violation):
-//  - unknown JSON keys (the server silently drops them; `@livekit/protocol` fromJson rejects them),
-//    the same field given twice (snake_case and camelCase), an empty body;
+//  - unknown JSON keys (the server silently drops them; `@livekit/protocol` fromJson rejects them);
+//    (an empty body, or one field given twice as snake_case and camelCase, is `malformed` on the real
+//    server too: Twirp's JSON decoder hits EOF / protojson reports a duplicate field);
 //  - application/protobuf (the real server accepts it; rtcgate must speak JSON);
 //  - `?access_token=` instead of the Authorization header;
 //  - start-egress requests with no outputs, an unknown template layout, audio_only+video_only,
@@ -42,7 +47,6 @@
 //  - Twirp methods that exist on the real server but that the stand-in does not implement answer
 //    `unimplemented` 501 and are recorded as violations so the test notices.
 
-import { createRequire } from 'node:module';
 import {
   CreateRoomRequest,
   DeleteRoomRequest,
@@ -72,9 +76,6 @@ import {
 } from '@livekit/protocol';
 import { TokenVerifier } from 'livekit-server-sdk';
 import { jsonResponse, mediaType, randomId, startStandIn, textResponse } from './common.mjs';
-
-// keep createRequire available for callers that need CommonJS pieces of the SDK
-export const require = createRequire(import.meta.url);
 
 /** Twirp error code → HTTP status (twitchtv/twirp errors.go ServerHTTPStatusFromErrorCode). */
 export const TWIRP_STATUS = Object.freeze({
@@ -114,9 +115,15 @@ const STATUS_TO_CODE = {
   504: 'deadline_exceeded',
 };
 
+/**
+ * A Twirp error response. The generated Twirp server marshals `meta` with `omitempty`
+ * (livekit/protocol livekit/*.twirp.go, type twerrJSON), so an empty meta is left out.
+ */
 export function twirpError(code, msg, meta = {}) {
   const status = TWIRP_STATUS[code] ?? 500;
-  return jsonResponse(status, { code, msg, meta });
+  const body = { code, msg };
+  if (meta && Object.keys(meta).length > 0) body.meta = meta;
+  return jsonResponse(status, body);
 }
 
 // `json_name`-aware recursive check for a field given twice (snake_case and camelCase spellings).
@@ -566,9 +573,10 @@ export async function startLiveKit(options = {}) {
     }
 
     // 3. body
+    // Twirp v8 wraps the decoder error as the cause without exposing it in meta.
     const malformed = (cause) => ({
       op,
-      reject: twirpError('malformed', 'the json request could not be decoded', { cause }),
+      reject: twirpError('malformed', 'the json request could not be decoded'),
       error: `malformed body: ${cause}`,
     });
     if (rawBody.trim() === '') return malformed('empty body (send {} for an empty request)');
@@ -606,7 +614,7 @@ export async function startLiveKit(options = {}) {
     port,
     host,
     route,
-    faultBody: (status) => twirpError(STATUS_TO_CODE[status] ?? 'internal', 'stand-in fault', {}),
+    faultBody: (status) => twirpError(STATUS_TO_CODE[status] ?? 'internal', 'stand-in fault'),
     onReset: () => {
       rooms.clear();
       egresses.clear();

@@ -1,0 +1,387 @@
+// ZEGOCLOUD RTC server-API stand-in (signed query string, rtc-api.zego.im) on loopback.
+//
+// Sources (ZEGOCLOUD/docs_all, read, not copied):
+//  - core_products/real-time-voice-video/en/server/api-reference/accessing-server-apis.mdx: GET with all
+//    parameters in the query; common parameters AppId (uint32), Signature, SignatureNonce (16 hex
+//    characters = 8 random bytes), SignatureVersion ("2.0"), Timestamp (unix seconds, at most 10 minutes
+//    off), optional IsTest; Signature = md5 hex of AppId + SignatureNonce + ServerSecret + Timestamp.
+//    Every answer carries Code, Message, RequestId (+ Data when there is some).
+//  - .../api-reference/return-codes.mdx: 100000001 AppId format, 100000002 Timestamp empty,
+//    100000003 Timestamp format, 100000004 signature expired, 100000005 signature error,
+//    100000006 Action empty, 100000007 unsupported Action, 100000008 SignatureNonce empty,
+//    100000009 Signature empty, 100000010 no ServerSecret for the AppId, 100000013 SignatureVersion
+//    empty, 100000014 unsupported SignatureVersion. Room API: 2 input parameter error, 3 parameter too
+//    long, 104/5024/50001 room does not exist, 105 user does not exist, 50003 user not online,
+//    50011 user list too long.
+//    (So the "100000001..9" range for bad common parameters is really 100000001–100000014, and bad
+//    *business* parameters are codes 2/3/50011, not 1000000xx.)
+//  - .../room/describe-user-num.yaml: `RoomId[]=room1&RoomId[]=room2` (literal `[]` in the key, one key
+//    per value), 1–10 rooms, a missing room counts 0 → Data.UserCountList[{RoomId, UserCount,
+//    AdminUserCount}]. zegocloud.com/article/9785 (KickoutUser) shows the same form for
+//    `UserId[]=a&UserId[]=b`. We accept exactly that form (percent-encoded brackets decode to it).
+//  - .../room/describe-user-list.yaml: RoomId, Mode 0 (login time ascending, default) | 1 (descending),
+//    Limit 0–200 (default 200), Marker (empty = from the start; the response Marker is empty on the last
+//    page; example marker "1635940599950-user2") → Data{Marker, UserList[{UserId, UserName, UserRole}]};
+//    a missing room → empty list.
+//  - .../room/describe-users.yaml: RoomId, UserId[] (1–10) → Data.UserStatusList[{UserId, Status 0|1,
+//    LoginTime ms, UserRole}]; room missing → 50001.
+//  - .../room/kick-out-user.yaml: RoomId, UserId[] (1–5; more → 50011), CustomReason (≤256 bytes).
+//  - .../room/close.yaml: RoomId, CustomReason (≤256 bytes), RoomCloseCallback (bool); room missing →
+//    5018/5024 (we answer 5024; option codes.closeRoomMissing). Rooms are destroyed by the server when
+//    their last user leaves (describe-users.yaml, code 50001 note), so kicking the last user deletes it.
+//
+// Choices where the docs are silent (all overridable through `options.codes`):
+//  - KickoutUser on a missing room → 104; when none of the listed users is in the room → 105
+//    (users that are present are kicked; absent ones in a mixed list are ignored, Code 0).
+//  - Limit=0 is treated as the default (200).
+// Deliberately stricter than ZEGO (violations): unknown or repeated parameters, array parameters
+// without `[]`, a SignatureNonce that is not 16 hex characters (ZEGO's own example uses 14 digits),
+// an upper-case signature, a reused SignatureNonce, any method but GET, any path but `/`.
+
+import crypto from 'node:crypto';
+import { jsonResponse, randomDigits, startStandIn } from './common.mjs';
+
+/** Signature v2.0: md5 hex of AppId + SignatureNonce + ServerSecret + Timestamp. */
+export function zegoSignature(appId, nonce, serverSecret, timestamp) {
+  return crypto.createHash('md5').update(`${appId}${nonce}${serverSecret}${timestamp}`, 'utf8').digest('hex');
+}
+
+/** Builds a correctly signed query string (for tests), e.g. signedQuery({appId, serverSecret}, 'CloseRoom', {RoomId:'r'}) */
+export function zegoSignedQuery({ appId, serverSecret, timestamp = Math.floor(Date.now() / 1000), nonce = crypto.randomBytes(8).toString('hex') }, action, params = {}) {
+  const sp = new URLSearchParams();
+  sp.append('Action', action);
+  sp.append('AppId', String(appId));
+  sp.append('SignatureNonce', nonce);
+  sp.append('Timestamp', String(timestamp));
+  sp.append('Signature', zegoSignature(appId, nonce, serverSecret, timestamp));
+  sp.append('SignatureVersion', '2.0');
+  for (const [k, v] of Object.entries(params)) {
+    if (Array.isArray(v)) for (const x of v) sp.append(k, String(x));
+    else if (v !== undefined) sp.append(k, String(v));
+  }
+  return sp.toString();
+}
+
+const COMMON = ['Action', 'AppId', 'SignatureNonce', 'Timestamp', 'Signature', 'SignatureVersion', 'IsTest'];
+
+// Action → { params: {name: kind} } ; kinds: 'string' | 'array' | 'int' | 'bool'
+const ACTIONS = {
+  DescribeUserNum: { 'RoomId[]': 'array' },
+  DescribeUserList: { RoomId: 'string', Mode: 'int', Limit: 'int', Marker: 'string' },
+  DescribeUsers: { RoomId: 'string', 'UserId[]': 'array' },
+  KickoutUser: { RoomId: 'string', 'UserId[]': 'array', CustomReason: 'string' },
+  CloseRoom: { RoomId: 'string', CustomReason: 'string', RoomCloseCallback: 'bool' },
+};
+
+const DEFAULT_CODES = {
+  kickRoomMissing: 104,
+  kickUserMissing: 105,
+  closeRoomMissing: 5024,
+  describeUsersRoomMissing: 50001,
+};
+
+/**
+ * Start the ZEGO stand-in.
+ * @param {object} options
+ * @param {number} [options.port=0]
+ * @param {number|string} options.appId
+ * @param {string} options.serverSecret
+ * @param {() => number} [options.now]  clock in ms (default Date.now), for timestamp-window tests
+ * @param {number} [options.maxSkewSec=600]
+ * @param {boolean} [options.rejectNonceReuse=true]
+ * @param {object} [options.codes]  overrides of DEFAULT_CODES
+ */
+export async function startZego(options = {}) {
+  const {
+    port = 0,
+    host = '127.0.0.1',
+    appId,
+    serverSecret,
+    now = Date.now,
+    maxSkewSec = 600,
+    rejectNonceReuse = true,
+  } = options;
+  if (appId === undefined || !serverSecret) throw new TypeError('startZego: appId and serverSecret are required');
+  const codes = { ...DEFAULT_CODES, ...(options.codes ?? {}) };
+  const appIdStr = String(appId);
+
+  /** RoomId → Map<UserId, { UserId, UserName, UserRole, LoginTime }> */
+  const rooms = new Map();
+  /** KickoutUser effects: { RoomId, UserId, CustomReason, at } */
+  const kicked = [];
+  /** CloseRoom effects: { RoomId, CustomReason, users: [UserId], at } */
+  const closedRooms = [];
+  /** markers issued by DescribeUserList: marker → { RoomId, Mode, index } */
+  const markers = new Map();
+  const seenNonces = new Set();
+  let pageCap = Infinity;
+
+  const envelope = (Code, Message, Data) => {
+    const body = { Code, Message, RequestId: randomDigits(19) };
+    if (Data !== undefined) body.Data = Data;
+    return jsonResponse(200, body, { 'content-type': 'application/json; charset=utf-8' });
+  };
+  const violation = (Code, Message, error) => ({ reject: envelope(Code, Message), error: error ?? `Code ${Code}: ${Message}` });
+
+  const sortedUsers = (roomId, mode) => {
+    const list = [...(rooms.get(roomId)?.values() ?? [])];
+    list.sort((a, b) => (a.LoginTime - b.LoginTime) || (a.UserId < b.UserId ? -1 : a.UserId > b.UserId ? 1 : 0));
+    if (mode === 1) list.reverse();
+    return list;
+  };
+
+  async function route(ctx) {
+    const { method, path, query } = ctx;
+    const op = typeof query.Action === 'string' ? query.Action : undefined;
+    if (path !== '/') return { op, ...violation(100000007, 'unsupported path', `path ${path}; the API lives at /`) };
+    if (method !== 'GET') return { op, ...violation(2, 'input parameter error', `HTTP ${method}; these actions are GET with everything in the query`) };
+
+    // --- common parameters -------------------------------------------------------------------
+    for (const k of COMMON) {
+      if (Array.isArray(query[k])) return { op, ...violation(2, `duplicate parameter ${k}`, `common parameter ${k} repeated`) };
+    }
+    const { AppId, Action, SignatureNonce, Timestamp, Signature, SignatureVersion, IsTest } = query;
+    if (AppId === undefined || !/^\d+$/.test(AppId) || Number(AppId) > 0xffffffff) return { op, ...violation(100000001, 'AppId format error', `AppId ${JSON.stringify(AppId)}`) };
+    if (AppId !== appIdStr) return { op, ...violation(100000010, 'get server secret failed', `AppId ${AppId} is not ${appIdStr}`) };
+    if (!Action) return { op, ...violation(100000006, 'Action is empty') };
+    if (!ACTIONS[Action]) return { op, ...violation(100000007, 'unsupported Action', `Action ${JSON.stringify(Action)} is not implemented by the stand-in`) };
+    if (!SignatureVersion) return { op, ...violation(100000013, 'SignatureVersion is empty') };
+    if (SignatureVersion !== '2.0') return { op, ...violation(100000014, 'unsupported SignatureVersion', `SignatureVersion ${JSON.stringify(SignatureVersion)}`) };
+    if (!Timestamp) return { op, ...violation(100000002, 'Timestamp is empty') };
+    if (!/^\d{1,12}$/.test(Timestamp)) return { op, ...violation(100000003, 'Timestamp format error', `Timestamp ${JSON.stringify(Timestamp)} is not unix seconds`) };
+    if (!SignatureNonce) return { op, ...violation(100000008, 'SignatureNonce is empty') };
+    if (!Signature) return { op, ...violation(100000009, 'Signature is empty') };
+    if (IsTest !== undefined && !/^(true|false)$/i.test(IsTest)) return { op, ...violation(2, 'IsTest must be true or false', `IsTest ${JSON.stringify(IsTest)}`) };
+    const skew = Math.abs(Math.floor(now() / 1000) - Number(Timestamp));
+    if (skew > maxSkewSec) return { op, ...violation(100000004, 'signature expired', `Timestamp ${Timestamp} is ${skew} s from the stand-in clock (max ${maxSkewSec})`) };
+    if (!/^[0-9a-f]{16}$/i.test(SignatureNonce)) {
+      return { op, ...violation(100000005, 'signature error', `SignatureNonce ${JSON.stringify(SignatureNonce)} is not 16 hex characters (8 random bytes)`) };
+    }
+    const expected = zegoSignature(appIdStr, SignatureNonce, serverSecret, Timestamp);
+    if (Signature !== expected) {
+      const why = Signature.toLowerCase() === expected ? 'Signature is upper-case hex; md5 hex is lower-case' : 'Signature does not match md5(AppId+SignatureNonce+ServerSecret+Timestamp)';
+      return { op, ...violation(100000005, 'signature error', why) };
+    }
+    if (rejectNonceReuse && seenNonces.has(SignatureNonce)) {
+      return { op, ...violation(100000005, 'signature error', `SignatureNonce ${SignatureNonce} reused; sign every request afresh`) };
+    }
+    seenNonces.add(SignatureNonce);
+
+    // --- business parameters -----------------------------------------------------------------
+    const spec = ACTIONS[Action];
+    for (const k of Object.keys(query)) {
+      if (COMMON.includes(k)) continue;
+      if (!(k in spec)) {
+        const hint = `${k}[]` in spec ? ` (arrays are sent as ${k}[]=a&${k}[]=b)` : '';
+        return { op, ...violation(2, 'input parameter error', `unknown parameter ${k} for ${Action}${hint}`) };
+      }
+      if (spec[k] !== 'array' && Array.isArray(query[k])) return { op, ...violation(2, 'input parameter error', `parameter ${k} repeated`) };
+    }
+    const p = {};
+    for (const [k, kind] of Object.entries(spec)) {
+      const raw = query[k];
+      if (raw === undefined) continue;
+      if (kind === 'array') p[k] = Array.isArray(raw) ? raw : [raw];
+      else if (kind === 'int') {
+        if (!/^-?\d+$/.test(raw)) return { op, ...violation(2, 'input parameter error', `${k} ${JSON.stringify(raw)} is not an integer`) };
+        p[k] = Number(raw);
+      } else if (kind === 'bool') {
+        if (!/^(true|false)$/i.test(raw)) return { op, ...violation(2, 'input parameter error', `${k} ${JSON.stringify(raw)} is not true/false`) };
+        p[k] = raw.toLowerCase() === 'true';
+      } else p[k] = raw;
+    }
+    const roomIdOk = (id, k = 'RoomId') => {
+      if (id === undefined || id === '') return violation(2, 'input parameter error', `${k} is required`);
+      if (Buffer.byteLength(id, 'utf8') > 128) return violation(3, 'input parameter length too long', `${k} longer than 128 bytes`);
+      return null;
+    };
+    const reasonOk = () => (p.CustomReason !== undefined && Buffer.byteLength(p.CustomReason, 'utf8') > 256
+      ? violation(3, 'input parameter length too long', 'CustomReason longer than 256 bytes')
+      : null);
+    const userIdsOk = (max, tooManyCode) => {
+      const ids = p['UserId[]'];
+      if (!ids || ids.length === 0) return violation(2, 'input parameter error', 'UserId[] is required');
+      if (ids.length > max) return violation(tooManyCode, tooManyCode === 50011 ? 'user list too long' : 'input parameter error', `${ids.length} UserId[] values (max ${max})`);
+      if (ids.some((u) => u === '')) return violation(2, 'input parameter error', 'empty UserId');
+      return null;
+    };
+
+    switch (Action) {
+      case 'DescribeUserNum': {
+        const ids = p['RoomId[]'];
+        if (!ids || ids.length === 0) return { op, ...violation(2, 'input parameter error', 'RoomId[] is required') };
+        if (ids.length > 10) return { op, ...violation(2, 'input parameter error', `${ids.length} RoomId[] values (max 10)`) };
+        for (const id of ids) {
+          const bad = roomIdOk(id, 'RoomId[]');
+          if (bad) return { op, ...bad };
+        }
+        return {
+          op,
+          exec: () => envelope(0, 'success', {
+            UserCountList: ids.map((id) => {
+              const users = [...(rooms.get(id)?.values() ?? [])];
+              return { RoomId: id, UserCount: users.length, AdminUserCount: users.filter((u) => u.UserRole === 4).length };
+            }),
+          }),
+        };
+      }
+      case 'DescribeUserList': {
+        const bad = roomIdOk(p.RoomId);
+        if (bad) return { op, ...bad };
+        const mode = p.Mode ?? 0;
+        if (mode !== 0 && mode !== 1) return { op, ...violation(2, 'input parameter error', `Mode ${mode} (0 or 1)`) };
+        const limitRaw = p.Limit ?? 200;
+        if (limitRaw < 0 || limitRaw > 200) return { op, ...violation(2, 'input parameter error', `Limit ${limitRaw} outside 0..200`) };
+        const limit = Math.min(limitRaw === 0 ? 200 : limitRaw, pageCap);
+        const marker = p.Marker ?? '';
+        return {
+          op,
+          exec: () => {
+            let start = 0;
+            if (marker !== '') {
+              const m = markers.get(marker);
+              if (!m || m.RoomId !== p.RoomId || m.Mode !== mode) {
+                return { ...envelope(2, 'input parameter error'), violation: `Marker ${JSON.stringify(marker)} was not issued for room ${p.RoomId} mode ${mode}` };
+              }
+              start = m.index;
+            }
+            const all = sortedUsers(p.RoomId, mode);
+            const page = all.slice(start, start + limit);
+            let next = '';
+            if (start + page.length < all.length && page.length > 0) {
+              const last = page[page.length - 1];
+              next = `${last.LoginTime}-${last.UserId}`;
+              markers.set(next, { RoomId: p.RoomId, Mode: mode, index: start + page.length });
+            }
+            return envelope(0, 'success', {
+              Marker: next,
+              UserList: page.map((u) => ({ UserId: u.UserId, UserName: u.UserName, UserRole: u.UserRole })),
+            });
+          },
+        };
+      }
+      case 'DescribeUsers': {
+        const bad = roomIdOk(p.RoomId) ?? userIdsOk(10, 2);
+        if (bad) return { op, ...bad };
+        return {
+          op,
+          exec: () => {
+            const room = rooms.get(p.RoomId);
+            if (!room || room.size === 0) return envelope(codes.describeUsersRoomMissing, 'room not exist');
+            return envelope(0, 'success', {
+              UserStatusList: p['UserId[]'].map((id) => {
+                const u = room.get(id);
+                return u
+                  ? { UserId: id, Status: 1, LoginTime: u.LoginTime, UserRole: u.UserRole }
+                  : { UserId: id, Status: 0, LoginTime: 0, UserRole: 0 };
+              }),
+            });
+          },
+        };
+      }
+      case 'KickoutUser': {
+        const bad = roomIdOk(p.RoomId) ?? userIdsOk(5, 50011) ?? reasonOk();
+        if (bad) return { op, ...bad };
+        return {
+          op,
+          exec: () => {
+            const room = rooms.get(p.RoomId);
+            if (!room || room.size === 0) return envelope(codes.kickRoomMissing, 'room not exist');
+            const present = p['UserId[]'].filter((id) => room.has(id));
+            if (present.length === 0) return envelope(codes.kickUserMissing, 'user not exist');
+            for (const id of present) {
+              room.delete(id);
+              kicked.push({ RoomId: p.RoomId, UserId: id, CustomReason: p.CustomReason, at: Date.now() });
+            }
+            if (room.size === 0) rooms.delete(p.RoomId); // the server destroys an empty room
+            return envelope(0, 'success');
+          },
+        };
+      }
+      case 'CloseRoom': {
+        const bad = roomIdOk(p.RoomId) ?? reasonOk();
+        if (bad) return { op, ...bad };
+        return {
+          op,
+          exec: () => {
+            const room = rooms.get(p.RoomId);
+            if (!room || room.size === 0) return envelope(codes.closeRoomMissing, 'room not exist');
+            rooms.delete(p.RoomId);
+            closedRooms.push({ RoomId: p.RoomId, CustomReason: p.CustomReason, RoomCloseCallback: p.RoomCloseCallback ?? false, users: [...room.keys()], at: Date.now() });
+            return envelope(0, 'success');
+          },
+        };
+      }
+      default:
+        return { op, ...violation(100000007, 'unsupported Action') };
+    }
+  }
+
+  const handle = await startStandIn({
+    name: 'zego',
+    port,
+    host,
+    route,
+    faultBody: (status) => jsonResponse(status, { Code: 1, Message: 'stand-in fault', RequestId: randomDigits(19) }),
+    onReset: () => {
+      rooms.clear();
+      kicked.length = 0;
+      closedRooms.length = 0;
+      markers.clear();
+      seenNonces.clear();
+      pageCap = Infinity;
+    },
+  });
+
+  return Object.assign(handle, {
+    appId: appIdStr,
+    rooms,
+    kicked,
+    closedRooms,
+    codes,
+    /**
+     * A user logs into a room (created on first login).
+     * user: { UserId (required), UserName = UserId, UserRole = 1, LoginTime = now ms }
+     */
+    seedUser(roomId, user = {}) {
+      if (!user.UserId) throw new TypeError('seedUser: UserId is required');
+      let room = rooms.get(roomId);
+      if (!room) {
+        room = new Map();
+        rooms.set(roomId, room);
+      }
+      const u = {
+        UserId: user.UserId,
+        UserName: user.UserName ?? user.UserId,
+        UserRole: user.UserRole ?? 1,
+        LoginTime: user.LoginTime ?? Date.now(),
+      };
+      room.set(u.UserId, u);
+      return u;
+    },
+    /** A user logs out without an API call (an empty room is destroyed). */
+    dropUser(roomId, userId) {
+      const room = rooms.get(roomId);
+      if (!room) return false;
+      const ok = room.delete(userId);
+      if (room.size === 0) rooms.delete(roomId);
+      return ok;
+    },
+    usersIn(roomId) {
+      return [...(rooms.get(roomId)?.keys() ?? [])];
+    },
+    /** Return at most n users per DescribeUserList page, whatever Limit says (Infinity = honour Limit). */
+    setPageCap(n) {
+      pageCap = n;
+      return handle;
+    },
+    /** md5 signature with this stand-in's app id and secret. */
+    sign(nonce, timestamp) {
+      return zegoSignature(appIdStr, nonce, serverSecret, timestamp);
+    },
+    /** A correctly signed query string for this stand-in (helper for tests). */
+    signedQuery(action, params = {}, opts = {}) {
+      return zegoSignedQuery({ appId: appIdStr, serverSecret, ...opts }, action, params);
+    },
+  });
+}
