@@ -1,9 +1,466 @@
-//! agora (being written).
+//! Agora: rooms are RTC channels, which Agora creates on the first join and ends when the
+//! last user leaves; there is no room object to create. Join tokens are AccessToken2 minted
+//! here; room and participant calls use the Channel Management RESTful API (`rest.rs`).
+//! Recording (Agora Cloud Recording) is not offered: the trait's refusing defaults stay.
+//!
+//! Settings (`config.rs`): `AGORA_APP_ID`, `AGORA_APP_CERTIFICATE`, `AGORA_CUSTOMER_ID`,
+//! `AGORA_CUSTOMER_SECRET`, optional `AGORA_API_BASE`. All four credentials are required.
 
+mod config;
+mod identity;
+mod join;
+mod rest;
 pub mod token;
 
-use super::{entry, EnvVars, VendorEntry, VendorState};
+use async_trait::async_trait;
 
-pub fn setup(_env: EnvVars<'_>) -> VendorEntry {
-    entry("agora", VendorState::Unconfigured)
+use self::config::AgoraConfig;
+use self::rest::{AgoraApi, ChannelUsers};
+use self::token::AgoraTokenBuilder;
+use super::{
+    entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+};
+use crate::error::ApiResult;
+use crate::runtime::{Entropy, Runtime};
+
+pub const NAME: &str = "agora";
+
+pub fn setup(env: EnvVars<'_>) -> VendorEntry {
+    match config::from_env(env) {
+        Ok(cfg) => entry(NAME, VendorState::Ready(Box::new(Agora::new(cfg, transport::timeout_from_env(env))))),
+        Err(state) => entry(NAME, state),
+    }
+}
+
+pub struct Agora {
+    /// Built once: it holds the certificate and reusable buffers.
+    tokens: AgoraTokenBuilder,
+    app_id: String,
+    api: AgoraApi,
+}
+
+impl Agora {
+    fn new(cfg: AgoraConfig, timeout_ms: u64) -> Self {
+        let api = AgoraApi::new(&cfg.api_base, &cfg.app_id, &cfg.customer_id, &cfg.customer_secret, timeout_ms);
+        Agora { tokens: cfg.tokens, app_id: cfg.app_id, api }
+    }
+
+    async fn channel_users(&self, rt: &Runtime, room_id: &str) -> Result<ChannelUsers, VendorError> {
+        let response = transport::send(rt, NAME, self.api.user_list_request(room_id)).await?;
+        rest::parse_user_list(&response)
+    }
+
+    async fn kicking_rule(&self, rt: &Runtime, room_id: &str, uid: Option<u32>) -> Result<(), VendorError> {
+        let response = transport::send(rt, NAME, self.api.kick_request(room_id, uid)).await?;
+        rest::parse_kick(&response)
+    }
+}
+
+fn not_found(summary: &str) -> VendorError {
+    VendorError::new(NAME, VendorFailure::NotFound, summary)
+}
+
+#[async_trait(?Send)]
+impl Vendor for Agora {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn supports(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::RoomCreate
+            | Capability::RoomGet
+            | Capability::RoomList
+            | Capability::RoomDelete
+            | Capability::TokenIssue
+            | Capability::ParticipantList
+            | Capability::ParticipantKick => true,
+            Capability::RecordingStart | Capability::RecordingStop => false,
+        }
+    }
+
+    /// No vendor call: the channel appears when the first participant joins. Agora cannot cap
+    /// participants or hold an empty channel open, so `max_participants`/`empty_timeout_s`
+    /// are not enforced here; auto-recording is refused like any recording.
+    async fn create_room(&self, _rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
+        if spec.auto_record.is_some() {
+            return Err(VendorError::new(NAME, VendorFailure::Rejected, "recording is not supported"));
+        }
+        Ok(CreatedRoom { vendor_sid: None })
+    }
+
+    /// Users in the channel now; an absent channel is an empty room (0), since Agora channels
+    /// only exist while someone is in them.
+    async fn occupancy(&self, rt: &Runtime, room_id: &str) -> Result<u32, VendorError> {
+        Ok(self.channel_users(rt, room_id).await?.total())
+    }
+
+    /// A `time: 0` kicking rule on the channel without a uid sets everyone offline. Agora
+    /// accepts it for an empty channel too, so deleting an ended room succeeds.
+    async fn delete_room(&self, rt: &Runtime, room_id: &str) -> Result<(), VendorError> {
+        self.kicking_rule(rt, room_id, None).await
+    }
+
+    /// Every uid Agora lists (mode 2: hosts, then at most the first 10,000 audience members);
+    /// the caller maps uids to identities through its registry.
+    async fn list_participants(&self, rt: &Runtime, room_id: &str) -> Result<Vec<LiveParticipant>, VendorError> {
+        let users = self.channel_users(rt, room_id).await?;
+        Ok(users.uids().iter().map(|&uid| LiveParticipant { uid: Some(uid), ..LiveParticipant::default() }).collect())
+    }
+
+    /// Agora's kick answers "success" whether or not the uid was there, so the user list is
+    /// checked first to report `NotFound` for someone not in the room. When Agora truncated
+    /// the audience list the uid may be unlisted yet present: then the kick is sent anyway.
+    async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError> {
+        let Some(uid) = who.uid else {
+            return Err(not_found("participant has no Agora uid"));
+        };
+        if !self.channel_users(rt, room_id).await?.may_contain(uid) {
+            return Err(not_found("participant is not in the channel"));
+        }
+        self.kicking_rule(rt, room_id, Some(uid)).await
+    }
+
+    fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {
+        join::join_token(&self.tokens, &self.app_id, grant, now_ms, entropy)
+    }
+
+    fn validate_identity(&self, identity: &str) -> ApiResult<()> {
+        identity::validate_identity(identity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::native::{block_on, json_response, NativeRuntime};
+    use crate::runtime::HttpError;
+    use crate::vendors::recording::{Destination, RecordingSpec};
+
+    const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
+    const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
+    const CUSTOMER: &str = "cust-7d1e";
+    const SECRET: &str = "s3cr3t-customer-value";
+    /// base64("cust-7d1e:s3cr3t-customer-value")
+    const BASIC: &str = "Basic Y3VzdC03ZDFlOnMzY3IzdC1jdXN0b21lci12YWx1ZQ==";
+    const BASE: &str = "http://agora.test:9000";
+    const ROOM: &str = "rm_7Hq2abcdefghijklmnopqr";
+
+    fn env(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| {
+            let base = [
+                ("AGORA_APP_ID", APP_ID),
+                ("AGORA_APP_CERTIFICATE", CERT),
+                ("AGORA_CUSTOMER_ID", CUSTOMER),
+                ("AGORA_CUSTOMER_SECRET", SECRET),
+                ("AGORA_API_BASE", BASE),
+                ("VENDOR_TIMEOUT_MS", "1500"),
+            ];
+            extra.iter().chain(base.iter()).find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn vendor() -> Box<dyn Vendor> {
+        match setup(&env(&[])).state {
+            VendorState::Ready(v) => v,
+            _ => panic!("expected ready"),
+        }
+    }
+
+    fn user_list_url() -> String {
+        format!("{BASE}/dev/v1/channel/user/{APP_ID}/{ROOM}")
+    }
+
+    fn kick_url() -> String {
+        format!("{BASE}/dev/v1/kicking-rule")
+    }
+
+    fn header<'a>(req: &'a crate::runtime::OutboundRequest, name: &str) -> Option<&'a str> {
+        req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn mode1(users: &[u32]) -> Value {
+        json!({"success": true, "data": {"channel_exist": true, "mode": 1, "total": users.len(), "users": users}})
+    }
+
+    fn absent() -> Value {
+        json!({"success": true, "data": {"channel_exist": false}})
+    }
+
+    /// Answers user-list GETs with `users` and kicking-rule POSTs with success.
+    fn script(rt: &NativeRuntime, users: Value) {
+        rt.http.respond_with(move |req| {
+            if req.method == "GET" {
+                json_response(200, &users)
+            } else {
+                json_response(200, &json!({"status": "success", "id": 1953}))
+            }
+        });
+    }
+
+    #[test]
+    fn setup_states() {
+        let none = setup(&|_: &str| None);
+        assert_eq!(none.name, "agora");
+        assert!(matches!(none.state, VendorState::Unconfigured));
+
+        let token_only = |name: &str| match name {
+            "AGORA_APP_ID" => Some(APP_ID.to_owned()),
+            "AGORA_APP_CERTIFICATE" => Some(CERT.to_owned()),
+            _ => None,
+        };
+        match setup(&token_only).state {
+            VendorState::Misconfigured(why) => assert_eq!(why, "missing AGORA_CUSTOMER_ID, AGORA_CUSTOMER_SECRET"),
+            _ => panic!("expected misconfigured"),
+        }
+        match setup(&env(&[("AGORA_APP_CERTIFICATE", "not-hex")])).state {
+            VendorState::Misconfigured(why) => {
+                assert_eq!(why, "AGORA_APP_CERTIFICATE must be 32 hex characters");
+                assert!(!why.contains("not-hex"));
+            }
+            _ => panic!("expected misconfigured"),
+        }
+        let ready = setup(&env(&[]));
+        assert_eq!(ready.name, "agora");
+        let v = ready.ready().expect("ready");
+        assert_eq!(v.name(), "agora");
+    }
+
+    #[test]
+    fn capabilities_exclude_recording() {
+        let v = vendor();
+        for cap in Capability::ALL {
+            let expected = !matches!(cap, Capability::RecordingStart | Capability::RecordingStop);
+            assert_eq!(v.supports(cap), expected, "{}", cap.id());
+        }
+        let rt = NativeRuntime::new(0);
+        let spec = RecordingSpec {
+            room_id: ROOM.into(),
+            layout: "grid".into(),
+            audio_only: false,
+            destination: Destination::Gcs { bucket: "b".into(), path: "p".into(), credentials: "c".into() },
+        };
+        let e = block_on(v.start_recording(&rt.runtime, &spec)).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::Rejected);
+        assert!(rt.http.sent().is_empty());
+    }
+
+    #[test]
+    fn create_room_calls_nobody() {
+        let rt = NativeRuntime::new(0);
+        let spec = RoomSpec { room_id: ROOM.into(), max_participants: Some(4), ..RoomSpec::default() };
+        assert_eq!(block_on(vendor().create_room(&rt.runtime, &spec)).unwrap(), CreatedRoom { vendor_sid: None });
+        assert!(rt.http.sent().is_empty());
+
+        let recorded = RoomSpec {
+            auto_record: Some(Destination::Gcs { bucket: "b".into(), path: "p".into(), credentials: "c".into() }),
+            ..spec
+        };
+        assert_eq!(block_on(vendor().create_room(&rt.runtime, &recorded)).unwrap_err().failure, VendorFailure::Rejected);
+        assert!(rt.http.sent().is_empty());
+    }
+
+    #[test]
+    fn occupancy_reads_the_user_list() {
+        let rt = NativeRuntime::new(0);
+        script(&rt, mode1(&[11, 12, 13]));
+        assert_eq!(block_on(vendor().occupancy(&rt.runtime, ROOM)).unwrap(), 3);
+
+        let sent = rt.http.sent();
+        assert_eq!(sent.len(), 1);
+        let req = &sent[0].request;
+        assert_eq!((req.method, req.url.as_str()), ("GET", user_list_url().as_str()));
+        assert_eq!(header(req, "authorization"), Some(BASIC));
+        assert_eq!(header(req, "accept"), Some("application/json"));
+        assert_eq!(req.body, None);
+        assert_eq!(req.timeout_ms, 1_500);
+
+        script(&rt, json!({"success": true, "data": {
+            "channel_exist": true, "mode": 2, "broadcasters": [1, 2], "audience": [3], "audience_total": 40
+        }}));
+        assert_eq!(block_on(vendor().occupancy(&rt.runtime, ROOM)).unwrap(), 42);
+
+        script(&rt, absent());
+        assert_eq!(block_on(vendor().occupancy(&rt.runtime, ROOM)).unwrap(), 0);
+    }
+
+    #[test]
+    fn delete_room_closes_the_channel_for_everyone() {
+        let rt = NativeRuntime::new(0);
+        script(&rt, absent());
+        block_on(vendor().delete_room(&rt.runtime, ROOM)).unwrap();
+
+        let sent = rt.http.sent();
+        assert_eq!(sent.len(), 1, "no user-list check before closing");
+        let req = &sent[0].request;
+        assert_eq!((req.method, req.url.as_str()), ("POST", kick_url().as_str()));
+        assert_eq!(header(req, "authorization"), Some(BASIC));
+        assert_eq!(header(req, "content-type"), Some("application/json"));
+        assert_eq!(req.timeout_ms, 1_500);
+        let body = sent[0].json.as_ref().unwrap();
+        assert_eq!(body["appid"], APP_ID);
+        assert_eq!(body["cname"], ROOM);
+        assert_eq!(body["time"], 0);
+        assert_eq!(body["privileges"], json!(["join_channel"]));
+        assert!(body.get("uid").is_none() && body.get("time_in_seconds").is_none());
+        assert_eq!(body.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn list_participants_reports_uids_only() {
+        let rt = NativeRuntime::new(0);
+        script(&rt, json!({"success": true, "data": {
+            "channel_exist": true, "mode": 2, "broadcasters": [7], "audience": [8, 9], "audience_total": 2
+        }}));
+        let list = block_on(vendor().list_participants(&rt.runtime, ROOM)).unwrap();
+        let uid = |n| LiveParticipant { identity: None, uid: Some(n), display_name: None, joined_at_ms: None };
+        assert_eq!(list, vec![uid(7), uid(8), uid(9)]);
+
+        script(&rt, mode1(&[4_294_967_295]));
+        assert_eq!(block_on(vendor().list_participants(&rt.runtime, ROOM)).unwrap(), vec![uid(4_294_967_295)]);
+
+        script(&rt, absent());
+        assert!(block_on(vendor().list_participants(&rt.runtime, ROOM)).unwrap().is_empty());
+    }
+
+    fn who(uid: Option<u32>) -> ParticipantRef {
+        ParticipantRef { identity: "alice".into(), uid }
+    }
+
+    #[test]
+    fn kick_checks_presence_then_kicks_by_uid() {
+        let rt = NativeRuntime::new(0);
+        script(&rt, mode1(&[5, 4242]));
+        block_on(vendor().kick(&rt.runtime, ROOM, &who(Some(4242)))).unwrap();
+
+        let sent = rt.http.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!((sent[0].request.method, sent[0].request.url.as_str()), ("GET", user_list_url().as_str()));
+        let req = &sent[1].request;
+        assert_eq!((req.method, req.url.as_str()), ("POST", kick_url().as_str()));
+        assert_eq!(header(req, "authorization"), Some(BASIC));
+        assert_eq!(
+            sent[1].json.as_ref().unwrap(),
+            &json!({"appid": APP_ID, "cname": ROOM, "uid": 4242, "time": 0, "privileges": ["join_channel"]})
+        );
+    }
+
+    #[test]
+    fn kick_of_someone_absent_is_not_found_and_sends_no_kick() {
+        let rt = NativeRuntime::new(0);
+        for users in [mode1(&[5]), absent()] {
+            rt.http.clear();
+            script(&rt, users);
+            let e = block_on(vendor().kick(&rt.runtime, ROOM, &who(Some(4242)))).unwrap_err();
+            assert_eq!(e.failure, VendorFailure::NotFound);
+            assert_eq!(rt.http.sent().len(), 1, "only the user-list check");
+        }
+        rt.http.clear();
+        let e = block_on(vendor().kick(&rt.runtime, ROOM, &who(None))).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::NotFound);
+        assert!(rt.http.sent().is_empty());
+    }
+
+    #[test]
+    fn kick_goes_ahead_when_the_audience_list_was_truncated() {
+        let rt = NativeRuntime::new(0);
+        script(&rt, json!({"success": true, "data": {
+            "channel_exist": true, "mode": 2, "broadcasters": [1], "audience": [2], "audience_total": 15_000
+        }}));
+        block_on(vendor().kick(&rt.runtime, ROOM, &who(Some(4242)))).unwrap();
+        assert_eq!(rt.http.sent().len(), 2);
+    }
+
+    #[test]
+    fn kick_surfaces_errors_from_either_call() {
+        let rt = NativeRuntime::new(0);
+        rt.http.respond_with(|req| {
+            if req.method == "GET" {
+                json_response(200, &mode1(&[4242]))
+            } else {
+                json_response(429, &json!({"message": "Too Many Requests"}))
+            }
+        });
+        let e = block_on(vendor().kick(&rt.runtime, ROOM, &who(Some(4242)))).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::RateLimited { retry_after_s: None });
+
+        rt.http.respond_with(|_| json_response(401, &json!({"message": "Invalid authentication credentials"})));
+        let e = block_on(vendor().kick(&rt.runtime, ROOM, &who(Some(4242)))).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::AuthFailed);
+    }
+
+    #[test]
+    fn transport_failures_and_vendor_errors_surface_for_every_call() {
+        let rt = NativeRuntime::new(0);
+        let v = vendor();
+        type Answer = fn(&crate::runtime::OutboundRequest) -> Result<crate::runtime::OutboundResponse, HttpError>;
+        let cases: [(Answer, VendorFailure); 7] = [
+            (|_| Err(HttpError::Timeout), VendorFailure::Timeout),
+            (|_| Err(HttpError::Unreachable("connection refused".into())), VendorFailure::Unreachable),
+            (|_| json_response(500, &json!({"message": "internal"})), VendorFailure::ServerError),
+            (|_| json_response(503, &json!({})), VendorFailure::ServerError),
+            (|_| json_response(404, &json!({"message": "Not Found"})), VendorFailure::Rejected),
+            (|_| json_response(403, &json!({"message": "Forbidden"})), VendorFailure::AuthFailed),
+            (
+                |_| Ok(crate::runtime::OutboundResponse { status: 200, headers: vec![], body: b"{not json".to_vec() }),
+                VendorFailure::ServerError,
+            ),
+        ];
+        for (answer, failure) in cases {
+            rt.http.respond_with(answer);
+            let errors = [
+                block_on(v.occupancy(&rt.runtime, ROOM)).unwrap_err(),
+                block_on(v.delete_room(&rt.runtime, ROOM)).unwrap_err(),
+                block_on(v.list_participants(&rt.runtime, ROOM)).unwrap_err(),
+                block_on(v.kick(&rt.runtime, ROOM, &who(Some(1)))).unwrap_err(),
+            ];
+            for e in errors {
+                assert_eq!(e.failure, failure);
+                assert_eq!(e.vendor, "agora");
+                assert!(!e.summary.contains(SECRET) && !e.summary.contains(CERT) && !e.summary.contains(BASIC));
+                let api = e.to_api_error();
+                assert!(!api.message.contains(SECRET) && !api.message.contains(CERT));
+            }
+        }
+    }
+
+    #[test]
+    fn not_found_never_comes_from_a_404() {
+        // A 404 means a wrong path/base, not a missing room: delete must not "succeed".
+        let rt = NativeRuntime::new(0);
+        rt.http.respond_with(|_| json_response(404, &json!({"message": "Not Found"})));
+        let e = block_on(vendor().delete_room(&rt.runtime, ROOM)).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::Rejected);
+        assert_eq!(e.to_api_error().code, ErrorCode::VendorRejected);
+    }
+
+    #[test]
+    fn join_token_and_identity_are_wired() {
+        let v = vendor();
+        let grant = JoinGrant {
+            room_id: ROOM.into(),
+            identity: "alice".into(),
+            uid: 4242,
+            display_name: None,
+            metadata_json: None,
+            ttl_s: 600,
+            can_publish: false,
+            can_subscribe: true,
+            can_publish_data: None,
+            is_admin: false,
+        };
+        let t = v.join_token(&grant, 1_700_000_000_000, &crate::native::OsEntropy).unwrap();
+        assert!(t.token.starts_with("007"));
+        assert_eq!(t.expires_at_ms, 1_700_000_600_000);
+        assert_eq!(t.join, json!({"app_id": APP_ID, "channel": ROOM, "uid": 4242}));
+        let e = v.join_token(&JoinGrant { is_admin: true, ..grant }, 0, &crate::native::OsEntropy).unwrap_err();
+        assert_eq!(e.code, ErrorCode::GrantNotSupported);
+
+        assert!(v.validate_identity("alice").is_ok());
+        assert!(v.validate_identity(&"a".repeat(256)).is_err());
+    }
 }
