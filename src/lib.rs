@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod handlers;
+pub mod hex;
 pub mod http;
 pub mod ids;
 pub mod log;

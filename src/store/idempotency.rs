@@ -6,7 +6,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{int, keys::hex, text};
+use super::{int, text};
 use crate::error::ApiResult;
 use crate::runtime::{Runtime, SqlValue, Statement};
 
@@ -35,7 +35,7 @@ pub fn fingerprint(scope: &str, body: &Value) -> String {
     h.update(scope.as_bytes());
     h.update([0]);
     h.update(serde_json::to_vec(body).expect("a Value always serializes"));
-    hex(&h.finalize())
+    crate::hex::lower(&h.finalize())
 }
 
 pub async fn claim(rt: &Runtime, project_id: &str, scope: &str, key: &str, hash: &str) -> ApiResult<Claim> {

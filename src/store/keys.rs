@@ -61,11 +61,7 @@ impl ApiKey {
 }
 
 pub fn hash_key(key: &str) -> String {
-    hex(&Sha256::digest(key.as_bytes()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&Sha256::digest(key.as_bytes()))
 }
 
 /// A new key: prefix + 32 base62 characters (≈190 random bits).

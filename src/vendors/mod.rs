@@ -264,11 +264,12 @@ pub fn setting(env: EnvVars<'_>, name: &str) -> Option<String> {
     env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// Classifies a vendor's settings: all absent → unconfigured; some absent → misconfigured,
-/// naming the missing ones; all present → `Ok` with the values in `names` order.
-pub fn required_settings(env: EnvVars<'_>, names: &[&str]) -> Result<Vec<String>, VendorState> {
+/// Classifies a vendor's settings: nothing set (`names` nor `optional`) → unconfigured; a
+/// required one absent → misconfigured, naming the missing ones; all required present →
+/// `Ok` with their values in `names` order.
+pub fn required_settings(env: EnvVars<'_>, names: &[&str], optional: &[&str]) -> Result<Vec<String>, VendorState> {
     let values: Vec<Option<String>> = names.iter().map(|n| setting(env, n)).collect();
-    if values.iter().all(Option::is_none) {
+    if values.iter().all(Option::is_none) && optional.iter().all(|n| setting(env, n).is_none()) {
         return Err(VendorState::Unconfigured);
     }
     let missing: Vec<&str> = names.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
@@ -290,15 +291,21 @@ mod tests {
     #[test]
     fn settings_classify_absent_partial_and_complete() {
         let none = |_: &str| None;
-        assert!(matches!(required_settings(&none, &["A", "B"]), Err(VendorState::Unconfigured)));
+        assert!(matches!(required_settings(&none, &["A", "B"], &[]), Err(VendorState::Unconfigured)));
         let partial = |n: &str| (n == "A").then(|| "x".to_owned());
-        match required_settings(&partial, &["A", "B"]) {
+        match required_settings(&partial, &["A", "B"], &[]) {
             Err(VendorState::Misconfigured(why)) => assert_eq!(why, "missing B"),
             _ => panic!("expected misconfigured"),
         }
         let blank = |n: &str| Some(if n == "A" { "x" } else { "  " }.to_owned());
-        assert!(matches!(required_settings(&blank, &["A", "B"]), Err(VendorState::Misconfigured(_))));
+        assert!(matches!(required_settings(&blank, &["A", "B"], &[]), Err(VendorState::Misconfigured(_))));
         let all = |n: &str| Some(format!("{n}-v"));
-        assert_eq!(required_settings(&all, &["A", "B"]).ok().unwrap(), vec!["A-v", "B-v"]);
+        assert_eq!(required_settings(&all, &["A", "B"], &[]).ok().unwrap(), vec!["A-v", "B-v"]);
+        // An optional setting alone makes a partial configuration, not an absent one.
+        let only_optional = |n: &str| (n == "C").then(|| "x".to_owned());
+        match required_settings(&only_optional, &["A", "B"], &["C"]) {
+            Err(VendorState::Misconfigured(why)) => assert_eq!(why, "missing A, B"),
+            _ => panic!("expected misconfigured"),
+        }
     }
 }

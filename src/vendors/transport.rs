@@ -51,6 +51,25 @@ pub fn json_request(method: &'static str, url: String, headers: Vec<(String, Str
     }
 }
 
+/// Checks a vendor base URL setting and drops a trailing slash: http or https only (vendor
+/// server APIs are plain HTTP), a host without user info, and no spaces, query or fragment
+/// (request paths and signed queries are appended to it).
+pub fn base_url(raw: &str) -> Result<String, &'static str> {
+    const NEEDS: &str = "must be an http:// or https:// base URL";
+    let (scheme, rest) = raw.split_once("://").ok_or(NEEDS)?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(NEEDS);
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Err("must name a host (and no user info)");
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) || raw.contains(['?', '#']) {
+        return Err("must not contain spaces, a query or a fragment");
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
 /// Joins a base URL and a path without doubling or dropping the slash.
 pub fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
@@ -64,6 +83,15 @@ mod tests {
     fn urls_join_cleanly() {
         assert_eq!(join_url("http://h:1/", "/twirp/x"), "http://h:1/twirp/x");
         assert_eq!(join_url("http://h:1", "twirp/x"), "http://h:1/twirp/x");
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert_eq!(base_url("https://api.example.com/"), Ok("https://api.example.com".to_owned()));
+        assert_eq!(base_url("HTTP://127.0.0.1:8080/x"), Ok("HTTP://127.0.0.1:8080/x".to_owned()));
+        for bad in ["ws://h", "h", "https://", "https://u:p@h", "https://h/?q", "https://h/#f", "https://h /"] {
+            assert!(base_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -57,14 +57,7 @@ impl fmt::Debug for AgoraConfig {
 /// of the five settings is present, `Misconfigured` otherwise.
 pub fn from_env(env: EnvVars<'_>) -> Result<AgoraConfig, VendorState> {
     let api_base = setting(env, API_BASE);
-    let values = match required_settings(env, &REQUIRED) {
-        Ok(values) => values,
-        // AGORA_API_BASE alone is a partial configuration, not an absent one.
-        Err(VendorState::Unconfigured) if api_base.is_some() => {
-            return Err(VendorState::Misconfigured(format!("missing {}", REQUIRED.join(", "))))
-        }
-        Err(state) => return Err(state),
-    };
+    let values = required_settings(env, &REQUIRED, &[API_BASE])?;
     let misconfigured = |why: &str| VendorState::Misconfigured(why.to_owned());
     let [app_id, certificate, customer_id, customer_secret]: [String; 4] =
         values.try_into().map_err(|_| misconfigured("internal: wrong number of Agora settings"))?;
@@ -84,14 +77,8 @@ pub fn from_env(env: EnvVars<'_>) -> Result<AgoraConfig, VendorState> {
     Ok(AgoraConfig { tokens, app_id, customer_id, customer_secret, api_base })
 }
 
-/// An http(s) URL with a host; the trailing slash is dropped because request paths start
-/// with one. A query or fragment would swallow the paths appended to it.
 fn parse_api_base(value: &str) -> Option<String> {
-    let lower = value.to_ascii_lowercase();
-    let rest = ["https://", "http://"].iter().find_map(|scheme| lower.strip_prefix(scheme))?;
-    let host = rest.split('/').next().unwrap_or("");
-    let clean = !value.contains(['?', '#']) && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-    (clean && !host.is_empty()).then(|| value.trim_end_matches('/').to_owned())
+    crate::vendors::transport::base_url(value).ok()
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::http::percent_encode;
 use crate::runtime::{OutboundRequest, OutboundResponse};
 use crate::vendors::transport::{join_url, json_body, json_request, retry_after};
 use crate::vendors::{VendorError, VendorFailure};
@@ -97,7 +98,7 @@ impl AgoraApi {
 
     /// The channel's user list. No body, so no Content-Type (Agora's own examples send none).
     pub fn user_list_request(&self, channel: &str) -> OutboundRequest {
-        let path = format!("/dev/v1/channel/user/{}/{}", path_segment(&self.app_id), path_segment(channel));
+        let path = format!("/dev/v1/channel/user/{}/{}", percent_encode(&self.app_id), percent_encode(channel));
         json_request("GET", join_url(&self.base, &path), self.headers(), None, self.timeout_ms)
     }
 
@@ -115,20 +116,6 @@ impl AgoraApi {
         }
         json_request("POST", join_url(&self.base, "/dev/v1/kicking-rule"), self.headers(), Some(&body), self.timeout_ms)
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters: Agora channel names may
-/// contain spaces, `#`, `%`, `?`, `/`-free punctuation that would otherwise break the path.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn request_id(response: &OutboundResponse) -> Option<String> {

@@ -34,7 +34,7 @@ impl Settings {
     /// Unconfigured when no LIVEKIT_* setting is present; misconfigured (naming the setting,
     /// never its value) when one is missing or the URL is not an http(s) URL.
     pub fn from_env(env: EnvVars<'_>) -> Result<Settings, VendorState> {
-        let values = required_settings(env, &[URL, API_KEY, API_SECRET])?;
+        let values = required_settings(env, &[URL, API_KEY, API_SECRET], &[])?;
         let [url, api_key, api_secret]: [String; 3] = values
             .try_into()
             .map_err(|_| VendorState::Misconfigured(format!("missing {URL}, {API_KEY} or {API_SECRET}")))?;
@@ -44,22 +44,10 @@ impl Settings {
     }
 }
 
-/// Checks the server URL and drops a trailing slash. Only http and https: the Twirp API is
-/// plain HTTP, and a ws(s):// URL (what client SDKs take) here is a configuration mistake.
+/// The server URL. A ws(s):// URL (what client SDKs take) here is a configuration mistake:
+/// the Twirp API is plain HTTP.
 fn api_url(raw: &str) -> Result<String, &'static str> {
-    const NEEDS: &str = "must be the server's http:// or https:// base URL (e.g. https://my.livekit.cloud)";
-    let (scheme, rest) = raw.split_once("://").ok_or(NEEDS)?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(NEEDS);
-    }
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || host.contains('@') {
-        return Err("must name a host (and no user info)");
-    }
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) || raw.contains(['?', '#']) {
-        return Err("must not contain spaces, a query or a fragment");
-    }
-    Ok(raw.trim_end_matches('/').to_owned())
+    crate::vendors::transport::base_url(raw)
 }
 
 /// `http://…` → `ws://…`, `https://…` → `wss://…` (the rest unchanged).

@@ -6,8 +6,10 @@
 //! # Why a hand-written HS256 path instead of `jwt-compact`
 //! The design card names `jwt-compact`. Its `Hs256::token` re-derives the HMAC key (two extra
 //! SHA-256 compressions) and allocates a fresh header string, claims string and output buffer
-//! on every call, and its `Claims<T>` serializes through serde's `flatten` machinery. The
-//! `mint` bench keeps a `jwt-compact` reference next to this path so the gap stays measured.
+//! on every call, and its `Claims<T>` serializes through serde's `flatten` machinery. In the
+//! `mint` bench (which keeps a `jwt-compact` reference so the gap stays measured) it made
+//! ~260,000 tokens/s under the crate's release profile (opt-level "s") and ~1,000,000/s at
+//! opt-level 3: short of, or just at, the 1,000,000/s target; this path is 2-2.5x faster.
 //! Here the HMAC state keyed with the secret *and* already fed the constant header and the
 //! constant start of the claims (`{"iss":"<key>","sub":`) is computed once in
 //! [`LiveKitSigner::new`] and cloned per token, and the rest of the claims is written straight
@@ -35,9 +37,9 @@ const SIGNATURE_B64_LEN: usize = 43;
 
 /// Mints LiveKit JWTs for one API key / secret pair.
 ///
-/// Holds the HMAC-SHA256 state keyed with the secret (and already fed the header) plus a
-/// scratch buffer reused across calls, so it is `!Sync`: keep one per thread (the Worker is
-/// single-threaded). `Clone` gives an independent signer.
+/// Holds HMAC-SHA256 states keyed with the secret (and already fed the constant start of
+/// each token kind) plus a scratch buffer reused across calls, so it is `!Sync`: keep one per
+/// thread (the Worker is single-threaded). `Clone` gives an independent signer.
 #[derive(Clone)]
 pub struct LiveKitSigner {
     api_key: String,
@@ -231,7 +233,6 @@ impl LiveKitSigner {
             Err(_) => f(&mut Vec::with_capacity(512)),
         }
     }
-
 }
 
 /// `header.b64url(prefix ‖ claims_rest).b64url(HMAC)` in a single allocation; `claims_rest`
@@ -338,7 +339,10 @@ mod tests {
     }
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/livekit_jwt.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/vectors/livekit_jwt.json"
+        );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -465,7 +469,9 @@ mod tests {
         assert_eq!(v.claims.metadata.as_deref(), Some(metadata));
         assert_eq!(v.claims.video.room.as_deref(), Some(room));
         // control characters are escaped, never raw, in the JSON text
-        let raw = URL_SAFE_NO_PAD.decode(tok.split('.').nth(1).unwrap()).unwrap();
+        let raw = URL_SAFE_NO_PAD
+            .decode(tok.split('.').nth(1).unwrap())
+            .unwrap();
         assert!(raw.iter().all(|&b| b >= 0x20), "no raw control bytes");
         assert!(std::str::from_utf8(&raw).unwrap().contains(r#"\u0001"#));
     }
@@ -543,7 +549,10 @@ mod tests {
         assert!(second.len() < first.len());
         let (_, payload) = parts(&second);
         assert!(payload.get("metadata").is_none());
-        assert_eq!(second, LiveKitSigner::new(KEY, SECRET).join_token(&claims("a", "r"), 1));
+        assert_eq!(
+            second,
+            LiveKitSigner::new(KEY, SECRET).join_token(&claims("a", "r"), 1)
+        );
         assert!(format!("{signer:?}").contains(KEY) && !format!("{signer:?}").contains(SECRET));
     }
 
@@ -559,7 +568,10 @@ mod tests {
                 ..claims("id", "room")
             };
             let v = verify(&signer.join_token(&jc, 1000), SECRET).expect("join verifies");
-            assert_eq!((v.claims.iss.as_str(), v.claims.sub.as_deref()), (key.as_str(), Some("id")));
+            assert_eq!(
+                (v.claims.iss.as_str(), v.claims.sub.as_deref()),
+                (key.as_str(), Some("id"))
+            );
             assert_eq!((v.nbf, v.exp), (1000, 1600));
             let grant = ServerGrant {
                 room_list: true,
@@ -567,7 +579,10 @@ mod tests {
             };
             let tok = signer.server_token(&grant, 1000, 60);
             let v = verify(&tok, SECRET).expect("server token verifies");
-            assert_eq!((v.claims.iss.as_str(), v.nbf, v.exp), (key.as_str(), 1000, 1060));
+            assert_eq!(
+                (v.claims.iss.as_str(), v.nbf, v.exp),
+                (key.as_str(), 1000, 1060)
+            );
             assert_eq!(v.claims.video.room_list, Some(true));
         }
     }

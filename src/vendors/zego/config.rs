@@ -40,14 +40,7 @@ impl fmt::Debug for ZegoConfig {
 /// of the three settings is present, `Misconfigured` otherwise.
 pub fn from_env(env: EnvVars<'_>) -> Result<ZegoConfig, VendorState> {
     let api_base = setting(env, API_BASE);
-    let values = match required_settings(env, &[APP_ID, SERVER_SECRET]) {
-        Ok(values) => values,
-        // ZEGO_API_BASE alone is a partial configuration, not an absent one.
-        Err(VendorState::Unconfigured) if api_base.is_some() => {
-            return Err(VendorState::Misconfigured(format!("missing {APP_ID}, {SERVER_SECRET}")))
-        }
-        Err(state) => return Err(state),
-    };
+    let values = required_settings(env, &[APP_ID, SERVER_SECRET], &[API_BASE])?;
     let misconfigured = |why: &str| VendorState::Misconfigured(why.to_owned());
     let app_id = parse_app_id(&values[0]).ok_or_else(|| misconfigured(APP_ID_INVALID))?;
     let server_secret = values[1].clone();
@@ -72,14 +65,8 @@ fn is_valid_secret(value: &str) -> bool {
     value.len() == 32 && value.is_ascii()
 }
 
-/// An http(s) URL with a host; the trailing slash is dropped because request URLs append
-/// `/?Action=…` themselves. A query or fragment would corrupt the signed query string.
 fn parse_api_base(value: &str) -> Option<String> {
-    let lower = value.to_ascii_lowercase();
-    let rest = ["https://", "http://"].iter().find_map(|scheme| lower.strip_prefix(scheme))?;
-    let host = rest.split('/').next().unwrap_or("");
-    let clean = !value.contains(['?', '#']) && !value.chars().any(char::is_whitespace);
-    (clean && !host.is_empty()).then(|| value.trim_end_matches('/').to_owned())
+    crate::vendors::transport::base_url(value).ok()
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 
 use md5::{Digest, Md5};
 
+use crate::http::percent_encode;
+
 pub const SIGNATURE_VERSION: &str = "2.0";
 
 /// What one request is signed with: drawn fresh for every request.
@@ -18,7 +20,7 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn new(nonce_bytes: [u8; 8], timestamp_s: u64) -> Self {
-        Stamp { nonce: lower_hex(&nonce_bytes), timestamp_s }
+        Stamp { nonce: crate::hex::lower(&nonce_bytes), timestamp_s }
     }
 }
 
@@ -29,7 +31,7 @@ pub fn signature(app_id: u32, nonce: &str, server_secret: &str, timestamp_s: u64
     md5.update(nonce);
     md5.update(server_secret);
     md5.update(timestamp_s.to_string());
-    lower_hex(&md5.finalize())
+    crate::hex::lower(&md5.finalize())
 }
 
 /// The common parameters, in the order ZEGO's examples list them.
@@ -51,22 +53,6 @@ pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     pairs.into_iter().map(|(name, value)| format!("{name}={}", percent_encode(value))).collect::<Vec<_>>().join("&")
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters, over UTF-8 bytes.
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-fn lower_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[cfg(test)]
 mod tests {

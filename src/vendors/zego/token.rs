@@ -199,7 +199,10 @@ mod tests {
     const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/zego_token04.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/vectors/zego_token04.json"
+        );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -254,8 +257,14 @@ mod tests {
     fn strict_payload_matches_vectors() {
         let doc = vectors();
         let v = &doc["vectors"];
-        assert_eq!(strict_room_payload("rm_7Hq2", true), v[1]["payload"].as_str().unwrap());
-        assert_eq!(strict_room_payload("rm_7Hq2", false), v[2]["payload"].as_str().unwrap());
+        assert_eq!(
+            strict_room_payload("rm_7Hq2", true),
+            v[1]["payload"].as_str().unwrap()
+        );
+        assert_eq!(
+            strict_room_payload("rm_7Hq2", false),
+            v[2]["payload"].as_str().unwrap()
+        );
         let p: Value = serde_json::from_str(&strict_room_payload("a\"b\\c\u{1}é", true)).unwrap();
         assert_eq!(p["room_id"], "a\"b\\c\u{1}é");
         assert_eq!(p["privilege"], serde_json::json!({"1": 1, "2": 1}));
@@ -273,7 +282,10 @@ mod tests {
         assert_eq!(expire, 1_700_003_600);
         assert_eq!(got_iv, iv);
         let text = std::str::from_utf8(&plain).unwrap();
-        assert!(text.starts_with(r#"{"app_id":1234567890,"user_id":"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"app_id":1234567890,"user_id":"#),
+            "{text}"
+        );
         let json: Value = serde_json::from_str(text).unwrap();
         assert_eq!(
             json,
@@ -306,7 +318,10 @@ mod tests {
         let big = "p".repeat(5000);
         let tok = m.token04("x", &big, 1, 2, 3, &iv);
         let (_, _, plain) = open(&tok, SECRET).unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&plain).unwrap()["payload"], big.as_str());
+        assert_eq!(
+            serde_json::from_slice::<Value>(&plain).unwrap()["payload"],
+            big.as_str()
+        );
     }
 
     #[test]
@@ -347,12 +362,19 @@ mod tests {
             }
         }
         let expected = 2000 * 16 / 36;
-        assert!(seen.iter().all(|&n| n > expected / 2 && n < expected * 3 / 2), "{seen:?}");
+        assert!(
+            seen.iter()
+                .all(|&n| n > expected / 2 && n < expected * 3 / 2),
+            "{seen:?}"
+        );
     }
 
     #[test]
     fn config_errors() {
-        assert_eq!(ZegoTokenMinter::new(0, SECRET).unwrap_err(), ZegoConfigError::AppIdZero);
+        assert_eq!(
+            ZegoTokenMinter::new(0, SECRET).unwrap_err(),
+            ZegoConfigError::AppIdZero
+        );
         assert_eq!(
             ZegoTokenMinter::new(1, &SECRET[1..]).unwrap_err(),
             ZegoConfigError::SecretNot32Chars
