@@ -189,6 +189,15 @@ impl App {
             }
             Access::ApiKey => Some(auth::authenticate(self, rt, req).await?),
         };
+        if !route.takes_body() && !req.body.is_empty() {
+            crate::body::Body::parse(&req.body)?.finish()?;
+        }
+        if !route.takes_query() {
+            if let Some((name, _)) = req.query_pairs().into_iter().next() {
+                return Err(ApiError::new(ErrorCode::UnknownField, format!("unknown query parameter '{name}'"))
+                    .with_detail("field", name));
+            }
+        }
         let ctx = Ctx { app: self, rt, req, params, caller };
         handlers::serve(route, &ctx).await
     }

@@ -24,14 +24,14 @@ pub struct Caller {
 fn bearer(req: &ApiRequest) -> ApiResult<&str> {
     let header = req
         .header("authorization")
-        .ok_or_else(|| ApiError::unauthenticated("missing Authorization header; send 'Authorization: Bearer <api key>'"))?;
+        .ok_or_else(|| ApiError::unauthenticated("missing Authorization header; send 'Authorization: Bearer <token>'"))?;
     let (scheme, credential) = header.trim().split_once(' ').unwrap_or((header, ""));
     let credential = credential.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || credential.is_empty() {
-        return Err(ApiError::unauthenticated("malformed Authorization header; expected 'Bearer <api key>'"));
+        return Err(ApiError::unauthenticated("malformed Authorization header; expected 'Bearer <token>'"));
     }
     if credential.len() > 256 || !credential.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::unauthenticated("malformed API key"));
+        return Err(ApiError::unauthenticated("malformed bearer token"));
     }
     Ok(credential)
 }

@@ -34,6 +34,21 @@ pub enum Access {
 }
 
 impl Route {
+    /// Routes that read a JSON body. The others accept none (an empty body or `{}`), so a
+    /// field sent to them is reported instead of ignored.
+    pub fn takes_body(self) -> bool {
+        use Route::*;
+        matches!(
+            self,
+            AdminCreateProject | AdminCreateKey | RoomCreate | TokenIssue | ParticipantKick | RecordingStart | RecordingStop
+        )
+    }
+
+    /// Routes that read query parameters (they reject the ones they do not know themselves).
+    pub fn takes_query(self) -> bool {
+        matches!(self, Route::RoomList | Route::RecordingList)
+    }
+
     pub fn access(self) -> Access {
         use Route::*;
         match self {

@@ -177,3 +177,19 @@ fn garbage_input_gets_4xx_envelopes() {
         }
     }
 }
+
+#[test]
+fn routes_without_a_body_or_query_refuse_stray_fields() {
+    let t = TestApp::new(&[support::AGORA]);
+    let key = t.project_key();
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a"})), Some(&key));
+    let id = room.json["room"].as_str().unwrap();
+    let r = t.call("DELETE", &format!("/v1/rtc/room/delete/{id}"), Some(json!({"force": true})), Some(&key));
+    assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (400, "UNKNOWN_FIELD", Some("force")));
+    let r = t.call("GET", &format!("/v1/rtc/room/get/{id}?verbose=1"), None, Some(&key));
+    assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (400, "UNKNOWN_FIELD", Some("verbose")));
+    // An empty object is no field at all.
+    t.native.http.respond_with(|_| rtcgate::native::json_response(200, &json!({"success": true, "data": {"channel_exist": false}})));
+    let r = t.call("GET", &format!("/v1/rtc/room/get/{id}"), Some(json!({})), Some(&key));
+    assert_eq!(r.status, 200, "{}", r.json);
+}

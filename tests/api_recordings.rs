@@ -101,7 +101,7 @@ fn start_stop_get_with_an_s3_destination() {
     let rec = s.json["recording"].as_str().unwrap().to_owned();
     assert!(rec.starts_with("rec_"));
     assert_eq!((s.json["room"].as_str(), s.json["status"].as_str(), s.json["vendor"].as_str()), (Some(room.as_str()), Some("starting"), Some("livekit")));
-    assert_eq!(s.json["output_uri"], "s3://media/rec/{room}.mp4");
+    assert_eq!(s.json["output_uri"], format!("s3://media/rec/{room}.mp4"), "where the file goes, placeholders expanded");
     assert!(!s.json.to_string().contains("s3-secret-value") && !s.json.to_string().contains("AKIA"));
 
     let start = &calls_to(&t, "StartRoomCompositeEgress")[0];
@@ -226,4 +226,30 @@ fn enable_recording_makes_livekit_record_the_room() {
     let key = without_default.project_key();
     let r = without_default.call("POST", "/v1/rtc/room/create", Some(json!({"name": "auto", "enable_recording": true})), Some(&key));
     assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("enable_recording")));
+}
+
+#[test]
+fn get_falls_back_to_the_stored_state_and_replay_survives_the_room() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    livekit(&t);
+    let room = create_room(&t, &key, "r");
+    let body = json!({"room": "r", "output_uri": "s3://media/x.mp4", "idempotency_key": "once"});
+    let started = t.call("POST", "/v1/rtc/recording/start", Some(body.clone()), Some(&key));
+    assert_eq!(started.status, 201);
+    let rec = started.json["recording"].as_str().unwrap().to_owned();
+
+    t.native.http.respond_with(|_| Err(HttpError::Unreachable("down".into())));
+    let g = t.call("GET", &format!("/v1/rtc/recording/get/{rec}"), None, Some(&key));
+    assert_eq!((g.status, g.json["status"].as_str(), g.json["live"].as_bool()), (200, Some("starting"), Some(false)));
+
+    // The room goes away; the retried start still gets its first answer.
+    t.native.http.respond_with(|_| json_response(200, &json!({})));
+    assert_eq!(t.call("DELETE", &format!("/v1/rtc/room/delete/{room}"), None, Some(&key)).status, 200);
+    let replay = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
+    assert_eq!((replay.status, replay.header("idempotent-replayed")), (201, Some("true")));
+    assert_eq!(replay.json["recording"], rec.as_str());
+    // The deleted room's recordings can still be listed by its id.
+    let listed = t.call("GET", &format!("/v1/rtc/recording/list?room={room}"), None, Some(&key));
+    assert_eq!(listed.json["items"][0]["recording"], rec.as_str());
 }

@@ -145,3 +145,21 @@ fn kick_maps_identities_and_reports_absence() {
     let other = t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "alice", "room": "elsewhere"})), Some(&key));
     assert_eq!((other.status, other.json["error"]["field"].as_str()), (400, Some("room")));
 }
+
+#[test]
+fn a_refused_token_leaves_no_room_and_no_registry_entry() {
+    let t = TestApp::new(&[AGORA]);
+    let key = t.project_key();
+    let r = issue(&t, &key, json!({"room": "fresh", "identity": "u1", "can_subscribe": false}));
+    assert_eq!((r.status, r.code()), (422, "GRANT_NOT_SUPPORTED"));
+    let long = issue(&t, &key, json!({"room": "fresh", "identity": "x".repeat(256)}));
+    assert_eq!((long.status, long.json["error"]["field"].as_str()), (400, Some("identity")));
+    let rooms = t.call("GET", "/v1/rtc/room/list", None, Some(&key));
+    assert_eq!(rooms.json["items"], json!([]), "no room was created for refused tokens");
+    let id_shaped = issue(&t, &key, json!({"room": "x".repeat(129), "identity": "u1"}));
+    assert_eq!((id_shaped.status, id_shaped.json["error"]["field"].as_str()), (400, Some("room")));
+
+    // Then a good token for the same name creates it, and the registry starts at uid 1.
+    let ok = issue(&t, &key, json!({"room": "fresh", "identity": "u1"}));
+    assert_eq!((ok.status, ok.json["join"]["uid"].as_u64()), (200, Some(1)), "{}", ok.json);
+}

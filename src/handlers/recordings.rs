@@ -38,17 +38,18 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         return Err(ApiError::invalid_field("layout", format!("'layout' must be one of {}", LAYOUTS.join(", "))));
     }
 
-    let room = load(ctx, &room_ref).await?;
-    let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::RecordingStart)?;
-    let uri = output_uri.or_else(|| ctx.app.settings.recording_default_uri.clone()).ok_or_else(|| {
-        ApiError::invalid_field("output_uri", "'output_uri' is required (no RECORDING_DEFAULT_URI is configured)")
-    })?;
-    let destination = recording_destination::resolve(&uri, &ctx.app.settings.recording_credentials)?;
-
+    // The key comes first: a retry gets the first response even if the room is gone since.
     idempotent::once(ctx, "rtc.recording.start", key, &fingerprint, || async {
+        let room = load(ctx, &room_ref).await?;
+        let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::RecordingStart)?;
+        let uri = output_uri.or_else(|| ctx.app.settings.recording_default_uri.clone()).ok_or_else(|| {
+            ApiError::invalid_field("output_uri", "'output_uri' is required (no RECORDING_DEFAULT_URI is configured)")
+        })?;
+        let destination = recording_destination::resolve(&uri, &ctx.app.settings.recording_credentials)?;
         let now = ctx.rt.now_ms();
         let ext = if audio_only { "ogg" } else { "mp4" };
         let destination = destination_for_room(destination, &room.id, now, ext);
+        let output_uri = destination.uri();
         let spec = RecordingSpec { room_id: room.id.clone(), layout: layout.clone(), audio_only, destination };
         let record = Recording {
             id: ids::recording_id(ctx.rt),
@@ -57,7 +58,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             vendor: vendor.name().to_owned(),
             vendor_recording_id: None,
             status: RecordingStatus::Starting,
-            output_uri: uri.clone(),
+            output_uri,
             layout: layout.clone(),
             audio_only,
             metadata: metadata.clone(),
@@ -153,34 +154,55 @@ pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     };
     let state = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.stop_recording(ctx.rt, &vendor_id).await)
         .await
-        .map_err(|e| e.to_api_error())?;
+        .map_err(|e| match e.failure {
+            VendorFailure::NotFound => ApiError::new(
+                ErrorCode::RecordingNotFound,
+                format!("{} no longer knows recording '{}'", e.vendor, rec.id),
+            )
+            .with_detail("recording", rec.id.as_str()),
+            _ => e.to_api_error(),
+        })?;
     rec.apply(&state);
     recordings::save_state(ctx.rt, &rec).await?;
     Ok(Reply::ok(rec.to_json()))
 }
 
+/// The stored recording, refreshed from the vendor while it runs. If the vendor cannot say,
+/// the stored state is the answer with `live: false` (as for rooms).
 pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut rec = load_recording(ctx).await?;
+    let mut live = true;
     if let (false, Some(vendor_id)) = (rec.status.is_final(), rec.vendor_recording_id.clone()) {
         let vendor = recording_vendor(ctx, &rec, Capability::RecordingStart)?;
-        let state = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await)
-            .await
-            .map_err(|e| e.to_api_error())?;
-        rec.apply(&state);
-        recordings::save_state(ctx.rt, &rec).await?;
+        let state =
+            routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await).await;
+        match state {
+            Ok(state) => {
+                rec.apply(&state);
+                recordings::save_state(ctx.rt, &rec).await?;
+            }
+            Err(e) => {
+                crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
+                live = false;
+            }
+        }
     }
-    Ok(Reply::ok(rec.to_json()))
+    let mut body = rec.to_json();
+    body["live"] = json!(live);
+    Ok(Reply::ok(body))
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let q = paging::parse(ctx.req, &["room"])?;
-    let room = match q.rest.iter().find(|(k, _)| k == "room") {
-        Some((_, r)) => Some(load(ctx, r).await?),
+    // A room id filters even after the room was deleted (its recordings remain); a name
+    // must name a live room.
+    let room_id = match q.rest.iter().find(|(k, _)| k == "room") {
+        Some((_, r)) if super::rooms::looks_like_room_id(r) => Some(r.clone()),
+        Some((_, r)) => Some(load(ctx, r).await?.id),
         None => None,
     };
     let after = q.after.map(|(ms, id)| Cursor { started_at_ms: ms, id });
-    let (items, more) =
-        recordings::page(ctx.rt, ctx.project_id(), room.as_ref().map(|r| r.id.as_str()), after.as_ref(), q.limit).await?;
+    let (items, more) = recordings::page(ctx.rt, ctx.project_id(), room_id.as_deref(), after.as_ref(), q.limit).await?;
     let next_cursor = if more { items.last().map(|r| paging::encode_cursor(r.started_at_ms, &r.id)) } else { None };
     Ok(Reply::ok(json!({ "items": items.iter().map(Recording::to_json).collect::<Vec<_>>(), "next_cursor": next_cursor })))
 }

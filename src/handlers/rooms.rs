@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::{idempotent, paging};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::recording_destination;
 use crate::routing;
@@ -13,7 +13,7 @@ use crate::store::rooms::{self, Cursor, Room};
 use crate::vendors::{Capability, RoomSpec, Vendor};
 
 /// Limits on what a room may carry.
-const MAX_NAME_BYTES: usize = 128;
+pub(crate) const MAX_NAME_BYTES: usize = 128;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// A validated create request.
@@ -87,7 +87,12 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom) -> ApiResult<Room> 
         let uri = app.settings.recording_default_uri.as_deref().ok_or_else(|| {
             ApiError::invalid_field("enable_recording", "enable_recording needs RECORDING_DEFAULT_URI to be configured")
         })?;
-        Some(recording_destination::resolve(uri, &app.settings.recording_credentials)?)
+        // A bad default is the deployment's problem, not a field the client sent.
+        let destination = recording_destination::resolve(uri, &app.settings.recording_credentials).map_err(|e| {
+            ApiError::new(ErrorCode::DestinationNotConfigured, format!("RECORDING_DEFAULT_URI is not usable: {}", e.message))
+                .with_detail("field", "enable_recording")
+        })?;
+        Some(destination)
     } else {
         None
     };

@@ -5,10 +5,11 @@
 use serde_json::{json, Value};
 
 use super::participants::MAX_IDENTITY_BYTES;
-use super::rooms::{create_room, looks_like_room_id, vendor_of, NewRoom};
+use super::rooms::{check_name, create_room, looks_like_room_id, vendor_of, NewRoom, MAX_NAME_BYTES};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routing;
 use crate::store::{participants, rooms, rooms::Room};
 use crate::time::rfc3339;
 use crate::vendors::{Capability, JoinGrant};
@@ -32,14 +33,10 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let metadata = body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string());
     body.finish()?;
 
-    let (room, created) = room_for_token(ctx, &room_ref, pin.clone()).await?;
-    let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
-    vendor.validate_identity(&identity)?;
-    let uid = participants::upsert(ctx.rt, &room.id, &identity, display_name.as_deref(), metadata.as_deref()).await?;
-    let grant = JoinGrant {
-        room_id: room.id.clone(),
+    let mut grant = JoinGrant {
+        room_id: String::new(),
         identity: identity.clone(),
-        uid,
+        uid: 0,
         display_name,
         metadata_json: metadata,
         ttl_s: ttl_s as u32,
@@ -48,6 +45,12 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         can_publish_data,
         is_admin,
     };
+    let (room, created) = room_for_token(ctx, &room_ref, pin.clone(), &grant).await?;
+    let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
+    vendor.check_grant(&grant)?;
+    grant.room_id = room.id.clone();
+    grant.uid =
+        participants::upsert(ctx.rt, &room.id, &identity, grant.display_name.as_deref(), grant.metadata_json.as_deref()).await?;
     let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
     Ok(Reply::ok(json!({
         "token": token.token,
@@ -63,7 +66,9 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
 /// The room a token is for: cached, stored, or created now (every vendor opens a room on
 /// first join, so a token for a new name creates the room). Returns whether it was created.
-async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>) -> ApiResult<(Room, bool)> {
+/// A new room is created only once the vendor it would go to accepts `grant`, so a refused
+/// token leaves nothing behind.
+async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>, grant: &JoinGrant) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
         return Ok((room, false));
@@ -75,6 +80,12 @@ async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>) -> A
     if looks_like_room_id(room_ref) {
         return Err(ApiError::room_not_found(room_ref));
     }
+    check_name(room_ref).map_err(|e| with_field(e, "room"))?;
+    if room_ref.len() > MAX_NAME_BYTES {
+        return Err(ApiError::invalid_field("room", format!("a new room's name must be at most {MAX_NAME_BYTES} bytes")));
+    }
+    let first_choice = routing::candidates(ctx.app, ctx.rt, Capability::RoomCreate, pin.as_deref()).await?;
+    first_choice[0].check_grant(grant)?;
     match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin)).await {
         Ok(room) => {
             ctx.app.cache.remember_room(room_ref, &room, now);
@@ -87,4 +98,9 @@ async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>) -> A
         }
         Err(e) => Err(e),
     }
+}
+
+fn with_field(mut e: ApiError, field: &str) -> ApiError {
+    e.details.insert("field".into(), field.into());
+    e
 }

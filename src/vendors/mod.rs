@@ -129,6 +129,17 @@ pub mod recording {
         Azure { container: String, path: String, account_name: String, account_key: String },
     }
 
+    impl Destination {
+        /// Where the file goes, as a URI without credentials.
+        pub fn uri(&self) -> String {
+            match self {
+                Destination::S3 { bucket, path, .. } => format!("s3://{bucket}/{path}"),
+                Destination::Gcs { bucket, path, .. } => format!("gs://{bucket}/{path}"),
+                Destination::Azure { container, path, .. } => format!("azure://{container}/{path}"),
+            }
+        }
+    }
+
     #[derive(Clone, Debug, PartialEq)]
     pub struct RecordingSpec {
         pub room_id: String,
@@ -227,8 +238,10 @@ pub trait Vendor {
     /// Mints a join token in the vendor's own format. No I/O: signed in-isolate.
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken>;
 
-    /// Checks an identity against the vendor's documented limits.
-    fn validate_identity(&self, identity: &str) -> ApiResult<()>;
+    /// Refuses an identity outside the vendor's documented limits, or a grant its tokens
+    /// cannot enforce. Called before anything is written, so a refused token leaves no
+    /// trace; `join_token` applies the same checks.
+    fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()>;
 
     async fn start_recording(&self, _rt: &Runtime, _spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))

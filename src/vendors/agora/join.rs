@@ -23,6 +23,18 @@ const SALT_MAX: u32 = 99_999_999;
 /// Largest multiple of SALT_MAX that fits a u32: draws at or above it would bias the salt.
 const SALT_ZONE: u32 = (u32::MAX / SALT_MAX) * SALT_MAX;
 
+/// Refuses what an AccessToken2 RTC service cannot express: its privileges are join and
+/// publish (audio, video, data); subscribing is always allowed and there is no admin.
+pub fn refuse_unenforceable(grant: &JoinGrant) -> ApiResult<()> {
+    if !grant.can_subscribe {
+        return Err(grant_not_supported(NAME, "can_subscribe", "Agora tokens always allow subscribing"));
+    }
+    if grant.is_admin {
+        return Err(grant_not_supported(NAME, "is_admin", "Agora RTC tokens have no admin privilege"));
+    }
+    Ok(())
+}
+
 /// Mints the token. `now_ms` is the issue time; the token's `expire` is `grant.ttl_s`.
 pub fn join_token(
     tokens: &AgoraTokenBuilder,
@@ -31,12 +43,7 @@ pub fn join_token(
     now_ms: u64,
     entropy: &dyn Entropy,
 ) -> ApiResult<JoinToken> {
-    if !grant.can_subscribe {
-        return Err(grant_not_supported(NAME, "can_subscribe", "Agora tokens always allow subscribing"));
-    }
-    if grant.is_admin {
-        return Err(grant_not_supported(NAME, "is_admin", "Agora RTC tokens have no admin privilege"));
-    }
+    refuse_unenforceable(grant)?;
     if grant.ttl_s == 0 {
         // A zero expiry is not a short token: Agora's builders treat 0 as "no expiry" in places.
         return Err(ApiError::invalid_field("ttl_s", "ttl_s must be at least 1 second"));

@@ -126,8 +126,9 @@ impl Vendor for Agora {
         join::join_token(&self.tokens, &self.app_id, grant, now_ms, entropy)
     }
 
-    fn validate_identity(&self, identity: &str) -> ApiResult<()> {
-        identity::validate_identity(identity)
+    fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
+        join::refuse_unenforceable(grant)?;
+        identity::validate_identity(&grant.identity)
     }
 }
 
@@ -457,10 +458,12 @@ mod tests {
         assert!(t.token.starts_with("007"));
         assert_eq!(t.expires_at_ms, 1_700_000_600_000);
         assert_eq!(t.join, json!({"app_id": APP_ID, "channel": ROOM, "uid": 4242}));
-        let e = v.join_token(&JoinGrant { is_admin: true, ..grant }, 0, &crate::native::OsEntropy).unwrap_err();
+        let admin = JoinGrant { is_admin: true, ..grant.clone() };
+        let e = v.join_token(&admin, 0, &crate::native::OsEntropy).unwrap_err();
         assert_eq!(e.code, ErrorCode::GrantNotSupported);
 
-        assert!(v.validate_identity("alice").is_ok());
-        assert!(v.validate_identity(&"a".repeat(256)).is_err());
+        assert!(v.check_grant(&grant).is_ok());
+        assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
+        assert!(v.check_grant(&JoinGrant { identity: "a".repeat(256), ..grant }).is_err());
     }
 }

@@ -106,8 +106,9 @@ impl Vendor for LiveKit {
         join::issue(&self.client.signer, &self.client_url, grant, now_ms)
     }
 
-    fn validate_identity(&self, identity: &str) -> ApiResult<()> {
-        join::validate_identity(identity)
+    fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
+        // LiveKit tokens express every grant of the contract; only the identity has limits.
+        join::validate_identity(&grant.identity)
     }
 
     async fn start_recording(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {

@@ -154,8 +154,9 @@ impl Vendor for Zego {
         join::mint(&self.minter, self.config.app_id, grant, now_ms, entropy)
     }
 
-    fn validate_identity(&self, identity: &str) -> ApiResult<()> {
-        identity::validate(identity)
+    fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
+        join::refuse_unenforceable(grant)?;
+        identity::validate(&grant.identity)
     }
 }
 
@@ -533,10 +534,12 @@ mod tests {
         assert!(token.token.starts_with("04"));
         assert_eq!(token.expires_at_ms, 1_700_000_600_000);
         assert_eq!(token.join, json!({"app_id": 12345, "room_id": "rm_1", "user_id": "alice"}));
-        let admin = JoinGrant { is_admin: true, ..grant };
+        let admin = JoinGrant { is_admin: true, ..grant.clone() };
         assert_eq!(v.join_token(&admin, NOW_MS, &FixedEntropy).unwrap_err().code, ErrorCode::GrantNotSupported);
 
-        assert!(v.validate_identity("alice").is_ok());
-        assert_eq!(v.validate_identity(&"a".repeat(64)).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert!(v.check_grant(&grant).is_ok());
+        assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
+        let long = JoinGrant { identity: "a".repeat(64), ..grant };
+        assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::InvalidRequest);
     }
 }
