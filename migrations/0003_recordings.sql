@@ -9,6 +9,9 @@ CREATE TABLE recordings (
     output_uri          TEXT NOT NULL,
     layout              TEXT NOT NULL,
     audio_only          INTEGER NOT NULL DEFAULT 0,
+    -- Fingerprint of the start request: only a retry of the same request may adopt a
+    -- recording whose start answer was lost.
+    request_hash        TEXT NOT NULL,
     metadata            TEXT,
     error               TEXT,
     files               TEXT,

@@ -28,6 +28,16 @@ pub struct Settings {
     /// Where recordings go when a request names no `output_uri`.
     pub recording_default_uri: Option<String>,
     pub recording_credentials: crate::recording_destination::Credentials,
+    /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
+    pub vendor_timeout_ms: u64,
+}
+
+impl Settings {
+    /// How long after a start whose answer was lost its absence at the vendor still means
+    /// "not yet" rather than "never": twice the call timeout.
+    pub fn confirm_grace_ms(&self) -> u64 {
+        2 * self.vendor_timeout_ms
+    }
 }
 
 pub const DEFAULT_VENDOR_ORDER: &str = "livekit,agora,zego";
@@ -44,6 +54,7 @@ impl Settings {
                 .collect(),
             recording_default_uri: setting(env, "RECORDING_DEFAULT_URI"),
             recording_credentials: crate::recording_destination::Credentials::from_env(env),
+            vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
         }
     }
 }

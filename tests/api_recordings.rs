@@ -41,7 +41,10 @@ fn livekit(t: &TestApp) -> Rc<FakeLiveKit> {
             "CreateRoom" => json_response(200, &json!({"sid": "RM_1", "name": body["name"]})),
             "StartRoomCompositeEgress" => {
                 let id = format!("EG_{}", f.egresses.borrow().len() + 1);
-                f.egresses.borrow_mut().push(egress(&id, body["room_name"].as_str().unwrap_or(""), "EGRESS_STARTING"));
+                let mut info = egress(&id, body["room_name"].as_str().unwrap_or(""), "EGRESS_STARTING");
+                // Like LiveKit, the answer echoes the request (with its file output path).
+                info["room_composite"] = body.clone();
+                f.egresses.borrow_mut().push(info);
                 if *f.lose_start_answer.borrow() {
                     return Err(HttpError::Timeout);
                 }
@@ -159,6 +162,64 @@ fn a_lost_start_answer_is_adopted_not_repeated() {
     assert_eq!(retry.json["recording"], pending.as_str(), "the retry adopts the first start");
     assert_eq!(calls_to(&t, "StartRoomCompositeEgress").len(), 1, "exactly one egress");
     assert_eq!(fake.egresses.borrow().len(), 1);
+}
+
+#[test]
+fn a_lost_start_is_confirmed_by_get_and_a_different_request_does_not_adopt_it() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    let fake = livekit(&t);
+    let room = create_room(&t, &key, "r");
+    *fake.lose_start_answer.borrow_mut() = true;
+    *fake.silent_list.borrow_mut() = true;
+    let lost = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": "r", "output_uri": "s3://media/a.mp4"})), Some(&key));
+    assert_eq!(lost.status, 504);
+    let lost_id = lost.json["error"]["recording"].as_str().unwrap().to_owned();
+    *fake.lose_start_answer.borrow_mut() = false;
+    *fake.silent_list.borrow_mut() = false;
+
+    // Another request in the room starts its own egress instead of taking the lost one.
+    let other = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room, "output_uri": "s3://media/b.ogg", "audio_only": true})), Some(&key));
+    assert_eq!(other.status, 201, "{}", other.json);
+    assert_ne!(other.json["recording"], lost_id.as_str());
+    assert_eq!(other.json["output_uri"], "s3://media/b.ogg");
+    assert_eq!(fake.egresses.borrow().len(), 2);
+
+    // get confirms the lost one by its output path; stop then reaches the right egress.
+    let g = t.call("GET", &format!("/v1/rtc/recording/get/{lost_id}"), None, Some(&key));
+    assert_eq!((g.json["status"].as_str(), g.json["live"].as_bool()), (Some("starting"), Some(true)), "{}", g.json);
+    let stop = t.call("POST", &format!("/v1/rtc/recording/stop/{lost_id}"), None, Some(&key));
+    assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("stopping")), "{}", stop.json);
+    assert_eq!(calls_to(&t, "StopEgress")[0]["egress_id"], "EG_1");
+}
+
+#[test]
+fn a_start_the_vendor_never_got_fails_after_the_grace_and_is_started_afresh() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let key = t.project_key();
+    livekit(&t);
+    create_room(&t, &key, "r");
+    // Nothing reaches the vendor: the start call itself times out before any egress exists.
+    t.native.http.respond_with(|_| Err(HttpError::Timeout));
+    let body = json!({"room": "r", "output_uri": "s3://media/a.mp4"});
+    let lost = t.call("POST", "/v1/rtc/recording/start", Some(body.clone()), Some(&key));
+    assert_eq!(lost.status, 504);
+    let lost_id = lost.json["error"]["recording"].as_str().unwrap().to_owned();
+    let fake = livekit(&t);
+
+    // Too soon to tell: the vendor may still act on the lost call.
+    let soon = t.call("POST", "/v1/rtc/recording/start", Some(body.clone()), Some(&key));
+    assert_eq!((soon.status, soon.code()), (409, "RECORDING_UNCONFIRMED"), "{}", soon.json);
+    assert!(fake.egresses.borrow().is_empty());
+
+    t.native.clock.advance_ms(2 * rtcgate::vendors::transport::DEFAULT_TIMEOUT_MS);
+    let retry = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
+    assert_eq!(retry.status, 201, "{}", retry.json);
+    assert_ne!(retry.json["recording"], lost_id.as_str());
+    assert_eq!(fake.egresses.borrow().len(), 1);
+    let old = t.call("GET", &format!("/v1/rtc/recording/get/{lost_id}"), None, Some(&key));
+    assert_eq!(old.json["status"], "failed");
+    assert!(old.json["error"].as_str().unwrap().contains("never started"));
 }
 
 #[test]

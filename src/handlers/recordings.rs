@@ -1,10 +1,12 @@
 //! `rtc.recording.*`: composite recordings of a room, started and stopped at its vendor.
 //!
 //! A vendor start that times out may still have started the recording (LiveKit's start is
-//! not idempotent: the egress id is the server's). So the record is written before the call,
-//! and a start whose answer was lost stays "unconfirmed" (no vendor id). The next start for
-//! the room first looks for an active vendor recording that no record claims and adopts it,
-//! instead of starting a second one.
+//! not idempotent: the egress id is the server's). So the record is written before the call
+//! with the exact output path it asked for, and a start whose answer was lost stays
+//! "unconfirmed" (no vendor id). It is confirmed later — by a retry of the same request, or
+//! by `get`/`stop` of the record — by finding the vendor recording that writes to that path
+//! and that no other record claims. Only once the vendor has had time to act on the lost
+//! call (`confirm_grace_ms`) does "not there" mean "never started".
 
 use serde_json::{json, Value};
 
@@ -16,16 +18,17 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::recording_destination;
 use crate::routing;
+use crate::store::idempotency::fingerprint;
 use crate::store::recordings::{self, Cursor, Recording};
-use crate::store::rooms::Room;
 use crate::vendors::recording::{RecordingSpec, RecordingState, RecordingStatus};
-use crate::vendors::{Capability, Vendor, VendorFailure};
+use crate::vendors::{Capability, Vendor, VendorError, VendorFailure};
 
 const LAYOUTS: [&str; 3] = ["grid", "speaker", "single-speaker"];
+const SCOPE: &str = "rtc.recording.start";
 
 pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
-    let fingerprint = super::rooms::fingerprint_without_key(&ctx.req.body);
+    let request = super::rooms::fingerprint_without_key(&ctx.req.body);
     let room_ref = body.required_str("room", 256)?;
     let layout = body.optional_str("layout", 32)?.unwrap_or_else(|| "grid".to_owned());
     let audio_only = body.optional_bool("audio_only")?.unwrap_or(false);
@@ -39,18 +42,30 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     }
 
     // The key comes first: a retry gets the first response even if the room is gone since.
-    idempotent::once(ctx, "rtc.recording.start", key, &fingerprint, || async {
+    idempotent::once(ctx, SCOPE, key, &request, || async {
         let room = load(ctx, &room_ref).await?;
         let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::RecordingStart)?;
         let uri = output_uri.or_else(|| ctx.app.settings.recording_default_uri.clone()).ok_or_else(|| {
             ApiError::invalid_field("output_uri", "'output_uri' is required (no RECORDING_DEFAULT_URI is configured)")
         })?;
         let destination = recording_destination::resolve(&uri, &ctx.app.settings.recording_credentials)?;
+        let request_hash = fingerprint(SCOPE, &json!([ctx.project_id(), room.id, request]));
+
+        // A lost start of this very request: confirm it rather than start a second one.
+        if let Some(earlier) = recordings::unconfirmed(ctx.rt, &room.id, &request_hash).await?.into_iter().next() {
+            let earlier = settle(ctx, vendor, earlier).await.map_err(|e| e.to_api_error())?;
+            if earlier.vendor_recording_id.is_some() {
+                return Ok(Reply::created(earlier.to_json()));
+            }
+            if earlier.status == RecordingStatus::Starting {
+                return Err(unconfirmed_error(&earlier));
+            }
+            // It never started (now marked failed): start afresh below.
+        }
+
         let now = ctx.rt.now_ms();
         let ext = if audio_only { "ogg" } else { "mp4" };
         let destination = destination_for_room(destination, &room.id, now, ext);
-        let output_uri = destination.uri();
-        let spec = RecordingSpec { room_id: room.id.clone(), layout: layout.clone(), audio_only, destination };
         let record = Recording {
             id: ids::recording_id(ctx.rt),
             project_id: ctx.project_id().to_owned(),
@@ -58,52 +73,27 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             vendor: vendor.name().to_owned(),
             vendor_recording_id: None,
             status: RecordingStatus::Starting,
-            output_uri,
+            output_uri: destination.uri(),
             layout: layout.clone(),
             audio_only,
+            request_hash,
             metadata: metadata.clone(),
             error: None,
             files: Vec::new(),
             started_at_ms: now as i64,
             ended_at_ms: None,
         };
-        let recording = start_once(ctx, vendor, &room, &spec, record).await?;
+        let spec = RecordingSpec { room_id: room.id.clone(), layout: layout.clone(), audio_only, destination };
+        let recording = start_once(ctx, vendor, &spec, record).await?;
         Ok(Reply::created(recording.to_json()))
     })
     .await
 }
 
-/// An active vendor recording of the room that none of our records claims.
-async fn orphaned_vendor_recording(ctx: &Ctx<'_>, vendor: &dyn Vendor, room: &Room) -> ApiResult<Option<RecordingState>> {
-    let active = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.active_recordings(ctx.rt, &room.id).await)
-        .await
-        .map_err(|e| e.to_api_error())?;
-    let known = recordings::known_vendor_ids(ctx.rt, &room.id).await?;
-    Ok(active.into_iter().find(|s| !known.contains(&s.vendor_recording_id)))
-}
-
-async fn start_once(ctx: &Ctx<'_>, vendor: &dyn Vendor, room: &Room, spec: &RecordingSpec, fresh: Recording) -> ApiResult<Recording> {
+async fn start_once(ctx: &Ctx<'_>, vendor: &dyn Vendor, spec: &RecordingSpec, mut record: Recording) -> ApiResult<Recording> {
     let rt = ctx.rt;
-    // A previous start timed out: adopt what it began rather than start a second recording.
-    let unconfirmed = recordings::unconfirmed(rt, &room.id).await?;
-    if let Some(mut earlier) = unconfirmed.first().cloned() {
-        if let Some(state) = orphaned_vendor_recording(ctx, vendor, room).await? {
-            earlier.apply(&state);
-            recordings::save_state(rt, &earlier).await?;
-            return Ok(earlier);
-        }
-        // The vendor never began them: close them out so they are not adopted later.
-        for mut lost in unconfirmed {
-            lost.status = RecordingStatus::Failed;
-            lost.error = Some("the vendor never confirmed this start".to_owned());
-            lost.ended_at_ms = Some(rt.now_ms() as i64);
-            recordings::save_state(rt, &lost).await?;
-        }
-    }
-    let mut record = fresh;
     recordings::insert(rt, &record).await?;
-    let result = routing::observe(ctx.app, rt, vendor.name(), vendor.start_recording(rt, spec).await).await;
-    match result {
+    match routing::observe(ctx.app, rt, vendor.name(), vendor.start_recording(rt, spec).await).await {
         Ok(state) => {
             record.apply(&state);
             recordings::save_state(rt, &record).await?;
@@ -111,8 +101,8 @@ async fn start_once(ctx: &Ctx<'_>, vendor: &dyn Vendor, room: &Room, spec: &Reco
         }
         Err(e) if e.failure == VendorFailure::Timeout => {
             // Ask once more now; if the vendor is still silent the record stays unconfirmed
-            // and the client's retry will adopt the recording.
-            if let Ok(Some(state)) = orphaned_vendor_recording(ctx, vendor, room).await {
+            // and a retry (or get/stop) confirms it later.
+            if let Ok(Confirmation::Found(state)) = confirm(ctx, vendor, &record).await {
                 record.apply(&state);
                 recordings::save_state(rt, &record).await?;
                 return Ok(record);
@@ -124,6 +114,63 @@ async fn start_once(ctx: &Ctx<'_>, vendor: &dyn Vendor, room: &Room, spec: &Reco
             Err(e.to_api_error())
         }
     }
+}
+
+/// What the vendor says about a record whose start answer was lost.
+enum Confirmation {
+    /// The vendor recording writing to the record's path, claimed by no other record.
+    Found(RecordingState),
+    /// Not there yet; the lost call may still be acted on.
+    NotYet,
+    /// Not there, and the vendor has had time: the start never happened.
+    NeverStarted,
+}
+
+async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Result<Confirmation, VendorError> {
+    let all = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await).await?;
+    let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id)
+        .await
+        .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
+    let path = rec.output_path();
+    let found = all
+        .into_iter()
+        .find(|s| s.output_path.as_deref() == Some(path) && !known.contains(&s.vendor_recording_id));
+    Ok(match found {
+        Some(state) => Confirmation::Found(state),
+        None if ctx.rt.now_ms() as i64 - rec.started_at_ms >= ctx.app.settings.confirm_grace_ms() as i64 => {
+            Confirmation::NeverStarted
+        }
+        None => Confirmation::NotYet,
+    })
+}
+
+/// Brings an unconfirmed record up to date with the vendor (a confirmed one is returned as is).
+async fn settle(ctx: &Ctx<'_>, vendor: &dyn Vendor, mut rec: Recording) -> Result<Recording, VendorError> {
+    if rec.vendor_recording_id.is_some() || rec.status.is_final() {
+        return Ok(rec);
+    }
+    match confirm(ctx, vendor, &rec).await? {
+        Confirmation::Found(state) => rec.apply(&state),
+        Confirmation::NotYet => return Ok(rec),
+        Confirmation::NeverStarted => {
+            rec.status = RecordingStatus::Failed;
+            rec.error = Some("the vendor never started this recording (its start call timed out)".to_owned());
+            rec.ended_at_ms = Some(ctx.rt.now_ms() as i64);
+        }
+    }
+    recordings::save_state(ctx.rt, &rec)
+        .await
+        .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
+    Ok(rec)
+}
+
+fn unconfirmed_error(rec: &Recording) -> ApiError {
+    ApiError::new(
+        ErrorCode::RecordingUnconfirmed,
+        "the vendor has not confirmed this recording's start yet; retry shortly",
+    )
+    .with_detail("recording", rec.id.as_str())
+    .with_header("Retry-After", "1")
 }
 
 async fn load_recording(ctx: &Ctx<'_>) -> ApiResult<Recording> {
@@ -138,20 +185,19 @@ fn recording_vendor<'a>(ctx: &Ctx<'a>, r: &Recording, capability: Capability) ->
 }
 
 pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
-    let body = Body::parse(&ctx.req.body)?;
-    body.finish()?;
-    let mut rec = load_recording(ctx).await?;
+    Body::parse(&ctx.req.body)?.finish()?;
+    let rec = load_recording(ctx).await?;
     if rec.status.is_final() {
         return Ok(Reply::ok(rec.to_json()));
     }
     let vendor = recording_vendor(ctx, &rec, Capability::RecordingStop)?;
+    let mut rec = settle(ctx, vendor, rec).await.map_err(|e| e.to_api_error())?;
     let Some(vendor_id) = rec.vendor_recording_id.clone() else {
-        return Err(ApiError::new(
-            ErrorCode::RecordingUnconfirmed,
-            "the vendor has not confirmed this recording's start yet; retry the start, or this call shortly",
-        )
-        .with_header("Retry-After", "1"));
+        return if rec.status.is_final() { Ok(Reply::ok(rec.to_json())) } else { Err(unconfirmed_error(&rec)) };
     };
+    if rec.status.is_final() {
+        return Ok(Reply::ok(rec.to_json()));
+    }
     let state = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.stop_recording(ctx.rt, &vendor_id).await)
         .await
         .map_err(|e| match e.failure {
@@ -172,15 +218,10 @@ pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut rec = load_recording(ctx).await?;
     let mut live = true;
-    if let (false, Some(vendor_id)) = (rec.status.is_final(), rec.vendor_recording_id.clone()) {
+    if !rec.status.is_final() {
         let vendor = recording_vendor(ctx, &rec, Capability::RecordingStart)?;
-        let state =
-            routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await).await;
-        match state {
-            Ok(state) => {
-                rec.apply(&state);
-                recordings::save_state(ctx.rt, &rec).await?;
-            }
+        match refresh(ctx, vendor, rec.clone()).await {
+            Ok(fresh) => rec = fresh,
             Err(e) => {
                 crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
                 live = false;
@@ -190,6 +231,18 @@ pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = rec.to_json();
     body["live"] = json!(live);
     Ok(Reply::ok(body))
+}
+
+async fn refresh(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Recording) -> Result<Recording, VendorError> {
+    let mut rec = settle(ctx, vendor, rec).await?;
+    let Some(vendor_id) = rec.vendor_recording_id.clone() else { return Ok(rec) };
+    let state = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await)
+        .await?;
+    rec.apply(&state);
+    recordings::save_state(ctx.rt, &rec)
+        .await
+        .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
+    Ok(rec)
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {

@@ -20,6 +20,7 @@ pub struct Recording {
     pub output_uri: String,
     pub layout: String,
     pub audio_only: bool,
+    pub request_hash: String,
     pub metadata: Option<String>,
     pub error: Option<String>,
     pub files: Vec<FileResult>,
@@ -28,7 +29,7 @@ pub struct Recording {
 }
 
 const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_recording_id, status, output_uri, layout, audio_only, \
-                       metadata, error, files, started_at_ms, ended_at_ms";
+                       request_hash, metadata, error, files, started_at_ms, ended_at_ms";
 
 fn files_to_json(files: &[FileResult]) -> Value {
     Value::Array(
@@ -70,6 +71,7 @@ impl Recording {
             output_uri: text(row, "output_uri")?,
             layout: text(row, "layout")?,
             audio_only: int(row, "audio_only") == Some(1),
+            request_hash: text(row, "request_hash")?,
             metadata: text(row, "metadata"),
             error: text(row, "error"),
             files: files_from_json(text(row, "files")),
@@ -101,6 +103,11 @@ impl Recording {
         v
     }
 
+    /// The object path inside the bucket: what the vendor's request echo carries.
+    pub fn output_path(&self) -> &str {
+        self.output_uri.split_once("://").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, path)| path)
+    }
+
     /// Folds in what the vendor reports now.
     pub fn apply(&mut self, state: &RecordingState) {
         self.vendor_recording_id = Some(state.vendor_recording_id.clone());
@@ -120,7 +127,7 @@ impl Recording {
 pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
     rt.db
         .execute(
-            &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             &[
                 r.id.as_str().into(),
                 r.project_id.as_str().into(),
@@ -131,6 +138,7 @@ pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
                 r.output_uri.as_str().into(),
                 r.layout.as_str().into(),
                 r.audio_only.into(),
+                r.request_hash.as_str().into(),
                 r.metadata.clone().into(),
                 r.error.clone().into(),
                 files_to_json(&r.files).to_string().into(),
@@ -170,13 +178,17 @@ pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<
     Ok(rows.first().and_then(Recording::from_row))
 }
 
-/// Starts of this room whose vendor call timed out before we learned the vendor's id.
-pub async fn unconfirmed(rt: &Runtime, room_id: &str) -> ApiResult<Vec<Recording>> {
+/// Starts of this room, made by the same request, whose vendor call timed out before we
+/// learned the vendor's id.
+pub async fn unconfirmed(rt: &Runtime, room_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
     let rows = rt
         .db
         .query(
-            &format!("SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NULL AND status = 'starting' ORDER BY started_at_ms"),
-            &[room_id.into()],
+            &format!(
+                "SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND request_hash = ?2 \
+                 AND vendor_recording_id IS NULL AND status = 'starting' ORDER BY started_at_ms"
+            ),
+            &[room_id.into(), request_hash.into()],
         )
         .await?;
     Ok(rows.iter().filter_map(Recording::from_row).collect())

@@ -207,6 +207,9 @@ pub mod recording {
         pub files: Vec<FileResult>,
         pub started_at_ms: Option<u64>,
         pub ended_at_ms: Option<u64>,
+        /// The file path the vendor writes to, as its request echo says: what ties a vendor
+        /// recording to our record when the start's answer was lost.
+        pub output_path: Option<String>,
     }
 }
 
@@ -256,8 +259,9 @@ pub trait Vendor {
         Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))
     }
 
-    /// The vendor's active recordings of a room (to find an egress a timed-out start began).
-    async fn active_recordings(&self, _rt: &Runtime, _room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
+    /// Every recording the vendor has of a room, running or finished (to find the one a
+    /// timed-out start began).
+    async fn room_recordings(&self, _rt: &Runtime, _room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
         Ok(Vec::new())
     }
 }

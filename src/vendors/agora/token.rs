@@ -16,7 +16,7 @@
 //! Speed: everything per-certificate is fixed at construction; the first-level signing key
 //! `HMAC(u32le(issue_ts), certificate)` is cached for the last `issue_ts` (all tokens minted
 //! in the same second share it); content and output buffers are reused; zlib is a small
-//! purpose-built encoder (see [`zlib`] for why not miniz_oxide's compressor).
+//! purpose-built encoder (see the private `zlib` module for why not miniz_oxide's compressor).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;

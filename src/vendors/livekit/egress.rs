@@ -79,9 +79,9 @@ pub fn by_id_body(egress_id: &str) -> Value {
     json!({ "egress_id": egress_id })
 }
 
-/// ListEgress body for a room's unfinished egresses (STARTING, ACTIVE, ENDING).
-pub fn active_in_room_body(room_name: &str) -> Value {
-    json!({ "room_name": room_name, "active": true })
+/// ListEgress body for every egress of a room, finished or not.
+pub fn in_room_body(room_name: &str) -> Value {
+    json!({ "room_name": room_name })
 }
 
 /// `EgressStatus` names and numbers (livekit_egress.proto) → our statuses.
@@ -127,6 +127,14 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
         }
     }
     let error = info.str("error")?;
+    // The request echo: the room composite's (first) file output path.
+    let output_path = match info.message("room_composite")? {
+        Some(request) => match request.list("file_outputs")?.first() {
+            Some(output) => Some(Fields::of(method, output)?.str("filepath")?.to_owned()),
+            None => None,
+        },
+        None => None,
+    };
     Ok(RecordingState {
         vendor_recording_id: egress_id.to_owned(),
         status,
@@ -134,6 +142,7 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
         files,
         started_at_ms: nanos_to_ms(info.int64("started_at")?),
         ended_at_ms: nanos_to_ms(info.int64("ended_at")?),
+        output_path: output_path.filter(|p| !p.is_empty()),
     })
 }
 
@@ -247,7 +256,7 @@ mod tests {
     fn list_and_stop_bodies() {
         assert_eq!(stop_body("EG_1"), json!({"egress_id": "EG_1"}));
         assert_eq!(by_id_body("EG_1"), json!({"egress_id": "EG_1"}));
-        assert_eq!(active_in_room_body("rm_1"), json!({"room_name": "rm_1", "active": true}));
+        assert_eq!(in_room_body("rm_1"), json!({"room_name": "rm_1"}));
     }
 
     /// An EgressInfo as the server writes it (every field, int64 as strings).
@@ -288,8 +297,17 @@ mod tests {
                 files: vec![],
                 started_at_ms: None,
                 ended_at_ms: None,
+                output_path: None,
             }
         );
+    }
+
+    #[test]
+    fn the_request_echo_gives_the_output_path() {
+        let mut started = info("EGRESS_ACTIVE");
+        started["room_composite"]["file_outputs"] = json!([{"file_type": "MP4", "filepath": "rec/rm_1.mp4"}]);
+        assert_eq!(recording_state(Method::ListEgress, &started).unwrap().output_path.as_deref(), Some("rec/rm_1.mp4"));
+        assert_eq!(recording_state(Method::ListEgress, &info("EGRESS_ACTIVE")).unwrap().output_path, None);
     }
 
     #[test]

@@ -138,8 +138,8 @@ impl Vendor for LiveKit {
         self.egress_by_id(rt, vendor_recording_id).await
     }
 
-    async fn active_recordings(&self, rt: &Runtime, room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
-        let answer = self.call(rt, Method::ListEgress, room_id, &egress::active_in_room_body(room_id)).await?;
+    async fn room_recordings(&self, rt: &Runtime, room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
+        let answer = self.call(rt, Method::ListEgress, room_id, &egress::in_room_body(room_id)).await?;
         egress::listed(&answer)
     }
 }

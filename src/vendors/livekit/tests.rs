@@ -334,7 +334,7 @@ fn stopping_a_finished_egress_reports_its_final_state() {
 }
 
 #[test]
-fn recording_state_and_active_recordings_list_egress() {
+fn recording_state_and_room_recordings_list_egress() {
     let native = answering(|_| json_response(200, &json!({"items": [egress_info("EG_1", "EGRESS_ACTIVE")]})));
     let state = block_on(livekit().recording_state(&native.runtime, "rm_1", "EG_1")).unwrap();
     assert_eq!(state.status, RecordingStatus::Active);
@@ -346,13 +346,13 @@ fn recording_state_and_active_recordings_list_egress() {
     );
 
     native.http.clear();
-    let active = block_on(livekit().active_recordings(&native.runtime, "rm_1")).unwrap();
-    assert_eq!(active.len(), 1);
+    let all = block_on(livekit().room_recordings(&native.runtime, "rm_1")).unwrap();
+    assert_eq!(all.len(), 1);
     assert_call(
         &sent(&native)[0],
         "livekit.Egress/ListEgress",
         json!({"roomRecord": true}),
-        json!({"room_name": "rm_1", "active": true}),
+        json!({"room_name": "rm_1"}),
     );
 
     let gone = answering(|_| twirp_error(404, "not_found", "egress does not exist"));

@@ -1,0 +1,961 @@
+// rtc.recording.* against the real Worker (workerd under `wrangler dev`, local D1/KV) and the strict
+// LiveKit stand-in with Egress (requests parsed by `@livekit/protocol` fromJson, the `roomRecord`
+// grant checked, the egress lifecycle moved with advanceEgress()). Agora and ZEGO stand-ins are
+// configured too, to show their honest 501.
+//
+// Two Workers:
+//  - `main`: LiveKit + Agora + ZEGO, storage secrets for s3 (with a custom endpoint), gcs and azure,
+//    and RECORDING_DEFAULT_URI;
+//  - `s3only`: LiveKit (its own stand-in) and S3 secrets without an endpoint, no default destination
+//    (DESTINATION_NOT_CONFIGURED for gs:// and azure://, 400 without output_uri, auto-record refused).
+//
+// Run: node --test --test-concurrency=1 tests/e2e/recordings.test.mjs   (after `bash scripts/build.sh`)
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
+import { startAll, startLiveKit } from './standins/index.mjs';
+import { EgressInfo, EgressSourceType, EgressStatus } from '@livekit/protocol';
+
+const ADMIN = randomToken();
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const TIME_STAMP = /^\d{8}T\d{6}Z$/; // {time} in a path: YYYYMMDDTHHMMSSZ
+const VENDOR_TIMEOUT_MS = 1500;
+
+const LK = { apiKey: 'APIrecE2eKey', apiSecret: 'rec-e2e-livekit-secret-0123456789abcdef' };
+const AG = {
+  appId: '0123456789abcdef0123456789abcdef',
+  certificate: 'fedcba9876543210fedcba9876543210',
+  customerId: 'rec-e2e-customer',
+  customerSecret: 'rec-e2e-customer-secret',
+};
+const ZG = { appId: 1234567, serverSecret: '9193cc662a4c0ec135ec71fb57194b38' };
+
+// Storage secrets (Worker vars). Every value below must never appear in an API response.
+const S3 = {
+  accessKey: 'AKIAE2ERECORDACCESS',
+  secret: 's3-e2e-SECRET-value-9f8e7d',
+  region: 'eu-west-1',
+  endpoint: 'https://minio.e2e.example:9000',
+};
+const S3_ONLY = { accessKey: 'AKIAE2EONLYSECONDWKR', secret: 's3only-e2e-SECRET-4c3b2a', region: 'us-east-2' };
+const GCP_CREDENTIALS = '{"type":"service_account","project_id":"rtc-e2e","private_key":"gcp-e2e-PRIVATE-KEY-77aa"}';
+const AZURE = { name: 'rtcgatee2eacct', key: 'azure-e2e-ACCOUNT-KEY-Zm9vYmFy==' };
+const DEFAULT_URI = 's3://media-default/auto/';
+
+const SECRETS = [S3.accessKey, S3.secret, S3_ONLY.accessKey, S3_ONLY.secret, GCP_CREDENTIALS, 'gcp-e2e-PRIVATE-KEY-77aa', AZURE.key];
+
+let vendors; // startAll({livekit, agora, zego}) for `main`
+let lk; // vendors.livekit
+let lk2; // the LiveKit stand-in of `s3only`
+let w; // main Worker
+let w2; // s3only Worker
+let key; // API key of a project on `main`
+let otherKey; // API key of another project on `main`
+let key2; // API key on `s3only`
+
+before(async () => {
+  [vendors, lk2] = await Promise.all([
+    startAll({
+      livekit: LK,
+      agora: { appId: AG.appId, customerId: AG.customerId, customerSecret: AG.customerSecret },
+      zego: ZG,
+    }),
+    startLiveKit(LK),
+  ]);
+  lk = vendors.livekit;
+  const livekitVars = (url) => ({ LIVEKIT_URL: url, LIVEKIT_API_KEY: LK.apiKey, LIVEKIT_API_SECRET: LK.apiSecret });
+  [w, w2] = await Promise.all([
+    startWorker({
+      name: 'recordings-main',
+      vars: {
+        ADMIN_TOKEN: ADMIN,
+        RTC_VENDOR_ORDER: 'livekit,agora,zego',
+        VENDOR_TIMEOUT_MS,
+        ...livekitVars(lk.url),
+        AGORA_APP_ID: AG.appId,
+        AGORA_APP_CERTIFICATE: AG.certificate,
+        AGORA_CUSTOMER_ID: AG.customerId,
+        AGORA_CUSTOMER_SECRET: AG.customerSecret,
+        AGORA_API_BASE: vendors.agora.url,
+        ZEGO_APP_ID: ZG.appId,
+        ZEGO_SERVER_SECRET: ZG.serverSecret,
+        ZEGO_API_BASE: vendors.zego.url,
+        RECORDING_DEFAULT_URI: DEFAULT_URI,
+        RECORDING_S3_ACCESS_KEY: S3.accessKey,
+        RECORDING_S3_SECRET: S3.secret,
+        RECORDING_S3_REGION: S3.region,
+        RECORDING_S3_ENDPOINT: S3.endpoint,
+        RECORDING_GCP_CREDENTIALS: GCP_CREDENTIALS,
+        RECORDING_AZURE_ACCOUNT_NAME: AZURE.name,
+        RECORDING_AZURE_ACCOUNT_KEY: AZURE.key,
+      },
+    }),
+    startWorker({
+      name: 'recordings-s3only',
+      vars: {
+        ADMIN_TOKEN: ADMIN,
+        VENDOR_TIMEOUT_MS,
+        ...livekitVars(lk2.url),
+        RECORDING_S3_ACCESS_KEY: S3_ONLY.accessKey,
+        RECORDING_S3_SECRET: S3_ONLY.secret,
+        RECORDING_S3_REGION: S3_ONLY.region,
+      },
+    }),
+  ]);
+  [{ key }, { key: otherKey }, { key: key2 }] = await Promise.all([
+    adminSetup(w, { projectName: 'rec-main' }),
+    adminSetup(w, { projectName: 'rec-other' }),
+    adminSetup(w2, { projectName: 'rec-s3only' }),
+  ]);
+});
+
+after(async () => {
+  await Promise.all([w?.stop(), w2?.stop()]);
+  await Promise.all([vendors?.close(), lk2?.close()]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** Every API call goes through here: no response, success or error, may carry a storage secret. */
+async function api(worker, method, path, opts) {
+  const res = await rawApi(worker, method, path, opts);
+  for (const s of SECRETS) {
+    assert.ok(!res.text.includes(s), `${method} ${path} → ${res.status}: the response carries a storage secret (${s.slice(0, 8)}…): ${res.text}`);
+    for (const [, v] of res.headers) assert.ok(!v.includes(s), `${method} ${path}: a response header carries a storage secret`);
+  }
+  return res;
+}
+
+function assertError(res, status, code, { field } = {}) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.ok(res.json?.error, `no error envelope: ${res.text}`);
+  assert.deepEqual(Object.keys(res.json), ['error'], res.text);
+  const e = res.json.error;
+  assert.equal(e.code, code, res.text);
+  assert.equal(typeof e.message, 'string');
+  assert.ok(e.message.length > 0);
+  assert.equal(e.request_id, res.headers.get('x-request-id'));
+  if (field !== undefined) assert.equal(e.field, field, `error.field: ${res.text}`);
+  return e;
+}
+
+function assertRecent(ts, what) {
+  assert.match(String(ts), RFC3339_UTC, `${what}: ${ts}`);
+  const skew = Math.abs(Date.parse(ts) - Date.now());
+  assert.ok(skew < 10 * 60_000, `${what} is ${skew} ms from now`);
+}
+
+function assertNoViolations(...handles) {
+  const list = handles.length ? handles : vendors.list;
+  for (const h of list) {
+    assert.deepEqual(
+      h.violations().map((c) => `${c.op ?? c.path}: ${c.error}`),
+      [],
+      `${h.name} received requests the vendor would reject`,
+    );
+  }
+}
+
+let roomSeq = 0;
+async function createRoom(worker, k, { vendor = 'livekit', name, ...rest } = {}) {
+  const body = { name: name ?? `rec-room-${++roomSeq}-${randomToken(4)}`, vendor, ...rest };
+  const r = await api(worker, 'POST', '/v1/rtc/room/create', { key: k, body });
+  assert.equal(r.status, 201, r.text);
+  assert.match(r.json.room, /^rm_/);
+  assert.equal(r.json.vendor, vendor);
+  return { id: r.json.room, name: body.name };
+}
+
+const starts = (h = lk) => h.callsTo('StartRoomCompositeEgress');
+const lastStart = (h = lk) => starts(h).at(-1);
+const egressesOf = (roomId, h = lk) => [...h.egresses.values()].filter((e) => e.roomName === roomId);
+
+/** Starts a recording on `main`, checks the 201 and the egress it created; returns both. */
+async function startRecording(body, { worker = w, k = key, h = lk } = {}) {
+  const before = starts(h).length;
+  const r = await api(worker, 'POST', '/v1/rtc/recording/start', { key: k, body });
+  assert.equal(r.status, 201, r.text);
+  assert.match(r.json.recording, /^rec_[A-Za-z0-9]+$/);
+  assert.equal(r.json.status, 'starting');
+  assert.equal(r.json.vendor, 'livekit');
+  assertRecent(r.json.started_at, 'started_at');
+  assert.equal(starts(h).length, before + 1, 'exactly one StartRoomCompositeEgress per start');
+  const call = lastStart(h);
+  assert.equal(call.ok, true, call.error);
+  assert.equal(call.status, 200);
+  return { rec: r.json, call, egressId: call.response.egress_id };
+}
+
+const getRec = (id, k = key) => api(w, 'GET', `/v1/rtc/recording/get/${id}`, { key: k });
+
+/** The EgressInfo LiveKit keeps for a room's own egress (RoomEgress.room, started by the server). */
+function roomEgress(roomName, request) {
+  return new EgressInfo({
+    egressId: `EG_auto${randomToken(6).replace(/[^A-Za-z0-9]/g, '')}`,
+    roomId: lk.rooms.get(roomName).info.sid,
+    roomName,
+    sourceType: EgressSourceType.EGRESS_SOURCE_TYPE_WEB,
+    status: EgressStatus.EGRESS_STARTING,
+    updatedAt: BigInt(Date.now()) * 1_000_000n,
+    request: { case: 'roomComposite', value: request },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('start, get, list, stop', () => {
+  test('start → 201 Recording; the stand-in got StartRoomCompositeEgress for the room id with the layout and one file output', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.name, output_uri: 's3://media/rec/{room}.mp4', layout: 'speaker', metadata: { by: 'e2e' } };
+    const { rec, call } = await startRecording(body);
+    assert.equal(rec.room, room.id, 'the room is reported by id even when named by name');
+    assert.equal(rec.output_uri, 's3://media/rec/{room}.mp4', 'output_uri as given (placeholders unexpanded)');
+    assert.equal(rec.layout, 'speaker');
+    assert.equal(rec.audio_only, false);
+    assert.deepEqual(rec.metadata, { by: 'e2e' });
+    assert.deepEqual(rec.files, []);
+    assert.equal(rec.ended_at ?? null, null);
+
+    // The request as LiveKit parsed it, and as rtcgate sent it.
+    assert.equal(call.message.roomName, room.id);
+    assert.equal(call.message.layout, 'speaker');
+    assert.equal(call.message.fileOutputs.length, 1);
+    assert.equal(call.message.streamOutputs.length + call.message.segmentOutputs.length + call.message.imageOutputs.length, 0);
+    assert.equal(call.message.output?.case, undefined, 'no deprecated single `file` output as well');
+    assert.equal(call.body.room_name, room.id);
+    assert.equal(call.body.layout, 'speaker');
+    assert.equal(call.body.audio_only, undefined);
+    assert.equal(call.body.file_outputs.length, 1);
+    assert.equal(call.grants.video.roomRecord, true, 'the Twirp token carries the roomRecord grant');
+
+    // get (refreshes from the vendor via ListEgress by egress id) and list see it.
+    const listBefore = lk.callsTo('ListEgress').length;
+    const g = await getRec(rec.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.recording, rec.recording);
+    assert.equal(g.json.status, 'starting');
+    assert.equal(g.json.room, room.id);
+    assert.equal(g.json.output_uri, rec.output_uri);
+    const lists = lk.callsTo('ListEgress').slice(listBefore);
+    assert.equal(lists.length, 1);
+    assert.deepEqual(lists[0].body, { egress_id: lastStart().response.egress_id });
+
+    const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+    assert.equal(l.status, 200, l.text);
+    assert.deepEqual(l.json.items.map((i) => i.recording), [rec.recording]);
+    assert.equal(l.json.next_cursor, null);
+    assert.equal(l.json.items[0].status, 'starting');
+    assertNoViolations();
+  });
+
+  test('stop → 200 {recording, status: stopping, output_uri} through StopEgress{egress_id}', async () => {
+    const room = await createRoom(w, key);
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 'gs://rec-bucket/stop/{room}.mp4' });
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.recording, rec.recording);
+    assert.equal(s.json.status, 'stopping');
+    assert.equal(s.json.output_uri, 'gs://rec-bucket/stop/{room}.mp4');
+    const stops = lk.callsTo('StopEgress');
+    assert.equal(stops.at(-1).status, 200);
+    assert.deepEqual(stops.at(-1).body, { egress_id: egressId });
+    assert.equal(lk.egresses.get(egressId).status, 2 /* EGRESS_ENDING */);
+    // A second stop (no body) while the egress is ending: LiveKit refuses with 412, rtcgate reports the state.
+    const again = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.json.status, 'stopping');
+    assertNoViolations();
+  });
+
+  test('stop after complete returns the final state (200): via the stand-in\'s 412, then without any vendor call', async () => {
+    const room = await createRoom(w, key);
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/final/' });
+    lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.status, 'stopping');
+
+    // The egress finishes; our record still says "stopping", so stop asks again: LiveKit answers
+    // 412 failed_precondition, rtcgate reads the final state instead of failing.
+    lk.advanceEgress(egressId, 'EGRESS_COMPLETE', {
+      file_results: [{ filename: 'f.mp4', location: 'https://minio.e2e.example:9000/media/final/f.mp4', size: 2048, duration: 3_000_000_000 }],
+    });
+    const stopsBefore = lk.callsTo('StopEgress').length;
+    const s2 = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
+    assert.equal(s2.status, 200, s2.text);
+    assert.equal(s2.json.status, 'complete');
+    assert.deepEqual(s2.json.files, [{ location: 'https://minio.e2e.example:9000/media/final/f.mp4', size_bytes: 2048, duration_ms: 3000 }]);
+    const newStops = lk.callsTo('StopEgress').slice(stopsBefore);
+    assert.equal(newStops.length, 1);
+    assert.equal(newStops[0].status, 412);
+    assert.equal(newStops[0].response.code, 'failed_precondition');
+
+    // Now the record is final: neither stop nor get calls the vendor again.
+    const callsBefore = lk.calls.length;
+    const s3 = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
+    assert.equal(s3.status, 200, s3.text);
+    assert.equal(s3.json.status, 'complete');
+    assert.deepEqual(s3.json.files, s2.json.files);
+    const g = await getRec(rec.recording);
+    assert.equal(g.json.status, 'complete');
+    assert.equal(lk.calls.length, callsBefore, 'a finished recording is answered from the record');
+    assertNoViolations();
+  });
+
+  test('stop after complete seen by get: no StopEgress at all', async () => {
+    const room = await createRoom(w, key);
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/x/{room}.mp4' });
+    lk.advanceEgress(egressId, 'EGRESS_COMPLETE');
+    assert.equal((await getRec(rec.recording)).json.status, 'complete');
+    const stopsBefore = lk.callsTo('StopEgress').length;
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.recording, rec.recording);
+    assert.equal(s.json.status, 'complete');
+    assert.equal(s.json.output_uri, 's3://media/x/{room}.mp4');
+    assert.equal(lk.callsTo('StopEgress').length, stopsBefore);
+    assertNoViolations();
+  });
+
+  test('list pages with limit and next_cursor, newest first; filters by room; a bad cursor is 400', async () => {
+    const room = await createRoom(w, key);
+    const other = await createRoom(w, key);
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await startRecording({ room: room.id, output_uri: `s3://media/list/${i}/` })).rec.recording);
+      await new Promise((r) => setTimeout(r, 5)); // distinct started_at milliseconds (ordering only)
+    }
+    const elsewhere = (await startRecording({ room: other.id, output_uri: 's3://media/list/other/' })).rec.recording;
+
+    const p1 = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=2`, { key });
+    assert.equal(p1.status, 200, p1.text);
+    assert.equal(p1.json.items.length, 2);
+    assert.equal(typeof p1.json.next_cursor, 'string');
+    assert.ok(p1.json.next_cursor.length > 0);
+    const p2 = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=2&cursor=${encodeURIComponent(p1.json.next_cursor)}`, { key });
+    assert.equal(p2.status, 200, p2.text);
+    assert.equal(p2.json.items.length, 1);
+    assert.equal(p2.json.next_cursor, null);
+    const seen = [...p1.json.items, ...p2.json.items].map((i) => i.recording);
+    assert.deepEqual(seen, [...ids].reverse(), 'newest first, no repeats, nothing skipped');
+    for (const item of [...p1.json.items, ...p2.json.items]) assert.equal(item.room, room.id);
+
+    // The room may be named by name; without a room filter every room of the project is listed.
+    const byName = await api(w, 'GET', `/v1/rtc/recording/list?room=${encodeURIComponent(room.name)}&limit=5`, { key });
+    assert.deepEqual(byName.json.items.map((i) => i.recording), [...ids].reverse());
+    const all = await api(w, 'GET', '/v1/rtc/recording/list?limit=100', { key });
+    assert.equal(all.status, 200, all.text);
+    const allIds = all.json.items.map((i) => i.recording);
+    for (const id of [...ids, elsewhere]) assert.ok(allIds.includes(id), `${id} missing from the unfiltered list`);
+    // Another project sees none of them.
+    const foreign = await api(w, 'GET', '/v1/rtc/recording/list?limit=100', { key: otherKey });
+    assert.equal(foreign.status, 200, foreign.text);
+    for (const id of [...ids, elsewhere]) assert.ok(!foreign.text.includes(id), 'another project must not list our recordings');
+
+    assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&cursor=not-a-cursor`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
+    assertError(await api(w, 'GET', `/v1/rtc/recording/list?cursor=${Buffer.from('1.rm\'--').toString('base64url')}`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
+    assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=0`, { key }), 400, 'INVALID_REQUEST', { field: 'limit' });
+    assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=101`, { key }), 400, 'INVALID_REQUEST', { field: 'limit' });
+    assertError(await api(w, 'GET', '/v1/rtc/recording/list?status=active', { key }), 400, 'UNKNOWN_FIELD', { field: 'status' });
+    assertError(await api(w, 'GET', '/v1/rtc/recording/list?room=rm_doesnotexist', { key }), 404, 'ROOM_NOT_FOUND');
+    assertNoViolations();
+  });
+});
+
+describe('destinations: the file output, field by field', () => {
+  test('s3:// with a custom endpoint → s3 {access_key, secret, region, endpoint, force_path_style, bucket}, {room} expanded, MP4', async () => {
+    const room = await createRoom(w, key);
+    const { rec, call } = await startRecording({ room: room.id, output_uri: 's3://media-bucket/rooms/{room}/take.mp4' });
+    assert.equal(rec.output_uri, 's3://media-bucket/rooms/{room}/take.mp4');
+    assert.deepEqual(call.body.file_outputs, [
+      {
+        file_type: 'MP4',
+        filepath: `rooms/${room.id}/take.mp4`,
+        s3: {
+          access_key: S3.accessKey,
+          secret: S3.secret,
+          region: S3.region,
+          endpoint: S3.endpoint,
+          force_path_style: true,
+          bucket: 'media-bucket',
+        },
+      },
+    ]);
+    const out = call.message.fileOutputs[0];
+    assert.equal(out.output.case, 's3');
+    assert.equal(out.output.value.bucket, 'media-bucket');
+    assert.equal(out.output.value.forcePathStyle, true);
+    assertNoViolations();
+  });
+
+  test('s3:// without an endpoint (second Worker) → no endpoint, no force_path_style', async () => {
+    const room = await createRoom(w2, key2);
+    const { call } = await startRecording({ room: room.id, output_uri: 's3://plain-bucket/{room}.mp4' }, { worker: w2, k: key2, h: lk2 });
+    assert.deepEqual(call.body.file_outputs, [
+      {
+        file_type: 'MP4',
+        filepath: `${room.id}.mp4`,
+        s3: { access_key: S3_ONLY.accessKey, secret: S3_ONLY.secret, region: S3_ONLY.region, bucket: 'plain-bucket' },
+      },
+    ]);
+    assertNoViolations(lk2);
+  });
+
+  test('gs:// → gcp {credentials, bucket}', async () => {
+    const room = await createRoom(w, key);
+    const { call } = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/rec/{room}.mp4', layout: 'grid' });
+    assert.deepEqual(call.body.file_outputs, [
+      { file_type: 'MP4', filepath: `rec/${room.id}.mp4`, gcp: { credentials: GCP_CREDENTIALS, bucket: 'gcs-bucket' } },
+    ]);
+    assert.equal(call.message.fileOutputs[0].output.case, 'gcp');
+    assert.equal(call.body.layout, 'grid');
+    assertNoViolations();
+  });
+
+  test('azure:// → azure {account_name, account_key, container_name}', async () => {
+    const room = await createRoom(w, key);
+    const { call } = await startRecording({ room: room.id, output_uri: 'azure://az-container/a/b/{room}.mp4', layout: 'single-speaker' });
+    assert.deepEqual(call.body.file_outputs, [
+      {
+        file_type: 'MP4',
+        filepath: `a/b/${room.id}.mp4`,
+        azure: { account_name: AZURE.name, account_key: AZURE.key, container_name: 'az-container' },
+      },
+    ]);
+    assert.equal(call.message.fileOutputs[0].output.case, 'azure');
+    assert.equal(call.body.layout, 'single-speaker');
+    assertNoViolations();
+  });
+
+  test('audio_only → OGG file and audio_only on the request; a folder path gets {room}-{time}.ogg', async () => {
+    const room = await createRoom(w, key);
+    const { rec, call } = await startRecording({ room: room.id, output_uri: 'azure://az-container/audio/', audio_only: true });
+    assert.equal(rec.audio_only, true);
+    assert.equal(call.body.audio_only, true);
+    assert.equal(call.message.audioOnly, true);
+    const out = call.body.file_outputs[0];
+    assert.equal(out.file_type, 'OGG');
+    const m = out.filepath.match(/^audio\/(rm_[A-Za-z0-9]+)-(\d{8}T\d{6}Z)\.ogg$/);
+    assert.ok(m, `filepath ${out.filepath}`);
+    assert.equal(m[1], room.id);
+    assert.match(m[2], TIME_STAMP);
+    assert.deepEqual(out.azure, { account_name: AZURE.name, account_key: AZURE.key, container_name: 'az-container' });
+    assertNoViolations();
+  });
+
+  test('no output_uri → RECORDING_DEFAULT_URI; {time} expands', async () => {
+    const room = await createRoom(w, key);
+    const { rec, call } = await startRecording({ room: room.id });
+    assert.equal(rec.output_uri, DEFAULT_URI);
+    const out = call.body.file_outputs[0];
+    assert.equal(out.s3.bucket, 'media-default');
+    assert.match(out.filepath, new RegExp(`^auto/${room.id}-\\d{8}T\\d{6}Z\\.mp4$`));
+    const timed = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/{room}/{time}.mp4' });
+    assert.match(timed.call.body.file_outputs[0].filepath, new RegExp(`^${room.id}/\\d{8}T\\d{6}Z\\.mp4$`));
+    assertNoViolations();
+  });
+});
+
+describe('status mapping from EgressInfo', () => {
+  test('ACTIVE → active, ENDING → stopping, COMPLETE → complete with files (size_bytes, duration_ms)', async () => {
+    const room = await createRoom(w, key);
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/status/{room}.mp4' });
+
+    lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
+    let g = await getRec(rec.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.status, 'active');
+    assert.equal(g.json.error, undefined);
+
+    lk.advanceEgress(egressId, 'EGRESS_ENDING');
+    g = await getRec(rec.recording);
+    assert.equal(g.json.status, 'stopping');
+    assert.deepEqual(g.json.files, []);
+
+    const endedNs = BigInt(Date.now()) * 1_000_000n;
+    lk.advanceEgress(egressId, 'EGRESS_COMPLETE', {
+      file_results: [
+        {
+          filename: `${room.id}.mp4`,
+          location: `https://media.s3.eu-west-1.amazonaws.com/status/${room.id}.mp4`,
+          size: 1_048_576,
+          duration: 60_875_543_211, // nanoseconds
+          started_at: String(endedNs - 60_875_543_211n),
+          ended_at: String(endedNs),
+        },
+      ],
+    });
+    g = await getRec(rec.recording);
+    assert.equal(g.json.status, 'complete');
+    assert.deepEqual(g.json.files, [
+      { location: `https://media.s3.eu-west-1.amazonaws.com/status/${room.id}.mp4`, size_bytes: 1_048_576, duration_ms: 60_875 },
+    ]);
+    assertRecent(g.json.ended_at, 'ended_at');
+    const endedMs = Number(lk.egresses.get(egressId).endedAt / 1_000_000n);
+    assert.ok(Math.abs(Date.parse(g.json.ended_at) - endedMs) < 1000, `ended_at ${g.json.ended_at} is the egress's ended_at (${endedMs} ms)`);
+    assert.equal(g.json.error, undefined);
+
+    // Stored: the list shows the same final state.
+    const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+    assert.equal(l.json.items[0].status, 'complete');
+    assert.deepEqual(l.json.items[0].files, g.json.files);
+    assertNoViolations();
+  });
+
+  for (const [egressStatus, ours, error] of [
+    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied'],
+    ['EGRESS_ABORTED', 'aborted', 'Start signal not received'],
+    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined],
+  ]) {
+    test(`${egressStatus} → ${ours}${error ? ' with the error' : ''}`, async () => {
+      const room = await createRoom(w, key);
+      const { rec, egressId } = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/s/{room}.mp4' });
+      lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
+      assert.equal((await getRec(rec.recording)).json.status, 'active');
+      lk.advanceEgress(egressId, egressStatus, error ? { error } : {});
+      const g = await getRec(rec.recording);
+      assert.equal(g.status, 200, g.text);
+      assert.equal(g.json.status, ours);
+      assert.equal(g.json.error, error, `error: ${g.text}`);
+      assertRecent(g.json.ended_at, 'ended_at');
+      // Final: the next get answers from the record, without asking LiveKit.
+      const before = lk.calls.length;
+      const again = await getRec(rec.recording);
+      assert.deepEqual(again.json, g.json);
+      assert.equal(lk.calls.length, before);
+      // And stop on it returns that final state.
+      const s = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
+      assert.equal(s.status, 200, s.text);
+      assert.equal(s.json.status, ours);
+      assert.equal(lk.calls.length, before);
+      assertNoViolations();
+    });
+  }
+});
+
+describe('exactly one egress per start', () => {
+  test('idempotent replay: same key → same body, Idempotent-Replayed: true, one egress', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 's3://media/idem.ogg', audio_only: true, idempotency_key: `idem-${randomToken(6)}` };
+    const { rec } = await startRecording(body);
+    const count = starts().length;
+    const b = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    assert.equal(b.status, 201, b.text);
+    assert.equal(b.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(b.json, rec);
+    // The key as a header works the same way.
+    const { idempotency_key: k, ...noKey } = body;
+    const c = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: noKey, headers: { 'idempotency-key': k } });
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(c.json, rec);
+    assert.equal(starts().length, count, 'no second StartRoomCompositeEgress');
+    assert.equal(egressesOf(room.id).length, 1);
+    assert.equal(lastStart().body.file_outputs[0].file_type, 'OGG');
+    // The same key with another body is refused, and starts nothing.
+    const d = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { ...body, audio_only: false } });
+    assertError(d, 422, 'IDEMPOTENCY_KEY_REUSED', { field: 'idempotency_key' });
+    assert.equal(starts().length, count);
+    assertNoViolations();
+  });
+
+  test('start times out and the reconcile ListEgress times out too → 504 with error.recording; the retry adopts that egress (201, same id, one egress)', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 's3://media/lost/{room}.mp4', idempotency_key: `lost-${randomToken(6)}` };
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'timeout' });
+    const listsBefore = lk.callsTo('ListEgress').length;
+    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const e = assertError(first, 504, 'VENDOR_TIMEOUT');
+    assert.match(e.recording ?? '', /^rec_/, `error.recording names the pending record: ${first.text}`);
+    assert.equal(egressesOf(room.id).length, 1, 'the stand-in created the egress (the answer was lost)');
+    const reconcile = lk.callsTo('ListEgress').slice(listsBefore);
+    assert.equal(reconcile.length, 1, 'one reconcile inside the first call');
+    assert.deepEqual(reconcile[0].body, { room_name: room.id, active: true });
+    assert.equal(reconcile[0].fault, 'timeout');
+    assert.deepEqual(lk.pendingFaults(), []);
+
+    assert.equal(e.vendor, 'livekit');
+    // Meanwhile the record is there: get shows it "starting" (the egress is STARTING either way).
+    const pending = await getRec(e.recording);
+    assert.equal(pending.status, 200, pending.text);
+    assert.equal(pending.json.status, 'starting');
+    assert.equal(pending.json.room, room.id);
+    assert.equal(pending.json.output_uri, body.output_uri);
+
+    const startsBefore = starts().length;
+    const retry = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    assert.equal(retry.status, 201, retry.text);
+    assert.equal(retry.headers.get('idempotent-replayed'), null, 'not a replay: the first attempt failed');
+    assert.equal(retry.json.recording, e.recording, 'the retry adopts the first start');
+    assert.equal(retry.json.room, room.id);
+    assert.equal(retry.json.status, 'starting');
+    assert.equal(starts().length, startsBefore, 'the retry started no egress');
+    assert.equal(egressesOf(room.id).length, 1, 'exactly one egress at the stand-in');
+
+    // The adopted recording is now tied to that egress: stop reaches it.
+    const [egressId] = egressesOf(room.id).map((x) => x.egressId);
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${e.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.status, 'stopping');
+    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egressId });
+    // Only one recording of the room exists.
+    const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+    assert.deepEqual(l.json.items.map((i) => i.recording), [e.recording]);
+    assertNoViolations();
+  });
+
+  test('same without an idempotency key, reconcile failing with 503: the retry still adopts the egress', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 'gs://gcs-bucket/lost2/{room}.mp4' };
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const e = assertError(first, 504, 'VENDOR_TIMEOUT');
+    assert.match(e.recording ?? '', /^rec_/);
+    assert.deepEqual(lk.pendingFaults(), []);
+    assert.equal(egressesOf(room.id).length, 1);
+
+    const startsBefore = starts().length;
+    const retry = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    assert.equal(retry.status, 201, retry.text);
+    assert.equal(retry.json.recording, e.recording);
+    assert.equal(starts().length, startsBefore);
+    assert.equal(egressesOf(room.id).length, 1);
+    const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+    assert.deepEqual(l.json.items.map((i) => i.recording), [e.recording]);
+    assertNoViolations();
+  });
+
+  test('only the start times out, the reconcile inside the same call finds the egress → 201 directly, one egress', async () => {
+    const room = await createRoom(w, key);
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    const startsBefore = starts().length;
+    const listsBefore = lk.callsTo('ListEgress').length;
+    const r = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: 'azure://az-container/lost3/{room}.mp4' } });
+    assert.equal(r.status, 201, r.text);
+    assert.match(r.json.recording, /^rec_/);
+    assert.equal(r.json.status, 'starting');
+    assert.equal(starts().length, startsBefore + 1);
+    assert.equal(starts().at(-1).fault, 'timeout');
+    const lists = lk.callsTo('ListEgress').slice(listsBefore);
+    assert.equal(lists.length, 1);
+    assert.deepEqual(lists[0].body, { room_name: room.id, active: true });
+    assert.equal(lists[0].status, 200);
+    const eg = egressesOf(room.id);
+    assert.equal(eg.length, 1);
+
+    // It is tied to the egress: get follows its lifecycle.
+    lk.advanceEgress(eg[0].egressId, 'EGRESS_ACTIVE');
+    const g = await getRec(r.json.recording);
+    assert.equal(g.json.status, 'active');
+    assert.deepEqual(lk.callsTo('ListEgress').at(-1).body, { egress_id: eg[0].egressId });
+    // A new start in the room is a new recording (the adopted egress is claimed).
+    const second = await startRecording({ room: room.id, output_uri: 'azure://az-container/lost3/second.mp4' });
+    assert.notEqual(second.rec.recording, r.json.recording);
+    assert.equal(egressesOf(room.id).length, 2);
+    assertNoViolations();
+  });
+});
+
+describe('exactly one egress per start: harder cases', () => {
+  test('concurrent starts with one idempotency key → all 201 with one body, one egress', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 's3://media/concurrent/{room}.mp4', idempotency_key: `conc-${randomToken(6)}` };
+    const startsBefore = starts().length;
+    const all = await Promise.all(Array.from({ length: 5 }, () => api(w, 'POST', '/v1/rtc/recording/start', { key, body })));
+    for (const r of all) assert.equal(r.status, 201, r.text);
+    const ids = new Set(all.map((r) => r.json.recording));
+    assert.equal(ids.size, 1, `one recording for one key: ${[...ids]}`);
+    for (const r of all) assert.deepEqual(r.json, all[0].json);
+    assert.equal(all.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 4, 'four of five are replays');
+    assert.equal(starts().length, startsBefore + 1);
+    assert.equal(egressesOf(room.id).length, 1);
+    assertNoViolations();
+  });
+
+  test('a timed-out start the vendor never saw: 504, then the retry starts one egress and the lost record is closed as failed', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 's3://media/never/{room}.mp4' };
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout' }); // not applied: LiveKit never got it
+    const listsBefore = lk.callsTo('ListEgress').length;
+    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const e = assertError(first, 504, 'VENDOR_TIMEOUT');
+    assert.match(e.recording ?? '', /^rec_/);
+    assert.equal(egressesOf(room.id).length, 0);
+    const lists = lk.callsTo('ListEgress').slice(listsBefore);
+    assert.equal(lists.length, 1, 'the reconcile ran (and found nothing)');
+    assert.equal(lists[0].status, 200);
+
+    const retry = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    assert.equal(retry.status, 201, retry.text);
+    assert.notEqual(retry.json.recording, e.recording, 'nothing to adopt: a new recording');
+    assert.equal(egressesOf(room.id).length, 1, 'exactly one egress');
+    const lost = await getRec(e.recording);
+    assert.equal(lost.status, 200, lost.text);
+    assert.equal(lost.json.status, 'failed');
+    assert.equal(typeof lost.json.error, 'string');
+    assert.ok(lost.json.error.length > 0);
+    // A third start is an ordinary new recording (the failed record is not adopted again).
+    const third = await startRecording({ room: room.id, output_uri: 's3://media/never/third.mp4' });
+    assert.notEqual(third.rec.recording, retry.json.recording);
+    assert.equal(egressesOf(room.id).length, 2);
+    assertNoViolations();
+  });
+
+  test('a DIFFERENT start after a lost one is answered with its own recording, not the lost one\'s', async () => {
+    const room = await createRoom(w, key);
+    const a = { room: room.id, output_uri: 's3://media/a/{room}.mp4' };
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: a });
+    const e = assertError(first, 504, 'VENDOR_TIMEOUT');
+    assert.equal(egressesOf(room.id).length, 1);
+    const [egressA] = egressesOf(room.id);
+
+    // Another client asks for an audio-only recording to Azure in the same room.
+    const b = { room: room.id, output_uri: 'azure://az-container/b/{room}.ogg', audio_only: true, layout: 'speaker' };
+    const rb = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: b });
+    assert.equal(rb.status, 201, rb.text);
+    assert.notEqual(rb.json.recording, e.recording, `request B was answered with the lost recording A: ${rb.text}`);
+    assert.equal(rb.json.output_uri, b.output_uri, 'the Recording describes the request it answers');
+    assert.equal(rb.json.audio_only, true);
+    assert.equal(rb.json.layout, 'speaker');
+    const bStart = lastStart();
+    assert.equal(bStart.body.room_name, room.id);
+    assert.equal(bStart.body.file_outputs[0].file_type, 'OGG');
+    assert.equal(bStart.body.file_outputs[0].azure.container_name, 'az-container');
+    assert.equal(egressesOf(room.id).length, 2);
+
+    // A's own retry still adopts A's egress.
+    const ra = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: a });
+    assert.equal(ra.status, 201, ra.text);
+    assert.equal(ra.json.recording, e.recording);
+    assert.equal(egressesOf(room.id).length, 2, 'no third egress');
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${e.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, s.text);
+    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egressA.egressId });
+    assertNoViolations();
+  });
+
+  test('a pending start is confirmed by get and stop once LiveKit answers again, without a retried start', async () => {
+    const room = await createRoom(w, key);
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: 's3://media/pending/{room}.mp4' } });
+    const e = assertError(first, 504, 'VENDOR_TIMEOUT');
+    const [egress] = egressesOf(room.id);
+    assert.ok(egress, 'the egress was created');
+    lk.advanceEgress(egress.egressId, 'EGRESS_ACTIVE');
+
+    // The client does not retry the start (a 504 on a POST without an idempotency key often is not).
+    // The recording is running at LiveKit: get must say so, and stop must be able to stop it —
+    // RECORDING_UNCONFIRMED says "retry the start, or this call shortly" with Retry-After: 1.
+    const g = await getRec(e.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.status, 'active', `get of a pending recording whose egress is ACTIVE: ${g.text}`);
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${e.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, `stop of a pending recording whose egress is ACTIVE: ${s.text}`);
+    assert.equal(s.json.status, 'stopping');
+    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egress.egressId });
+    assert.equal(lk.egresses.get(egress.egressId).status, 2 /* EGRESS_ENDING */);
+    assertNoViolations();
+  });
+
+  test('in an auto-record room a timed-out start adopts the egress it started, not the room\'s own egress', async () => {
+    const r = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-lost-${randomToken(4)}`, enable_recording: true } });
+    assert.equal(r.status, 201, r.text);
+    const roomId = r.json.room;
+    // LiveKit starts the room's own egress (CreateRoom's `egress.room`) itself; the stand-in does not
+    // model that, so it is put there as the server would have it.
+    const auto = roomEgress(roomId, lk.callsTo('CreateRoom').at(-1).message.egress.room);
+    lk.egresses.set(auto.egressId, auto);
+
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    const res = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: roomId, output_uri: 'gs://gcs-bucket/extra/{room}.mp4' } });
+    assert.equal(res.status, 201, res.text);
+    const mine = egressesOf(roomId).filter((x) => x.egressId !== auto.egressId);
+    assert.equal(mine.length, 1, 'the start created one egress');
+
+    // Whichever egress the record adopted is the one stop stops.
+    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${res.json.recording}`, { key, body: {} });
+    assert.equal(s.status, 200, s.text);
+    assert.deepEqual(
+      lk.callsTo('StopEgress').at(-1).body,
+      { egress_id: mine[0].egressId },
+      'stopping this recording must stop the egress this start created, not the room\'s auto-record egress',
+    );
+    assert.equal(lk.egresses.get(auto.egressId).status, 0 /* EGRESS_STARTING */, 'the auto-record egress keeps running');
+    assertNoViolations();
+  });
+});
+
+describe('auto-record rooms', () => {
+  test('room.create {enable_recording:true} → CreateRoom carries egress.room with the default destination\'s file output', async () => {
+    const before = lk.callsTo('CreateRoom').length;
+    const name = `auto-${randomToken(4)}`;
+    const r = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name, enable_recording: true } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.enable_recording, true);
+    assert.equal(r.json.vendor, 'livekit', 'a recording room goes to a vendor that records');
+    const roomId = r.json.room;
+    const creates = lk.callsTo('CreateRoom').slice(before);
+    assert.equal(creates.length, 1);
+    const c = creates[0];
+    assert.equal(c.ok, true, c.error);
+    assert.equal(c.body.name, roomId);
+    const egress = c.body.egress?.room;
+    assert.ok(egress, `CreateRoom without egress.room: ${c.rawBody}`);
+    assert.equal(egress.room_name, roomId);
+    assert.equal(egress.file_outputs.length, 1);
+    const out = egress.file_outputs[0];
+    assert.equal(out.file_type, 'MP4');
+    assert.match(out.filepath, new RegExp(`^auto/${roomId}-\\d{8}T\\d{6}Z\\.mp4$`));
+    assert.deepEqual(out.s3, {
+      access_key: S3.accessKey,
+      secret: S3.secret,
+      region: S3.region,
+      endpoint: S3.endpoint,
+      force_path_style: true,
+      bucket: 'media-default',
+    });
+    // As LiveKit parsed it.
+    assert.equal(c.message.egress?.room?.fileOutputs?.length, 1);
+    assert.equal(c.message.egress.room.fileOutputs[0].output.case, 's3');
+    assert.equal(c.grants.video.roomCreate, true);
+
+    // Pinning a vendor that cannot record is refused before any vendor call.
+    const agoraCalls = vendors.agora.calls.length;
+    const pinned = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-ag-${randomToken(4)}`, enable_recording: true, vendor: 'agora' } });
+    const e = assertError(pinned, 501, 'UNSUPPORTED_BY_VENDOR');
+    assert.deepEqual(e.supported_by, ['livekit']);
+    assert.equal(vendors.agora.calls.length, agoraCalls);
+    assertNoViolations();
+  });
+
+  test('without RECORDING_DEFAULT_URI, enable_recording is 400 and nothing reaches LiveKit', async () => {
+    const before = lk2.calls.length;
+    const r = await api(w2, 'POST', '/v1/rtc/room/create', { key: key2, body: { name: `auto-${randomToken(4)}`, enable_recording: true } });
+    assertError(r, 400, 'INVALID_REQUEST', { field: 'enable_recording' });
+    assert.equal(lk2.calls.length, before);
+    const list = await api(w2, 'GET', '/v1/rtc/room/list', { key: key2 });
+    assert.ok(!list.json.items.some((i) => i.enable_recording), 'no room record was left behind');
+    assertNoViolations(lk2);
+  });
+});
+
+describe('errors', () => {
+  test('every 4xx of start, with no egress started', async () => {
+    const room = await createRoom(w, key);
+    const room2 = await createRoom(w2, key2);
+    const before = starts().length;
+    const before2 = starts(lk2).length;
+    const start = (body, worker = w, k = key) => api(worker, 'POST', '/v1/rtc/recording/start', { key: k, body });
+
+    // No output_uri and no default destination.
+    assertError(await start({ room: room2.id }, w2, key2), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    // Unknown scheme, malformed URIs.
+    assertError(await start({ room: room.id, output_uri: 'ftp://host/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    assertError(await start({ room: room.id, output_uri: 'https://bucket.example/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    assertError(await start({ room: room.id, output_uri: 'media/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    assertError(await start({ room: room.id, output_uri: 's3:///x.mp4' }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    assertError(await start({ room: room.id, output_uri: 's3://media/../etc/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    assertError(await start({ room: room.id, output_uri: 42 }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    // A scheme whose credentials are not configured (the s3-only Worker).
+    for (const uri of ['gs://bucket/x.mp4', 'azure://container/x.mp4']) {
+      const e = assertError(await start({ room: room2.id, output_uri: uri }, w2, key2), 422, 'DESTINATION_NOT_CONFIGURED', { field: 'output_uri' });
+      assert.match(e.message, /RECORDING_(GCP|AZURE)_/, 'the message names the missing setting');
+    }
+    // Bad layout.
+    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', layout: 'mosaic' }), 400, 'INVALID_REQUEST', { field: 'layout' });
+    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', layout: 3 }), 400, 'INVALID_REQUEST', { field: 'layout' });
+    // Wrong types, missing room.
+    assertError(await start({ output_uri: 's3://media/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'room' });
+    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', audio_only: 'yes' }), 400, 'INVALID_REQUEST', { field: 'audio_only' });
+    // Unknown room, another project's room.
+    assertError(await start({ room: 'rm_doesnotexist', output_uri: 's3://media/x.mp4' }), 404, 'ROOM_NOT_FOUND');
+    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4' }, w, otherKey), 404, 'ROOM_NOT_FOUND');
+    // Unknown field (a typo of output_uri).
+    assertError(await start({ room: room.id, ouput_uri: 's3://media/x.mp4' }), 400, 'UNKNOWN_FIELD', { field: 'ouput_uri' });
+    // Unknown vendor, a pin that disagrees with the room's vendor.
+    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', vendor: 'twilio' }), 400, 'UNKNOWN_VENDOR', { field: 'vendor' });
+    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', vendor: 'agora' }), 409, 'VENDOR_MISMATCH');
+    // Not a JSON object.
+    const raw = await api(w, 'POST', '/v1/rtc/recording/start', { key, rawBody: '[1,2]', headers: { 'content-type': 'application/json' } });
+    assertError(raw, 400, 'INVALID_JSON');
+
+    assert.equal(starts().length, before, 'no StartRoomCompositeEgress for a refused start');
+    assert.equal(starts(lk2).length, before2);
+    // And no recording record was left behind.
+    for (const [worker, k, r] of [[w, key, room], [w2, key2, room2]]) {
+      const l = await api(worker, 'GET', `/v1/rtc/recording/list?room=${r.id}`, { key: k });
+      assert.deepEqual(l.json.items, []);
+    }
+    assertNoViolations();
+    assertNoViolations(lk2);
+  });
+
+  test('get/stop: unknown recording and another project\'s recording → 404 RECORDING_NOT_FOUND; stop takes no fields', async () => {
+    const room = await createRoom(w, key);
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/own/{room}.mp4' });
+    const callsBefore = lk.calls.length;
+    for (const [id, k] of [['rec_doesnotexist', key], [rec.recording, otherKey]]) {
+      const e1 = assertError(await api(w, 'GET', `/v1/rtc/recording/get/${id}`, { key: k }), 404, 'RECORDING_NOT_FOUND');
+      assert.equal(e1.recording, id);
+      assertError(await api(w, 'POST', `/v1/rtc/recording/stop/${id}`, { key: k, body: {} }), 404, 'RECORDING_NOT_FOUND');
+    }
+    assert.equal(lk.calls.length, callsBefore, 'no vendor call for a recording that is not ours');
+    assertError(await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: { force: true } }), 400, 'UNKNOWN_FIELD', { field: 'force' });
+    assert.equal(lk.callsTo('StopEgress').filter((c) => c.body?.egress_id === egressId).length, 0);
+    // Still ours and still running.
+    const g = await getRec(rec.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.status, 'starting');
+    assertNoViolations();
+  });
+});
+
+describe('unsupported vendors', () => {
+  test('recording start on an Agora room and on a ZEGO room → 501 UNSUPPORTED_BY_VENDOR, supported_by [livekit], no vendor call', async () => {
+    for (const vendor of ['agora', 'zego']) {
+      const room = await createRoom(w, key, { vendor });
+      const h = vendors[vendor];
+      const callsBefore = h.calls.length;
+      const lkBefore = lk.calls.length;
+      const r = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: 's3://media/x/{room}.mp4' } });
+      const e = assertError(r, 501, 'UNSUPPORTED_BY_VENDOR');
+      assert.deepEqual(e.supported_by, ['livekit']);
+      assert.equal(e.vendor, vendor);
+      // Also without an output_uri (the default applies only where recording is possible).
+      assertError(await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.name } }), 501, 'UNSUPPORTED_BY_VENDOR');
+      assert.equal(h.calls.length, callsBefore, `${vendor} got a call for a recording it cannot make`);
+      assert.equal(lk.calls.length, lkBefore);
+      const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+      assert.deepEqual(l.json.items, []);
+    }
+    assertNoViolations();
+  });
+
+  test('discovery: rtc.recording.start and rtc.recording.stop list agora and zego as unsupported, livekit live and default', async () => {
+    for (const capability of ['rtc.recording.start', 'rtc.recording.stop']) {
+      const r = await api(w, 'GET', `/v1/discovery/${capability}`, { key });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.capability, capability);
+      const by = Object.fromEntries(r.json.vendors.map((v) => [v.vendor, v]));
+      assert.deepEqual(Object.keys(by).sort(), ['agora', 'livekit', 'zego']);
+      assert.equal(by.agora.status, 'unsupported');
+      assert.equal(by.zego.status, 'unsupported');
+      assert.equal(by.agora.default, false);
+      assert.equal(by.zego.default, false);
+      assert.equal(by.livekit.status, 'live');
+      assert.equal(by.livekit.default, true);
+    }
+    // On the s3-only Worker agora and zego are simply unconfigured.
+    const r2 = await api(w2, 'GET', '/v1/discovery/rtc.recording.start', { key: key2 });
+    const by2 = Object.fromEntries(r2.json.vendors.map((v) => [v.vendor, v.status]));
+    assert.deepEqual(by2, { livekit: 'live', agora: 'unconfigured', zego: 'unconfigured' });
+  });
+});
