@@ -11,7 +11,14 @@ if [ "${1:-}" = "--if-needed" ] && [ "${RTCGATE_PREBUILT:-}" = 1 ] && [ -f build
 fi
 
 export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
-"$WORKER_BUILD_BIN" --release >&2
+# worker-build reruns wasm-bindgen and wasm-opt (~15 s) even when nothing changed; skip it
+# when the bundle is newer than every input of the build.
+inputs=(src api migrations Cargo.toml Cargo.lock scripts/build.sh)
+if [ -f build/index.js ] && [ -f build/index_bg.wasm ] && [ -z "$(find "${inputs[@]}" -newer build/index_bg.wasm -print -quit)" ]; then
+  log "Worker build is up to date"
+else
+  "$WORKER_BUILD_BIN" --release >&2
+fi
 
 wasm=build/index_bg.wasm
 raw=$(wc -c < "$wasm")

@@ -35,9 +35,16 @@ if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ ! -x "$VENV/bin/python" ] || [ requirements-test.txt -nt "$VENV/.installed" ]; then
-  log "installing Python test tools into .venv"
+# requirements-test.lock pins every package, transitive ones included (regenerate it from
+# requirements-test.txt in a fresh venv with `pip freeze` after changing that file).
+if [ ! -x "$VENV/bin/python" ] || [ requirements-test.lock -nt "$VENV/.installed" ]; then
+  log "installing Python test tools into .venv from requirements-test.lock"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements-test.txt
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r requirements-test.lock
+  "$VENV/bin/pip" check --disable-pip-version-check >/dev/null || {
+    "$VENV/bin/pip" check --disable-pip-version-check >&2 || true
+    log "requirements-test.lock is incomplete or inconsistent"
+    exit 1
+  }
   touch "$VENV/.installed"
 fi

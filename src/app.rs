@@ -183,10 +183,11 @@ impl App {
                 return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", req.path)))
             }
         };
-        if req.body.len() > MAX_BODY_BYTES {
+        let body_bytes = req.body.len().max(req.unread_body_bytes);
+        if body_bytes > MAX_BODY_BYTES {
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
-                format!("request body is {} bytes; the limit is {MAX_BODY_BYTES}", req.body.len()),
+                format!("request body is {body_bytes} bytes; the limit is {MAX_BODY_BYTES}"),
             ));
         }
         if !req.body.is_empty() && matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete) {

@@ -31,7 +31,7 @@ fn bearer(req: &ApiRequest) -> ApiResult<&str> {
         return Err(ApiError::unauthenticated("malformed Authorization header; expected 'Bearer <token>'"));
     }
     if credential.len() > 256 || !credential.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::unauthenticated("malformed bearer token"));
+        return Err(ApiError::unauthenticated("malformed bearer token (at most 256 visible ASCII characters)"));
     }
     Ok(credential)
 }

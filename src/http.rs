@@ -52,6 +52,8 @@ pub struct ApiRequest {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The declared size of a body the edge refused to read because it is over the limit.
+    pub unread_body_bytes: usize,
 }
 
 impl ApiRequest {
@@ -60,7 +62,7 @@ impl ApiRequest {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (path_and_query.to_owned(), String::new()),
         };
-        ApiRequest { method: Method::parse(method), path, query, headers: Vec::new(), body: Vec::new() }
+        ApiRequest { method: Method::parse(method), path, query, headers: Vec::new(), body: Vec::new(), unread_body_bytes: 0 }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -49,7 +49,13 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let mut api_req = ApiRequest::new(req.method().as_ref(), url.path());
     api_req.query = url.query().unwrap_or("").to_owned();
     api_req.headers = req.headers().entries().collect();
-    api_req.body = req.bytes().await.unwrap_or_default();
+    // A body declared larger than the limit is refused unread (413), not buffered first.
+    let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    if declared > crate::body::MAX_BODY_BYTES {
+        api_req.unread_body_bytes = declared;
+    } else {
+        api_req.body = req.bytes().await.unwrap_or_default();
+    }
     let is_head = api_req.method == Method::Head;
 
     let response = app.handle(&runtime, api_req).await;

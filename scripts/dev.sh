@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# `make dev`: builds the Worker and runs it under `wrangler dev` (workerd, local D1 and KV under
+# .wrangler/state) on 127.0.0.1:${PORT:-8787}, with a local project and API key ready to use.
+#
+#   PORT=8787                     listen port
+#   RTCGATE_DEV_API_KEY=rtc_sk_…  install exactly this API key for the local project; otherwise one is
+#                                 generated once, kept in .wrangler/rtcgate-dev-key, and printed
+#   RTCGATE_DEV_WATCH=1           let wrangler build (and rebuild on every change under src/)
+#                                 instead of building once up front
+#   LIVEKIT_STANDIN_PORT / AGORA_STANDIN_PORT / ZEGO_STANDIN_PORT (7880 / 7881 / 7882)
+#
+# Secrets come from .dev.vars, which is never overwritten; when there is none, one is created with
+# a generated ADMIN_TOKEN and (commented out) every vendor setting. When .dev.vars configures no
+# vendor, the project's vendor stand-ins (scripts/standins.mjs) play LiveKit, Agora and ZEGOCLOUD
+# on loopback, so no vendor account is needed. Ctrl-C stops everything.
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+cd "$ROOT"
+
+PORT="${PORT:-8787}"
+STATE=.wrangler/state
+KEY_FILE=.wrangler/rtcgate-dev-key
+STANDIN_LOG=.wrangler/standins.log
+PROJECT_ID=prj_local
+
+bash scripts/setup.sh
+
+if [ "${RTCGATE_DEV_WATCH:-}" = 1 ]; then
+  unset RTCGATE_PREBUILT # wrangler runs [build] (scripts/build.sh) now and on every change
+else
+  bash scripts/build.sh
+  export RTCGATE_PREBUILT=1
+fi
+mkdir -p .wrangler
+
+# --- .dev.vars -----------------------------------------------------------------------------------
+if [ ! -e .dev.vars ]; then
+  admin_token=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
+  (
+    umask 077
+    cat >.dev.vars <<EOF
+# Local secrets for \`make dev\` (wrangler dev reads this file; git ignores it).
+# Created by scripts/dev.sh; it is never overwritten, edit it freely.
+
+# Guards /v1/admin/* (send it as 'Authorization: Bearer <token>'). Remove it to disable the admin API.
+ADMIN_TOKEN=$admin_token
+
+# Vendors. While none is set here, \`make dev\` runs local stand-ins for all three (no account needed).
+# Set a vendor's settings to use the real service (restart \`make dev\` after editing).
+# LiveKit:
+# LIVEKIT_URL=https://your-project.livekit.cloud
+# LIVEKIT_API_KEY=
+# LIVEKIT_API_SECRET=
+# Agora (App ID and App Certificate: 32 hex characters each; RESTful API customer id/secret):
+# AGORA_APP_ID=
+# AGORA_APP_CERTIFICATE=
+# AGORA_CUSTOMER_ID=
+# AGORA_CUSTOMER_SECRET=
+# AGORA_API_BASE=https://api.sd-rtn.com
+# ZEGOCLOUD (AppID: a number; ServerSecret: 32 characters):
+# ZEGO_APP_ID=
+# ZEGO_SERVER_SECRET=
+# ZEGO_API_BASE=https://rtc-api.zego.im
+# Routing order for new rooms (default from wrangler.toml):
+# RTC_VENDOR_ORDER=livekit,agora,zego
+
+# Recording destinations (see README):
+# RECORDING_DEFAULT_URI=
+# RECORDING_S3_ACCESS_KEY=
+# RECORDING_S3_SECRET=
+# RECORDING_S3_REGION=
+# RECORDING_S3_ENDPOINT=
+# RECORDING_GCP_CREDENTIALS=
+# RECORDING_AZURE_ACCOUNT_NAME=
+# RECORDING_AZURE_ACCOUNT_KEY=
+EOF
+  )
+  log "created .dev.vars with a new ADMIN_TOKEN (no vendor credentials)"
+fi
+
+# --- D1 schema -----------------------------------------------------------------------------------
+log "applying D1 migrations to the local database ($STATE)"
+wrangler d1 migrations apply DB --local --persist-to "$STATE" </dev/null >.wrangler/migrations.log 2>&1 || {
+  cat .wrangler/migrations.log >&2
+  log "applying migrations failed"
+  exit 1
+}
+
+# --- the local project and API key ---------------------------------------------------------------
+if [ -n "${RTCGATE_DEV_API_KEY:-}" ]; then
+  key="$RTCGATE_DEV_API_KEY"
+  # The Worker accepts 1–256 visible ASCII characters as a bearer credential.
+  if [ "${#key}" -gt 256 ] || ! LC_ALL=C grep -qE '^[!-~]+$' <<<"$key"; then
+    log "RTCGATE_DEV_API_KEY must be 1-256 visible ASCII characters (no spaces)"
+    exit 1
+  fi
+  key_source="from RTCGATE_DEV_API_KEY"
+elif [ -s "$KEY_FILE" ]; then
+  key=$(<"$KEY_FILE")
+  key_source="from $KEY_FILE"
+else
+  key="rtc_sk_$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)"
+  (umask 077 && printf '%s\n' "$key" >"$KEY_FILE")
+  key_source="generated, saved in $KEY_FILE"
+fi
+hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+last4=${key: -4}
+last4=${last4//\'/\'\'}
+now_ms=$(date +%s%3N)
+# Fixed ids make this idempotent; a different key gets its own row. A dev key revoked through the
+# admin API is reinstated, so the key printed below always works.
+sql="INSERT OR IGNORE INTO projects (id, name, created_at_ms) VALUES ('$PROJECT_ID', 'local', $now_ms);
+INSERT OR IGNORE INTO api_keys (id, project_id, key_hash, label, last4, created_at_ms)
+  VALUES ('key_local_${hash:0:12}', '$PROJECT_ID', '$hash', 'make dev', '$last4', $now_ms);
+UPDATE api_keys SET revoked_at_ms = NULL WHERE key_hash = '$hash';"
+wrangler d1 execute DB --local --persist-to "$STATE" --command "$sql" </dev/null >.wrangler/dev-key.log 2>&1 || {
+  cat .wrangler/dev-key.log >&2
+  log "installing the local API key failed"
+  exit 1
+}
+
+# --- vendors: .dev.vars, or the local stand-ins -------------------------------------------------
+vendor_vars=()
+standin_pid=""
+cleanup() {
+  if [ -n "$standin_pid" ]; then
+    kill "$standin_pid" 2>/dev/null || true
+    wait "$standin_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A vendor counts as configured when .dev.vars gives any LIVEKIT_/AGORA_/ZEGO_ setting a non-empty value.
+if grep -qE "^[[:space:]]*(export[[:space:]]+)?(LIVEKIT|AGORA|ZEGO)_[A-Z_]+[[:space:]]*=[[:space:]]*(\"[^\"]+\"|'[^']+'|[^\"'[:space:]#])" .dev.vars; then
+  log "vendors: using the settings in .dev.vars"
+else
+  node scripts/standins.mjs >"$STANDIN_LOG" 2>&1 &
+  standin_pid=$!
+  for _ in $(seq 1 100); do
+    grep -qx ready "$STANDIN_LOG" 2>/dev/null && break
+    kill -0 "$standin_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -qx ready "$STANDIN_LOG" 2>/dev/null; then
+    cat "$STANDIN_LOG" >&2
+    log "the vendor stand-ins did not start"
+    exit 1
+  fi
+  # Every NAME=value line before `ready` is a Worker setting (stand-in URL or dev-only credential).
+  while IFS= read -r line; do
+    [ "$line" = ready ] && break
+    case "$line" in [A-Z]*=*) vendor_vars+=(--var "${line%%=*}:${line#*=}") ;; esac
+  done <"$STANDIN_LOG"
+  lk_url=$(sed -n 's/^LIVEKIT_URL=//p' "$STANDIN_LOG")
+  agora_url=$(sed -n 's/^AGORA_API_BASE=//p' "$STANDIN_LOG")
+  zego_url=$(sed -n 's/^ZEGO_API_BASE=//p' "$STANDIN_LOG")
+  log "vendors: no vendor is configured in .dev.vars, so the LOCAL STAND-INS are in use (no vendor account needed):"
+  log "  LiveKit $lk_url · Agora $agora_url · ZEGOCLOUD $zego_url   (requests they receive: tail -f $STANDIN_LOG)"
+  log "  they keep rooms in memory only; put real credentials in .dev.vars to use the real services"
+fi
+
+url="http://127.0.0.1:$PORT"
+cat >&2 <<EOF
+
+  rtcgate is starting on $url
+  API key ($key_source; project $PROJECT_ID):
+
+    $key
+
+  Try:
+    curl -H "Authorization: Bearer $key" $url/v1/discovery/rtc.room.create
+    curl -H "Authorization: Bearer $key" $url/v1/rtc/room/list
+  Admin API: the ADMIN_TOKEN in .dev.vars. Ctrl-C stops everything.
+
+EOF
+
+# Not exec: the EXIT trap must stop the stand-ins when wrangler ends.
+wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" "${vendor_vars[@]}"

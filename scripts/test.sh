@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: native unit and integration tests, one Worker build, then the end-to-end suite
+# against the real Worker (workerd under `wrangler dev`, local D1/KV; see tests/e2e/harness.mjs).
+# Exits non-zero on the first failing stage.
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+cd "$ROOT"
+
+started=$SECONDS
+stage() { log "── $* ($((SECONDS - started)) s)"; }
+
+bash scripts/setup.sh
+
+stage "native tests: cargo test --locked"
+cargo test --locked
+
+stage "building the Worker"
+build_log=$(mktemp)
+trap 'rm -f "$build_log"' EXIT
+bash scripts/build.sh 2>&1 | tee "$build_log"
+size_line=$(grep -a 'wasm bundle:' "$build_log" | sed 's/^.*wasm bundle:/wasm bundle:/' || true)
+
+stage "end-to-end suite: node --test tests/e2e/*.test.mjs"
+# Node 20's runner takes files, not a directory; one file at a time, since each starts Workers.
+node --test --test-concurrency=1 --test-timeout=600000 tests/e2e/*.test.mjs
+
+stage "all tests passed"
+if [ -n "$size_line" ]; then log "$size_line"; fi
