@@ -163,3 +163,15 @@ fn a_refused_token_leaves_no_room_and_no_registry_entry() {
     let ok = issue(&t, &key, json!({"room": "fresh", "identity": "u1"}));
     assert_eq!((ok.status, ok.json["join"]["uid"].as_u64()), (200, Some(1)), "{}", ok.json);
 }
+
+#[test]
+fn a_grant_refused_by_the_failover_vendor_leaves_no_room() {
+    let t = TestApp::new(&[LIVEKIT, AGORA]);
+    let key = t.project_key();
+    t.native.http.respond_with(|_| Err(rtcgate::runtime::HttpError::Unreachable("refused".into())));
+    // LiveKit (first in order) would take the grant but is down; Agora cannot enforce it.
+    let r = issue(&t, &key, json!({"room": "new", "identity": "u", "can_subscribe": false}));
+    assert_eq!((r.status, r.code(), r.json["error"]["vendor"].as_str()), (422, "GRANT_NOT_SUPPORTED", Some("agora")), "{}", r.json);
+    let rooms = t.call("GET", "/v1/rtc/room/list", None, Some(&key));
+    assert_eq!(rooms.json["items"], json!([]));
+}

@@ -10,7 +10,7 @@ use crate::ids;
 use crate::recording_destination;
 use crate::routing;
 use crate::store::rooms::{self, Cursor, Room};
-use crate::vendors::{Capability, RoomSpec, Vendor};
+use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
 
 /// Limits on what a room may carry.
 pub(crate) const MAX_NAME_BYTES: usize = 128;
@@ -62,7 +62,7 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     body.finish()?;
     check_name(&new.name)?;
     idempotent::once(ctx, "rtc.room.create", key, &fingerprint, || async {
-        let room = create_room(ctx, new).await?;
+        let room = create_room(ctx, new, None).await?;
         Ok(Reply::created(room.to_json()))
     })
     .await
@@ -79,8 +79,9 @@ pub(crate) fn fingerprint_without_key(raw: &[u8]) -> Value {
 
 /// Creates a room on the first vendor that accepts it: the pin, or the routing order with
 /// failover past vendors that are down. The record is written first (it reserves the name)
-/// and removed again if no vendor takes the room.
-pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom) -> ApiResult<Room> {
+/// and removed again if no vendor takes the room. With `for_token`, the room is created only
+/// on a vendor whose tokens can carry that grant (else the refusal is the answer).
+pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&JoinGrant>) -> ApiResult<Room> {
     let (app, rt) = (ctx.app, ctx.rt);
     // A room that records itself must land on a vendor that can record.
     let auto_record = if new.enable_recording {
@@ -121,6 +122,12 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom) -> ApiResult<Room> 
     };
     let mut last_error = None;
     for vendor in &candidates {
+        if let Some(grant) = for_token {
+            if let Err(refused) = vendor.check_grant(grant) {
+                rooms::remove(rt, &room.id).await?;
+                return Err(refused);
+            }
+        }
         let result = routing::observe(app, rt, vendor.name(), vendor.create_room(rt, &spec).await).await;
         match result {
             Ok(created) => {

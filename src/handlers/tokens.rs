@@ -9,7 +9,6 @@ use super::rooms::{check_name, create_room, looks_like_room_id, vendor_of, NewRo
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routing;
 use crate::store::{participants, rooms, rooms::Room};
 use crate::time::rfc3339;
 use crate::vendors::{Capability, JoinGrant};
@@ -66,8 +65,8 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
 /// The room a token is for: cached, stored, or created now (every vendor opens a room on
 /// first join, so a token for a new name creates the room). Returns whether it was created.
-/// A new room is created only once the vendor it would go to accepts `grant`, so a refused
-/// token leaves nothing behind.
+/// A new room is created only on a vendor that accepts `grant` (checked before its vendor
+/// call, also after a failover), so a refused token leaves nothing behind.
 async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>, grant: &JoinGrant) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
@@ -84,9 +83,7 @@ async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>, gran
     if room_ref.len() > MAX_NAME_BYTES {
         return Err(ApiError::invalid_field("room", format!("a new room's name must be at most {MAX_NAME_BYTES} bytes")));
     }
-    let first_choice = routing::candidates(ctx.app, ctx.rt, Capability::RoomCreate, pin.as_deref()).await?;
-    first_choice[0].check_grant(grant)?;
-    match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin)).await {
+    match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin), Some(grant)).await {
         Ok(room) => {
             ctx.app.cache.remember_room(room_ref, &room, now);
             Ok((room, true))
