@@ -78,13 +78,19 @@ impl VendorError {
         )
     }
 
+    /// The client's view. The summary may quote the vendor's own error text, so it goes to
+    /// the log only; the client gets our wording, the vendor's error code and request id.
     pub fn to_api_error(&self) -> ApiError {
         let v = self.vendor;
+        crate::log::warn(&format!("{v}: {:?}: {}", self.failure, self.summary));
         let err = match &self.failure {
             VendorFailure::Timeout => ApiError::new(ErrorCode::VendorTimeout, format!("{v} did not answer in time")),
-            VendorFailure::Unreachable | VendorFailure::ServerError => ApiError::new(
+            VendorFailure::Unreachable => {
+                ApiError::new(ErrorCode::VendorUnavailable, format!("{v} could not be reached")).with_status(502)
+            }
+            VendorFailure::ServerError => ApiError::new(
                 ErrorCode::VendorUnavailable,
-                format!("{v} is unavailable ({})", self.summary),
+                format!("{v} is unavailable (it failed or answered unreadably)"),
             )
             .with_status(502),
             VendorFailure::AuthFailed => ApiError::new(
@@ -96,9 +102,7 @@ impl VendorError {
                     .with_header("Retry-After", retry_after_s.unwrap_or(1).to_string())
             }
             VendorFailure::NotFound => ApiError::new(ErrorCode::RoomNotFound, format!("{v} does not know it")),
-            VendorFailure::Rejected => {
-                ApiError::new(ErrorCode::VendorRejected, format!("{v} rejected the request ({})", self.summary))
-            }
+            VendorFailure::Rejected => ApiError::new(ErrorCode::VendorRejected, format!("{v} rejected the request")),
         };
         let mut err = err.with_detail("vendor", v);
         if let Some(id) = &self.vendor_request_id {
@@ -134,6 +138,19 @@ mod tests {
         assert_eq!((t.code, t.status()), (ErrorCode::VendorTimeout, 504));
         let r = VendorError::from_status("agora", 429).to_api_error();
         assert!(r.headers.iter().any(|(k, v)| k == "Retry-After" && v == "1"));
+    }
+
+    #[test]
+    fn vendor_text_never_reaches_the_client() {
+        for failure in [VendorFailure::ServerError, VendorFailure::Rejected, VendorFailure::Unreachable, VendorFailure::AuthFailed] {
+            let e = VendorError::new("livekit", failure, "unavailable: internal detail host=10.1.2.3")
+                .with_code("unavailable")
+                .with_request_id(Some("req-9".into()))
+                .to_api_error();
+            let text = e.envelope("r").to_string();
+            assert!(!text.contains("internal detail") && !text.contains("10.1.2.3"), "{text}");
+            assert_eq!((e.details["vendor_code"].as_str(), e.details["vendor_request_id"].as_str()), (Some("unavailable"), Some("req-9")));
+        }
     }
 
     #[test]

@@ -59,9 +59,15 @@ impl Answer {
 pub fn read(action: &str, response: &OutboundResponse) -> Result<Answer, VendorError> {
     let status = response.status;
     let envelope = serde_json::from_slice::<Value>(&response.body).ok().and_then(|body| Envelope::parse(&body));
-    if status >= 500 {
-        let request_id = envelope.and_then(|e| e.request_id);
-        return Err(VendorError::from_status(NAME, status).with_request_id(request_id));
+    // Statuses that say what is wrong by themselves win over whatever code the body holds:
+    // an outage, refused credentials, throttling.
+    if status >= 500 || matches!(status, 401 | 403 | 429) {
+        let request_id = envelope.as_ref().and_then(|e| e.request_id.clone());
+        let mut error = VendorError::from_status(NAME, status).with_request_id(request_id);
+        if status == 429 {
+            error.failure = VendorFailure::RateLimited { retry_after_s: transport::retry_after(response) };
+        }
+        return Err(error);
     }
     let Some(envelope) = envelope else {
         if (200..300).contains(&status) {
@@ -171,6 +177,17 @@ mod tests {
     fn answer_with(code: i64) -> Result<Answer, VendorError> {
         let body = json!({"Code": code, "Message": "vendor words", "RequestId": "req-1", "Data": {"x": 1}});
         read("CloseRoom", &response(200, &body.to_string()))
+    }
+
+    #[test]
+    fn auth_and_throttling_statuses_win_over_the_body_code() {
+        let body = json!({"Code": 1, "Message": "vendor words", "RequestId": "req-2"}).to_string();
+        let denied = read("DescribeUserList", &response(401, &body)).unwrap_err();
+        assert_eq!((denied.failure, denied.vendor_request_id.as_deref()), (VendorFailure::AuthFailed, Some("req-2")));
+        let mut slow = response(429, &body);
+        slow.headers.push(("Retry-After".into(), "7".into()));
+        let slow = read("DescribeUserList", &slow).unwrap_err();
+        assert_eq!(slow.failure, VendorFailure::RateLimited { retry_after_s: Some(7) });
     }
 
     #[test]
