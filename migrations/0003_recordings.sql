@@ -12,6 +12,9 @@ CREATE TABLE recordings (
     -- Fingerprint of the start request: only a retry of the same request may adopt a
     -- recording whose start answer was lost.
     request_hash        TEXT NOT NULL,
+    -- 1 while the answer to this start is lost (timeout, reset, unreadable): a retry of the
+    -- same request gets this record instead of starting another recording.
+    answer_lost         INTEGER NOT NULL DEFAULT 0,
     metadata            TEXT,
     error               TEXT,
     files               TEXT,

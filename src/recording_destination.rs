@@ -39,12 +39,29 @@ fn not_configured(scheme: &str, needs: &str) -> ApiError {
     .with_detail("field", "output_uri")
 }
 
-/// Expands `{room}` and `{time}` (UTC, `YYYYMMDDTHHMMSSZ`) in a path, and names a file
-/// `{room}-{time}.{ext}` when the path is a folder (empty or ending in `/`).
-pub fn expand_path(path: &str, room_id: &str, unix_ms: u64, ext: &str) -> String {
-    let stamp: String = crate::time::rfc3339(unix_ms).chars().filter(|c| *c != '-' && *c != ':').collect();
-    let path = if path.is_empty() || path.ends_with('/') { format!("{path}{{room}}-{{time}}.{ext}") } else { path.to_owned() };
-    path.replace("{room}", room_id).replace("{time}", &stamp)
+/// What placeholders in a destination path stand for.
+pub struct PathNames<'a> {
+    pub room_id: &'a str,
+    /// The recording's id; None for a room's automatic recording, which has no record.
+    pub recording_id: Option<&'a str>,
+    pub unix_ms: u64,
+    pub ext: &'a str,
+}
+
+/// Expands `{room}`, `{recording}` and `{time}` (UTC, `YYYYMMDDTHHMMSSZ`) in a path. A folder
+/// (empty or ending in `/`) gets a file named `{room}-{recording}.{ext}` — unique per
+/// recording, so a file path identifies its recording — or `{room}-{time}.{ext}` for a room's
+/// automatic recording.
+pub fn expand_path(path: &str, names: &PathNames<'_>) -> String {
+    let stamp: String = crate::time::rfc3339(names.unix_ms).chars().filter(|c| *c != '-' && *c != ':').collect();
+    let file = if names.recording_id.is_some() { "{room}-{recording}" } else { "{room}-{time}" };
+    let path = if path.is_empty() || path.ends_with('/') { format!("{path}{file}.{}", names.ext) } else { path.to_owned() };
+    path.replace("{room}", names.room_id).replace("{recording}", names.recording_id.unwrap_or("")).replace("{time}", &stamp)
+}
+
+/// `destination` with its path expanded for `names`.
+pub fn for_recording(destination: Destination, names: &PathNames<'_>) -> Destination {
+    destination.map_path(|p| expand_path(p, names))
 }
 
 /// Parses and checks `uri`, attaching credentials. The path is kept as written (placeholders
@@ -125,8 +142,11 @@ mod tests {
 
     #[test]
     fn placeholders_expand() {
-        assert_eq!(expand_path("r/{room}/{time}.mp4", "rm_1", 1_700_000_000_000, "mp4"), "r/rm_1/20231114T221320Z.mp4");
-        assert_eq!(expand_path("r/", "rm_1", 0, "ogg"), "r/rm_1-19700101T000000Z.ogg");
-        assert_eq!(expand_path("", "rm_1", 0, "mp4"), "rm_1-19700101T000000Z.mp4");
+        let names = |recording_id, unix_ms, ext| PathNames { room_id: "rm_1", recording_id, unix_ms, ext };
+        assert_eq!(expand_path("r/{room}/{time}.mp4", &names(None, 1_700_000_000_000, "mp4")), "r/rm_1/20231114T221320Z.mp4");
+        assert_eq!(expand_path("r/{recording}.mp4", &names(Some("rec_9"), 0, "mp4")), "r/rec_9.mp4");
+        assert_eq!(expand_path("r/", &names(Some("rec_9"), 0, "ogg")), "r/rm_1-rec_9.ogg");
+        assert_eq!(expand_path("r/", &names(None, 0, "ogg")), "r/rm_1-19700101T000000Z.ogg");
+        assert_eq!(expand_path("", &names(None, 0, "mp4")), "rm_1-19700101T000000Z.mp4");
     }
 }

@@ -1,22 +1,23 @@
 //! `rtc.recording.*`: composite recordings of a room, started and stopped at its vendor.
 //!
-//! A vendor start that times out may still have started the recording (LiveKit's start is
-//! not idempotent: the egress id is the server's). So the record is written before the call
-//! with the exact output path it asked for, and a start whose answer was lost stays
-//! "unconfirmed" (no vendor id). It is confirmed later — by a retry of the same request, or
-//! by `get`/`stop` of the record — by finding the vendor recording that writes to that path
-//! and that no other record claims. Only once the vendor has had time to act on the lost
-//! call (`confirm_grace_ms`) does "not there" mean "never started".
+//! A vendor start whose answer is lost (timeout, reset, unreadable answer) may still have
+//! started the recording (LiveKit's start is not idempotent: the egress id is the server's).
+//! So the record is written before the call with the exact destination it asked for — unique
+//! per recording, see `recording_destination::expand_path` — and a start whose answer was
+//! lost is marked so and stays "unconfirmed" (no vendor id) until the vendor recording writing
+//! to that destination, claimed by no other record, is found: by a retry of the same request,
+//! which then gets this record, or by `get`/`stop`. Only once the vendor has had time to act
+//! on the lost call (`confirm_grace_ms`) does "not there" mean "never started".
 
 use serde_json::{json, Value};
 
-use super::rooms::{destination_for_room, load, vendor_of};
+use super::rooms::{load, vendor_of};
 use super::{idempotent, paging};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
-use crate::recording_destination;
+use crate::recording_destination::{self, PathNames};
 use crate::routing;
 use crate::store::idempotency::fingerprint;
 use crate::store::recordings::{self, Cursor, Recording};
@@ -51,23 +52,27 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         let destination = recording_destination::resolve(&uri, &ctx.app.settings.recording_credentials)?;
         let request_hash = fingerprint(SCOPE, &json!([ctx.project_id(), room.id, request]));
 
-        // A lost start of this very request: confirm it rather than start a second one.
-        if let Some(earlier) = recordings::unconfirmed(ctx.rt, &room.id, &request_hash).await?.into_iter().next() {
+        // This request's earlier start lost its answer: that record is the answer now,
+        // once the vendor has confirmed it, rather than a second recording.
+        if let Some(earlier) = recordings::lost_answers(ctx.rt, &room.id, &request_hash).await?.into_iter().next() {
             let earlier = settle(ctx, vendor, earlier).await.map_err(|e| e.to_api_error())?;
+            if earlier.vendor_recording_id.is_none() && earlier.status == RecordingStatus::Starting {
+                return Err(unconfirmed_error(&earlier));
+            }
+            recordings::set_answer_lost(ctx.rt, &earlier.id, false).await?;
             if earlier.vendor_recording_id.is_some() {
                 return Ok(Reply::created(earlier.to_json()));
-            }
-            if earlier.status == RecordingStatus::Starting {
-                return Err(unconfirmed_error(&earlier));
             }
             // It never started (now marked failed): start afresh below.
         }
 
         let now = ctx.rt.now_ms();
+        let id = ids::recording_id(ctx.rt);
         let ext = if audio_only { "ogg" } else { "mp4" };
-        let destination = destination_for_room(destination, &room.id, now, ext);
+        let names = PathNames { room_id: &room.id, recording_id: Some(&id), unix_ms: now, ext };
+        let destination = recording_destination::for_recording(destination, &names);
         let record = Recording {
-            id: ids::recording_id(ctx.rt),
+            id,
             project_id: ctx.project_id().to_owned(),
             room_id: room.id.clone(),
             vendor: vendor.name().to_owned(),
@@ -99,14 +104,15 @@ async fn start_once(ctx: &Ctx<'_>, vendor: &dyn Vendor, spec: &RecordingSpec, mu
             recordings::save_state(rt, &record).await?;
             Ok(record)
         }
-        Err(e) if e.failure == VendorFailure::Timeout => {
-            // Ask once more now; if the vendor is still silent the record stays unconfirmed
-            // and a retry (or get/stop) confirms it later.
+        // No usable answer: the vendor may or may not have acted. Ask once more now; if it
+        // still cannot say, the record stays unconfirmed and a retry (or get/stop) settles it.
+        Err(e) if e.is_outage() => {
             if let Ok(Confirmation::Found(state)) = confirm(ctx, vendor, &record).await {
                 record.apply(&state);
                 recordings::save_state(rt, &record).await?;
                 return Ok(record);
             }
+            recordings::set_answer_lost(rt, &record.id, true).await?;
             Err(e.to_api_error().with_detail("recording", record.id.as_str()))
         }
         Err(e) => {
@@ -131,10 +137,9 @@ async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Result<
     let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id)
         .await
         .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
-    let path = rec.output_path();
     let found = all
         .into_iter()
-        .find(|s| s.output_path.as_deref() == Some(path) && !known.contains(&s.vendor_recording_id));
+        .find(|s| s.output_uri.as_deref() == Some(rec.output_uri.as_str()) && !known.contains(&s.vendor_recording_id));
     Ok(match found {
         Some(state) => Confirmation::Found(state),
         None if ctx.rt.now_ms() as i64 - rec.started_at_ms >= ctx.app.settings.confirm_grace_ms() as i64 => {

@@ -7,7 +7,7 @@ use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
-use crate::recording_destination;
+use crate::recording_destination::{self, PathNames};
 use crate::routing;
 use crate::store::rooms::{self, Cursor, Room};
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
@@ -118,7 +118,10 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         max_participants: room.max_participants.map(|n| n as u32),
         empty_timeout_s: room.empty_timeout_s.map(|n| n as u32),
         metadata_json: room.metadata.clone(),
-        auto_record: auto_record.map(|d| destination_for_room(d, &room.id, room.created_at_ms as u64, "mp4")),
+        auto_record: auto_record.map(|d| {
+            let names = PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
+            recording_destination::for_recording(d, &names)
+        }),
     };
     let mut last_error = None;
     for vendor in &candidates {
@@ -149,20 +152,6 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
     }
     rooms::remove(rt, &room.id).await?;
     Err(last_error.map(|e| e.to_api_error()).unwrap_or_else(|| ApiError::internal("no vendor was tried")))
-}
-
-pub(crate) fn destination_for_room(d: crate::vendors::recording::Destination, room_id: &str, now_ms: u64, ext: &str) -> crate::vendors::recording::Destination {
-    use crate::vendors::recording::Destination;
-    let expand = |p: &str| recording_destination::expand_path(p, room_id, now_ms, ext);
-    match d {
-        Destination::S3 { bucket, path, access_key, secret, region, endpoint } => {
-            Destination::S3 { bucket, path: expand(&path), access_key, secret, region, endpoint }
-        }
-        Destination::Gcs { bucket, path, credentials } => Destination::Gcs { bucket, path: expand(&path), credentials },
-        Destination::Azure { container, path, account_name, account_key } => {
-            Destination::Azure { container, path: expand(&path), account_name, account_key }
-        }
-    }
 }
 
 /// The room `{room}` names in this project, or 404.

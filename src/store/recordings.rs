@@ -103,11 +103,6 @@ impl Recording {
         v
     }
 
-    /// The object path inside the bucket: what the vendor's request echo carries.
-    pub fn output_path(&self) -> &str {
-        self.output_uri.split_once("://").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, path)| path)
-    }
-
     /// Folds in what the vendor reports now.
     pub fn apply(&mut self, state: &RecordingState) {
         self.vendor_recording_id = Some(state.vendor_recording_id.clone());
@@ -178,20 +173,25 @@ pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<
     Ok(rows.first().and_then(Recording::from_row))
 }
 
-/// Starts of this room, made by the same request, whose vendor call timed out before we
-/// learned the vendor's id.
-pub async fn unconfirmed(rt: &Runtime, room_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
+/// Starts of this room, made by the same request, whose answer was lost and not yet given
+/// to a retry (confirmed at the vendor since, or not).
+pub async fn lost_answers(rt: &Runtime, room_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
     let rows = rt
         .db
         .query(
             &format!(
-                "SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND request_hash = ?2 \
-                 AND vendor_recording_id IS NULL AND status = 'starting' ORDER BY started_at_ms"
+                "SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
+                 ORDER BY started_at_ms"
             ),
             &[room_id.into(), request_hash.into()],
         )
         .await?;
     Ok(rows.iter().filter_map(Recording::from_row).collect())
+}
+
+pub async fn set_answer_lost(rt: &Runtime, id: &str, lost: bool) -> ApiResult<()> {
+    rt.db.execute("UPDATE recordings SET answer_lost = ?2 WHERE id = ?1", &[id.into(), lost.into()]).await?;
+    Ok(())
 }
 
 /// Vendor ids already attached to a recording of this room.

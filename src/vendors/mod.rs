@@ -130,6 +130,19 @@ pub mod recording {
     }
 
     impl Destination {
+        /// The same destination with its path rewritten.
+        pub fn map_path(self, f: impl FnOnce(&str) -> String) -> Destination {
+            match self {
+                Destination::S3 { bucket, path, access_key, secret, region, endpoint } => {
+                    Destination::S3 { bucket, path: f(&path), access_key, secret, region, endpoint }
+                }
+                Destination::Gcs { bucket, path, credentials } => Destination::Gcs { bucket, path: f(&path), credentials },
+                Destination::Azure { container, path, account_name, account_key } => {
+                    Destination::Azure { container, path: f(&path), account_name, account_key }
+                }
+            }
+        }
+
         /// Where the file goes, as a URI without credentials.
         pub fn uri(&self) -> String {
             match self {
@@ -207,9 +220,9 @@ pub mod recording {
         pub files: Vec<FileResult>,
         pub started_at_ms: Option<u64>,
         pub ended_at_ms: Option<u64>,
-        /// The file path the vendor writes to, as its request echo says: what ties a vendor
-        /// recording to our record when the start's answer was lost.
-        pub output_path: Option<String>,
+        /// Where the vendor writes, as a URI (`s3://bucket/path`) built from its request
+        /// echo: what ties a vendor recording to our record when the start's answer was lost.
+        pub output_uri: Option<String>,
     }
 }
 

@@ -9,6 +9,16 @@
 //  - `s3only`: LiveKit (its own stand-in) and S3 secrets without an endpoint, no default destination
 //    (DESTINATION_NOT_CONFIGURED for gs:// and azure://, 400 without output_uri, auto-record refused).
 //
+// Lost starts (a StartRoomCompositeEgress whose answer never came): the Worker keeps the record with the
+// exact output path it asked for and confirms it later — by a retry of the same request, or by get/stop —
+// as the room's egress writing to that path that no other record claims; only after 2 × VENDOR_TIMEOUT_MS
+// does "no such egress" mean "never started". The stand-in's fault injection (`apply: true`: LiveKit acted,
+// only the answer was lost) drives each case. The stand-in starts an auto-record room's own egress on
+// CreateRoom, as LiveKit does.
+//
+// Three LiveKit outages in a row open the Worker's circuit breaker (30 s, published to KV), which would
+// show in discovery; the tests keep a successful LiveKit call between failures.
+//
 // Run: node --test --test-concurrency=1 tests/e2e/recordings.test.mjs   (after `bash scripts/build.sh`)
 
 import { describe, test, before, after } from 'node:test';
@@ -16,11 +26,11 @@ import assert from 'node:assert/strict';
 
 import { startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
 import { startAll, startLiveKit } from './standins/index.mjs';
-import { EgressInfo, EgressSourceType, EgressStatus } from '@livekit/protocol';
+import { EncodedFileOutput, RoomCompositeEgressRequest, RoomEgress, S3Upload } from '@livekit/protocol';
+import { RoomServiceClient } from 'livekit-server-sdk';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const TIME_STAMP = /^\d{8}T\d{6}Z$/; // {time} in a path: YYYYMMDDTHHMMSSZ
 const VENDOR_TIMEOUT_MS = 1500;
 
 const LK = { apiKey: 'APIrecE2eKey', apiSecret: 'rec-e2e-livekit-secret-0123456789abcdef' };
@@ -191,18 +201,11 @@ async function startRecording(body, { worker = w, k = key, h = lk } = {}) {
 
 const getRec = (id, k = key) => api(w, 'GET', `/v1/rtc/recording/get/${id}`, { key: k });
 
-/** The EgressInfo LiveKit keeps for a room's own egress (RoomEgress.room, started by the server). */
-function roomEgress(roomName, request) {
-  return new EgressInfo({
-    egressId: `EG_auto${randomToken(6).replace(/[^A-Za-z0-9]/g, '')}`,
-    roomId: lk.rooms.get(roomName).info.sid,
-    roomName,
-    sourceType: EgressSourceType.EGRESS_SOURCE_TYPE_WEB,
-    status: EgressStatus.EGRESS_STARTING,
-    updatedAt: BigInt(Date.now()) * 1_000_000n,
-    request: { case: 'roomComposite', value: request },
-  });
-}
+const startRaw = (body, k = key) => api(w, 'POST', '/v1/rtc/recording/start', { key: k, body });
+const stopRec = (id, k = key) => api(w, 'POST', `/v1/rtc/recording/stop/${id}`, { key: k, body: {} });
+/** The file path an egress writes to (its request echo's first file output). */
+const filepathOf = (egress) => egress.request.value.fileOutputs[0].filepath;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 // ---------------------------------------------------------------------------------------------
 
@@ -212,7 +215,7 @@ describe('start, get, list, stop', () => {
     const body = { room: room.name, output_uri: 's3://media/rec/{room}.mp4', layout: 'speaker', metadata: { by: 'e2e' } };
     const { rec, call } = await startRecording(body);
     assert.equal(rec.room, room.id, 'the room is reported by id even when named by name');
-    assert.equal(rec.output_uri, 's3://media/rec/{room}.mp4', 'output_uri as given (placeholders unexpanded)');
+    assert.equal(rec.output_uri, `s3://media/rec/${room.id}.mp4`, 'output_uri is the destination written to ({room} expanded)');
     assert.equal(rec.layout, 'speaker');
     assert.equal(rec.audio_only, false);
     assert.deepEqual(rec.metadata, { by: 'e2e' });
@@ -237,6 +240,7 @@ describe('start, get, list, stop', () => {
     assert.equal(g.status, 200, g.text);
     assert.equal(g.json.recording, rec.recording);
     assert.equal(g.json.status, 'starting');
+    assert.equal(g.json.live, true, 'refreshed from LiveKit');
     assert.equal(g.json.room, room.id);
     assert.equal(g.json.output_uri, rec.output_uri);
     const lists = lk.callsTo('ListEgress').slice(listBefore);
@@ -258,7 +262,7 @@ describe('start, get, list, stop', () => {
     assert.equal(s.status, 200, s.text);
     assert.equal(s.json.recording, rec.recording);
     assert.equal(s.json.status, 'stopping');
-    assert.equal(s.json.output_uri, 'gs://rec-bucket/stop/{room}.mp4');
+    assert.equal(s.json.output_uri, `gs://rec-bucket/stop/${room.id}.mp4`);
     const stops = lk.callsTo('StopEgress');
     assert.equal(stops.at(-1).status, 200);
     assert.deepEqual(stops.at(-1).body, { egress_id: egressId });
@@ -315,7 +319,7 @@ describe('start, get, list, stop', () => {
     assert.equal(s.status, 200, s.text);
     assert.equal(s.json.recording, rec.recording);
     assert.equal(s.json.status, 'complete');
-    assert.equal(s.json.output_uri, 's3://media/x/{room}.mp4');
+    assert.equal(s.json.output_uri, `s3://media/x/${room.id}.mp4`);
     assert.equal(lk.callsTo('StopEgress').length, stopsBefore);
     assertNoViolations();
   });
@@ -369,7 +373,7 @@ describe('destinations: the file output, field by field', () => {
   test('s3:// with a custom endpoint → s3 {access_key, secret, region, endpoint, force_path_style, bucket}, {room} expanded, MP4', async () => {
     const room = await createRoom(w, key);
     const { rec, call } = await startRecording({ room: room.id, output_uri: 's3://media-bucket/rooms/{room}/take.mp4' });
-    assert.equal(rec.output_uri, 's3://media-bucket/rooms/{room}/take.mp4');
+    assert.equal(rec.output_uri, `s3://media-bucket/rooms/${room.id}/take.mp4`);
     assert.deepEqual(call.body.file_outputs, [
       {
         file_type: 'MP4',
@@ -430,7 +434,7 @@ describe('destinations: the file output, field by field', () => {
     assertNoViolations();
   });
 
-  test('audio_only → OGG file and audio_only on the request; a folder path gets {room}-{time}.ogg', async () => {
+  test('audio_only → OGG file and audio_only on the request; a folder path gets {room}-{recording}.ogg', async () => {
     const room = await createRoom(w, key);
     const { rec, call } = await startRecording({ room: room.id, output_uri: 'azure://az-container/audio/', audio_only: true });
     assert.equal(rec.audio_only, true);
@@ -438,23 +442,24 @@ describe('destinations: the file output, field by field', () => {
     assert.equal(call.message.audioOnly, true);
     const out = call.body.file_outputs[0];
     assert.equal(out.file_type, 'OGG');
-    const m = out.filepath.match(/^audio\/(rm_[A-Za-z0-9]+)-(\d{8}T\d{6}Z)\.ogg$/);
-    assert.ok(m, `filepath ${out.filepath}`);
-    assert.equal(m[1], room.id);
-    assert.match(m[2], TIME_STAMP);
+    // A folder gets one file per recording, named after it: the path identifies the recording.
+    assert.equal(out.filepath, `audio/${room.id}-${rec.recording}.ogg`);
     assert.deepEqual(out.azure, { account_name: AZURE.name, account_key: AZURE.key, container_name: 'az-container' });
+    assert.equal(rec.output_uri, `azure://az-container/${out.filepath}`, 'output_uri names the file the folder path was completed with');
     assertNoViolations();
   });
 
-  test('no output_uri → RECORDING_DEFAULT_URI; {time} expands', async () => {
+  test('no output_uri → RECORDING_DEFAULT_URI completed with {room}-{recording}; {time} expands', async () => {
     const room = await createRoom(w, key);
     const { rec, call } = await startRecording({ room: room.id });
-    assert.equal(rec.output_uri, DEFAULT_URI);
     const out = call.body.file_outputs[0];
     assert.equal(out.s3.bucket, 'media-default');
-    assert.match(out.filepath, new RegExp(`^auto/${room.id}-\\d{8}T\\d{6}Z\\.mp4$`));
+    assert.equal(out.filepath, `auto/${room.id}-${rec.recording}.mp4`);
+    assert.equal(rec.output_uri, `s3://media-default/${out.filepath}`, 'the default folder completed with {room}-{recording}.mp4');
     const timed = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/{room}/{time}.mp4' });
-    assert.match(timed.call.body.file_outputs[0].filepath, new RegExp(`^${room.id}/\\d{8}T\\d{6}Z\\.mp4$`));
+    const timedPath = timed.call.body.file_outputs[0].filepath;
+    assert.match(timedPath, new RegExp(`^${room.id}/\\d{8}T\\d{6}Z\\.mp4$`));
+    assert.equal(timed.rec.output_uri, `gs://gcs-bucket/${timedPath}`);
     assertNoViolations();
   });
 });
@@ -562,67 +567,71 @@ describe('exactly one egress per start', () => {
     assertNoViolations();
   });
 
-  test('start times out and the reconcile ListEgress times out too → 504 with error.recording; the retry adopts that egress (201, same id, one egress)', async () => {
+  test('start times out and the confirming ListEgress times out too → 504 with error.recording; the retry (same key) adopts that egress (201, same id, one egress)', async () => {
     const room = await createRoom(w, key);
     const body = { room: room.id, output_uri: 's3://media/lost/{room}.mp4', idempotency_key: `lost-${randomToken(6)}` };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'timeout' });
     const listsBefore = lk.callsTo('ListEgress').length;
-    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const first = await startRaw(body);
     const e = assertError(first, 504, 'VENDOR_TIMEOUT');
     assert.match(e.recording ?? '', /^rec_/, `error.recording names the pending record: ${first.text}`);
-    assert.equal(egressesOf(room.id).length, 1, 'the stand-in created the egress (the answer was lost)');
-    const reconcile = lk.callsTo('ListEgress').slice(listsBefore);
-    assert.equal(reconcile.length, 1, 'one reconcile inside the first call');
-    assert.deepEqual(reconcile[0].body, { room_name: room.id, active: true });
-    assert.equal(reconcile[0].fault, 'timeout');
+    assert.equal(e.vendor, 'livekit');
+    const made = egressesOf(room.id);
+    assert.equal(made.length, 1, 'the stand-in created the egress (the answer was lost)');
+    assert.equal(filepathOf(made[0]), `lost/${room.id}.mp4`);
+    const confirm = lk.callsTo('ListEgress').slice(listsBefore);
+    assert.equal(confirm.length, 1, 'one confirmation attempt inside the first call');
+    assert.deepEqual(confirm[0].body, { room_name: room.id }, 'every egress of the room, finished or not');
+    assert.equal(confirm[0].fault, 'timeout');
     assert.deepEqual(lk.pendingFaults(), []);
 
-    assert.equal(e.vendor, 'livekit');
-    // Meanwhile the record is there: get shows it "starting" (the egress is STARTING either way).
-    const pending = await getRec(e.recording);
-    assert.equal(pending.status, 200, pending.text);
-    assert.equal(pending.json.status, 'starting');
-    assert.equal(pending.json.room, room.id);
-    assert.equal(pending.json.output_uri, body.output_uri);
-
     const startsBefore = starts().length;
-    const retry = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const listsBefore2 = lk.callsTo('ListEgress').length;
+    const retry = await startRaw(body);
     assert.equal(retry.status, 201, retry.text);
     assert.equal(retry.headers.get('idempotent-replayed'), null, 'not a replay: the first attempt failed');
     assert.equal(retry.json.recording, e.recording, 'the retry adopts the first start');
     assert.equal(retry.json.room, room.id);
     assert.equal(retry.json.status, 'starting');
+    assert.equal(retry.json.output_uri, `s3://media/lost/${room.id}.mp4`);
     assert.equal(starts().length, startsBefore, 'the retry started no egress');
+    assert.deepEqual(lk.callsTo('ListEgress').slice(listsBefore2).map((c) => c.body), [{ room_name: room.id }]);
     assert.equal(egressesOf(room.id).length, 1, 'exactly one egress at the stand-in');
+    // From now on the key replays that answer.
+    const again = await startRaw(body);
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(again.json, retry.json);
 
-    // The adopted recording is now tied to that egress: stop reaches it.
-    const [egressId] = egressesOf(room.id).map((x) => x.egressId);
-    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${e.recording}`, { key, body: {} });
+    // The adopted recording is tied to that egress: stop reaches it.
+    const s = await stopRec(e.recording);
     assert.equal(s.status, 200, s.text);
     assert.equal(s.json.status, 'stopping');
-    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egressId });
+    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: made[0].egressId });
     // Only one recording of the room exists.
     const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
     assert.deepEqual(l.json.items.map((i) => i.recording), [e.recording]);
+    assert.equal(starts().length, startsBefore);
     assertNoViolations();
   });
 
-  test('same without an idempotency key, reconcile failing with 503: the retry still adopts the egress', async () => {
+  test('same without an idempotency key, confirmation failing with 503: the retry of the same body still adopts the egress', async () => {
     const room = await createRoom(w, key);
     const body = { room: room.id, output_uri: 'gs://gcs-bucket/lost2/{room}.mp4' };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
-    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const first = await startRaw(body);
     const e = assertError(first, 504, 'VENDOR_TIMEOUT');
     assert.match(e.recording ?? '', /^rec_/);
     assert.deepEqual(lk.pendingFaults(), []);
     assert.equal(egressesOf(room.id).length, 1);
 
     const startsBefore = starts().length;
-    const retry = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const retry = await startRaw(body);
     assert.equal(retry.status, 201, retry.text);
     assert.equal(retry.json.recording, e.recording);
+    assert.equal(retry.json.output_uri, `gs://gcs-bucket/lost2/${room.id}.mp4`);
     assert.equal(starts().length, startsBefore);
     assert.equal(egressesOf(room.id).length, 1);
     const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
@@ -630,20 +639,21 @@ describe('exactly one egress per start', () => {
     assertNoViolations();
   });
 
-  test('only the start times out, the reconcile inside the same call finds the egress → 201 directly, one egress', async () => {
+  test('only the start times out, the confirmation inside the same call finds the egress → 201 directly, one egress', async () => {
     const room = await createRoom(w, key);
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     const startsBefore = starts().length;
     const listsBefore = lk.callsTo('ListEgress').length;
-    const r = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: 'azure://az-container/lost3/{room}.mp4' } });
+    const r = await startRaw({ room: room.id, output_uri: 'azure://az-container/lost3/{room}.mp4' });
     assert.equal(r.status, 201, r.text);
     assert.match(r.json.recording, /^rec_/);
     assert.equal(r.json.status, 'starting');
+    assert.equal(r.json.output_uri, `azure://az-container/lost3/${room.id}.mp4`);
     assert.equal(starts().length, startsBefore + 1);
     assert.equal(starts().at(-1).fault, 'timeout');
     const lists = lk.callsTo('ListEgress').slice(listsBefore);
     assert.equal(lists.length, 1);
-    assert.deepEqual(lists[0].body, { room_name: room.id, active: true });
+    assert.deepEqual(lists[0].body, { room_name: room.id });
     assert.equal(lists[0].status, 200);
     const eg = egressesOf(room.id);
     assert.equal(eg.length, 1);
@@ -652,6 +662,7 @@ describe('exactly one egress per start', () => {
     lk.advanceEgress(eg[0].egressId, 'EGRESS_ACTIVE');
     const g = await getRec(r.json.recording);
     assert.equal(g.json.status, 'active');
+    assert.equal(g.json.live, true);
     assert.deepEqual(lk.callsTo('ListEgress').at(-1).body, { egress_id: eg[0].egressId });
     // A new start in the room is a new recording (the adopted egress is claimed).
     const second = await startRecording({ room: room.id, output_uri: 'azure://az-container/lost3/second.mp4' });
@@ -666,7 +677,7 @@ describe('exactly one egress per start: harder cases', () => {
     const room = await createRoom(w, key);
     const body = { room: room.id, output_uri: 's3://media/concurrent/{room}.mp4', idempotency_key: `conc-${randomToken(6)}` };
     const startsBefore = starts().length;
-    const all = await Promise.all(Array.from({ length: 5 }, () => api(w, 'POST', '/v1/rtc/recording/start', { key, body })));
+    const all = await Promise.all(Array.from({ length: 5 }, () => startRaw(body)));
     for (const r of all) assert.equal(r.status, 201, r.text);
     const ids = new Set(all.map((r) => r.json.recording));
     assert.equal(ids.size, 1, `one recording for one key: ${[...ids]}`);
@@ -677,32 +688,71 @@ describe('exactly one egress per start: harder cases', () => {
     assertNoViolations();
   });
 
-  test('a timed-out start the vendor never saw: 504, then the retry starts one egress and the lost record is closed as failed', async () => {
+  test('a timed-out start LiveKit never received: 409 RECORDING_UNCONFIRMED until 2 × VENDOR_TIMEOUT_MS have passed, then the retry starts one egress and the lost record reads failed', async () => {
     const room = await createRoom(w, key);
     const body = { room: room.id, output_uri: 's3://media/never/{room}.mp4' };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout' }); // not applied: LiveKit never got it
     const listsBefore = lk.callsTo('ListEgress').length;
-    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    const first = await startRaw(body);
     const e = assertError(first, 504, 'VENDOR_TIMEOUT');
     assert.match(e.recording ?? '', /^rec_/);
+    const lostCall = starts().at(-1);
+    assert.equal(lostCall.fault, 'timeout');
     assert.equal(egressesOf(room.id).length, 0);
     const lists = lk.callsTo('ListEgress').slice(listsBefore);
-    assert.equal(lists.length, 1, 'the reconcile ran (and found nothing)');
+    assert.equal(lists.length, 1, 'the confirmation ran (and found nothing)');
+    assert.deepEqual(lists[0].body, { room_name: room.id });
     assert.equal(lists[0].status, 200);
 
-    const retry = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
+    // Too soon to tell: LiveKit may still act on the lost call. The retry, and a stop, are 409 with
+    // Retry-After; get answers the stored state. Nothing is started.
+    const startsBefore = starts().length;
+    const soon = await startRaw(body);
+    const e409 = assertError(soon, 409, 'RECORDING_UNCONFIRMED');
+    assert.equal(e409.recording, e.recording);
+    assert.equal(soon.headers.get('retry-after'), '1');
+    const stopSoon = await stopRec(e.recording);
+    assert.equal(assertError(stopSoon, 409, 'RECORDING_UNCONFIRMED').recording, e.recording);
+    assert.equal(stopSoon.headers.get('retry-after'), '1');
+    const getSoon = await getRec(e.recording);
+    assert.equal(getSoon.status, 200, getSoon.text);
+    assert.equal(getSoon.json.status, 'starting');
+    assert.equal(getSoon.json.live, true, 'LiveKit answered (it knows no such egress yet)');
+    assert.equal(getSoon.json.output_uri, `s3://media/never/${room.id}.mp4`);
+    assert.equal(starts().length, startsBefore, 'nothing started before the grace');
+    assert.equal(lk.callsTo('StopEgress').filter((c) => c.at >= lostCall.at).length, 0);
+
+    // The record was written before the lost call reached the stand-in (lostCall.at); once
+    // 2 × VENDOR_TIMEOUT_MS have passed since then, "no such egress" means "never started".
+    await sleep(lostCall.at + 2 * VENDOR_TIMEOUT_MS + 300 - Date.now());
+    const retry = await startRaw(body);
     assert.equal(retry.status, 201, retry.text);
     assert.notEqual(retry.json.recording, e.recording, 'nothing to adopt: a new recording');
-    assert.equal(egressesOf(room.id).length, 1, 'exactly one egress');
+    assert.equal(starts().length, startsBefore + 1, 'the retry started exactly one egress');
+    const made = egressesOf(room.id);
+    assert.equal(made.length, 1, 'exactly one egress');
+    assert.equal(filepathOf(made[0]), `never/${room.id}.mp4`);
     const lost = await getRec(e.recording);
     assert.equal(lost.status, 200, lost.text);
     assert.equal(lost.json.status, 'failed');
-    assert.equal(typeof lost.json.error, 'string');
-    assert.ok(lost.json.error.length > 0);
+    assert.match(lost.json.error ?? '', /never started/, lost.text);
+    assertRecent(lost.json.ended_at, 'ended_at of the never-started recording');
+    // Final: stop answers it without a vendor call.
+    const callsBefore = lk.calls.length;
+    const stopLost = await stopRec(e.recording);
+    assert.equal(stopLost.status, 200, stopLost.text);
+    assert.equal(stopLost.json.status, 'failed');
+    assert.equal(lk.calls.length, callsBefore);
     // A third start is an ordinary new recording (the failed record is not adopted again).
     const third = await startRecording({ room: room.id, output_uri: 's3://media/never/third.mp4' });
     assert.notEqual(third.rec.recording, retry.json.recording);
     assert.equal(egressesOf(room.id).length, 2);
+    const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+    assert.deepEqual(l.json.items.map((i) => [i.recording, i.status]).sort(), [
+      [e.recording, 'failed'],
+      [retry.json.recording, 'starting'],
+      [third.rec.recording, 'starting'],
+    ].sort());
     assertNoViolations();
   });
 
@@ -711,19 +761,21 @@ describe('exactly one egress per start: harder cases', () => {
     const a = { room: room.id, output_uri: 's3://media/a/{room}.mp4' };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
-    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: a });
+    const first = await startRaw(a);
     const e = assertError(first, 504, 'VENDOR_TIMEOUT');
     assert.equal(egressesOf(room.id).length, 1);
     const [egressA] = egressesOf(room.id);
 
     // Another client asks for an audio-only recording to Azure in the same room.
     const b = { room: room.id, output_uri: 'azure://az-container/b/{room}.ogg', audio_only: true, layout: 'speaker' };
-    const rb = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: b });
+    const startsBefore = starts().length;
+    const rb = await startRaw(b);
     assert.equal(rb.status, 201, rb.text);
     assert.notEqual(rb.json.recording, e.recording, `request B was answered with the lost recording A: ${rb.text}`);
-    assert.equal(rb.json.output_uri, b.output_uri, 'the Recording describes the request it answers');
+    assert.equal(rb.json.output_uri, `azure://az-container/b/${room.id}.ogg`, 'the Recording describes the request it answers');
     assert.equal(rb.json.audio_only, true);
     assert.equal(rb.json.layout, 'speaker');
+    assert.equal(starts().length, startsBefore + 1, 'B started its own egress');
     const bStart = lastStart();
     assert.equal(bStart.body.room_name, room.id);
     assert.equal(bStart.body.file_outputs[0].file_type, 'OGG');
@@ -731,11 +783,11 @@ describe('exactly one egress per start: harder cases', () => {
     assert.equal(egressesOf(room.id).length, 2);
 
     // A's own retry still adopts A's egress.
-    const ra = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: a });
+    const ra = await startRaw(a);
     assert.equal(ra.status, 201, ra.text);
     assert.equal(ra.json.recording, e.recording);
     assert.equal(egressesOf(room.id).length, 2, 'no third egress');
-    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${e.recording}`, { key, body: {} });
+    const s = await stopRec(e.recording);
     assert.equal(s.status, 200, s.text);
     assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egressA.egressId });
     assertNoViolations();
@@ -745,19 +797,21 @@ describe('exactly one egress per start: harder cases', () => {
     const room = await createRoom(w, key);
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
-    const first = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: 's3://media/pending/{room}.mp4' } });
+    const first = await startRaw({ room: room.id, output_uri: 's3://media/pending/{room}.mp4' });
     const e = assertError(first, 504, 'VENDOR_TIMEOUT');
     const [egress] = egressesOf(room.id);
     assert.ok(egress, 'the egress was created');
     lk.advanceEgress(egress.egressId, 'EGRESS_ACTIVE');
 
     // The client does not retry the start (a 504 on a POST without an idempotency key often is not).
-    // The recording is running at LiveKit: get must say so, and stop must be able to stop it —
-    // RECORDING_UNCONFIRMED says "retry the start, or this call shortly" with Retry-After: 1.
+    // The recording is running at LiveKit: get must say so, and stop must be able to stop it.
+    const listsBefore = lk.callsTo('ListEgress').length;
     const g = await getRec(e.recording);
     assert.equal(g.status, 200, g.text);
     assert.equal(g.json.status, 'active', `get of a pending recording whose egress is ACTIVE: ${g.text}`);
-    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${e.recording}`, { key, body: {} });
+    assert.equal(g.json.live, true);
+    assert.deepEqual(lk.callsTo('ListEgress').slice(listsBefore).map((c) => c.body)[0], { room_name: room.id }, 'found by its output path among the room\'s egresses');
+    const s = await stopRec(e.recording);
     assert.equal(s.status, 200, `stop of a pending recording whose egress is ACTIVE: ${s.text}`);
     assert.equal(s.json.status, 'stopping');
     assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egress.egressId });
@@ -765,36 +819,176 @@ describe('exactly one egress per start: harder cases', () => {
     assertNoViolations();
   });
 
-  test('in an auto-record room a timed-out start adopts the egress it started, not the room\'s own egress', async () => {
+  test('stop alone confirms a lost start: StopEgress reaches the egress it started', async () => {
+    const room = await createRoom(w, key);
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const e = assertError(await startRaw({ room: room.id, output_uri: 'gs://gcs-bucket/stoponly/{room}.mp4' }), 504, 'VENDOR_TIMEOUT');
+    const [egress] = egressesOf(room.id);
+    assert.ok(egress);
+    const s = await stopRec(e.recording);
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.recording, e.recording);
+    assert.equal(s.json.status, 'stopping');
+    assert.equal(s.json.output_uri, `gs://gcs-bucket/stoponly/${room.id}.mp4`);
+    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egress.egressId });
+    assert.equal(lk.egresses.get(egress.egressId).status, 2 /* EGRESS_ENDING */);
+    assertNoViolations();
+  });
+
+  test('a lost start confirmed by get before the client retries: the retry with the same idempotency key returns that recording, no second egress', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 's3://media/getfirst/{room}.mp4', idempotency_key: `getfirst-${randomToken(6)}` };
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const e = assertError(await startRaw(body), 504, 'VENDOR_TIMEOUT');
+    const [egress] = egressesOf(room.id);
+    assert.ok(egress);
+    // The client looks at the record named in the 504 (this confirms it), then retries as it was told.
+    const g = await getRec(e.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.status, 'starting');
+    const startsBefore = starts().length;
+    const retry = await startRaw(body);
+    assert.equal(retry.status, 201, retry.text);
+    assert.equal(
+      retry.json.recording,
+      e.recording,
+      'the same request with the same idempotency key must be answered with the recording its lost start made, not a second one',
+    );
+    assert.equal(starts().length, startsBefore, `the retry started a second egress for one start: ${lastStart().body.file_outputs[0].filepath}`);
+    assert.equal(egressesOf(room.id).length, 1);
+    assertNoViolations();
+  });
+
+  test('two lost starts writing the same path to different buckets are each confirmed with their own egress', async () => {
+    const room = await createRoom(w, key);
+    // Same object path, different destinations: s3://media vs gs://gcs-bucket.
+    const a = { room: room.id, output_uri: 's3://media/same/{room}.mp4' };
+    const b = { room: room.id, output_uri: 'gs://gcs-bucket/same/{room}.mp4' };
+    for (const body of [a, b]) {
+      lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
+      lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+      assertError(await startRaw(body), 504, 'VENDOR_TIMEOUT');
+      // A LiveKit call that succeeds, so that three failures in a row do not open the circuit breaker.
+      assert.equal((await api(w, 'GET', `/v1/rtc/room/get/${room.id}`, { key })).status, 200);
+    }
+    const [egressA, egressB] = egressesOf(room.id);
+    assert.equal(egressesOf(room.id).length, 2);
+    assert.equal(egressA.request.value.fileOutputs[0].output.case, 's3');
+    assert.equal(egressB.request.value.fileOutputs[0].output.case, 'gcp');
+
+    // B's retry: its recording must be tied to the egress writing to gs://gcs-bucket, not s3://media.
+    const rb = await startRaw(b);
+    assert.equal(rb.status, 201, rb.text);
+    assert.equal(rb.json.output_uri, `gs://gcs-bucket/same/${room.id}.mp4`);
+    const sb = await stopRec(rb.json.recording);
+    assert.equal(sb.status, 200, sb.text);
+    assert.deepEqual(
+      lk.callsTo('StopEgress').at(-1).body,
+      { egress_id: egressB.egressId },
+      'request B (gs://) adopted the egress of request A (s3://): a path match alone does not identify the request',
+    );
+    assert.equal(lk.egresses.get(egressA.egressId).status, 0 /* EGRESS_STARTING */, 'A\'s recording keeps running');
+    assertNoViolations();
+  });
+
+  test('a start whose connection is reset after LiveKit started the egress: the retry does not start a second one', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: 's3://media/reset/{room}.mp4', idempotency_key: `reset-${randomToken(6)}` };
+    // LiveKit acts on the request, then the connection drops before the answer: as lost as a
+    // timeout. The confirming ListEgress inside the same call fails too, so the answer is lost.
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'reset', apply: true });
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const first = await startRaw(body);
+    assert.equal(first.status, 502, `a reset start is a vendor failure: ${first.text}`);
+    assert.equal(first.json.error.code, 'VENDOR_UNAVAILABLE');
+    assert.ok(first.json.error.recording, 'the error names the record of the start whose answer was lost');
+    assert.equal(egressesOf(room.id).length, 1, 'LiveKit started the egress; only its answer was lost');
+    const retry = await startRaw(body);
+    assert.equal(
+      egressesOf(room.id).length,
+      1,
+      `the answer of a start was lost (connection reset after LiveKit acted) and the retry started a second egress (first answer: ${first.status} ${first.text})`,
+    );
+    assert.equal(retry.status, 201, retry.text);
+    assert.equal(retry.json.recording, first.json.error.recording, 'the retry is answered with the record of the start whose answer was lost');
+    assertNoViolations();
+  });
+
+  test('in an auto-record room a lost start is confirmed with the egress it started, not the room\'s own egress', async () => {
     const r = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-lost-${randomToken(4)}`, enable_recording: true } });
     assert.equal(r.status, 201, r.text);
     const roomId = r.json.room;
-    // LiveKit starts the room's own egress (CreateRoom's `egress.room`) itself; the stand-in does not
-    // model that, so it is put there as the server would have it.
-    const auto = roomEgress(roomId, lk.callsTo('CreateRoom').at(-1).message.egress.room);
-    lk.egresses.set(auto.egressId, auto);
+    // The stand-in, like LiveKit, started the room's own egress on CreateRoom (no recording record of ours).
+    const [auto] = egressesOf(roomId);
+    assert.ok(auto, 'the room records itself');
+    assert.match(filepathOf(auto), new RegExp(`^auto/${roomId}-\\d{8}T\\d{6}Z\\.mp4$`));
 
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
-    const res = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: roomId, output_uri: 'gs://gcs-bucket/extra/{room}.mp4' } });
-    assert.equal(res.status, 201, res.text);
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const e = assertError(await startRaw({ room: roomId, output_uri: 'gs://gcs-bucket/extra/{room}.mp4' }), 504, 'VENDOR_TIMEOUT');
     const mine = egressesOf(roomId).filter((x) => x.egressId !== auto.egressId);
     assert.equal(mine.length, 1, 'the start created one egress');
 
-    // Whichever egress the record adopted is the one stop stops.
-    const s = await api(w, 'POST', `/v1/rtc/recording/stop/${res.json.recording}`, { key, body: {} });
+    // get confirms it among the room's two unclaimed egresses; stop then stops the right one.
+    const g = await getRec(e.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.status, 'starting');
+    lk.advanceEgress(auto.egressId, 'EGRESS_ACTIVE');
+    const s = await stopRec(e.recording);
     assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.status, 'stopping');
     assert.deepEqual(
       lk.callsTo('StopEgress').at(-1).body,
       { egress_id: mine[0].egressId },
       'stopping this recording must stop the egress this start created, not the room\'s auto-record egress',
     );
-    assert.equal(lk.egresses.get(auto.egressId).status, 0 /* EGRESS_STARTING */, 'the auto-record egress keeps running');
+    assert.equal(lk.egresses.get(auto.egressId).status, 1 /* EGRESS_ACTIVE */, 'the auto-record egress keeps running');
+    assertNoViolations();
+  });
+});
+
+describe('get when LiveKit cannot be reached', () => {
+  test('get answers the stored state with live: false (a confirmed and an unconfirmed record); nothing is lost', async () => {
+    const room = await createRoom(w, key);
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/offline/{room}.mp4' });
+    lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
+    assert.equal((await getRec(rec.recording)).json.status, 'active');
+    lk.advanceEgress(egressId, 'EGRESS_ENDING');
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const down = await getRec(rec.recording);
+    assert.equal(down.status, 200, down.text);
+    assert.equal(down.json.live, false);
+    assert.equal(down.json.status, 'active', 'the stored state, not a guess');
+    assert.equal(down.json.recording, rec.recording);
+    assert.equal(down.json.output_uri, `s3://media/offline/${room.id}.mp4`);
+    lk.fail({ match: 'ListEgress', mode: 'reset' });
+    const reset = await getRec(rec.recording);
+    assert.equal(reset.status, 200, reset.text);
+    assert.deepEqual([reset.json.live, reset.json.status], [false, 'active']);
+    // Back again: the fresh state is read and stored.
+    const up = await getRec(rec.recording);
+    assert.deepEqual([up.json.live, up.json.status], [true, 'stopping']);
+    const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+    assert.equal(l.json.items[0].status, 'stopping');
+
+    // An unconfirmed record (its start answer lost) while LiveKit is down: stored "starting", live: false.
+    // (The lost start is one LiveKit never got, so the confirmation inside the call succeeds: three
+    // failures in a row would open the circuit breaker for the rest of the file.)
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout' });
+    const e = assertError(await startRaw({ room: room.id, output_uri: 's3://media/offline/second.mp4' }), 504, 'VENDOR_TIMEOUT');
+    lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
+    const pending = await getRec(e.recording);
+    assert.equal(pending.status, 200, pending.text);
+    assert.deepEqual([pending.json.live, pending.json.status], [false, 'starting']);
+    assert.deepEqual(lk.pendingFaults(), []);
     assertNoViolations();
   });
 });
 
 describe('auto-record rooms', () => {
-  test('room.create {enable_recording:true} → CreateRoom carries egress.room with the default destination\'s file output', async () => {
+  test('room.create {enable_recording:true} → CreateRoom carries egress.room with the default destination\'s file output; LiveKit starts that egress', async () => {
     const before = lk.callsTo('CreateRoom').length;
     const name = `auto-${randomToken(4)}`;
     const r = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name, enable_recording: true } });
@@ -826,6 +1020,13 @@ describe('auto-record rooms', () => {
     assert.equal(c.message.egress?.room?.fileOutputs?.length, 1);
     assert.equal(c.message.egress.room.fileOutputs[0].output.case, 's3');
     assert.equal(c.grants.video.roomCreate, true);
+    // The room's egress is running (no StartRoomCompositeEgress of ours), and the room says it records.
+    const auto = egressesOf(roomId);
+    assert.equal(auto.length, 1);
+    assert.equal(auto[0].status, 0 /* EGRESS_STARTING */);
+    assert.equal(filepathOf(auto[0]), out.filepath);
+    assert.equal(lk.roomJson(roomId).active_recording, true);
+    assert.equal(starts().filter((s) => s.body?.room_name === roomId).length, 0);
 
     // Pinning a vendor that cannot record is refused before any vendor call.
     const agoraCalls = vendors.agora.calls.length;
@@ -833,6 +1034,26 @@ describe('auto-record rooms', () => {
     const e = assertError(pinned, 501, 'UNSUPPORTED_BY_VENDOR');
     assert.deepEqual(e.supported_by, ['livekit']);
     assert.equal(vendors.agora.calls.length, agoraCalls);
+    assertNoViolations();
+  });
+
+  test('stand-in check: CreateRoom starts the room\'s egress only when it creates the room (an upsert starts none), with room_name set to the room', async () => {
+    const client = new RoomServiceClient(lk.url, LK.apiKey, LK.apiSecret);
+    const name = `sdk-auto-${randomToken(4)}`;
+    const roomEgress = new RoomEgress({
+      room: new RoomCompositeEgressRequest({
+        roomName: 'ignored-by-the-server',
+        fileOutputs: [new EncodedFileOutput({ filepath: 'sdk/a.mp4', output: { case: 's3', value: new S3Upload({ bucket: 'b' }) } })],
+      }),
+    });
+    const created = await client.createRoom({ name, egress: roomEgress });
+    const again = await client.createRoom({ name, egress: roomEgress });
+    assert.equal(again.sid, created.sid);
+    const made = egressesOf(name);
+    assert.equal(made.length, 1, 'one egress for the new room, none for the upsert');
+    assert.equal(made[0].roomId, created.sid);
+    assert.equal(made[0].request.value.roomName, name);
+    assert.equal(filepathOf(made[0]), 'sdk/a.mp4');
     assertNoViolations();
   });
 

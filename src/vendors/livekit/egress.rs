@@ -127,10 +127,9 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
         }
     }
     let error = info.str("error")?;
-    // The request echo: the room composite's (first) file output path.
-    let output_path = match info.message("room_composite")? {
+    let output_uri = match info.message("room_composite")? {
         Some(request) => match request.list("file_outputs")?.first() {
-            Some(output) => Some(Fields::of(method, output)?.str("filepath")?.to_owned()),
+            Some(output) => echoed_uri(Fields::of(method, output)?)?,
             None => None,
         },
         None => None,
@@ -142,8 +141,22 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
         files,
         started_at_ms: nanos_to_ms(info.int64("started_at")?),
         ended_at_ms: nanos_to_ms(info.int64("ended_at")?),
-        output_path: output_path.filter(|p| !p.is_empty()),
+        output_uri,
     })
+}
+
+/// The destination of an echoed `EncodedFileOutput` as `scheme://bucket/filepath`, the same
+/// form as `Destination::uri`.
+fn echoed_uri(output: Fields<'_>) -> Result<Option<String>, VendorError> {
+    let path = output.str("filepath")?;
+    let store = [("s3", "s3", "bucket"), ("gcp", "gs", "bucket"), ("azure", "azure", "container_name")];
+    for (field, scheme, bucket_field) in store {
+        if let Some(upload) = output.message(field)? {
+            let bucket = upload.str(bucket_field)?;
+            return Ok((!bucket.is_empty()).then(|| format!("{scheme}://{bucket}/{path}")));
+        }
+    }
+    Ok(None)
 }
 
 /// A `FileInfo`; `location` is only known once uploaded, the `filename` stands in until
@@ -297,17 +310,25 @@ mod tests {
                 files: vec![],
                 started_at_ms: None,
                 ended_at_ms: None,
-                output_path: None,
+                output_uri: None,
             }
         );
     }
 
     #[test]
-    fn the_request_echo_gives_the_output_path() {
-        let mut started = info("EGRESS_ACTIVE");
-        started["room_composite"]["file_outputs"] = json!([{"file_type": "MP4", "filepath": "rec/rm_1.mp4"}]);
-        assert_eq!(recording_state(Method::ListEgress, &started).unwrap().output_path.as_deref(), Some("rec/rm_1.mp4"));
-        assert_eq!(recording_state(Method::ListEgress, &info("EGRESS_ACTIVE")).unwrap().output_path, None);
+    fn the_request_echo_gives_the_destination() {
+        let with_output = |output: Value| {
+            let mut started = info("EGRESS_ACTIVE");
+            started["room_composite"]["file_outputs"] = json!([output]);
+            recording_state(Method::ListEgress, &started).unwrap().output_uri
+        };
+        let s3 = json!({"file_type": "MP4", "filepath": "rec/rm_1.mp4", "s3": {"bucket": "media", "access_key": "a", "secret": "s"}});
+        assert_eq!(with_output(s3).as_deref(), Some("s3://media/rec/rm_1.mp4"));
+        let gcp = json!({"filepath": "x.mp4", "gcp": {"bucket": "g", "credentials": "{}"}});
+        assert_eq!(with_output(gcp).as_deref(), Some("gs://g/x.mp4"));
+        let azure = json!({"filepath": "x.ogg", "azure": {"container_name": "c", "account_name": "n", "account_key": "k"}});
+        assert_eq!(with_output(azure).as_deref(), Some("azure://c/x.ogg"));
+        assert_eq!(recording_state(Method::ListEgress, &info("EGRESS_ACTIVE")).unwrap().output_uri, None);
     }
 
     #[test]

@@ -27,6 +27,10 @@
 //    pkg/service/ioservice.go + redisstore.go ListEgress:
 //    egress_id wins over the other filters; `active` keeps statuses below EGRESS_COMPLETE
 //    (STARTING, ACTIVE, ENDING).
+//  - livekit/livekit pkg/service/roommanager.go getOrCreateRoom (formerly in roomservice.go CreateRoom): when
+//    CreateRoom creates the room (not when it returns an existing one) and carries `egress.room`, the server
+//    sets that request's room_name to the room's name and starts the room-composite egress itself
+//    (egressLauncher.StartEgress with RoomComposite = egress.room); a launch error fails the CreateRoom.
 //  - livekit/livekit pkg/config/config.go: room defaults empty_timeout 300 s, departure_timeout 20 s.
 //  - twitchtv/twirp (generated server code): only POST; Content-Type must be application/json or
 //    application/protobuf (parameters after ';' ignored) else `bad_route` 404 with meta
@@ -351,14 +355,61 @@ export async function startLiveKit(options = {}) {
     return null;
   };
 
+  // A RoomCompositeEgressRequest the egress service would refuse (room name checked by the caller).
+  const checkRoomComposite = (req) => {
+    if (!req.customBaseUrl && !LAYOUTS.has(req.layout)) return invalid(`unknown layout ${JSON.stringify(req.layout)}`);
+    if (req.audioOnly && req.videoOnly) return invalid('audio_only and video_only cannot both be true');
+    const outputs = req.fileOutputs.length + req.streamOutputs.length + req.segmentOutputs.length + req.imageOutputs.length + (req.output?.case ? 1 : 0);
+    if (outputs === 0) return invalid('request has no outputs');
+    const files = [...req.fileOutputs, ...(req.output?.case === 'file' ? [req.output.value] : [])];
+    for (const f of files) {
+      const o = f.output;
+      if (o?.case === 's3' && !o.value.bucket) return invalid('s3 output without bucket');
+      if (o?.case === 'gcp' && !o.value.bucket) return invalid('gcp output without bucket');
+      if (o?.case === 'azure' && !o.value.containerName) return invalid('azure output without container_name');
+      if (o?.case === 'aliOSS' && !o.value.bucket) return invalid('alioss output without bucket');
+    }
+    for (const s of req.streamOutputs) if (s.urls.length === 0) return invalid('stream output without urls');
+    return null;
+  };
+
+  // A new STARTING room-composite egress of room state `s` (its request echoed back, as the server does).
+  const startEgress = (s, req) => {
+    const info = new EgressInfo({
+      egressId: randomId('EG_'),
+      roomId: s.info.sid,
+      roomName: req.roomName,
+      sourceType: EgressSourceType.EGRESS_SOURCE_TYPE_WEB,
+      status: EgressStatus.EGRESS_STARTING,
+      updatedAt: nowNs(),
+      request: { case: 'roomComposite', value: req },
+    });
+    egresses.set(info.egressId, info);
+    return info;
+  };
+
   const methods = {
     'RoomService/CreateRoom': {
       type: CreateRoomRequest,
       grant: () => ['roomCreate'],
-      validate: (req) => checkRoomName(req.name) ?? (Buffer.byteLength(req.metadata) > 64000 ? invalid('metadata size exceeds limits') : null),
+      validate: (req) =>
+        checkRoomName(req.name) ??
+        (Buffer.byteLength(req.metadata) > 64000 ? invalid('metadata size exceeds limits') : null) ??
+        // The room's own egress is checked as a StartRoomCompositeEgress would be (its room name is the room's).
+        (req.egress?.room ? checkRoomComposite(req.egress.room) : null),
       exec: (req) => {
         // UPSERT: an existing room comes back unchanged, same sid.
+        const existed = rooms.has(req.name);
         const s = rooms.get(req.name) ?? createRoomState(req.name, req);
+        // [recordings e2e] A newly created room with `egress.room` records itself: the server starts that
+        // room-composite egress, with room_name set to the room's name (livekit/livekit
+        // pkg/service/roommanager.go getOrCreateRoom, `if created && createRoom.GetEgress().GetRoom() != nil`;
+        // formerly pkg/service/roomservice.go CreateRoom). An upsert of an existing room starts nothing.
+        if (!existed && req.egress?.room) {
+          const request = req.egress.room.clone();
+          request.roomName = req.name;
+          startEgress(s, request);
+        }
         return jsonResponse(200, serverJson(refreshRoom(s)));
       },
     },
@@ -473,38 +524,11 @@ export async function startLiveKit(options = {}) {
     'Egress/StartRoomCompositeEgress': {
       type: RoomCompositeEgressRequest,
       grant: () => ['roomRecord'],
-      validate: (req) => {
-        const bad = checkRoomName(req.roomName, 'room');
-        if (bad) return bad;
-        if (!req.customBaseUrl && !LAYOUTS.has(req.layout)) return invalid(`unknown layout ${JSON.stringify(req.layout)}`);
-        if (req.audioOnly && req.videoOnly) return invalid('audio_only and video_only cannot both be true');
-        const outputs = req.fileOutputs.length + req.streamOutputs.length + req.segmentOutputs.length + req.imageOutputs.length + (req.output?.case ? 1 : 0);
-        if (outputs === 0) return invalid('request has no outputs');
-        const files = [...req.fileOutputs, ...(req.output?.case === 'file' ? [req.output.value] : [])];
-        for (const f of files) {
-          const o = f.output;
-          if (o?.case === 's3' && !o.value.bucket) return invalid('s3 output without bucket');
-          if (o?.case === 'gcp' && !o.value.bucket) return invalid('gcp output without bucket');
-          if (o?.case === 'azure' && !o.value.containerName) return invalid('azure output without container_name');
-          if (o?.case === 'aliOSS' && !o.value.bucket) return invalid('alioss output without bucket');
-        }
-        for (const s of req.streamOutputs) if (s.urls.length === 0) return invalid('stream output without urls');
-        return null;
-      },
+      validate: (req) => checkRoomName(req.roomName, 'room') ?? checkRoomComposite(req),
       exec: (req) => {
         const s = rooms.get(req.roomName);
         if (!s) return notFound('requested room does not exist');
-        const info = new EgressInfo({
-          egressId: randomId('EG_'),
-          roomId: s.info.sid,
-          roomName: req.roomName,
-          sourceType: EgressSourceType.EGRESS_SOURCE_TYPE_WEB,
-          status: EgressStatus.EGRESS_STARTING,
-          updatedAt: nowNs(),
-          request: { case: 'roomComposite', value: req },
-        });
-        egresses.set(info.egressId, info);
-        return jsonResponse(200, serverJson(info));
+        return jsonResponse(200, serverJson(startEgress(s, req)));
       },
     },
     'Egress/StopEgress': {
