@@ -41,6 +41,14 @@ const worker = await startWorker({
 
 const rows = [];
 try {
+  // Baseline: the runtime's own cost for a request that touches no storage (no auth, no D1).
+  const health = { method: 'GET', headers: {}, body: undefined };
+  await runLoad({ url: `${worker.url}/v1/health`, request: () => health, concurrency: CONCURRENCY, durationMs: 1500, maxRequests: 2000 });
+  const base = await runLoad({ url: `${worker.url}/v1/health`, request: () => health, concurrency: CONCURRENCY, durationMs: DURATION_MS, maxRequests: MAX_REQUESTS });
+  const baseRow = { vendor: 'health', concurrency: CONCURRENCY, requests: base.requests, rps: Math.round(base.rps), p50_ms: +base.p50_ms.toFixed(2), p99_ms: +base.p99_ms.toFixed(2) };
+  console.log(JSON.stringify(baseRow));
+  rows.push(baseRow);
+
   const { key } = await adminSetup(worker);
   for (const vendor of ['livekit', 'agora', 'zego']) {
     const room = await api(worker, 'POST', '/v1/rtc/room/create', { key, body: { name: `bench-${vendor}`, vendor } });
@@ -66,7 +74,7 @@ try {
   await standins.close();
 }
 
-console.log('\nend-to-end token.issue on wrangler dev (loopback, closed loop)');
+console.log('\nend-to-end token.issue on wrangler dev (loopback, closed loop; "health" = GET /v1/health baseline)');
 console.log('vendor    requests   req/s   p50 ms   p99 ms');
 for (const r of rows) {
   console.log(`${r.vendor.padEnd(8)} ${String(r.requests).padStart(9)} ${String(r.rps).padStart(7)} ${r.p50_ms.toFixed(2).padStart(8)} ${r.p99_ms.toFixed(2).padStart(8)}`);
