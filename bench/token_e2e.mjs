@@ -1,7 +1,7 @@
 // End-to-end `rtc.token.issue` benchmark: the real Worker under `wrangler dev` (workerd, local
 // D1/KV) on loopback, one room per vendor, a closed-loop load per vendor. Prints one JSON line
 // per vendor with the request rate and p50/p99 latency, then a table.
-import { startAll } from '../tests/e2e/standins/index.mjs';
+import { startVendorStandins, vendorVars } from '../tests/e2e/fixtures.mjs';
 import { adminSetup, api, randomToken, startWorker } from '../tests/e2e/harness.mjs';
 import { runLoad } from './load.mjs';
 
@@ -9,35 +9,9 @@ const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 200_000);
 
-const creds = {
-  livekit: { apiKey: 'APIbench', apiSecret: 'bench-secret-bench-secret-bench-0123' },
-  agora: { appId: '970CA35de60c44645bbae8a215061b33', certificate: '5CFd2fd1755d40ecb72977518be15d3b', customerId: 'bench', customerSecret: 'bench-secret' },
-  zego: { appId: 1234567890, serverSecret: 'fa94dd0f974cf2e293728a526b028271' },
-};
-
-const standins = await startAll({
-  livekit: { apiKey: creds.livekit.apiKey, apiSecret: creds.livekit.apiSecret },
-  agora: { appId: creds.agora.appId, customerId: creds.agora.customerId, customerSecret: creds.agora.customerSecret },
-  zego: { appId: creds.zego.appId, serverSecret: creds.zego.serverSecret },
-});
+const standins = await startVendorStandins();
 const admin = randomToken();
-const worker = await startWorker({
-  name: 'bench',
-  vars: {
-    ADMIN_TOKEN: admin,
-    LIVEKIT_URL: standins.livekit.url,
-    LIVEKIT_API_KEY: creds.livekit.apiKey,
-    LIVEKIT_API_SECRET: creds.livekit.apiSecret,
-    AGORA_APP_ID: creds.agora.appId,
-    AGORA_APP_CERTIFICATE: creds.agora.certificate,
-    AGORA_CUSTOMER_ID: creds.agora.customerId,
-    AGORA_CUSTOMER_SECRET: creds.agora.customerSecret,
-    AGORA_API_BASE: standins.agora.url,
-    ZEGO_APP_ID: creds.zego.appId,
-    ZEGO_SERVER_SECRET: creds.zego.serverSecret,
-    ZEGO_API_BASE: standins.zego.url,
-  },
-});
+const worker = await startWorker({ name: 'bench', vars: { ADMIN_TOKEN: admin, ...vendorVars(standins) } });
 
 const rows = [];
 try {

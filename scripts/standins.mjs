@@ -5,28 +5,18 @@
 //   node scripts/standins.mjs
 //
 // Settings (environment): STANDIN_HOST (127.0.0.1), LIVEKIT_STANDIN_PORT (7880),
-// AGORA_STANDIN_PORT (7881), ZEGO_STANDIN_PORT (7882). The credentials are the fixed dev-only
-// values below (deliberately not read from the environment, where real ones may live).
+// AGORA_STANDIN_PORT (7881), ZEGO_STANDIN_PORT (7882). The credentials are the end-to-end suite's
+// fixed test values, CREDS in tests/e2e/fixtures.mjs (deliberately not read from the environment,
+// where real ones may live).
 //
 // Prints one `NAME=value` line per Worker setting that points the Worker at the stand-ins (URLs and
-// the matching dev-only credentials; scripts/dev.sh passes each on as `wrangler dev --var`), then
+// the matching test credentials; scripts/dev.sh passes each on as `wrangler dev --var`), then
 // `ready`; after that one line per request a stand-in receives (flagged `VIOLATION` when the
 // request breaks the vendor's rules). SIGINT/SIGTERM stop it.
 
 import { startLiveKit, startAgora, startZego } from '../tests/e2e/standins/index.mjs';
+import { standinOptions, vendorVars } from '../tests/e2e/fixtures.mjs';
 
-const DEV_DEFAULTS = Object.freeze({
-  LIVEKIT_API_KEY: 'devkey',
-  LIVEKIT_API_SECRET: 'rtcgate-local-dev-secret-not-for-production',
-  AGORA_APP_ID: '0123456789abcdef0123456789abcdef',
-  AGORA_APP_CERTIFICATE: 'fedcba9876543210fedcba9876543210',
-  AGORA_CUSTOMER_ID: 'rtcgate-dev-customer',
-  AGORA_CUSTOMER_SECRET: 'rtcgate-dev-customer-secret',
-  ZEGO_APP_ID: '1234567890',
-  ZEGO_SERVER_SECRET: '0123456789abcdef0123456789abcdef',
-});
-
-const env = (name) => DEV_DEFAULTS[name];
 const host = process.env.STANDIN_HOST || '127.0.0.1';
 const port = (name, fallback) => {
   const v = Number(process.env[name] || fallback);
@@ -49,37 +39,12 @@ async function main() {
     }
   };
 
-  const livekit = await start('livekit', startLiveKit, {
-    port: port('LIVEKIT_STANDIN_PORT', 7880),
-    apiKey: env('LIVEKIT_API_KEY'),
-    apiSecret: env('LIVEKIT_API_SECRET'),
-  });
-  const agora = await start('agora', startAgora, {
-    port: port('AGORA_STANDIN_PORT', 7881),
-    appId: env('AGORA_APP_ID'),
-    customerId: env('AGORA_CUSTOMER_ID'),
-    customerSecret: env('AGORA_CUSTOMER_SECRET'),
-  });
-  const zego = await start('zego', startZego, {
-    port: port('ZEGO_STANDIN_PORT', 7882),
-    appId: Number(env('ZEGO_APP_ID')),
-    serverSecret: env('ZEGO_SERVER_SECRET'),
-  });
+  const creds = standinOptions(); // each stand-in's credential options
+  const livekit = await start('livekit', startLiveKit, { port: port('LIVEKIT_STANDIN_PORT', 7880), ...creds.livekit });
+  const agora = await start('agora', startAgora, { port: port('AGORA_STANDIN_PORT', 7881), ...creds.agora });
+  const zego = await start('zego', startZego, { port: port('ZEGO_STANDIN_PORT', 7882), ...creds.zego });
 
-  const workerSettings = {
-    LIVEKIT_URL: livekit.url,
-    LIVEKIT_API_KEY: env('LIVEKIT_API_KEY'),
-    LIVEKIT_API_SECRET: env('LIVEKIT_API_SECRET'),
-    AGORA_APP_ID: env('AGORA_APP_ID'),
-    AGORA_APP_CERTIFICATE: env('AGORA_APP_CERTIFICATE'),
-    AGORA_CUSTOMER_ID: env('AGORA_CUSTOMER_ID'),
-    AGORA_CUSTOMER_SECRET: env('AGORA_CUSTOMER_SECRET'),
-    AGORA_API_BASE: agora.url,
-    ZEGO_APP_ID: env('ZEGO_APP_ID'),
-    ZEGO_SERVER_SECRET: env('ZEGO_SERVER_SECRET'),
-    ZEGO_API_BASE: zego.url,
-  };
-  for (const [k, v] of Object.entries(workerSettings)) console.log(`${k}=${v}`);
+  for (const [k, v] of Object.entries(vendorVars({ livekit, agora, zego }))) console.log(`${k}=${v}`);
   console.log('ready');
 
   // Log each finished request, then drop it (a dev session can run for days).

@@ -25,7 +25,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
-import { startAll, startLiveKit } from './standins/index.mjs';
+import { startLiveKit } from './standins/index.mjs';
+import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
 import { EncodedFileOutput, RoomCompositeEgressRequest, RoomEgress, S3Upload } from '@livekit/protocol';
 import { RoomServiceClient } from 'livekit-server-sdk';
 
@@ -33,14 +34,7 @@ const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const VENDOR_TIMEOUT_MS = 1500;
 
-const LK = { apiKey: 'APIrecE2eKey', apiSecret: 'rec-e2e-livekit-secret-0123456789abcdef' };
-const AG = {
-  appId: '0123456789abcdef0123456789abcdef',
-  certificate: 'fedcba9876543210fedcba9876543210',
-  customerId: 'rec-e2e-customer',
-  customerSecret: 'rec-e2e-customer-secret',
-};
-const ZG = { appId: 1234567, serverSecret: '9193cc662a4c0ec135ec71fb57194b38' };
+const LK = CREDS.livekit; // the standard test credentials (fixtures.mjs)
 
 // Storage secrets (Worker vars). Every value below must never appear in an API response.
 const S3 = {
@@ -56,7 +50,7 @@ const DEFAULT_URI = 's3://media-default/auto/';
 
 const SECRETS = [S3.accessKey, S3.secret, S3_ONLY.accessKey, S3_ONLY.secret, GCP_CREDENTIALS, 'gcp-e2e-PRIVATE-KEY-77aa', AZURE.key];
 
-let vendors; // startAll({livekit, agora, zego}) for `main`
+let vendors; // startVendorStandins() (LiveKit, Agora, ZEGO) for `main`
 let lk; // vendors.livekit
 let lk2; // the LiveKit stand-in of `s3only`
 let w; // main Worker
@@ -66,16 +60,8 @@ let otherKey; // API key of another project on `main`
 let key2; // API key on `s3only`
 
 before(async () => {
-  [vendors, lk2] = await Promise.all([
-    startAll({
-      livekit: LK,
-      agora: { appId: AG.appId, customerId: AG.customerId, customerSecret: AG.customerSecret },
-      zego: ZG,
-    }),
-    startLiveKit(LK),
-  ]);
+  [vendors, lk2] = await Promise.all([startVendorStandins(), startLiveKit(LK)]);
   lk = vendors.livekit;
-  const livekitVars = (url) => ({ LIVEKIT_URL: url, LIVEKIT_API_KEY: LK.apiKey, LIVEKIT_API_SECRET: LK.apiSecret });
   [w, w2] = await Promise.all([
     startWorker({
       name: 'recordings-main',
@@ -83,15 +69,7 @@ before(async () => {
         ADMIN_TOKEN: ADMIN,
         RTC_VENDOR_ORDER: 'livekit,agora,zego',
         VENDOR_TIMEOUT_MS,
-        ...livekitVars(lk.url),
-        AGORA_APP_ID: AG.appId,
-        AGORA_APP_CERTIFICATE: AG.certificate,
-        AGORA_CUSTOMER_ID: AG.customerId,
-        AGORA_CUSTOMER_SECRET: AG.customerSecret,
-        AGORA_API_BASE: vendors.agora.url,
-        ZEGO_APP_ID: ZG.appId,
-        ZEGO_SERVER_SECRET: ZG.serverSecret,
-        ZEGO_API_BASE: vendors.zego.url,
+        ...vendorVars(vendors),
         RECORDING_DEFAULT_URI: DEFAULT_URI,
         RECORDING_S3_ACCESS_KEY: S3.accessKey,
         RECORDING_S3_SECRET: S3.secret,
@@ -107,7 +85,7 @@ before(async () => {
       vars: {
         ADMIN_TOKEN: ADMIN,
         VENDOR_TIMEOUT_MS,
-        ...livekitVars(lk2.url),
+        ...vendorVars({ livekit: lk2 }), // LiveKit only
         RECORDING_S3_ACCESS_KEY: S3_ONLY.accessKey,
         RECORDING_S3_SECRET: S3_ONLY.secret,
         RECORDING_S3_REGION: S3_ONLY.region,

@@ -18,7 +18,8 @@ import { describe, test, before, after, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict';
 
 import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
-import { startAll, startLiveKit } from './standins/index.mjs';
+import { startLiveKit } from './standins/index.mjs';
+import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
 
 const ADMIN = randomToken();
 const VENDOR_TIMEOUT_MS = 1500;
@@ -27,16 +28,9 @@ const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const ROOM_ID = /^rm_[A-Za-z0-9]{22}$/; // 22 base62 characters ≈ 131 random bits
 const VENDORS = ['livekit', 'agora', 'zego'];
 
-const LK = { apiKey: 'APIroomsE2eKey', apiSecret: 'rooms-e2e-livekit-secret-0123456789abcdef' };
+const { livekit: LK, agora: AG, zego: ZG } = CREDS; // the standard test credentials (fixtures.mjs)
 const LK_WRONG_SECRET = 'rooms-e2e-WRONG-livekit-secret-fedcba987654';
-const AG = {
-  appId: 'a1b2c3d4e5f60718293a4b5c6d7e8f90',
-  certificate: '0f1e2d3c4b5a69788796a5b4c3d2e1f0',
-  customerId: 'rooms-e2e-customer',
-  customerSecret: 'rooms-e2e-customer-secret',
-};
 const AG_BAD_CERT = 'this-is-not-a-hex-certificate!!!'; // 32 chars, not hex
-const ZG = { appId: 7654321, serverSecret: '0123456789abcdef0123456789abcdef' };
 
 // Secrets of both Workers: none may ever appear in a response.
 const SECRETS = [LK.apiSecret, LK_WRONG_SECRET, AG.certificate, AG_BAD_CERT, AG.customerSecret, ZG.serverSecret];
@@ -50,14 +44,7 @@ let w; // main Worker
 let wc; // config Worker
 
 before(async () => {
-  [vendors, lkBad] = await Promise.all([
-    startAll({
-      livekit: LK,
-      agora: { appId: AG.appId, customerId: AG.customerId, customerSecret: AG.customerSecret },
-      zego: ZG,
-    }),
-    startLiveKit(LK),
-  ]);
+  [vendors, lkBad] = await Promise.all([startVendorStandins(), startLiveKit(LK)]);
   ({ livekit: lk, agora: ag, zego: zg } = vendors);
   [w, wc] = await Promise.all([
     startWorker({
@@ -67,17 +54,7 @@ before(async () => {
         RTC_VENDOR_ORDER: 'livekit,agora,zego',
         VENDOR_TIMEOUT_MS,
         VENDOR_COOLDOWN_MS: COOLDOWN_MS,
-        LIVEKIT_URL: lk.url,
-        LIVEKIT_API_KEY: LK.apiKey,
-        LIVEKIT_API_SECRET: LK.apiSecret,
-        AGORA_APP_ID: AG.appId,
-        AGORA_APP_CERTIFICATE: AG.certificate,
-        AGORA_CUSTOMER_ID: AG.customerId,
-        AGORA_CUSTOMER_SECRET: AG.customerSecret,
-        AGORA_API_BASE: ag.url,
-        ZEGO_APP_ID: ZG.appId,
-        ZEGO_SERVER_SECRET: ZG.serverSecret,
-        ZEGO_API_BASE: zg.url,
+        ...vendorVars(vendors),
       },
     }),
     startWorker({
@@ -86,14 +63,9 @@ before(async () => {
         ADMIN_TOKEN: ADMIN,
         RTC_VENDOR_ORDER: 'agora,livekit,zego',
         VENDOR_TIMEOUT_MS,
-        LIVEKIT_URL: lkBad.url,
-        LIVEKIT_API_KEY: LK.apiKey,
-        LIVEKIT_API_SECRET: LK_WRONG_SECRET,
-        AGORA_APP_ID: AG.appId,
-        AGORA_APP_CERTIFICATE: AG_BAD_CERT,
-        AGORA_CUSTOMER_ID: AG.customerId,
-        AGORA_CUSTOMER_SECRET: AG.customerSecret,
-        AGORA_API_BASE: ag.url,
+        ...vendorVars({ livekit: lkBad, agora: ag }), // ZEGO unconfigured
+        LIVEKIT_API_SECRET: LK_WRONG_SECRET, // on purpose: lkBad knows LK.apiSecret and refuses it
+        AGORA_APP_CERTIFICATE: AG_BAD_CERT, // on purpose: Agora misconfigured
       },
     }),
   ]);
@@ -110,7 +82,7 @@ beforeEach(() => {
 
 afterEach(() => {
   // The Worker never sent a request a vendor would reject (bad auth, path, field, signature…).
-  assert.deepEqual(vendors.violations(), [], vendors.describeViolations());
+  assertNoViolations(vendors);
 });
 
 // ---------------------------------------------------------------------------------------------

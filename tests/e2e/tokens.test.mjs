@@ -26,23 +26,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { ROOT, startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
-import { startAll } from './standins/index.mjs';
+import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
 import { verifyLiveKit, verifyAgora } from './verifiers/vendor_verify.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const VENDOR_ORDER = 'zego,livekit,agora';
 
-const LK = { apiKey: 'APItokE2eKey', apiSecret: 'tok-e2e-livekit-secret-0123456789abcdefXYZ' };
-const LK_WRONG_SECRET = 'tok-e2e-livekit-secret-0123456789abcdefXYz'; // one character differs
-const AG = {
-  appId: '0a1b2c3d4e5f60718293a4b5c6d7e8f9',
-  certificate: '5cfd2fd1755d40ecb72977518be15d3b',
-  customerId: 'tok-e2e-customer',
-  customerSecret: 'tok-e2e-customer-secret',
-};
+const { livekit: LK, agora: AG, zego: ZG } = CREDS; // the standard test credentials (fixtures.mjs)
+// Negative controls: each differs from its CREDS value in one character.
+const LK_WRONG_SECRET = 'e2e-test-livekit-secret-0123456789abcdefXYz';
 const AG_WRONG_CERT = '5cfd2fd1755d40ecb72977518be15d3c';
-const ZG = { appId: 987654321, serverSecret: 'fa94dd0f974cf2e293728a526b028271' };
 const ZG_WRONG_SECRET = 'fa94dd0f974cf2e293728a526b028272';
 
 const SECRETS = [LK.apiSecret, AG.certificate, AG.customerSecret, ZG.serverSecret];
@@ -67,28 +61,11 @@ before(async () => {
   for (const f of [PYTHON, LIVEKIT_PY, ZEGO_PY]) {
     if (!fs.existsSync(f)) throw new Error(`${f} is missing (run scripts/setup.sh)`);
   }
-  vendors = await startAll({
-    livekit: LK,
-    agora: { appId: AG.appId, customerId: AG.customerId, customerSecret: AG.customerSecret },
-    zego: ZG,
-  });
+  vendors = await startVendorStandins();
   ({ livekit: lk, agora: ag, zego: zg } = vendors);
-  const vendorVars = {
-    LIVEKIT_URL: lk.url,
-    LIVEKIT_API_KEY: LK.apiKey,
-    LIVEKIT_API_SECRET: LK.apiSecret,
-    AGORA_APP_ID: AG.appId,
-    AGORA_APP_CERTIFICATE: AG.certificate,
-    AGORA_CUSTOMER_ID: AG.customerId,
-    AGORA_CUSTOMER_SECRET: AG.customerSecret,
-    AGORA_API_BASE: ag.url,
-    ZEGO_APP_ID: ZG.appId,
-    ZEGO_SERVER_SECRET: ZG.serverSecret,
-    ZEGO_API_BASE: zg.url,
-  };
   [w, w2] = await Promise.all([
-    startWorker({ name: 'tokens', vars: { ADMIN_TOKEN: ADMIN, RTC_VENDOR_ORDER: VENDOR_ORDER, VENDOR_TIMEOUT_MS: 1500, ...vendorVars } }),
-    startWorker({ name: 'tokens-default-order', vars: { ADMIN_TOKEN: ADMIN, VENDOR_TIMEOUT_MS: 1500, ...vendorVars } }),
+    startWorker({ name: 'tokens', vars: { ADMIN_TOKEN: ADMIN, RTC_VENDOR_ORDER: VENDOR_ORDER, VENDOR_TIMEOUT_MS: 1500, ...vendorVars(vendors) } }),
+    startWorker({ name: 'tokens-default-order', vars: { ADMIN_TOKEN: ADMIN, VENDOR_TIMEOUT_MS: 1500, ...vendorVars(vendors) } }),
   ]);
   [{ key }, { key: otherKey }, { key: key2 }] = await Promise.all([
     adminSetup(w, { projectName: 'tokens-a' }),
@@ -102,7 +79,7 @@ before(async () => {
     assert.equal(r.json.vendor, vendor, r.text);
     rooms[vendor] = { id: r.json.room, name };
   }
-  assert.deepEqual(vendors.violations(), [], vendors.describeViolations());
+  assertNoViolations(vendors);
 });
 
 after(async () => {
@@ -119,10 +96,6 @@ const issue = (body, opts = {}) => api('POST', '/v1/rtc/token/issue', { body, ..
 let seq = 0;
 /** A fresh identity / room name (ZEGO-safe characters). */
 const fresh = (prefix) => `${prefix}-${++seq}-${crypto.randomBytes(3).toString('hex')}`;
-
-function assertNoViolations() {
-  assert.deepEqual(vendors.violations(), [], vendors.describeViolations());
-}
 
 /** Issues a token, asserting 200 and the common response shape; returns the JSON plus the time window. */
 async function issueOk(body, { vendor, roomId, created = false } = {}) {
@@ -310,7 +283,7 @@ describe('LiveKit join tokens', () => {
     assert.equal(typeof p.metadata, 'string', 'metadata is a JSON string');
     assert.deepEqual(JSON.parse(p.metadata), metadata);
     assert.equal(Date.parse(j.expires_at), p.exp * 1000, 'expires_at is the token exp');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('defaults: ttl 3600, publish/subscribe true, publish_data follows can_publish, no roomAdmin/name/metadata', async () => {
@@ -347,7 +320,7 @@ describe('LiveKit join tokens', () => {
       const claims = await verifyLiveKit(t.token, LK.apiKey, LK.apiSecret);
       assert.deepEqual(claims.video, { roomJoin: true, room: rooms.livekit.id, ...video }, JSON.stringify(grant));
     }
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('ttl bounds: 60 and 86400 are minted with exp = nbf + ttl; 59, 86401, 0, 3600.5 and "3600" are 400 ttl_s', async () => {
@@ -363,7 +336,7 @@ describe('LiveKit join tokens', () => {
         assertError(r, 400, 'INVALID_REQUEST', { field: 'ttl_s' });
       }
     }
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('identity: 256 bytes accepted, 257 bytes (ASCII or multi-byte) and control characters refused', async () => {
@@ -379,7 +352,7 @@ describe('LiveKit join tokens', () => {
       assertError(r, 400, 'INVALID_REQUEST', { field: 'identity' });
     }
     assertError(await issue({ room: rooms.livekit.id }), 400, 'INVALID_REQUEST', { field: 'identity' });
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -400,7 +373,7 @@ describe('Agora join tokens', () => {
     assert.deepEqual(info.rtc.privileges, { 1: 900, 2: 900, 3: 900 });
     assert.deepEqual(j.join, { app_id: AG.appId, channel: rooms.agora.id, uid: j.join.uid });
     assert.equal(Date.parse(j.expires_at), (info.issueTs + 900) * 1000, 'expires_at = issueTs + expire');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('privileges follow the grant, each valid for ttl; defaults are publisher for 3600 s', async () => {
@@ -420,7 +393,7 @@ describe('Agora join tokens', () => {
       assert.equal(info.rtc.uid, String(j.join.uid));
       assert.equal(Date.parse(j.expires_at), (info.issueTs + ttl) * 1000);
     }
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('uid is room-stable per identity and distinct between identities (also under concurrency)', async () => {
@@ -444,7 +417,7 @@ describe('Agora join tokens', () => {
     const again = await Promise.all(ids.map((identity) => issue({ room: first.room, identity })));
     assert.deepEqual(again.map((r) => r.json.join.uid), burst.map((r) => r.json.join.uid));
     for (const r of again) assert.equal(checkAgora(r.json.token).rtc.uid, String(r.json.join.uid));
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('the uid in the token maps back to the identity in participant.list (registry)', async () => {
@@ -455,7 +428,7 @@ describe('Agora join tokens', () => {
     const list = await api('GET', `/v1/rtc/participant/list/${j.room}`);
     assert.equal(list.status, 200, list.text);
     assert.deepEqual(list.json.items.map((p) => [p.identity, p.display_name]), [['dora', 'Dora D.']]);
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('identity: 255 bytes accepted, 256 bytes and control characters refused for Agora', async () => {
@@ -464,7 +437,7 @@ describe('Agora join tokens', () => {
     for (const identity of ['a'.repeat(256), 'é'.repeat(128), 'a\u0000b']) {
       assertError(await issue({ room: rooms.agora.id, identity }), 400, 'INVALID_REQUEST', { field: 'identity' });
     }
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -484,7 +457,7 @@ describe('ZEGO join tokens', () => {
     assert.deepEqual(JSON.parse(doc.payload), { room_id: rooms.zego.id, privilege: { 1: 1, 2: 1 }, stream_id_list: null });
     assert.deepEqual(j.join, { app_id: ZG.appId, room_id: rooms.zego.id, user_id: 'zed_1.x' });
     assert.equal(Date.parse(j.expires_at), doc.expire * 1000, 'expires_at is the token expire');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('can_publish:false → privilege "2":0; defaults ttl 3600; explicit can_publish_data:true is fine; fresh nonce/IV per token', async () => {
@@ -501,7 +474,7 @@ describe('ZEGO join tokens', () => {
     assert.notDeepEqual(nodeOpenZego(t1.token).iv, nodeOpenZego(t2.token).iv, 'fresh IV per token');
     assert.equal(e1.user_id, 'talker');
     assert.equal(e2.user_id, 'talker');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('identity: 63 bytes of allowed characters accepted; 64 bytes or other characters refused', async () => {
@@ -517,7 +490,7 @@ describe('ZEGO join tokens', () => {
     }
     const long = await issue({ room: rooms.zego.id, identity: 'z'.repeat(64) });
     assert.match(long.json.error.message, /63/, 'the message names the 63-byte limit');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -558,7 +531,7 @@ describe('grants a vendor cannot enforce', () => {
     assert.deepEqual(p.video, {
       roomJoin: true, room: rooms.livekit.id, canPublish: true, canSubscribe: false, canPublishData: false, roomAdmin: true,
     });
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -585,7 +558,7 @@ describe('rooms created by token.issue', () => {
     // room.create with the same name now conflicts: it is a real room
     const dup = await api('POST', '/v1/rtc/room/create', { body: { name } });
     assertError(dup, 409, 'ROOM_NAME_TAKEN');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('pinned livekit new name → CreateRoom at the stand-in with name = room id; token for that id', async () => {
@@ -609,7 +582,7 @@ describe('rooms created by token.issue', () => {
     const a = await issueOk({ room: fresh('implicit-ag'), identity: 'ag-first', vendor: 'agora' }, { vendor: 'agora', created: true });
     assert.equal(ag.calls.length, agCalls);
     assert.equal(checkAgora(a.token).rtc.channel, a.room);
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('room ids and names: unknown id → 404; another project cannot use the room; a deleted room is not minted for', async () => {
@@ -634,7 +607,7 @@ describe('rooms created by token.issue', () => {
     const re = await issueOk({ room: name, identity: 'd' }, { created: true });
     assert.notEqual(re.room, j.room);
     assert.equal(re.vendor, 'zego');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('concurrent first tokens for one new name: one room, one CreateRoom, one room_created:true', async () => {
@@ -649,7 +622,7 @@ describe('rooms created by token.issue', () => {
     assert.deepEqual(newCreates.map((c) => c.body.name), [[...ids][0]]);
     assert.equal((await roomList()).filter((r) => r.name === name).length, 1);
     for (const r of rs) assert.equal((await verifyLiveKit(r.json.token, LK.apiKey, LK.apiSecret)).video.room, [...ids][0]);
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('a new name with a refused identity or an unknown vendor pin creates nothing', async () => {
@@ -661,14 +634,14 @@ describe('rooms created by token.issue', () => {
     assertError(await issue({ room: n3, identity: 'ok', vendor: 'twilio' }), 400, 'UNKNOWN_VENDOR');
     const names = (await roomList()).map((r) => r.name);
     for (const n of [n1, n2, n3]) assert.ok(!names.includes(n), `${n} must not exist`);
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('name validation for implicit rooms: a new name longer than 128 bytes is 400 room', async () => {
     const r = await issue({ room: 'n'.repeat(129), identity: 'x' });
     assertError(r, 400, 'INVALID_REQUEST', { field: 'room' });
     assertError(await issue({ identity: 'x' }), 400, 'INVALID_REQUEST', { field: 'room' });
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -690,7 +663,7 @@ describe('routing of implicit rooms with the default order (second Worker)', () 
     assert.deepEqual(lk.callsTo('CreateRoom').slice(creates).map((c) => c.body.name), [r.json.room]);
     assert.equal((await verifyLiveKit(r.json.token, LK.apiKey, LK.apiSecret)).video.room, r.json.room);
     assert.equal((await list2()).find((x) => x.room === r.json.room)?.vendor, 'livekit');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('pinned LiveKit down → 502 and no room; the retry creates it', async () => {
@@ -704,7 +677,7 @@ describe('routing of implicit rooms with the default order (second Worker)', () 
     assert.equal(again.json.room_created, true);
     assert.equal(again.json.vendor, 'livekit');
     lk.clearFaults();
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('unpinned, LiveKit CreateRoom fails → the room goes to the next vendor (Agora) and the token is Agora\'s', async () => {
@@ -718,7 +691,7 @@ describe('routing of implicit rooms with the default order (second Worker)', () 
     const info = checkAgora(r.json.token);
     assert.equal(info.rtc.channel, r.json.room);
     assert.equal((await list2()).find((x) => x.room === r.json.room)?.vendor, 'agora');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('unpinned failover to a vendor that refuses the grant → 422 and no room left behind', async () => {
@@ -731,7 +704,7 @@ describe('routing of implicit rooms with the default order (second Worker)', () 
     assertError(r, 422, 'GRANT_NOT_SUPPORTED', { field: 'can_subscribe', vendor: 'agora' });
     const left = (await list2()).filter((x) => x.name === name);
     assert.deepEqual(left, [], `a refused token left a room behind: ${JSON.stringify(left)}`);
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -746,7 +719,7 @@ describe('request checks', () => {
       await issueOk({ room: rooms[roomVendor].id, identity: 'pin', vendor: roomVendor }, { vendor: roomVendor });
     }
     assertError(await issue({ room: rooms.livekit.id, identity: 'pin', vendor: 'twilio' }), 400, 'UNKNOWN_VENDOR');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 
   test('unknown fields and wrongly typed fields are 400 naming the field', async () => {
@@ -758,7 +731,7 @@ describe('request checks', () => {
     assertError(await issue({ ...base, identity: 42 }), 400, 'INVALID_REQUEST', { field: 'identity' });
     assertError(await issue({ ...base, display_name: 'd'.repeat(257) }), 400, 'INVALID_REQUEST', { field: 'display_name' });
     assertError(await issue({ ...base, metadata: { big: 'x'.repeat(5000) } }), 400, 'INVALID_REQUEST', { field: 'metadata' });
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
 
@@ -794,6 +767,6 @@ describe('hot path', () => {
     await checkZego(results[2][1][0].token);
     const agUids = results[1][1].map((j) => j.join.uid);
     assert.equal(new Set(agUids).size, agUids.length, 'distinct identities got distinct uids');
-    assertNoViolations();
+    assertNoViolations(vendors);
   });
 });
