@@ -110,6 +110,26 @@ impl JoinGrant {
     }
 }
 
+#[cfg(test)]
+impl JoinGrant {
+    /// For tests: a publisher with every grant but admin, for an hour; adjust with
+    /// struct-update syntax.
+    pub fn publisher(room_id: &str, identity: &str, uid: u32) -> JoinGrant {
+        JoinGrant {
+            room_id: room_id.to_owned(),
+            identity: identity.to_owned(),
+            uid,
+            display_name: None,
+            metadata_json: None,
+            ttl_s: 3600,
+            can_publish: true,
+            can_subscribe: true,
+            can_publish_data: None,
+            is_admin: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinToken {
     pub token: String,

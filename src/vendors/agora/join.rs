@@ -110,16 +110,9 @@ mod tests {
 
     fn grant() -> JoinGrant {
         JoinGrant {
-            room_id: "rm_7Hq2abcdefghijklmnopqr".into(),
-            identity: "alice".into(),
-            uid: 4_242,
             display_name: Some("Alice".into()),
             metadata_json: Some(r#"{"k":"v"}"#.into()),
-            ttl_s: 3_600,
-            can_publish: true,
-            can_subscribe: true,
-            can_publish_data: None,
-            is_admin: false,
+            ..JoinGrant::publisher("rm_7Hq2abcdefghijklmnopqr", "alice", 4_242)
         }
     }
 

@@ -442,18 +442,7 @@ mod tests {
     #[test]
     fn join_token_and_identity_are_wired() {
         let v = vendor();
-        let grant = JoinGrant {
-            room_id: ROOM.into(),
-            identity: "alice".into(),
-            uid: 4242,
-            display_name: None,
-            metadata_json: None,
-            ttl_s: 600,
-            can_publish: false,
-            can_subscribe: true,
-            can_publish_data: None,
-            is_admin: false,
-        };
+        let grant = JoinGrant { ttl_s: 600, can_publish: false, ..JoinGrant::publisher(ROOM, "alice", 4242) };
         let t = v.join_token(&grant, 1_700_000_000_000, &crate::native::OsEntropy).unwrap();
         assert!(t.token.starts_with("007"));
         assert_eq!(t.expires_at_ms, 1_700_000_600_000);

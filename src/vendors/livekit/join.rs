@@ -68,16 +68,9 @@ mod tests {
 
     fn grant() -> JoinGrant {
         JoinGrant {
-            room_id: "rm_7Hq2".into(),
-            identity: "alice".into(),
-            uid: 42,
             display_name: Some("Alice".into()),
             metadata_json: Some(r#"{"team":"blue"}"#.into()),
-            ttl_s: 3600,
-            can_publish: true,
-            can_subscribe: true,
-            can_publish_data: None,
-            is_admin: false,
+            ..JoinGrant::publisher("rm_7Hq2", "alice", 42)
         }
     }
 

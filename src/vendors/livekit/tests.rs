@@ -227,18 +227,7 @@ fn kick_removes_one_participant() {
 #[test]
 fn join_token_is_signed_locally_with_the_client_url() {
     let native = NativeRuntime::new(NOW_MS);
-    let grant = JoinGrant {
-        room_id: "rm_1".into(),
-        identity: "alice".into(),
-        uid: 1,
-        display_name: None,
-        metadata_json: None,
-        ttl_s: 600,
-        can_publish: false,
-        can_subscribe: true,
-        can_publish_data: None,
-        is_admin: false,
-    };
+    let grant = JoinGrant { ttl_s: 600, can_publish: false, ..JoinGrant::publisher("rm_1", "alice", 1) };
     let t = livekit().join_token(&grant, NOW_MS, &OsEntropy).unwrap();
     assert!(sent(&native).is_empty());
     assert_eq!(t.join, json!({"url": "wss://lk.example.com", "room": "rm_1"}));

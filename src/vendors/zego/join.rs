@@ -89,18 +89,7 @@ mod tests {
     }
 
     fn grant() -> JoinGrant {
-        JoinGrant {
-            room_id: "rm_7Hq2".into(),
-            identity: "alice".into(),
-            uid: 7,
-            display_name: Some("Alice".into()),
-            metadata_json: None,
-            ttl_s: 3600,
-            can_publish: true,
-            can_subscribe: true,
-            can_publish_data: None,
-            is_admin: false,
-        }
+        JoinGrant { display_name: Some("Alice".into()), ..JoinGrant::publisher("rm_7Hq2", "alice", 7) }
     }
 
     fn minter() -> ZegoTokenMinter {

@@ -518,18 +518,7 @@ mod tests {
     #[test]
     fn join_token_and_identity_go_through_the_trait() {
         let v = vendor();
-        let grant = JoinGrant {
-            room_id: "rm_1".into(),
-            identity: "alice".into(),
-            uid: 1,
-            display_name: None,
-            metadata_json: None,
-            ttl_s: 600,
-            can_publish: true,
-            can_subscribe: true,
-            can_publish_data: None,
-            is_admin: false,
-        };
+        let grant = JoinGrant { ttl_s: 600, ..JoinGrant::publisher("rm_1", "alice", 1) };
         let token = v.join_token(&grant, NOW_MS, &FixedEntropy).unwrap();
         assert!(token.token.starts_with("04"));
         assert_eq!(token.expires_at_ms, 1_700_000_600_000);
