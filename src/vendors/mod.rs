@@ -329,6 +329,29 @@ pub fn required_settings(env: EnvVars<'_>, names: &[&str], optional: &[&str]) ->
     Ok(values.into_iter().flatten().collect())
 }
 
+/// Helpers for the vendors' settings tests.
+#[cfg(test)]
+pub(crate) mod settings_tests {
+    use super::VendorState;
+
+    /// An environment holding exactly `pairs`.
+    pub fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// What a settings parse concluded, as text: the misconfiguration reason, "unconfigured",
+    /// or "ok …" with the parsed settings.
+    pub fn outcome<T: std::fmt::Debug>(result: Result<T, VendorState>) -> String {
+        match result {
+            Err(VendorState::Misconfigured(why)) => why,
+            Err(VendorState::Unconfigured) => "unconfigured".into(),
+            Err(VendorState::Ready(_)) => "ready".into(),
+            Ok(settings) => format!("ok {settings:?}"),
+        }
+    }
+}
+
 /// Entry for a vendor whose settings failed.
 pub fn entry(name: &'static str, state: VendorState) -> VendorEntry {
     VendorEntry { name, state }

@@ -84,16 +84,12 @@ fn parse_api_base(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vendors::settings_tests::{env_of, outcome};
 
     const TEST_APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
     const TEST_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
     const CUSTOMER: &str = "cust-7d1e";
     const SECRET: &str = "s3cr3t-customer-value";
-
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    }
 
     fn full(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
         let mut pairs =
@@ -105,34 +101,25 @@ mod tests {
         pairs
     }
 
-    fn reason(result: Result<AgoraConfig, VendorState>) -> String {
-        match result {
-            Err(VendorState::Misconfigured(why)) => why,
-            Err(VendorState::Unconfigured) => "unconfigured".into(),
-            Err(VendorState::Ready(_)) => "ready".into(),
-            Ok(cfg) => format!("ok {cfg:?}"),
-        }
-    }
-
     #[test]
     fn nothing_set_is_unconfigured() {
-        assert_eq!(reason(from_env(&env_of(&[]))), "unconfigured");
-        assert_eq!(reason(from_env(&env_of(&[(APP_ID, " "), (CUSTOMER_SECRET, "")]))), "unconfigured");
+        assert_eq!(outcome(from_env(&env_of(&[]))), "unconfigured");
+        assert_eq!(outcome(from_env(&env_of(&[(APP_ID, " "), (CUSTOMER_SECRET, "")]))), "unconfigured");
     }
 
     #[test]
     fn partial_settings_name_what_is_missing() {
         // Token credentials without REST credentials: refused as a whole, not half-working.
         assert_eq!(
-            reason(from_env(&env_of(&[(APP_ID, TEST_APP_ID), (APP_CERTIFICATE, TEST_CERT)]))),
+            outcome(from_env(&env_of(&[(APP_ID, TEST_APP_ID), (APP_CERTIFICATE, TEST_CERT)]))),
             "missing AGORA_CUSTOMER_ID, AGORA_CUSTOMER_SECRET"
         );
         assert_eq!(
-            reason(from_env(&env_of(&[(CUSTOMER_ID, CUSTOMER), (CUSTOMER_SECRET, SECRET)]))),
+            outcome(from_env(&env_of(&[(CUSTOMER_ID, CUSTOMER), (CUSTOMER_SECRET, SECRET)]))),
             "missing AGORA_APP_ID, AGORA_APP_CERTIFICATE"
         );
         assert_eq!(
-            reason(from_env(&env_of(&[(API_BASE, "https://api.agora.io")]))),
+            outcome(from_env(&env_of(&[(API_BASE, "https://api.agora.io")]))),
             "missing AGORA_APP_ID, AGORA_APP_CERTIFICATE, AGORA_CUSTOMER_ID, AGORA_CUSTOMER_SECRET"
         );
     }
@@ -149,7 +136,7 @@ mod tests {
             (API_BASE, "https://api.sd-rtn.com/?x=1", API_BASE_INVALID),
         ];
         for (name, value, expected) in cases {
-            let why = reason(from_env(&env_of(&full(&[(name, value)]))));
+            let why = outcome(from_env(&env_of(&full(&[(name, value)]))));
             assert_eq!(why, expected, "{name}={value}");
             assert!(!why.contains(value));
             assert!(!why.contains(SECRET) && !why.contains(TEST_CERT));

@@ -60,10 +60,7 @@ pub fn client_url(api_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-    }
+    use crate::vendors::settings_tests::env_of;
 
     fn misconfigured(pairs: &'static [(&'static str, &'static str)]) -> String {
         match Settings::from_env(&env_of(pairs)) {

@@ -72,35 +72,22 @@ fn parse_api_base(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vendors::settings_tests::{env_of, outcome};
 
     const SECRET: &str = "9193cc662a4c0ec135ec71fb57194b38";
 
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    }
-
-    fn reason(result: Result<ZegoConfig, VendorState>) -> String {
-        match result {
-            Err(VendorState::Misconfigured(why)) => why,
-            Err(VendorState::Unconfigured) => "unconfigured".into(),
-            Err(VendorState::Ready(_)) => "ready".into(),
-            Ok(cfg) => format!("ok {cfg:?}"),
-        }
-    }
-
     #[test]
     fn nothing_set_is_unconfigured() {
-        assert_eq!(reason(from_env(&env_of(&[]))), "unconfigured");
-        assert_eq!(reason(from_env(&env_of(&[(APP_ID, "  "), (SERVER_SECRET, "")]))), "unconfigured");
+        assert_eq!(outcome(from_env(&env_of(&[]))), "unconfigured");
+        assert_eq!(outcome(from_env(&env_of(&[(APP_ID, "  "), (SERVER_SECRET, "")]))), "unconfigured");
     }
 
     #[test]
     fn partial_settings_name_what_is_missing() {
-        assert_eq!(reason(from_env(&env_of(&[(APP_ID, "12345")]))), "missing ZEGO_SERVER_SECRET");
-        assert_eq!(reason(from_env(&env_of(&[(SERVER_SECRET, SECRET)]))), "missing ZEGO_APP_ID");
+        assert_eq!(outcome(from_env(&env_of(&[(APP_ID, "12345")]))), "missing ZEGO_SERVER_SECRET");
+        assert_eq!(outcome(from_env(&env_of(&[(SERVER_SECRET, SECRET)]))), "missing ZEGO_APP_ID");
         assert_eq!(
-            reason(from_env(&env_of(&[(API_BASE, "https://rtc-api-fra.zego.im")]))),
+            outcome(from_env(&env_of(&[(API_BASE, "https://rtc-api-fra.zego.im")]))),
             "missing ZEGO_APP_ID, ZEGO_SERVER_SECRET"
         );
     }
@@ -108,7 +95,7 @@ mod tests {
     #[test]
     fn app_id_must_be_a_nonzero_u32() {
         for bad in ["0", "-1", "4294967296", "12a", "1.5"] {
-            let got = reason(from_env(&env_of(&[(APP_ID, bad), (SERVER_SECRET, SECRET)])));
+            let got = outcome(from_env(&env_of(&[(APP_ID, bad), (SERVER_SECRET, SECRET)])));
             assert_eq!(got, APP_ID_INVALID, "{bad}");
         }
         let max = from_env(&env_of(&[(APP_ID, "4294967295"), (SERVER_SECRET, SECRET)])).ok().unwrap();
@@ -121,7 +108,7 @@ mod tests {
         let long = format!("{SECRET}0");
         let non_ascii = format!("{}é", &SECRET[..31]);
         for bad in [short, long.as_str(), non_ascii.as_str()] {
-            let got = reason(from_env(&env_of(&[(APP_ID, "12345"), (SERVER_SECRET, bad)])));
+            let got = outcome(from_env(&env_of(&[(APP_ID, "12345"), (SERVER_SECRET, bad)])));
             assert_eq!(got, SECRET_INVALID);
             assert!(!got.contains(&bad[..8]));
         }
@@ -149,7 +136,7 @@ mod tests {
             "https://h/#x",
             "https://h /",
         ] {
-            let got = reason(from_env(&env_of(&[(APP_ID, "1"), (SERVER_SECRET, SECRET), (API_BASE, bad)])));
+            let got = outcome(from_env(&env_of(&[(APP_ID, "1"), (SERVER_SECRET, SECRET), (API_BASE, bad)])));
             assert_eq!(got, API_BASE_INVALID, "{bad}");
         }
     }
