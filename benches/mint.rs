@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use miniz_oxide::deflate::compress_to_vec_zlib;
-use miniz_oxide::deflate::core::{
-    compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
-};
+use miniz_oxide::deflate::core::{compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush};
 use rtcgate::vendors::agora::token::{inflate_token, AgoraTokenBuilder, RtcPrivileges};
 use rtcgate::vendors::livekit::token::{JoinClaims, LiveKitSigner, ServerGrant};
 use rtcgate::vendors::zego::token::{iv_from_random, strict_room_payload, ZegoTokenMinter};
@@ -59,17 +57,12 @@ fn bench_tokens<T>(
     if samples.len() < SAMPLES {
         return; // filtered out, or `--test` / `--profile-time` mode
     }
-    let mut per_token: Vec<f64> = samples[samples.len() - SAMPLES..]
-        .iter()
-        .map(|&(iters, d)| d.as_nanos() as f64 / iters as f64)
-        .collect();
+    let mut per_token: Vec<f64> =
+        samples[samples.len() - SAMPLES..].iter().map(|&(iters, d)| d.as_nanos() as f64 / iters as f64).collect();
     per_token.sort_by(f64::total_cmp);
     let mid = per_token.len() / 2;
-    let median_ns = if per_token.len().is_multiple_of(2) {
-        (per_token[mid - 1] + per_token[mid]) / 2.0
-    } else {
-        per_token[mid]
-    };
+    let median_ns =
+        if per_token.len().is_multiple_of(2) { (per_token[mid - 1] + per_token[mid]) / 2.0 } else { per_token[mid] };
     let per_s = 1e9 / median_ns;
     let verdict = match target_per_s {
         Some(t) if per_s >= t => format!("  target {t:.0}/s: MET"),
@@ -100,11 +93,7 @@ fn livekit(c: &mut Criterion) {
         signer.join_token(&claims, NOW + (i & 0xff))
     });
     bench_tokens(&mut g, "livekit", "server_token", None, |i| {
-        let grant = ServerGrant {
-            room_admin: true,
-            room: Some("rm_7Hq2"),
-            ..Default::default()
-        };
+        let grant = ServerGrant { room_admin: true, room: Some("rm_7Hq2"), ..Default::default() };
         signer.server_token(&grant, NOW + (i & 0xff), 600)
     });
     bench_tokens(&mut g, "livekit", "reference/jwt_compact", None, {
@@ -151,9 +140,7 @@ fn livekit(c: &mut Criterion) {
                     can_publish_data: true,
                 },
             });
-            Hs256
-                .token(&header, &claims, &key)
-                .expect("jwt-compact signs")
+            Hs256.token(&header, &claims, &key).expect("jwt-compact signs")
         }
     });
     g.finish();
@@ -164,69 +151,38 @@ const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
 fn agora(c: &mut Criterion) {
     let builder = AgoraTokenBuilder::new(AGORA_APP_ID, AGORA_CERT).expect("valid config");
-    let publisher = RtcPrivileges {
-        publish_audio_video: true,
-        publish_data: true,
-    };
+    let publisher = RtcPrivileges { publish_audio_video: true, publish_data: true };
     let mut g = c.benchmark_group("agora");
     g.sample_size(SAMPLES);
     // a fresh salt per token (as in production); issue_ts changes every 4096 tokens
     bench_tokens(&mut g, "agora", "rtc_token", Some(200_000.0), |i| {
         let salt = (i % 99_999_999) as u32 + 1;
-        builder.rtc_token(
-            "rm_7Hq2",
-            12345,
-            publisher,
-            (NOW + (i >> 12)) as u32,
-            salt,
-            3600,
-        )
+        builder.rtc_token("rm_7Hq2", 12345, publisher, (NOW + (i >> 12)) as u32, salt, 3600)
     });
     // what the zlib step alone costs with miniz_oxide, on the same ~130-byte token body
     let body = inflate_token(&builder.rtc_token("rm_7Hq2", 12345, publisher, NOW as u32, 42, 3600))
         .expect("our token inflates");
     let mut compressor = CompressorOxide::new(create_comp_flags_from_zip_params(6, 1, 0));
     let mut out = vec![0u8; body.len() * 2 + 64];
-    bench_tokens(
-        &mut g,
-        "agora",
-        "reference/miniz_deflate_only_reused_reset",
-        None,
-        |_| {
-            compressor.reset();
-            compress(&mut compressor, &body, &mut out, TDEFLFlush::Finish).2
-        },
-    );
-    bench_tokens(
-        &mut g,
-        "agora",
-        "reference/miniz_deflate_only_fresh",
-        None,
-        |_| compress_to_vec_zlib(&body, 6),
-    );
+    bench_tokens(&mut g, "agora", "reference/miniz_deflate_only_reused_reset", None, |_| {
+        compressor.reset();
+        compress(&mut compressor, &body, &mut out, TDEFLFlush::Finish).2
+    });
+    bench_tokens(&mut g, "agora", "reference/miniz_deflate_only_fresh", None, |_| compress_to_vec_zlib(&body, 6));
     g.finish();
 }
 
 fn zego(c: &mut Criterion) {
-    let minter =
-        ZegoTokenMinter::new(1_234_567_890, "fa94dd0f974cf2e293728a526b028271").expect("config");
+    let minter = ZegoTokenMinter::new(1_234_567_890, "fa94dd0f974cf2e293728a526b028271").expect("config");
     let payload = strict_room_payload("rm_7Hq2", true);
     let mut g = c.benchmark_group("zego");
     g.sample_size(SAMPLES);
     bench_tokens(&mut g, "zego", "token04", Some(1_000_000.0), |i| {
-        let iv = iv_from_random(
-            (i as u128)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .to_le_bytes(),
-        );
+        let iv = iv_from_random((i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
         minter.token04("alice", &payload, NOW as i64, 7200, i as i32, &iv)
     });
     bench_tokens(&mut g, "zego", "token04_with_strict_payload", None, |i| {
-        let iv = iv_from_random(
-            (i as u128)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .to_le_bytes(),
-        );
+        let iv = iv_from_random((i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
         let payload = strict_room_payload("rm_7Hq2", i & 1 == 0);
         minter.token04("alice", &payload, NOW as i64, 7200, i as i32, &iv)
     });
@@ -234,9 +190,7 @@ fn zego(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

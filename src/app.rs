@@ -142,7 +142,12 @@ impl App {
         if let Some(ms) = setting(env, "VENDOR_COOLDOWN_MS").and_then(|v| v.parse().ok()) {
             breakers.cooldown_ms.set(ms);
         }
-        App { settings: Settings::from_env(env), vendors: vendors::registry(env), breakers, cache: IsolateCache::default() }
+        App {
+            settings: Settings::from_env(env),
+            vendors: vendors::registry(env),
+            breakers,
+            cache: IsolateCache::default(),
+        }
     }
 
     pub async fn handle(&self, rt: &Runtime, req: ApiRequest) -> ApiResponse {

@@ -22,9 +22,9 @@ pub struct Caller {
 
 /// The bearer credential, if the header is well formed.
 fn bearer(req: &ApiRequest) -> ApiResult<&str> {
-    let header = req
-        .header("authorization")
-        .ok_or_else(|| ApiError::unauthenticated("missing Authorization header; send 'Authorization: Bearer <token>'"))?;
+    let header = req.header("authorization").ok_or_else(|| {
+        ApiError::unauthenticated("missing Authorization header; send 'Authorization: Bearer <token>'")
+    })?;
     let (scheme, credential) = header.trim().split_once(' ').unwrap_or((header, ""));
     let credential = credential.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || credential.is_empty() {

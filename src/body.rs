@@ -18,9 +18,8 @@ impl Body {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body { fields: Map::new() });
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}")))?;
         match value {
             Value::Object(fields) => Ok(Body { fields }),
             _ => Err(ApiError::new(ErrorCode::InvalidJson, "request body must be a JSON object")),
@@ -44,10 +43,7 @@ impl Body {
                 if s.is_empty() {
                     Err(ApiError::invalid_field(field, format!("'{field}' must not be empty")))
                 } else if s.len() > max_len {
-                    Err(ApiError::invalid_field(
-                        field,
-                        format!("'{field}' must be at most {max_len} bytes"),
-                    ))
+                    Err(ApiError::invalid_field(field, format!("'{field}' must be at most {max_len} bytes")))
                 } else if s.chars().any(char::is_control) {
                     Err(ApiError::invalid_field(field, format!("'{field}' must not contain control characters")))
                 } else {
@@ -70,17 +66,14 @@ impl Body {
     pub fn optional_int(&mut self, field: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
         let Some(value) = self.take(field) else { return Ok(None) };
         let n = match &value {
-            Value::Number(n) => n.as_i64().or_else(|| {
-                n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)
-            }),
+            Value::Number(n) => {
+                n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+            }
             _ => None,
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            Some(_) => Err(ApiError::invalid_field(
-                field,
-                format!("'{field}' must be between {min} and {max}"),
-            )),
+            Some(_) => Err(ApiError::invalid_field(field, format!("'{field}' must be between {min} and {max}"))),
             None => Err(ApiError::invalid_field(field, format!("'{field}' must be a whole number"))),
         }
     }
@@ -108,11 +101,8 @@ impl Body {
     pub fn finish(self) -> ApiResult<()> {
         match self.fields.keys().next() {
             None => Ok(()),
-            Some(unknown) => Err(ApiError::new(
-                ErrorCode::UnknownField,
-                format!("unknown field '{unknown}'"),
-            )
-            .with_detail("field", unknown.as_str())),
+            Some(unknown) => Err(ApiError::new(ErrorCode::UnknownField, format!("unknown field '{unknown}'"))
+                .with_detail("field", unknown.as_str())),
         }
     }
 }

@@ -84,14 +84,13 @@ impl ErrorCode {
             InvalidJson | InvalidRequest | UnknownField | UnknownVendor => 400,
             Unauthenticated => 401,
             Forbidden => 403,
-            RouteNotFound | ProjectNotFound | KeyNotFound | RoomNotFound | ParticipantNotFound
-            | RecordingNotFound | CapabilityNotFound => 404,
+            RouteNotFound | ProjectNotFound | KeyNotFound | RoomNotFound | ParticipantNotFound | RecordingNotFound
+            | CapabilityNotFound => 404,
             MethodNotAllowed => 405,
             RoomNameTaken | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            VendorUnavailable | GrantNotSupported | DestinationNotConfigured
-            | IdempotencyKeyReused => 422,
+            VendorUnavailable | GrantNotSupported | DestinationNotConfigured | IdempotencyKeyReused => 422,
             Internal => 500,
             UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,
@@ -154,8 +153,7 @@ impl ApiError {
     }
 
     pub fn room_not_found(room: &str) -> Self {
-        ApiError::new(ErrorCode::RoomNotFound, format!("no room '{room}' in this project"))
-            .with_detail("room", room)
+        ApiError::new(ErrorCode::RoomNotFound, format!("no room '{room}' in this project")).with_detail("room", room)
     }
 
     /// The envelope body: `{"error":{"code","message","request_id",...details}}`.

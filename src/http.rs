@@ -62,14 +62,18 @@ impl ApiRequest {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (path_and_query.to_owned(), String::new()),
         };
-        ApiRequest { method: Method::parse(method), path, query, headers: Vec::new(), body: Vec::new(), unread_body_bytes: 0 }
+        ApiRequest {
+            method: Method::parse(method),
+            path,
+            query,
+            headers: Vec::new(),
+            body: Vec::new(),
+            unread_body_bytes: 0,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -112,10 +116,7 @@ impl ApiResponse {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn set_header(&mut self, name: &str, value: &str) {

@@ -55,8 +55,11 @@ pub struct PathNames<'a> {
 pub fn expand_path(path: &str, names: &PathNames<'_>) -> String {
     let stamp: String = crate::time::rfc3339(names.unix_ms).chars().filter(|c| *c != '-' && *c != ':').collect();
     let file = if names.recording_id.is_some() { "{room}-{recording}" } else { "{room}-{time}" };
-    let path = if path.is_empty() || path.ends_with('/') { format!("{path}{file}.{}", names.ext) } else { path.to_owned() };
-    path.replace("{room}", names.room_id).replace("{recording}", names.recording_id.unwrap_or("")).replace("{time}", &stamp)
+    let path =
+        if path.is_empty() || path.ends_with('/') { format!("{path}{file}.{}", names.ext) } else { path.to_owned() };
+    path.replace("{room}", names.room_id)
+        .replace("{recording}", names.recording_id.unwrap_or(""))
+        .replace("{time}", &stamp)
 }
 
 /// `destination` with its path expanded for `names`.
@@ -68,7 +71,9 @@ pub fn for_recording(destination: Destination, names: &PathNames<'_>) -> Destina
 /// are expanded by the caller, which knows the room and the time).
 pub fn resolve(uri: &str, creds: &Credentials) -> ApiResult<Destination> {
     let bad = |why: &str| ApiError::invalid_field("output_uri", format!("output_uri {why}"));
-    let (scheme, rest) = uri.split_once("://").ok_or_else(|| bad("must look like s3://bucket/path, gs://bucket/path or azure://container/path"))?;
+    let (scheme, rest) = uri
+        .split_once("://")
+        .ok_or_else(|| bad("must look like s3://bucket/path, gs://bucket/path or azure://container/path"))?;
     let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() || !bucket.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
         return Err(bad("needs a bucket/container name of letters, digits, '-', '.', '_'"));
@@ -94,12 +99,9 @@ pub fn resolve(uri: &str, creds: &Credentials) -> ApiResult<Destination> {
             None => Err(not_configured("gs", "RECORDING_GCP_CREDENTIALS")),
         },
         "azure" => match (&creds.azure_account_name, &creds.azure_account_key) {
-            (Some(name), Some(key)) => Ok(Destination::Azure {
-                container: bucket,
-                path,
-                account_name: name.clone(),
-                account_key: key.clone(),
-            }),
+            (Some(name), Some(key)) => {
+                Ok(Destination::Azure { container: bucket, path, account_name: name.clone(), account_key: key.clone() })
+            }
             _ => Err(not_configured("azure", "RECORDING_AZURE_ACCOUNT_NAME and RECORDING_AZURE_ACCOUNT_KEY")),
         },
         other => Err(bad(&format!("scheme '{other}' is not supported; use s3, gs or azure"))),
@@ -123,7 +125,10 @@ mod tests {
     fn s3_resolves_with_credentials() {
         match resolve("s3://my-bucket/rec/{room}.mp4", &creds()).unwrap() {
             Destination::S3 { bucket, path, access_key, region, endpoint, .. } => {
-                assert_eq!((bucket.as_str(), path.as_str(), access_key.as_str()), ("my-bucket", "rec/{room}.mp4", "AK"));
+                assert_eq!(
+                    (bucket.as_str(), path.as_str(), access_key.as_str()),
+                    ("my-bucket", "rec/{room}.mp4", "AK")
+                );
                 assert_eq!((region.as_deref(), endpoint), (Some("eu-west-1"), None));
             }
             other => panic!("{other:?}"),
@@ -143,7 +148,10 @@ mod tests {
     #[test]
     fn placeholders_expand() {
         let names = |recording_id, unix_ms, ext| PathNames { room_id: "rm_1", recording_id, unix_ms, ext };
-        assert_eq!(expand_path("r/{room}/{time}.mp4", &names(None, 1_700_000_000_000, "mp4")), "r/rm_1/20231114T221320Z.mp4");
+        assert_eq!(
+            expand_path("r/{room}/{time}.mp4", &names(None, 1_700_000_000_000, "mp4")),
+            "r/rm_1/20231114T221320Z.mp4"
+        );
         assert_eq!(expand_path("r/{recording}.mp4", &names(Some("rec_9"), 0, "mp4")), "r/rec_9.mp4");
         assert_eq!(expand_path("r/", &names(Some("rec_9"), 0, "ogg")), "r/rm_1-rec_9.ogg");
         assert_eq!(expand_path("r/", &names(None, 0, "ogg")), "r/rm_1-19700101T000000Z.ogg");

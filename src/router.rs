@@ -40,7 +40,13 @@ impl Route {
         use Route::*;
         matches!(
             self,
-            AdminCreateProject | AdminCreateKey | RoomCreate | TokenIssue | ParticipantKick | RecordingStart | RecordingStop
+            AdminCreateProject
+                | AdminCreateKey
+                | RoomCreate
+                | TokenIssue
+                | ParticipantKick
+                | RecordingStart
+                | RecordingStop
         )
     }
 
@@ -83,9 +89,14 @@ const TABLE: &[(Method, &str, Route)] = &[
 
 #[derive(Debug, PartialEq)]
 pub enum Match {
-    Found { route: Route, params: Vec<String> },
+    Found {
+        route: Route,
+        params: Vec<String>,
+    },
     /// The path exists, the method does not: the value for `Allow`.
-    WrongMethod { allow: String },
+    WrongMethod {
+        allow: String,
+    },
     NotFound,
 }
 
@@ -166,10 +177,7 @@ mod tests {
 
     #[test]
     fn wrong_method_lists_allowed() {
-        assert_eq!(
-            route(&Method::Post, "/v1/rtc/room/get/x"),
-            Match::WrongMethod { allow: "GET, HEAD".into() }
-        );
+        assert_eq!(route(&Method::Post, "/v1/rtc/room/get/x"), Match::WrongMethod { allow: "GET, HEAD".into() });
         assert_eq!(
             route(&Method::Put, "/v1/admin/projects/p/keys"),
             Match::WrongMethod { allow: "POST, GET, HEAD".into() }

@@ -72,7 +72,12 @@ impl Breakers {
 }
 
 /// Feeds a vendor call's result to the breaker and passes it on.
-pub async fn observe<T>(app: &App, rt: &Runtime, vendor: &'static str, result: Result<T, VendorError>) -> Result<T, VendorError> {
+pub async fn observe<T>(
+    app: &App,
+    rt: &Runtime,
+    vendor: &'static str,
+    result: Result<T, VendorError>,
+) -> Result<T, VendorError> {
     let outage = matches!(&result, Err(e) if e.is_outage());
     let now = rt.now_ms();
     if app.breakers.record(vendor, outage, now) {
@@ -106,8 +111,11 @@ pub fn pinned<'a>(app: &'a App, name: &str, capability: Capability) -> ApiResult
     let vendor = match &entry.state {
         VendorState::Ready(v) => v.as_ref(),
         VendorState::Unconfigured => {
-            return Err(ApiError::new(ErrorCode::VendorUnavailable, format!("vendor '{name}' is not configured in this deployment"))
-                .with_detail("vendor", entry.name))
+            return Err(ApiError::new(
+                ErrorCode::VendorUnavailable,
+                format!("vendor '{name}' is not configured in this deployment"),
+            )
+            .with_detail("vendor", entry.name))
         }
         VendorState::Misconfigured(why) => {
             return Err(ApiError::new(ErrorCode::VendorUnavailable, format!("vendor '{name}' is misconfigured: {why}"))
@@ -138,7 +146,12 @@ pub fn unsupported(app: &App, vendor: &str, capability: Capability) -> ApiError 
 
 /// Vendors to try for a new room, in order: the pin alone, or every configured vendor that
 /// supports `capability`, healthy ones first (an open breaker is a last resort, not a ban).
-pub async fn candidates<'a>(app: &'a App, rt: &Runtime, capability: Capability, pin: Option<&str>) -> ApiResult<Vec<&'a dyn Vendor>> {
+pub async fn candidates<'a>(
+    app: &'a App,
+    rt: &Runtime,
+    capability: Capability,
+    pin: Option<&str>,
+) -> ApiResult<Vec<&'a dyn Vendor>> {
     if let Some(name) = pin {
         return Ok(vec![pinned(app, name, capability)?]);
     }
@@ -166,7 +179,12 @@ pub async fn candidates<'a>(app: &'a App, rt: &Runtime, capability: Capability, 
 }
 
 /// The vendor hosting an existing room. A pin that names another vendor is a conflict.
-pub fn for_room<'a>(app: &'a App, room_vendor: &str, pin: Option<&str>, capability: Capability) -> ApiResult<&'a dyn Vendor> {
+pub fn for_room<'a>(
+    app: &'a App,
+    room_vendor: &str,
+    pin: Option<&str>,
+    capability: Capability,
+) -> ApiResult<&'a dyn Vendor> {
     if let Some(name) = pin {
         named(app, name)?;
         if name != room_vendor {
@@ -190,7 +208,12 @@ pub fn for_room<'a>(app: &'a App, room_vendor: &str, pin: Option<&str>, capabili
 }
 
 /// Discovery status of one vendor for one capability.
-pub async fn status(app: &App, rt: &Runtime, entry: &crate::vendors::VendorEntry, capability: Capability) -> &'static str {
+pub async fn status(
+    app: &App,
+    rt: &Runtime,
+    entry: &crate::vendors::VendorEntry,
+    capability: Capability,
+) -> &'static str {
     match &entry.state {
         VendorState::Unconfigured => "unconfigured",
         VendorState::Misconfigured(_) => "misconfigured",

@@ -18,13 +18,7 @@ fn health_needs_no_auth_and_reports_version() {
 #[test]
 fn api_routes_refuse_missing_malformed_and_unknown_keys() {
     let t = TestApp::new(&[]);
-    let cases = [
-        None,
-        Some("Basic abc"),
-        Some("Bearer"),
-        Some("Bearer rtc_sk_doesnotexist"),
-        Some("Bearer has space"),
-    ];
+    let cases = [None, Some("Basic abc"), Some("Bearer"), Some("Bearer rtc_sk_doesnotexist"), Some("Bearer has space")];
     for auth in cases {
         let mut req = ApiRequest::new("GET", "/v1/rtc/room/list");
         if let Some(a) = auth {
@@ -92,7 +86,8 @@ fn admin_token_is_required_and_admin_is_off_without_one() {
 fn body_errors_name_their_field() {
     let t = TestApp::new(&[]);
     let raw = |body: &str, ct: &str| {
-        let mut req = ApiRequest::new("POST", "/v1/admin/projects").with_header("authorization", &format!("Bearer {ADMIN}"));
+        let mut req =
+            ApiRequest::new("POST", "/v1/admin/projects").with_header("authorization", &format!("Bearer {ADMIN}"));
         req.body = body.as_bytes().to_vec();
         t.send(req.with_header("content-type", ct))
     };
@@ -159,7 +154,8 @@ fn garbage_input_gets_4xx_envelopes() {
         "/v1/rtc/room/list?limit=%ff&cursor=%00",
         "/v1/discovery/%2e%2e",
     ];
-    let fragments = ["{", "}", "\"name\"", ":", "1e999", "null", "[", "\"\\u0000\"", ",", "\"room\"", "-1", "true", "\"identity\""];
+    let fragments =
+        ["{", "}", "\"name\"", ":", "1e999", "null", "[", "\"\\u0000\"", ",", "\"room\"", "-1", "true", "\"identity\""];
     for i in 0..600 {
         let path = paths[(next() % paths.len() as u64) as usize];
         let mut body = String::new();
@@ -189,7 +185,9 @@ fn routes_without_a_body_or_query_refuse_stray_fields() {
     let r = t.call("GET", &format!("/v1/rtc/room/get/{id}?verbose=1"), None, Some(&key));
     assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (400, "UNKNOWN_FIELD", Some("verbose")));
     // An empty object is no field at all.
-    t.native.http.respond_with(|_| rtcgate::native::json_response(200, &json!({"success": true, "data": {"channel_exist": false}})));
+    t.native.http.respond_with(|_| {
+        rtcgate::native::json_response(200, &json!({"success": true, "data": {"channel_exist": false}}))
+    });
     let r = t.call("GET", &format!("/v1/rtc/room/get/{id}"), Some(json!({})), Some(&key));
     assert_eq!(r.status, 200, "{}", r.json);
 }

@@ -32,7 +32,11 @@ struct FakeLiveKit {
 }
 
 fn livekit(t: &TestApp) -> Rc<FakeLiveKit> {
-    let fake = Rc::new(FakeLiveKit { egresses: RefCell::default(), lose_start_answer: RefCell::new(false), silent_list: RefCell::new(false) });
+    let fake = Rc::new(FakeLiveKit {
+        egresses: RefCell::default(),
+        lose_start_answer: RefCell::new(false),
+        silent_list: RefCell::new(false),
+    });
     let f = fake.clone();
     t.native.http.respond_with(move |req| {
         let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
@@ -62,7 +66,8 @@ fn livekit(t: &TestApp) -> Rc<FakeLiveKit> {
                     .filter(|e| body.get("room_name").is_none_or(|r| r == &e["room_name"]))
                     .filter(|e| {
                         body.get("active") != Some(&json!(true))
-                            || ["EGRESS_STARTING", "EGRESS_ACTIVE", "EGRESS_ENDING"].contains(&e["status"].as_str().unwrap())
+                            || ["EGRESS_STARTING", "EGRESS_ACTIVE", "EGRESS_ENDING"]
+                                .contains(&e["status"].as_str().unwrap())
                     })
                     .cloned()
                     .collect();
@@ -72,7 +77,10 @@ fn livekit(t: &TestApp) -> Rc<FakeLiveKit> {
                 let mut all = f.egresses.borrow_mut();
                 let e = all.iter_mut().find(|e| e["egress_id"] == body["egress_id"]).unwrap();
                 if e["status"] == "EGRESS_COMPLETE" {
-                    return json_response(412, &json!({"code": "failed_precondition", "msg": "egress already complete"}));
+                    return json_response(
+                        412,
+                        &json!({"code": "failed_precondition", "msg": "egress already complete"}),
+                    );
                 }
                 e["status"] = json!("EGRESS_ENDING");
                 json_response(200, e)
@@ -99,12 +107,24 @@ fn start_stop_get_with_an_s3_destination() {
     let key = t.project_key();
     let fake = livekit(&t);
     let room = create_room(&t, &key, "standup");
-    let s = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": "standup", "output_uri": "s3://media/rec/{room}.mp4", "layout": "speaker"})), Some(&key));
+    let s = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": "standup", "output_uri": "s3://media/rec/{room}.mp4", "layout": "speaker"})),
+        Some(&key),
+    );
     assert_eq!(s.status, 201, "{}", s.json);
     let rec = s.json["recording"].as_str().unwrap().to_owned();
     assert!(rec.starts_with("rec_"));
-    assert_eq!((s.json["room"].as_str(), s.json["status"].as_str(), s.json["vendor"].as_str()), (Some(room.as_str()), Some("starting"), Some("livekit")));
-    assert_eq!(s.json["output_uri"], format!("s3://media/rec/{room}.mp4"), "where the file goes, placeholders expanded");
+    assert_eq!(
+        (s.json["room"].as_str(), s.json["status"].as_str(), s.json["vendor"].as_str()),
+        (Some(room.as_str()), Some("starting"), Some("livekit"))
+    );
+    assert_eq!(
+        s.json["output_uri"],
+        format!("s3://media/rec/{room}.mp4"),
+        "where the file goes, placeholders expanded"
+    );
     assert!(!s.json.to_string().contains("s3-secret-value") && !s.json.to_string().contains("AKIA"));
 
     let start = &calls_to(&t, "StartRoomCompositeEgress")[0];
@@ -113,7 +133,10 @@ fn start_stop_get_with_an_s3_destination() {
     let file = &start["file_outputs"][0];
     assert_eq!(file["file_type"], "MP4");
     assert_eq!(file["filepath"], format!("rec/{room}.mp4"));
-    assert_eq!(file["s3"], json!({"access_key": "AKIA-TEST", "secret": "s3-secret-value", "region": "eu-west-1", "bucket": "media"}));
+    assert_eq!(
+        file["s3"],
+        json!({"access_key": "AKIA-TEST", "secret": "s3-secret-value", "region": "eu-west-1", "bucket": "media"})
+    );
 
     let stop = t.call("POST", &format!("/v1/rtc/recording/stop/{rec}"), Some(json!({})), Some(&key));
     assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("stopping")), "{}", stop.json);
@@ -127,7 +150,10 @@ fn start_stop_get_with_an_s3_destination() {
     }
     let g = t.call("GET", &format!("/v1/rtc/recording/get/{rec}"), None, Some(&key));
     assert_eq!(g.json["status"], "complete", "{}", g.json);
-    assert_eq!(g.json["files"], json!([{"location": "s3://media/rec.mp4", "size_bytes": 1048576, "duration_ms": 60000}]));
+    assert_eq!(
+        g.json["files"],
+        json!([{"location": "s3://media/rec.mp4", "size_bytes": 1048576, "duration_ms": 60000}])
+    );
     assert_eq!(g.json["ended_at"], "2023-11-14T22:14:20Z");
 
     // Stopping what already ended returns its final state without asking the vendor.
@@ -172,14 +198,24 @@ fn a_lost_start_is_confirmed_by_get_and_a_different_request_does_not_adopt_it() 
     let room = create_room(&t, &key, "r");
     *fake.lose_start_answer.borrow_mut() = true;
     *fake.silent_list.borrow_mut() = true;
-    let lost = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": "r", "output_uri": "s3://media/a.mp4"})), Some(&key));
+    let lost = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": "r", "output_uri": "s3://media/a.mp4"})),
+        Some(&key),
+    );
     assert_eq!(lost.status, 504);
     let lost_id = lost.json["error"]["recording"].as_str().unwrap().to_owned();
     *fake.lose_start_answer.borrow_mut() = false;
     *fake.silent_list.borrow_mut() = false;
 
     // Another request in the room starts its own egress instead of taking the lost one.
-    let other = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room, "output_uri": "s3://media/b.ogg", "audio_only": true})), Some(&key));
+    let other = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room, "output_uri": "s3://media/b.ogg", "audio_only": true})),
+        Some(&key),
+    );
     assert_eq!(other.status, 201, "{}", other.json);
     assert_ne!(other.json["recording"], lost_id.as_str());
     assert_eq!(other.json["output_uri"], "s3://media/b.ogg");
@@ -254,9 +290,18 @@ fn destinations_are_checked() {
             body["output_uri"] = json!(u);
         }
         let r = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
-        assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (status, code, Some("output_uri")), "{uri:?}");
+        assert_eq!(
+            (r.status, r.code(), r.json["error"]["field"].as_str()),
+            (status, code, Some("output_uri")),
+            "{uri:?}"
+        );
     }
-    let bad_layout = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": "r", "output_uri": "s3://m/x", "layout": "mosaic"})), Some(&key));
+    let bad_layout = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": "r", "output_uri": "s3://m/x", "layout": "mosaic"})),
+        Some(&key),
+    );
     assert_eq!((bad_layout.status, bad_layout.json["error"]["field"].as_str()), (400, Some("layout")));
     assert!(calls_to(&t, "StartRoomCompositeEgress").is_empty());
 }
@@ -266,7 +311,12 @@ fn other_vendors_answer_501_naming_who_can_record() {
     let t = TestApp::new(&[LIVEKIT, AGORA, STORAGE]);
     let key = t.project_key();
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "agora"})), Some(&key));
-    let r = t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room.json["room"], "output_uri": "s3://m/x"})), Some(&key));
+    let r = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room.json["room"], "output_uri": "s3://m/x"})),
+        Some(&key),
+    );
     assert_eq!((r.status, r.code()), (501, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
     assert_eq!(r.json["error"]["supported_by"], json!(["livekit"]));
 }
@@ -285,7 +335,12 @@ fn enable_recording_makes_livekit_record_the_room() {
 
     let without_default = TestApp::new(&[LIVEKIT, STORAGE]);
     let key = without_default.project_key();
-    let r = without_default.call("POST", "/v1/rtc/room/create", Some(json!({"name": "auto", "enable_recording": true})), Some(&key));
+    let r = without_default.call(
+        "POST",
+        "/v1/rtc/room/create",
+        Some(json!({"name": "auto", "enable_recording": true})),
+        Some(&key),
+    );
     assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("enable_recording")));
 }
 

@@ -47,7 +47,10 @@ fn agora_room_lifecycle_without_a_vendor_create_call() {
     for reference in [room.as_str(), "standup"] {
         let g = t.call("GET", &format!("/v1/rtc/room/get/{reference}"), None, Some(&key));
         assert_eq!(g.status, 200, "{}", g.json);
-        assert_eq!((g.json["room"].as_str(), g.json["num_participants"].as_u64(), g.json["live"].as_bool()), (Some(room.as_str()), Some(3), Some(true)));
+        assert_eq!(
+            (g.json["room"].as_str(), g.json["num_participants"].as_u64(), g.json["live"].as_bool()),
+            (Some(room.as_str()), Some(3), Some(true))
+        );
     }
     // The channel name the vendor saw is the room id, never the user's name.
     assert!(t.native.http.sent()[0].request.url.ends_with(&format!("/{room}")));
@@ -193,7 +196,8 @@ fn idempotency_replays_and_refuses_a_changed_body() {
     assert_eq!(first.json, again.json);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(first.header("idempotent-replayed"), None);
-    let changed = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "other", "idempotency_key": "k-1"})), Some(&key));
+    let changed =
+        t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "other", "idempotency_key": "k-1"})), Some(&key));
     assert_eq!((changed.status, changed.code()), (422, "IDEMPOTENCY_KEY_REUSED"));
 
     // The header works the same way, and the same key in another project is independent.
@@ -205,7 +209,12 @@ fn idempotency_replays_and_refuses_a_changed_body() {
     let h2 = t.send(req);
     assert_eq!((h1.status, h2.json.clone()), (201, h1.json.clone()));
     let other_project = t.project_key();
-    let o = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "once", "idempotency_key": "k-1"})), Some(&other_project));
+    let o = t.call(
+        "POST",
+        "/v1/rtc/room/create",
+        Some(json!({"name": "once", "idempotency_key": "k-1"})),
+        Some(&other_project),
+    );
     assert_eq!(o.status, 201);
     assert_ne!(o.json["room"], first.json["room"]);
 }
@@ -241,11 +250,21 @@ fn unpinned_create_fails_over_past_a_down_vendor() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["vendor"].as_str().unwrap().into(), v["status"].as_str().unwrap().into(), v["default"].as_bool().unwrap()))
+        .map(|v| {
+            (
+                v["vendor"].as_str().unwrap().into(),
+                v["status"].as_str().unwrap().into(),
+                v["default"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
-        vec![("livekit".into(), "down".into(), false), ("agora".into(), "live".into(), true), ("zego".into(), "unconfigured".into(), false)]
+        vec![
+            ("livekit".into(), "down".into(), false),
+            ("agora".into(), "live".into(), true),
+            ("zego".into(), "unconfigured".into(), false)
+        ]
     );
     t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
     let disc = t.call("GET", "/v1/discovery/rtc.room.create", None, Some(&key));
@@ -257,12 +276,20 @@ fn pins_are_checked() {
     let t = TestApp::new(&[AGORA]);
     let key = t.project_key();
     let unknown = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "twilio"})), Some(&key));
-    assert_eq!((unknown.status, unknown.code(), unknown.json["error"]["field"].as_str()), (400, "UNKNOWN_VENDOR", Some("vendor")));
+    assert_eq!(
+        (unknown.status, unknown.code(), unknown.json["error"]["field"].as_str()),
+        (400, "UNKNOWN_VENDOR", Some("vendor"))
+    );
     let unconfigured = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "zego"})), Some(&key));
     assert_eq!((unconfigured.status, unconfigured.code()), (422, "VENDOR_UNAVAILABLE"));
     let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "agora"})), Some(&key));
     let room = c.json["room"].as_str().unwrap();
-    let mismatch = t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "x", "vendor": "zego"})), Some(&key));
+    let mismatch = t.call(
+        "POST",
+        &format!("/v1/rtc/participant/kick/{room}"),
+        Some(json!({"identity": "x", "vendor": "zego"})),
+        Some(&key),
+    );
     assert_eq!((mismatch.status, mismatch.code()), (409, "VENDOR_MISMATCH"));
 }
 

@@ -25,9 +25,16 @@ fn livekit_token_carries_the_grant_and_creates_the_room_implicitly() {
     let key = t.project_key();
     t.native.http.respond_with(|req| {
         let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
-        json_response(200, &json!({"sid": "RM_1", "name": body["name"], "empty_timeout": 300, "creation_time": "1700000000"}))
+        json_response(
+            200,
+            &json!({"sid": "RM_1", "name": body["name"], "empty_timeout": 300, "creation_time": "1700000000"}),
+        )
     });
-    let r = issue(&t, &key, json!({"room": "standup", "identity": "alice", "display_name": "Alice", "ttl_s": 600, "is_admin": true, "metadata": {"team": "blue"}}));
+    let r = issue(
+        &t,
+        &key,
+        json!({"room": "standup", "identity": "alice", "display_name": "Alice", "ttl_s": 600, "is_admin": true, "metadata": {"team": "blue"}}),
+    );
     assert_eq!(r.status, 200, "{}", r.json);
     let room = r.json["room"].as_str().unwrap().to_owned();
     assert!(room.starts_with("rm_"));
@@ -35,7 +42,10 @@ fn livekit_token_carries_the_grant_and_creates_the_room_implicitly() {
     assert_eq!(r.json["join"], json!({"url": "wss://livekit.test", "room": room}));
     assert_eq!(r.json["expires_at"], "2023-11-14T22:23:20Z");
     let c = jwt_claims(r.json["token"].as_str().unwrap());
-    assert_eq!((c["iss"].as_str(), c["sub"].as_str(), c["name"].as_str()), (Some("APItestkey"), Some("alice"), Some("Alice")));
+    assert_eq!(
+        (c["iss"].as_str(), c["sub"].as_str(), c["name"].as_str()),
+        (Some("APItestkey"), Some("alice"), Some("Alice"))
+    );
     assert_eq!((c["nbf"].as_u64(), c["exp"].as_u64()), (Some(1_700_000_000), Some(1_700_000_600)));
     assert_eq!(c["video"]["room"], room.as_str());
     assert_eq!(c["video"]["roomJoin"], true);
@@ -49,7 +59,10 @@ fn livekit_token_carries_the_grant_and_creates_the_room_implicitly() {
     assert_eq!((again.json["room"].as_str(), again.json["room_created"].as_bool()), (Some(room.as_str()), Some(false)));
     assert_eq!(t.native.http.sent().len(), sent, "tokens need no vendor call");
     let c = jwt_claims(again.json["token"].as_str().unwrap());
-    assert_eq!((c["video"]["canPublish"].as_bool(), c["video"]["canPublishData"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(
+        (c["video"]["canPublish"].as_bool(), c["video"]["canPublishData"].as_bool()),
+        (Some(false), Some(false))
+    );
     assert_eq!(c["video"]["canSubscribe"], true);
     assert!(c["video"].get("roomAdmin").is_none());
 }
@@ -62,7 +75,11 @@ fn agora_uids_are_room_stable_and_map_back_to_identities() {
     assert_eq!(a1.status, 200, "{}", a1.json);
     let b = issue(&t, &key, json!({"room": "r", "identity": "bob"}));
     let a2 = issue(&t, &key, json!({"room": "r", "identity": "alice"}));
-    let (ua, ub, ua2) = (a1.json["join"]["uid"].as_u64().unwrap(), b.json["join"]["uid"].as_u64().unwrap(), a2.json["join"]["uid"].as_u64().unwrap());
+    let (ua, ub, ua2) = (
+        a1.json["join"]["uid"].as_u64().unwrap(),
+        b.json["join"]["uid"].as_u64().unwrap(),
+        a2.json["join"]["uid"].as_u64().unwrap(),
+    );
     assert_eq!(ua, ua2);
     assert_ne!(ua, ub);
     assert_eq!(a1.json["join"]["channel"], a1.json["room"]);
@@ -72,11 +89,15 @@ fn agora_uids_are_room_stable_and_map_back_to_identities() {
 
     // The vendor lists uids; the API answers with identities (and the raw uid when unknown).
     t.native.http.respond_with(move |_| {
-        json_response(200, &json!({"success": true, "data": {"channel_exist": true, "mode": 1, "total": 3, "users": [ua, ub, 999]}}))
+        json_response(
+            200,
+            &json!({"success": true, "data": {"channel_exist": true, "mode": 1, "total": 3, "users": [ua, ub, 999]}}),
+        )
     });
     let list = t.call("GET", &format!("/v1/rtc/participant/list/{room}"), None, Some(&key));
     assert_eq!(list.status, 200, "{}", list.json);
-    let ids: Vec<&str> = list.json["items"].as_array().unwrap().iter().map(|p| p["identity"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        list.json["items"].as_array().unwrap().iter().map(|p| p["identity"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["alice", "bob", "999"]);
     assert_eq!(list.json["items"][0]["display_name"], "Alice");
 }
@@ -95,11 +116,16 @@ fn grants_a_vendor_cannot_enforce_are_refused() {
         let mut b = json!({"room": format!("{vendor}-room"), "identity": "u1", "vendor": vendor});
         b.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
         let r = issue(&t, &key, b);
-        assert_eq!((r.status, r.code(), r.json["error"]["field"].as_str()), (422, "GRANT_NOT_SUPPORTED", Some(field)), "{vendor} {body}");
+        assert_eq!(
+            (r.status, r.code(), r.json["error"]["field"].as_str()),
+            (422, "GRANT_NOT_SUPPORTED", Some(field)),
+            "{vendor} {body}"
+        );
         assert_eq!(r.json["error"]["vendor"], vendor);
     }
     // A subscriber on ZEGO: can_publish false (data follows it by default) is fine.
-    let ok = issue(&t, &key, json!({"room": "zego-room", "identity": "viewer", "vendor": "zego", "can_publish": false}));
+    let ok =
+        issue(&t, &key, json!({"room": "zego-room", "identity": "viewer", "vendor": "zego", "can_publish": false}));
     assert_eq!(ok.status, 200, "{}", ok.json);
     assert!(ok.json["token"].as_str().unwrap().starts_with("04"));
     assert_eq!(ok.json["join"]["user_id"], "viewer");
@@ -138,11 +164,18 @@ fn kick_maps_identities_and_reports_absence() {
             json_response(200, &json!({"Code": 105, "Message": "user not online", "RequestId": "r2"}))
         }
     });
-    let ok = t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "alice"})), Some(&key));
+    let ok =
+        t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "alice"})), Some(&key));
     assert_eq!((ok.status, ok.json.clone()), (200, json!({"ok": true})), "{}", ok.json);
-    let gone = t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "carol"})), Some(&key));
+    let gone =
+        t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "carol"})), Some(&key));
     assert_eq!((gone.status, gone.code()), (404, "PARTICIPANT_NOT_FOUND"));
-    let other = t.call("POST", &format!("/v1/rtc/participant/kick/{room}"), Some(json!({"identity": "alice", "room": "elsewhere"})), Some(&key));
+    let other = t.call(
+        "POST",
+        &format!("/v1/rtc/participant/kick/{room}"),
+        Some(json!({"identity": "alice", "room": "elsewhere"})),
+        Some(&key),
+    );
     assert_eq!((other.status, other.json["error"]["field"].as_str()), (400, Some("room")));
 }
 
@@ -171,7 +204,12 @@ fn a_grant_refused_by_the_failover_vendor_leaves_no_room() {
     t.native.http.respond_with(|_| Err(rtcgate::runtime::HttpError::Unreachable("refused".into())));
     // LiveKit (first in order) would take the grant but is down; Agora cannot enforce it.
     let r = issue(&t, &key, json!({"room": "new", "identity": "u", "can_subscribe": false}));
-    assert_eq!((r.status, r.code(), r.json["error"]["vendor"].as_str()), (422, "GRANT_NOT_SUPPORTED", Some("agora")), "{}", r.json);
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["vendor"].as_str()),
+        (422, "GRANT_NOT_SUPPORTED", Some("agora")),
+        "{}",
+        r.json
+    );
     let rooms = t.call("GET", "/v1/rtc/room/list", None, Some(&key));
     assert_eq!(rooms.json["items"], json!([]));
 }

@@ -27,9 +27,7 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 
 /// The `{name}`s of a templated path, in order.
 fn template_names(path: &str) -> Vec<&str> {
-    path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .collect()
+    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
 }
 
 /// The route table's pattern with its `{}` placeholders named, by position, like `doc_path`.
@@ -81,7 +79,10 @@ fn the_document_lists_exactly_the_routes_of_the_table() {
 
     let missing: Vec<_> = table_ops.difference(&doc_ops).collect();
     let extra: Vec<_> = doc_ops.difference(&table_ops).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "routes not documented: {missing:?}; documented but not routed: {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "routes not documented: {missing:?}; documented but not routed: {extra:?}"
+    );
 }
 
 #[test]
@@ -120,7 +121,10 @@ fn every_operation_is_complete() {
                     assert_eq!(schema["$ref"], "#/components/schemas/Error", "{at} {status}: not the Error envelope");
                 }
                 if status == "401" {
-                    assert!(response["headers"].get("WWW-Authenticate").is_some(), "{at}: 401 without WWW-Authenticate");
+                    assert!(
+                        response["headers"].get("WWW-Authenticate").is_some(),
+                        "{at}: 401 without WWW-Authenticate"
+                    );
                 }
                 if status == "405" {
                     assert!(response["headers"].get("Allow").is_some(), "{at}: 405 without Allow");
@@ -184,19 +188,44 @@ const ALL_CODES: [ErrorCode; 30] = [
 fn every_variant_is_listed(code: ErrorCode) {
     use ErrorCode::*;
     match code {
-        InvalidJson | InvalidRequest | UnknownField | PayloadTooLarge | UnsupportedMediaType | Unauthenticated
-        | Forbidden | RouteNotFound | MethodNotAllowed | ProjectNotFound | KeyNotFound | RoomNotFound
-        | RoomNameTaken | ParticipantNotFound | RecordingNotFound | CapabilityNotFound | UnknownVendor
-        | VendorUnavailable | VendorMismatch | VendorAuthFailed | VendorTimeout | VendorRateLimited
-        | VendorRejected | GrantNotSupported | UnsupportedByVendor | DestinationNotConfigured
-        | IdempotencyKeyReused | IdempotencyInProgress | RecordingUnconfirmed | Internal => {}
+        InvalidJson
+        | InvalidRequest
+        | UnknownField
+        | PayloadTooLarge
+        | UnsupportedMediaType
+        | Unauthenticated
+        | Forbidden
+        | RouteNotFound
+        | MethodNotAllowed
+        | ProjectNotFound
+        | KeyNotFound
+        | RoomNotFound
+        | RoomNameTaken
+        | ParticipantNotFound
+        | RecordingNotFound
+        | CapabilityNotFound
+        | UnknownVendor
+        | VendorUnavailable
+        | VendorMismatch
+        | VendorAuthFailed
+        | VendorTimeout
+        | VendorRateLimited
+        | VendorRejected
+        | GrantNotSupported
+        | UnsupportedByVendor
+        | DestinationNotConfigured
+        | IdempotencyKeyReused
+        | IdempotencyInProgress
+        | RecordingUnconfirmed
+        | Internal => {}
     }
 }
 
 #[test]
 fn the_error_code_enum_is_exactly_the_codes_of_the_code() {
     let doc = doc();
-    let code_schema = resolve(&doc, &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]);
+    let code_schema =
+        resolve(&doc, &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]);
     let documented: Vec<&str> = code_schema["enum"]
         .as_array()
         .expect("the error code schema is an enum")
@@ -210,7 +239,10 @@ fn the_error_code_enum_is_exactly_the_codes_of_the_code() {
     assert_eq!(known.len(), ALL_CODES.len(), "ALL_CODES repeats a variant");
     let unknown: Vec<_> = documented_set.difference(&known).collect();
     let undocumented: Vec<_> = known.difference(&documented_set).collect();
-    assert!(unknown.is_empty() && undocumented.is_empty(), "codes the code does not know: {unknown:?}; codes not documented: {undocumented:?}");
+    assert!(
+        unknown.is_empty() && undocumented.is_empty(),
+        "codes the code does not know: {unknown:?}; codes not documented: {undocumented:?}"
+    );
 }
 
 #[test]
@@ -233,7 +265,8 @@ fn documented_error_statuses_agree_with_the_codes() {
                 let codes: Vec<&str> = head.split('`').skip(1).step_by(2).collect();
                 assert!(!codes.is_empty(), "{method} {path} {status}: description names no code");
                 for name in codes {
-                    let code = by_name.get(name).unwrap_or_else(|| panic!("{method} {path} {status}: unknown code {name}"));
+                    let code =
+                        by_name.get(name).unwrap_or_else(|| panic!("{method} {path} {status}: unknown code {name}"));
                     let ok = code.status() == status || (*code == ErrorCode::VendorUnavailable && status == 502);
                     assert!(ok, "{method} {path}: {name} is HTTP {}, documented under {status}", code.status());
                 }

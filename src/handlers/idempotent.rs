@@ -28,14 +28,23 @@ pub fn key(ctx: &Ctx<'_>, from_body: Option<String>) -> ApiResult<Option<String>
     };
     if let Some(k) = &key {
         if k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid_field("idempotency_key", "'idempotency_key' must be 1-255 visible ASCII characters"));
+            return Err(ApiError::invalid_field(
+                "idempotency_key",
+                "'idempotency_key' must be 1-255 visible ASCII characters",
+            ));
         }
     }
     Ok(key)
 }
 
 /// `fingerprint_of` is the request minus the key itself.
-pub async fn once<F, Fut>(ctx: &Ctx<'_>, scope: &str, key: Option<String>, fingerprint_of: &Value, work: F) -> ApiResult<Reply>
+pub async fn once<F, Fut>(
+    ctx: &Ctx<'_>,
+    scope: &str,
+    key: Option<String>,
+    fingerprint_of: &Value,
+    work: F,
+) -> ApiResult<Reply>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Reply>>,

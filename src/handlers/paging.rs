@@ -38,16 +38,15 @@ pub fn parse(req: &ApiRequest, allowed: &[&str]) -> ApiResult<ListQuery> {
     for (k, v) in req.query_pairs() {
         match k.as_str() {
             "limit" => {
-                q.limit = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| ApiError::invalid_field("limit", format!("'limit' must be a whole number from 1 to {MAX_LIMIT}")))?;
+                q.limit = v.parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                    ApiError::invalid_field("limit", format!("'limit' must be a whole number from 1 to {MAX_LIMIT}"))
+                })?;
             }
             "cursor" if !v.is_empty() => {
-                q.after = Some(decode_cursor(&v).ok_or_else(|| {
-                    ApiError::invalid_field("cursor", "'cursor' is not a cursor this API returned")
-                })?);
+                q.after =
+                    Some(decode_cursor(&v).ok_or_else(|| {
+                        ApiError::invalid_field("cursor", "'cursor' is not a cursor this API returned")
+                    })?);
             }
             "cursor" => {}
             other if allowed.contains(&other) => q.rest.push((k.clone(), v)),

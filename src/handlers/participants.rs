@@ -65,11 +65,10 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let result = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
     match result {
         Ok(()) => Ok(Reply::ok(json!({ "ok": true }))),
-        Err(e) if e.failure == VendorFailure::NotFound => Err(ApiError::new(
-            ErrorCode::ParticipantNotFound,
-            format!("'{identity}' is not in room {}", room.id),
-        )
-        .with_detail("identity", identity)),
+        Err(e) if e.failure == VendorFailure::NotFound => {
+            Err(ApiError::new(ErrorCode::ParticipantNotFound, format!("'{identity}' is not in room {}", room.id))
+                .with_detail("identity", identity))
+        }
         Err(e) => Err(e.to_api_error()),
     }
 }

@@ -95,7 +95,12 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     .await
 }
 
-async fn start_once(ctx: &Ctx<'_>, vendor: &dyn Vendor, spec: &RecordingSpec, mut record: Recording) -> ApiResult<Recording> {
+async fn start_once(
+    ctx: &Ctx<'_>,
+    vendor: &dyn Vendor,
+    spec: &RecordingSpec,
+    mut record: Recording,
+) -> ApiResult<Recording> {
     let rt = ctx.rt;
     recordings::insert(rt, &record).await?;
     match routing::observe(ctx.app, rt, vendor.name(), vendor.start_recording(rt, spec).await).await {
@@ -133,7 +138,8 @@ enum Confirmation {
 }
 
 async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Result<Confirmation, VendorError> {
-    let all = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await).await?;
+    let all =
+        routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await).await?;
     let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id)
         .await
         .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
@@ -181,7 +187,8 @@ fn unconfirmed_error(rec: &Recording) -> ApiError {
 async fn load_recording(ctx: &Ctx<'_>) -> ApiResult<Recording> {
     let id = ctx.param(0);
     recordings::find(ctx.rt, ctx.project_id(), id).await?.ok_or_else(|| {
-        ApiError::new(ErrorCode::RecordingNotFound, format!("no recording '{id}' in this project")).with_detail("recording", id)
+        ApiError::new(ErrorCode::RecordingNotFound, format!("no recording '{id}' in this project"))
+            .with_detail("recording", id)
     })
 }
 
@@ -241,8 +248,13 @@ pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 async fn refresh(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Recording) -> Result<Recording, VendorError> {
     let mut rec = settle(ctx, vendor, rec).await?;
     let Some(vendor_id) = rec.vendor_recording_id.clone() else { return Ok(rec) };
-    let state = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await)
-        .await?;
+    let state = routing::observe(
+        ctx.app,
+        ctx.rt,
+        vendor.name(),
+        vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await,
+    )
+    .await?;
     rec.apply(&state);
     recordings::save_state(ctx.rt, &rec)
         .await
@@ -262,5 +274,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let after = q.after.map(|(ms, id)| Cursor { started_at_ms: ms, id });
     let (items, more) = recordings::page(ctx.rt, ctx.project_id(), room_id.as_deref(), after.as_ref(), q.limit).await?;
     let next_cursor = if more { items.last().map(|r| paging::encode_cursor(r.started_at_ms, &r.id)) } else { None };
-    Ok(Reply::ok(json!({ "items": items.iter().map(Recording::to_json).collect::<Vec<_>>(), "next_cursor": next_cursor })))
+    Ok(Reply::ok(
+        json!({ "items": items.iter().map(Recording::to_json).collect::<Vec<_>>(), "next_cursor": next_cursor }),
+    ))
 }

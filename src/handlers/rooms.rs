@@ -30,7 +30,15 @@ pub(crate) struct NewRoom {
 impl NewRoom {
     /// A room created implicitly by `token.issue`: only a name and perhaps a vendor pin.
     pub fn named(name: String, vendor: Option<String>) -> NewRoom {
-        NewRoom { name, max_participants: None, empty_timeout_s: None, metadata: None, region: None, enable_recording: false, vendor }
+        NewRoom {
+            name,
+            max_participants: None,
+            empty_timeout_s: None,
+            metadata: None,
+            region: None,
+            enable_recording: false,
+            vendor,
+        }
     }
 }
 
@@ -90,8 +98,11 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         })?;
         // A bad default is the deployment's problem, not a field the client sent.
         let destination = recording_destination::resolve(uri, &app.settings.recording_credentials).map_err(|e| {
-            ApiError::new(ErrorCode::DestinationNotConfigured, format!("RECORDING_DEFAULT_URI is not usable: {}", e.message))
-                .with_detail("field", "enable_recording")
+            ApiError::new(
+                ErrorCode::DestinationNotConfigured,
+                format!("RECORDING_DEFAULT_URI is not usable: {}", e.message),
+            )
+            .with_detail("field", "enable_recording")
         })?;
         Some(destination)
     } else {
@@ -119,7 +130,8 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         empty_timeout_s: room.empty_timeout_s.map(|n| n as u32),
         metadata_json: room.metadata.clone(),
         auto_record: auto_record.map(|d| {
-            let names = PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
+            let names =
+                PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
             recording_destination::for_recording(d, &names)
         }),
     };
@@ -160,7 +172,12 @@ pub(crate) async fn load(ctx: &Ctx<'_>, id_or_name: &str) -> ApiResult<Room> {
 }
 
 /// The vendor hosting `room`, for `capability`.
-pub(crate) fn vendor_of<'a>(ctx: &Ctx<'a>, room: &Room, pin: Option<&str>, capability: Capability) -> ApiResult<&'a dyn Vendor> {
+pub(crate) fn vendor_of<'a>(
+    ctx: &Ctx<'a>,
+    room: &Room,
+    pin: Option<&str>,
+    capability: Capability,
+) -> ApiResult<&'a dyn Vendor> {
     routing::for_room(ctx.app, &room.vendor, pin, capability)
 }
 

@@ -48,8 +48,14 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
     vendor.check_grant(&grant)?;
     grant.room_id = room.id.clone();
-    grant.uid =
-        participants::upsert(ctx.rt, &room.id, &identity, grant.display_name.as_deref(), grant.metadata_json.as_deref()).await?;
+    grant.uid = participants::upsert(
+        ctx.rt,
+        &room.id,
+        &identity,
+        grant.display_name.as_deref(),
+        grant.metadata_json.as_deref(),
+    )
+    .await?;
     let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
     Ok(Reply::ok(json!({
         "token": token.token,
@@ -67,7 +73,12 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 /// first join, so a token for a new name creates the room). Returns whether it was created.
 /// A new room is created only on a vendor that accepts `grant` (checked before its vendor
 /// call, also after a failover), so a refused token leaves nothing behind.
-async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>, grant: &JoinGrant) -> ApiResult<(Room, bool)> {
+async fn room_for_token(
+    ctx: &Ctx<'_>,
+    room_ref: &str,
+    pin: Option<String>,
+    grant: &JoinGrant,
+) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
         return Ok((room, false));
@@ -81,7 +92,10 @@ async fn room_for_token(ctx: &Ctx<'_>, room_ref: &str, pin: Option<String>, gran
     }
     check_name(room_ref).map_err(|e| with_field(e, "room"))?;
     if room_ref.len() > MAX_NAME_BYTES {
-        return Err(ApiError::invalid_field("room", format!("a new room's name must be at most {MAX_NAME_BYTES} bytes")));
+        return Err(ApiError::invalid_field(
+            "room",
+            format!("a new room's name must be at most {MAX_NAME_BYTES} bytes"),
+        ));
     }
     match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin), Some(grant)).await {
         Ok(room) => {

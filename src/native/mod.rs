@@ -87,7 +87,8 @@ impl NativeRuntime {
         let http = Rc::new(ScriptedHttp::default());
         let clock = Rc::new(ManualClock::new(now_ms));
         let kv = Rc::new(MemoryKv { entries: RefCell::default(), clock: Some(clock.clone()) });
-        let runtime = Runtime { db: db.clone(), kv, http: http.clone(), clock: clock.clone(), entropy: Rc::new(OsEntropy) };
+        let runtime =
+            Runtime { db: db.clone(), kv, http: http.clone(), clock: clock.clone(), entropy: Rc::new(OsEntropy) };
         NativeRuntime { runtime, db, http, clock }
     }
 }

@@ -87,15 +87,21 @@ pub async fn peek(rt: &Runtime, project_id: &str, scope: &str, key: &str, hash: 
         return Ok(Claim::Mismatch);
     }
     match (text(row, "state").as_deref(), int(row, "status"), text(row, "body")) {
-        (Some("done"), Some(status), Some(body)) => Ok(Claim::Replay {
-            status: status as u16,
-            body: serde_json::from_str(&body).unwrap_or(Value::Null),
-        }),
+        (Some("done"), Some(status), Some(body)) => {
+            Ok(Claim::Replay { status: status as u16, body: serde_json::from_str(&body).unwrap_or(Value::Null) })
+        }
         _ => Ok(Claim::InProgress),
     }
 }
 
-pub async fn complete(rt: &Runtime, project_id: &str, scope: &str, key: &str, status: u16, body: &Value) -> ApiResult<()> {
+pub async fn complete(
+    rt: &Runtime,
+    project_id: &str,
+    scope: &str,
+    key: &str,
+    status: u16,
+    body: &Value,
+) -> ApiResult<()> {
     rt.db
         .execute(
             "UPDATE idempotency SET state = 'done', status = ?4, body = ?5 WHERE project_id = ?1 AND scope = ?2 AND key = ?3",

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::ids;
-use crate::runtime::{Runtime, Row, SqlValue};
+use crate::runtime::{Row, Runtime, SqlValue};
 use crate::time::rfc3339;
 
 pub const KEY_PREFIX: &str = "rtc_sk_";
@@ -85,10 +85,7 @@ pub async fn create_project(rt: &Runtime, name: &str) -> ApiResult<Project> {
 }
 
 pub async fn get_project(rt: &Runtime, id: &str) -> ApiResult<Option<Project>> {
-    let rows = rt
-        .db
-        .query("SELECT id, name, created_at_ms FROM projects WHERE id = ?1", &[id.into()])
-        .await?;
+    let rows = rt.db.query("SELECT id, name, created_at_ms FROM projects WHERE id = ?1", &[id.into()]).await?;
     Ok(rows.first().and_then(|r| {
         Some(Project { id: text(r, "id")?, name: text(r, "name")?, created_at_ms: int(r, "created_at_ms")? })
     }))
@@ -170,10 +167,7 @@ mod tests {
 
     #[test]
     fn hash_is_sha256_hex_and_last4_is_the_tail() {
-        assert_eq!(
-            hash_key("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(last4("rtc_sk_abcdWXYZ"), "WXYZ");
         assert_eq!(last4("ab"), "ab");
     }

@@ -17,7 +17,13 @@ pub struct Registered {
 
 /// Records (or refreshes) `identity` in `room_id` and returns its uid — one round trip.
 /// A new identity gets the room's next uid; an existing one keeps its uid.
-pub async fn upsert(rt: &Runtime, room_id: &str, identity: &str, display_name: Option<&str>, metadata: Option<&str>) -> ApiResult<u32> {
+pub async fn upsert(
+    rt: &Runtime,
+    room_id: &str,
+    identity: &str,
+    display_name: Option<&str>,
+    metadata: Option<&str>,
+) -> ApiResult<u32> {
     let now = rt.now_ms() as i64;
     let params = [
         room_id.into(),
@@ -45,7 +51,8 @@ pub async fn upsert(rt: &Runtime, room_id: &str, identity: &str, display_name: O
         match result {
             Ok(rows) => {
                 let uid = rows.first().and_then(|r| int(r, "uid")).unwrap_or(0);
-                return u32::try_from(uid).map_err(|_| crate::error::ApiError::internal("participant uid out of range"));
+                return u32::try_from(uid)
+                    .map_err(|_| crate::error::ApiError::internal("participant uid out of range"));
             }
             Err(DbError::Constraint(_)) => continue,
             Err(e) => return Err(e.into()),

@@ -82,8 +82,11 @@ impl Recording {
 
     /// The contract's `Recording { recording, room, status, output_uri }` plus details.
     pub fn to_json(&self) -> Value {
-        let metadata: Value =
-            self.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_else(|| Value::Object(Map::new()));
+        let metadata: Value = self
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_else(|| Value::Object(Map::new()));
         let mut v = json!({
             "recording": self.id,
             "room": self.room_id,
@@ -168,7 +171,10 @@ pub async fn save_state(rt: &Runtime, r: &Recording) -> ApiResult<()> {
 pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Recording>> {
     let rows = rt
         .db
-        .query(&format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND id = ?2"), &[project_id.into(), id.into()])
+        .query(
+            &format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND id = ?2"),
+            &[project_id.into(), id.into()],
+        )
         .await?;
     Ok(rows.first().and_then(Recording::from_row))
 }
@@ -198,7 +204,10 @@ pub async fn set_answer_lost(rt: &Runtime, id: &str, lost: bool) -> ApiResult<()
 pub async fn known_vendor_ids(rt: &Runtime, room_id: &str) -> ApiResult<Vec<String>> {
     let rows = rt
         .db
-        .query("SELECT vendor_recording_id FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NOT NULL", &[room_id.into()])
+        .query(
+            "SELECT vendor_recording_id FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NOT NULL",
+            &[room_id.into()],
+        )
         .await?;
     Ok(rows.iter().filter_map(|r| text(r, "vendor_recording_id")).collect())
 }
@@ -215,8 +224,15 @@ pub struct Cursor {
 }
 
 /// Newest first; optionally one room's.
-pub async fn page(rt: &Runtime, project_id: &str, room_id: Option<&str>, after: Option<&Cursor>, limit: u32) -> ApiResult<(Vec<Recording>, bool)> {
-    let mut params: Vec<SqlValue> = vec![project_id.into(), i64::from(limit + 1).into(), room_id.map(str::to_owned).into()];
+pub async fn page(
+    rt: &Runtime,
+    project_id: &str,
+    room_id: Option<&str>,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> ApiResult<(Vec<Recording>, bool)> {
+    let mut params: Vec<SqlValue> =
+        vec![project_id.into(), i64::from(limit + 1).into(), room_id.map(str::to_owned).into()];
     let keyset = match after {
         Some(c) => {
             params.push(c.started_at_ms.into());

@@ -72,10 +72,7 @@ impl VendorError {
     /// Whether this failure says the vendor is unhealthy (feeds the circuit breaker) rather
     /// than that this one request was wrong.
     pub fn is_outage(&self) -> bool {
-        matches!(
-            self.failure,
-            VendorFailure::Timeout | VendorFailure::Unreachable | VendorFailure::ServerError
-        )
+        matches!(self.failure, VendorFailure::Timeout | VendorFailure::Unreachable | VendorFailure::ServerError)
     }
 
     /// The client's view. The summary may quote the vendor's own error text, so it goes to
@@ -142,14 +139,19 @@ mod tests {
 
     #[test]
     fn vendor_text_never_reaches_the_client() {
-        for failure in [VendorFailure::ServerError, VendorFailure::Rejected, VendorFailure::Unreachable, VendorFailure::AuthFailed] {
+        for failure in
+            [VendorFailure::ServerError, VendorFailure::Rejected, VendorFailure::Unreachable, VendorFailure::AuthFailed]
+        {
             let e = VendorError::new("livekit", failure, "unavailable: internal detail host=10.1.2.3")
                 .with_code("unavailable")
                 .with_request_id(Some("req-9".into()))
                 .to_api_error();
             let text = e.envelope("r").to_string();
             assert!(!text.contains("internal detail") && !text.contains("10.1.2.3"), "{text}");
-            assert_eq!((e.details["vendor_code"].as_str(), e.details["vendor_request_id"].as_str()), (Some("unavailable"), Some("req-9")));
+            assert_eq!(
+                (e.details["vendor_code"].as_str(), e.details["vendor_request_id"].as_str()),
+                (Some("unavailable"), Some("req-9"))
+            );
         }
     }
 

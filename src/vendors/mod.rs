@@ -144,9 +144,25 @@ pub mod recording {
     /// Where a recording is written, with the credentials to write there (from Worker secrets).
     #[derive(Clone, Debug, PartialEq)]
     pub enum Destination {
-        S3 { bucket: String, path: String, access_key: String, secret: String, region: Option<String>, endpoint: Option<String> },
-        Gcs { bucket: String, path: String, credentials: String },
-        Azure { container: String, path: String, account_name: String, account_key: String },
+        S3 {
+            bucket: String,
+            path: String,
+            access_key: String,
+            secret: String,
+            region: Option<String>,
+            endpoint: Option<String>,
+        },
+        Gcs {
+            bucket: String,
+            path: String,
+            credentials: String,
+        },
+        Azure {
+            container: String,
+            path: String,
+            account_name: String,
+            account_key: String,
+        },
     }
 
     impl Destination {
@@ -156,7 +172,9 @@ pub mod recording {
                 Destination::S3 { bucket, path, access_key, secret, region, endpoint } => {
                     Destination::S3 { bucket, path: f(&path), access_key, secret, region, endpoint }
                 }
-                Destination::Gcs { bucket, path, credentials } => Destination::Gcs { bucket, path: f(&path), credentials },
+                Destination::Gcs { bucket, path, credentials } => {
+                    Destination::Gcs { bucket, path: f(&path), credentials }
+                }
                 Destination::Azure { container, path, account_name, account_key } => {
                     Destination::Azure { container, path: f(&path), account_name, account_key }
                 }
@@ -288,7 +306,12 @@ pub trait Vendor {
     }
 
     /// The recording's current state; `room_id` lets vendors list by room.
-    async fn recording_state(&self, _rt: &Runtime, _room_id: &str, _vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
+    async fn recording_state(
+        &self,
+        _rt: &Runtime,
+        _room_id: &str,
+        _vendor_recording_id: &str,
+    ) -> Result<RecordingState, VendorError> {
         Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))
     }
 
@@ -301,12 +324,9 @@ pub trait Vendor {
 
 /// `GRANT_NOT_SUPPORTED` for a grant `vendor` cannot enforce.
 pub fn grant_not_supported(vendor: &str, grant: &str, why: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::GrantNotSupported,
-        format!("{vendor} cannot enforce '{grant}': {why}"),
-    )
-    .with_detail("field", grant)
-    .with_detail("vendor", vendor.to_owned())
+    ApiError::new(ErrorCode::GrantNotSupported, format!("{vendor} cannot enforce '{grant}': {why}"))
+        .with_detail("field", grant)
+        .with_detail("vendor", vendor.to_owned())
 }
 
 /// Reads one setting: trimmed, empty treated as absent.

@@ -17,7 +17,11 @@ pub fn timeout_from_env(env: EnvVars<'_>) -> u64 {
         .unwrap_or(DEFAULT_TIMEOUT_MS)
 }
 
-pub async fn send(rt: &Runtime, vendor: &'static str, request: OutboundRequest) -> Result<OutboundResponse, VendorError> {
+pub async fn send(
+    rt: &Runtime,
+    vendor: &'static str,
+    request: OutboundRequest,
+) -> Result<OutboundResponse, VendorError> {
     rt.http.send(request).await.map_err(|e| VendorError::from_http(vendor, e))
 }
 
@@ -37,7 +41,13 @@ pub fn retry_after(response: &OutboundResponse) -> Option<u64> {
     response.header("retry-after").and_then(|v| v.trim().parse().ok())
 }
 
-pub fn json_request(method: &'static str, url: String, headers: Vec<(String, String)>, body: Option<&Value>, timeout_ms: u64) -> OutboundRequest {
+pub fn json_request(
+    method: &'static str,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<&Value>,
+    timeout_ms: u64,
+) -> OutboundRequest {
     let mut headers = headers;
     if body.is_some() {
         headers.push(("content-type".into(), "application/json".into()));

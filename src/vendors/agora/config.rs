@@ -92,8 +92,12 @@ mod tests {
     const SECRET: &str = "s3cr3t-customer-value";
 
     fn full(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-        let mut pairs =
-            vec![(APP_ID, TEST_APP_ID), (APP_CERTIFICATE, TEST_CERT), (CUSTOMER_ID, CUSTOMER), (CUSTOMER_SECRET, SECRET)];
+        let mut pairs = vec![
+            (APP_ID, TEST_APP_ID),
+            (APP_CERTIFICATE, TEST_CERT),
+            (CUSTOMER_ID, CUSTOMER),
+            (CUSTOMER_SECRET, SECRET),
+        ];
         for (k, v) in extra {
             pairs.retain(|(key, _)| key != k);
             pairs.push((k, v));
@@ -149,7 +153,10 @@ mod tests {
     fn complete_settings_are_ready_with_default_or_custom_base() {
         let cfg = from_env(&env_of(&full(&[]))).ok().expect("ready");
         assert_eq!(cfg.api_base, DEFAULT_API_BASE);
-        assert_eq!((cfg.app_id.as_str(), cfg.customer_id.as_str(), cfg.customer_secret.as_str()), (TEST_APP_ID, CUSTOMER, SECRET));
+        assert_eq!(
+            (cfg.app_id.as_str(), cfg.customer_id.as_str(), cfg.customer_secret.as_str()),
+            (TEST_APP_ID, CUSTOMER, SECRET)
+        );
 
         let cfg = from_env(&env_of(&full(&[(API_BASE, "http://127.0.0.1:8787/agora/")]))).ok().expect("ready");
         assert_eq!(cfg.api_base, "http://127.0.0.1:8787/agora");

@@ -34,7 +34,12 @@ mod tests {
         assert!(validate_identity("user@example.com with spaces & ünïcödé").is_ok());
         for bad in [String::new(), "a".repeat(256), "é".repeat(128)] {
             let e = validate_identity(&bad).unwrap_err();
-            assert_eq!((e.code, e.details["field"].as_str()), (ErrorCode::InvalidRequest, Some("identity")), "{}", bad.len());
+            assert_eq!(
+                (e.code, e.details["field"].as_str()),
+                (ErrorCode::InvalidRequest, Some("identity")),
+                "{}",
+                bad.len()
+            );
         }
         assert!(validate_identity(&"é".repeat(127)).is_ok()); // 254 bytes
     }

@@ -57,10 +57,8 @@ pub fn join_token(
     }
     let issue_ts = u32::try_from(now_ms / 1000).map_err(|_| ApiError::internal("clock beyond 2106"))?;
 
-    let privileges = RtcPrivileges {
-        publish_audio_video: grant.can_publish,
-        publish_data: grant.effective_publish_data(),
-    };
+    let privileges =
+        RtcPrivileges { publish_audio_video: grant.can_publish, publish_data: grant.effective_publish_data() };
     let token = tokens.rtc_token(&grant.room_id, grant.uid, privileges, issue_ts, salt(entropy), grant.ttl_s);
     Ok(JoinToken {
         token,
@@ -199,7 +197,8 @@ mod tests {
         assert_eq!(e.code, ErrorCode::GrantNotSupported);
         assert_eq!((e.details["field"].as_str(), e.details["vendor"].as_str()), (Some("can_subscribe"), Some("agora")));
 
-        let e = join_token(&builder(), APP_ID, &JoinGrant { is_admin: true, ..grant() }, NOW_MS, &OsEntropy).unwrap_err();
+        let e =
+            join_token(&builder(), APP_ID, &JoinGrant { is_admin: true, ..grant() }, NOW_MS, &OsEntropy).unwrap_err();
         assert_eq!(e.code, ErrorCode::GrantNotSupported);
         assert_eq!(e.details["field"], "is_admin");
     }
@@ -212,7 +211,8 @@ mod tests {
         assert_eq!(mint(JoinGrant { room_id: String::new(), ..grant() }).details["field"], "room");
         assert_eq!(mint(JoinGrant { uid: 0, ..grant() }).code, ErrorCode::Internal);
         // 64 bytes is still fine
-        assert!(join_token(&builder(), APP_ID, &JoinGrant { room_id: "r".repeat(64), ..grant() }, NOW_MS, &OsEntropy).is_ok());
+        assert!(join_token(&builder(), APP_ID, &JoinGrant { room_id: "r".repeat(64), ..grant() }, NOW_MS, &OsEntropy)
+            .is_ok());
     }
 
     #[test]

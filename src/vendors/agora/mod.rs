@@ -261,7 +261,10 @@ mod tests {
             auto_record: Some(Destination::Gcs { bucket: "b".into(), path: "p".into(), credentials: "c".into() }),
             ..spec
         };
-        assert_eq!(block_on(vendor().create_room(&rt.runtime, &recorded)).unwrap_err().failure, VendorFailure::Rejected);
+        assert_eq!(
+            block_on(vendor().create_room(&rt.runtime, &recorded)).unwrap_err().failure,
+            VendorFailure::Rejected
+        );
         assert!(rt.http.sent().is_empty());
     }
 
@@ -280,9 +283,12 @@ mod tests {
         assert_eq!(req.body, None);
         assert_eq!(req.timeout_ms, 1_500);
 
-        script(&rt, json!({"success": true, "data": {
-            "channel_exist": true, "mode": 2, "broadcasters": [1, 2], "audience": [3], "audience_total": 40
-        }}));
+        script(
+            &rt,
+            json!({"success": true, "data": {
+                "channel_exist": true, "mode": 2, "broadcasters": [1, 2], "audience": [3], "audience_total": 40
+            }}),
+        );
         assert_eq!(block_on(vendor().occupancy(&rt.runtime, ROOM)).unwrap(), 42);
 
         script(&rt, absent());
@@ -314,9 +320,12 @@ mod tests {
     #[test]
     fn list_participants_reports_uids_only() {
         let rt = NativeRuntime::new(0);
-        script(&rt, json!({"success": true, "data": {
-            "channel_exist": true, "mode": 2, "broadcasters": [7], "audience": [8, 9], "audience_total": 2
-        }}));
+        script(
+            &rt,
+            json!({"success": true, "data": {
+                "channel_exist": true, "mode": 2, "broadcasters": [7], "audience": [8, 9], "audience_total": 2
+            }}),
+        );
         let list = block_on(vendor().list_participants(&rt.runtime, ROOM)).unwrap();
         let uid = |n| LiveParticipant { identity: None, uid: Some(n), display_name: None, joined_at_ms: None };
         assert_eq!(list, vec![uid(7), uid(8), uid(9)]);
@@ -369,9 +378,12 @@ mod tests {
     #[test]
     fn kick_goes_ahead_when_the_audience_list_was_truncated() {
         let rt = NativeRuntime::new(0);
-        script(&rt, json!({"success": true, "data": {
-            "channel_exist": true, "mode": 2, "broadcasters": [1], "audience": [2], "audience_total": 15_000
-        }}));
+        script(
+            &rt,
+            json!({"success": true, "data": {
+                "channel_exist": true, "mode": 2, "broadcasters": [1], "audience": [2], "audience_total": 15_000
+            }}),
+        );
         block_on(vendor().kick(&rt.runtime, ROOM, &who(Some(4242)))).unwrap();
         assert_eq!(rt.http.sent().len(), 2);
     }

@@ -326,11 +326,16 @@ mod tests {
             "broadcasters": [2206227541u64, 2845863044u64], "audience": [906219905], "audience_total": 1
         }})))
         .unwrap();
-        assert_eq!(mode2, ChannelUsers::Present { uids: vec![2206227541, 2845863044, 906219905], total: 3, complete: true });
+        assert_eq!(
+            mode2,
+            ChannelUsers::Present { uids: vec![2206227541, 2845863044, 906219905], total: 3, complete: true }
+        );
 
         // hosts only (no audience fields) still counts the hosts
-        let hosts = parse_user_list(&ok(json!({"success": true, "data": {"channel_exist": true, "mode": 2, "broadcasters": [1]}})))
-            .unwrap();
+        let hosts = parse_user_list(&ok(
+            json!({"success": true, "data": {"channel_exist": true, "mode": 2, "broadcasters": [1]}}),
+        ))
+        .unwrap();
         assert_eq!(hosts, ChannelUsers::Present { uids: vec![1], total: 1, complete: true });
     }
 

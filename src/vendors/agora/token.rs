@@ -53,9 +53,7 @@ impl fmt::Display for AgoraConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             AgoraConfigError::AppIdNotHex32 => "Agora App ID must be 32 hexadecimal characters",
-            AgoraConfigError::CertificateNotHex32 => {
-                "Agora App Certificate must be 32 hexadecimal characters"
-            }
+            AgoraConfigError::CertificateNotHex32 => "Agora App Certificate must be 32 hexadecimal characters",
         })
     }
 }
@@ -103,10 +101,7 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 }
 
 fn new_scratch() -> Scratch {
-    Scratch {
-        content: Vec::with_capacity(256),
-        deflated: Vec::with_capacity(320),
-    }
+    Scratch { content: Vec::with_capacity(256), deflated: Vec::with_capacity(320) }
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
@@ -151,12 +146,7 @@ impl AgoraTokenBuilder {
     pub fn new(app_id: &str, app_certificate: &str) -> Result<Self, AgoraConfigError> {
         let app_id = hex32(app_id).ok_or(AgoraConfigError::AppIdNotHex32)?;
         let certificate = hex32(app_certificate).ok_or(AgoraConfigError::CertificateNotHex32)?;
-        Ok(AgoraTokenBuilder {
-            app_id,
-            certificate,
-            ts_key: Cell::new(None),
-            scratch: RefCell::new(new_scratch()),
-        })
+        Ok(AgoraTokenBuilder { app_id, certificate, ts_key: Cell::new(None), scratch: RefCell::new(new_scratch()) })
     }
 
     /// AccessToken2 "007" with one RTC service (type 1), `channel` and `uid` (uid 0 is packed
@@ -205,10 +195,7 @@ impl AgoraTokenBuilder {
         expire: u32,
         salt: u32,
     ) -> String {
-        debug_assert!(
-            privileges.windows(2).all(|w| w[0].0 < w[1].0),
-            "sorted, unique"
-        );
+        debug_assert!(privileges.windows(2).all(|w| w[0].0 < w[1].0), "sorted, unique");
         let signing_key = hmac_sha256(&salt.to_le_bytes(), &self.ts_key(issue_ts));
 
         let mut fresh;
@@ -284,20 +271,16 @@ mod zlib {
     const END_OF_BLOCK: usize = 256;
 
     const LEN_BASE: [u16; 29] = [
-        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
-        131, 163, 195, 227, 258,
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227,
+        258,
     ];
-    const LEN_EXTRA: [u8; 29] = [
-        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-    ];
+    const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
     const DIST_BASE: [u16; 30] = [
-        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-        2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097,
+        6145, 8193, 12289, 16385, 24577,
     ];
-    const DIST_EXTRA: [u8; 30] = [
-        0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12,
-        13, 13,
-    ];
+    const DIST_EXTRA: [u8; 30] =
+        [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
 
     /// `code` (MSB-first, `len` bits) reversed, since deflate packs Huffman codes MSB-first
     /// into an LSB-first bit stream.
@@ -386,11 +369,7 @@ mod zlib {
         out.reserve(input.len() + input.len() / 8 + 16);
         // CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (fastest; (0x78 << 8 | 0x01) % 31 == 0)
         out.extend_from_slice(&[0x78, 0x01]);
-        let mut bits = Bits {
-            out,
-            acc: 0,
-            len: 0,
-        };
+        let mut bits = Bits { out, acc: 0, len: 0 };
         bits.put(0b011, 3); // BFINAL = 1, BTYPE = 01 (fixed Huffman codes)
 
         // latest position + 1 of each 3-byte hash (0 = none)
@@ -408,11 +387,7 @@ mod zlib {
                 if candidate != 0 && i - (candidate - 1) <= WINDOW {
                     let c = candidate - 1;
                     let max = (n - i).min(MAX_MATCH);
-                    let len = input[c..c + max]
-                        .iter()
-                        .zip(&input[i..i + max])
-                        .take_while(|(a, b)| a == b)
-                        .count();
+                    let len = input[c..c + max].iter().zip(&input[i..i + max]).take_while(|(a, b)| a == b).count();
                     if len >= MIN_MATCH {
                         match_len = len;
                         match_dist = i - c;
@@ -427,18 +402,12 @@ mod zlib {
             let li = LEN_BASE.partition_point(|&b| usize::from(b) <= match_len) - 1;
             bits.symbol(257 + li);
             if LEN_EXTRA[li] > 0 {
-                bits.put(
-                    (match_len - usize::from(LEN_BASE[li])) as u32,
-                    LEN_EXTRA[li].into(),
-                );
+                bits.put((match_len - usize::from(LEN_BASE[li])) as u32, LEN_EXTRA[li].into());
             }
             let di = DIST_BASE.partition_point(|&b| usize::from(b) <= match_dist) - 1;
             bits.put(u32::from(reversed(di as u16, 5)), 5);
             if DIST_EXTRA[di] > 0 {
-                bits.put(
-                    (match_dist - usize::from(DIST_BASE[di])) as u32,
-                    DIST_EXTRA[di].into(),
-                );
+                bits.put((match_dist - usize::from(DIST_BASE[di])) as u32, DIST_EXTRA[di].into());
             }
             for j in i + 1..(i + match_len).min(last_hashable) {
                 head[hash(input, j)] = (j + 1) as u32;
@@ -510,9 +479,7 @@ mod zlib {
             let mut s = 0x1234_5678_9ABC_DEF1u64;
             for len in 0..700 {
                 let alphabet = 1 + (xorshift(&mut s) % 255) as u8;
-                let input: Vec<u8> = (0..len)
-                    .map(|_| (xorshift(&mut s) % alphabet as u64) as u8)
-                    .collect();
+                let input: Vec<u8> = (0..len).map(|_| (xorshift(&mut s) % alphabet as u64) as u8).collect();
                 roundtrip(&input);
             }
         }
@@ -551,19 +518,13 @@ mod tests {
     const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
     fn vectors() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/agora_accesstoken2.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/agora_accesstoken2.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     /// An independent reader of the content layout, field by field.
@@ -614,18 +575,7 @@ mod tests {
         let channel = r.string();
         let uid = r.string();
         assert!(r.0.is_empty(), "no trailing bytes");
-        Parsed {
-            signature,
-            signing_info,
-            app_id,
-            issue_ts,
-            expire,
-            salt,
-            service_type,
-            privileges,
-            channel,
-            uid,
-        }
+        Parsed { signature, signing_info, app_id, issue_ts, expire, salt, service_type, privileges, channel, uid }
     }
 
     /// Recomputes the signature from scratch with a fresh HMAC (no cache, no shared helper).
@@ -649,11 +599,7 @@ mod tests {
     fn reproduces_official_tools_vector() {
         let doc = vectors();
         let o = &doc["official"];
-        let b = AgoraTokenBuilder::new(
-            o["app_id"].as_str().unwrap(),
-            o["app_certificate"].as_str().unwrap(),
-        )
-        .unwrap();
+        let b = AgoraTokenBuilder::new(o["app_id"].as_str().unwrap(), o["app_certificate"].as_str().unwrap()).unwrap();
         let privileges: Vec<(u16, u32)> = o["privileges"]
             .as_object()
             .unwrap()
@@ -670,27 +616,18 @@ mod tests {
         );
         let official = inflate_token(o["token"].as_str().unwrap()).expect("official inflates");
         assert_eq!(inflate_token(&ours).unwrap(), official);
-        assert!(signature_ok(
-            &official,
-            o["app_certificate"].as_str().unwrap()
-        ));
+        assert!(signature_ok(&official, o["app_certificate"].as_str().unwrap()));
     }
 
     #[test]
     fn reproduces_builder_vectors() {
         let doc = vectors();
         for v in doc["vectors"].as_array().unwrap() {
-            let b = AgoraTokenBuilder::new(
-                v["app_id"].as_str().unwrap(),
-                v["app_certificate"].as_str().unwrap(),
-            )
-            .unwrap();
+            let b =
+                AgoraTokenBuilder::new(v["app_id"].as_str().unwrap(), v["app_certificate"].as_str().unwrap()).unwrap();
             let expected = unhex(v["inflated_hex"].as_str().unwrap());
             // the vector's own token inflates to the documented content
-            assert_eq!(
-                inflate_token(v["token"].as_str().unwrap()).unwrap(),
-                expected
-            );
+            assert_eq!(inflate_token(v["token"].as_str().unwrap()).unwrap(), expected);
 
             let uid = v["uid"].as_u64().unwrap() as u32;
             let issue_ts = v["issue_ts"].as_u64().unwrap() as u32;
@@ -699,31 +636,15 @@ mod tests {
             let privilege_expire = v["privilege_expire"].as_u64().unwrap() as u32;
             let channel = v["channel"].as_str().unwrap();
             let publisher = v["role"] == "publisher";
-            let list: Vec<(u16, u32)> = if publisher { vec![1, 2, 3, 4] } else { vec![1] }
-                .into_iter()
-                .map(|p| (p, privilege_expire))
-                .collect();
-            let uid_str = if uid == 0 {
-                String::new()
-            } else {
-                uid.to_string()
-            };
-            let ours = b.rtc_token_raw(
-                channel.as_bytes(),
-                uid_str.as_bytes(),
-                &list,
-                issue_ts,
-                token_expire,
-                salt,
-            );
+            let list: Vec<(u16, u32)> =
+                if publisher { vec![1, 2, 3, 4] } else { vec![1] }.into_iter().map(|p| (p, privilege_expire)).collect();
+            let uid_str = if uid == 0 { String::new() } else { uid.to_string() };
+            let ours = b.rtc_token_raw(channel.as_bytes(), uid_str.as_bytes(), &list, issue_ts, token_expire, salt);
             assert_eq!(inflate_token(&ours).unwrap(), expected, "{}", v["role"]);
 
             // the public API gives the same content whenever every expiry equals the ttl
             if token_expire == privilege_expire {
-                let privileges = RtcPrivileges {
-                    publish_audio_video: publisher,
-                    publish_data: publisher,
-                };
+                let privileges = RtcPrivileges { publish_audio_video: publisher, publish_data: publisher };
                 let public = b.rtc_token(channel, uid, privileges, issue_ts, salt, token_expire);
                 assert_eq!(inflate_token(&public).unwrap(), expected);
             }
@@ -733,10 +654,7 @@ mod tests {
     #[test]
     fn content_parses_back_field_by_field() {
         let b = AgoraTokenBuilder::new(APP_ID, CERT).unwrap();
-        let all = RtcPrivileges {
-            publish_audio_video: true,
-            publish_data: true,
-        };
+        let all = RtcPrivileges { publish_audio_video: true, publish_data: true };
         let tok = b.rtc_token("rm_7Hq2", 12345, all, 1_700_000_000, 42, 3600);
         assert!(tok.starts_with("007"));
         let content = inflate_token(&tok).unwrap();
@@ -744,10 +662,7 @@ mod tests {
         assert_eq!(p.app_id, APP_ID);
         assert_eq!((p.issue_ts, p.expire, p.salt), (1_700_000_000, 3600, 42));
         assert_eq!(p.service_type, 1);
-        assert_eq!(
-            p.privileges,
-            vec![(1, 3600), (2, 3600), (3, 3600), (4, 3600)]
-        );
+        assert_eq!(p.privileges, vec![(1, 3600), (2, 3600), (3, 3600), (4, 3600)]);
         assert_eq!(p.channel, b"rm_7Hq2");
         assert_eq!(p.uid, b"12345");
         assert_eq!(p.signature.len(), 32);
@@ -755,20 +670,8 @@ mod tests {
 
         let cases: [(RtcPrivileges, &[(u16, u32)]); 4] = [
             (RtcPrivileges::default(), &[(1, 60)]),
-            (
-                RtcPrivileges {
-                    publish_audio_video: true,
-                    publish_data: false,
-                },
-                &[(1, 60), (2, 60), (3, 60)],
-            ),
-            (
-                RtcPrivileges {
-                    publish_audio_video: false,
-                    publish_data: true,
-                },
-                &[(1, 60), (4, 60)],
-            ),
+            (RtcPrivileges { publish_audio_video: true, publish_data: false }, &[(1, 60), (2, 60), (3, 60)]),
+            (RtcPrivileges { publish_audio_video: false, publish_data: true }, &[(1, 60), (4, 60)]),
             (all, &[(1, 60), (2, 60), (3, 60), (4, 60)]),
         ];
         for (privileges, expected) in cases {
@@ -781,13 +684,8 @@ mod tests {
     #[test]
     fn uid_packing() {
         let b = AgoraTokenBuilder::new(APP_ID, CERT).unwrap();
-        for (uid, packed) in [
-            (0u32, ""),
-            (1, "1"),
-            (10, "10"),
-            (2_882_341_273, "2882341273"),
-            (u32::MAX, "4294967295"),
-        ] {
+        for (uid, packed) in [(0u32, ""), (1, "1"), (10, "10"), (2_882_341_273, "2882341273"), (u32::MAX, "4294967295")]
+        {
             let tok = b.rtc_token("ch", uid, RtcPrivileges::default(), 1, 1, 1);
             assert_eq!(parse(&inflate_token(&tok).unwrap()).uid, packed.as_bytes());
         }
@@ -850,22 +748,10 @@ mod tests {
             let b = AgoraTokenBuilder::new(APP_ID, CERT).unwrap();
             let content = unhex(v["inflated_hex"].as_str().unwrap());
             let p = parse(&content);
-            let ours = b.rtc_token_raw(
-                &p.channel,
-                &p.uid,
-                &p.privileges,
-                p.issue_ts,
-                p.expire,
-                p.salt,
-            );
+            let ours = b.rtc_token_raw(&p.channel, &p.uid, &p.privileges, p.issue_ts, p.expire, p.salt);
             let theirs = v["token"].as_str().unwrap();
             assert_eq!(inflate_token(&ours).unwrap(), content);
-            assert!(
-                ours.len() <= theirs.len() + 4,
-                "{} vs {}",
-                ours.len(),
-                theirs.len()
-            );
+            assert!(ours.len() <= theirs.len() + 4, "{} vs {}", ours.len(), theirs.len());
         }
     }
 
@@ -874,26 +760,11 @@ mod tests {
         use AgoraConfigError::*;
         assert!(AgoraTokenBuilder::new(APP_ID, CERT).is_ok());
         assert_eq!(AgoraTokenBuilder::new("", CERT).unwrap_err(), AppIdNotHex32);
-        assert_eq!(
-            AgoraTokenBuilder::new(&APP_ID[1..], CERT).unwrap_err(),
-            AppIdNotHex32
-        );
-        assert_eq!(
-            AgoraTokenBuilder::new(&format!("{APP_ID}0"), CERT).unwrap_err(),
-            AppIdNotHex32
-        );
-        assert_eq!(
-            AgoraTokenBuilder::new("970CA35de60c44645bbae8a215061b3g", CERT).unwrap_err(),
-            AppIdNotHex32
-        );
-        assert_eq!(
-            AgoraTokenBuilder::new("970CA35de60c44645bbae8a215061bé", CERT).unwrap_err(),
-            AppIdNotHex32
-        );
-        assert_eq!(
-            AgoraTokenBuilder::new(APP_ID, "").unwrap_err(),
-            CertificateNotHex32
-        );
+        assert_eq!(AgoraTokenBuilder::new(&APP_ID[1..], CERT).unwrap_err(), AppIdNotHex32);
+        assert_eq!(AgoraTokenBuilder::new(&format!("{APP_ID}0"), CERT).unwrap_err(), AppIdNotHex32);
+        assert_eq!(AgoraTokenBuilder::new("970CA35de60c44645bbae8a215061b3g", CERT).unwrap_err(), AppIdNotHex32);
+        assert_eq!(AgoraTokenBuilder::new("970CA35de60c44645bbae8a215061bé", CERT).unwrap_err(), AppIdNotHex32);
+        assert_eq!(AgoraTokenBuilder::new(APP_ID, "").unwrap_err(), CertificateNotHex32);
         assert_eq!(
             AgoraTokenBuilder::new(APP_ID, " 5CFd2fd1755d40ecb72977518be15d3").unwrap_err(),
             CertificateNotHex32

@@ -326,7 +326,8 @@ mod tests {
         assert_eq!(with_output(s3).as_deref(), Some("s3://media/rec/rm_1.mp4"));
         let gcp = json!({"filepath": "x.mp4", "gcp": {"bucket": "g", "credentials": "{}"}});
         assert_eq!(with_output(gcp).as_deref(), Some("gs://g/x.mp4"));
-        let azure = json!({"filepath": "x.ogg", "azure": {"container_name": "c", "account_name": "n", "account_key": "k"}});
+        let azure =
+            json!({"filepath": "x.ogg", "azure": {"container_name": "c", "account_name": "n", "account_key": "k"}});
         assert_eq!(with_output(azure).as_deref(), Some("azure://c/x.ogg"));
         assert_eq!(recording_state(Method::ListEgress, &info("EGRESS_ACTIVE")).unwrap().output_uri, None);
     }

@@ -71,19 +71,13 @@ impl SignedPrefix {
         URL_SAFE_NO_PAD.encode_string(&claims_prefix[..aligned], &mut encoded);
         let mut mac = keyed.clone();
         mac.update(encoded.as_bytes());
-        SignedPrefix {
-            encoded,
-            mac,
-            json_tail: claims_prefix[aligned..].to_vec(),
-        }
+        SignedPrefix { encoded, mac, json_tail: claims_prefix[aligned..].to_vec() }
     }
 }
 
 impl fmt::Debug for LiveKitSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveKitSigner")
-            .field("api_key", &self.api_key)
-            .finish_non_exhaustive()
+        f.debug_struct("LiveKitSigner").field("api_key", &self.api_key).finish_non_exhaustive()
     }
 }
 
@@ -128,8 +122,7 @@ pub struct ServerGrant<'a> {
 impl LiveKitSigner {
     /// Precomputes the HMAC states for `api_secret` and the constant claims for `api_key`.
     pub fn new(api_key: &str, api_secret: &str) -> Self {
-        let keyed = HmacSha256::new_from_slice(api_secret.as_bytes())
-            .expect("HMAC-SHA256 accepts keys of any length");
+        let keyed = HmacSha256::new_from_slice(api_secret.as_bytes()).expect("HMAC-SHA256 accepts keys of any length");
         let mut prefix = Vec::with_capacity(api_key.len() + 16);
         prefix.extend_from_slice(b"{\"iss\":");
         push_json_str(&mut prefix, api_key);
@@ -139,12 +132,7 @@ impl LiveKitSigner {
         prefix.truncate(iss_len);
         prefix.extend_from_slice(b",\"nbf\":");
         let server = SignedPrefix::new(&keyed, &prefix);
-        LiveKitSigner {
-            api_key: api_key.to_owned(),
-            join,
-            server,
-            scratch: RefCell::new(Vec::with_capacity(512)),
-        }
+        LiveKitSigner { api_key: api_key.to_owned(), join, server, scratch: RefCell::new(Vec::with_capacity(512)) }
     }
 
     /// The API key this signer writes as `iss`.
@@ -313,10 +301,7 @@ mod tests {
     fn verify(token: &str, secret: &str) -> Result<Verified, String> {
         let untrusted = UntrustedToken::new(token).map_err(|e| e.to_string())?;
         let key = Hs256Key::new(secret.as_bytes());
-        let token = Hs256
-            .validator::<LkClaims>(&key)
-            .validate(&untrusted)
-            .map_err(|e| e.to_string())?;
+        let token = Hs256.validator::<LkClaims>(&key).validate(&untrusted).map_err(|e| e.to_string())?;
         let (_, claims) = token.into_parts();
         Ok(Verified {
             nbf: claims.not_before.ok_or("no nbf")?.timestamp(),
@@ -339,10 +324,7 @@ mod tests {
     }
 
     fn vectors() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/livekit_jwt.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/livekit_jwt.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -372,10 +354,7 @@ mod tests {
         for v in list {
             let inputs = &v["inputs"];
             let grant = &inputs["grant"];
-            let signer = LiveKitSigner::new(
-                v["api_key"].as_str().unwrap(),
-                v["api_secret"].as_str().unwrap(),
-            );
+            let signer = LiveKitSigner::new(v["api_key"].as_str().unwrap(), v["api_secret"].as_str().unwrap());
             let now = v["now"].as_u64().unwrap();
             let jc = JoinClaims {
                 identity: inputs["identity"].as_str().unwrap(),
@@ -408,12 +387,8 @@ mod tests {
     #[test]
     fn verified_claims_are_typed_and_explicit() {
         let signer = LiveKitSigner::new(KEY, SECRET);
-        let jc = JoinClaims {
-            can_publish: false,
-            can_publish_data: false,
-            ttl_s: 3600,
-            ..claims("viewer-1", "rm_7Hq2")
-        };
+        let jc =
+            JoinClaims { can_publish: false, can_publish_data: false, ttl_s: 3600, ..claims("viewer-1", "rm_7Hq2") };
         let tok = signer.join_token(&jc, 1_700_000_000);
         let v = verify(&tok, SECRET).unwrap();
         assert_eq!((v.nbf, v.exp), (1_700_000_000, 1_700_003_600));
@@ -441,10 +416,7 @@ mod tests {
     #[test]
     fn room_admin_written_only_when_set() {
         let signer = LiveKitSigner::new(KEY, SECRET);
-        let jc = JoinClaims {
-            room_admin: true,
-            ..claims("mod", "r")
-        };
+        let jc = JoinClaims { room_admin: true, ..claims("mod", "r") };
         let v = verify(&signer.join_token(&jc, 10), SECRET).unwrap();
         assert_eq!(v.claims.video.room_admin, Some(true));
     }
@@ -456,11 +428,7 @@ mod tests {
         let name = "</script>\"'\r\n";
         let metadata = r#"{"k":"v\"q","n":[1,2]}"#;
         let room = "room \"x\" \\ y";
-        let jc = JoinClaims {
-            name: Some(name),
-            metadata: Some(metadata),
-            ..claims(identity, room)
-        };
+        let jc = JoinClaims { name: Some(name), metadata: Some(metadata), ..claims(identity, room) };
         let tok = signer.join_token(&jc, 1);
         let v = verify(&tok, SECRET).unwrap();
         assert_eq!(v.claims.iss, "key\"with\\odd");
@@ -469,9 +437,7 @@ mod tests {
         assert_eq!(v.claims.metadata.as_deref(), Some(metadata));
         assert_eq!(v.claims.video.room.as_deref(), Some(room));
         // control characters are escaped, never raw, in the JSON text
-        let raw = URL_SAFE_NO_PAD
-            .decode(tok.split('.').nth(1).unwrap())
-            .unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(tok.split('.').nth(1).unwrap()).unwrap();
         assert!(raw.iter().all(|&b| b >= 0x20), "no raw control bytes");
         assert!(std::str::from_utf8(&raw).unwrap().contains(r#"\u0001"#));
     }
@@ -480,11 +446,7 @@ mod tests {
     fn server_tokens_carry_only_requested_grants() {
         let signer = LiveKitSigner::new(KEY, SECRET);
         let tok = signer.server_token(
-            &ServerGrant {
-                room_admin: true,
-                room: Some("rm_1"),
-                ..Default::default()
-            },
+            &ServerGrant { room_admin: true, room: Some("rm_1"), ..Default::default() },
             1_700_000_000,
             600,
         );
@@ -499,20 +461,12 @@ mod tests {
         assert_eq!(v.claims.video.room_admin, Some(true));
 
         let tok = signer.server_token(
-            &ServerGrant {
-                room_create: true,
-                room_list: true,
-                room_record: true,
-                ..Default::default()
-            },
+            &ServerGrant { room_create: true, room_list: true, room_record: true, ..Default::default() },
             5,
             10,
         );
         let (_, payload) = parts(&tok);
-        assert_eq!(
-            payload["video"],
-            serde_json::json!({"roomCreate": true, "roomList": true, "roomRecord": true})
-        );
+        assert_eq!(payload["video"], serde_json::json!({"roomCreate": true, "roomList": true, "roomRecord": true}));
         verify(&tok, SECRET).unwrap();
         // no grant at all still yields a well-formed, verifiable token
         let tok = signer.server_token(&ServerGrant::default(), 5, 10);
@@ -538,21 +492,12 @@ mod tests {
     fn scratch_reuse_does_not_leak_between_tokens() {
         let signer = LiveKitSigner::new(KEY, SECRET);
         let long = "x".repeat(2000);
-        let first = signer.join_token(
-            &JoinClaims {
-                metadata: Some(&long),
-                ..claims("a", "r")
-            },
-            1,
-        );
+        let first = signer.join_token(&JoinClaims { metadata: Some(&long), ..claims("a", "r") }, 1);
         let second = signer.join_token(&claims("a", "r"), 1);
         assert!(second.len() < first.len());
         let (_, payload) = parts(&second);
         assert!(payload.get("metadata").is_none());
-        assert_eq!(
-            second,
-            LiveKitSigner::new(KEY, SECRET).join_token(&claims("a", "r"), 1)
-        );
+        assert_eq!(second, LiveKitSigner::new(KEY, SECRET).join_token(&claims("a", "r"), 1));
         assert!(format!("{signer:?}").contains(KEY) && !format!("{signer:?}").contains(SECRET));
     }
 
@@ -563,26 +508,14 @@ mod tests {
         for len in 0..80 {
             let key: String = "K\"é".chars().cycle().take(len).collect();
             let signer = LiveKitSigner::new(&key, SECRET);
-            let jc = JoinClaims {
-                name: Some("N"),
-                ..claims("id", "room")
-            };
+            let jc = JoinClaims { name: Some("N"), ..claims("id", "room") };
             let v = verify(&signer.join_token(&jc, 1000), SECRET).expect("join verifies");
-            assert_eq!(
-                (v.claims.iss.as_str(), v.claims.sub.as_deref()),
-                (key.as_str(), Some("id"))
-            );
+            assert_eq!((v.claims.iss.as_str(), v.claims.sub.as_deref()), (key.as_str(), Some("id")));
             assert_eq!((v.nbf, v.exp), (1000, 1600));
-            let grant = ServerGrant {
-                room_list: true,
-                ..Default::default()
-            };
+            let grant = ServerGrant { room_list: true, ..Default::default() };
             let tok = signer.server_token(&grant, 1000, 60);
             let v = verify(&tok, SECRET).expect("server token verifies");
-            assert_eq!(
-                (v.claims.iss.as_str(), v.nbf, v.exp),
-                (key.as_str(), 1000, 1060)
-            );
+            assert_eq!((v.claims.iss.as_str(), v.nbf, v.exp), (key.as_str(), 1000, 1060));
             assert_eq!(v.claims.video.room_list, Some(true));
         }
     }

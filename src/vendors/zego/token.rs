@@ -60,9 +60,7 @@ pub struct ZegoTokenMinter {
 
 impl fmt::Debug for ZegoTokenMinter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ZegoTokenMinter")
-            .field("app_id", &self.app_id)
-            .finish_non_exhaustive()
+        f.debug_struct("ZegoTokenMinter").field("app_id", &self.app_id).finish_non_exhaustive()
     }
 }
 
@@ -91,15 +89,7 @@ impl ZegoTokenMinter {
     ///
     /// Preconditions (checked by callers, as the official generator does): `user_id`
     /// non-empty, `ttl_s > 0`.
-    pub fn token04(
-        &self,
-        user_id: &str,
-        payload: &str,
-        ctime: i64,
-        ttl_s: i64,
-        nonce: i32,
-        iv: &[u8; 16],
-    ) -> String {
+    pub fn token04(&self, user_id: &str, payload: &str, ctime: i64, ttl_s: i64, nonce: i32, iv: &[u8; 16]) -> String {
         let expire = ctime.saturating_add(ttl_s);
         match self.scratch.try_borrow_mut() {
             Ok(mut buf) => self.seal(&mut buf, user_id, payload, ctime, expire, nonce, iv),
@@ -142,8 +132,7 @@ impl ZegoTokenMinter {
         cbc::Encryptor::<Aes256Enc>::inner_iv_init(self.cipher.clone(), iv.into())
             .encrypt_padded_mut::<Pkcs7>(body, plain_len)
             .expect("buffer holds the padded plaintext");
-        let ct_len = u16::try_from(ct_len)
-            .expect("token04 ciphertext is at most 65535 bytes (keep payloads small)");
+        let ct_len = u16::try_from(ct_len).expect("token04 ciphertext is at most 65535 bytes (keep payloads small)");
         header[..8].copy_from_slice(&expire.to_be_bytes());
         header[8..10].copy_from_slice(&16u16.to_be_bytes());
         header[10..26].copy_from_slice(iv);
@@ -199,10 +188,7 @@ mod tests {
     const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
 
     fn vectors() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/zego_token04.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/zego_token04.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -235,11 +221,7 @@ mod tests {
         let list = doc["vectors"].as_array().unwrap();
         assert_eq!(list.len(), 3);
         for v in list {
-            let m = ZegoTokenMinter::new(
-                v["app_id"].as_u64().unwrap() as u32,
-                v["secret"].as_str().unwrap(),
-            )
-            .unwrap();
+            let m = ZegoTokenMinter::new(v["app_id"].as_u64().unwrap() as u32, v["secret"].as_str().unwrap()).unwrap();
             let iv: [u8; 16] = v["iv"].as_str().unwrap().as_bytes().try_into().unwrap();
             let tok = m.token04(
                 v["user_id"].as_str().unwrap(),
@@ -257,14 +239,8 @@ mod tests {
     fn strict_payload_matches_vectors() {
         let doc = vectors();
         let v = &doc["vectors"];
-        assert_eq!(
-            strict_room_payload("rm_7Hq2", true),
-            v[1]["payload"].as_str().unwrap()
-        );
-        assert_eq!(
-            strict_room_payload("rm_7Hq2", false),
-            v[2]["payload"].as_str().unwrap()
-        );
+        assert_eq!(strict_room_payload("rm_7Hq2", true), v[1]["payload"].as_str().unwrap());
+        assert_eq!(strict_room_payload("rm_7Hq2", false), v[2]["payload"].as_str().unwrap());
         let p: Value = serde_json::from_str(&strict_room_payload("a\"b\\c\u{1}é", true)).unwrap();
         assert_eq!(p["room_id"], "a\"b\\c\u{1}é");
         assert_eq!(p["privilege"], serde_json::json!({"1": 1, "2": 1}));
@@ -282,10 +258,7 @@ mod tests {
         assert_eq!(expire, 1_700_003_600);
         assert_eq!(got_iv, iv);
         let text = std::str::from_utf8(&plain).unwrap();
-        assert!(
-            text.starts_with(r#"{"app_id":1234567890,"user_id":"#),
-            "{text}"
-        );
+        assert!(text.starts_with(r#"{"app_id":1234567890,"user_id":"#), "{text}");
         let json: Value = serde_json::from_str(text).unwrap();
         assert_eq!(
             json,
@@ -318,10 +291,7 @@ mod tests {
         let big = "p".repeat(5000);
         let tok = m.token04("x", &big, 1, 2, 3, &iv);
         let (_, _, plain) = open(&tok, SECRET).unwrap();
-        assert_eq!(
-            serde_json::from_slice::<Value>(&plain).unwrap()["payload"],
-            big.as_str()
-        );
+        assert_eq!(serde_json::from_slice::<Value>(&plain).unwrap()["payload"], big.as_str());
     }
 
     #[test]
@@ -362,36 +332,20 @@ mod tests {
             }
         }
         let expected = 2000 * 16 / 36;
-        assert!(
-            seen.iter()
-                .all(|&n| n > expected / 2 && n < expected * 3 / 2),
-            "{seen:?}"
-        );
+        assert!(seen.iter().all(|&n| n > expected / 2 && n < expected * 3 / 2), "{seen:?}");
     }
 
     #[test]
     fn config_errors() {
-        assert_eq!(
-            ZegoTokenMinter::new(0, SECRET).unwrap_err(),
-            ZegoConfigError::AppIdZero
-        );
-        assert_eq!(
-            ZegoTokenMinter::new(1, &SECRET[1..]).unwrap_err(),
-            ZegoConfigError::SecretNot32Chars
-        );
-        assert_eq!(
-            ZegoTokenMinter::new(1, &format!("{SECRET}0")).unwrap_err(),
-            ZegoConfigError::SecretNot32Chars
-        );
+        assert_eq!(ZegoTokenMinter::new(0, SECRET).unwrap_err(), ZegoConfigError::AppIdZero);
+        assert_eq!(ZegoTokenMinter::new(1, &SECRET[1..]).unwrap_err(), ZegoConfigError::SecretNot32Chars);
+        assert_eq!(ZegoTokenMinter::new(1, &format!("{SECRET}0")).unwrap_err(), ZegoConfigError::SecretNot32Chars);
         // 31 characters that make 32 bytes are refused too: "32 characters" must mean 32 key bytes
         assert_eq!(
             ZegoTokenMinter::new(1, &format!("{}é", &SECRET[..30])).unwrap_err(),
             ZegoConfigError::SecretNot32Chars
         );
-        assert_eq!(
-            ZegoTokenMinter::new(1, "").unwrap_err(),
-            ZegoConfigError::SecretNot32Chars
-        );
+        assert_eq!(ZegoTokenMinter::new(1, "").unwrap_err(), ZegoConfigError::SecretNot32Chars);
         let dbg = format!("{:?}", ZegoTokenMinter::new(1, SECRET).unwrap());
         assert!(!dbg.contains(SECRET));
     }
