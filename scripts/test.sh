@@ -11,6 +11,10 @@ stage() { log "── $* ($((SECONDS - started)) s)"; }
 
 bash scripts/setup.sh
 
+stage "lint: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+
 stage "native tests: cargo test --locked"
 cargo test --locked
 
