@@ -7,14 +7,14 @@ use base64::Engine;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::ApiRequest;
+use crate::store::Cursor;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
 pub struct ListQuery {
     pub limit: u32,
-    /// Decoded cursor: (timestamp ms, id).
-    pub after: Option<(i64, String)>,
+    pub after: Option<Cursor>,
     /// Other parameters, for routes that take filters.
     pub rest: Vec<(String, String)>,
 }
@@ -43,10 +43,9 @@ pub fn parse(req: &ApiRequest, allowed: &[&str]) -> ApiResult<ListQuery> {
                 })?;
             }
             "cursor" if !v.is_empty() => {
-                q.after =
-                    Some(decode_cursor(&v).ok_or_else(|| {
-                        ApiError::invalid_field("cursor", "'cursor' is not a cursor this API returned")
-                    })?);
+                let (at_ms, id) = decode_cursor(&v)
+                    .ok_or_else(|| ApiError::invalid_field("cursor", "'cursor' is not a cursor this API returned"))?;
+                q.after = Some(Cursor { at_ms, id });
             }
             "cursor" => {}
             other if allowed.contains(&other) => q.rest.push((k.clone(), v)),

@@ -20,7 +20,7 @@ use crate::ids;
 use crate::recording_destination::{self, PathNames};
 use crate::routing;
 use crate::store::idempotency::fingerprint;
-use crate::store::recordings::{self, Cursor, Recording};
+use crate::store::recordings::{self, Recording};
 use crate::vendors::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::vendors::{Capability, Vendor, VendorError, VendorFailure};
 
@@ -271,8 +271,8 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Some((_, r)) => Some(load(ctx, r).await?.id),
         None => None,
     };
-    let after = q.after.map(|(ms, id)| Cursor { started_at_ms: ms, id });
-    let (items, more) = recordings::page(ctx.rt, ctx.project_id(), room_id.as_deref(), after.as_ref(), q.limit).await?;
+    let (items, more) =
+        recordings::page(ctx.rt, ctx.project_id(), room_id.as_deref(), q.after.as_ref(), q.limit).await?;
     let next_cursor = if more { items.last().map(|r| paging::encode_cursor(r.started_at_ms, &r.id)) } else { None };
     Ok(Reply::ok(
         json!({ "items": items.iter().map(Recording::to_json).collect::<Vec<_>>(), "next_cursor": next_cursor }),

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::recording_destination::{self, PathNames};
 use crate::routing;
-use crate::store::rooms::{self, Cursor, Room};
+use crate::store::rooms::{self, Room};
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
 
 /// Limits on what a room may carry.
@@ -203,8 +203,7 @@ pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let q = paging::parse(ctx.req, &[])?;
-    let after = q.after.map(|(ms, id)| Cursor { created_at_ms: ms, id });
-    let (items, more) = rooms::page(ctx.rt, ctx.project_id(), after.as_ref(), q.limit).await?;
+    let (items, more) = rooms::page(ctx.rt, ctx.project_id(), q.after.as_ref(), q.limit).await?;
     let next_cursor = if more { items.last().map(|r| paging::encode_cursor(r.created_at_ms, &r.id)) } else { None };
     Ok(Reply::ok(json!({
         "items": items.iter().map(Room::to_json).collect::<Vec<_>>(),

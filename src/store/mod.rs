@@ -7,9 +7,10 @@ pub mod participants;
 pub mod recordings;
 pub mod rooms;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::runtime::Row;
+use crate::error::ApiResult;
+use crate::runtime::{Row, Runtime, SqlValue};
 
 pub(crate) fn text(row: &Row, col: &str) -> Option<String> {
     row.get(col).and_then(Value::as_str).map(str::to_owned)
@@ -18,4 +19,48 @@ pub(crate) fn text(row: &Row, col: &str) -> Option<String> {
 /// D1 hands integers over as JS numbers; accept both integer and float JSON forms.
 pub(crate) fn int(row: &Row, col: &str) -> Option<i64> {
     row.get(col).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+}
+
+/// A stored metadata object (JSON text) for a response; absent or unreadable is `{}`.
+pub(crate) fn metadata_json(text: Option<&str>) -> Value {
+    text.and_then(|m| serde_json::from_str(m).ok()).unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// Position in a newest-first listing: the (timestamp, id) of the last item already seen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor {
+    pub at_ms: i64,
+    pub id: String,
+}
+
+/// One page of a newest-first keyset listing, strictly after `after`: `select_where` is the
+/// query up to its WHERE conditions (over `params` as ?1…), ordered by `time_col` then `id`,
+/// both descending, so rows created or deleted meanwhile never shift the page. Returns the
+/// items and whether more follow.
+pub(crate) async fn newest_first<T>(
+    rt: &Runtime,
+    select_where: &str,
+    mut params: Vec<SqlValue>,
+    time_col: &str,
+    after: Option<&Cursor>,
+    limit: u32,
+    from_row: fn(&Row) -> Option<T>,
+) -> ApiResult<(Vec<T>, bool)> {
+    let limit_param = params.len() + 1;
+    params.push(i64::from(limit + 1).into());
+    let keyset = match after {
+        Some(c) => {
+            params.push(c.at_ms.into());
+            params.push(c.id.as_str().into());
+            let (at, id) = (limit_param + 1, limit_param + 2);
+            format!("AND ({time_col} < ?{at} OR ({time_col} = ?{at} AND id < ?{id}))")
+        }
+        None => String::new(),
+    };
+    let sql = format!("{select_where} {keyset} ORDER BY {time_col} DESC, id DESC LIMIT ?{limit_param}");
+    let rows = rt.db.query(&sql, &params).await?;
+    let mut items: Vec<T> = rows.iter().filter_map(from_row).collect();
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Ok((items, more))
 }

@@ -1,10 +1,10 @@
 //! Recording records: ours (`rec_…`) mapped to the vendor's handle, with the last known state.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{int, text};
+use super::{int, metadata_json, newest_first, text, Cursor};
 use crate::error::ApiResult;
-use crate::runtime::{Row, Runtime, SqlValue};
+use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
 use crate::vendors::recording::{FileResult, RecordingState, RecordingStatus};
 
@@ -82,11 +82,7 @@ impl Recording {
 
     /// The contract's `Recording { recording, room, status, output_uri }` plus details.
     pub fn to_json(&self) -> Value {
-        let metadata: Value = self
-            .metadata
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_else(|| Value::Object(Map::new()));
+        let metadata = metadata_json(self.metadata.as_deref());
         let mut v = json!({
             "recording": self.id,
             "room": self.room_id,
@@ -217,13 +213,7 @@ pub async fn remove(rt: &Runtime, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cursor {
-    pub started_at_ms: i64,
-    pub id: String,
-}
-
-/// Newest first; optionally one room's.
+/// The project's recordings (optionally one room's), newest first, strictly after `after`.
 pub async fn page(
     rt: &Runtime,
     project_id: &str,
@@ -231,23 +221,7 @@ pub async fn page(
     after: Option<&Cursor>,
     limit: u32,
 ) -> ApiResult<(Vec<Recording>, bool)> {
-    let mut params: Vec<SqlValue> =
-        vec![project_id.into(), i64::from(limit + 1).into(), room_id.map(str::to_owned).into()];
-    let keyset = match after {
-        Some(c) => {
-            params.push(c.started_at_ms.into());
-            params.push(c.id.as_str().into());
-            "AND (started_at_ms < ?4 OR (started_at_ms = ?4 AND id < ?5))"
-        }
-        None => "",
-    };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND (?3 IS NULL OR room_id = ?3) {keyset} \
-         ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
-    );
-    let rows = rt.db.query(&sql, &params).await?;
-    let mut items: Vec<Recording> = rows.iter().filter_map(Recording::from_row).collect();
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    Ok((items, more))
+    let select = format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND (?2 IS NULL OR room_id = ?2)");
+    let params = vec![project_id.into(), room_id.map(str::to_owned).into()];
+    newest_first(rt, &select, params, "started_at_ms", after, limit, Recording::from_row).await
 }

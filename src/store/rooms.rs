@@ -1,11 +1,11 @@
 //! Room records. The record is the source of truth for a room's existence, name and vendor;
 //! vendors hold only the live session.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{int, text};
+use super::{int, metadata_json, newest_first, text, Cursor};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::runtime::{DbError, Row, Runtime, SqlValue};
+use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,11 +46,7 @@ impl Room {
 
     /// The contract's `Room { room, name, max_participants, created_at }` plus what we know.
     pub fn to_json(&self) -> Value {
-        let metadata: Value = self
-            .metadata
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_else(|| Value::Object(Map::new()));
+        let metadata = metadata_json(self.metadata.as_deref());
         json!({
             "room": self.id,
             "name": self.name,
@@ -144,31 +140,8 @@ pub async fn soft_delete(rt: &Runtime, room_id: &str) -> ApiResult<bool> {
     Ok(changed == 1)
 }
 
-/// Position in the newest-first order: (created_at_ms, id).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cursor {
-    pub created_at_ms: i64,
-    pub id: String,
-}
-
-/// One page, newest first, strictly after `after`. Returns the rooms and whether more follow.
+/// One page of the project's live rooms, newest first, strictly after `after`.
 pub async fn page(rt: &Runtime, project_id: &str, after: Option<&Cursor>, limit: u32) -> ApiResult<(Vec<Room>, bool)> {
-    let mut params: Vec<SqlValue> = vec![project_id.into(), i64::from(limit + 1).into()];
-    let keyset = match after {
-        Some(c) => {
-            params.push(c.created_at_ms.into());
-            params.push(c.id.as_str().into());
-            "AND (created_at_ms < ?3 OR (created_at_ms = ?3 AND id < ?4))"
-        }
-        None => "",
-    };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL {keyset} \
-         ORDER BY created_at_ms DESC, id DESC LIMIT ?2"
-    );
-    let rows = rt.db.query(&sql, &params).await?;
-    let mut rooms: Vec<Room> = rows.iter().filter_map(Room::from_row).collect();
-    let more = rooms.len() > limit as usize;
-    rooms.truncate(limit as usize);
-    Ok((rooms, more))
+    let select = format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL");
+    newest_first(rt, &select, vec![project_id.into()], "created_at_ms", after, limit, Room::from_row).await
 }
