@@ -55,7 +55,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         // This request's earlier start lost its answer: that record is the answer now,
         // once the vendor has confirmed it, rather than a second recording.
         if let Some(earlier) = recordings::lost_answers(ctx.rt, &room.id, &request_hash).await?.into_iter().next() {
-            let earlier = settle(ctx, vendor, earlier).await.map_err(|e| e.to_api_error())?;
+            let earlier = settle(ctx, vendor, earlier).await?.map_err(|e| e.to_api_error())?;
             if earlier.vendor_recording_id.is_none() && earlier.status == RecordingStatus::Starting {
                 return Err(unconfirmed_error(&earlier));
             }
@@ -112,7 +112,7 @@ async fn start_once(
         // No usable answer: the vendor may or may not have acted. Ask once more now; if it
         // still cannot say, the record stays unconfirmed and a retry (or get/stop) settles it.
         Err(e) if e.is_outage() => {
-            if let Ok(Confirmation::Found(state)) = confirm(ctx, vendor, &record).await {
+            if let Ok(Confirmation::Found(state)) = confirm(ctx, vendor, &record).await? {
                 record.apply(&state);
                 recordings::save_state(rt, &record).await?;
                 return Ok(record);
@@ -137,42 +137,46 @@ enum Confirmation {
     NeverStarted,
 }
 
-async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Result<Confirmation, VendorError> {
-    let all =
-        routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await).await?;
-    let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id)
-        .await
-        .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
+/// Our storage can fail (the outer error: a 500), and separately the vendor's answer can be
+/// missing (the inner one), which callers treat as the vendor's state being unknown.
+type Vendored<T> = ApiResult<Result<T, VendorError>>;
+
+async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendored<Confirmation> {
+    let listed = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await);
+    let all = match listed.await {
+        Ok(all) => all,
+        Err(e) => return Ok(Err(e)),
+    };
+    let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id).await?;
     let found = all
         .into_iter()
         .find(|s| s.output_uri.as_deref() == Some(rec.output_uri.as_str()) && !known.contains(&s.vendor_recording_id));
-    Ok(match found {
+    Ok(Ok(match found {
         Some(state) => Confirmation::Found(state),
         None if ctx.rt.now_ms() as i64 - rec.started_at_ms >= ctx.app.settings.confirm_grace_ms() as i64 => {
             Confirmation::NeverStarted
         }
         None => Confirmation::NotYet,
-    })
+    }))
 }
 
 /// Brings an unconfirmed record up to date with the vendor (a confirmed one is returned as is).
-async fn settle(ctx: &Ctx<'_>, vendor: &dyn Vendor, mut rec: Recording) -> Result<Recording, VendorError> {
+async fn settle(ctx: &Ctx<'_>, vendor: &dyn Vendor, mut rec: Recording) -> Vendored<Recording> {
     if rec.vendor_recording_id.is_some() || rec.status.is_final() {
-        return Ok(rec);
+        return Ok(Ok(rec));
     }
     match confirm(ctx, vendor, &rec).await? {
-        Confirmation::Found(state) => rec.apply(&state),
-        Confirmation::NotYet => return Ok(rec),
-        Confirmation::NeverStarted => {
+        Err(e) => return Ok(Err(e)),
+        Ok(Confirmation::Found(state)) => rec.apply(&state),
+        Ok(Confirmation::NotYet) => return Ok(Ok(rec)),
+        Ok(Confirmation::NeverStarted) => {
             rec.status = RecordingStatus::Failed;
             rec.error = Some("the vendor never started this recording (its start call timed out)".to_owned());
             rec.ended_at_ms = Some(ctx.rt.now_ms() as i64);
         }
     }
-    recordings::save_state(ctx.rt, &rec)
-        .await
-        .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
-    Ok(rec)
+    recordings::save_state(ctx.rt, &rec).await?;
+    Ok(Ok(rec))
 }
 
 fn unconfirmed_error(rec: &Recording) -> ApiError {
@@ -203,7 +207,7 @@ pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         return Ok(Reply::ok(rec.to_json()));
     }
     let vendor = recording_vendor(ctx, &rec, Capability::RecordingStop)?;
-    let mut rec = settle(ctx, vendor, rec).await.map_err(|e| e.to_api_error())?;
+    let mut rec = settle(ctx, vendor, rec).await?.map_err(|e| e.to_api_error())?;
     let Some(vendor_id) = rec.vendor_recording_id.clone() else {
         return if rec.status.is_final() { Ok(Reply::ok(rec.to_json())) } else { Err(unconfirmed_error(&rec)) };
     };
@@ -232,7 +236,7 @@ pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut live = true;
     if !rec.status.is_final() {
         let vendor = recording_vendor(ctx, &rec, Capability::RecordingStart)?;
-        match refresh(ctx, vendor, rec.clone()).await {
+        match refresh(ctx, vendor, rec.clone()).await? {
             Ok(fresh) => rec = fresh,
             Err(e) => {
                 crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
@@ -245,21 +249,25 @@ pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     Ok(Reply::ok(body))
 }
 
-async fn refresh(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Recording) -> Result<Recording, VendorError> {
-    let mut rec = settle(ctx, vendor, rec).await?;
-    let Some(vendor_id) = rec.vendor_recording_id.clone() else { return Ok(rec) };
+async fn refresh(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Recording) -> Vendored<Recording> {
+    let mut rec = match settle(ctx, vendor, rec).await? {
+        Ok(rec) => rec,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(vendor_id) = rec.vendor_recording_id.clone() else { return Ok(Ok(rec)) };
     let state = routing::observe(
         ctx.app,
         ctx.rt,
         vendor.name(),
         vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await,
     )
-    .await?;
-    rec.apply(&state);
-    recordings::save_state(ctx.rt, &rec)
-        .await
-        .map_err(|e| VendorError::new(vendor.name(), VendorFailure::ServerError, e.message))?;
-    Ok(rec)
+    .await;
+    match state {
+        Ok(state) => rec.apply(&state),
+        Err(e) => return Ok(Err(e)),
+    }
+    recordings::save_state(ctx.rt, &rec).await?;
+    Ok(Ok(rec))
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
