@@ -45,7 +45,7 @@ pub async fn authenticate(app: &App, rt: &Runtime, req: &ApiRequest) -> ApiResul
             return Ok(caller.clone());
         }
     }
-    match keys::find_live_key(rt, key).await? {
+    match keys::find_live_key(rt, &hash).await? {
         Some(record) => {
             let caller = Caller { project_id: record.project_id, key_id: record.id };
             let mut cache = app.cache.keys.borrow_mut();

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::ids;
-use crate::runtime::{Row, Runtime, SqlValue};
+use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
 
 pub const KEY_PREFIX: &str = "rtc_sk_";
@@ -148,14 +148,14 @@ pub async fn revoke_key(rt: &Runtime, key_id: &str) -> ApiResult<Option<ApiKey>>
     Ok(rows.first().and_then(ApiKey::from_row))
 }
 
-/// The live (not revoked) key with this secret, if any.
-pub async fn find_live_key(rt: &Runtime, key: &str) -> ApiResult<Option<ApiKey>> {
+/// The live (not revoked) key whose hash (`hash_key`) is `key_hash`, if any.
+pub async fn find_live_key(rt: &Runtime, key_hash: &str) -> ApiResult<Option<ApiKey>> {
     let rows = rt
         .db
         .query(
             "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
              WHERE key_hash = ?1 AND revoked_at_ms IS NULL",
-            &[SqlValue::Text(hash_key(key))],
+            &[key_hash.into()],
         )
         .await?;
     Ok(rows.first().and_then(ApiKey::from_row))
