@@ -1,9 +1,12 @@
-//! The Workers runtime as the core sees it: five small capabilities behind traits.
+//! The Workers runtime as the core sees it: six small capabilities behind traits.
 //!
-//! `edge` implements them on D1, KV, `fetch`, `Date.now()` and `crypto.getRandomValues`;
+//! `edge` implements them on D1, KV, `fetch`, `Date.now()`, `crypto.getRandomValues` and
+//! `ctx.waitUntil`;
 //! `native` implements them on SQLite, memory and scripted HTTP for `cargo test`.
 //! The core never names a concrete runtime, so every handler runs natively in tests.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use async_trait::async_trait;
@@ -123,6 +126,16 @@ pub trait Entropy {
     fn fill(&self, buf: &mut [u8]);
 }
 
+/// A task that owns everything it touches, so it can outlive the request that started it.
+pub type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Work that must run to completion even when the response has already been sent or the
+/// client has gone away (a Worker request is cancelled when its client disconnects).
+/// On Workers this is `ctx.waitUntil`; natively, a local task pool the tests drive.
+pub trait Background {
+    fn spawn(&self, task: Task);
+}
+
 /// The capabilities one request may use.
 #[derive(Clone)]
 pub struct Runtime {
@@ -131,6 +144,7 @@ pub struct Runtime {
     pub http: Rc<dyn Http>,
     pub clock: Rc<dyn Clock>,
     pub entropy: Rc<dyn Entropy>,
+    pub background: Rc<dyn Background>,
 }
 
 impl Runtime {
@@ -146,5 +160,21 @@ impl Runtime {
         let mut buf = [0u8; N];
         self.entropy.fill(&mut buf);
         buf
+    }
+
+    /// Runs `work` as a background task and waits for its result. If the caller is cancelled
+    /// (the client disconnected), `work` still runs to the end; the caller then just never
+    /// sees the result. `None` only if the background task was dropped unfinished.
+    pub async fn finish_even_if_cancelled<T: 'static>(&self, work: impl Future<Output = T> + 'static) -> Option<T> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.background.spawn(Box::pin(async move {
+            let _ = tx.send(work.await);
+        }));
+        rx.await.ok()
+    }
+
+    /// Runs `work` after (or alongside) the response, without waiting for it.
+    pub fn after_response(&self, work: impl Future<Output = ()> + 'static) {
+        self.background.spawn(Box::pin(work));
     }
 }

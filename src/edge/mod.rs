@@ -36,7 +36,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let app = app(&env);
     let runtime = Runtime {
         db: Rc::new(platform::D1(env.d1("DB")?)),
@@ -44,6 +44,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         http: Rc::new(platform::Fetch),
         clock: Rc::new(platform::JsClock),
         entropy: Rc::new(platform::JsEntropy),
+        background: Rc::new(platform::WaitUntil(ctx)),
     };
     let url = req.url()?;
     let mut api_req = ApiRequest::new(req.method().as_ref(), url.path());

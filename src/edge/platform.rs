@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
-use worker::{AbortController, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit};
+use worker::{AbortController, Context, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit};
 
 use crate::runtime::{
-    Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse, Row, SqlValue,
-    Statement,
+    Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse, Row,
+    SqlValue, Statement, Task,
 };
 
 pub struct D1(pub D1Database);
@@ -136,5 +136,15 @@ impl Entropy for JsEntropy {
     fn fill(&self, buf: &mut [u8]) {
         // getrandom's "js" backend is crypto.getRandomValues, always present in workerd.
         getrandom::getrandom(buf).expect("crypto.getRandomValues is available");
+    }
+}
+
+/// `ctx.waitUntil`: the isolate keeps running the task after the response is sent and when
+/// the client disconnects (which cancels the request's own future).
+pub struct WaitUntil(pub Context);
+
+impl Background for WaitUntil {
+    fn spawn(&self, task: Task) {
+        self.0.wait_until(task);
     }
 }

@@ -14,7 +14,10 @@ use async_trait::async_trait;
 pub use http::{json_response, Exchange, ScriptedHttp};
 pub use sqlite::SqliteDb;
 
-use crate::runtime::{Clock, Entropy, Kv, Runtime};
+use futures_executor::{LocalPool, LocalSpawner};
+use futures_util::task::LocalSpawnExt;
+
+use crate::runtime::{Background, Clock, Entropy, Kv, Runtime, Task};
 
 /// Key/value in memory, with expiry on the manual clock.
 #[derive(Default)]
@@ -72,6 +75,26 @@ impl Entropy for OsEntropy {
     }
 }
 
+thread_local! {
+    // One pool per test thread: `block_on` drives it, `Pool` spawns into it. The spawner is
+    // taken up front: spawning happens while the pool is being driven (mutably borrowed).
+    static POOL: (RefCell<LocalPool>, LocalSpawner) = {
+        let pool = LocalPool::new();
+        let spawner = pool.spawner();
+        (RefCell::new(pool), spawner)
+    };
+}
+
+/// `ctx.waitUntil` natively: tasks go to this thread's pool and run while `block_on` (or
+/// `run_background`) drives it, so they survive the request future being dropped.
+pub struct Pool;
+
+impl Background for Pool {
+    fn spawn(&self, task: Task) {
+        POOL.with(|(_, spawner)| spawner.spawn_local(task).expect("the thread's pool is alive"));
+    }
+}
+
 /// A runtime wired to native parts, with handles to the parts tests steer.
 pub struct NativeRuntime {
     pub runtime: Runtime,
@@ -87,13 +110,88 @@ impl NativeRuntime {
         let http = Rc::new(ScriptedHttp::default());
         let clock = Rc::new(ManualClock::new(now_ms));
         let kv = Rc::new(MemoryKv { entries: RefCell::default(), clock: Some(clock.clone()) });
-        let runtime =
-            Runtime { db: db.clone(), kv, http: http.clone(), clock: clock.clone(), entropy: Rc::new(OsEntropy) };
+        let runtime = Runtime {
+            db: db.clone(),
+            kv,
+            http: http.clone(),
+            clock: clock.clone(),
+            entropy: Rc::new(OsEntropy),
+            background: Rc::new(Pool),
+        };
         NativeRuntime { runtime, db, http, clock }
     }
 }
 
-/// Runs a future to completion on this thread (the core's futures are not `Send`).
+/// Runs a future to completion on this thread (the core's futures are not `Send`), then every
+/// background task it started — as a Worker runs its `waitUntil` work after the response.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    futures_executor::block_on(future)
+    let output = respond_only(future);
+    run_background();
+    output
+}
+
+/// Runs a future to completion, leaving background work that is still pending afterwards
+/// (work after the response) for `run_background`.
+pub fn respond_only<F: std::future::Future>(future: F) -> F::Output {
+    POOL.with(|(pool, _)| pool.borrow_mut().run_until(future))
+}
+
+/// Runs every pending background task to completion (or until all of them wait on nothing
+/// this thread can wake).
+pub fn run_background() {
+    POOL.with(|(pool, _)| pool.borrow_mut().run_until_stalled());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[test]
+    fn work_started_for_a_request_finishes_after_the_request_is_dropped() {
+        let rt = NativeRuntime::new(0).runtime;
+        let finished = Rc::new(Cell::new(false));
+        let flag = finished.clone();
+        let request = rt.finish_even_if_cancelled(async move {
+            // Waits once, as a vendor call would, so the caller is still pending when dropped.
+            let mut waited = false;
+            std::future::poll_fn(|cx| {
+                if waited {
+                    std::task::Poll::Ready(())
+                } else {
+                    waited = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            flag.set(true);
+        });
+        // The client disconnects: the request future is polled once and dropped.
+        assert!(request.now_or_never().is_none());
+        assert!(!finished.get());
+        run_background();
+        assert!(finished.get(), "background work ran to the end without its request");
+    }
+
+    #[test]
+    fn a_request_that_stays_gets_the_result_of_its_background_work() {
+        let rt = NativeRuntime::new(0).runtime;
+        assert_eq!(block_on(rt.finish_even_if_cancelled(async { 41 + 1 })), Some(42));
+    }
+
+    #[test]
+    fn work_after_the_response_runs_only_when_the_background_is_driven() {
+        let rt = NativeRuntime::new(0).runtime;
+        let ran = Rc::new(Cell::new(false));
+        let flag = ran.clone();
+        respond_only(async { rt.after_response(async move { flag.set(true) }) });
+        assert!(!ran.get(), "nothing runs before the background is driven");
+        run_background();
+        assert!(ran.get());
+    }
 }
