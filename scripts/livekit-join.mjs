@@ -8,7 +8,9 @@
 //
 // Reads the token/issue answer ({token, join: {url}}) as JSON from stdin.
 
-import * as rtc from '@livekit/rtc-node';
+// The SDK logs at debug level unless NODE_ENV is production.
+process.env.NODE_ENV ??= 'production';
+const rtc = await import('@livekit/rtc-node');
 
 async function readStdin() {
   let text = '';
