@@ -113,19 +113,8 @@ impl Vendor for LiveKit {
 
     async fn start_recording(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         let method = Method::StartRoomCompositeEgress;
-        match self.call(rt, method, &spec.room_id, &egress::start_body(spec)).await {
-            Ok(info) => egress::recording_state(method, &info),
-            // A lost answer may hide a started egress, unless the server has no egress service:
-            // one without Redis takes ~22 s to answer `unavailable` (no egress worker replied),
-            // longer than a call may wait, but says so at once when asked for its egresses.
-            Err(e) if e.is_outage() => {
-                match self.call(rt, Method::ListEgress, "", &egress::in_room_body(&spec.room_id)).await {
-                    Err(probe) if probe.vendor_code.as_deref() == Some(twirp::NO_EGRESS_SERVICE) => Err(probe),
-                    _ => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        let info = self.call(rt, method, &spec.room_id, &egress::start_body(spec)).await?;
+        egress::recording_state(method, &info)
     }
 
     async fn stop_recording(&self, rt: &Runtime, vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
