@@ -112,10 +112,20 @@ async fn start_once(
         // No usable answer: the vendor may or may not have acted. Ask once more now; if it
         // still cannot say, the record stays unconfirmed and a retry (or get/stop) settles it.
         Err(e) if e.is_outage() => {
-            if let Ok(Confirmation::Found(state)) = confirm(ctx, vendor, &record).await? {
-                record.apply(&state);
-                recordings::save_state(rt, &record).await?;
-                return Ok(record);
+            match confirm(ctx, vendor, &record).await? {
+                Ok(Confirmation::Found(state)) => {
+                    record.apply(&state);
+                    recordings::save_state(rt, &record).await?;
+                    return Ok(record);
+                }
+                // The vendor refuses even to list the room's recordings, and not because it is
+                // down (a LiveKit server without an egress service answers every egress query so):
+                // nothing was started, and that refusal is the answer.
+                Err(refusal) if refusal.failure == VendorFailure::Rejected => {
+                    recordings::remove(rt, &record.id).await?;
+                    return Err(refusal.to_api_error());
+                }
+                _ => {}
             }
             recordings::set_answer_lost(rt, &record.id, true).await?;
             Err(e.to_api_error().with_detail("recording", record.id.as_str()))
