@@ -34,7 +34,8 @@ pub async fn usage(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             }
         }
     }
-    let to = to.unwrap_or(now);
+    // Through now by default (`to` itself is excluded).
+    let to = to.unwrap_or(now + 1);
     let from = from.unwrap_or(to.saturating_sub(DEFAULT_WINDOW_MS));
     if from >= to {
         return Err(ApiError::invalid_field("from", "'from' must be before 'to'"));
