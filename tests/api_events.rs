@@ -249,7 +249,10 @@ fn zego_form_callbacks_refuse_replays_and_stale_timestamps() {
     assert_eq!(zego(&t, &unsigned).status, 401);
     // JSON bodies are read the same way.
     let logout = zego_form(
-        &format!("event=room_logout&room_id={room}&user_account=alice&session_id=s1&login_time={NOW_MS}&logout_time={}", NOW_MS + 30_000),
+        &format!(
+            "event=room_logout&room_id={room}&user_account=alice&session_id=s1&login_time={NOW_MS}&logout_time={}",
+            NOW_MS + 30_000
+        ),
         "n4",
         NOW_S,
     );
@@ -358,13 +361,13 @@ fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
 
     let sent = t.native.http.sent();
     let delivered = sent.iter().find(|e| e.request.url.ends_with("/ok")).unwrap();
-    let header = |name: &str| {
-        delivered.request.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap()
-    };
+    let header =
+        |name: &str| delivered.request.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
     let body = delivered.request.body.clone().unwrap();
     let payload: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(header("webhook-id"), payload["event"].as_str().unwrap());
-    let signed = format!("{}.{}.{}", header("webhook-id"), header("webhook-timestamp"), String::from_utf8(body).unwrap());
+    let signed =
+        format!("{}.{}.{}", header("webhook-id"), header("webhook-timestamp"), String::from_utf8(body).unwrap());
     let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(&secret["whsec_".len()..]).unwrap()).unwrap();
     mac.update(signed.as_bytes());
     assert_eq!(header("webhook-signature"), format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())));
@@ -372,7 +375,8 @@ fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
         assert!(payload.get(field).is_some(), "{field} in {payload}");
     }
 
-    let ok_health = t.call("GET", &format!("/v1/rtc/webhook/get/{}", ok.json["webhook"].as_str().unwrap()), None, Some(&key));
+    let ok_health =
+        t.call("GET", &format!("/v1/rtc/webhook/get/{}", ok.json["webhook"].as_str().unwrap()), None, Some(&key));
     assert_eq!(ok_health.json["delivery"]["delivered"], 2);
     assert_eq!(ok_health.json["delivery"]["consecutive_failures"], 0);
     assert!(ok_health.json.get("secret").is_none());
@@ -414,11 +418,14 @@ fn webhook_urls_and_types_are_checked() {
     let prod = TestApp::new(&[LIVEKIT, EVENTS]);
     let key = prod.project_key();
     let create = |t: &TestApp, key: &str, body: Value| t.call("POST", "/v1/rtc/webhook/create", Some(body), Some(key));
-    for url in ["http://127.0.0.1:9/x", "https://10.1.2.3/x", "https://169.254.169.254/", "https://localhost/x", "ftp://x"] {
+    for url in
+        ["http://127.0.0.1:9/x", "https://10.1.2.3/x", "https://169.254.169.254/", "https://localhost/x", "ftp://x"]
+    {
         let r = create(&prod, &key, json!({"url": url}));
         assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("url")), "{url}: {}", r.json);
     }
-    let r = create(&prod, &key, json!({"url": "https://hooks.example.com/rtc", "types": ["room.started", "room.started"]}));
+    let r =
+        create(&prod, &key, json!({"url": "https://hooks.example.com/rtc", "types": ["room.started", "room.started"]}));
     assert_eq!(r.status, 201, "{}", r.json);
     assert_eq!(r.json["types"], json!(["room.started"]));
     for types in [json!([]), json!(["room.exploded"]), json!("room.started"), json!([1])] {

@@ -54,8 +54,8 @@ fn is_bot(payload: &Value) -> bool {
 pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
     let notice: Value =
         serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("not an Agora notification: {e}")))?;
-    let notice_id =
-        str_of(&notice, "noticeId").ok_or_else(|| Rejection::Malformed("Agora notification without noticeId".into()))?;
+    let notice_id = str_of(&notice, "noticeId")
+        .ok_or_else(|| Rejection::Malformed("Agora notification without noticeId".into()))?;
     let product = notice.get("productId").and_then(int_of);
     let event_type = notice.get("eventType").and_then(int_of);
     let null = Value::Null;
@@ -70,7 +70,12 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
     }
 }
 
-fn channel_event(notice_id: &str, event_type: i64, payload: &Value, now_ms: u64) -> Result<Option<Incoming>, Rejection> {
+fn channel_event(
+    notice_id: &str,
+    event_type: i64,
+    payload: &Value,
+    now_ms: u64,
+) -> Result<Option<Incoming>, Rejection> {
     let kind = match event_type {
         101 => EventType::RoomStarted,
         102 => EventType::RoomFinished,
@@ -116,13 +121,21 @@ fn channel_event(notice_id: &str, event_type: i64, payload: &Value, now_ms: u64)
             let duration_ms = payload.get("duration").and_then(int_of).unwrap_or(0).max(0) as u64 * 1000;
             (occurred_at_ms.saturating_sub(duration_ms), Some(occurred_at_ms))
         };
-        incoming.session =
-            Some(Session { key: format!("{uid}:{}", joined_at_ms / 1000), joined_at_ms: Some(joined_at_ms), left_at_ms });
+        incoming.session = Some(Session {
+            key: format!("{uid}:{}", joined_at_ms / 1000),
+            joined_at_ms: Some(joined_at_ms),
+            left_at_ms,
+        });
     }
     Ok(Some(incoming))
 }
 
-fn recording_event(notice_id: &str, event_type: i64, payload: &Value, now_ms: u64) -> Result<Option<Incoming>, Rejection> {
+fn recording_event(
+    notice_id: &str,
+    event_type: i64,
+    payload: &Value,
+    now_ms: u64,
+) -> Result<Option<Incoming>, Rejection> {
     let null = Value::Null;
     let details = payload.get("details").unwrap_or(&null);
     let (kind, status) = match event_type {

@@ -24,7 +24,10 @@ pub const LEEWAY_S: i64 = 60;
 
 /// Checks the `Authorization` header against the body with our API key pair.
 pub fn verify(key: &str, secret: &str, authorization: Option<&str>, body: &[u8], now_s: u64) -> Result<(), Rejection> {
-    let token = authorization.map(str::trim).filter(|t| !t.is_empty()).ok_or(Rejection::Unauthenticated("no Authorization header"))?;
+    let token = authorization
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(Rejection::Unauthenticated("no Authorization header"))?;
     let token = match token.get(..7) {
         Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => token[7..].trim_start(),
         _ => token,
@@ -41,7 +44,7 @@ pub fn verify(key: &str, secret: &str, authorization: Option<&str>, body: &[u8],
         return Err(Rejection::Unauthenticated("only HS256 is accepted"));
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(token[..header_len(token)].as_bytes());
+    mac.update(&token.as_bytes()[..header_len(token)]);
     if !same(&mac.finalize().into_bytes(), &decode(signature)?) {
         return Err(Rejection::Unauthenticated("bad JWT signature"));
     }
@@ -129,7 +132,9 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
         incoming.data["room_sid"] = json!(sid);
     }
     match kind {
-        EventType::ParticipantJoined | EventType::ParticipantLeft | EventType::TrackPublished
+        EventType::ParticipantJoined
+        | EventType::ParticipantLeft
+        | EventType::TrackPublished
         | EventType::TrackUnpublished => {
             if is_bot(participant) {
                 return Ok(None);
@@ -217,7 +222,11 @@ mod tests {
         let good = claims_for(body, now);
         let reject = |auth: Option<&str>, body: &[u8], at: u64| verify(KEY, SECRET, auth, body, at).is_err();
         assert!(reject(None, body, now));
-        assert!(reject(Some(&token(good.clone(), SECRET)), br#"{"event":"room_finished","room":{"name":"rm_1"}}"#, now));
+        assert!(reject(
+            Some(&token(good.clone(), SECRET)),
+            br#"{"event":"room_finished","room":{"name":"rm_1"}}"#,
+            now
+        ));
         assert!(reject(Some(&token(good.clone(), "another-secret")), body, now));
         let mut other_iss = good.clone();
         other_iss["iss"] = json!("APIother");
@@ -232,11 +241,8 @@ mod tests {
         no_sha.as_object_mut().unwrap().remove("sha256");
         assert!(reject(Some(&token(no_sha, SECRET)), body, now));
         // alg none, with or without a signature.
-        let none = format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
-            URL_SAFE_NO_PAD.encode(good.to_string())
-        );
+        let none =
+            format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(good.to_string()));
         assert!(reject(Some(&none), body, now));
         assert!(reject(Some("garbage"), body, now));
     }
@@ -251,7 +257,10 @@ mod tests {
         assert_eq!(e.dedupe_key, "EV_2");
         assert_eq!(e.who, Some(Who::Identity("alice".into())));
         let s = e.session.unwrap();
-        assert_eq!((s.key.as_str(), s.joined_at_ms, s.left_at_ms), ("PA_1", Some(1_700_000_000_500), Some(1_700_000_090_000)));
+        assert_eq!(
+            (s.key.as_str(), s.joined_at_ms, s.left_at_ms),
+            ("PA_1", Some(1_700_000_000_500), Some(1_700_000_090_000))
+        );
         assert_eq!(s.seconds(), Some(90));
         let egress = br#"{"event":"participant_joined","room":{"name":"rm_1"},"participant":{"identity":"EG_x","kind":"EGRESS"},"id":"EV_3"}"#;
         assert_eq!(parse(egress, 0).unwrap(), None);

@@ -121,7 +121,8 @@ pub fn parse(fields: &Map<String, Value>, nonce: &str, now_ms: u64) -> Result<Op
                 .ok_or_else(|| Rejection::Malformed(format!("ZEGO {event} without user_account")))?;
             let session = get("session_id").unwrap_or_else(|| nonce.to_owned());
             let joined_at_ms = ms("login_time");
-            let left_at_ms = if kind == EventType::ParticipantLeft { ms("logout_time").or(Some(fallback_ms)) } else { None };
+            let left_at_ms =
+                if kind == EventType::ParticipantLeft { ms("logout_time").or(Some(fallback_ms)) } else { None };
             incoming.occurred_at_ms = left_at_ms.or(joined_at_ms).unwrap_or(fallback_ms);
             incoming.dedupe_key = format!("{event}:{room}:{session}");
             if let Some(reason) = get("reason") {
@@ -137,7 +138,8 @@ pub fn parse(fields: &Map<String, Value>, nonce: &str, now_ms: u64) -> Result<Op
         _ => {
             let user = get("user_id").ok_or_else(|| Rejection::Malformed(format!("ZEGO {event} without user_id")))?;
             let stream = get("stream_id").unwrap_or_default();
-            incoming.dedupe_key = format!("{event}:{room}:{stream}:{}", get("stream_seq").unwrap_or_else(|| nonce.to_owned()));
+            incoming.dedupe_key =
+                format!("{event}:{room}:{stream}:{}", get("stream_seq").unwrap_or_else(|| nonce.to_owned()));
             incoming.occurred_at_ms = ms("create_time_ms").or(ms("destroy_timemillis")).unwrap_or(fallback_ms);
             incoming.data["stream_id"] = json!(stream);
             incoming.who = Some(Who::Identity(user));
@@ -202,11 +204,16 @@ mod tests {
         assert_eq!(verify("secret", &f, 1_470_820_198), Ok("123412".into()));
         assert!(verify("secret2", &f, 1_470_820_198).is_err());
         // Stale: the same signed triple five minutes and one second later.
-        assert_eq!(verify("secret", &f, 1_470_820_198 + 301), Err(Rejection::Unauthenticated("ZEGO timestamp is stale")));
+        assert_eq!(
+            verify("secret", &f, 1_470_820_198 + 301),
+            Err(Rejection::Unauthenticated("ZEGO timestamp is stale"))
+        );
         assert!(verify("secret", &form("nonce=123412&timestamp=1470820198"), 1_470_820_198).is_err());
         // JSON bodies carry the same fields; a numeric timestamp is read as text.
-        let j = fields(br#"{"nonce":"123412","timestamp":1470820198,"signature":"5bd59fd62953a8059fb7eaba95720f66d19e4517"}"#)
-            .unwrap();
+        let j = fields(
+            br#"{"nonce":"123412","timestamp":1470820198,"signature":"5bd59fd62953a8059fb7eaba95720f66d19e4517"}"#,
+        )
+        .unwrap();
         assert!(verify("secret", &j, 1_470_820_198).is_ok());
     }
 
@@ -220,7 +227,8 @@ mod tests {
         assert_eq!(j.session.as_ref().unwrap().key, "s1");
         assert_eq!(l.session.unwrap().seconds(), Some(61));
         assert_ne!(j.dedupe_key, l.dedupe_key);
-        let recorder = form("event=room_login&room_id=rm_1&user_account=rec&session_id=s2&user_role=4&nonce=c&timestamp=1");
+        let recorder =
+            form("event=room_login&room_id=rm_1&user_account=rec&session_id=s2&user_role=4&nonce=c&timestamp=1");
         assert_eq!(parse(&recorder, "c", 0).unwrap(), None);
     }
 }

@@ -37,14 +37,20 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let now_ms = ctx.rt.now_ms();
     let incoming: Option<Incoming> = match vendor.as_str() {
         livekit::NAME => {
-            let (key, secret) = settings.livekit.as_ref().ok_or(Rejection::NotConfigured("LIVEKIT_API_KEY"))
+            let (key, secret) = settings
+                .livekit
+                .as_ref()
+                .ok_or(Rejection::NotConfigured("LIVEKIT_API_KEY"))
                 .map_err(|r| rejected(&vendor, r))?;
             livekit::verify(key, secret, ctx.req.header("authorization"), body, now_ms / 1000)
                 .map_err(|r| rejected(&vendor, r))?;
             livekit::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
         }
         agora::NAME => {
-            let secret = settings.agora_ncs_secret.as_deref().ok_or(Rejection::NotConfigured("AGORA_NCS_SECRET"))
+            let secret = settings
+                .agora_ncs_secret
+                .as_deref()
+                .ok_or(Rejection::NotConfigured("AGORA_NCS_SECRET"))
                 .map_err(|r| rejected(&vendor, r))?;
             agora::verify(secret, ctx.req.header("agora-signature-v2"), ctx.req.header("agora-signature"), body)
                 .map_err(|r| rejected(&vendor, r))?;

@@ -66,7 +66,8 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 }
 
 pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
-    let webhook = webhooks::find(ctx.rt, ctx.project_id(), ctx.param(0)).await?.ok_or_else(|| not_found(ctx.param(0)))?;
+    let webhook =
+        webhooks::find(ctx.rt, ctx.project_id(), ctx.param(0)).await?.ok_or_else(|| not_found(ctx.param(0)))?;
     Ok(Reply::ok(webhook.to_json_with_health()))
 }
 

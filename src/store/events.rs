@@ -145,10 +145,7 @@ pub async fn claim_nonce(rt: &Runtime, vendor: &str, nonce: &str, body_sha256: &
     }
     let rows = rt
         .db
-        .query(
-            "SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1 AND nonce = ?2",
-            &[vendor.into(), nonce.into()],
-        )
+        .query("SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1 AND nonce = ?2", &[vendor.into(), nonce.into()])
         .await?;
     Ok(rows.first().and_then(|r| text(r, "body_sha256")).as_deref() == Some(body_sha256))
 }

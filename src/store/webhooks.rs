@@ -181,11 +181,19 @@ pub async fn pending_delivery(rt: &Runtime, delivery_id: &str) -> ApiResult<Opti
 /// How an attempt ended, for the delivery and the endpoint's health.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Attempt {
-    Delivered { status: u16 },
+    Delivered {
+        status: u16,
+    },
     /// Will be tried again.
-    Failed { status: Option<u16>, error: String },
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
     /// The last attempt failed: the delivery is dead-lettered.
-    Dead { status: Option<u16>, error: String },
+    Dead {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt) -> ApiResult<()> {

@@ -86,7 +86,8 @@ mod tests {
         let s = Settings::default();
         assert_eq!((1..=4).map(|a| s.backoff_s(a)).collect::<Vec<_>>(), vec![30, 60, 120, 240]);
         assert_eq!(s.backoff_s(60), 12 * 3600);
-        let env = crate::vendors::settings_tests::env_of(&[("WEBHOOK_MAX_ATTEMPTS", "3"), ("WEBHOOK_RETRY_BASE_S", "1")]);
+        let env =
+            crate::vendors::settings_tests::env_of(&[("WEBHOOK_MAX_ATTEMPTS", "3"), ("WEBHOOK_RETRY_BASE_S", "1")]);
         let s = Settings::from_env(&env);
         assert_eq!((s.max_attempts, s.backoff_s(1), s.backoff_s(2), s.allow_http_loopback), (3, 1, 2, false));
     }
