@@ -441,3 +441,77 @@ fn webhook_urls_and_types_are_checked() {
     assert_eq!(r.status, 401);
     assert_eq!(post_vendor(&prod, "nobody", "{}", &[]).status, 404);
 }
+
+#[test]
+fn recording_status_follows_egress_events() {
+    let t = TestApp::new(&[
+        LIVEKIT,
+        EVENTS,
+        &[
+            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+            ("RECORDING_S3_SECRET", "s3-secret"),
+            ("RECORDING_S3_REGION", "eu-west-1"),
+        ],
+    ]);
+    let key = t.project_key();
+    t.native.http.respond_with(|req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        if req.url.ends_with("/CreateRoom") {
+            return json_response(200, &json!({"sid": "RM_1", "name": body["name"]}));
+        }
+        json_response(200, &json!({"egress_id": "EG_1", "room_name": body["room_name"], "status": "EGRESS_STARTING"}))
+    });
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "livekit"})), Some(&key));
+    let room = room.json["room"].as_str().unwrap().to_owned();
+    let s =
+        t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room, "output_uri": "s3://b/p/"})), Some(&key));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let status = || {
+        let l = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
+        l.json["items"][0]["status"].as_str().unwrap().to_owned()
+    };
+    let egress = |event: &str, id: &str, status: Option<&str>| {
+        let mut info = json!({"egressId": "EG_1", "roomName": room});
+        if let Some(s) = status {
+            info["status"] = json!(s);
+        }
+        json!({"event": event, "egressInfo": info, "id": id}).to_string()
+    };
+    assert_eq!(livekit(&t, &egress("egress_updated", "EV_r1", Some("EGRESS_ACTIVE"))).status, 200);
+    assert_eq!(status(), "active");
+    assert_eq!(livekit(&t, &egress("egress_ended", "EV_r2", Some("EGRESS_COMPLETE"))).status, 200);
+    assert_eq!(status(), "complete");
+    // A late "active" does not reopen a finished recording.
+    assert_eq!(livekit(&t, &egress("egress_updated", "EV_r0", Some("EGRESS_ACTIVE"))).status, 200);
+    assert_eq!(status(), "complete");
+    let kinds: Vec<String> = events(&t, &key, "").iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, vec!["recording.updated", "recording.ended", "recording.updated"]);
+    assert_eq!(events(&t, &key, "?type=recording.ended")[0]["data"]["recording_id"], "EG_1");
+}
+
+#[test]
+fn zego_participant_lists_get_join_times_from_events() {
+    let t = app();
+    let key = t.project_key();
+    let r = t.call(
+        "POST",
+        "/v1/rtc/token/issue",
+        Some(json!({"room": "z", "identity": "alice", "vendor": "zego"})),
+        Some(&key),
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    let room = r.json["room"].as_str().unwrap().to_owned();
+    t.native.http.respond_with(|_| {
+        json_response(
+            200,
+            &json!({"Code": 0, "Message": "ok", "RequestId": "rq", "Data": {"Marker": "", "UserList": [
+            {"UserId": "alice", "UserName": "Alice", "UserRole": 1}]}}),
+        )
+    });
+    let list = || t.call("GET", &format!("/v1/rtc/participant/list/{room}"), None, Some(&key)).json["items"][0].clone();
+    assert_eq!(list()["joined_at"], Value::Null, "no join time before the vendor reported one");
+    let login =
+        format!("event=room_login&room_id={room}&user_account=alice&session_id=s9&login_time={NOW_MS}&user_role=1");
+    assert_eq!(zego(&t, &zego_form(&login, "nz", NOW_S)).status, 200);
+    assert_eq!(list()["joined_at"], "2023-11-14T22:13:20Z");
+}
