@@ -100,7 +100,10 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),
     (Method::Get, "/v1/rtc/recording/list", Route::RecordingList),
-    (Method::Post, "/v1/vendor-events/{}", Route::VendorEvents),
+    // One path per vendor that sends events, so any other is simply no route.
+    (Method::Post, "/v1/vendor-events/livekit", Route::VendorEvents),
+    (Method::Post, "/v1/vendor-events/agora", Route::VendorEvents),
+    (Method::Post, "/v1/vendor-events/zego", Route::VendorEvents),
     (Method::Get, "/v1/rtc/event/list", Route::EventList),
     (Method::Post, "/v1/rtc/webhook/create", Route::WebhookCreate),
     (Method::Get, "/v1/rtc/webhook/list", Route::WebhookList),

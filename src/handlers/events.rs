@@ -31,7 +31,8 @@ fn rejected(vendor: &str, r: Rejection) -> ApiError {
 
 /// Verifies and reads a vendor delivery, answers at once, and stores it after the response.
 pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
-    let vendor = ctx.param(0).to_owned();
+    // The route table has one path per vendor: the last segment names it.
+    let vendor = ctx.req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_owned();
     let settings = &ctx.app.settings.events;
     let body = &ctx.req.body;
     let now_ms = ctx.rt.now_ms();
@@ -81,9 +82,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             });
             zego::parse(&fields, &nonce, now_ms).map_err(|r| rejected(&vendor, r))?
         }
-        _ => {
-            return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no vendor '{vendor}' sends events here")));
-        }
+        _ => return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", ctx.req.path))),
     };
     if let Some(incoming) = incoming {
         let rt = ctx.rt.clone();
