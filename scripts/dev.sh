@@ -80,6 +80,10 @@ ADMIN_TOKEN=$admin_token
 # RECORDING_GCP_CREDENTIALS=
 # RECORDING_AZURE_ACCOUNT_NAME=
 # RECORDING_AZURE_ACCOUNT_KEY=
+
+# Vendor webhooks in (see README, Events and webhooks):
+# AGORA_NCS_SECRET=
+# ZEGO_CALLBACK_SECRET=
 EOF
   )
   log "created .dev.vars with a new ADMIN_TOKEN (no vendor credentials)"
@@ -204,5 +208,6 @@ cat >&2 <<EOF
 
 EOF
 
+# Local development: webhook endpoints may be plain http on loopback (a receiver on this machine).
 # Not exec: the EXIT trap must stop the stand-ins when wrangler ends.
-wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" "${vendor_vars[@]}"
+wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --var WEBHOOK_ALLOW_HTTP_LOOPBACK:1 "${vendor_vars[@]}"

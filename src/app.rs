@@ -30,6 +30,10 @@ pub struct Settings {
     pub recording_credentials: crate::recording_destination::Credentials,
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
     pub vendor_timeout_ms: u64,
+    /// The secrets that authenticate vendor webhooks.
+    pub events: crate::events::Settings,
+    /// Outbound webhook delivery.
+    pub webhooks: crate::webhooks::Settings,
 }
 
 impl Settings {
@@ -55,6 +59,8 @@ impl Settings {
             recording_default_uri: setting(env, "RECORDING_DEFAULT_URI"),
             recording_credentials: crate::recording_destination::Credentials::from_env(env),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
+            events: crate::events::Settings::from_env(env),
+            webhooks: crate::webhooks::Settings::from_env(env),
         }
     }
 }
@@ -195,7 +201,10 @@ impl App {
                 format!("request body is {body_bytes} bytes; the limit is {MAX_BODY_BYTES}"),
             ));
         }
-        if !req.body.is_empty() && matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete) {
+        if !req.body.is_empty()
+            && !route.takes_vendor_body()
+            && matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete)
+        {
             check_content_type(req)?;
         }
         let caller = match route.access() {

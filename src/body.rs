@@ -54,6 +54,11 @@ impl Body {
         }
     }
 
+    /// A field of any JSON type, for the caller to check (null counts as absent).
+    pub fn optional_value(&mut self, field: &str) -> Option<Value> {
+        self.take(field)
+    }
+
     pub fn optional_bool(&mut self, field: &str) -> ApiResult<Option<bool>> {
         match self.take(field) {
             None => Ok(None),

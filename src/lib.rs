@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod hex;
 pub mod http;
@@ -22,6 +23,7 @@ pub mod runtime;
 pub mod store;
 pub mod time;
 pub mod vendors;
+pub mod webhooks;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -8,7 +8,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{event, Context, Env, Headers, Request, Response};
+use worker::{event, Context, Env, Headers, MessageBatch, MessageExt, Request, Response};
 
 use crate::app::App;
 use crate::http::{ApiRequest, Method};
@@ -35,17 +35,41 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let app = app(&env);
-    let runtime = Runtime {
+fn runtime(env: &Env, ctx: Context) -> worker::Result<Runtime> {
+    Ok(Runtime {
         db: Rc::new(platform::D1(env.d1("DB")?)),
         kv: Rc::new(platform::Kv(env.kv("KV")?)),
         http: Rc::new(platform::Fetch),
         clock: Rc::new(platform::JsClock),
         entropy: Rc::new(platform::JsEntropy),
         background: Rc::new(platform::WaitUntil(ctx)),
-    };
+        queue: Rc::new(platform::Queue(env.queue("DELIVERIES")?)),
+    })
+}
+
+/// The webhook delivery queue's consumer: each message is one delivery attempt. The core
+/// schedules its own retries (with backoff) as new messages, so a handled message is acked;
+/// only a failure to handle it (storage down) leaves it to the queue's own retry.
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::Result<()> {
+    let app = app(&env);
+    let runtime = runtime(&env, ctx)?;
+    for message in batch.messages()? {
+        match crate::webhooks::delivery::consume(&app.settings.webhooks, &runtime, message.body()).await {
+            Ok(()) => message.ack(),
+            Err(e) => {
+                crate::log::error(&format!("webhook delivery: {e}"));
+                message.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let app = app(&env);
+    let runtime = runtime(&env, ctx)?;
     let url = req.url()?;
     let mut api_req = ApiRequest::new(req.method().as_ref(), url.path());
     api_req.query = url.query().unwrap_or("").to_owned();

@@ -9,8 +9,8 @@ use wasm_bindgen::JsValue;
 use worker::{AbortController, Context, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit};
 
 use crate::runtime::{
-    Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse, Row,
-    SqlValue, Statement, Task,
+    Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse,
+    Queue as QueueTrait, Row, SqlValue, Statement, Task,
 };
 
 pub struct D1(pub D1Database);
@@ -146,5 +146,16 @@ pub struct WaitUntil(pub Context);
 impl Background for WaitUntil {
     fn spawn(&self, task: Task) {
         self.0.wait_until(task);
+    }
+}
+
+/// The webhook delivery queue (binding `DELIVERIES`).
+pub struct Queue(pub worker::Queue);
+
+#[async_trait(?Send)]
+impl QueueTrait for Queue {
+    async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
+        let message = worker::MessageBuilder::new(body.to_owned()).delay_seconds(delay_s).build();
+        self.0.send(message).await.map_err(|e| e.to_string())
     }
 }

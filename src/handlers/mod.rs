@@ -2,6 +2,7 @@
 
 mod admin;
 mod discovery;
+mod events;
 mod health;
 mod idempotent;
 mod paging;
@@ -9,6 +10,8 @@ mod participants;
 mod recordings;
 mod rooms;
 mod tokens;
+mod usage;
+mod webhooks;
 
 pub use health::OPENAPI_JSON;
 
@@ -36,5 +39,12 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::RecordingStop => recordings::stop(ctx).await,
         Route::RecordingGet => recordings::get(ctx).await,
         Route::RecordingList => recordings::list(ctx).await,
+        Route::VendorEvents => events::ingest(ctx).await,
+        Route::EventList => events::list(ctx).await,
+        Route::WebhookCreate => webhooks::create(ctx).await,
+        Route::WebhookList => webhooks::list(ctx).await,
+        Route::WebhookGet => webhooks::get(ctx).await,
+        Route::WebhookDelete => webhooks::delete(ctx).await,
+        Route::Usage => usage::usage(ctx).await,
     }
 }

@@ -25,6 +25,12 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     } else {
         Default::default()
     };
+    // Join times from vendor events, for vendors whose participant lists carry none.
+    let joined: std::collections::HashMap<String, i64> = if live.iter().any(|p| p.joined_at_ms.is_none()) {
+        crate::store::sessions::joined_at(ctx.rt, &room.id).await?.into_iter().collect()
+    } else {
+        Default::default()
+    };
     let items: Vec<Value> = live
         .iter()
         .map(|p| {
@@ -39,7 +45,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             json!({
                 "identity": identity,
                 "display_name": display_name,
-                "joined_at": p.joined_at_ms.map(rfc3339),
+                "joined_at": p.joined_at_ms.or_else(|| joined.get(&identity).map(|ms| *ms as u64)).map(rfc3339),
             })
         })
         .collect();

@@ -1,11 +1,14 @@
 //! Durable state in D1 (SQLite natively): one module per table family. Every query that
 //! reads tenant data filters by project, so one project can never see another's rows.
 
+pub mod events;
 pub mod idempotency;
 pub mod keys;
 pub mod participants;
 pub mod recordings;
 pub mod rooms;
+pub mod sessions;
+pub mod webhooks;
 
 use serde_json::{Map, Value};
 

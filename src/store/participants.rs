@@ -96,3 +96,15 @@ pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Regis
         })
         .collect())
 }
+
+/// The identity registered with `uid` in the room.
+pub async fn by_uid_one(rt: &Runtime, room_id: &str, uid: u32) -> ApiResult<Option<String>> {
+    let rows = rt
+        .db
+        .query(
+            "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2",
+            &[room_id.into(), i64::from(uid).into()],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| text(r, "identity")))
+}

@@ -225,3 +225,40 @@ pub async fn page(
     let params = vec![project_id.into(), room_id.map(str::to_owned).into()];
     newest_first(rt, &select, params, "started_at_ms", after, limit, Recording::from_row).await
 }
+
+/// A vendor event about recording `vendor_recording_id` of the room: its status follows,
+/// except that a final status is never replaced by an earlier, non-final one arriving late.
+pub async fn follow_vendor(
+    rt: &Runtime,
+    project_id: &str,
+    room_id: &str,
+    vendor_recording_id: &str,
+    status: crate::vendors::recording::RecordingStatus,
+    at_ms: u64,
+) -> ApiResult<()> {
+    let finals = "('complete', 'failed', 'aborted', 'limit_reached')";
+    let sql = if status.is_final() {
+        "UPDATE recordings SET status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), updated_at_ms = ?6 \
+         WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3"
+            .to_owned()
+    } else {
+        format!(
+            "UPDATE recordings SET status = ?4, updated_at_ms = ?6 \
+             WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3 AND status NOT IN {finals}"
+        )
+    };
+    rt.db
+        .execute(
+            &sql,
+            &[
+                project_id.into(),
+                room_id.into(),
+                vendor_recording_id.into(),
+                status.as_str().into(),
+                (at_ms as i64).into(),
+                (rt.now_ms() as i64).into(),
+            ],
+        )
+        .await?;
+    Ok(())
+}

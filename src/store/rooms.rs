@@ -145,3 +145,11 @@ pub async fn page(rt: &Runtime, project_id: &str, after: Option<&Cursor>, limit:
     let select = format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL");
     newest_first(rt, &select, vec![project_id.into()], "created_at_ms", after, limit, Room::from_row).await
 }
+
+/// The room a vendor calls `vendor_name` (our room id), deleted or not, in any project: for
+/// vendor events, which name no project.
+pub async fn by_vendor_name(rt: &Runtime, vendor: &str, vendor_name: &str) -> ApiResult<Option<Room>> {
+    let sql = format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1 AND vendor = ?2");
+    let rows = rt.db.query(&sql, &[vendor_name.into(), vendor.into()]).await?;
+    Ok(rows.first().and_then(Room::from_row))
+}

@@ -95,6 +95,11 @@ const STATUSES: [(&str, i64, RecordingStatus); 7] = [
     ("EGRESS_LIMIT_REACHED", 6, RecordingStatus::LimitReached),
 ];
 
+/// Our status for an `EgressStatus` name (as protojson writes it, e.g. in webhooks).
+pub fn status_named(name: &str) -> Option<RecordingStatus> {
+    STATUSES.iter().find(|(n, _, _)| *n == name).map(|(_, _, status)| *status)
+}
+
 /// Egress timestamps and durations are Unix/elapsed NANOseconds: livekit/egress
 /// `pkg/pipeline/controller.go` (`StartedAt`/`EndedAt` from `time.Now().UnixNano()`,
 /// `FileInfo.Duration = endedAt - StartedAt`) and `pkg/server/server_rpc.go`.
