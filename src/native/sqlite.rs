@@ -12,6 +12,10 @@ use crate::runtime::{Db, DbError, Row, SqlValue, Statement};
 
 pub struct SqliteDb {
     conn: RefCell<Connection>,
+    /// Every statement sent through `Db`, in order, so tests can hold a request to a budget.
+    sent: RefCell<Vec<String>>,
+    /// Statements containing this text fail, as a D1 outage would.
+    failing: RefCell<Option<String>>,
 }
 
 impl SqliteDb {
@@ -28,7 +32,38 @@ impl SqliteDb {
             let sql = std::fs::read_to_string(&file).expect("readable migration");
             conn.execute_batch(&sql).unwrap_or_else(|e| panic!("migration {} fails: {e}", file.display()));
         }
-        SqliteDb { conn: RefCell::new(conn) }
+        SqliteDb { conn: RefCell::new(conn), sent: RefCell::default(), failing: RefCell::default() }
+    }
+
+    /// Reads with raw SQL, for tests that inspect state directly (not counted in `sent`).
+    pub fn rows(&self, sql: &str) -> Vec<Row> {
+        let conn = self.conn.borrow();
+        let mut stmt = conn.prepare(sql).expect("raw SQL prepares");
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query([]).expect("raw SQL runs");
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().expect("raw SQL reads") {
+            out.push(to_row(&names, row).expect("raw SQL reads"));
+        }
+        out
+    }
+
+    /// The statements sent through `Db` so far.
+    pub fn sent(&self) -> Vec<String> {
+        self.sent.borrow().clone()
+    }
+
+    /// Makes every statement that contains `fragment` fail (`None`: none fails).
+    pub fn fail_statements_containing(&self, fragment: Option<&str>) {
+        *self.failing.borrow_mut() = fragment.map(str::to_owned);
+    }
+
+    fn admit(&self, sql: &str) -> Result<(), DbError> {
+        self.sent.borrow_mut().push(sql.to_owned());
+        match self.failing.borrow().as_deref() {
+            Some(fragment) if sql.contains(fragment) => Err(DbError::Other("injected failure".into())),
+            _ => Ok(()),
+        }
     }
 
     /// Runs raw SQL, for tests that arrange or inspect state directly.
@@ -48,6 +83,21 @@ fn to_sql(values: &[SqlValue]) -> Vec<SqlData> {
         .collect()
 }
 
+fn to_row(names: &[String], row: &rusqlite::Row<'_>) -> Result<Row, DbError> {
+    let mut map = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let value = match row.get_ref(i).map_err(db_error)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => Value::from(n),
+            ValueRef::Real(f) => Value::from(f),
+            ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(_) => return Err(DbError::Other("blob columns are not used".into())),
+        };
+        map.insert(name.clone(), value);
+    }
+    Ok(map)
+}
+
 fn db_error(e: rusqlite::Error) -> DbError {
     match e.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation) => DbError::Constraint(e.to_string()),
@@ -58,34 +108,28 @@ fn db_error(e: rusqlite::Error) -> DbError {
 #[async_trait(?Send)]
 impl Db for SqliteDb {
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        self.admit(sql)?;
         let conn = self.conn.borrow();
         let mut stmt = conn.prepare(sql).map_err(db_error)?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let mut rows = stmt.query(params_from_iter(to_sql(params))).map_err(db_error)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
-            let mut map = Map::new();
-            for (i, name) in names.iter().enumerate() {
-                let value = match row.get_ref(i).map_err(db_error)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(n) => Value::from(n),
-                    ValueRef::Real(f) => Value::from(f),
-                    ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(_) => return Err(DbError::Other("blob columns are not used".into())),
-                };
-                map.insert(name.clone(), value);
-            }
-            out.push(map);
+            out.push(to_row(&names, row)?);
         }
         Ok(out)
     }
 
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        self.admit(sql)?;
         let conn = self.conn.borrow();
         conn.execute(sql, params_from_iter(to_sql(params))).map(|n| n as u64).map_err(db_error)
     }
 
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, DbError> {
+        for s in statements {
+            self.admit(s.sql)?;
+        }
         let mut conn = self.conn.borrow_mut();
         let tx = conn.transaction().map_err(db_error)?;
         let mut changed = Vec::with_capacity(statements.len());
