@@ -4,3 +4,6 @@ ALTER TABLE idempotency ADD COLUMN owner TEXT;
 -- Expired keys are purged per project.
 DROP INDEX idempotency_age;
 CREATE INDEX idempotency_expiry ON idempotency (project_id, created_at_ms);
+-- The key listing is ordered by (created_at_ms, id): the index carries both.
+DROP INDEX api_keys_by_project;
+CREATE INDEX api_keys_by_project ON api_keys (project_id, created_at_ms, id);

@@ -51,7 +51,7 @@ pub(crate) fn check_name(name: &str) -> ApiResult<()> {
 }
 
 pub(crate) fn looks_like_room_id(s: &str) -> bool {
-    s.strip_prefix("rm_").is_some_and(|rest| rest.len() == 22 && ids::is_base62(rest))
+    ids::is_room_id(s)
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {

@@ -54,7 +54,8 @@ pub fn fingerprint(scope: &str, body: &Value) -> String {
     crate::hex::lower(&h.finalize())
 }
 
-pub(crate) const CLAIM: &str = "INSERT INTO idempotency (project_id, scope, key, request_hash, state, created_at_ms, owner) \
+pub(crate) const CLAIM: &str =
+    "INSERT INTO idempotency (project_id, scope, key, request_hash, state, created_at_ms, owner) \
                                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6) ON CONFLICT DO NOTHING";
 pub(crate) const PEEK: &str = "SELECT request_hash, state, status, body, owner, created_at_ms FROM idempotency \
                                WHERE project_id = ?1 AND scope = ?2 AND key = ?3";
@@ -66,6 +67,9 @@ pub(crate) const COMPLETE: &str = "UPDATE idempotency SET state = 'done', status
 pub(crate) const RELEASE: &str = "DELETE FROM idempotency \
                                   WHERE project_id = ?1 AND scope = ?2 AND key = ?3 AND state = 'pending' AND owner IS ?4";
 pub(crate) const PURGE: &str = "DELETE FROM idempotency WHERE project_id = ?1 AND created_at_ms < ?2";
+
+/// Every statement this module sends.
+pub(crate) const STATEMENTS: &[&str] = &[CLAIM, PEEK, TAKE_OVER, COMPLETE, RELEASE, PURGE];
 
 fn key_params(k: &ClaimKey<'_>) -> Vec<crate::runtime::SqlValue> {
     vec![k.project_id.into(), k.scope.into(), k.key.into()]
