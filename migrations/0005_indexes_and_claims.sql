@@ -7,3 +7,6 @@ CREATE INDEX idempotency_expiry ON idempotency (project_id, created_at_ms);
 -- The key listing is ordered by (created_at_ms, id): the index carries both.
 DROP INDEX api_keys_by_project;
 CREATE INDEX api_keys_by_project ON api_keys (project_id, created_at_ms, id);
+-- A room's vendor is confirmed once its create has a vendor's answer; until then the row
+-- only reserves the name (its vendor may still change by failover). Existing rooms are settled.
+ALTER TABLE rooms ADD COLUMN vendor_confirmed INTEGER NOT NULL DEFAULT 1;

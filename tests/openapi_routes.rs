@@ -151,7 +151,7 @@ fn every_operation_is_complete() {
 
 /// Every variant of `ErrorCode`. The match below fails to compile when a variant is added,
 /// so this list (and then the document) has to follow.
-const ALL_CODES: [ErrorCode; 30] = [
+const ALL_CODES: [ErrorCode; 31] = [
     ErrorCode::InvalidJson,
     ErrorCode::InvalidRequest,
     ErrorCode::UnknownField,
@@ -165,6 +165,7 @@ const ALL_CODES: [ErrorCode; 30] = [
     ErrorCode::KeyNotFound,
     ErrorCode::RoomNotFound,
     ErrorCode::RoomNameTaken,
+    ErrorCode::RoomNotReady,
     ErrorCode::ParticipantNotFound,
     ErrorCode::RecordingNotFound,
     ErrorCode::CapabilityNotFound,
@@ -201,6 +202,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | KeyNotFound
         | RoomNotFound
         | RoomNameTaken
+        | RoomNotReady
         | ParticipantNotFound
         | RecordingNotFound
         | CapabilityNotFound

@@ -10,6 +10,7 @@ use std::future::Future;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::waiting::Backoff;
 use crate::app::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
@@ -18,9 +19,6 @@ use crate::store::idempotency::{self, ClaimKey, Seen};
 
 /// How long a request waits for another with the same key before answering 409.
 const WAIT_MS: u64 = 10_000;
-/// The first pause between polls; each pause doubles up to `MAX_POLL_MS`.
-const FIRST_POLL_MS: u64 = 50;
-const MAX_POLL_MS: u64 = 1_000;
 /// Attempts (and the pause before each retry) to store a result after the work succeeded.
 const STORE_RETRIES_MS: [u64; 3] = [0, 100, 400];
 
@@ -65,8 +63,7 @@ where
     let hash = idempotency::fingerprint(scope, fingerprint_of);
     let owner = ids::random_id(rt, "clm_", 22);
     let abandoned_after = idempotency::abandoned_after_ms(ctx.app.settings.vendor_timeout_ms);
-    let deadline = rt.now_ms() + WAIT_MS;
-    let mut pause = FIRST_POLL_MS;
+    let mut backoff = Backoff::new(rt, WAIT_MS);
     let mut may_claim = true;
     loop {
         if may_claim && idempotency::try_claim(rt, &k, &hash, &owner).await? {
@@ -86,7 +83,7 @@ where
             // Given back by a request whose work failed: claim it right away.
             Seen::Missing => {
                 may_claim = true;
-                if rt.now_ms() < deadline {
+                if !backoff.expired(rt) {
                     continue;
                 }
             }
@@ -102,16 +99,14 @@ where
                 }
             }
         }
-        let now = rt.now_ms();
-        if now >= deadline {
+        if backoff.expired(rt) {
             return Err(ApiError::new(
                 ErrorCode::IdempotencyInProgress,
                 "a request with this idempotency key is still in progress; retry shortly",
             )
             .with_header("Retry-After", "1"));
         }
-        rt.clock.sleep_ms(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(MAX_POLL_MS);
+        backoff.pause(rt).await;
     }
 }
 

@@ -9,6 +9,7 @@ mod participants;
 mod recordings;
 mod rooms;
 mod tokens;
+mod waiting;
 
 pub use health::OPENAPI_JSON;
 
