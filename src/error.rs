@@ -22,6 +22,7 @@ pub enum ErrorCode {
     KeyNotFound,
     RoomNotFound,
     RoomNameTaken,
+    RoomNotReady,
     ParticipantNotFound,
     RecordingNotFound,
     WebhookNotFound,
@@ -59,6 +60,7 @@ impl ErrorCode {
             KeyNotFound => "KEY_NOT_FOUND",
             RoomNotFound => "ROOM_NOT_FOUND",
             RoomNameTaken => "ROOM_NAME_TAKEN",
+            RoomNotReady => "ROOM_NOT_READY",
             ParticipantNotFound => "PARTICIPANT_NOT_FOUND",
             RecordingNotFound => "RECORDING_NOT_FOUND",
             WebhookNotFound => "WEBHOOK_NOT_FOUND",
@@ -89,7 +91,7 @@ impl ErrorCode {
             RouteNotFound | ProjectNotFound | KeyNotFound | RoomNotFound | ParticipantNotFound | RecordingNotFound
             | WebhookNotFound | CapabilityNotFound => 404,
             MethodNotAllowed => 405,
-            RoomNameTaken | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
+            RoomNameTaken | RoomNotReady | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             VendorUnavailable | GrantNotSupported | DestinationNotConfigured | IdempotencyKeyReused => 422,
@@ -156,6 +158,13 @@ impl ApiError {
 
     pub fn room_not_found(room: &str) -> Self {
         ApiError::new(ErrorCode::RoomNotFound, format!("no room '{room}' in this project")).with_detail("room", room)
+    }
+
+    /// The room is still being created (its vendor is not settled yet).
+    pub fn room_not_ready(room_id: &str) -> Self {
+        ApiError::new(ErrorCode::RoomNotReady, "the room is still being created on its vendor; retry shortly")
+            .with_detail("room", room_id)
+            .with_header("Retry-After", "1")
     }
 
     /// The envelope body: `{"error":{"code","message","request_id",...details}}`.

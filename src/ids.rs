@@ -28,6 +28,11 @@ pub fn room_id(rt: &Runtime) -> String {
     random_id(rt, "rm_", 22)
 }
 
+/// Whether `s` has the form of a room id (names never do, so `{room}` is unambiguous).
+pub fn is_room_id(s: &str) -> bool {
+    s.strip_prefix("rm_").is_some_and(|rest| rest.len() == 22 && is_base62(rest))
+}
+
 pub fn project_id(rt: &Runtime) -> String {
     random_id(rt, "prj_", 16)
 }

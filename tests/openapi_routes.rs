@@ -168,6 +168,7 @@ const ALL_CODES: [ErrorCode; 31] = [
     ErrorCode::KeyNotFound,
     ErrorCode::RoomNotFound,
     ErrorCode::RoomNameTaken,
+    ErrorCode::RoomNotReady,
     ErrorCode::ParticipantNotFound,
     ErrorCode::RecordingNotFound,
     ErrorCode::WebhookNotFound,
@@ -205,6 +206,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | KeyNotFound
         | RoomNotFound
         | RoomNameTaken
+        | RoomNotReady
         | ParticipantNotFound
         | RecordingNotFound
         | WebhookNotFound

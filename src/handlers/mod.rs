@@ -12,6 +12,7 @@ mod rooms;
 mod tokens;
 mod usage;
 mod webhooks;
+mod waiting;
 
 pub use health::OPENAPI_JSON;
 

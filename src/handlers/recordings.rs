@@ -54,7 +54,9 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
         // This request's earlier start lost its answer: that record is the answer now,
         // once the vendor has confirmed it, rather than a second recording.
-        if let Some(earlier) = recordings::lost_answers(ctx.rt, &room.id, &request_hash).await?.into_iter().next() {
+        if let Some(earlier) =
+            recordings::lost_answers(ctx.rt, ctx.project_id(), &room.id, &request_hash).await?.into_iter().next()
+        {
             let earlier = settle(ctx, vendor, earlier).await?.map_err(|e| e.to_api_error())?;
             if earlier.vendor_recording_id.is_none() && earlier.status == RecordingStatus::Starting {
                 return Err(unconfirmed_error(&earlier));
@@ -157,7 +159,7 @@ async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendore
         Ok(all) => all,
         Err(e) => return Ok(Err(e)),
     };
-    let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id).await?;
+    let known = recordings::known_vendor_ids(ctx.rt, &rec.project_id, &rec.room_id).await?;
     let found = all
         .into_iter()
         .find(|s| s.output_uri.as_deref() == Some(rec.output_uri.as_str()) && !known.contains(&s.vendor_recording_id));

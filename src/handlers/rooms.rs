@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use super::waiting::Backoff;
 use super::{idempotent, paging};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
@@ -51,7 +52,7 @@ pub(crate) fn check_name(name: &str) -> ApiResult<()> {
 }
 
 pub(crate) fn looks_like_room_id(s: &str) -> bool {
-    s.strip_prefix("rm_").is_some_and(|rest| rest.len() == 22 && ids::is_base62(rest))
+    ids::is_room_id(s)
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
@@ -122,8 +123,19 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         region: new.region,
         enable_recording: new.enable_recording,
         created_at_ms: rt.now_ms() as i64,
+        vendor_confirmed: false,
     };
-    rooms::insert(rt, &room).await?;
+    match rooms::insert(rt, &room).await {
+        // The name's holder may be a create that died before settling its vendor.
+        Err(e) if e.code == ErrorCode::RoomNameTaken => {
+            let started_before = room.created_at_ms - abandoned_after_ms(ctx) as i64;
+            if !rooms::remove_abandoned(rt, &room.project_id, &room.name, started_before).await? {
+                return Err(e);
+            }
+            rooms::insert(rt, &room).await?;
+        }
+        other => other?,
+    }
     let spec = RoomSpec {
         room_id: room.id.clone(),
         max_participants: room.max_participants.map(|n| n as u32),
@@ -146,11 +158,14 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         let result = routing::observe(app, rt, vendor.name(), vendor.create_room(rt, &spec).await).await;
         match result {
             Ok(created) => {
-                if vendor.name() != room.vendor || created.vendor_sid.is_some() {
-                    rooms::set_vendor(rt, &room.id, vendor.name(), created.vendor_sid.as_deref()).await?;
+                // Until this write the room serves nobody, so no token is ever minted for a
+                // vendor the create then failed over from.
+                if !rooms::confirm_vendor(rt, &room.id, vendor.name(), created.vendor_sid.as_deref()).await? {
+                    return Err(ApiError::internal(format!("room {} was removed while being created", room.id)));
                 }
                 room.vendor = vendor.name().to_owned();
                 room.vendor_sid = created.vendor_sid;
+                room.vendor_confirmed = true;
                 return Ok(room);
             }
             // Only an outage moves an unpinned create on to the next vendor; a refusal
@@ -166,9 +181,48 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
     Err(last_error.map(|e| e.to_api_error()).unwrap_or_else(|| ApiError::internal("no vendor was tried")))
 }
 
-/// The room `{room}` names in this project, or 404.
+/// The room `{room}` names in this project once its vendor is settled, or 404.
 pub(crate) async fn load(ctx: &Ctx<'_>, id_or_name: &str) -> ApiResult<Room> {
-    rooms::find(ctx.rt, ctx.project_id(), id_or_name).await?.ok_or_else(|| ApiError::room_not_found(id_or_name))
+    match rooms::find(ctx.rt, ctx.project_id(), id_or_name).await? {
+        Some(room) => settled(ctx, room).await?.ok_or_else(|| ApiError::room_not_found(id_or_name)),
+        None => Err(ApiError::room_not_found(id_or_name)),
+    }
+}
+
+/// How long a request waits for a room whose create is still trying vendors.
+const SETTLE_WAIT_MS: u64 = 10_000;
+
+/// A create outlives at most three vendor calls (a failover across every vendor); one older
+/// than an idempotency claim's abandonment window died with its request.
+fn abandoned_after_ms(ctx: &Ctx<'_>) -> u64 {
+    crate::store::idempotency::abandoned_after_ms(ctx.app.settings.vendor_timeout_ms)
+}
+
+/// `room` once its vendor is confirmed. A room still being created elsewhere is waited for
+/// (reads at growing intervals; `ROOM_NOT_READY` after `SETTLE_WAIT_MS`); one whose create
+/// failed or died is gone (`None`), and a died one is removed so its name is free again.
+pub(crate) async fn settled(ctx: &Ctx<'_>, mut room: Room) -> ApiResult<Option<Room>> {
+    let rt = ctx.rt;
+    let abandoned_after = abandoned_after_ms(ctx) as i64;
+    let mut backoff = Backoff::new(rt, SETTLE_WAIT_MS);
+    loop {
+        if room.vendor_confirmed {
+            return Ok(Some(room));
+        }
+        let now = rt.now_ms() as i64;
+        if now - room.created_at_ms >= abandoned_after {
+            rooms::remove_abandoned(rt, &room.project_id, &room.name, now - abandoned_after).await?;
+            return Ok(None);
+        }
+        if backoff.expired(rt) {
+            return Err(ApiError::room_not_ready(&room.id));
+        }
+        backoff.pause(rt).await;
+        match rooms::find(rt, &room.project_id, &room.id).await? {
+            Some(latest) => room = latest,
+            None => return Ok(None),
+        }
+    }
 }
 
 /// The vendor hosting `room`, for `capability`.

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::participants::MAX_IDENTITY_BYTES;
-use super::rooms::{check_name, create_room, looks_like_room_id, vendor_of, NewRoom, MAX_NAME_BYTES};
+use super::rooms::{check_name, create_room, looks_like_room_id, settled, vendor_of, NewRoom, MAX_NAME_BYTES};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -83,9 +83,14 @@ async fn room_for_token(
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
         return Ok((room, false));
     }
-    if let Some(room) = rooms::find(ctx.rt, project, room_ref).await? {
-        ctx.app.cache.remember_room(room_ref, &room, now);
-        return Ok((room, false));
+    // Only a room whose vendor is settled is used (and cached): one still being created may
+    // yet fail over to another vendor.
+    if let Some(found) = rooms::find(ctx.rt, project, room_ref).await? {
+        if let Some(room) = settled(ctx, found).await? {
+            ctx.app.cache.remember_room(room_ref, &room, now);
+            return Ok((room, false));
+        }
+        // Its create failed or died: the name is free for this one.
     }
     if looks_like_room_id(room_ref) {
         return Err(ApiError::room_not_found(room_ref));
@@ -104,7 +109,9 @@ async fn room_for_token(
         }
         // Another request created it a moment ago: use that room.
         Err(e) if e.code == ErrorCode::RoomNameTaken => {
-            let room = rooms::find(ctx.rt, project, room_ref).await?.ok_or(e)?;
+            let Some(found) = rooms::find(ctx.rt, project, room_ref).await? else { return Err(e) };
+            let room = settled(ctx, found).await?.ok_or(e)?;
+            ctx.app.cache.remember_room(room_ref, &room, now);
             Ok((room, false))
         }
         Err(e) => Err(e),

@@ -15,6 +15,19 @@ pub struct Registered {
     pub display_name: Option<String>,
 }
 
+const UPSERT: &str = "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms) \
+                      VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?4, ?5, ?5) \
+                      ON CONFLICT (room_id, identity) DO UPDATE SET \
+                        display_name = COALESCE(excluded.display_name, participants.display_name), \
+                        metadata = COALESCE(excluded.metadata, participants.metadata), \
+                        updated_at_ms = excluded.updated_at_ms \
+                      RETURNING uid";
+const FIND: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2";
+const BY_UID: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1";
+
+/// Every statement this module sends.
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT, FIND, BY_UID];
+
 /// Records (or refreshes) `identity` in `room_id` and returns its uid — one round trip.
 /// A new identity gets the room's next uid; an existing one keeps its uid.
 pub async fn upsert(
@@ -35,19 +48,7 @@ pub async fn upsert(
     // Two new identities racing for the same next uid: the unique index refuses one, and
     // its retry takes the uid after.
     for _ in 0..3 {
-        let result = rt
-            .db
-            .query(
-                "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms) \
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?4, ?5, ?5) \
-                 ON CONFLICT (room_id, identity) DO UPDATE SET \
-                   display_name = COALESCE(excluded.display_name, participants.display_name), \
-                   metadata = COALESCE(excluded.metadata, participants.metadata), \
-                   updated_at_ms = excluded.updated_at_ms \
-                 RETURNING uid",
-                &params,
-            )
-            .await;
+        let result = rt.db.query(UPSERT, &params).await;
         match result {
             Ok(rows) => {
                 let uid = rows.first().and_then(|r| int(r, "uid")).unwrap_or(0);
@@ -62,13 +63,7 @@ pub async fn upsert(
 }
 
 pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Option<Registered>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2",
-            &[room_id.into(), identity.into()],
-        )
-        .await?;
+    let rows = rt.db.query(FIND, &[room_id.into(), identity.into()]).await?;
     Ok(rows.first().and_then(|r| {
         Some(Registered {
             identity: text(r, "identity")?,
@@ -80,10 +75,7 @@ pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Opti
 
 /// Everyone registered in the room, by uid.
 pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Registered>> {
-    let rows = rt
-        .db
-        .query("SELECT identity, uid, display_name FROM participants WHERE room_id = ?1", &[room_id.into()])
-        .await?;
+    let rows = rt.db.query(BY_UID, &[room_id.into()]).await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
