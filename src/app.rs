@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -25,9 +26,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Vendor names in routing order for new rooms.
     pub vendor_order: Vec<String>,
-    /// Where recordings go when a request names no `output_uri`.
-    pub recording_default_uri: Option<String>,
-    pub recording_credentials: crate::recording_destination::Credentials,
+    /// The deployment's recording storage and how projects share it.
+    pub shared_storage: crate::storage_policy::SharedStorage,
+    /// Seals projects' storage credentials at rest (`RTCGATE_ENCRYPTION_KEY`).
+    pub encryption_key: crate::sealed::EncryptionKey,
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
     pub vendor_timeout_ms: u64,
 }
@@ -52,8 +54,10 @@ impl Settings {
                 .map(|s| s.trim().to_ascii_lowercase())
                 .filter(|s| !s.is_empty())
                 .collect(),
-            recording_default_uri: setting(env, "RECORDING_DEFAULT_URI"),
-            recording_credentials: crate::recording_destination::Credentials::from_env(env),
+            shared_storage: crate::storage_policy::SharedStorage::from_env(env),
+            encryption_key: crate::sealed::EncryptionKey::from_setting(
+                setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
+            ),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
         }
     }
@@ -101,7 +105,9 @@ pub struct App {
 
 /// Everything a handler gets.
 pub struct Ctx<'a> {
-    pub app: &'a App,
+    /// Shared, so work that must outlive the request (`Runtime::finish_even_if_cancelled`)
+    /// can hold on to the app.
+    pub app: &'a Rc<App>,
     pub rt: &'a Runtime,
     pub req: &'a ApiRequest,
     pub params: Vec<String>,
@@ -150,7 +156,7 @@ impl App {
         }
     }
 
-    pub async fn handle(&self, rt: &Runtime, req: ApiRequest) -> ApiResponse {
+    pub async fn handle(self: &Rc<Self>, rt: &Runtime, req: ApiRequest) -> ApiResponse {
         let request_id = request_id(rt, &req);
         let result = self.dispatch(rt, &req).await;
         let mut response = match result {
@@ -174,7 +180,7 @@ impl App {
         response
     }
 
-    async fn dispatch(&self, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
+    async fn dispatch(self: &Rc<Self>, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
         let (route, params) = match router::route(&req.method, &req.path) {
             Match::Found { route, params } => (route, params),
             Match::WrongMethod { allow } => {

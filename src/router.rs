@@ -23,6 +23,9 @@ pub enum Route {
     RecordingStop,
     RecordingGet,
     RecordingList,
+    DestinationCreate,
+    DestinationList,
+    DestinationDelete,
 }
 
 /// Who may call a route.
@@ -47,12 +50,13 @@ impl Route {
                 | ParticipantKick
                 | RecordingStart
                 | RecordingStop
+                | DestinationCreate
         )
     }
 
     /// Routes that read query parameters (they reject the ones they do not know themselves).
     pub fn takes_query(self) -> bool {
-        matches!(self, Route::RoomList | Route::RecordingList)
+        matches!(self, Route::RoomList | Route::RecordingList | Route::DestinationList)
     }
 
     pub fn access(self) -> Access {
@@ -85,6 +89,9 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),
     (Method::Get, "/v1/rtc/recording/list", Route::RecordingList),
+    (Method::Post, "/v1/rtc/recording/destination/create", Route::DestinationCreate),
+    (Method::Get, "/v1/rtc/recording/destination/list", Route::DestinationList),
+    (Method::Delete, "/v1/rtc/recording/destination/delete/{}", Route::DestinationDelete),
 ];
 
 #[derive(Debug, PartialEq)]

@@ -1,6 +1,7 @@
 //! One module per resource; `serve` maps a matched route to its handler.
 
 mod admin;
+mod destinations;
 mod discovery;
 mod health;
 mod idempotent;
@@ -36,5 +37,8 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::RecordingStop => recordings::stop(ctx).await,
         Route::RecordingGet => recordings::get(ctx).await,
         Route::RecordingList => recordings::list(ctx).await,
+        Route::DestinationCreate => destinations::create(ctx).await,
+        Route::DestinationList => destinations::list(ctx).await,
+        Route::DestinationDelete => destinations::delete(ctx).await,
     }
 }

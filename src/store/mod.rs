@@ -1,6 +1,7 @@
 //! Durable state in D1 (SQLite natively): one module per table family. Every query that
 //! reads tenant data filters by project, so one project can never see another's rows.
 
+pub mod destinations;
 pub mod idempotency;
 pub mod keys;
 pub mod participants;

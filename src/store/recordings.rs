@@ -121,7 +121,8 @@ impl Recording {
 pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
     rt.db
         .execute(
-            &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            // Unanswered until its answer reaches the client (`set_answer_lost(false)`).
+            &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms, answer_lost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1)"),
             &[
                 r.id.as_str().into(),
                 r.project_id.as_str().into(),
@@ -175,17 +176,22 @@ pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<
     Ok(rows.first().and_then(Recording::from_row))
 }
 
-/// Starts of this room, made by the same request, whose answer was lost and not yet given
-/// to a retry (confirmed at the vendor since, or not).
-pub async fn lost_answers(rt: &Runtime, room_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
+/// Starts made by the same request (the hash covers project and room) since `since_ms`
+/// whose answer has not reached a client yet (confirmed at the vendor since, or not).
+pub async fn unanswered(
+    rt: &Runtime,
+    project_id: &str,
+    request_hash: &str,
+    since_ms: i64,
+) -> ApiResult<Vec<Recording>> {
     let rows = rt
         .db
         .query(
             &format!(
-                "SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
-                 ORDER BY started_at_ms"
+                "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
+                 AND started_at_ms >= ?3 ORDER BY started_at_ms"
             ),
-            &[room_id.into(), request_hash.into()],
+            &[project_id.into(), request_hash.into(), since_ms.into()],
         )
         .await?;
     Ok(rows.iter().filter_map(Recording::from_row).collect())
@@ -197,12 +203,13 @@ pub async fn set_answer_lost(rt: &Runtime, id: &str, lost: bool) -> ApiResult<()
 }
 
 /// Vendor ids already attached to a recording of this room.
-pub async fn known_vendor_ids(rt: &Runtime, room_id: &str) -> ApiResult<Vec<String>> {
+pub async fn known_vendor_ids(rt: &Runtime, project_id: &str, room_id: &str) -> ApiResult<Vec<String>> {
     let rows = rt
         .db
         .query(
-            "SELECT vendor_recording_id FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NOT NULL",
-            &[room_id.into()],
+            "SELECT vendor_recording_id FROM recordings WHERE project_id = ?1 AND room_id = ?2 \
+             AND vendor_recording_id IS NOT NULL",
+            &[project_id.into(), room_id.into()],
         )
         .await?;
     Ok(rows.iter().filter_map(|r| text(r, "vendor_recording_id")).collect())
