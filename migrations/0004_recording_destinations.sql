@@ -14,6 +14,6 @@ CREATE TABLE recording_destinations (
 CREATE UNIQUE INDEX recording_destinations_place ON recording_destinations (project_id, kind, bucket, prefix);
 CREATE INDEX recording_destinations_page ON recording_destinations (project_id, created_at_ms DESC, id DESC);
 
--- Starts still waiting for their answer to reach the client, looked up by a retry of the same
--- request within the adoption window.
+-- Starts whose answer has not reached the client yet, looked up by a retry of the same request
+-- (adopted within the adoption window, reconciled after it).
 CREATE INDEX recordings_unanswered ON recordings (project_id, request_hash, started_at_ms) WHERE answer_lost = 1;

@@ -490,6 +490,30 @@ fn a_lost_start_is_adopted_only_within_its_window() {
 }
 
 #[test]
+fn a_lost_start_too_old_to_adopt_is_reconciled_by_the_next_start() {
+    let t = TestApp::new(&[LIVEKIT, STORAGE]);
+    let (prj, key) = t.project_and_key();
+    livekit(&t);
+    create_room(&t, &key, "r");
+    // The start never reaches the vendor, and nobody asks about it again.
+    t.native.http.respond_with(|_| Err(HttpError::Timeout));
+    let body = json!({"room": "r", "output_uri": shared(&prj, "daily/")});
+    let lost = t.call("POST", "/v1/rtc/recording/start", Some(body.clone()), Some(&key));
+    assert_eq!(lost.status, 504);
+    let lost_id = lost.json["error"]["recording"].as_str().unwrap().to_owned();
+    let fake = livekit(&t);
+
+    t.native.clock.advance_ms(24 * 3600 * 1000);
+    let next_day = t.call("POST", "/v1/rtc/recording/start", Some(body), Some(&key));
+    assert_eq!(next_day.status, 201, "{}", next_day.json);
+    assert_eq!(fake.egresses.borrow().len(), 1);
+    // The stored state (list asks no vendor): yesterday's is closed, not `starting` for good.
+    let listed = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
+    let old = listed.json["items"].as_array().unwrap().iter().find(|r| r["recording"] == lost_id.as_str()).unwrap();
+    assert_eq!(old["status"], "failed", "{old}");
+}
+
+#[test]
 fn a_start_whose_client_goes_away_still_records_exactly_once() {
     use std::future::Future;
     use std::task::Poll;

@@ -67,7 +67,17 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         // This request's earlier start never got its answer to the client: that record is the
         // answer now, once the vendor has confirmed it, rather than a second recording.
         let since = ctx.rt.now_ms().saturating_sub(ADOPTION_WINDOW_MS) as i64;
-        let earlier = recordings::unanswered(ctx.rt, ctx.project_id(), &request_hash, since).await?;
+        let (earlier, too_old): (Vec<_>, Vec<_>) = recordings::unanswered(ctx.rt, ctx.project_id(), &request_hash)
+            .await?
+            .into_iter()
+            .partition(|r| r.started_at_ms >= since);
+        // Too old to be what this request is retrying: reconciled with the vendor (so none is
+        // left `starting` for good) and no longer adoptable.
+        for old in too_old {
+            if settle(ctx.app, ctx.rt, vendor, old.clone()).await?.is_ok() {
+                recordings::set_answer_lost(ctx.rt, &old.id, false).await?;
+            }
+        }
         if let Some(earlier) = earlier.into_iter().next() {
             let earlier = settle(ctx.app, ctx.rt, vendor, earlier).await?.map_err(|e| e.to_api_error())?;
             if earlier.vendor_recording_id.is_none() && earlier.status == RecordingStatus::Starting {

@@ -176,22 +176,17 @@ pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<
     Ok(rows.first().and_then(Recording::from_row))
 }
 
-/// Starts made by the same request (the hash covers project and room) since `since_ms`
-/// whose answer has not reached a client yet (confirmed at the vendor since, or not).
-pub async fn unanswered(
-    rt: &Runtime,
-    project_id: &str,
-    request_hash: &str,
-    since_ms: i64,
-) -> ApiResult<Vec<Recording>> {
+/// Starts made by the same request (the hash covers project and room) whose answer has not
+/// reached a client yet (confirmed at the vendor since, or not), oldest first.
+pub async fn unanswered(rt: &Runtime, project_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
     let rows = rt
         .db
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
-                 AND started_at_ms >= ?3 ORDER BY started_at_ms"
+                 ORDER BY started_at_ms"
             ),
-            &[project_id.into(), request_hash.into(), since_ms.into()],
+            &[project_id.into(), request_hash.into()],
         )
         .await?;
     Ok(rows.iter().filter_map(Recording::from_row).collect())
