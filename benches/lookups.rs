@@ -5,6 +5,7 @@
 //! nothing here asserts a time (`make bench` runs it).
 
 use std::hint::black_box;
+use std::rc::Rc;
 use std::time::Instant;
 
 use rtcgate::app::App;
@@ -25,11 +26,11 @@ const ENV: &[(&str, &str)] = &[
     ("AGORA_API_BASE", "https://agora.test"),
 ];
 
-fn app() -> App {
-    App::from_env(&|name: &str| ENV.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+fn app() -> Rc<App> {
+    Rc::new(App::from_env(&|name: &str| ENV.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())))
 }
 
-fn call(app: &App, rt: &NativeRuntime, method: &str, path: &str, body: Option<Value>, bearer: &str) -> Value {
+fn call(app: &Rc<App>, rt: &NativeRuntime, method: &str, path: &str, body: Option<Value>, bearer: &str) -> Value {
     let mut req = ApiRequest::new(method, path).with_header("authorization", &format!("Bearer {bearer}"));
     if let Some(b) = body {
         req = req.with_json(&b);
@@ -40,7 +41,7 @@ fn call(app: &App, rt: &NativeRuntime, method: &str, path: &str, body: Option<Va
 }
 
 /// A project with `rooms` rooms (`room-1` … `room-N`) and its API key.
-fn project_with(app: &App, rooms: u32) -> (NativeRuntime, String) {
+fn project_with(app: &Rc<App>, rooms: u32) -> (NativeRuntime, String) {
     let rt = NativeRuntime::new(NOW_MS);
     rt.http.respond_with(|_| {
         json_response(
@@ -106,7 +107,7 @@ fn measure(rooms: u32) -> Figures {
         .with_header("authorization", &format!("Bearer {key}"))
         .with_json(&json!({"room": room, "identity": "alice"}));
     let token_issue_us = median_us(
-        || (0..PER_ROUND).map(|_| app()).collect::<Vec<App>>(),
+        || (0..PER_ROUND).map(|_| app()).collect::<Vec<Rc<App>>>(),
         |isolates, i| {
             let response = block_on(isolates[i].handle(&rt.runtime, issue.clone()));
             assert_eq!(response.status, 200);

@@ -42,6 +42,7 @@ mkdir -p .wrangler
 # --- .dev.vars -----------------------------------------------------------------------------------
 if [ ! -e .dev.vars ]; then
   admin_token=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
+  encryption_key=$(LC_ALL=C tr -dc '0-9a-f' </dev/urandom | head -c 64 || true)
   (
     umask 077
     cat >.dev.vars <<EOF
@@ -50,6 +51,9 @@ if [ ! -e .dev.vars ]; then
 
 # Guards /v1/admin/* (send it as 'Authorization: Bearer <token>'). Remove it to disable the admin API.
 ADMIN_TOKEN=$admin_token
+
+# Seals projects' own recording storage credentials at rest (64 hex characters).
+RTCGATE_ENCRYPTION_KEY=$encryption_key
 
 # Vendors. While none is set here, \`make dev\` runs a local LiveKit server and local stand-ins for
 # Agora and ZEGOCLOUD (no account needed).
@@ -71,8 +75,9 @@ ADMIN_TOKEN=$admin_token
 # Routing order for new rooms (default from wrangler.toml):
 # RTC_VENDOR_ORDER=livekit,agora,zego
 
-# Recording destinations (see README):
+# Recording storage shared by all projects, each confined to its own folder (see README, Security):
 # RECORDING_DEFAULT_URI=
+# RECORDING_SHARED_BUCKETS=
 # RECORDING_S3_ACCESS_KEY=
 # RECORDING_S3_SECRET=
 # RECORDING_S3_REGION=

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -25,9 +26,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Vendor names in routing order for new rooms.
     pub vendor_order: Vec<String>,
-    /// Where recordings go when a request names no `output_uri`.
-    pub recording_default_uri: Option<String>,
-    pub recording_credentials: crate::recording_destination::Credentials,
+    /// The deployment's recording storage and how projects share it.
+    pub shared_storage: crate::storage_policy::SharedStorage,
+    /// Seals projects' storage credentials at rest (`RTCGATE_ENCRYPTION_KEY`).
+    pub encryption_key: crate::sealed::EncryptionKey,
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
     pub vendor_timeout_ms: u64,
     /// The secrets that authenticate vendor webhooks.
@@ -56,8 +58,10 @@ impl Settings {
                 .map(|s| s.trim().to_ascii_lowercase())
                 .filter(|s| !s.is_empty())
                 .collect(),
-            recording_default_uri: setting(env, "RECORDING_DEFAULT_URI"),
-            recording_credentials: crate::recording_destination::Credentials::from_env(env),
+            shared_storage: crate::storage_policy::SharedStorage::from_env(env),
+            encryption_key: crate::sealed::EncryptionKey::from_setting(
+                setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
+            ),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
             events: crate::events::Settings::from_env(env),
             webhooks: crate::webhooks::Settings::from_env(env),
@@ -107,7 +111,9 @@ pub struct App {
 
 /// Everything a handler gets.
 pub struct Ctx<'a> {
-    pub app: &'a App,
+    /// Shared, so work that must outlive the request (`Runtime::finish_even_if_cancelled`)
+    /// can hold on to the app.
+    pub app: &'a Rc<App>,
     pub rt: &'a Runtime,
     pub req: &'a ApiRequest,
     pub params: Vec<String>,
@@ -156,7 +162,7 @@ impl App {
         }
     }
 
-    pub async fn handle(&self, rt: &Runtime, req: ApiRequest) -> ApiResponse {
+    pub async fn handle(self: &Rc<Self>, rt: &Runtime, req: ApiRequest) -> ApiResponse {
         let request_id = request_id(rt, &req);
         let result = self.dispatch(rt, &req).await;
         let mut response = match result {
@@ -180,7 +186,7 @@ impl App {
         response
     }
 
-    async fn dispatch(&self, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
+    async fn dispatch(self: &Rc<Self>, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
         let (route, params) = match router::route(&req.method, &req.path) {
             Match::Found { route, params } => (route, params),
             Match::WrongMethod { allow } => {

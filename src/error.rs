@@ -40,6 +40,11 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     IdempotencyInProgress,
     RecordingUnconfirmed,
+    // Recording destinations.
+    DestinationNotAllowed,
+    DestinationNotFound,
+    DestinationExists,
+    EncryptionNotConfigured,
     Internal,
 }
 
@@ -78,6 +83,10 @@ impl ErrorCode {
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
+            DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
+            DestinationNotFound => "DESTINATION_NOT_FOUND",
+            DestinationExists => "DESTINATION_EXISTS",
+            EncryptionNotConfigured => "ENCRYPTION_NOT_CONFIGURED",
             Internal => "INTERNAL",
         }
     }
@@ -95,6 +104,10 @@ impl ErrorCode {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             VendorUnavailable | GrantNotSupported | DestinationNotConfigured | IdempotencyKeyReused => 422,
+            // Recording destinations.
+            DestinationNotFound => 404,
+            DestinationExists => 409,
+            DestinationNotAllowed | EncryptionNotConfigured => 422,
             Internal => 500,
             UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,

@@ -45,6 +45,10 @@ pub fn recording_id(rt: &Runtime) -> String {
     random_id(rt, "rec_", 22)
 }
 
+pub fn destination_id(rt: &Runtime) -> String {
+    random_id(rt, "dst_", 16)
+}
+
 pub fn request_id(rt: &Runtime) -> String {
     random_id(rt, "req_", 20)
 }

@@ -20,6 +20,8 @@ pub mod recording_destination;
 pub mod router;
 pub mod routing;
 pub mod runtime;
+pub mod sealed;
+pub mod storage_policy;
 pub mod store;
 pub mod time;
 pub mod vendors;

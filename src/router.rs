@@ -30,6 +30,9 @@ pub enum Route {
     WebhookGet,
     WebhookDelete,
     Usage,
+    DestinationCreate,
+    DestinationList,
+    DestinationDelete,
 }
 
 /// Who may call a route.
@@ -56,6 +59,7 @@ impl Route {
                 | RecordingStop
                 | VendorEvents
                 | WebhookCreate
+                | DestinationCreate
         )
     }
 
@@ -66,7 +70,10 @@ impl Route {
 
     /// Routes that read query parameters (they reject the ones they do not know themselves).
     pub fn takes_query(self) -> bool {
-        matches!(self, Route::RoomList | Route::RecordingList | Route::EventList | Route::Usage)
+        matches!(
+            self,
+            Route::RoomList | Route::RecordingList | Route::EventList | Route::Usage | Route::DestinationList
+        )
     }
 
     pub fn access(self) -> Access {
@@ -110,6 +117,9 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Get, "/v1/rtc/webhook/get/{}", Route::WebhookGet),
     (Method::Delete, "/v1/rtc/webhook/delete/{}", Route::WebhookDelete),
     (Method::Get, "/v1/rtc/usage", Route::Usage),
+    (Method::Post, "/v1/rtc/recording/destination/create", Route::DestinationCreate),
+    (Method::Get, "/v1/rtc/recording/destination/list", Route::DestinationList),
+    (Method::Delete, "/v1/rtc/recording/destination/delete/{}", Route::DestinationDelete),
 ];
 
 #[derive(Debug, PartialEq)]

@@ -73,7 +73,7 @@ fn admin_token_is_required_and_admin_is_off_without_one() {
     assert_eq!((wrong.status, wrong.code()), (401, "UNAUTHENTICATED"));
     assert_eq!(wrong.header("www-authenticate"), Some("Bearer"));
 
-    let off = rtcgate::app::App::from_env(&|_| None);
+    let off = std::rc::Rc::new(rtcgate::app::App::from_env(&|_| None));
     let native = rtcgate::native::NativeRuntime::new(support::NOW_MS);
     let r = rtcgate::native::block_on(off.handle(
         &native.runtime,

@@ -186,6 +186,10 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::IdempotencyKeyReused,
     ErrorCode::IdempotencyInProgress,
     ErrorCode::RecordingUnconfirmed,
+    ErrorCode::DestinationNotAllowed,
+    ErrorCode::DestinationNotFound,
+    ErrorCode::DestinationExists,
+    ErrorCode::EncryptionNotConfigured,
     ErrorCode::Internal,
 ];
 
@@ -224,6 +228,10 @@ fn every_variant_is_listed(code: ErrorCode) {
         | IdempotencyKeyReused
         | IdempotencyInProgress
         | RecordingUnconfirmed
+        | DestinationNotAllowed
+        | DestinationNotFound
+        | DestinationExists
+        | EncryptionNotConfigured
         | Internal => {}
     }
 }

@@ -21,9 +21,9 @@ fn meanwhile(t: &TestApp, key: &str, method: &str, path: &str, body: Option<Valu
     if let Some(b) = body {
         req = req.with_json(&b);
     }
-    let other_isolate = rtcgate::app::App::from_env(&|name: &str| {
+    let other_isolate = Rc::new(rtcgate::app::App::from_env(&|name: &str| {
         [LIVEKIT, AGORA].concat().iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
-    });
+    }));
     // Storage and the manual clock never make it wait, so it finishes in one poll (it runs
     // inside the first request's vendor call, where the test's executor is busy).
     let response = other_isolate.handle(&t.native.runtime, req).now_or_never().expect("it never waits");

@@ -1,6 +1,7 @@
 //! One module per resource; `serve` maps a matched route to its handler.
 
 mod admin;
+mod destinations;
 mod discovery;
 mod events;
 mod health;
@@ -11,8 +12,8 @@ mod recordings;
 mod rooms;
 mod tokens;
 mod usage;
-mod webhooks;
 mod waiting;
+mod webhooks;
 
 pub use health::OPENAPI_JSON;
 
@@ -47,5 +48,8 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::WebhookGet => webhooks::get(ctx).await,
         Route::WebhookDelete => webhooks::delete(ctx).await,
         Route::Usage => usage::usage(ctx).await,
+        Route::DestinationCreate => destinations::create(ctx).await,
+        Route::DestinationList => destinations::list(ctx).await,
+        Route::DestinationDelete => destinations::delete(ctx).await,
     }
 }

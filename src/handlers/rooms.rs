@@ -8,8 +8,9 @@ use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
-use crate::recording_destination::{self, PathNames};
+use crate::recording_destination::PathNames;
 use crate::routing;
+use crate::storage_policy;
 use crate::store::rooms::{self, Room};
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
 
@@ -94,18 +95,18 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
     let (app, rt) = (ctx.app, ctx.rt);
     // A room that records itself must land on a vendor that can record.
     let auto_record = if new.enable_recording {
-        let uri = app.settings.recording_default_uri.as_deref().ok_or_else(|| {
-            ApiError::invalid_field("enable_recording", "enable_recording needs RECORDING_DEFAULT_URI to be configured")
-        })?;
-        // A bad default is the deployment's problem, not a field the client sent.
-        let destination = recording_destination::resolve(uri, &app.settings.recording_credentials).map_err(|e| {
-            ApiError::new(
-                ErrorCode::DestinationNotConfigured,
-                format!("RECORDING_DEFAULT_URI is not usable: {}", e.message),
-            )
-            .with_detail("field", "enable_recording")
-        })?;
-        Some(destination)
+        if !app.settings.shared_storage.has_default() {
+            return Err(ApiError::invalid_field(
+                "enable_recording",
+                "enable_recording needs RECORDING_DEFAULT_URI to be configured",
+            ));
+        }
+        // The project's folder of the default storage. A bad default is the deployment's
+        // problem, not a field the client sent.
+        let chosen = storage_policy::choose(&app.settings, rt, ctx.project_id(), None, "enable_recording")
+            .await
+            .map_err(|e| e.with_detail("field", "enable_recording"))?;
+        Some(chosen)
     } else {
         None
     };
@@ -141,11 +142,20 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         max_participants: room.max_participants.map(|n| n as u32),
         empty_timeout_s: room.empty_timeout_s.map(|n| n as u32),
         metadata_json: room.metadata.clone(),
-        auto_record: auto_record.map(|d| {
-            let names =
-                PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
-            recording_destination::for_recording(d, &names)
-        }),
+        auto_record: match auto_record {
+            Some(chosen) => {
+                let names =
+                    PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
+                match chosen.for_recording(&names) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        rooms::remove(rt, &room.id).await?;
+                        return Err(e.with_detail("field", "enable_recording"));
+                    }
+                }
+            }
+            None => None,
+        },
     };
     let mut last_error = None;
     for vendor in &candidates {

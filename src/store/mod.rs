@@ -1,6 +1,7 @@
 //! Durable state in D1 (SQLite natively): one module per table family. Every query that
 //! reads tenant data filters by project, so one project can never see another's rows.
 
+pub mod destinations;
 pub mod events;
 pub mod idempotency;
 pub mod keys;
@@ -58,6 +59,7 @@ pub(crate) fn page_sqls(select_where: &str, n_params: usize, time_col: &str) -> 
 /// native database refuses any other, so a new statement cannot go unchecked.
 pub fn statements() -> Vec<String> {
     let mut all = keys::statements();
+    all.extend(destinations::statements());
     all.extend(idempotency::STATEMENTS.iter().map(|s| s.to_string()));
     all.extend(participants::STATEMENTS.iter().map(|s| s.to_string()));
     all.extend(recordings::statements());

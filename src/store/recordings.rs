@@ -33,8 +33,8 @@ const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_recording_id, sta
 
 fn insert_sql() -> String {
     format!(
-        "INSERT INTO recordings ({COLUMNS}, updated_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        "INSERT INTO recordings ({COLUMNS}, updated_at_ms, answer_lost) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1)"
     )
 }
 const SAVE_STATE: &str = "UPDATE recordings SET vendor_recording_id = ?2, status = ?3, error = ?4, files = ?5, \
@@ -42,10 +42,10 @@ const SAVE_STATE: &str = "UPDATE recordings SET vendor_recording_id = ?2, status
 fn find_sql() -> String {
     format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND id = ?2")
 }
-fn lost_answers_sql() -> String {
+fn unanswered_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND room_id = ?2 AND request_hash = ?3 \
-         AND answer_lost = 1 ORDER BY started_at_ms"
+        "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
+         ORDER BY started_at_ms"
     )
 }
 const SET_ANSWER_LOST: &str = "UPDATE recordings SET answer_lost = ?2 WHERE id = ?1";
@@ -61,7 +61,7 @@ fn page_of_room_select() -> String {
 
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    let mut all = vec![insert_sql(), find_sql(), lost_answers_sql()];
+    let mut all = vec![insert_sql(), find_sql(), unanswered_sql()];
     all.extend([SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE].map(str::to_owned));
     all.extend(page_sqls(&page_select(), 1, "started_at_ms"));
     all.extend(page_sqls(&page_of_room_select(), 2, "started_at_ms"));
@@ -158,6 +158,7 @@ impl Recording {
 pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
     rt.db
         .execute(
+            // Unanswered until its answer reaches the client (`set_answer_lost(false)`).
             &insert_sql(),
             &[
                 r.id.as_str().into(),
@@ -205,15 +206,10 @@ pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<
     Ok(rows.first().and_then(Recording::from_row))
 }
 
-/// Starts of this room, made by the same request, whose answer was lost and not yet given
-/// to a retry (confirmed at the vendor since, or not).
-pub async fn lost_answers(
-    rt: &Runtime,
-    project_id: &str,
-    room_id: &str,
-    request_hash: &str,
-) -> ApiResult<Vec<Recording>> {
-    let rows = rt.db.query(&lost_answers_sql(), &[project_id.into(), room_id.into(), request_hash.into()]).await?;
+/// Starts made by the same request (the hash covers project and room) whose answer has not
+/// reached a client yet (confirmed at the vendor since, or not), oldest first.
+pub async fn unanswered(rt: &Runtime, project_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
+    let rows = rt.db.query(&unanswered_sql(), &[project_id.into(), request_hash.into()]).await?;
     Ok(rows.iter().filter_map(Recording::from_row).collect())
 }
 

@@ -141,8 +141,9 @@ pub struct JoinToken {
 pub mod recording {
     //! Vendor-neutral recording types.
 
-    /// Where a recording is written, with the credentials to write there (from Worker secrets).
-    #[derive(Clone, Debug, PartialEq)]
+    /// Where a recording is written, with the credentials to write there (the deployment's
+    /// or the project's own). `Debug` shows where, never a credential.
+    #[derive(Clone, PartialEq)]
     pub enum Destination {
         S3 {
             bucket: String,
@@ -163,6 +164,36 @@ pub mod recording {
             account_name: String,
             account_key: String,
         },
+    }
+
+    impl std::fmt::Debug for Destination {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            const HIDDEN: &str = "[redacted]";
+            match self {
+                Destination::S3 { bucket, path, region, endpoint, .. } => f
+                    .debug_struct("S3")
+                    .field("bucket", bucket)
+                    .field("path", path)
+                    .field("access_key", &HIDDEN)
+                    .field("secret", &HIDDEN)
+                    .field("region", region)
+                    .field("endpoint", endpoint)
+                    .finish(),
+                Destination::Gcs { bucket, path, .. } => f
+                    .debug_struct("Gcs")
+                    .field("bucket", bucket)
+                    .field("path", path)
+                    .field("credentials", &HIDDEN)
+                    .finish(),
+                Destination::Azure { container, path, account_name, .. } => f
+                    .debug_struct("Azure")
+                    .field("container", container)
+                    .field("path", path)
+                    .field("account_name", account_name)
+                    .field("account_key", &HIDDEN)
+                    .finish(),
+            }
+        }
     }
 
     impl Destination {
@@ -380,6 +411,43 @@ pub fn entry(name: &'static str, state: VendorState) -> VendorEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_destination_debug_shows_where_but_no_secret() {
+        let all = [
+            recording::Destination::S3 {
+                bucket: "media".into(),
+                path: "rtc/a.mp4".into(),
+                access_key: "AKIA-SECRET-ID".into(),
+                secret: "s3-top-secret".into(),
+                region: Some("eu-west-1".into()),
+                endpoint: None,
+            },
+            recording::Destination::Gcs {
+                bucket: "media".into(),
+                path: "a.mp4".into(),
+                credentials: "{\"private_key\":\"gcp-top-secret\"}".into(),
+            },
+            recording::Destination::Azure {
+                container: "media".into(),
+                path: "a.mp4".into(),
+                account_name: "acct".into(),
+                account_key: "azure-top-secret".into(),
+            },
+        ];
+        for d in all {
+            let spec = recording::RecordingSpec {
+                room_id: "rm_1".into(),
+                layout: "grid".into(),
+                audio_only: false,
+                destination: d.clone(),
+            };
+            for shown in [format!("{d:?}"), format!("{spec:#?}")] {
+                assert!(shown.contains("media") && shown.contains("[redacted]"), "{shown}");
+                assert!(!shown.contains("SECRET") && !shown.contains("top-secret"), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn settings_classify_absent_partial_and_complete() {

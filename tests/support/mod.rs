@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::rc::Rc;
+
 use rtcgate::app::App;
 use rtcgate::http::{ApiRequest, ApiResponse};
 use rtcgate::native::{block_on, NativeRuntime};
@@ -30,7 +32,7 @@ pub const ZEGO: &[(&str, &str)] = &[
 ];
 
 pub struct TestApp {
-    pub app: App,
+    pub app: Rc<App>,
     pub native: NativeRuntime,
 }
 
@@ -58,7 +60,7 @@ impl TestApp {
         for group in vars {
             all.extend(group.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         }
-        let app = App::from_env(&|name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+        let app = Rc::new(App::from_env(&|name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())));
         TestApp { app, native: NativeRuntime::new(NOW_MS) }
     }
 
@@ -81,11 +83,16 @@ impl TestApp {
 
     /// A new project and an API key for it, made through the admin API.
     pub fn project_key(&self) -> String {
+        self.project_and_key().1
+    }
+
+    /// A new project's id and an API key for it.
+    pub fn project_and_key(&self) -> (String, String) {
         let p = self.call("POST", "/v1/admin/projects", Some(json!({"name": "p"})), Some(ADMIN));
         assert_eq!(p.status, 201, "{}", p.json);
         let id = p.json["project"]["id"].as_str().unwrap().to_owned();
         let k = self.call("POST", &format!("/v1/admin/projects/{id}/keys"), Some(json!({})), Some(ADMIN));
         assert_eq!(k.status, 201, "{}", k.json);
-        k.json["secret"].as_str().unwrap().to_owned()
+        (id, k.json["secret"].as_str().unwrap().to_owned())
     }
 }
