@@ -314,3 +314,28 @@ fn discovery_reflects_configuration_and_capabilities() {
     let unknown = t.call("GET", "/v1/discovery/rtc.nope", None, Some(&key));
     assert_eq!((unknown.status, unknown.code()), (404, "CAPABILITY_NOT_FOUND"));
 }
+
+/// Creating a room on Agora or ZEGO calls nobody, so it must not count as proof that the
+/// vendor is healthy: outages around it still add up to an open breaker.
+#[test]
+fn a_room_create_without_a_vendor_call_does_not_reset_the_breaker() {
+    for (vars, vendor) in [(AGORA, "agora"), (ZEGO, "zego")] {
+        let t = TestApp::new(&[vars]);
+        let key = t.project_key();
+        let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a"})), Some(&key));
+        let room = c.json["room"].as_str().unwrap().to_owned();
+        t.native.http.respond_with(|_| json_response(503, &json!({})));
+        let delete = |t: &TestApp| t.call("DELETE", &format!("/v1/rtc/room/delete/{room}"), None, Some(&key));
+        for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+            assert_eq!(delete(&t).status, 502, "{vendor}");
+            if i == 0 {
+                let other = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "b"})), Some(&key));
+                assert_eq!(other.status, 201, "{vendor}: {}", other.json);
+            }
+        }
+        let disc = t.call("GET", "/v1/discovery/rtc.room.create", None, Some(&key));
+        let status =
+            disc.json["vendors"].as_array().unwrap().iter().find(|v| v["vendor"] == vendor).unwrap()["status"].clone();
+        assert_eq!(status, "down", "{vendor}: three outages in a row open the breaker");
+    }
+}

@@ -143,7 +143,13 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
                 return Err(refused);
             }
         }
-        let result = routing::observe(app, rt, vendor.name(), vendor.create_room(rt, &spec).await).await;
+        let result = vendor.create_room(rt, &spec).await;
+        // A create that reached no vendor proves nothing about its health either way.
+        let result = if vendor.room_create_calls_vendor() {
+            routing::observe(app, rt, vendor.name(), result).await
+        } else {
+            result
+        };
         match result {
             Ok(created) => {
                 if vendor.name() != room.vendor || created.vendor_sid.is_some() {

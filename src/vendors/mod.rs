@@ -275,6 +275,12 @@ pub trait Vendor {
 
     fn supports(&self, capability: Capability) -> bool;
 
+    /// Whether `create_room` calls the vendor. Vendors without a room object answer it without
+    /// a call, so its outcome says nothing about their health (the circuit breaker skips it).
+    fn room_create_calls_vendor(&self) -> bool {
+        true
+    }
+
     /// Creates (or, for vendors without a room object, does nothing and) returns the room.
     async fn create_room(&self, rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError>;
 

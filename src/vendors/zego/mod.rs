@@ -82,6 +82,10 @@ impl Vendor for Zego {
         !matches!(capability, Capability::RecordingStart | Capability::RecordingStop)
     }
 
+    fn room_create_calls_vendor(&self) -> bool {
+        false
+    }
+
     async fn create_room(&self, _rt: &Runtime, _spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
         Ok(CreatedRoom { vendor_sid: None })
     }
