@@ -488,17 +488,19 @@ describe('status mapping from EgressInfo', () => {
     assertNoViolations();
   });
 
-  for (const [egressStatus, ours, error] of [
-    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied'],
-    ['EGRESS_ABORTED', 'aborted', 'Start signal not received'],
-    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined],
+  // LiveKit's own error text stays in the log: the client reads one of our sentences.
+  for (const [egressStatus, ours, vendorText, error] of [
+    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied on bucket gcs-bucket', 'the recording could not be written to its destination'],
+    ['EGRESS_FAILED', 'failed', 'pipeline: GstRtpBin internal error at 10.0.3.7', "the vendor's recorder failed"],
+    ['EGRESS_ABORTED', 'aborted', 'Start signal not received', 'the recording was aborted before it started'],
+    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined, undefined],
   ]) {
-    test(`${egressStatus} → ${ours}${error ? ' with the error' : ''}`, async () => {
+    test(`${egressStatus}${vendorText ? ` (${vendorText})` : ''} → ${ours}${error ? ' with our error text' : ''}`, async () => {
       const room = await createRoom(w, key);
       const { rec, egressId } = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/s/{room}.mp4' });
       lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
       assert.equal((await getRec(rec.recording)).json.status, 'active');
-      lk.advanceEgress(egressId, egressStatus, error ? { error } : {});
+      lk.advanceEgress(egressId, egressStatus, vendorText ? { error: vendorText } : {});
       const g = await getRec(rec.recording);
       assert.equal(g.status, 200, g.text);
       assert.equal(g.json.status, ours);
