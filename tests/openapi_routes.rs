@@ -274,3 +274,15 @@ fn documented_error_statuses_agree_with_the_codes() {
         }
     }
 }
+
+/// The cursor's form is public: the document states exactly the pattern the server reads.
+#[test]
+fn the_cursor_pattern_is_the_servers() {
+    let doc = doc();
+    let param = &doc["components"]["parameters"]["cursor"]["schema"]["pattern"];
+    assert_eq!(param.as_str(), Some(format!("^$|{}", rtcgate::handlers::CURSOR_PATTERN).as_str()));
+    for list in ["RoomList", "RecordingList"] {
+        let next = &doc["components"]["schemas"][list]["properties"]["next_cursor"]["pattern"];
+        assert_eq!(next.as_str(), Some(rtcgate::handlers::CURSOR_PATTERN), "{list}");
+    }
+}

@@ -11,6 +11,7 @@ mod rooms;
 mod tokens;
 
 pub use health::OPENAPI_JSON;
+pub use paging::CURSOR_PATTERN;
 
 use crate::app::{Ctx, Reply};
 use crate::error::ApiResult;

@@ -658,7 +658,7 @@ describe('paging', () => {
     assert.equal(ag.calls.length, 0, 'agora rooms are records only');
 
     // Bad limit / cursor → 400.
-    for (const q of ['?limit=0', '?limit=101', '?limit=x', '?cursor=bm90LWEtY3Vyc29y', '?cursor=!!']) {
+    for (const q of ['?limit=0', '?limit=101', '?limit=x', '?cursor=bm90LWEtY3Vyc29y', '?cursor=!!', '?cursor=01.rm_x', '?cursor=1.rm%27--']) {
       assertError(await listRooms(key, q), 400, 'INVALID_REQUEST');
     }
 
