@@ -36,7 +36,9 @@ pub enum ErrorCode {
     UnsupportedByVendor,
     DestinationNotConfigured,
     IdempotencyKeyReused,
+    IdempotencyKeyMismatch,
     IdempotencyInProgress,
+    IdentityNotSupported,
     RecordingUnconfirmed,
     Internal,
 }
@@ -72,6 +74,8 @@ impl ErrorCode {
             UnsupportedByVendor => "UNSUPPORTED_BY_VENDOR",
             DestinationNotConfigured => "DESTINATION_NOT_CONFIGURED",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            IdempotencyKeyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
+            IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
             Internal => "INTERNAL",
@@ -90,7 +94,12 @@ impl ErrorCode {
             RoomNameTaken | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            VendorUnavailable | GrantNotSupported | DestinationNotConfigured | IdempotencyKeyReused => 422,
+            VendorUnavailable
+            | GrantNotSupported
+            | IdentityNotSupported
+            | DestinationNotConfigured
+            | IdempotencyKeyReused
+            | IdempotencyKeyMismatch => 422,
             Internal => 500,
             UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,

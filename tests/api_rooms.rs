@@ -208,6 +208,21 @@ fn idempotency_replays_and_refuses_a_changed_body() {
     let h1 = t.send(req.clone());
     let h2 = t.send(req);
     assert_eq!((h1.status, h2.json.clone()), (201, h1.json.clone()));
+    // Both, equal, are one key; both, different, contradict each other (each is well formed).
+    let both = |body_key: &str| {
+        t.send(
+            rtcgate::http::ApiRequest::new("POST", "/v1/rtc/room/create")
+                .with_json(&json!({"name": "via-header", "idempotency_key": body_key}))
+                .with_header("authorization", &format!("Bearer {key}"))
+                .with_header("idempotency-key", "k-2"),
+        )
+    };
+    assert_eq!(both("k-2").json, h1.json);
+    let r = both("k-3");
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["field"].as_str()),
+        (422, "IDEMPOTENCY_KEY_MISMATCH", Some("idempotency_key"))
+    );
     let other_project = t.project_key();
     let o = t.call(
         "POST",

@@ -151,7 +151,7 @@ fn every_operation_is_complete() {
 
 /// Every variant of `ErrorCode`. The match below fails to compile when a variant is added,
 /// so this list (and then the document) has to follow.
-const ALL_CODES: [ErrorCode; 30] = [
+const ALL_CODES: [ErrorCode; 32] = [
     ErrorCode::InvalidJson,
     ErrorCode::InvalidRequest,
     ErrorCode::UnknownField,
@@ -179,7 +179,9 @@ const ALL_CODES: [ErrorCode; 30] = [
     ErrorCode::UnsupportedByVendor,
     ErrorCode::DestinationNotConfigured,
     ErrorCode::IdempotencyKeyReused,
+    ErrorCode::IdempotencyKeyMismatch,
     ErrorCode::IdempotencyInProgress,
+    ErrorCode::IdentityNotSupported,
     ErrorCode::RecordingUnconfirmed,
     ErrorCode::Internal,
 ];
@@ -215,7 +217,9 @@ fn every_variant_is_listed(code: ErrorCode) {
         | UnsupportedByVendor
         | DestinationNotConfigured
         | IdempotencyKeyReused
+        | IdempotencyKeyMismatch
         | IdempotencyInProgress
+        | IdentityNotSupported
         | RecordingUnconfirmed
         | Internal => {}
     }

@@ -18,11 +18,13 @@ const POLL_MS: u64 = 50;
 pub fn key(ctx: &Ctx<'_>, from_body: Option<String>) -> ApiResult<Option<String>> {
     let header = ctx.req.header("idempotency-key").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     let key = match (from_body, header) {
+        // Each is well formed on its own; together they contradict each other.
         (Some(b), Some(h)) if b != h => {
-            return Err(ApiError::invalid_field(
-                "idempotency_key",
-                "'idempotency_key' and the Idempotency-Key header differ; send one",
-            ))
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyMismatch,
+                "'idempotency_key' and the Idempotency-Key header differ; send one of them",
+            )
+            .with_detail("field", "idempotency_key"))
         }
         (b, h) => b.or(h),
     };

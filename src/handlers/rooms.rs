@@ -13,7 +13,7 @@ use crate::store::rooms::{self, Room};
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
 
 /// Limits on what a room may carry.
-pub(crate) const MAX_NAME_BYTES: usize = 128;
+pub(crate) const MAX_NAME_CHARS: usize = 128;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// A validated create request.
@@ -58,7 +58,7 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
     let fingerprint = fingerprint_without_key(&ctx.req.body);
     let new = NewRoom {
-        name: body.required_str("name", MAX_NAME_BYTES)?,
+        name: body.required_str("name", MAX_NAME_CHARS)?,
         max_participants: body.optional_int("max_participants", 1, 100_000)?,
         empty_timeout_s: body.optional_int("empty_timeout_s", 1, 7 * 86_400)?,
         metadata: body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string()),

@@ -335,6 +335,14 @@ pub fn grant_not_supported(vendor: &str, grant: &str, why: &str) -> ApiError {
         .with_detail("vendor", vendor.to_owned())
 }
 
+/// `IDENTITY_NOT_SUPPORTED`: an identity that is well formed in general (1 to 256 characters,
+/// no control characters) but outside what `vendor` takes, e.g. ZEGO's shorter ASCII ids.
+pub fn identity_not_supported(vendor: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::IdentityNotSupported, format!("{vendor} cannot take this identity: {why}"))
+        .with_detail("field", "identity")
+        .with_detail("vendor", vendor.to_owned())
+}
+
 /// Reads one setting: trimmed, empty treated as absent.
 pub fn setting(env: EnvVars<'_>, name: &str) -> Option<String> {
     env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())

@@ -587,6 +587,6 @@ mod tests {
         assert!(v.check_grant(&grant).is_ok());
         assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
         let long = JoinGrant { identity: "a".repeat(64), ..grant };
-        assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::IdentityNotSupported);
     }
 }
