@@ -76,9 +76,11 @@ function rawRequest(method, path, { headers = {}, chunks = [], holdOpen = false,
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
       res.on('end', () => {
+        // A client that got its answer finishes its body properly, so the connection behind
+        // `wrangler dev`'s proxy is left in order for the next request.
         if (!ended) {
           ended = true;
-          req.destroy();
+          req.end();
         }
         let json;
         try {
@@ -115,7 +117,9 @@ describe('methods', () => {
         assert.equal(r.json.error.code, 'METHOD_NOT_ALLOWED');
         assert.equal(r.headers.allow, 'GET, HEAD');
       } else {
-        assert.ok(r.status >= 400 && r.status < 500, `${method} → ${r.status} ${r.text}`);
+        // workerd's own refusal (e.g. `501 Unrecognized request method`): the Worker never ran.
+        assert.ok(r.status >= 400, `${method} → ${r.status} ${r.text}`);
+        assert.equal(r.headers['x-request-id'], undefined, `${method} reached the Worker: ${r.text}`);
       }
     }
     // QUERY is the method this is about, and workerd passes it through.
@@ -126,17 +130,6 @@ describe('methods', () => {
 });
 
 describe('request bodies', () => {
-  test('a chunked body is cut off at 64 KiB while it is still arriving: 413 before the client ends it', async () => {
-    const r = await rawRequest('POST', '/v1/admin/projects', {
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-      chunks: ['{"name":"', 'x'.repeat(LIMIT), 'x'.repeat(1024)],
-      holdOpen: true,
-    });
-    assert.equal(r.status, 413, r.text);
-    assert.equal(r.json.error.code, 'PAYLOAD_TOO_LARGE');
-    assert.equal(r.endedBeforeResponse, false, 'the Worker waited for the whole body before answering');
-  });
-
   test('a chunked body within the limit is read whole', async () => {
     const name = `chunked-${'y'.repeat(100)}`;
     const body = JSON.stringify({ name });
@@ -166,5 +159,21 @@ describe('outbound vendor calls', () => {
     assert.ok(redirector.seen.some((s) => s.method === 'POST' && s.authorization?.startsWith('Bearer ')), 'LiveKit was called');
     assert.ok(redirector.seen.some((s) => s.method === 'GET' && s.authorization?.startsWith('Basic ')), 'Agora was called');
     assert.deepEqual(trap.seen, [], 'a redirect was followed to another host');
+  });
+});
+
+// Last on purpose: after a request whose body the Worker left unread, `wrangler dev`'s own proxy
+// (not the Worker, and not Cloudflare's edge) fails or stalls the next request it sends to workerd
+// ("Your worker restarted mid-request"), so nothing may follow this on the same Worker.
+describe('request bodies, cut off', () => {
+  test('a chunked body is cut off at 64 KiB while it is still arriving: 413 before the client ends it', async () => {
+    const r = await rawRequest('POST', '/v1/admin/projects', {
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      chunks: ['{"name":"', 'x'.repeat(LIMIT), 'x'.repeat(1024)],
+      holdOpen: true,
+    });
+    assert.equal(r.status, 413, r.text);
+    assert.equal(r.json.error.code, 'PAYLOAD_TOO_LARGE');
+    assert.equal(r.endedBeforeResponse, false, 'the Worker waited for the whole body before answering');
   });
 });
