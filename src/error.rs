@@ -36,7 +36,7 @@ pub enum ErrorCode {
     UnsupportedByVendor,
     DestinationNotConfigured,
     IdempotencyKeyReused,
-    IdempotencyKeyMismatch,
+    ConflictingFields,
     IdempotencyInProgress,
     IdentityNotSupported,
     RecordingUnconfirmed,
@@ -74,7 +74,7 @@ impl ErrorCode {
             UnsupportedByVendor => "UNSUPPORTED_BY_VENDOR",
             DestinationNotConfigured => "DESTINATION_NOT_CONFIGURED",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            IdempotencyKeyMismatch => "IDEMPOTENCY_KEY_MISMATCH",
+            ConflictingFields => "CONFLICTING_FIELDS",
             IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
@@ -99,7 +99,7 @@ impl ErrorCode {
             | IdentityNotSupported
             | DestinationNotConfigured
             | IdempotencyKeyReused
-            | IdempotencyKeyMismatch => 422,
+            | ConflictingFields => 422,
             Internal => 500,
             UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,

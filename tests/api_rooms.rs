@@ -221,7 +221,7 @@ fn idempotency_replays_and_refuses_a_changed_body() {
     let r = both("k-3");
     assert_eq!(
         (r.status, r.code(), r.json["error"]["field"].as_str()),
-        (422, "IDEMPOTENCY_KEY_MISMATCH", Some("idempotency_key"))
+        (422, "CONFLICTING_FIELDS", Some("idempotency_key"))
     );
     let other_project = t.project_key();
     let o = t.call(

@@ -187,7 +187,10 @@ fn kick_maps_identities_and_reports_absence() {
         Some(json!({"identity": "alice", "room": "elsewhere"})),
         Some(&key),
     );
-    assert_eq!((other.status, other.json["error"]["field"].as_str()), (400, Some("room")));
+    assert_eq!(
+        (other.status, other.code(), other.json["error"]["field"].as_str()),
+        (422, "CONFLICTING_FIELDS", Some("room"))
+    );
 }
 
 #[test]

@@ -179,7 +179,7 @@ const ALL_CODES: [ErrorCode; 32] = [
     ErrorCode::UnsupportedByVendor,
     ErrorCode::DestinationNotConfigured,
     ErrorCode::IdempotencyKeyReused,
-    ErrorCode::IdempotencyKeyMismatch,
+    ErrorCode::ConflictingFields,
     ErrorCode::IdempotencyInProgress,
     ErrorCode::IdentityNotSupported,
     ErrorCode::RecordingUnconfirmed,
@@ -217,7 +217,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | UnsupportedByVendor
         | DestinationNotConfigured
         | IdempotencyKeyReused
-        | IdempotencyKeyMismatch
+        | ConflictingFields
         | IdempotencyInProgress
         | IdentityNotSupported
         | RecordingUnconfirmed

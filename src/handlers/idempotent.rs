@@ -21,7 +21,7 @@ pub fn key(ctx: &Ctx<'_>, from_body: Option<String>) -> ApiResult<Option<String>
         // Each is well formed on its own; together they contradict each other.
         (Some(b), Some(h)) if b != h => {
             return Err(ApiError::new(
-                ErrorCode::IdempotencyKeyMismatch,
+                ErrorCode::ConflictingFields,
                 "'idempotency_key' and the Idempotency-Key header differ; send one of them",
             )
             .with_detail("field", "idempotency_key"))
