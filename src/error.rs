@@ -99,9 +99,9 @@ impl ErrorCode {
             | IdentityNotSupported
             | DestinationNotConfigured
             | IdempotencyKeyReused
-            | ConflictingFields => 422,
+            | ConflictingFields
+            | UnsupportedByVendor => 422,
             Internal => 500,
-            UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,
             VendorRateLimited => 503,
             VendorTimeout => 504,

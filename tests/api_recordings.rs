@@ -307,7 +307,7 @@ fn destinations_are_checked() {
 }
 
 #[test]
-fn other_vendors_answer_501_naming_who_can_record() {
+fn other_vendors_answer_422_naming_who_can_record() {
     let t = TestApp::new(&[LIVEKIT, AGORA, STORAGE]);
     let key = t.project_key();
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "agora"})), Some(&key));
@@ -317,7 +317,7 @@ fn other_vendors_answer_501_naming_who_can_record() {
         Some(json!({"room": room.json["room"], "output_uri": "s3://m/x"})),
         Some(&key),
     );
-    assert_eq!((r.status, r.code()), (501, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
+    assert_eq!((r.status, r.code()), (422, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
     assert_eq!(r.json["error"]["supported_by"], json!(["livekit"]));
 }
 

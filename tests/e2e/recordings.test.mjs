@@ -1,7 +1,7 @@
 // rtc.recording.* against the real Worker (workerd under `wrangler dev`, local D1/KV) and the strict
 // LiveKit stand-in with Egress (requests parsed by `@livekit/protocol` fromJson, the `roomRecord`
 // grant checked, the egress lifecycle moved with advanceEgress()). Agora and ZEGO stand-ins are
-// configured too, to show their honest 501.
+// configured too, to show their honest 422 UNSUPPORTED_BY_VENDOR.
 //
 // Two Workers:
 //  - `main`: LiveKit + Agora + ZEGO, storage secrets for s3 (with a custom endpoint), gcs and azure,
@@ -1011,7 +1011,7 @@ describe('auto-record rooms', () => {
     // Pinning a vendor that cannot record is refused before any vendor call.
     const agoraCalls = vendors.agora.calls.length;
     const pinned = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-ag-${randomToken(4)}`, enable_recording: true, vendor: 'agora' } });
-    const e = assertError(pinned, 501, 'UNSUPPORTED_BY_VENDOR');
+    const e = assertError(pinned, 422, 'UNSUPPORTED_BY_VENDOR');
     assert.deepEqual(e.supported_by, ['livekit']);
     assert.equal(vendors.agora.calls.length, agoraCalls);
     assertNoViolations();
@@ -1120,18 +1120,18 @@ describe('errors', () => {
 });
 
 describe('unsupported vendors', () => {
-  test('recording start on an Agora room and on a ZEGO room → 501 UNSUPPORTED_BY_VENDOR, supported_by [livekit], no vendor call', async () => {
+  test('recording start on an Agora room and on a ZEGO room → 422 UNSUPPORTED_BY_VENDOR, supported_by [livekit], no vendor call', async () => {
     for (const vendor of ['agora', 'zego']) {
       const room = await createRoom(w, key, { vendor });
       const h = vendors[vendor];
       const callsBefore = h.calls.length;
       const lkBefore = lk.calls.length;
       const r = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: 's3://media/x/{room}.mp4' } });
-      const e = assertError(r, 501, 'UNSUPPORTED_BY_VENDOR');
+      const e = assertError(r, 422, 'UNSUPPORTED_BY_VENDOR');
       assert.deepEqual(e.supported_by, ['livekit']);
       assert.equal(e.vendor, vendor);
       // Also without an output_uri (the default applies only where recording is possible).
-      assertError(await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.name } }), 501, 'UNSUPPORTED_BY_VENDOR');
+      assertError(await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.name } }), 422, 'UNSUPPORTED_BY_VENDOR');
       assert.equal(h.calls.length, callsBefore, `${vendor} got a call for a recording it cannot make`);
       assert.equal(lk.calls.length, lkBefore);
       const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
