@@ -73,7 +73,10 @@ impl Settings {
 /// that means for revoked keys.
 #[derive(Default)]
 pub struct IsolateCache {
+    /// API-key hash → caller, for `auth::KEY_CACHE_TTL_MS`.
     pub keys: RefCell<HashMap<String, (auth::Caller, u64)>>,
+    /// API-key hashes that matched no live key → when, for `auth::UNKNOWN_KEY_TTL_MS`.
+    pub unknown_keys: RefCell<HashMap<String, u64>>,
     /// (project, id or name) → room, for the token hot path.
     rooms: RefCell<HashMap<(String, String), (Room, u64)>>,
 }

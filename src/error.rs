@@ -38,7 +38,9 @@ pub enum ErrorCode {
     UnsupportedByVendor,
     DestinationNotConfigured,
     IdempotencyKeyReused,
+    ConflictingFields,
     IdempotencyInProgress,
+    IdentityNotSupported,
     RecordingUnconfirmed,
     // Recording destinations.
     DestinationNotAllowed,
@@ -81,6 +83,8 @@ impl ErrorCode {
             UnsupportedByVendor => "UNSUPPORTED_BY_VENDOR",
             DestinationNotConfigured => "DESTINATION_NOT_CONFIGURED",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ConflictingFields => "CONFLICTING_FIELDS",
+            IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
             DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
@@ -103,13 +107,18 @@ impl ErrorCode {
             RoomNameTaken | RoomNotReady | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            VendorUnavailable | GrantNotSupported | DestinationNotConfigured | IdempotencyKeyReused => 422,
+            VendorUnavailable
+            | GrantNotSupported
+            | IdentityNotSupported
+            | DestinationNotConfigured
+            | IdempotencyKeyReused
+            | ConflictingFields
+            | UnsupportedByVendor => 422,
             // Recording destinations.
             DestinationNotFound => 404,
             DestinationExists => 409,
             DestinationNotAllowed | EncryptionNotConfigured => 422,
             Internal => 500,
-            UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,
             VendorRateLimited => 503,
             VendorTimeout => 504,

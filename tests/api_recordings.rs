@@ -331,7 +331,7 @@ fn destinations_are_checked() {
 }
 
 #[test]
-fn other_vendors_answer_501_naming_who_can_record() {
+fn other_vendors_answer_422_naming_who_can_record() {
     let t = TestApp::new(&[LIVEKIT, AGORA, STORAGE]);
     let (prj, key) = t.project_and_key();
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "agora"})), Some(&key));
@@ -341,7 +341,7 @@ fn other_vendors_answer_501_naming_who_can_record() {
         Some(json!({"room": room.json["room"], "output_uri": shared(&prj, "x")})),
         Some(&key),
     );
-    assert_eq!((r.status, r.code()), (501, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
+    assert_eq!((r.status, r.code()), (422, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
     assert_eq!(r.json["error"]["supported_by"], json!(["livekit"]));
 }
 

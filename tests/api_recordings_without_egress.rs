@@ -10,8 +10,11 @@ use rtcgate::runtime::HttpError;
 use serde_json::{json, Value};
 use support::{TestApp, LIVEKIT};
 
-const STORAGE: &[(&str, &str)] =
-    &[("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"), ("RECORDING_S3_SECRET", "s3-secret-value")];
+const STORAGE: &[(&str, &str)] = &[
+    ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+    ("RECORDING_S3_SECRET", "s3-secret-value"),
+    ("RECORDING_DEFAULT_URI", "s3://media/rec/"),
+];
 
 /// LiveKit whose start never answers in time; `list_egress` is what ListEgress answers.
 fn app(list_egress: fn() -> Result<rtcgate::runtime::OutboundResponse, HttpError>) -> (TestApp, String) {
@@ -35,7 +38,8 @@ fn start(t: &TestApp, key: &str) -> (u16, Value) {
     let r = t.call(
         "POST",
         "/v1/rtc/recording/start",
-        Some(json!({"room": "standup", "output_uri": "s3://media/rec/"})),
+        // No output_uri: the project's folder of the shared storage.
+        Some(json!({"room": "standup"})),
         Some(key),
     );
     (r.status, r.json)

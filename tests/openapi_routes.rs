@@ -184,7 +184,9 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::UnsupportedByVendor,
     ErrorCode::DestinationNotConfigured,
     ErrorCode::IdempotencyKeyReused,
+    ErrorCode::ConflictingFields,
     ErrorCode::IdempotencyInProgress,
+    ErrorCode::IdentityNotSupported,
     ErrorCode::RecordingUnconfirmed,
     ErrorCode::DestinationNotAllowed,
     ErrorCode::DestinationNotFound,
@@ -226,7 +228,9 @@ fn every_variant_is_listed(code: ErrorCode) {
         | UnsupportedByVendor
         | DestinationNotConfigured
         | IdempotencyKeyReused
+        | ConflictingFields
         | IdempotencyInProgress
+        | IdentityNotSupported
         | RecordingUnconfirmed
         | DestinationNotAllowed
         | DestinationNotFound
@@ -287,5 +291,17 @@ fn documented_error_statuses_agree_with_the_codes() {
                 }
             }
         }
+    }
+}
+
+/// The cursor's form is public: the document states exactly the pattern the server reads.
+#[test]
+fn the_cursor_pattern_is_the_servers() {
+    let doc = doc();
+    let param = &doc["components"]["parameters"]["cursor"]["schema"]["pattern"];
+    assert_eq!(param.as_str(), Some(format!("^$|{}", rtcgate::handlers::CURSOR_PATTERN).as_str()));
+    for list in ["RoomList", "RecordingList"] {
+        let next = &doc["components"]["schemas"][list]["properties"]["next_cursor"]["pattern"];
+        assert_eq!(next.as_str(), Some(rtcgate::handlers::CURSOR_PATTERN), "{list}");
     }
 }

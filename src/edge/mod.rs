@@ -3,6 +3,7 @@
 //! clock and `crypto.getRandomValues`, and keeps one `App` per isolate.
 
 mod platform;
+mod request;
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Headers, MessageBatch, MessageExt, Request, Response};
 
 use crate::app::App;
-use crate::http::{ApiRequest, Method};
+use crate::http::Method;
 use crate::runtime::Runtime;
 
 thread_local! {
@@ -70,17 +71,7 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let app = app(&env);
     let runtime = runtime(&env, ctx)?;
-    let url = req.url()?;
-    let mut api_req = ApiRequest::new(req.method().as_ref(), url.path());
-    api_req.query = url.query().unwrap_or("").to_owned();
-    api_req.headers = req.headers().entries().collect();
-    // A body declared larger than the limit is refused unread (413), not buffered first.
-    let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
-    if declared > crate::body::MAX_BODY_BYTES {
-        api_req.unread_body_bytes = declared;
-    } else {
-        api_req.body = req.bytes().await.unwrap_or_default();
-    }
+    let api_req = request::api_request(&mut req).await?;
     let is_head = api_req.method == Method::Head;
 
     let response = app.handle(&runtime, api_req).await;

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
-use worker::{AbortController, Context, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit};
+use worker::{
+    AbortController, Context, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
+};
 
 use crate::runtime::{
     Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse,
@@ -92,7 +94,12 @@ impl Http for Fetch {
             headers.set(k, v).map_err(unreachable)?;
         }
         let mut init = RequestInit::new();
-        init.with_method(Method::from(request.method.to_owned())).with_headers(headers);
+        // Redirects are not followed: a vendor answer that points elsewhere must not carry our
+        // credentials (Authorization, signed queries) to a host they were not meant for. The 3xx
+        // itself comes back and is refused like any unexpected answer.
+        init.with_method(Method::from(request.method.to_owned()))
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual);
         if let Some(body) = &request.body {
             init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
         }

@@ -26,11 +26,13 @@ const STORE_RETRIES_MS: [u64; 3] = [0, 100, 400];
 pub fn key(ctx: &Ctx<'_>, from_body: Option<String>) -> ApiResult<Option<String>> {
     let header = ctx.req.header("idempotency-key").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     let key = match (from_body, header) {
+        // Each is well formed on its own; together they contradict each other.
         (Some(b), Some(h)) if b != h => {
-            return Err(ApiError::invalid_field(
-                "idempotency_key",
-                "'idempotency_key' and the Idempotency-Key header differ; send one",
-            ))
+            return Err(ApiError::new(
+                ErrorCode::ConflictingFields,
+                "'idempotency_key' and the Idempotency-Key header differ; send one of them",
+            )
+            .with_detail("field", "idempotency_key"))
         }
         (b, h) => b.or(h),
     };

@@ -16,6 +16,7 @@ mod waiting;
 mod webhooks;
 
 pub use health::OPENAPI_JSON;
+pub use paging::CURSOR_PATTERN;
 
 use crate::app::{Ctx, Reply};
 use crate::error::ApiResult;

@@ -62,7 +62,11 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let room = load(ctx, ctx.param(0)).await?;
     if let Some(r) = body_room {
         if r != room.id && r != room.name {
-            return Err(ApiError::invalid_field("room", "'room' in the body names a different room than the path"));
+            return Err(ApiError::new(
+                ErrorCode::ConflictingFields,
+                "'room' in the body names a different room than the path",
+            )
+            .with_detail("field", "room"));
         }
     }
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::ParticipantKick)?;

@@ -306,6 +306,12 @@ pub trait Vendor {
 
     fn supports(&self, capability: Capability) -> bool;
 
+    /// Whether `create_room` calls the vendor. Vendors without a room object answer it without
+    /// a call, so its outcome says nothing about their health (the circuit breaker skips it).
+    fn room_create_calls_vendor(&self) -> bool {
+        true
+    }
+
     /// Creates (or, for vendors without a room object, does nothing and) returns the room.
     async fn create_room(&self, rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError>;
 
@@ -357,6 +363,14 @@ pub trait Vendor {
 pub fn grant_not_supported(vendor: &str, grant: &str, why: &str) -> ApiError {
     ApiError::new(ErrorCode::GrantNotSupported, format!("{vendor} cannot enforce '{grant}': {why}"))
         .with_detail("field", grant)
+        .with_detail("vendor", vendor.to_owned())
+}
+
+/// `IDENTITY_NOT_SUPPORTED`: an identity that is well formed in general (1 to 256 characters,
+/// no control characters) but outside what `vendor` takes, e.g. ZEGO's shorter ASCII ids.
+pub fn identity_not_supported(vendor: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::IdentityNotSupported, format!("{vendor} cannot take this identity: {why}"))
+        .with_detail("field", "identity")
         .with_detail("vendor", vendor.to_owned())
 }
 

@@ -1,7 +1,7 @@
 // rtc.recording.* against the real Worker (workerd under `wrangler dev`, local D1/KV) and the strict
 // LiveKit stand-in with Egress (requests parsed by `@livekit/protocol` fromJson, the `roomRecord`
 // grant checked, the egress lifecycle moved with advanceEgress()). Agora and ZEGO stand-ins are
-// configured too, to show their honest 501.
+// configured too, to show their honest 422 UNSUPPORTED_BY_VENDOR.
 //
 // Two Workers:
 //  - `main`: LiveKit + Agora + ZEGO, storage secrets for s3 (with a custom endpoint), gcs and azure,
@@ -363,7 +363,7 @@ describe('start, get, list, stop', () => {
     for (const id of [...ids, elsewhere]) assert.ok(!foreign.text.includes(id), 'another project must not list our recordings');
 
     assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&cursor=not-a-cursor`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
-    assertError(await api(w, 'GET', `/v1/rtc/recording/list?cursor=${Buffer.from('1.rm\'--').toString('base64url')}`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
+    assertError(await api(w, 'GET', `/v1/rtc/recording/list?cursor=${encodeURIComponent("1.rec'--")}`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
     assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=0`, { key }), 400, 'INVALID_REQUEST', { field: 'limit' });
     assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=101`, { key }), 400, 'INVALID_REQUEST', { field: 'limit' });
     assertError(await api(w, 'GET', '/v1/rtc/recording/list?status=active', { key }), 400, 'UNKNOWN_FIELD', { field: 'status' });
@@ -513,17 +513,19 @@ describe('status mapping from EgressInfo', () => {
     assertNoViolations();
   });
 
-  for (const [egressStatus, ours, error] of [
-    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied'],
-    ['EGRESS_ABORTED', 'aborted', 'Start signal not received'],
-    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined],
+  // LiveKit's own error text stays in the log: the client reads one of our sentences.
+  for (const [egressStatus, ours, vendorText, error] of [
+    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied on bucket gcs-bucket', 'the recording could not be written to its destination'],
+    ['EGRESS_FAILED', 'failed', 'pipeline: GstRtpBin internal error at 10.0.3.7', "the vendor's recorder failed"],
+    ['EGRESS_ABORTED', 'aborted', 'Start signal not received', 'the recording was aborted before it started'],
+    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined, undefined],
   ]) {
-    test(`${egressStatus} → ${ours}${error ? ' with the error' : ''}`, async () => {
+    test(`${egressStatus}${vendorText ? ` (${vendorText})` : ''} → ${ours}${error ? ' with our error text' : ''}`, async () => {
       const room = await createRoom(w, key);
       const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('gs://gcs-bucket/s/{room}.mp4') });
       lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
       assert.equal((await getRec(rec.recording)).json.status, 'active');
-      lk.advanceEgress(egressId, egressStatus, error ? { error } : {});
+      lk.advanceEgress(egressId, egressStatus, vendorText ? { error: vendorText } : {});
       const g = await getRec(rec.recording);
       assert.equal(g.status, 200, g.text);
       assert.equal(g.json.status, ours);
@@ -1034,7 +1036,7 @@ describe('auto-record rooms', () => {
     // Pinning a vendor that cannot record is refused before any vendor call.
     const agoraCalls = vendors.agora.calls.length;
     const pinned = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-ag-${randomToken(4)}`, enable_recording: true, vendor: 'agora' } });
-    const e = assertError(pinned, 501, 'UNSUPPORTED_BY_VENDOR');
+    const e = assertError(pinned, 422, 'UNSUPPORTED_BY_VENDOR');
     assert.deepEqual(e.supported_by, ['livekit']);
     assert.equal(vendors.agora.calls.length, agoraCalls);
     assertNoViolations();
@@ -1274,18 +1276,18 @@ describe('errors', () => {
 });
 
 describe('unsupported vendors', () => {
-  test('recording start on an Agora room and on a ZEGO room → 501 UNSUPPORTED_BY_VENDOR, supported_by [livekit], no vendor call', async () => {
+  test('recording start on an Agora room and on a ZEGO room → 422 UNSUPPORTED_BY_VENDOR, supported_by [livekit], no vendor call', async () => {
     for (const vendor of ['agora', 'zego']) {
       const room = await createRoom(w, key, { vendor });
       const h = vendors[vendor];
       const callsBefore = h.calls.length;
       const lkBefore = lk.calls.length;
       const r = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: P('s3://media/x/{room}.mp4') } });
-      const e = assertError(r, 501, 'UNSUPPORTED_BY_VENDOR');
+      const e = assertError(r, 422, 'UNSUPPORTED_BY_VENDOR');
       assert.deepEqual(e.supported_by, ['livekit']);
       assert.equal(e.vendor, vendor);
       // Also without an output_uri (the default applies only where recording is possible).
-      assertError(await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.name } }), 501, 'UNSUPPORTED_BY_VENDOR');
+      assertError(await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.name } }), 422, 'UNSUPPORTED_BY_VENDOR');
       assert.equal(h.calls.length, callsBefore, `${vendor} got a call for a recording it cannot make`);
       assert.equal(lk.calls.length, lkBefore);
       const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });

@@ -80,6 +80,10 @@ impl Vendor for Agora {
         }
     }
 
+    fn room_create_calls_vendor(&self) -> bool {
+        false
+    }
+
     /// No vendor call: the channel appears when the first participant joins. Agora cannot cap
     /// participants or hold an empty channel open, so `max_participants`/`empty_timeout_s`
     /// are not enforced here; auto-recording is refused like any recording.

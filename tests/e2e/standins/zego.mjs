@@ -330,6 +330,7 @@ export async function startZego(options = {}) {
       markers.clear();
       seenNonces.clear();
       pageCap = Infinity;
+      Object.assign(codes, DEFAULT_CODES, options.codes ?? {});
     },
   });
 
