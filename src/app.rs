@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -16,6 +17,7 @@ use crate::ids;
 use crate::router::{self, Access, Match};
 use crate::routing::Breakers;
 use crate::runtime::Runtime;
+use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
 use crate::vendors::{self, setting, EnvVars, VendorEntry};
 
@@ -84,6 +86,10 @@ impl IsolateCache {
         if rooms.len() > 10_000 {
             rooms.clear();
         }
+        // Under the id too: clients usually name a room once, then use the id it answered with.
+        if id_or_name != room.id {
+            rooms.insert((room.project_id.clone(), room.id.clone()), (room.clone(), now_ms));
+        }
         rooms.insert((room.project_id.clone(), id_or_name.to_owned()), (room.clone(), now_ms));
     }
 
@@ -97,6 +103,8 @@ pub struct App {
     pub vendors: Vec<VendorEntry>,
     pub breakers: Breakers,
     pub cache: IsolateCache,
+    /// The participant registry as this isolate knows it, and its deferred writes.
+    pub registry: Rc<Registry>,
 }
 
 /// Everything a handler gets.
@@ -147,6 +155,7 @@ impl App {
             vendors: vendors::registry(env),
             breakers,
             cache: IsolateCache::default(),
+            registry: Rc::default(),
         }
     }
 

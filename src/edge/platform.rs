@@ -48,6 +48,14 @@ impl Db for D1 {
         result.results::<Row>().map_err(d1_error)
     }
 
+    async fn query_replica(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        // A session with no bookmark may be served by any replica (the nearest one).
+        let session = self.0.with_session(Some("first-unconstrained")).map_err(d1_error)?;
+        let stmt = session.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
+        let result = stmt.all().await.map_err(d1_error)?;
+        result.results::<Row>().map_err(d1_error)
+    }
+
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
         let stmt = self.0.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
         let result = stmt.run().await.map_err(d1_error)?;

@@ -5,6 +5,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod participants;
 pub mod recordings;
+pub mod registry_writer;
 pub mod rooms;
 
 use serde_json::{Map, Value};
