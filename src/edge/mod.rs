@@ -8,10 +8,11 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{event, Context, Env, Headers, Request, Response};
+use worker::worker_sys::web_sys;
+use worker::{event, Context, Env, Request};
 
 use crate::app::App;
-use crate::http::{ApiRequest, Method};
+use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::runtime::Runtime;
 
 thread_local! {
@@ -36,11 +37,11 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let app = app(&env);
     let runtime = Runtime {
-        db: Rc::new(platform::D1(env.d1("DB")?)),
-        kv: Rc::new(platform::Kv(env.kv("KV")?)),
+        db: Rc::new(platform::D1(platform::Lazy::new(&env, "DB", Env::d1))),
+        kv: Rc::new(platform::Kv(platform::Lazy::new(&env, "KV", Env::kv))),
         http: Rc::new(platform::Fetch),
         clock: Rc::new(platform::JsClock),
         entropy: Rc::new(platform::JsEntropy),
@@ -54,17 +55,29 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
     if declared > crate::body::MAX_BODY_BYTES {
         api_req.unread_body_bytes = declared;
-    } else {
+    } else if req.inner().body().is_some() {
+        // (No body at all, as on most GETs: no read, no promise to wait for.)
         api_req.body = req.bytes().await.unwrap_or_default();
     }
     let is_head = api_req.method == Method::Head;
 
     let response = app.handle(&runtime, api_req).await;
 
-    let headers = Headers::new();
+    to_js(response, is_head)
+}
+
+/// The response as a JS `Response`, built directly: `worker::Response` would first set a
+/// content type of its own, then replace the whole header set, then copy the body again.
+fn to_js(response: ApiResponse, is_head: bool) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &response.headers {
-        headers.set(name, value)?;
+        headers.append(name, value)?;
     }
-    let body = if is_head { Vec::new() } else { response.body };
-    Ok(Response::from_bytes(body)?.with_status(response.status).with_headers(headers))
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status);
+    init.set_headers(&headers);
+    let mut body = response.body;
+    let body = if is_head || body.is_empty() { None } else { Some(body.as_mut_slice()) };
+    // The constructor copies the bytes out of wasm memory before returning.
+    Ok(web_sys::Response::new_with_opt_u8_array_and_init(body, &init)?)
 }
