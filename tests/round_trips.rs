@@ -5,6 +5,7 @@
 mod support;
 
 use futures_util::FutureExt;
+use rtcgate::app::{CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
 use rtcgate::native::{json_response, run_background, RoundTrips};
 use rtcgate::runtime::Runtime;
 use rtcgate::store::participants;
@@ -198,4 +199,52 @@ fn room_get_reads_the_room_once_and_asks_its_vendor_once() {
         measured(&t, || t.call_respond_only("GET", &format!("/v1/rtc/room/get/{room}"), None, Some(&key)));
     assert_eq!((r.status, r.json["num_participants"].as_u64()), (200, Some(1)), "{}", r.json);
     assert_eq!((before, after), (RoundTrips { d1: 1, http: 1, ..NONE }, NONE));
+}
+
+#[test]
+fn a_room_in_steady_use_is_re_read_after_the_response_never_before_it() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[2].1;
+    let body = json!({"room": room, "identity": "first"});
+    // Past half the cache's life: served from memory, re-read once after the response.
+    t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
+    let (r, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((r.status, before, after), (200, NONE, d1(1)), "{}", r.json);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (NONE, NONE), "the re-read renewed the entry");
+    // Renewed: another half life later, the same again — never a read before the response
+    // while the room is in use (the key has its own, separate 60 s cache).
+    t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!(before.d1, 0);
+    assert_eq!(after, d1(1));
+    // Unused for the whole cache life: the next token reads the room first.
+    t.native.clock.advance_ms(CACHE_TTL_MS);
+    let (_, before, _) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!(before.d1, 1, "an expired entry is read before minting");
+}
+
+#[test]
+fn a_room_deleted_elsewhere_stops_getting_tokens_after_the_next_re_read() {
+    let (t, key, rooms) = warm_app();
+    let room = rooms[2].1.clone();
+    // Another isolate (same database, its own memory) deletes the room.
+    let other = support::app_with(&[LIVEKIT, AGORA, ZEGO]);
+    t.native.http.respond_with(|_| json_response(200, &json!({"Code": 0, "Message": "success", "RequestId": "r"})));
+    let deleted = rtcgate::native::block_on(
+        other.handle(
+            &t.native.runtime,
+            rtcgate::http::ApiRequest::new("DELETE", &format!("/v1/rtc/room/delete/{room}"))
+                .with_header("authorization", &format!("Bearer {key}")),
+        ),
+    );
+    assert_eq!(deleted.status, 200, "{}", String::from_utf8_lossy(&deleted.body));
+    // Within the window this isolate still mints for it (the documented staleness)…
+    t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
+    let stale = issue(&t, &key, json!({"room": room, "identity": "first"}));
+    assert_eq!(stale.status, 200, "{}", stale.json);
+    run_background();
+    // …and once the re-read after that response saw it gone, it is a 404.
+    let gone = issue(&t, &key, json!({"room": room, "identity": "first"}));
+    assert_eq!((gone.status, gone.code()), (404, "ROOM_NOT_FOUND"), "{}", gone.json);
 }

@@ -77,6 +77,7 @@ async fn room_for_token(
 ) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
+        ctx.app.cache.refresh_room_if_due(ctx.rt, project, room_ref, now);
         return Ok((room, false));
     }
     if let Some(room) = rooms::find(ctx.rt, project, room_ref).await? {
