@@ -14,10 +14,11 @@ import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { CREDS, startVendorStandins, vendorVars } from '../tests/e2e/fixtures.mjs';
 import { ROOT, adminSetup, api, freePort, randomToken } from '../tests/e2e/harness.mjs';
-import { runLoad } from './load.mjs';
+import { percentile, runLoad } from './load.mjs';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 10) * 1000;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2) * 1000;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 200_000);
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -55,7 +56,11 @@ const mf = new Miniflare({
       compatibilityDate: '2026-04-20',
       d1Databases: { DB: databaseId },
       kvNamespaces: { KV: 'rtcgate-bench-kv' },
-      bindings: { ADMIN_TOKEN: admin, RTC_VENDOR_ORDER: 'livekit,agora,zego', VENDOR_TIMEOUT_MS: '8000', ...vendorVars(standins) },
+      // Vars are strings on Workers (Miniflare would pass a number as a JSON binding).
+      bindings: Object.fromEntries(
+        Object.entries({ ADMIN_TOKEN: admin, RTC_VENDOR_ORDER: 'livekit,agora,zego', VENDOR_TIMEOUT_MS: '8000', ...vendorVars(standins) })
+          .map(([k, v]) => [k, String(v)]),
+      ),
       unsafeDirectSockets: [{ host: '127.0.0.1', port: rtcPort }],
     },
     {
@@ -95,39 +100,58 @@ try {
   console.log(`one workerd: ${workerd.length} workerd process(es) (pid ${workerd.join(', ')}) serve both Workers, D1 and KV; ` +
     `rtcgate on :${rtcPort}, the SDK Worker on :${sdkPort}, each Worker's own socket`);
 
-  async function measure(name, url, request, reference) {
-    await runLoad({ url, request, concurrency: CONCURRENCY, durationMs: WARMUP_MS, maxRequests: MAX_REQUESTS });
-    const r = await runLoad({ url, request: (i) => request(i + 1_000_000), concurrency: CONCURRENCY, durationMs: DURATION_MS, maxRequests: MAX_REQUESTS });
-    if (Object.keys(r.statuses).some((s) => s !== '200')) throw new Error(`${name}: non-200 answers ${JSON.stringify(r.statuses)}`);
-    const row = { name, requests: r.requests, rps: Math.round(r.rps), p50_ms: +r.p50_ms.toFixed(2), p99_ms: +r.p99_ms.toFixed(2), reference };
-    console.log(JSON.stringify(row));
-    rows.push(row);
-    return row;
-  }
   const json = (headers, body) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  // Every row is measured in ROUNDS slices, the rows taking turns, so that the machine's load
+  // drifting during the run (it is shared) hits every row alike rather than one row's slot.
+  const plan = [];
+  const row = (name, url, request, reference, pool = 0) => plan.push({ name, url, request, reference, pool, latencies: [], seconds: 0, statuses: {} });
 
-  // The SDK Worker first: it is the reference for every ratio.
+  // The SDK Worker: the reference for every ratio.
   const ref = {};
   for (const vendor of ['livekit', 'agora']) {
-    ref[vendor] = await measure(`SDK Worker mint, ${vendor}`, `${sdk}/${vendor}`, (i) => json({}, { room: 'bench', identity: `user-${i % 256}`, ttl_s: 3600 }));
+    row(`SDK Worker mint, ${vendor}`, `${sdk}/${vendor}`, (i) => json({}, { room: 'bench', identity: `user-${i % 256}`, ttl_s: 3600 }));
+    ref[vendor] = plan.at(-1);
   }
   // ZEGO has no npm SDK, and health is measured against minting: both compare to the LiveKit mint.
   const health = { method: 'GET', headers: {}, body: undefined };
-  await measure('rtcgate GET /v1/health', `${rtc.url}/v1/health`, () => health, { row: ref.livekit, target: TARGETS.health });
+  row('rtcgate GET /v1/health', `${rtc.url}/v1/health`, () => health, { row: ref.livekit, target: TARGETS.health });
 
   const { key } = await adminSetup(rtc);
   const auth = { authorization: `Bearer ${key}` };
+  let fresh = 0;
   for (const vendor of ['livekit', 'agora', 'zego']) {
     const room = await api(rtc, 'POST', '/v1/rtc/room/create', { key, body: { name: `bench-${vendor}`, vendor } });
     if (room.status !== 201) throw new Error(`room create on ${vendor}: ${room.status} ${room.text}`);
     const url = `${rtc.url}/v1/rtc/token/issue`;
     const against = ref[vendor] ?? ref.livekit;
     // Warm: 256 identities that reconnect; the warm-up serves each of them first.
-    await measure(`rtcgate token.issue ${vendor}, warm`, url, (i) => json(auth, { room: room.json.room, identity: `user-${i % 256}`, ttl_s: 3600 }),
-      { row: against, target: vendor === 'zego' ? null : TARGETS.warm });
-    // A new identity on every request (the warm-up uses its own).
-    await measure(`rtcgate token.issue ${vendor}, new identity`, url, (i) => json(auth, { room: room.json.room, identity: `new-${i}`, ttl_s: 3600 }),
+    row(`rtcgate token.issue ${vendor}, warm`, url, (i) => json(auth, { room: room.json.room, identity: `user-${i % 256}`, ttl_s: 3600 }),
+      { row: against, target: vendor === 'zego' ? null : TARGETS.warm }, 256);
+    // A new identity on every request, warm-up and every round included.
+    row(`rtcgate token.issue ${vendor}, new identity`, url, () => json(auth, { room: room.json.room, identity: `new-${++fresh}`, ttl_s: 3600 }),
       { row: against, target: vendor === 'agora' ? null : TARGETS.fresh });
+  }
+
+  for (const r of plan) {
+    // A warm row's pool of identities is served once in full first (so that every request
+    // measured is a repeat, however slow the machine), then every row warms up for a while.
+    if (r.pool) await runLoad({ url: r.url, request: r.request, concurrency: CONCURRENCY, durationMs: 120_000, maxRequests: r.pool });
+    await runLoad({ url: r.url, request: r.request, concurrency: CONCURRENCY, durationMs: WARMUP_MS, maxRequests: MAX_REQUESTS });
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const r of plan) {
+      const got = await runLoad({ url: r.url, request: r.request, concurrency: CONCURRENCY, durationMs: DURATION_MS / ROUNDS, maxRequests: MAX_REQUESTS });
+      r.latencies.push(...got.latencies);
+      r.seconds += got.seconds;
+      for (const [status, n] of Object.entries(got.statuses)) r.statuses[status] = (r.statuses[status] ?? 0) + n;
+    }
+  }
+  for (const r of plan) {
+    if (Object.keys(r.statuses).some((s) => s !== '200')) throw new Error(`${r.name}: non-200 answers ${JSON.stringify(r.statuses)}`);
+    r.latencies.sort((a, b) => a - b);
+    const summary = { name: r.name, requests: r.latencies.length, rps: Math.round(r.latencies.length / r.seconds), p50_ms: +percentile(r.latencies, 50).toFixed(2), p99_ms: +percentile(r.latencies, 99).toFixed(2), reference: r.reference };
+    console.log(JSON.stringify({ ...summary, reference: r.reference?.row.name }));
+    rows.push(summary);
   }
 } finally {
   await mf.dispose();
@@ -136,14 +160,15 @@ try {
 }
 
 const table = ['| what | req/s | p50 | p99 | ratio to the SDK Worker | target |', '|---|---|---|---|---|---|'];
+const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 for (const r of rows) {
-  const ratio = r.reference ? r.rps / r.reference.row.rps : null;
+  const ratio = r.reference ? r.rps / byName[r.reference.row.name].rps : null;
   const versus = r.reference ? ` (vs its ${r.reference.row.name.split(', ')[1]} mint)` : '';
   const target = r.reference?.target ? `≥ ${r.reference.target}× ${ratio >= r.reference.target ? '✔' : '✘'}` : '';
   r.ratio = ratio && +ratio.toFixed(2);
   table.push(`| ${r.name} | ${r.rps} | ${r.p50_ms.toFixed(1)} ms | ${r.p99_ms.toFixed(1)} ms | ${ratio ? `${ratio.toFixed(2)}×${versus}` : '1'} | ${target} |`);
 }
-console.log(`\nside by side on one workerd, ${CONCURRENCY} connections, ${DURATION_MS / 1000} s per row\n`);
+console.log(`\nside by side on one workerd, ${CONCURRENCY} connections, ${DURATION_MS / 1000} s per row in ${ROUNDS} interleaved rounds\n`);
 console.log(table.join('\n'));
 fs.mkdirSync(path.join(ROOT, 'target'), { recursive: true });
 fs.writeFileSync(path.join(ROOT, 'target', 'bench-side-by-side.json'), JSON.stringify(rows.map(({ reference, ...r }) => ({ ...r, reference: reference?.row.name ?? null })), null, 2));
