@@ -43,7 +43,8 @@ const issue = (body) => api('POST', '/v1/rtc/token/issue', { body });
 /** The Worker's local D1 database file. */
 function d1File() {
   const dir = path.join(w.persistDir, 'v3', 'd1', 'miniflare-D1DatabaseObject');
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sqlite'));
+  // Beside the database: Miniflare's own metadata.sqlite.
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
   assert.equal(files.length, 1, `one D1 database in ${dir}: ${files}`);
   return path.join(dir, files[0]);
 }
