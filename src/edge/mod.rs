@@ -76,8 +76,8 @@ fn to_js(response: ApiResponse, is_head: bool) -> worker::Result<web_sys::Respon
     let init = web_sys::ResponseInit::new();
     init.set_status(response.status);
     init.set_headers(&headers);
-    let mut body = response.body;
-    let body = if is_head || body.is_empty() { None } else { Some(body.as_mut_slice()) };
-    // The constructor copies the bytes out of wasm memory before returning.
-    Ok(web_sys::Response::new_with_opt_u8_array_and_init(body, &init)?)
+    // The body is copied into a JS-owned array first: workerd may keep the buffer a Response
+    // is made from and read it later, and a view of wasm memory would by then hold other data.
+    let body = (!is_head && !response.body.is_empty()).then(|| js_sys::Uint8Array::from(response.body.as_slice()));
+    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body.as_ref().map(|b| b.as_ref()), &init)?)
 }
