@@ -17,6 +17,7 @@ use crate::ids;
 use crate::router::{self, Access, Match};
 use crate::routing::Breakers;
 use crate::runtime::Runtime;
+use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
 use crate::vendors::{self, setting, EnvVars, VendorEntry};
 
@@ -77,32 +78,83 @@ pub struct IsolateCache {
     pub keys: RefCell<HashMap<String, (auth::Caller, u64)>>,
     /// API-key hashes that matched no live key → when, for `auth::UNKNOWN_KEY_TTL_MS`.
     pub unknown_keys: RefCell<HashMap<String, u64>>,
-    /// (project, id or name) → room, for the token hot path.
-    rooms: RefCell<HashMap<(String, String), (Room, u64)>>,
+    /// (project, id or name) → room, for the token hot path. Shared with the refreshes that
+    /// run after a response.
+    rooms: Rc<RefCell<HashMap<(String, String), CachedRoom>>>,
+}
+
+struct CachedRoom {
+    room: Room,
+    at_ms: u64,
+    /// A re-read is under way (after some response), so no other request starts one.
+    refreshing: bool,
 }
 
 /// How long a cached entry may be used. A room deleted through another isolate can still get
 /// tokens minted here for at most this long (the vendor would then host an empty room).
 pub const CACHE_TTL_MS: u64 = 60_000;
+/// A room entry in use is re-read after the response once it is this old, so a room in steady
+/// use never expires into a read the caller waits for.
+pub const ROOM_REFRESH_AFTER_MS: u64 = CACHE_TTL_MS / 2;
 
 impl IsolateCache {
     pub fn room(&self, project_id: &str, id_or_name: &str, now_ms: u64) -> Option<Room> {
         let rooms = self.rooms.borrow();
-        let (room, at) = rooms.get(&(project_id.to_owned(), id_or_name.to_owned()))?;
-        (now_ms.saturating_sub(*at) < CACHE_TTL_MS).then(|| room.clone())
+        let cached = rooms.get(&(project_id.to_owned(), id_or_name.to_owned()))?;
+        (now_ms.saturating_sub(cached.at_ms) < CACHE_TTL_MS).then(|| cached.room.clone())
     }
 
     pub fn remember_room(&self, id_or_name: &str, room: &Room, now_ms: u64) {
-        let mut rooms = self.rooms.borrow_mut();
-        if rooms.len() > 10_000 {
-            rooms.clear();
-        }
-        rooms.insert((room.project_id.clone(), id_or_name.to_owned()), (room.clone(), now_ms));
+        remember_room(&self.rooms, id_or_name, room, now_ms);
     }
 
     pub fn forget_room(&self, room_id: &str) {
-        self.rooms.borrow_mut().retain(|_, (room, _)| room.id != room_id);
+        self.rooms.borrow_mut().retain(|_, cached| cached.room.id != room_id);
     }
+
+    /// When the entry for `id_or_name` is past `ROOM_REFRESH_AFTER_MS`, re-reads it after the
+    /// response: a room still there is remembered afresh, a room gone (deleted) is forgotten,
+    /// and a failed read leaves the entry to expire as usual.
+    pub fn refresh_room_if_due(&self, rt: &Runtime, project_id: &str, id_or_name: &str, now_ms: u64) {
+        let key = (project_id.to_owned(), id_or_name.to_owned());
+        {
+            let mut rooms = self.rooms.borrow_mut();
+            let Some(cached) = rooms.get_mut(&key) else { return };
+            if cached.refreshing || now_ms.saturating_sub(cached.at_ms) < ROOM_REFRESH_AFTER_MS {
+                return;
+            }
+            cached.refreshing = true;
+        }
+        let (rooms, rt_bg) = (self.rooms.clone(), rt.clone());
+        rt.after_response(async move {
+            let found = crate::store::rooms::find(&rt_bg, &key.0, &key.1).await;
+            let now_ms = rt_bg.now_ms();
+            match found {
+                Ok(Some(room)) => remember_room(&rooms, &key.1, &room, now_ms),
+                Ok(None) => {
+                    rooms.borrow_mut().remove(&key);
+                }
+                Err(_) => {
+                    if let Some(cached) = rooms.borrow_mut().get_mut(&key) {
+                        cached.refreshing = false;
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn remember_room(rooms: &RefCell<HashMap<(String, String), CachedRoom>>, id_or_name: &str, room: &Room, now_ms: u64) {
+    let mut rooms = rooms.borrow_mut();
+    if rooms.len() > 10_000 {
+        rooms.clear();
+    }
+    let entry = || CachedRoom { room: room.clone(), at_ms: now_ms, refreshing: false };
+    // Under the id too: clients usually name a room once, then use the id it answered with.
+    if id_or_name != room.id {
+        rooms.insert((room.project_id.clone(), room.id.clone()), entry());
+    }
+    rooms.insert((room.project_id.clone(), id_or_name.to_owned()), entry());
 }
 
 pub struct App {
@@ -110,6 +162,8 @@ pub struct App {
     pub vendors: Vec<VendorEntry>,
     pub breakers: Breakers,
     pub cache: IsolateCache,
+    /// The participant registry as this isolate knows it, and its deferred writes.
+    pub registry: Rc<Registry>,
 }
 
 /// Everything a handler gets.
@@ -162,6 +216,7 @@ impl App {
             vendors: vendors::registry(env),
             breakers,
             cache: IsolateCache::default(),
+            registry: Rc::default(),
         }
     }
 

@@ -67,6 +67,12 @@ pub enum DbError {
 #[async_trait(?Send)]
 pub trait Db {
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError>;
+    /// A read that may be served by a nearby read replica, so it may lag the primary by the
+    /// replica's replication delay (D1's Sessions API, "first-unconstrained"). Only for reads
+    /// whose staleness the caller has documented. Without replicas this is `query`.
+    async fn query_replica(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        self.query(sql, params).await
+    }
     /// Runs a write and returns the number of rows it changed.
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
     /// Runs the statements in one transaction: all or none. Returns rows changed per statement.

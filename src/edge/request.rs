@@ -28,7 +28,11 @@ pub async fn api_request(req: &mut Request) -> worker::Result<ApiRequest> {
 /// `Content-Length` (chunked) is never buffered whole: what was read is counted in
 /// `unread_body_bytes` (at least the limit plus one), and the rest is never pulled.
 async fn read_bounded(req: &mut Request, api_req: &mut ApiRequest) {
-    // No body at all is an error here; it is an empty body to us.
+    // No body at all (most GETs): no read, no promise to wait for.
+    if req.inner().body().is_none() {
+        return;
+    }
+    // A stream that cannot be had is an empty body to us.
     let Ok(mut stream) = req.stream() else { return };
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {

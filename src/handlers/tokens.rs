@@ -1,6 +1,8 @@
 //! `rtc.token.issue`: a join token in the room vendor's own format, signed in-isolate.
-//! The hot path: once warm, the API key and room come from isolate memory and the only
-//! round trip is the participant-registry upsert that yields the room-stable uid.
+//! The hot path: once warm, the API key, the room and the participant's registry row come
+//! from isolate memory, so a repeat token makes no round trip at all; a new identity's
+//! registry row is written after the response, except on Agora, whose token carries the
+//! room-stable uid that row allocates.
 
 use serde_json::{json, Value};
 
@@ -9,7 +11,8 @@ use super::rooms::{check_name, create_room, looks_like_room_id, settled, vendor_
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::store::{participants, rooms, rooms::Room};
+use crate::store::registry_writer::Entry;
+use crate::store::{rooms, rooms::Room};
 use crate::time::rfc3339;
 use crate::vendors::{Capability, JoinGrant};
 
@@ -49,14 +52,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
     vendor.check_grant(&grant)?;
     grant.room_id = room.id.clone();
-    grant.uid = participants::upsert(
-        ctx.rt,
-        &room.id,
-        &identity,
-        grant.display_name.as_deref(),
-        grant.metadata_json.as_deref(),
-    )
-    .await?;
+    grant.uid = register(ctx, &grant, vendor.joins_by_uid()).await?;
     let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
     Ok(Reply::ok(json!({
         "token": token.token,
@@ -82,6 +78,7 @@ async fn room_for_token(
 ) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
+        ctx.app.cache.refresh_room_if_due(ctx.rt, project, room_ref, now);
         return Ok((room, false));
     }
     // Only a room whose vendor is settled is used (and cached): one still being created may
@@ -111,6 +108,20 @@ async fn room_for_token(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Records the identity in the participant registry: from isolate memory when this isolate
+/// already wrote it, after the response for vendors that join by identity, and now (one D1
+/// round trip) only for a new identity on a vendor whose token carries its numeric uid.
+async fn register(ctx: &Ctx<'_>, grant: &JoinGrant, need_uid: bool) -> ApiResult<u32> {
+    let entry = Entry {
+        room_id: grant.room_id.clone(),
+        identity: grant.identity.clone(),
+        display_name: grant.display_name.clone(),
+        metadata: grant.metadata_json.clone(),
+        at_ms: ctx.rt.now_ms() as i64,
+    };
+    ctx.app.registry.register(ctx.rt, entry, need_uid).await
 }
 
 fn with_field(mut e: ApiError, field: &str) -> ApiError {

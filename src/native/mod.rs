@@ -2,6 +2,7 @@
 //! benches. SQLite runs the very migrations D1 runs; HTTP is scripted per test, because the
 //! strict vendor stand-ins belong to the end-to-end suite.
 
+mod counting;
 mod http;
 mod sqlite;
 
@@ -11,6 +12,7 @@ use std::rc::Rc;
 
 use async_trait::async_trait;
 
+pub use counting::{Counters, RoundTrips};
 pub use http::{json_response, Exchange, ScriptedHttp};
 pub use sqlite::SqliteDb;
 
@@ -137,13 +139,15 @@ impl Queue for MemoryQueue {
     }
 }
 
-/// A runtime wired to native parts, with handles to the parts tests steer.
+/// A runtime wired to native parts, with handles to the parts tests steer. D1, KV and HTTP
+/// are counted (`round_trips`).
 pub struct NativeRuntime {
     pub runtime: Runtime,
     pub db: Rc<SqliteDb>,
     pub http: Rc<ScriptedHttp>,
     pub clock: Rc<ManualClock>,
     pub queue: Rc<MemoryQueue>,
+    pub counters: Rc<Counters>,
 }
 
 impl NativeRuntime {
@@ -154,16 +158,22 @@ impl NativeRuntime {
         let clock = Rc::new(ManualClock::new(now_ms));
         let kv = Rc::new(MemoryKv { entries: RefCell::default(), clock: Some(clock.clone()) });
         let queue = Rc::new(MemoryQueue { messages: RefCell::default(), clock: Some(clock.clone()) });
+        let counters = Rc::new(Counters::default());
         let runtime = Runtime {
-            db: db.clone(),
-            kv,
-            http: http.clone(),
+            db: Rc::new(counting::CountingDb { inner: db.clone(), counters: counters.clone() }),
+            kv: Rc::new(counting::CountingKv { inner: kv, counters: counters.clone() }),
+            http: Rc::new(counting::CountingHttp { inner: http.clone(), counters: counters.clone() }),
             clock: clock.clone(),
             entropy: Rc::new(OsEntropy),
             background: Rc::new(Pool),
             queue: queue.clone(),
         };
-        NativeRuntime { runtime, db, http, clock, queue }
+        NativeRuntime { runtime, db, http, clock, queue, counters }
+    }
+
+    /// Round trips made so far through this runtime.
+    pub fn round_trips(&self) -> RoundTrips {
+        self.counters.snapshot()
     }
 }
 

@@ -165,7 +165,13 @@ impl Db for SqliteDb {
         let tx = conn.transaction().map_err(db_error)?;
         let mut changed = Vec::with_capacity(statements.len());
         for s in statements {
-            changed.push(tx.execute(s.sql, params_from_iter(to_sql(&s.params))).map_err(db_error)? as u64);
+            // Stepped as a query: D1 batches may hold statements that return rows (RETURNING).
+            let mut stmt = tx.prepare(s.sql).map_err(db_error)?;
+            let mut rows = stmt.query(params_from_iter(to_sql(&s.params))).map_err(db_error)?;
+            while rows.next().map_err(db_error)?.is_some() {}
+            drop(rows);
+            drop(stmt);
+            changed.push(tx.changes());
         }
         tx.commit().map_err(db_error)?;
         Ok(changed)

@@ -141,9 +141,19 @@ pub async fn revoke_key(rt: &Runtime, key_id: &str) -> ApiResult<Option<ApiKey>>
 }
 
 /// The live (not revoked) key whose hash (`hash_key`) is `key_hash`, if any.
+///
+/// Read from the nearest D1 read replica first: a key revoked moments ago may still be found
+/// there for the replica's lag (on top of the isolate cache's 60 s, see `auth`). A key that
+/// the replica does not have yet (created moments ago) is looked up again on the primary, so
+/// a new key works at once.
 pub async fn find_live_key(rt: &Runtime, key_hash: &str) -> ApiResult<Option<ApiKey>> {
-    let rows = rt.db.query(FIND_LIVE_KEY, &[key_hash.into()]).await?;
-    Ok(rows.first().and_then(ApiKey::from_row))
+    // A replica first (the Sessions API: any nearby copy); a miss there may just be a key
+    // created moments ago, so it is asked of the primary before it counts as unknown.
+    let params = [key_hash.into()];
+    if let Some(key) = rt.db.query_replica(FIND_LIVE_KEY, &params).await?.first().and_then(ApiKey::from_row) {
+        return Ok(Some(key));
+    }
+    Ok(rt.db.query(FIND_LIVE_KEY, &params).await?.first().and_then(ApiKey::from_row))
 }
 
 #[cfg(test)]

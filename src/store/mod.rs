@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod participants;
 pub mod recordings;
+pub mod registry_writer;
 pub mod rooms;
 pub mod sessions;
 pub mod webhooks;

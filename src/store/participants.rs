@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::{int, text};
 use crate::error::ApiResult;
-use crate::runtime::{DbError, Runtime};
+use crate::runtime::{DbError, Runtime, SqlValue};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Registered {
@@ -15,21 +15,42 @@ pub struct Registered {
     pub display_name: Option<String>,
 }
 
-const UPSERT: &str = "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms) \
-                      VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?4, ?5, ?5) \
-                      ON CONFLICT (room_id, identity) DO UPDATE SET \
-                        display_name = COALESCE(excluded.display_name, participants.display_name), \
-                        metadata = COALESCE(excluded.metadata, participants.metadata), \
-                        updated_at_ms = excluded.updated_at_ms \
-                      RETURNING uid";
+/// Records (or refreshes) `identity` in `room_id`: a new identity gets the room's next uid, an
+/// existing one keeps its uid; display name and metadata change only when given. ?1 room,
+/// ?2 identity, ?3 display name, ?4 metadata, ?5 time (ms).
+pub const UPSERT_SQL: &str =
+    "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms) \
+     VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?4, ?5, ?5) \
+     ON CONFLICT (room_id, identity) DO UPDATE SET \
+       display_name = COALESCE(excluded.display_name, participants.display_name), \
+       metadata = COALESCE(excluded.metadata, participants.metadata), \
+       updated_at_ms = excluded.updated_at_ms \
+     RETURNING uid";
+
+/// The parameters of `UPSERT_SQL`.
+pub fn upsert_params(
+    room_id: &str,
+    identity: &str,
+    display_name: Option<&str>,
+    metadata: Option<&str>,
+    at_ms: i64,
+) -> Vec<SqlValue> {
+    vec![
+        room_id.into(),
+        identity.into(),
+        display_name.map(str::to_owned).into(),
+        metadata.map(str::to_owned).into(),
+        at_ms.into(),
+    ]
+}
+
 const FIND: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2";
 const BY_UID: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1";
 
 /// Every statement this module sends.
-pub(crate) const STATEMENTS: &[&str] = &[UPSERT, FIND, BY_UID];
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, FIND, BY_UID];
 
-/// Records (or refreshes) `identity` in `room_id` and returns its uid — one round trip.
-/// A new identity gets the room's next uid; an existing one keeps its uid.
+/// `UPSERT_SQL` now, returning the uid — one round trip.
 pub async fn upsert(
     rt: &Runtime,
     room_id: &str,
@@ -37,19 +58,24 @@ pub async fn upsert(
     display_name: Option<&str>,
     metadata: Option<&str>,
 ) -> ApiResult<u32> {
-    let now = rt.now_ms() as i64;
-    let params = [
-        room_id.into(),
-        identity.into(),
-        display_name.map(str::to_owned).into(),
-        metadata.map(str::to_owned).into(),
-        now.into(),
-    ];
+    upsert_at(rt, room_id, identity, display_name, metadata, rt.now_ms() as i64).await
+}
+
+/// `upsert` stamped with the time the caller asked for it (a deferred write keeps the time of
+/// the request that caused it).
+pub async fn upsert_at(
+    rt: &Runtime,
+    room_id: &str,
+    identity: &str,
+    display_name: Option<&str>,
+    metadata: Option<&str>,
+    at_ms: i64,
+) -> ApiResult<u32> {
+    let params = upsert_params(room_id, identity, display_name, metadata, at_ms);
     // Two new identities racing for the same next uid: the unique index refuses one, and
     // its retry takes the uid after.
     for _ in 0..3 {
-        let result = rt.db.query(UPSERT, &params).await;
-        match result {
+        match rt.db.query(UPSERT_SQL, &params).await {
             Ok(rows) => {
                 let uid = rows.first().and_then(|r| int(r, "uid")).unwrap_or(0);
                 return u32::try_from(uid)

@@ -326,6 +326,12 @@ pub trait Vendor {
     /// Removes one participant; `VendorFailure::NotFound` when they are not in the room.
     async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError>;
 
+    /// Whether `join_token` needs the participant's room-stable numeric uid (`JoinGrant::uid`)
+    /// from the registry. Vendors that join by identity mint without waiting for the registry.
+    fn joins_by_uid(&self) -> bool {
+        false
+    }
+
     /// Mints a join token in the vendor's own format. No I/O: signed in-isolate.
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken>;
 

@@ -53,15 +53,19 @@ impl Reply {
     }
 }
 
+/// An app (one isolate's state) with `ADMIN_TOKEN` set plus `vars`.
+pub fn app_with(vars: &[&[(&str, &str)]]) -> Rc<App> {
+    let mut all: Vec<(String, String)> = vec![("ADMIN_TOKEN".into(), ADMIN.into())];
+    for group in vars {
+        all.extend(group.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+    Rc::new(App::from_env(&|name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())))
+}
+
 impl TestApp {
     /// An app with `ADMIN_TOKEN` set plus `vars`.
     pub fn new(vars: &[&[(&str, &str)]]) -> TestApp {
-        let mut all: Vec<(String, String)> = vec![("ADMIN_TOKEN".into(), ADMIN.into())];
-        for group in vars {
-            all.extend(group.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        }
-        let app = Rc::new(App::from_env(&|name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())));
-        TestApp { app, native: NativeRuntime::new(NOW_MS) }
+        TestApp { app: app_with(vars), native: NativeRuntime::new(NOW_MS) }
     }
 
     pub fn send(&self, req: ApiRequest) -> Reply {
@@ -94,5 +98,27 @@ impl TestApp {
         let k = self.call("POST", &format!("/v1/admin/projects/{id}/keys"), Some(json!({})), Some(ADMIN));
         assert_eq!(k.status, 201, "{}", k.json);
         (id, k.json["secret"].as_str().unwrap().to_owned())
+    }
+}
+
+impl TestApp {
+    /// Like `send`, but leaves the work the request started for after its response pending
+    /// (drive it with `rtcgate::native::run_background`).
+    pub fn send_respond_only(&self, req: ApiRequest) -> Reply {
+        let response = rtcgate::native::respond_only(self.app.handle(&self.native.runtime, req));
+        let json = response.json_body();
+        Reply { status: response.status, json, response }
+    }
+
+    /// `call` with `send_respond_only`.
+    pub fn call_respond_only(&self, method: &str, path: &str, body: Option<Value>, key: Option<&str>) -> Reply {
+        let mut req = ApiRequest::new(method, path);
+        if let Some(b) = body {
+            req = req.with_json(&b);
+        }
+        if let Some(k) = key {
+            req = req.with_header("authorization", &format!("Bearer {k}"));
+        }
+        self.send_respond_only(req)
     }
 }

@@ -130,6 +130,11 @@ impl Vendor for Agora {
         join::join_token(&self.tokens, &self.app_id, grant, now_ms, entropy)
     }
 
+    /// Agora tokens and channels speak numeric uids.
+    fn joins_by_uid(&self) -> bool {
+        true
+    }
+
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
         identity::validate_identity(&grant.identity)
