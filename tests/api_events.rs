@@ -119,7 +119,7 @@ fn events(t: &TestApp, key: &str, query: &str) -> Vec<Value> {
 }
 
 fn count_rows(t: &TestApp, sql: &str) -> i64 {
-    let rows = block_on(t.native.runtime.db.query(sql, &[])).unwrap();
+    let rows = t.native.db.rows(sql);
     rows[0]["n"].as_i64().unwrap()
 }
 

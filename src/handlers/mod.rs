@@ -11,8 +11,8 @@ mod recordings;
 mod rooms;
 mod tokens;
 mod usage;
-mod webhooks;
 mod waiting;
+mod webhooks;
 
 pub use health::OPENAPI_JSON;
 

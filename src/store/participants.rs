@@ -24,9 +24,10 @@ const UPSERT: &str = "INSERT INTO participants (room_id, identity, uid, display_
                       RETURNING uid";
 const FIND: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2";
 const BY_UID: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1";
+const IDENTITY_OF_UID: &str = "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2";
 
 /// Every statement this module sends.
-pub(crate) const STATEMENTS: &[&str] = &[UPSERT, FIND, BY_UID];
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT, FIND, BY_UID, IDENTITY_OF_UID];
 
 /// Records (or refreshes) `identity` in `room_id` and returns its uid — one round trip.
 /// A new identity gets the room's next uid; an existing one keeps its uid.
@@ -91,12 +92,6 @@ pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Regis
 
 /// The identity registered with `uid` in the room.
 pub async fn by_uid_one(rt: &Runtime, room_id: &str, uid: u32) -> ApiResult<Option<String>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2",
-            &[room_id.into(), i64::from(uid).into()],
-        )
-        .await?;
+    let rows = rt.db.query(IDENTITY_OF_UID, &[room_id.into(), i64::from(uid).into()]).await?;
     Ok(rows.first().and_then(|r| text(r, "identity")))
 }
