@@ -69,12 +69,10 @@ fn page_of_room_select() -> String {
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
     let mut all = vec![insert_sql(), find_sql(), lost_answers_sql()];
-    all.extend(
-        [SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE, FOLLOW_TO_FINAL, FOLLOW_UNLESS_FINAL]
-            .map(str::to_owned),
-    );
+    all.extend([SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE].map(str::to_owned));
     all.extend(page_sqls(&page_select(), 1, "started_at_ms"));
     all.extend(page_sqls(&page_of_room_select(), 2, "started_at_ms"));
+    all.extend([FOLLOW_TO_FINAL, FOLLOW_UNLESS_FINAL].map(str::to_owned));
     all
 }
 
