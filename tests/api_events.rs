@@ -119,7 +119,7 @@ fn events(t: &TestApp, key: &str, query: &str) -> Vec<Value> {
 }
 
 fn count_rows(t: &TestApp, sql: &str) -> i64 {
-    let rows = block_on(t.native.runtime.db.query(sql, &[])).unwrap();
+    let rows = t.native.db.rows(sql);
     rows[0]["n"].as_i64().unwrap()
 }
 
@@ -451,9 +451,10 @@ fn recording_status_follows_egress_events() {
             ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
             ("RECORDING_S3_SECRET", "s3-secret"),
             ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
         ],
     ]);
-    let key = t.project_key();
+    let (project, key) = t.project_and_key();
     t.native.http.respond_with(|req| {
         let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
         if req.url.ends_with("/CreateRoom") {
@@ -463,8 +464,12 @@ fn recording_status_follows_egress_events() {
     });
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "livekit"})), Some(&key));
     let room = room.json["room"].as_str().unwrap().to_owned();
-    let s =
-        t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room, "output_uri": "s3://b/p/"})), Some(&key));
+    let s = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/p/")})),
+        Some(&key),
+    );
     assert_eq!(s.status, 201, "{}", s.json);
     let status = || {
         let l = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));

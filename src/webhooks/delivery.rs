@@ -24,7 +24,7 @@ pub async fn consume(settings: &Settings, rt: &Runtime, body: &str) -> Result<()
         // Delivered already (a queue redelivery), dead, or its endpoint was deleted.
         return Ok(());
     };
-    let Some(event) = events::find(rt, &delivery.event_id).await.map_err(|e| e.message)? else {
+    let Some(event) = events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.message)? else {
         return Ok(());
     };
     let payload = serde_json::to_vec(&event.to_json()).expect("a Value always serializes");
