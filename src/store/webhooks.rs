@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::runtime::{Row, Runtime, Statement};
+use crate::sealed::Sealed;
 use crate::time::rfc3339;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -15,7 +16,8 @@ pub struct Webhook {
     pub url: String,
     /// Event types it receives; `None` for all.
     pub types: Option<Vec<String>>,
-    pub secret: String,
+    /// The signing secret sealed to `project_id`; opened only to sign a delivery.
+    pub sealed_secret: Sealed,
     pub created_at_ms: i64,
     pub last_attempt_at_ms: Option<i64>,
     pub last_status: Option<i64>,
@@ -25,7 +27,7 @@ pub struct Webhook {
     pub dead_lettered: i64,
 }
 
-const COLUMNS: &str = "id, project_id, url, types, secret, created_at_ms, last_attempt_at_ms, last_status, \
+const COLUMNS: &str = "id, project_id, url, types, sealed_secret, created_at_ms, last_attempt_at_ms, last_status, \
                        last_error, consecutive_failures, delivered, dead_lettered";
 
 impl Webhook {
@@ -35,7 +37,7 @@ impl Webhook {
             project_id: text(row, "project_id")?,
             url: text(row, "url")?,
             types: text(row, "types").and_then(|t| serde_json::from_str(&t).ok()),
-            secret: text(row, "secret")?,
+            sealed_secret: Sealed(text(row, "sealed_secret")?),
             created_at_ms: int(row, "created_at_ms")?,
             last_attempt_at_ms: int(row, "last_attempt_at_ms"),
             last_status: int(row, "last_status"),
@@ -76,7 +78,7 @@ impl Webhook {
 }
 
 const INSERT: &str =
-    "INSERT INTO webhooks (id, project_id, url, types, secret, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO webhooks (id, project_id, url, types, sealed_secret, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const SOFT_DELETE: &str =
     "UPDATE webhooks SET deleted_at_ms = ?3 WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL";
 const ADD_DELIVERY: &str = "INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempts, state, created_at_ms, \
@@ -84,7 +86,7 @@ const ADD_DELIVERY: &str = "INSERT INTO webhook_deliveries (id, webhook_id, even
                             ON CONFLICT (webhook_id, event_id) DO NOTHING";
 /// A delivery is found by its id (the queue message), then its endpoint by primary key.
 const PENDING_DELIVERY: &str =
-    "SELECT d.id, d.attempts, d.event_id, w.id AS webhook_id, w.project_id, w.url, w.secret \
+    "SELECT d.id, d.attempts, d.event_id, w.id AS webhook_id, w.project_id, w.url, w.sealed_secret \
                                 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                                 WHERE d.id = ?1 AND d.state = 'pending' AND w.deleted_at_ms IS NULL";
 const DELIVERY_ATTEMPTED: &str =
@@ -138,7 +140,7 @@ pub async fn insert(rt: &Runtime, w: &Webhook) -> ApiResult<()> {
                 w.project_id.as_str().into(),
                 w.url.as_str().into(),
                 types.into(),
-                w.secret.as_str().into(),
+                w.sealed_secret.0.as_str().into(),
                 w.created_at_ms.into(),
             ],
         )
@@ -179,7 +181,8 @@ pub struct PendingDelivery {
     /// The endpoint's project, which the event must belong to.
     pub project_id: String,
     pub url: String,
-    pub secret: String,
+    /// Sealed to `project_id`.
+    pub sealed_secret: Sealed,
     pub event_id: String,
 }
 
@@ -193,7 +196,7 @@ pub async fn pending_delivery(rt: &Runtime, delivery_id: &str) -> ApiResult<Opti
             webhook_id: text(r, "webhook_id")?,
             project_id: text(r, "project_id")?,
             url: text(r, "url")?,
-            secret: text(r, "secret")?,
+            sealed_secret: Sealed(text(r, "sealed_secret")?),
             event_id: text(r, "event_id")?,
         })
     }))
