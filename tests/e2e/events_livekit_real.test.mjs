@@ -56,6 +56,8 @@ before(async () => {
       LIVEKIT_API_SECRET: API_SECRET,
       VENDOR_TIMEOUT_MS: 5000,
       WEBHOOK_ALLOW_HTTP_LOOPBACK: '1',
+      // Webhook signing secrets are sealed under it where the Worker seals them.
+      RTCGATE_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
     },
   });
   lk = await startLiveKitServer({
