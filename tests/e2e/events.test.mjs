@@ -14,14 +14,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 
 import { AccessToken, WebhookReceiver } from 'livekit-server-sdk';
 import { ParticipantInfo, Room, WebhookEvent } from '@livekit/protocol';
 import { Webhook } from 'standardwebhooks';
 
-import { startWorker, api, adminSetup, randomToken, freePort, d1File } from './harness.mjs';
+import { startWorker, api, adminSetup, randomToken, d1File } from './harness.mjs';
+import { startReceiver } from './receiver.mjs';
 import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
 
 const ADMIN = randomToken();
@@ -37,27 +37,6 @@ let w;
 let receiver;
 let a; // project A
 let b; // project B
-
-/** A loopback endpoint: `/ok` takes everything, `/flaky` fails each event's first two attempts, `/down` always fails. */
-async function startReceiver() {
-  const port = await freePort();
-  const calls = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const id = req.headers['webhook-id'];
-      const path = req.url;
-      const tries = calls.filter((c) => c.path === path && c.id === id).length + 1;
-      calls.push({ path, id, body, headers: { ...req.headers }, at: Date.now() });
-      const ok = path === '/ok' || (path === '/flaky' && tries > 2);
-      res.writeHead(ok ? 204 : 500).end();
-    });
-  });
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${port}`, calls, close: () => new Promise((r) => server.close(r)) };
-}
 
 async function waitFor(what, fn, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
