@@ -23,11 +23,11 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { freeTcpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
 import { jsonOrUndefined } from './json.mjs';
 
@@ -44,15 +44,7 @@ const handedOut = new Set();
 /** A TCP port that is free on 127.0.0.1 right now and not handed out before by this process. */
 export async function freePort() {
   for (let i = 0; i < 50; i++) {
-    const port = await new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.unref();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const { port } = srv.address();
-        srv.close(() => resolve(port));
-      });
-    });
+    const port = await freeTcpPort();
     if (!handedOut.has(port)) {
       handedOut.add(port);
       return port;

@@ -19,13 +19,12 @@
 // This file imports nothing from harness.mjs, so scripts can use it without the harness's handlers.
 
 import crypto from 'node:crypto';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { freeTcpPort, freeUdpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,30 +44,6 @@ export function livekitServerBin() {
   const cache = process.env.RTCGATE_TOOLS_CACHE
     || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'rtcgate', 'tools');
   return path.join(cache, `livekit-server-${livekitServerVersion()}`, 'livekit-server');
-}
-
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
-    sock.unref();
-    sock.on('error', reject);
-    sock.bind(0, '127.0.0.1', () => {
-      const { port } = sock.address();
-      sock.close(() => resolve(port));
-    });
-  });
 }
 
 /** Three distinct free ports: HTTP, ICE/TCP, ICE/UDP. */
