@@ -225,19 +225,14 @@ async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
 
-  const { child, logs, exited, exitPromise } = spawnLogged(WRANGLER, args, { cwd: ws, env: childEnv(), label: name, live });
+  const { child, logs, exited, exitPromise, terminate } = spawnLogged(WRANGLER, args, { cwd: ws, env: childEnv(), label: name, live });
 
   const url = `http://127.0.0.1:${port}`;
   let stopped = false;
   const stop = async () => {
     if (stopped) return exitPromise;
     stopped = true;
-    if (!exited()) {
-      killGroup(child, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(timer);
-    }
+    await terminate();
     // workerd may outlive wrangler when wrangler dies first; make sure the group is gone.
     killGroup(child, 'SIGKILL');
     if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });

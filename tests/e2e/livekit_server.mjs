@@ -112,18 +112,13 @@ export async function startLiveKitServer({
 
   // The server also reads settings from LIVEKIT_* variables; only the generated config counts here.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEKIT_')));
-  const { child, logs, exited, exitPromise } = spawnLogged(bin, ['--config', configPath], { cwd: dir, env, label: 'livekit-server', live });
+  const { logs, exited, exitPromise, terminate } = spawnLogged(bin, ['--config', configPath], { cwd: dir, env, label: 'livekit-server', live });
 
   let stopped = false;
   const stop = async () => {
     if (!stopped) {
       stopped = true;
-      if (!exited()) {
-        killGroup(child, 'SIGTERM');
-        const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
-        await exitPromise;
-        clearTimeout(timer);
-      }
+      await terminate();
       fs.rmSync(dir, { recursive: true, force: true });
     }
     return exitPromise;

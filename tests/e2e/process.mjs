@@ -5,7 +5,7 @@
 //   import { spawnLogged, killGroup } from './process.mjs';
 //   const p = spawnLogged(bin, args, { cwd, env, label: 'livekit-server', live });
 //   ... p.logs(), p.exited() ...
-//   killGroup(p.child, 'SIGTERM'); await p.exitPromise;
+//   await p.terminate();
 //
 // This file installs no process handlers: the caller keeps its own `live` set and kills what is
 // left in it on exit.
@@ -34,7 +34,8 @@ export function killGroup(child, signal) {
  * `live` until it exits. With RTCGATE_E2E_LOG=1 its output is also streamed to stderr, each line
  * prefixed with `[label]`.
  * @returns {{child: import('node:child_process').ChildProcess, logs(): string,
- *   exited(): {code: number|null, signal: string|null}|{error: Error}|null, exitPromise: Promise<void>}}
+ *   exited(): {code: number|null, signal: string|null}|{error: Error}|null, exitPromise: Promise<void>,
+ *   terminate(): Promise<void>}}
  */
 export function spawnLogged(cmd, args, { cwd, env, label, live }) {
   const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -61,5 +62,13 @@ export function spawnLogged(cmd, args, { cwd, env, label, live }) {
       resolve();
     });
   });
-  return { child, logs: () => log, exited: () => exited, exitPromise };
+  /** SIGTERM to the group, SIGKILL if it still runs 5 s later; resolves once the child has exited. */
+  const terminate = async () => {
+    if (exited) return;
+    killGroup(child, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
+    await exitPromise;
+    clearTimeout(timer);
+  };
+  return { child, logs: () => log, exited: () => exited, exitPromise, terminate };
 }
