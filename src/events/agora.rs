@@ -86,17 +86,7 @@ fn channel_event(
     let channel = str_of(payload, "channelName")
         .ok_or_else(|| Rejection::Malformed(format!("Agora event {event_type} without channelName")))?;
     let occurred_at_ms = payload.get("ts").and_then(int_of).map_or(now_ms, |s| (s.max(0) as u64) * 1000);
-    let mut incoming = Incoming {
-        vendor: NAME,
-        dedupe_key: notice_id.to_owned(),
-        vendor_room: channel.to_owned(),
-        kind,
-        who: None,
-        occurred_at_ms,
-        session: None,
-        recording: None,
-        data: json!({ "vendor_event": event_type }),
-    };
+    let mut incoming = incoming(notice_id, channel, kind, occurred_at_ms, json!({ "vendor_event": event_type }));
     if matches!(kind, EventType::ParticipantJoined | EventType::ParticipantLeft) {
         if is_bot(payload) {
             return Ok(None);
@@ -159,7 +149,15 @@ fn recording_event(
     if let Some(files) = details.get("fileList") {
         data["files"] = files.clone();
     }
-    Ok(Some(Incoming {
+    let mut incoming = incoming(notice_id, channel, kind, occurred_at_ms, data);
+    incoming.recording = Some(RecordingChange { vendor_recording_id: sid.to_owned(), status });
+    Ok(Some(incoming))
+}
+
+/// An Agora notice about `channel`, deduplicated by its `noticeId`; who, session and recording
+/// are filled in by the caller where the event has them.
+fn incoming(notice_id: &str, channel: &str, kind: EventType, occurred_at_ms: u64, data: Value) -> Incoming {
+    Incoming {
         vendor: NAME,
         dedupe_key: notice_id.to_owned(),
         vendor_room: channel.to_owned(),
@@ -167,9 +165,9 @@ fn recording_event(
         who: None,
         occurred_at_ms,
         session: None,
-        recording: Some(RecordingChange { vendor_recording_id: sid.to_owned(), status }),
+        recording: None,
         data,
-    }))
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use super::participants::{self, upsert_params, UPSERT_SQL};
 use crate::error::ApiResult;
-use crate::runtime::{DbError, Runtime, Statement};
+use crate::runtime::{DbError, Runtime, SqlValue, Statement};
 
 /// Attempts of one flush before its writes wait for the next flush.
 pub const FLUSH_ATTEMPTS: u32 = 4;
@@ -39,6 +39,24 @@ pub struct Entry {
 impl Entry {
     fn key(&self) -> (String, String) {
         (self.room_id.clone(), self.identity.clone())
+    }
+
+    /// The parameters of this entry's `UPSERT_SQL`.
+    fn upsert_params(&self) -> Vec<SqlValue> {
+        upsert_params(&self.room_id, &self.identity, self.display_name.as_deref(), self.metadata.as_deref(), self.at_ms)
+    }
+
+    /// Writes this entry now and returns its uid (one round trip).
+    async fn upsert(&self, rt: &Runtime) -> ApiResult<u32> {
+        participants::upsert_at(
+            rt,
+            &self.room_id,
+            &self.identity,
+            self.display_name.as_deref(),
+            self.metadata.as_deref(),
+            self.at_ms,
+        )
+        .await
     }
 
     /// `newer` over `self`, field by field, as the upsert's COALESCE would store them.
@@ -91,15 +109,7 @@ impl Registry {
                 Ok(k.uid)
             }
             _ if need_uid => {
-                let uid = participants::upsert_at(
-                    rt,
-                    &entry.room_id,
-                    &entry.identity,
-                    entry.display_name.as_deref(),
-                    entry.metadata.as_deref(),
-                    entry.at_ms,
-                )
-                .await?;
+                let uid = entry.upsert(rt).await?;
                 self.remember(entry, uid);
                 Ok(uid)
             }
@@ -200,19 +210,8 @@ impl Registry {
 /// Writes `batch` and returns the uid of each row (0 where a batch did not read it back).
 async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
     if batch.len() > 1 {
-        let statements: Vec<Statement> = batch
-            .iter()
-            .map(|e| Statement {
-                sql: UPSERT_SQL,
-                params: upsert_params(
-                    &e.room_id,
-                    &e.identity,
-                    e.display_name.as_deref(),
-                    e.metadata.as_deref(),
-                    e.at_ms,
-                ),
-            })
-            .collect();
+        let statements: Vec<Statement> =
+            batch.iter().map(|e| Statement { sql: UPSERT_SQL, params: e.upsert_params() }).collect();
         match rt.db.batch(&statements).await {
             Ok(_) => return Ok(vec![0; batch.len()]),
             // Two isolates took the same next uid: write one by one, each retrying its uid.
@@ -222,16 +221,7 @@ async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
     }
     let mut uids = Vec::with_capacity(batch.len());
     for e in batch {
-        let uid = participants::upsert_at(
-            rt,
-            &e.room_id,
-            &e.identity,
-            e.display_name.as_deref(),
-            e.metadata.as_deref(),
-            e.at_ms,
-        )
-        .await
-        .map_err(|err| DbError::Other(err.message))?;
+        let uid = e.upsert(rt).await.map_err(|err| DbError::Other(err.message))?;
         uids.push(uid);
     }
     Ok(uids)

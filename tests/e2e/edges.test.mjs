@@ -10,6 +10,7 @@ import http from 'node:http';
 
 import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
 import { CREDS } from './fixtures.mjs';
+import { jsonOrUndefined } from './json.mjs';
 
 const ADMIN = randomToken();
 const LIMIT = 64 * 1024;
@@ -82,12 +83,7 @@ function rawRequest(method, path, { headers = {}, chunks = [], holdOpen = false,
           ended = true;
           req.end();
         }
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
+        const json = jsonOrUndefined(text);
         resolve({ status: res.statusCode, headers: res.headers, text, json, endedBeforeResponse });
       });
     });

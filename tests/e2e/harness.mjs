@@ -23,17 +23,18 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { freeTcpPort } from './ports.mjs';
+import { killGroup, spawnLogged } from './process.mjs';
+import { jsonOrUndefined } from './json.mjs';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 const START_TIMEOUT_MS = Number(process.env.RTCGATE_E2E_START_TIMEOUT_MS || 120_000);
-const STREAM_LOGS = process.env.RTCGATE_E2E_LOG === '1';
 const KEEP = process.env.RTCGATE_E2E_KEEP === '1';
-const LOG_CAP = 4 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // ports
@@ -43,15 +44,7 @@ const handedOut = new Set();
 /** A TCP port that is free on 127.0.0.1 right now and not handed out before by this process. */
 export async function freePort() {
   for (let i = 0; i < 50; i++) {
-    const port = await new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.unref();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const { port } = srv.address();
-        srv.close(() => resolve(port));
-      });
-    });
+    const port = await freeTcpPort();
     if (!handedOut.has(port)) {
       handedOut.add(port);
       return port;
@@ -119,18 +112,6 @@ function testConfig(toml) {
 
 const live = new Set(); // child processes (each the leader of its own process group)
 const cleanupDirs = new Set();
-
-function killGroup(child, signal) {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
 
 process.on('exit', () => {
   for (const child of live) killGroup(child, 'SIGKILL');
@@ -244,42 +225,14 @@ async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
 
-  const child = spawn(WRANGLER, args, { cwd: ws, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  live.add(child);
-  let log = '';
-  const append = (d) => {
-    const s = d.toString();
-    if (STREAM_LOGS) process.stderr.write(s.replace(/^(?=.)/gm, `[${name}] `));
-    log += s;
-    if (log.length > LOG_CAP) log = log.slice(-LOG_CAP / 2);
-  };
-  child.stdout.on('data', append);
-  child.stderr.on('data', append);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      live.delete(child);
-      resolve();
-    });
-    child.on('error', (e) => {
-      exited = { error: e };
-      live.delete(child);
-      resolve();
-    });
-  });
+  const { child, logs, exited, exitPromise, terminate } = spawnLogged(WRANGLER, args, { cwd: ws, env: childEnv(), label: name, live });
 
   const url = `http://127.0.0.1:${port}`;
   let stopped = false;
   const stop = async () => {
     if (stopped) return exitPromise;
     stopped = true;
-    if (!exited) {
-      killGroup(child, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(timer);
-    }
+    await terminate();
     // workerd may outlive wrangler when wrangler dies first; make sure the group is gone.
     killGroup(child, 'SIGKILL');
     if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
@@ -287,17 +240,18 @@ async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
 
   // Ready when /v1/health answers 200 from our Worker.
   for (;;) {
-    if (exited) {
+    const gone = exited();
+    if (gone) {
       await stop();
       const err = new Error(
-        `wrangler dev (${name}) exited before the Worker was ready (${exited.error ?? exited.signal ?? `exit ${exited.code}`})\n--- wrangler log (tail) ---\n${tail(log)}`,
+        `wrangler dev (${name}) exited before the Worker was ready (${gone.error ?? gone.signal ?? `exit ${gone.code}`})\n--- wrangler log (tail) ---\n${tail(logs())}`,
       );
-      err.portClash = /EADDRINUSE|address already in use/i.test(log);
+      err.portClash = /EADDRINUSE|address already in use/i.test(logs());
       throw err;
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler dev (${name}) did not serve ${url}/v1/health in time\n--- wrangler log (tail) ---\n${tail(log)}`);
+      throw new Error(`wrangler dev (${name}) did not serve ${url}/v1/health in time\n--- wrangler log (tail) ---\n${tail(logs())}`);
     }
     try {
       const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(3000) });
@@ -317,7 +271,7 @@ async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
     adminToken: vars.ADMIN_TOKEN,
     persistDir,
     stop,
-    logs: () => log,
+    logs,
   };
 }
 
@@ -353,12 +307,7 @@ export async function api(worker, method, path, { body, key, headers = {}, rawBo
   if (key != null && !h.has('authorization')) h.set('authorization', `Bearer ${key}`);
   const res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
-  let json;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.status, headers: res.headers, json, text };
 }
 

@@ -31,6 +31,7 @@ import { AccessToken, RoomServiceClient } from 'livekit-server-sdk';
 
 import { ROOT, startWorker, api, adminSetup, randomToken } from './harness.mjs';
 import { startLiveKitServer } from './livekit_server.mjs';
+import { jsonOrUndefined } from './json.mjs';
 import { startLiveKit } from './standins/index.mjs';
 import { rtc, nextEvent, until, publishTone, firstAudibleFrame } from './livekit_clients.mjs';
 
@@ -295,12 +296,7 @@ describe('the LiveKit stand-in answers as the real server does', () => {
       body: JSON.stringify(body),
     });
     const text = await res.text();
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOrUndefined(text);
     return { status: res.status, json, text };
   }
 

@@ -18,18 +18,17 @@
 // The binary: $LIVEKIT_SERVER_BIN, else the tools cache path scripts/tools.sh builds it into.
 // This file imports nothing from harness.mjs, so scripts can use it without the harness's handlers.
 
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { freeTcpPort, freeUdpPort } from './ports.mjs';
+import { killGroup, spawnLogged } from './process.mjs';
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const START_TIMEOUT_MS = Number(process.env.RTCGATE_E2E_START_TIMEOUT_MS || 120_000);
-const LOG_CAP = 4 * 1024 * 1024;
 
 /** The pinned server version, read from scripts/tools.sh (its one source). */
 export function livekitServerVersion() {
@@ -45,30 +44,6 @@ export function livekitServerBin() {
   const cache = process.env.RTCGATE_TOOLS_CACHE
     || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'rtcgate', 'tools');
   return path.join(cache, `livekit-server-${livekitServerVersion()}`, 'livekit-server');
-}
-
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
-    sock.unref();
-    sock.on('error', reject);
-    sock.bind(0, '127.0.0.1', () => {
-      const { port } = sock.address();
-      sock.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -111,13 +86,7 @@ export function serverConfig({ ports, apiKey, apiSecret, webhookUrls = [], roomD
 
 const live = new Set();
 process.on('exit', () => {
-  for (const child of live) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  for (const child of live) killGroup(child, 'SIGKILL');
 });
 
 /**
@@ -146,55 +115,13 @@ export async function startLiveKitServer({
 
   // The server also reads settings from LIVEKIT_* variables; only the generated config counts here.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEKIT_')));
-  const child = spawn(bin, ['--config', configPath], {
-    cwd: dir,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  live.add(child);
-  let log = '';
-  const append = (d) => {
-    log += d;
-    if (log.length > LOG_CAP) log = log.slice(-LOG_CAP / 2);
-    if (process.env.RTCGATE_E2E_LOG === '1') process.stderr.write(String(d).replace(/^(?=.)/gm, '[livekit-server] '));
-  };
-  child.stdout.on('data', append);
-  child.stderr.on('data', append);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      live.delete(child);
-      resolve();
-    });
-    child.on('error', (error) => {
-      exited = { error };
-      live.delete(child);
-      resolve();
-    });
-  });
+  const { logs, exited, exitPromise, terminate } = spawnLogged(bin, ['--config', configPath], { cwd: dir, env, label: 'livekit-server', live });
 
   let stopped = false;
   const stop = async () => {
     if (!stopped) {
       stopped = true;
-      if (!exited) {
-        try {
-          process.kill(-child.pid, 'SIGTERM');
-        } catch {
-          // already gone
-        }
-        const timer = setTimeout(() => {
-          try {
-            process.kill(-child.pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }, 5000);
-        await exitPromise;
-        clearTimeout(timer);
-      }
+      await terminate();
       fs.rmSync(dir, { recursive: true, force: true });
     }
     return exitPromise;
@@ -203,13 +130,14 @@ export async function startLiveKitServer({
   const url = `http://127.0.0.1:${ports.http}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited) {
+    const gone = exited();
+    if (gone) {
       await stop();
-      throw new Error(`livekit-server exited before it was ready (${exited.error ?? exited.signal ?? `exit ${exited.code}`})\n${log.split('\n').slice(-30).join('\n')}`);
+      throw new Error(`livekit-server exited before it was ready (${gone.error ?? gone.signal ?? `exit ${gone.code}`})\n${logs().split('\n').slice(-30).join('\n')}`);
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`livekit-server did not answer on ${url} in time\n${log.split('\n').slice(-30).join('\n')}`);
+      throw new Error(`livekit-server did not answer on ${url} in time\n${logs().split('\n').slice(-30).join('\n')}`);
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -231,7 +159,7 @@ export async function startLiveKitServer({
     /** Worker settings that point a Worker at this server. */
     vars: { LIVEKIT_URL: url, LIVEKIT_API_KEY: apiKey, LIVEKIT_API_SECRET: apiSecret },
     stop,
-    logs: () => log,
-    exited: () => exited,
+    logs,
+    exited,
   };
 }

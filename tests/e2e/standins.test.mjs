@@ -16,6 +16,7 @@ import {
   S3Upload,
 } from 'livekit-server-sdk';
 import { startAll, startLiveKit, startAgora, startZego, zegoSignature, zegoSignedQuery } from './standins/index.mjs';
+import { jsonOrUndefined } from './json.mjs';
 
 const LK = { apiKey: 'APIstandinKey', apiSecret: 'standin-secret-0123456789abcdef0123456789' };
 const AG = { appId: '0123456789abcdef0123456789abcdef', customerId: 'cust-id', customerSecret: 'cust-secret' };
@@ -49,24 +50,14 @@ async function twirp(handle, svcMethod, body, { token, contentType = 'applicatio
     body: method === 'GET' ? undefined : (raw ?? JSON.stringify(body ?? {})),
   });
   const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.status, contentType: res.headers.get('content-type'), text, json };
 }
 
 async function http(url, { method = 'GET', headers = {}, body, signal } = {}) {
   const res = await fetch(url, { method, headers, body: typeof body === 'string' || body === undefined ? body : JSON.stringify(body), signal });
   const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.status, contentType: res.headers.get('content-type'), text, json };
 }
 
