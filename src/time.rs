@@ -9,8 +9,10 @@ pub fn rfc3339(unix_ms: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// Unix milliseconds of `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
+/// Unix milliseconds (negative before 1970) of `YYYY-MM-DD` (midnight UTC) or any RFC 3339
+/// date-time, `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`; `None` for anything else, including dates
+/// the calendar does not have.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = s.get(r)?;
@@ -20,10 +22,13 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
         return None;
     }
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
     let days = days_from_civil(y, m as u32, d as u32);
+    if civil_from_days(days) != (y, m as u32, d as u32) {
+        return None;
+    }
     let mut secs = days * 86_400;
     if b.len() > 10 {
         if !(b[10] == b'T' || b[10] == b't') || b.len() < 20 || b[13] != b':' || b[16] != b':' {
@@ -33,17 +38,33 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
         if h > 23 || mi > 59 || se > 60 {
             return None;
         }
-        let rest = &s[19..];
-        let rest = match rest.strip_prefix('.') {
-            Some(frac) => frac.trim_start_matches(|c: char| c.is_ascii_digit()),
-            None => rest,
-        };
-        if rest != "Z" && rest != "z" {
-            return None;
+        // Byte 19 follows ASCII digits, so it starts a character.
+        let mut rest = &s[19..];
+        if let Some(frac) = rest.strip_prefix('.') {
+            rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+            if rest.len() == frac.len() {
+                return None;
+            }
         }
-        secs += h * 3600 + mi * 60 + se;
+        let offset_s = match rest.as_bytes() {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+                let (oh, om) = (num(s.len() - 5..s.len() - 3)?, num(s.len() - 2..s.len())?);
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let east = oh * 3600 + om * 60;
+                if *sign == b'+' {
+                    east
+                } else {
+                    -east
+                }
+            }
+            _ => return None,
+        };
+        secs += h * 3600 + mi * 60 + se - offset_s;
     }
-    (civil_from_days(days) == (y, m as u32, d as u32)).then_some(secs as u64 * 1000)
+    Some(secs * 1000)
 }
 
 /// (year, month, day) to days since 1970-01-01 (the inverse of `civil_from_days`).
@@ -87,14 +108,33 @@ mod tests {
     #[test]
     fn parses_what_it_prints_and_dates() {
         for ms in [0, 1_700_000_000_000, 951_782_400_000, 4_102_444_799_000] {
-            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms as i64));
         }
         assert_eq!(parse_rfc3339("2023-11-14"), Some(1_699_920_000_000));
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.123Z"), Some(1_700_000_000_000));
-        for bad in
-            ["", "2023-13-01", "2023-02-30", "2023-11-14T22:13:20", "2023-11-14T25:00:00Z", "x023-11-14", "1969-12-31"]
-        {
+        for bad in [
+            "",
+            "2023-13-01",
+            "2023-02-30",
+            "2023-11-14T22:13:20",
+            "2023-11-14T25:00:00Z",
+            "x023-11-14",
+            "2023-11-14T22:13:20+24:00",
+            "2023-11-14T22:13:20+0100",
+            "2023-11-14T22:13:20.Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn any_rfc3339_offset_and_year_is_an_instant() {
+        // The same instant written with offsets east and west of UTC.
+        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000_000));
+        assert_eq!(parse_rfc3339("2023-11-14t17:43:20-04:30"), Some(1_700_000_000_000));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5z"), Some(1_700_000_000_000));
+        // Before the epoch: a negative instant, not a refusal.
+        assert_eq!(parse_rfc3339("1969-12-31"), Some(-86_400_000));
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), Some(-62_135_596_800_000));
     }
 }

@@ -227,6 +227,20 @@ fn agora_uids_map_to_identities_and_leave_duration_is_metered() {
     assert_eq!(items[1]["data"]["uid"], uid);
     let u = t.call("GET", &format!("/v1/rtc/usage?room={room}&from=2023-11-14"), None, Some(&key));
     assert_eq!(u.json["totals"], json!({"sessions": 1, "participant_seconds": 125, "participant_minutes": 3}));
+    // Any RFC 3339 date-time is a bound: an offset is converted to UTC, and an instant before
+    // 1970 means "from the beginning".
+    let u = t.call(
+        "GET",
+        &format!("/v1/rtc/usage?room={room}&from=0001-01-01T00:00:00Z&to=2099-12-31T23:59:59%2B01:00"),
+        None,
+        Some(&key),
+    );
+    assert_eq!(u.status, 200, "{}", u.json);
+    assert_eq!(
+        (u.json["from"].as_str(), u.json["to"].as_str()),
+        (Some("1970-01-01T00:00:00Z"), Some("2099-12-31T22:59:59Z"))
+    );
+    assert_eq!(u.json["totals"]["participant_seconds"], 125);
 }
 
 #[test]

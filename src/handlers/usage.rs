@@ -19,8 +19,9 @@ pub async fn usage(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let (mut from, mut to, mut room) = (None, None, None);
     for (k, v) in ctx.req.query_pairs() {
         let time = |field: &str| {
-            parse_rfc3339(&v).ok_or_else(|| {
-                ApiError::invalid_field(field, format!("'{field}' must be an RFC 3339 UTC time or a YYYY-MM-DD date"))
+            // Nothing is metered before 1970: an earlier instant means "from the beginning".
+            parse_rfc3339(&v).map(|ms| ms.max(0) as u64).ok_or_else(|| {
+                ApiError::invalid_field(field, format!("'{field}' must be an RFC 3339 date-time or a YYYY-MM-DD date"))
             })
         };
         match k.as_str() {
