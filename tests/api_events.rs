@@ -241,6 +241,16 @@ fn agora_uids_map_to_identities_and_leave_duration_is_metered() {
         (Some("1970-01-01T00:00:00Z"), Some("2099-12-31T22:59:59Z"))
     );
     assert_eq!(u.json["totals"]["participant_seconds"], 125);
+    // Well-formed bounds that contradict each other (also a `from` after the default `to`,
+    // now) are a 422 naming `from`, not a malformed request.
+    for query in ["from=2023-11-15&to=2023-11-14", "from=2099-01-01"] {
+        let u = t.call("GET", &format!("/v1/rtc/usage?{query}"), None, Some(&key));
+        assert_eq!(
+            (u.status, u.code(), u.json["error"]["field"].as_str()),
+            (422, "CONFLICTING_FIELDS", Some("from")),
+            "{query}"
+        );
+    }
 }
 
 #[test]

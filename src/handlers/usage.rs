@@ -39,7 +39,9 @@ pub async fn usage(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let to = to.unwrap_or(now + 1);
     let from = from.unwrap_or(to.saturating_sub(DEFAULT_WINDOW_MS));
     if from >= to {
-        return Err(ApiError::invalid_field("from", "'from' must be before 'to'"));
+        // Each bound is well formed; together they leave no time to sum.
+        return Err(ApiError::new(ErrorCode::ConflictingFields, "'from' must be before 'to' (default: now)")
+            .with_detail("field", "from"));
     }
     let rooms = sessions::usage(ctx.rt, ctx.project_id(), from as i64, to as i64, room.as_deref()).await?;
     let (mut n, mut seconds, mut minutes) = (0, 0, 0);
