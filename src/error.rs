@@ -38,6 +38,7 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     IdempotencyInProgress,
     RecordingUnconfirmed,
+    DestinationUnsupported,
     Internal,
 }
 
@@ -74,6 +75,7 @@ impl ErrorCode {
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
+            DestinationUnsupported => "DESTINATION_UNSUPPORTED",
             Internal => "INTERNAL",
         }
     }
@@ -90,7 +92,11 @@ impl ErrorCode {
             RoomNameTaken | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            VendorUnavailable | GrantNotSupported | DestinationNotConfigured | IdempotencyKeyReused => 422,
+            VendorUnavailable
+            | GrantNotSupported
+            | DestinationNotConfigured
+            | IdempotencyKeyReused
+            | DestinationUnsupported => 422,
             Internal => 500,
             UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,

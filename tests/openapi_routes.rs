@@ -151,7 +151,7 @@ fn every_operation_is_complete() {
 
 /// Every variant of `ErrorCode`. The match below fails to compile when a variant is added,
 /// so this list (and then the document) has to follow.
-const ALL_CODES: [ErrorCode; 30] = [
+const ALL_CODES: [ErrorCode; 31] = [
     ErrorCode::InvalidJson,
     ErrorCode::InvalidRequest,
     ErrorCode::UnknownField,
@@ -181,6 +181,7 @@ const ALL_CODES: [ErrorCode; 30] = [
     ErrorCode::IdempotencyKeyReused,
     ErrorCode::IdempotencyInProgress,
     ErrorCode::RecordingUnconfirmed,
+    ErrorCode::DestinationUnsupported,
     ErrorCode::Internal,
 ];
 
@@ -217,6 +218,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | IdempotencyKeyReused
         | IdempotencyInProgress
         | RecordingUnconfirmed
+        | DestinationUnsupported
         | Internal => {}
     }
 }

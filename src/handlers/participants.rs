@@ -25,8 +25,12 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     } else {
         Default::default()
     };
+    // Recording bots are members of the room at the vendor, but not participants.
+    let is_bot =
+        |p: &&crate::vendors::LiveParticipant| p.uid.and_then(|uid| registry.get(&uid)).is_some_and(|r| r.is_bot);
     let items: Vec<Value> = live
         .iter()
+        .filter(|p| !is_bot(p))
         .map(|p| {
             let registered = p.uid.and_then(|uid| registry.get(&uid));
             let identity = p

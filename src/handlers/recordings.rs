@@ -12,7 +12,7 @@
 use serde_json::{json, Value};
 
 use super::rooms::{load, vendor_of};
-use super::{idempotent, paging};
+use super::{idempotent, paging, recording_spec};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -88,7 +88,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             started_at_ms: now as i64,
             ended_at_ms: None,
         };
-        let spec = RecordingSpec { room_id: room.id.clone(), layout: layout.clone(), audio_only, destination };
+        let spec = recording_spec::for_new(ctx, vendor, &record.id, &room.id, &layout, audio_only, destination).await?;
         let recording = start_once(ctx, vendor, &spec, record).await?;
         Ok(Reply::created(recording.to_json()))
     })
@@ -142,6 +142,17 @@ enum Confirmation {
 type Vendored<T> = ApiResult<Result<T, VendorError>>;
 
 async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendored<Confirmation> {
+    // Vendors that deduplicate starts by this record's own keys are simply asked again.
+    if vendor.recovers_lost_starts() {
+        let spec = recording_spec::of_record(ctx, vendor, rec).await?;
+        let again = vendor.recover_start(ctx.rt, &spec).await;
+        return Ok(match routing::observe(ctx.app, ctx.rt, vendor.name(), again).await {
+            Ok(state) => Ok(Confirmation::Found(state)),
+            Err(e) if e.is_outage() => Err(e),
+            // Refused now for a reason of its own: the lost call cannot have started it.
+            Err(_) => Ok(Confirmation::NeverStarted),
+        });
+    }
     let listed = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await);
     let all = match listed.await {
         Ok(all) => all,
