@@ -261,6 +261,12 @@ export function agoraCloudRecording({ appId, certificate, isUser, join, leave })
       if (status === 5) t.published = true;
       if (!ALIVE.has(status)) leave(t.cname, Number(t.uid));
     },
+    /** The recorder `uid` was removed from `cname` (kicked): its running task exits. */
+    recorderRemoved(cname, uid) {
+      for (const t of tasks.values()) {
+        if (t.cname === cname && t.uid === String(uid) && ALIVE.has(t.status)) t.status = 8;
+      }
+    },
     /** The task recording `cname`, if any (latest first). */
     recordingOf(cname) {
       return [...tasks.values()].filter((t) => t.cname === cname).pop();

@@ -93,7 +93,10 @@ export async function startAgora(options = {}) {
 
   const removeUser = (name, uid, ruleId) => {
     const c = channels.get(name);
+    const wasRecorder = Boolean(c?.users.get(uid)?.recorder);
     if (!c || !c.users.delete(uid)) return false;
+    // A recorder removed from its channel ends its recording task (Agora: stop then answers 49).
+    if (wasRecorder) recording.recorderRemoved(name, uid);
     kicked.push({ channel: name, uid, ruleId, at: Date.now() });
     if (c.users.size === 0) channels.delete(name); // a channel disappears when its last user leaves
     return true;
