@@ -33,6 +33,9 @@ struct Tasks {
     lose_starts: usize,
     /// Channel members for Agora's user list.
     members: Vec<u32>,
+    /// ZEGO answers StartRecord with "rate limited" (or, with `refuse_starts`, "invalid parameter").
+    throttle_starts: bool,
+    refuse_starts: bool,
 }
 
 fn body_of(req: &OutboundRequest) -> Value {
@@ -113,6 +116,10 @@ fn zego(tasks: &RefCell<Tasks>, req: &OutboundRequest) -> Answer {
     let body = body_of(req);
     let ok =
         |data: Value| json_response(200, &json!({"Code": 0, "Message": "succeed", "RequestId": "r1", "Data": data}));
+    if req.url.contains("Action=StartRecord") && (tasks.borrow().throttle_starts || tasks.borrow().refuse_starts) {
+        let code = if tasks.borrow().throttle_starts { 300000003 } else { 300000004 };
+        return json_response(200, &json!({"Code": code, "Message": "no", "RequestId": "r3"}));
+    }
     if req.url.contains("Action=StartRecord") {
         let client = body["RecordInputParams"]["ClientTaskId"].as_str().unwrap().to_owned();
         let existing = tasks.borrow().zego.iter().find(|(c, _, _)| *c == client).map(|(_, id, _)| id.clone());
@@ -319,4 +326,35 @@ fn discovery_lists_recording_live_on_each_configured_vendor() {
             .collect();
         assert_eq!(statuses, [("livekit", "unconfigured"), ("agora", "live"), ("zego", "live")]);
     }
+}
+
+#[test]
+fn zego_recovery_that_is_throttled_keeps_the_record_unconfirmed_and_one_refused_closes_it() {
+    let (t, key) = app();
+    let tasks = vendors(&t);
+    let room = room(&t, &key, "zego");
+    // The lost start never reached ZEGO here: no task exists.
+    t.native.http.respond_with(|_| Err(HttpError::Timeout));
+    let lost = start(&t, &key, &room, json!({}));
+    assert_eq!(lost.code(), "VENDOR_TIMEOUT");
+    let rec = lost.json["error"]["recording"].as_str().unwrap().to_owned();
+    let tk = tasks.clone();
+    t.native.http.respond_with(move |req| zego(&tk, req));
+
+    tasks.borrow_mut().throttle_starts = true;
+    let got = t.call("GET", &format!("/v1/rtc/recording/get/{rec}"), None, Some(&key));
+    assert_eq!(
+        (got.json["status"].as_str(), got.json["live"].as_bool()),
+        (Some("starting"), Some(false)),
+        "{}",
+        got.json
+    );
+    let stop = t.call("POST", &format!("/v1/rtc/recording/stop/{rec}"), None, Some(&key));
+    assert_eq!(stop.code(), "VENDOR_RATE_LIMITED", "{}", stop.json);
+
+    tasks.borrow_mut().throttle_starts = false;
+    tasks.borrow_mut().refuse_starts = true;
+    let got = t.call("GET", &format!("/v1/rtc/recording/get/{rec}"), None, Some(&key));
+    assert_eq!(got.json["status"], "failed", "refused as a request: the lost one cannot have started: {}", got.json);
+    assert!(tasks.borrow().zego.is_empty());
 }

@@ -148,9 +148,12 @@ async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendore
         let again = vendor.recover_start(ctx.rt, &spec).await;
         return Ok(match routing::observe(ctx.app, ctx.rt, vendor.name(), again).await {
             Ok(state) => Ok(Confirmation::Found(state)),
-            Err(e) if e.is_outage() => Err(e),
-            // Refused now for a reason of its own: the lost call cannot have started it.
-            Err(_) => Ok(Confirmation::NeverStarted),
+            // Refused as a request: the same request, lost, cannot have started it either.
+            Err(e) if matches!(e.failure, VendorFailure::Rejected | VendorFailure::NotFound) => {
+                Ok(Confirmation::NeverStarted)
+            }
+            // Down, throttling, refusing credentials: the vendor's state is still unknown.
+            Err(e) => Err(e),
         });
     }
     let listed = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await);
