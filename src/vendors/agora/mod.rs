@@ -20,7 +20,7 @@ use self::config::AgoraConfig;
 use self::recording::{Handle, Paths};
 use self::rest::{AgoraApi, ChannelUsers};
 use self::token::AgoraTokenBuilder;
-use super::recording::{RecordingSpec, RecordingState};
+use super::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
     RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
@@ -63,7 +63,7 @@ impl Agora {
         url: String,
         body: Option<&serde_json::Value>,
     ) -> Result<OutboundResponse, VendorError> {
-        let request = recording::request(method, url, self.api.headers(), body, self.timeout_ms);
+        let request = transport::json_request(method, url, self.api.headers(), body, self.timeout_ms);
         transport::send(rt, NAME, request).await
     }
 
@@ -107,10 +107,7 @@ impl Agora {
             Err(e) if e.is_outage() => recording::parse_start(&self.send(rt, "POST", url, Some(&body)).await?)?,
             other => other?,
         };
-        Ok(recording::state(
-            &recording::handle_for(spec, resource_id, sid),
-            super::recording::RecordingStatus::Starting,
-        ))
+        Ok(recording::state(&recording::handle_for(spec, resource_id, sid), RecordingStatus::Starting))
     }
 
     fn handle(vendor_recording_id: &str) -> Result<Handle, VendorError> {
@@ -165,15 +162,15 @@ impl Vendor for Agora {
         self.acquire_and_start(rt, spec).await
     }
 
+    fn recovers_lost_starts(&self) -> bool {
+        true
+    }
+
     /// A fresh acquire + start with the record's recorder uid: if the lost start never took
     /// effect this starts it now; if it did, Agora refuses a second task for that channel and
     /// uid (code 53) — one recording either way. A task we cannot address (no sid) must not
     /// run unseen, so the bot is then removed from the channel, which ends it, and the
     /// record says so.
-    fn recovers_lost_starts(&self) -> bool {
-        true
-    }
-
     async fn recover_start(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         match self.acquire_and_start(rt, spec).await {
             Err(e) if e.vendor_code.as_deref() == Some("53") => {
@@ -185,7 +182,7 @@ impl Vendor for Agora {
                                 "the start's answer was lost and Agora's task could not be addressed; it was ended"
                                     .into(),
                             ),
-                            ..recording::state(&handle, super::recording::RecordingStatus::Aborted)
+                            ..recording::state(&handle, RecordingStatus::Aborted)
                         })
                     }
                     Err(e) => Err(e),

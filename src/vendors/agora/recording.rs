@@ -29,7 +29,7 @@ use super::rest::error_from;
 use super::NAME;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::percent_encode;
-use crate::runtime::{OutboundRequest, OutboundResponse};
+use crate::runtime::OutboundResponse;
 use crate::vendors::recording::{
     folder_of, gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState, RecordingStatus,
 };
@@ -454,17 +454,6 @@ pub fn handle_for(spec: &RecordingSpec, resource_id: String, sid: String) -> Han
         bucket_uri: spec.destination.bucket_uri(),
         prefix: file_prefix(spec.destination.path()).join("/"),
     }
-}
-
-/// A request to one of the recording paths.
-pub fn request(
-    method: &'static str,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Option<&Value>,
-    timeout_ms: u64,
-) -> OutboundRequest {
-    crate::vendors::transport::json_request(method, url, headers, body, timeout_ms)
 }
 
 #[cfg(test)]
