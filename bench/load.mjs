@@ -56,5 +56,6 @@ export async function runLoad({ url, request, concurrency, durationMs, maxReques
     p50_ms: percentile(latencies, 50),
     p99_ms: percentile(latencies, 99),
     statuses,
+    latencies,
   };
 }

@@ -7,12 +7,17 @@
 #                                 generated once, kept in .wrangler/rtcgate-dev-key, and printed
 #   RTCGATE_DEV_WATCH=1           let wrangler build (and rebuild on every change under src/)
 #                                 instead of building once up front
-#   LIVEKIT_STANDIN_PORT / AGORA_STANDIN_PORT / ZEGO_STANDIN_PORT (7880 / 7881 / 7882)
+#   LIVEKIT_PORT / LIVEKIT_RTC_TCP_PORT / LIVEKIT_RTC_UDP_PORT (7880 / 7883 / 7884)
+#                                 the local LiveKit server's HTTP+WebSocket and media ports
+#   RTCGATE_DEV_LIVEKIT=standin   play LiveKit with the stand-in (LIVEKIT_STANDIN_PORT, 7880) instead
+#   AGORA_STANDIN_PORT / ZEGO_STANDIN_PORT (7881 / 7882)
 #
 # Secrets come from .dev.vars, which is never overwritten; when there is none, one is created with
 # a generated ADMIN_TOKEN and (commented out) every vendor setting. When .dev.vars configures no
-# vendor, the project's vendor stand-ins (scripts/standins.mjs) play LiveKit, Agora and ZEGOCLOUD
-# on loopback, so no vendor account is needed. Ctrl-C stops everything.
+# vendor, LiveKit's own server (built from source by scripts/setup.sh; scripts/livekit.mjs) runs on
+# loopback with a key pair generated for the run, and the project's stand-ins (scripts/standins.mjs)
+# play Agora and ZEGOCLOUD, which have no server one can run; no vendor account is needed.
+# Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
@@ -21,6 +26,7 @@ PORT="${PORT:-8787}"
 STATE=.wrangler/state
 KEY_FILE=.wrangler/rtcgate-dev-key
 STANDIN_LOG=.wrangler/standins.log
+LIVEKIT_LOG=.wrangler/livekit-server.log
 PROJECT_ID=prj_local
 
 bash scripts/setup.sh
@@ -36,6 +42,7 @@ mkdir -p .wrangler
 # --- .dev.vars -----------------------------------------------------------------------------------
 if [ ! -e .dev.vars ]; then
   admin_token=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
+  encryption_key=$(LC_ALL=C tr -dc '0-9a-f' </dev/urandom | head -c 64 || true)
   (
     umask 077
     cat >.dev.vars <<EOF
@@ -45,7 +52,11 @@ if [ ! -e .dev.vars ]; then
 # Guards /v1/admin/* (send it as 'Authorization: Bearer <token>'). Remove it to disable the admin API.
 ADMIN_TOKEN=$admin_token
 
-# Vendors. While none is set here, \`make dev\` runs local stand-ins for all three (no account needed).
+# Seals projects' own recording storage credentials at rest (64 hex characters).
+RTCGATE_ENCRYPTION_KEY=$encryption_key
+
+# Vendors. While none is set here, \`make dev\` runs a local LiveKit server and local stand-ins for
+# Agora and ZEGOCLOUD (no account needed).
 # Set a vendor's settings to use the real service (restart \`make dev\` after editing).
 # LiveKit:
 # LIVEKIT_URL=https://your-project.livekit.cloud
@@ -65,8 +76,9 @@ ADMIN_TOKEN=$admin_token
 # Routing order for new rooms (default from wrangler.toml):
 # RTC_VENDOR_ORDER=livekit,agora,zego
 
-# Recording destinations (see README):
+# Recording storage shared by all projects, each confined to its own folder (see README, Security):
 # RECORDING_DEFAULT_URI=
+# RECORDING_SHARED_BUCKETS=
 # RECORDING_S3_ACCESS_KEY=
 # RECORDING_S3_SECRET=
 # RECORDING_S3_REGION=
@@ -74,6 +86,10 @@ ADMIN_TOKEN=$admin_token
 # RECORDING_GCP_CREDENTIALS=
 # RECORDING_AZURE_ACCOUNT_NAME=
 # RECORDING_AZURE_ACCOUNT_KEY=
+
+# Vendor webhooks in (see README, Events and webhooks):
+# AGORA_NCS_SECRET=
+# ZEGO_CALLBACK_SECRET=
 EOF
   )
   log "created .dev.vars with a new ADMIN_TOKEN (no vendor credentials)"
@@ -123,11 +139,35 @@ wrangler d1 execute DB --local --persist-to "$STATE" --command "$sql" </dev/null
 # --- vendors: .dev.vars, or the local stand-ins -------------------------------------------------
 vendor_vars=()
 standin_pid=""
+livekit_pid=""
 cleanup() {
-  if [ -n "$standin_pid" ]; then
-    kill "$standin_pid" 2>/dev/null || true
-    wait "$standin_pid" 2>/dev/null || true
+  for pid in $standin_pid $livekit_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+# Starts `node SCRIPT` logging to LOG, waits for its `ready` line, and adds every NAME=value line
+# before it to the Worker's settings. Sets started_pid.
+start_local() {
+  local what=$1 script=$2 log=$3
+  shift 3
+  env "$@" node "$script" >"$log" 2>&1 &
+  started_pid=$!
+  for _ in $(seq 1 600); do
+    grep -qx ready "$log" 2>/dev/null && break
+    kill -0 "$started_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -qx ready "$log" 2>/dev/null; then
+    tail -n 30 "$log" >&2
+    log "$what did not start (log: $log)"
+    exit 1
   fi
+  while IFS= read -r line; do
+    [ "$line" = ready ] && break
+    case "$line" in [A-Z]*=*) vendor_vars+=(--var "${line%%=*}:${line#*=}") ;; esac
+  done <"$log"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -137,28 +177,25 @@ trap 'exit 143' TERM
 if grep -qE "^[[:space:]]*(export[[:space:]]+)?(LIVEKIT|AGORA|ZEGO)_[A-Z_]+[[:space:]]*=[[:space:]]*(\"[^\"]+\"|'[^']+'|[^\"'[:space:]#])" .dev.vars; then
   log "vendors: using the settings in .dev.vars"
 else
-  node scripts/standins.mjs >"$STANDIN_LOG" 2>&1 &
-  standin_pid=$!
-  for _ in $(seq 1 100); do
-    grep -qx ready "$STANDIN_LOG" 2>/dev/null && break
-    kill -0 "$standin_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if ! grep -qx ready "$STANDIN_LOG" 2>/dev/null; then
-    cat "$STANDIN_LOG" >&2
-    log "the vendor stand-ins did not start"
-    exit 1
+  # Every NAME=value line before `ready` is a Worker setting (URL or dev-only credential).
+  if [ "${RTCGATE_DEV_LIVEKIT:-server}" = standin ]; then
+    start_local "the vendor stand-ins" scripts/standins.mjs "$STANDIN_LOG" STANDIN_VENDORS=livekit,agora,zego
+    standin_pid=$started_pid
+    lk_url=$(sed -n 's/^LIVEKIT_URL=//p' "$STANDIN_LOG")
+    lk_what="LiveKit stand-in $lk_url (log: $STANDIN_LOG)"
+  else
+    start_local "the local LiveKit server" scripts/livekit.mjs "$LIVEKIT_LOG"
+    livekit_pid=$started_pid
+    start_local "the vendor stand-ins" scripts/standins.mjs "$STANDIN_LOG" STANDIN_VENDORS=agora,zego
+    standin_pid=$started_pid
+    lk_url=$(sed -n 's/^LIVEKIT_URL=//p' "$LIVEKIT_LOG")
+    lk_what="LiveKit's own server $lk_url, clients on ${lk_url/http/ws} (log: $LIVEKIT_LOG)"
   fi
-  # Every NAME=value line before `ready` is a Worker setting (stand-in URL or dev-only credential).
-  while IFS= read -r line; do
-    [ "$line" = ready ] && break
-    case "$line" in [A-Z]*=*) vendor_vars+=(--var "${line%%=*}:${line#*=}") ;; esac
-  done <"$STANDIN_LOG"
-  lk_url=$(sed -n 's/^LIVEKIT_URL=//p' "$STANDIN_LOG")
   agora_url=$(sed -n 's/^AGORA_API_BASE=//p' "$STANDIN_LOG")
   zego_url=$(sed -n 's/^ZEGO_API_BASE=//p' "$STANDIN_LOG")
-  log "vendors: no vendor is configured in .dev.vars, so the LOCAL STAND-INS are in use (no vendor account needed):"
-  log "  LiveKit $lk_url · Agora $agora_url · ZEGOCLOUD $zego_url   (requests they receive: tail -f $STANDIN_LOG)"
+  log "vendors: no vendor is configured in .dev.vars, so LOCAL ones are in use (no vendor account needed):"
+  log "  $lk_what"
+  log "  stand-ins: Agora $agora_url · ZEGOCLOUD $zego_url   (requests they receive: tail -f $STANDIN_LOG)"
   log "  they keep rooms in memory only; put real credentials in .dev.vars to use the real services"
 fi
 
@@ -177,5 +214,6 @@ cat >&2 <<EOF
 
 EOF
 
+# Local development: webhook endpoints may be plain http on loopback (a receiver on this machine).
 # Not exec: the EXIT trap must stop the stand-ins when wrangler ends.
-wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" "${vendor_vars[@]}"
+wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --var WEBHOOK_ALLOW_HTTP_LOOPBACK:1 "${vendor_vars[@]}"

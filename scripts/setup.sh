@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything the build, `make dev` and `make test` need, at pinned versions.
+# Installs everything the build, `make dev` and `make test` need, at pinned versions (Rust, Node,
+# Python and Go must be there already).
 # Idempotent: each step checks before it installs. Nothing here downloads a prebuilt binary
-# from outside the package registries (crates.io, npm, PyPI, Debian), which fails here.
+# from outside the package registries (crates.io, npm, PyPI, Debian, the Go module proxy), which
+# fails here.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
@@ -11,6 +13,10 @@ need cargo "install Rust with rustup"
 need node "install Node.js 20.3 or newer"
 need npm "install npm"
 need python3 "install Python 3.11"
+go=$(go_bin) || {
+  log "missing go: install Go $GO_MIN_VERSION or newer (https://go.dev/dl/); LiveKit's own server is built from source with it"
+  exit 1
+}
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding Rust target wasm32-unknown-unknown"
@@ -29,6 +35,28 @@ if [ ! -x "$WASM_BINDGEN_BIN" ]; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
     --root "$TOOLS_CACHE/wasm-bindgen-$WASM_BINDGEN_VERSION"
 fi
+
+if [ ! -x "$LIVEKIT_SERVER_BIN" ]; then
+  log "building livekit-server $LIVEKIT_SERVER_VERSION from its Go module (once per machine, ~5 min cold)"
+  # Built into a private directory and moved into place, so a concurrent setup never sees half a binary.
+  # The binary keeps the absolute paths out (-trimpath); GOTOOLCHAIN=local reports an old Go instead
+  # of fetching another toolchain.
+  mkdir -p "$TOOLS_CACHE"
+  stage=$(mktemp -d "$TOOLS_CACHE/.livekit-server-build.XXXXXX")
+  if ! GOBIN="$stage" GOTOOLCHAIN=local GOFLAGS=-trimpath \
+    "$go" install "github.com/livekit/livekit-server/cmd/server@v$LIVEKIT_SERVER_VERSION"; then
+    rm -rf "$stage"
+    log "building livekit-server failed (it needs Go $GO_MIN_VERSION or newer; found: $("$go" version))"
+    exit 1
+  fi
+  mkdir -p "$(dirname "$LIVEKIT_SERVER_BIN")"
+  mv -f "$stage/server" "$LIVEKIT_SERVER_BIN"
+  rm -rf "$stage"
+fi
+
+# The Go reference checks (tests/refs/go: LiveKit's own token verifier) build in the end-to-end
+# suite; their modules, pinned by go.sum, are fetched here (a no-op once in the module cache).
+GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$go" -C tests/refs/go mod download
 
 if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages from package-lock.json"

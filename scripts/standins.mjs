@@ -5,7 +5,8 @@
 //   node scripts/standins.mjs
 //
 // Settings (environment): STANDIN_HOST (127.0.0.1), LIVEKIT_STANDIN_PORT (7880),
-// AGORA_STANDIN_PORT (7881), ZEGO_STANDIN_PORT (7882). The credentials are the end-to-end suite's
+// AGORA_STANDIN_PORT (7881), ZEGO_STANDIN_PORT (7882), STANDIN_VENDORS (livekit,agora,zego: which
+// vendors to play; `make dev` leaves LiveKit to the real server, scripts/livekit.mjs). The credentials are the end-to-end suite's
 // fixed test values, CREDS in tests/e2e/fixtures.mjs (deliberately not read from the environment,
 // where real ones may live).
 //
@@ -39,12 +40,22 @@ async function main() {
     }
   };
 
+  const wanted = (process.env.STANDIN_VENDORS || 'livekit,agora,zego').split(',').map((v) => v.trim()).filter(Boolean);
+  const unknown = wanted.filter((v) => !['livekit', 'agora', 'zego'].includes(v));
+  if (unknown.length) throw new Error(`STANDIN_VENDORS names unknown vendor(s): ${unknown.join(', ')}`);
   const creds = standinOptions(); // each stand-in's credential options
-  const livekit = await start('livekit', startLiveKit, { port: port('LIVEKIT_STANDIN_PORT', 7880), ...creds.livekit });
-  const agora = await start('agora', startAgora, { port: port('AGORA_STANDIN_PORT', 7881), ...creds.agora });
-  const zego = await start('zego', startZego, { port: port('ZEGO_STANDIN_PORT', 7882), ...creds.zego });
+  const handlesByVendor = {};
+  if (wanted.includes('livekit')) {
+    handlesByVendor.livekit = await start('livekit', startLiveKit, { port: port('LIVEKIT_STANDIN_PORT', 7880), ...creds.livekit });
+  }
+  if (wanted.includes('agora')) {
+    handlesByVendor.agora = await start('agora', startAgora, { port: port('AGORA_STANDIN_PORT', 7881), ...creds.agora });
+  }
+  if (wanted.includes('zego')) {
+    handlesByVendor.zego = await start('zego', startZego, { port: port('ZEGO_STANDIN_PORT', 7882), ...creds.zego });
+  }
 
-  for (const [k, v] of Object.entries(vendorVars({ livekit, agora, zego }))) console.log(`${k}=${v}`);
+  for (const [k, v] of Object.entries(vendorVars(handlesByVendor))) console.log(`${k}=${v}`);
   console.log('ready');
 
   // Log each finished request, then drop it (a dev session can run for days).

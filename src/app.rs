@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -16,6 +17,7 @@ use crate::ids;
 use crate::router::{self, Access, Match};
 use crate::routing::Breakers;
 use crate::runtime::Runtime;
+use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
 use crate::vendors::{self, setting, EnvVars, VendorEntry};
 
@@ -25,11 +27,16 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Vendor names in routing order for new rooms.
     pub vendor_order: Vec<String>,
-    /// Where recordings go when a request names no `output_uri`.
-    pub recording_default_uri: Option<String>,
-    pub recording_credentials: crate::recording_destination::Credentials,
+    /// The deployment's recording storage and how projects share it.
+    pub shared_storage: crate::storage_policy::SharedStorage,
+    /// Seals projects' storage credentials at rest (`RTCGATE_ENCRYPTION_KEY`).
+    pub encryption_key: crate::sealed::EncryptionKey,
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
     pub vendor_timeout_ms: u64,
+    /// The secrets that authenticate vendor webhooks.
+    pub events: crate::events::Settings,
+    /// Outbound webhook delivery.
+    pub webhooks: crate::webhooks::Settings,
 }
 
 impl Settings {
@@ -52,9 +59,13 @@ impl Settings {
                 .map(|s| s.trim().to_ascii_lowercase())
                 .filter(|s| !s.is_empty())
                 .collect(),
-            recording_default_uri: setting(env, "RECORDING_DEFAULT_URI"),
-            recording_credentials: crate::recording_destination::Credentials::from_env(env),
+            shared_storage: crate::storage_policy::SharedStorage::from_env(env),
+            encryption_key: crate::sealed::EncryptionKey::from_setting(
+                setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
+            ),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
+            events: crate::events::Settings::from_env(env),
+            webhooks: crate::webhooks::Settings::from_env(env),
         }
     }
 }
@@ -63,33 +74,87 @@ impl Settings {
 /// that means for revoked keys.
 #[derive(Default)]
 pub struct IsolateCache {
+    /// API-key hash → caller, for `auth::KEY_CACHE_TTL_MS`.
     pub keys: RefCell<HashMap<String, (auth::Caller, u64)>>,
-    /// (project, id or name) → room, for the token hot path.
-    rooms: RefCell<HashMap<(String, String), (Room, u64)>>,
+    /// API-key hashes that matched no live key → when, for `auth::UNKNOWN_KEY_TTL_MS`.
+    pub unknown_keys: RefCell<HashMap<String, u64>>,
+    /// (project, id or name) → room, for the token hot path. Shared with the refreshes that
+    /// run after a response.
+    rooms: Rc<RefCell<HashMap<(String, String), CachedRoom>>>,
+}
+
+struct CachedRoom {
+    room: Room,
+    at_ms: u64,
+    /// A re-read is under way (after some response), so no other request starts one.
+    refreshing: bool,
 }
 
 /// How long a cached entry may be used. A room deleted through another isolate can still get
 /// tokens minted here for at most this long (the vendor would then host an empty room).
 pub const CACHE_TTL_MS: u64 = 60_000;
+/// A room entry in use is re-read after the response once it is this old, so a room in steady
+/// use never expires into a read the caller waits for.
+pub const ROOM_REFRESH_AFTER_MS: u64 = CACHE_TTL_MS / 2;
 
 impl IsolateCache {
     pub fn room(&self, project_id: &str, id_or_name: &str, now_ms: u64) -> Option<Room> {
         let rooms = self.rooms.borrow();
-        let (room, at) = rooms.get(&(project_id.to_owned(), id_or_name.to_owned()))?;
-        (now_ms.saturating_sub(*at) < CACHE_TTL_MS).then(|| room.clone())
+        let cached = rooms.get(&(project_id.to_owned(), id_or_name.to_owned()))?;
+        (now_ms.saturating_sub(cached.at_ms) < CACHE_TTL_MS).then(|| cached.room.clone())
     }
 
     pub fn remember_room(&self, id_or_name: &str, room: &Room, now_ms: u64) {
-        let mut rooms = self.rooms.borrow_mut();
-        if rooms.len() > 10_000 {
-            rooms.clear();
-        }
-        rooms.insert((room.project_id.clone(), id_or_name.to_owned()), (room.clone(), now_ms));
+        remember_room(&self.rooms, id_or_name, room, now_ms);
     }
 
     pub fn forget_room(&self, room_id: &str) {
-        self.rooms.borrow_mut().retain(|_, (room, _)| room.id != room_id);
+        self.rooms.borrow_mut().retain(|_, cached| cached.room.id != room_id);
     }
+
+    /// When the entry for `id_or_name` is past `ROOM_REFRESH_AFTER_MS`, re-reads it after the
+    /// response: a room still there is remembered afresh, a room gone (deleted) is forgotten,
+    /// and a failed read leaves the entry to expire as usual.
+    pub fn refresh_room_if_due(&self, rt: &Runtime, project_id: &str, id_or_name: &str, now_ms: u64) {
+        let key = (project_id.to_owned(), id_or_name.to_owned());
+        {
+            let mut rooms = self.rooms.borrow_mut();
+            let Some(cached) = rooms.get_mut(&key) else { return };
+            if cached.refreshing || now_ms.saturating_sub(cached.at_ms) < ROOM_REFRESH_AFTER_MS {
+                return;
+            }
+            cached.refreshing = true;
+        }
+        let (rooms, rt_bg) = (self.rooms.clone(), rt.clone());
+        rt.after_response(async move {
+            let found = crate::store::rooms::find(&rt_bg, &key.0, &key.1).await;
+            let now_ms = rt_bg.now_ms();
+            match found {
+                Ok(Some(room)) => remember_room(&rooms, &key.1, &room, now_ms),
+                Ok(None) => {
+                    rooms.borrow_mut().remove(&key);
+                }
+                Err(_) => {
+                    if let Some(cached) = rooms.borrow_mut().get_mut(&key) {
+                        cached.refreshing = false;
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn remember_room(rooms: &RefCell<HashMap<(String, String), CachedRoom>>, id_or_name: &str, room: &Room, now_ms: u64) {
+    let mut rooms = rooms.borrow_mut();
+    if rooms.len() > 10_000 {
+        rooms.clear();
+    }
+    let entry = || CachedRoom { room: room.clone(), at_ms: now_ms, refreshing: false };
+    // Under the id too: clients usually name a room once, then use the id it answered with.
+    if id_or_name != room.id {
+        rooms.insert((room.project_id.clone(), room.id.clone()), entry());
+    }
+    rooms.insert((room.project_id.clone(), id_or_name.to_owned()), entry());
 }
 
 pub struct App {
@@ -97,11 +162,15 @@ pub struct App {
     pub vendors: Vec<VendorEntry>,
     pub breakers: Breakers,
     pub cache: IsolateCache,
+    /// The participant registry as this isolate knows it, and its deferred writes.
+    pub registry: Rc<Registry>,
 }
 
 /// Everything a handler gets.
 pub struct Ctx<'a> {
-    pub app: &'a App,
+    /// Shared, so work that must outlive the request (`Runtime::finish_even_if_cancelled`)
+    /// can hold on to the app.
+    pub app: &'a Rc<App>,
     pub rt: &'a Runtime,
     pub req: &'a ApiRequest,
     pub params: Vec<String>,
@@ -147,10 +216,11 @@ impl App {
             vendors: vendors::registry(env),
             breakers,
             cache: IsolateCache::default(),
+            registry: Rc::default(),
         }
     }
 
-    pub async fn handle(&self, rt: &Runtime, req: ApiRequest) -> ApiResponse {
+    pub async fn handle(self: &Rc<Self>, rt: &Runtime, req: ApiRequest) -> ApiResponse {
         let request_id = request_id(rt, &req);
         let result = self.dispatch(rt, &req).await;
         let mut response = match result {
@@ -174,7 +244,7 @@ impl App {
         response
     }
 
-    async fn dispatch(&self, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
+    async fn dispatch(self: &Rc<Self>, rt: &Runtime, req: &ApiRequest) -> ApiResult<Reply> {
         let (route, params) = match router::route(&req.method, &req.path) {
             Match::Found { route, params } => (route, params),
             Match::WrongMethod { allow } => {
@@ -195,7 +265,10 @@ impl App {
                 format!("request body is {body_bytes} bytes; the limit is {MAX_BODY_BYTES}"),
             ));
         }
-        if !req.body.is_empty() && matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete) {
+        if !req.body.is_empty()
+            && !route.takes_vendor_body()
+            && matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete)
+        {
             check_content_type(req)?;
         }
         let caller = match route.access() {

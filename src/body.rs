@@ -31,6 +31,7 @@ impl Body {
         self.fields.remove(field).filter(|v| !v.is_null())
     }
 
+    /// A non-empty string of at most `max_len` characters without control characters.
     pub fn required_str(&mut self, field: &str, max_len: usize) -> ApiResult<String> {
         self.optional_str(field, max_len)?
             .ok_or_else(|| ApiError::invalid_field(field, format!("'{field}' is required")))
@@ -42,8 +43,10 @@ impl Body {
             Some(Value::String(s)) => {
                 if s.is_empty() {
                     Err(ApiError::invalid_field(field, format!("'{field}' must not be empty")))
-                } else if s.len() > max_len {
-                    Err(ApiError::invalid_field(field, format!("'{field}' must be at most {max_len} bytes")))
+                } else if s.chars().count() > max_len {
+                    // Characters (code points), as JSON Schema's maxLength counts them; a
+                    // vendor whose own limit is in bytes checks that itself.
+                    Err(ApiError::invalid_field(field, format!("'{field}' must be at most {max_len} characters")))
                 } else if s.chars().any(char::is_control) {
                     Err(ApiError::invalid_field(field, format!("'{field}' must not contain control characters")))
                 } else {
@@ -52,6 +55,11 @@ impl Body {
             }
             Some(_) => Err(ApiError::invalid_field(field, format!("'{field}' must be a string"))),
         }
+    }
+
+    /// A field of any JSON type, for the caller to check (null counts as absent).
+    pub fn optional_value(&mut self, field: &str) -> Option<Value> {
+        self.take(field)
     }
 
     pub fn optional_bool(&mut self, field: &str) -> ApiResult<Option<bool>> {

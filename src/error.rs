@@ -22,8 +22,10 @@ pub enum ErrorCode {
     KeyNotFound,
     RoomNotFound,
     RoomNameTaken,
+    RoomNotReady,
     ParticipantNotFound,
     RecordingNotFound,
+    WebhookNotFound,
     CapabilityNotFound,
     UnknownVendor,
     VendorUnavailable,
@@ -36,9 +38,16 @@ pub enum ErrorCode {
     UnsupportedByVendor,
     DestinationNotConfigured,
     IdempotencyKeyReused,
+    ConflictingFields,
     IdempotencyInProgress,
+    IdentityNotSupported,
     RecordingUnconfirmed,
     DestinationUnsupported,
+    // Recording destinations.
+    DestinationNotAllowed,
+    DestinationNotFound,
+    DestinationExists,
+    EncryptionNotConfigured,
     Internal,
 }
 
@@ -59,8 +68,10 @@ impl ErrorCode {
             KeyNotFound => "KEY_NOT_FOUND",
             RoomNotFound => "ROOM_NOT_FOUND",
             RoomNameTaken => "ROOM_NAME_TAKEN",
+            RoomNotReady => "ROOM_NOT_READY",
             ParticipantNotFound => "PARTICIPANT_NOT_FOUND",
             RecordingNotFound => "RECORDING_NOT_FOUND",
+            WebhookNotFound => "WEBHOOK_NOT_FOUND",
             CapabilityNotFound => "CAPABILITY_NOT_FOUND",
             UnknownVendor => "UNKNOWN_VENDOR",
             VendorUnavailable => "VENDOR_UNAVAILABLE",
@@ -73,9 +84,15 @@ impl ErrorCode {
             UnsupportedByVendor => "UNSUPPORTED_BY_VENDOR",
             DestinationNotConfigured => "DESTINATION_NOT_CONFIGURED",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ConflictingFields => "CONFLICTING_FIELDS",
+            IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
             DestinationUnsupported => "DESTINATION_UNSUPPORTED",
+            DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
+            DestinationNotFound => "DESTINATION_NOT_FOUND",
+            DestinationExists => "DESTINATION_EXISTS",
+            EncryptionNotConfigured => "ENCRYPTION_NOT_CONFIGURED",
             Internal => "INTERNAL",
         }
     }
@@ -87,18 +104,24 @@ impl ErrorCode {
             Unauthenticated => 401,
             Forbidden => 403,
             RouteNotFound | ProjectNotFound | KeyNotFound | RoomNotFound | ParticipantNotFound | RecordingNotFound
-            | CapabilityNotFound => 404,
+            | WebhookNotFound | CapabilityNotFound => 404,
             MethodNotAllowed => 405,
-            RoomNameTaken | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
+            RoomNameTaken | RoomNotReady | VendorMismatch | IdempotencyInProgress | RecordingUnconfirmed => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             VendorUnavailable
             | GrantNotSupported
+            | IdentityNotSupported
             | DestinationNotConfigured
             | IdempotencyKeyReused
+            | ConflictingFields
+            | UnsupportedByVendor
             | DestinationUnsupported => 422,
+            // Recording destinations.
+            DestinationNotFound => 404,
+            DestinationExists => 409,
+            DestinationNotAllowed | EncryptionNotConfigured => 422,
             Internal => 500,
-            UnsupportedByVendor => 501,
             VendorAuthFailed | VendorRejected => 502,
             VendorRateLimited => 503,
             VendorTimeout => 504,
@@ -160,6 +183,13 @@ impl ApiError {
 
     pub fn room_not_found(room: &str) -> Self {
         ApiError::new(ErrorCode::RoomNotFound, format!("no room '{room}' in this project")).with_detail("room", room)
+    }
+
+    /// The room is still being created (its vendor is not settled yet).
+    pub fn room_not_ready(room_id: &str) -> Self {
+        ApiError::new(ErrorCode::RoomNotReady, "the room is still being created on its vendor; retry shortly")
+            .with_detail("room", room_id)
+            .with_header("Retry-After", "1")
     }
 
     /// The envelope body: `{"error":{"code","message","request_id",...details}}`.

@@ -16,8 +16,10 @@ pub enum Method {
 }
 
 impl Method {
+    /// Method names are case-sensitive (RFC 9110 §9.1): `get` is not GET. (Fetch upper-cases
+    /// the six standard names on its own, so clients writing `get` still reach GET.)
     pub fn parse(s: &str) -> Method {
-        match s.to_ascii_uppercase().as_str() {
+        match s {
             "GET" => Method::Get,
             "POST" => Method::Post,
             "PUT" => Method::Put,

@@ -28,6 +28,11 @@ pub fn room_id(rt: &Runtime) -> String {
     random_id(rt, "rm_", 22)
 }
 
+/// Whether `s` has the form of a room id (names never do, so `{room}` is unambiguous).
+pub fn is_room_id(s: &str) -> bool {
+    s.strip_prefix("rm_").is_some_and(|rest| rest.len() == 22 && is_base62(rest))
+}
+
 pub fn project_id(rt: &Runtime) -> String {
     random_id(rt, "prj_", 16)
 }
@@ -38,6 +43,10 @@ pub fn key_id(rt: &Runtime) -> String {
 
 pub fn recording_id(rt: &Runtime) -> String {
     random_id(rt, "rec_", 22)
+}
+
+pub fn destination_id(rt: &Runtime) -> String {
+    random_id(rt, "dst_", 16)
 }
 
 pub fn request_id(rt: &Runtime) -> String {

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod hex;
 pub mod http;
@@ -19,9 +20,12 @@ pub mod recording_destination;
 pub mod router;
 pub mod routing;
 pub mod runtime;
+pub mod sealed;
+pub mod storage_policy;
 pub mod store;
 pub mod time;
 pub mod vendors;
+pub mod webhooks;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -23,6 +23,16 @@ pub enum Route {
     RecordingStop,
     RecordingGet,
     RecordingList,
+    VendorEvents,
+    EventList,
+    WebhookCreate,
+    WebhookList,
+    WebhookGet,
+    WebhookDelete,
+    Usage,
+    DestinationCreate,
+    DestinationList,
+    DestinationDelete,
 }
 
 /// Who may call a route.
@@ -47,18 +57,30 @@ impl Route {
                 | ParticipantKick
                 | RecordingStart
                 | RecordingStop
+                | VendorEvents
+                | WebhookCreate
+                | DestinationCreate
         )
+    }
+
+    /// Routes that take the body exactly as a vendor sends it (signed bytes, JSON or form).
+    pub fn takes_vendor_body(self) -> bool {
+        self == Route::VendorEvents
     }
 
     /// Routes that read query parameters (they reject the ones they do not know themselves).
     pub fn takes_query(self) -> bool {
-        matches!(self, Route::RoomList | Route::RecordingList)
+        matches!(
+            self,
+            Route::RoomList | Route::RecordingList | Route::EventList | Route::Usage | Route::DestinationList
+        )
     }
 
     pub fn access(self) -> Access {
         use Route::*;
         match self {
-            Health | OpenApi => Access::Public,
+            // Vendor events are authenticated by the vendor's signature instead.
+            Health | OpenApi | VendorEvents => Access::Public,
             AdminCreateProject | AdminCreateKey | AdminListKeys | AdminRevokeKey => Access::Admin,
             _ => Access::ApiKey,
         }
@@ -85,6 +107,19 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),
     (Method::Get, "/v1/rtc/recording/list", Route::RecordingList),
+    // One path per vendor that sends events, so any other is simply no route.
+    (Method::Post, "/v1/vendor-events/livekit", Route::VendorEvents),
+    (Method::Post, "/v1/vendor-events/agora", Route::VendorEvents),
+    (Method::Post, "/v1/vendor-events/zego", Route::VendorEvents),
+    (Method::Get, "/v1/rtc/event/list", Route::EventList),
+    (Method::Post, "/v1/rtc/webhook/create", Route::WebhookCreate),
+    (Method::Get, "/v1/rtc/webhook/list", Route::WebhookList),
+    (Method::Get, "/v1/rtc/webhook/get/{}", Route::WebhookGet),
+    (Method::Delete, "/v1/rtc/webhook/delete/{}", Route::WebhookDelete),
+    (Method::Get, "/v1/rtc/usage", Route::Usage),
+    (Method::Post, "/v1/rtc/recording/destination/create", Route::DestinationCreate),
+    (Method::Get, "/v1/rtc/recording/destination/list", Route::DestinationList),
+    (Method::Delete, "/v1/rtc/recording/destination/delete/{}", Route::DestinationDelete),
 ];
 
 #[derive(Debug, PartialEq)]

@@ -1,7 +1,7 @@
-//! The Workers runtime as the core sees it: six small capabilities behind traits.
+//! The Workers runtime as the core sees it: seven small capabilities behind traits.
 //!
-//! `edge` implements them on D1, KV, `fetch`, `Date.now()`, `crypto.getRandomValues` and
-//! `ctx.waitUntil`;
+//! `edge` implements them on D1, KV, `fetch`, `Date.now()`, `crypto.getRandomValues`,
+//! `ctx.waitUntil` and a Cloudflare Queue;
 //! `native` implements them on SQLite, memory and scripted HTTP for `cargo test`.
 //! The core never names a concrete runtime, so every handler runs natively in tests.
 
@@ -67,6 +67,12 @@ pub enum DbError {
 #[async_trait(?Send)]
 pub trait Db {
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError>;
+    /// A read that may be served by a nearby read replica, so it may lag the primary by the
+    /// replica's replication delay (D1's Sessions API, "first-unconstrained"). Only for reads
+    /// whose staleness the caller has documented. Without replicas this is `query`.
+    async fn query_replica(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        self.query(sql, params).await
+    }
     /// Runs a write and returns the number of rows it changed.
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
     /// Runs the statements in one transaction: all or none. Returns rows changed per statement.
@@ -136,6 +142,14 @@ pub trait Background {
     fn spawn(&self, task: Task);
 }
 
+/// A durable queue with delayed delivery (a Cloudflare Queue on Workers): work that must
+/// happen at least once, later, and survive failures of the isolate that asked for it.
+#[async_trait(?Send)]
+pub trait Queue {
+    /// Enqueues `body`, to be handed to the consumer no sooner than `delay_s` seconds from now.
+    async fn send(&self, body: &str, delay_s: u32) -> Result<(), String>;
+}
+
 /// The capabilities one request may use.
 #[derive(Clone)]
 pub struct Runtime {
@@ -145,6 +159,7 @@ pub struct Runtime {
     pub clock: Rc<dyn Clock>,
     pub entropy: Rc<dyn Entropy>,
     pub background: Rc<dyn Background>,
+    pub queue: Rc<dyn Queue>,
 }
 
 impl Runtime {

@@ -73,7 +73,7 @@ fn admin_token_is_required_and_admin_is_off_without_one() {
     assert_eq!((wrong.status, wrong.code()), (401, "UNAUTHENTICATED"));
     assert_eq!(wrong.header("www-authenticate"), Some("Bearer"));
 
-    let off = rtcgate::app::App::from_env(&|_| None);
+    let off = std::rc::Rc::new(rtcgate::app::App::from_env(&|_| None));
     let native = rtcgate::native::NativeRuntime::new(support::NOW_MS);
     let r = rtcgate::native::block_on(off.handle(
         &native.runtime,
@@ -190,4 +190,46 @@ fn routes_without_a_body_or_query_refuse_stray_fields() {
     });
     let r = t.call("GET", &format!("/v1/rtc/room/get/{id}"), Some(json!({})), Some(&key));
     assert_eq!(r.status, 200, "{}", r.json);
+}
+
+/// A key that matched nothing is answered from memory for a short window: a client retrying
+/// with a wrong key is not one D1 read per request. The window is bounded; a key this isolate
+/// creates is never held as unknown.
+#[test]
+fn unknown_keys_are_remembered_briefly() {
+    use rtcgate::auth::UNKNOWN_KEY_TTL_MS;
+    use rtcgate::native::block_on;
+    use rtcgate::store::keys;
+
+    let t = TestApp::new(&[]);
+    let p = t.call("POST", "/v1/admin/projects", Some(json!({"name": "p"})), Some(ADMIN));
+    let project = p.json["project"]["id"].as_str().unwrap().to_owned();
+    let installed = "rtc_sk_installedStraightIntoTheDatabase0";
+    assert_eq!(t.call("GET", "/v1/rtc/room/list", None, Some(installed)).code(), "UNAUTHENTICATED");
+
+    // The key appears in storage behind this isolate's back (as `make dev` installs one).
+    block_on(keys::insert_key(&t.native.runtime, &project, "dev", installed)).unwrap();
+    let r = t.call("GET", "/v1/rtc/room/list", None, Some(installed));
+    assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "the miss is remembered, storage not asked again");
+    t.native.clock.advance_ms(UNKNOWN_KEY_TTL_MS);
+    let r = t.call("GET", "/v1/rtc/room/list", None, Some(installed));
+    assert_eq!(r.status, 200, "after the window the key is looked up again: {}", r.json);
+
+    // Creating a key through this isolate forgets the misses at once.
+    let other = "rtc_sk_installedStraightIntoTheDatabase1";
+    assert_eq!(t.call("GET", "/v1/rtc/room/list", None, Some(other)).status, 401);
+    block_on(keys::insert_key(&t.native.runtime, &project, "dev", other)).unwrap();
+    let k = t.call("POST", &format!("/v1/admin/projects/{project}/keys"), Some(json!({})), Some(ADMIN));
+    assert_eq!(k.status, 201);
+    assert_eq!(t.call("GET", "/v1/rtc/room/list", None, Some(other)).status, 200);
+}
+
+#[test]
+fn an_unknown_method_is_405_with_allow_never_served_as_get() {
+    let t = TestApp::new(&[]);
+    for method in ["QUERY", "PROPFIND", "get"] {
+        let r = t.call(method, "/v1/health", None, None);
+        assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"), "{method}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method}");
+    }
 }

@@ -208,6 +208,21 @@ fn idempotency_replays_and_refuses_a_changed_body() {
     let h1 = t.send(req.clone());
     let h2 = t.send(req);
     assert_eq!((h1.status, h2.json.clone()), (201, h1.json.clone()));
+    // Both, equal, are one key; both, different, contradict each other (each is well formed).
+    let both = |body_key: &str| {
+        t.send(
+            rtcgate::http::ApiRequest::new("POST", "/v1/rtc/room/create")
+                .with_json(&json!({"name": "via-header", "idempotency_key": body_key}))
+                .with_header("authorization", &format!("Bearer {key}"))
+                .with_header("idempotency-key", "k-2"),
+        )
+    };
+    assert_eq!(both("k-2").json, h1.json);
+    let r = both("k-3");
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["field"].as_str()),
+        (422, "CONFLICTING_FIELDS", Some("idempotency_key"))
+    );
     let other_project = t.project_key();
     let o = t.call(
         "POST",
@@ -316,4 +331,29 @@ fn discovery_reflects_configuration_and_capabilities() {
     assert_eq!(stop.json["vendors"][2]["status"], "live");
     let unknown = t.call("GET", "/v1/discovery/rtc.nope", None, Some(&key));
     assert_eq!((unknown.status, unknown.code()), (404, "CAPABILITY_NOT_FOUND"));
+}
+
+/// Creating a room on Agora or ZEGO calls nobody, so it must not count as proof that the
+/// vendor is healthy: outages around it still add up to an open breaker.
+#[test]
+fn a_room_create_without_a_vendor_call_does_not_reset_the_breaker() {
+    for (vars, vendor) in [(AGORA, "agora"), (ZEGO, "zego")] {
+        let t = TestApp::new(&[vars]);
+        let key = t.project_key();
+        let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a"})), Some(&key));
+        let room = c.json["room"].as_str().unwrap().to_owned();
+        t.native.http.respond_with(|_| json_response(503, &json!({})));
+        let delete = |t: &TestApp| t.call("DELETE", &format!("/v1/rtc/room/delete/{room}"), None, Some(&key));
+        for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+            assert_eq!(delete(&t).status, 502, "{vendor}");
+            if i == 0 {
+                let other = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "b"})), Some(&key));
+                assert_eq!(other.status, 201, "{vendor}: {}", other.json);
+            }
+        }
+        let disc = t.call("GET", "/v1/discovery/rtc.room.create", None, Some(&key));
+        let status =
+            disc.json["vendors"].as_array().unwrap().iter().find(|v| v["vendor"] == vendor).unwrap()["status"].clone();
+        assert_eq!(status, "down", "{vendor}: three outages in a row open the breaker");
+    }
 }

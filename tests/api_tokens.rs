@@ -144,7 +144,14 @@ fn ttl_and_identity_limits() {
     }
     let long = "u".repeat(65);
     let r = issue(&t, &key, json!({"room": "r", "identity": long}));
-    assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("identity")), "{}", r.json);
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["field"].as_str()),
+        (422, "IDENTITY_NOT_SUPPORTED", Some("identity")),
+        "well formed, over ZEGO's own limit: {}",
+        r.json
+    );
+    let r = issue(&t, &key, json!({"room": "r", "identity": "u".repeat(257)}));
+    assert_eq!((r.status, r.code()), (400, "INVALID_REQUEST"), "over the general limit: {}", r.json);
     let r = issue(&t, &key, json!({"room": "rm_0123456789abcdefABCDEF", "identity": "u"}));
     assert_eq!((r.status, r.code()), (404, "ROOM_NOT_FOUND"));
     let r = issue(&t, &key, json!({"identity": "u"}));
@@ -158,7 +165,11 @@ fn kick_maps_identities_and_reports_absence() {
     let issued = issue(&t, &key, json!({"room": "r", "identity": "alice"}));
     let room = issued.json["room"].as_str().unwrap().to_owned();
     t.native.http.respond_with(|req| {
-        if req.url.contains("UserId%5B%5D=alice") || req.url.contains("UserId[]=alice") {
+        let alice = req.url.contains("UserId%5B%5D=alice") || req.url.contains("UserId[]=alice");
+        if alice && req.url.contains("Action=DescribeUsers&") {
+            let status = json!([{"UserId": "alice", "Status": 1, "LoginTime": 1, "UserRole": 1}]);
+            json_response(200, &json!({"Code": 0, "RequestId": "r0", "Data": {"UserStatusList": status}}))
+        } else if alice {
             json_response(200, &json!({"Code": 0, "Message": "success", "RequestId": "r1"}))
         } else {
             json_response(200, &json!({"Code": 105, "Message": "user not online", "RequestId": "r2"}))
@@ -176,7 +187,10 @@ fn kick_maps_identities_and_reports_absence() {
         Some(json!({"identity": "alice", "room": "elsewhere"})),
         Some(&key),
     );
-    assert_eq!((other.status, other.json["error"]["field"].as_str()), (400, Some("room")));
+    assert_eq!(
+        (other.status, other.code(), other.json["error"]["field"].as_str()),
+        (422, "CONFLICTING_FIELDS", Some("room"))
+    );
 }
 
 #[test]
@@ -186,7 +200,10 @@ fn a_refused_token_leaves_no_room_and_no_registry_entry() {
     let r = issue(&t, &key, json!({"room": "fresh", "identity": "u1", "can_subscribe": false}));
     assert_eq!((r.status, r.code()), (422, "GRANT_NOT_SUPPORTED"));
     let long = issue(&t, &key, json!({"room": "fresh", "identity": "x".repeat(256)}));
-    assert_eq!((long.status, long.json["error"]["field"].as_str()), (400, Some("identity")));
+    assert_eq!(
+        (long.status, long.code(), long.json["error"]["field"].as_str()),
+        (422, "IDENTITY_NOT_SUPPORTED", Some("identity"))
+    );
     let rooms = t.call("GET", "/v1/rtc/room/list", None, Some(&key));
     assert_eq!(rooms.json["items"], json!([]), "no room was created for refused tokens");
     let id_shaped = issue(&t, &key, json!({"room": "x".repeat(129), "identity": "u1"}));

@@ -160,10 +160,17 @@ fn vendors(t: &TestApp) -> Rc<RefCell<Tasks>> {
     tasks
 }
 
-fn app() -> (TestApp, String) {
-    let t = TestApp::new(&[AGORA, ZEGO, STORAGE, &[("ZEGO_RECORDING_API_BASE", "https://zego-rec.test")]]);
-    let key = t.project_key();
-    (t, key)
+/// The app, a project and its key. The shared buckets are `media` (s3) and `box` (azure);
+/// the project writes only inside its own folder there.
+fn app() -> (TestApp, String, String) {
+    let t = TestApp::new(&[
+        AGORA,
+        ZEGO,
+        STORAGE,
+        &[("ZEGO_RECORDING_API_BASE", "https://zego-rec.test"), ("RECORDING_SHARED_BUCKETS", "media, azure://box")],
+    ]);
+    let (prj, key) = t.project_and_key();
+    (t, prj, key)
 }
 
 fn room(t: &TestApp, key: &str, vendor: &str) -> String {
@@ -172,8 +179,8 @@ fn room(t: &TestApp, key: &str, vendor: &str) -> String {
     r.json["room"].as_str().unwrap().to_owned()
 }
 
-fn start(t: &TestApp, key: &str, room: &str, extra: Value) -> support::Reply {
-    let mut body = json!({"room": room, "output_uri": "s3://media/calls/"});
+fn start(t: &TestApp, prj: &str, key: &str, room: &str, extra: Value) -> support::Reply {
+    let mut body = json!({"room": room, "output_uri": format!("s3://media/{prj}/calls/")});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -182,13 +189,13 @@ fn start(t: &TestApp, key: &str, room: &str, extra: Value) -> support::Reply {
 
 #[test]
 fn agora_records_with_a_bot_that_is_no_participant() {
-    let (t, key) = app();
+    let (t, prj, key) = app();
     let tasks = vendors(&t);
     let room = room(&t, &key, "agora");
     let alice = t.call("POST", "/v1/rtc/token/issue", Some(json!({"room": room, "identity": "alice"})), Some(&key));
     assert_eq!(alice.json["join"]["uid"], 1, "{}", alice.json);
 
-    let s = start(&t, &key, &room, json!({"layout": "speaker", "idempotency_key": "k1"}));
+    let s = start(&t, &prj, &key, &room, json!({"layout": "speaker", "idempotency_key": "k1"}));
     assert_eq!(
         (s.status, s.json["vendor"].as_str(), s.json["status"].as_str()),
         (201, Some("agora"), Some("starting")),
@@ -213,7 +220,7 @@ fn agora_records_with_a_bot_that_is_no_participant() {
         people.json["items"].as_array().unwrap().iter().map(|p| p["identity"].as_str().unwrap()).collect();
     assert_eq!(names, ["alice", "bob"], "{}", people.json);
 
-    let replay = start(&t, &key, &room, json!({"layout": "speaker", "idempotency_key": "k1"}));
+    let replay = start(&t, &prj, &key, &room, json!({"layout": "speaker", "idempotency_key": "k1"}));
     assert_eq!((replay.status, replay.json["recording"].as_str()), (201, Some(rec.as_str())));
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(tasks.borrow().agora.len(), 1);
@@ -225,7 +232,10 @@ fn agora_records_with_a_bot_that_is_no_participant() {
 
     let stopped = t.call("POST", &format!("/v1/rtc/recording/stop/{rec}"), None, Some(&key));
     assert_eq!(stopped.json["status"], "complete", "{}", stopped.json);
-    let folder = format!("s3://media/calls/{}", format!("{room}-{rec}").replace(['_', '-'], ""));
+    // Agora folder names are letters and digits: the project's folder loses its underscore,
+    // and stays the project's own (no other project's folder maps to it).
+    let folder =
+        format!("s3://media/{}/calls/{}", prj.replace('_', ""), format!("{room}-{rec}").replace(['_', '-'], ""));
     assert_eq!(stopped.json["files"][0]["location"], format!("{folder}/SID1_0.mp4"));
     let again = t.call("POST", &format!("/v1/rtc/recording/stop/{rec}"), None, Some(&key));
     assert_eq!((again.status, again.json["status"].as_str()), (200, Some("complete")));
@@ -233,12 +243,12 @@ fn agora_records_with_a_bot_that_is_no_participant() {
 
 #[test]
 fn agora_start_with_a_lost_answer_is_one_recording() {
-    let (t, key) = app();
+    let (t, prj, key) = app();
     let tasks = vendors(&t);
     let room = room(&t, &key, "agora");
     // The first answer is lost; the start is sent again with the same resource id.
     tasks.borrow_mut().lose_starts = 1;
-    let s = start(&t, &key, &room, json!({}));
+    let s = start(&t, &prj, &key, &room, json!({}));
     assert_eq!(s.status, 201, "{}", s.json);
     assert_eq!((tasks.borrow().agora.len(), tasks.borrow().acquires), (1, 1));
 
@@ -247,11 +257,11 @@ fn agora_start_with_a_lost_answer_is_one_recording() {
     // running task cannot be addressed (Agora refuses a second task for the bot's uid), so it
     // is ended rather than left running unseen, and no second recording exists.
     tasks.borrow_mut().lose_starts = 4;
-    let lost = start(&t, &key, &room, json!({"layout": "grid", "audio_only": true}));
+    let lost = start(&t, &prj, &key, &room, json!({"layout": "grid", "audio_only": true}));
     assert_eq!((lost.status, lost.code()), (504, "VENDOR_TIMEOUT"), "{}", lost.json);
     let rec = lost.json["error"]["recording"].as_str().unwrap().to_owned();
     assert_eq!(tasks.borrow().agora.len(), 2);
-    let retry = start(&t, &key, &room, json!({"layout": "grid", "audio_only": true}));
+    let retry = start(&t, &prj, &key, &room, json!({"layout": "grid", "audio_only": true}));
     assert_eq!((retry.status, retry.json["recording"].as_str()), (201, Some(rec.as_str())), "{}", retry.json);
     assert_eq!(retry.json["status"], "aborted");
     assert_eq!(tasks.borrow().agora.len(), 2, "no second task");
@@ -260,17 +270,17 @@ fn agora_start_with_a_lost_answer_is_one_recording() {
 
 #[test]
 fn zego_records_keyed_by_our_recording_id_even_when_answers_are_lost() {
-    let (t, key) = app();
+    let (t, prj, key) = app();
     let tasks = vendors(&t);
     let room = room(&t, &key, "zego");
     // Both sends of the start and both of the handler's immediate second ask lose their answer.
     tasks.borrow_mut().lose_starts = 4;
-    let lost = start(&t, &key, &room, json!({"layout": "grid"}));
+    let lost = start(&t, &prj, &key, &room, json!({"layout": "grid"}));
     assert_eq!((lost.status, lost.code()), (504, "VENDOR_TIMEOUT"), "{}", lost.json);
     let rec = lost.json["error"]["recording"].as_str().unwrap().to_owned();
     let got = t.call("GET", &format!("/v1/rtc/recording/get/{rec}"), None, Some(&key));
     assert_eq!((got.status, got.json["status"].as_str()), (200, Some("active")), "{}", got.json);
-    let retry = start(&t, &key, &room, json!({"layout": "grid"}));
+    let retry = start(&t, &prj, &key, &room, json!({"layout": "grid"}));
     assert_eq!((retry.status, retry.json["recording"].as_str()), (201, Some(rec.as_str())), "{}", retry.json);
     assert_eq!(tasks.borrow().zego.len(), 1, "one task for one start");
     assert_eq!(tasks.borrow().zego[0].0, rec, "ClientTaskId is the recording id");
@@ -288,13 +298,13 @@ fn zego_records_keyed_by_our_recording_id_even_when_answers_are_lost() {
 
 #[test]
 fn destinations_a_vendor_cannot_write_are_refused_before_any_call() {
-    let (t, key) = app();
+    let (t, prj, key) = app();
     vendors(&t);
     let zego_room = room(&t, &key, "zego");
     let r = t.call(
         "POST",
         "/v1/rtc/recording/start",
-        Some(json!({"room": zego_room, "output_uri": "azure://box/x/"})),
+        Some(json!({"room": zego_room, "output_uri": format!("azure://box/{prj}/x/")})),
         Some(&key),
     );
     assert_eq!(
@@ -304,7 +314,7 @@ fn destinations_a_vendor_cannot_write_are_refused_before_any_call() {
         r.json
     );
     let agora_room = room(&t, &key, "agora");
-    let long = format!("s3://media/{}/", "a".repeat(140));
+    let long = format!("s3://media/{prj}/{}/", "a".repeat(140));
     let r =
         t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": agora_room, "output_uri": long})), Some(&key));
     assert_eq!((r.status, r.code()), (422, "DESTINATION_UNSUPPORTED"), "{}", r.json);
@@ -315,7 +325,7 @@ fn destinations_a_vendor_cannot_write_are_refused_before_any_call() {
 
 #[test]
 fn discovery_lists_recording_live_on_each_configured_vendor() {
-    let (t, key) = app();
+    let (t, prj, key) = app();
     for capability in ["rtc.recording.start", "rtc.recording.stop"] {
         let d = t.call("GET", &format!("/v1/discovery/{capability}"), None, Some(&key));
         let statuses: Vec<(&str, &str)> = d.json["vendors"]
@@ -330,12 +340,12 @@ fn discovery_lists_recording_live_on_each_configured_vendor() {
 
 #[test]
 fn zego_recovery_that_is_throttled_keeps_the_record_unconfirmed_and_one_refused_closes_it() {
-    let (t, key) = app();
+    let (t, prj, key) = app();
     let tasks = vendors(&t);
     let room = room(&t, &key, "zego");
     // The lost start never reached ZEGO here: no task exists.
     t.native.http.respond_with(|_| Err(HttpError::Timeout));
-    let lost = start(&t, &key, &room, json!({}));
+    let lost = start(&t, &prj, &key, &room, json!({}));
     assert_eq!(lost.code(), "VENDOR_TIMEOUT");
     let rec = lost.json["error"]["recording"].as_str().unwrap().to_owned();
     let tk = tasks.clone();

@@ -1,19 +1,51 @@
 //! The runtime traits on the Workers platform.
 
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
-use worker::{AbortController, Context, D1Database, Delay, Headers, KvStore, Method, Request, RequestInit};
-
-use crate::runtime::{
-    Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse, Row,
-    SqlValue, Statement, Task,
+use worker::{
+    AbortController, Context, D1Database, Delay, Env, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
 };
 
-pub struct D1(pub D1Database);
+use crate::runtime::{
+    Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse,
+    Queue as QueueTrait, Row, SqlValue, Statement, Task,
+};
+
+/// A binding looked up on first use: a request that touches no storage (health, OpenAPI,
+/// most refusals) pays no `env` lookups, and each lookup is several JS calls (property get,
+/// constructor name check, and for KV its method table).
+pub struct Lazy<T> {
+    env: Env,
+    name: &'static str,
+    get: fn(&Env, &str) -> worker::Result<T>,
+    value: OnceCell<Result<T, String>>,
+}
+
+impl<T> Lazy<T> {
+    pub fn new(env: &Env, name: &'static str, get: fn(&Env, &str) -> worker::Result<T>) -> Self {
+        Lazy { env: env.clone(), name, get, value: OnceCell::new() }
+    }
+
+    fn get(&self) -> Result<&T, String> {
+        self.value
+            .get_or_init(|| (self.get)(&self.env, self.name).map_err(|e| format!("binding {}: {e}", self.name)))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+pub struct D1(pub Lazy<D1Database>);
+
+impl D1 {
+    fn db(&self) -> Result<&D1Database, DbError> {
+        self.0.get().map_err(DbError::Other)
+    }
+}
 
 fn bind(params: &[SqlValue]) -> Vec<JsValue> {
     params
@@ -43,39 +75,50 @@ fn changes(result: &worker::D1Result) -> u64 {
 #[async_trait(?Send)]
 impl Db for D1 {
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
-        let stmt = self.0.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
+        let stmt = self.db()?.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
+        let result = stmt.all().await.map_err(d1_error)?;
+        result.results::<Row>().map_err(d1_error)
+    }
+
+    async fn query_replica(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
+        // A session with no bookmark may be served by any replica (the nearest one).
+        let session = self.db()?.with_session(Some("first-unconstrained")).map_err(d1_error)?;
+        let stmt = session.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
         let result = stmt.all().await.map_err(d1_error)?;
         result.results::<Row>().map_err(d1_error)
     }
 
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
-        let stmt = self.0.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
+        let stmt = self.db()?.prepare(sql).bind(&bind(params)).map_err(d1_error)?;
         let result = stmt.run().await.map_err(d1_error)?;
         Ok(changes(&result))
     }
 
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, DbError> {
+        let db = self.db()?;
         let mut prepared = Vec::with_capacity(statements.len());
         for s in statements {
-            prepared.push(self.0.prepare(s.sql).bind(&bind(&s.params)).map_err(d1_error)?);
+            prepared.push(db.prepare(s.sql).bind(&bind(&s.params)).map_err(d1_error)?);
         }
         // D1 runs a batch as one transaction: a failing statement rolls back the others.
-        let results = self.0.batch(prepared).await.map_err(d1_error)?;
+        let results = db.batch(prepared).await.map_err(d1_error)?;
         Ok(results.iter().map(changes).collect())
     }
 }
 
-pub struct Kv(pub KvStore);
+pub struct Kv(pub Lazy<KvStore>);
 
 #[async_trait(?Send)]
 impl KvTrait for Kv {
     async fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).text().await.ok().flatten()
+        // Breaker state only: an unreadable KV reads as "no opening recorded".
+        self.0.get().ok()?.get(key).text().await.ok().flatten()
     }
 
     async fn put(&self, key: &str, value: &str, ttl_s: u64) {
         // KV's minimum expiration TTL is 60 s. A failed write only costs freshness.
-        if let Ok(builder) = self.0.put(key, value) {
+        let Ok(kv) = self.0.get() else { return };
+        if let Ok(builder) = kv.put(key, value) {
             let _ = builder.expiration_ttl(ttl_s.max(60)).execute().await;
         }
     }
@@ -92,7 +135,12 @@ impl Http for Fetch {
             headers.set(k, v).map_err(unreachable)?;
         }
         let mut init = RequestInit::new();
-        init.with_method(Method::from(request.method.to_owned())).with_headers(headers);
+        // Redirects are not followed: a vendor answer that points elsewhere must not carry our
+        // credentials (Authorization, signed queries) to a host they were not meant for. The 3xx
+        // itself comes back and is refused like any unexpected answer.
+        init.with_method(Method::from(request.method.to_owned()))
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual);
         if let Some(body) = &request.body {
             init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
         }
@@ -146,5 +194,16 @@ pub struct WaitUntil(pub Context);
 impl Background for WaitUntil {
     fn spawn(&self, task: Task) {
         self.0.wait_until(task);
+    }
+}
+
+/// The webhook delivery queue (binding `DELIVERIES`).
+pub struct Queue(pub Lazy<worker::Queue>);
+
+#[async_trait(?Send)]
+impl QueueTrait for Queue {
+    async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
+        let message = worker::MessageBuilder::new(body.to_owned()).delay_seconds(delay_s).build();
+        self.0.get()?.send(message).await.map_err(|e| e.to_string())
     }
 }

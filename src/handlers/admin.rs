@@ -31,6 +31,7 @@ pub async fn create_key(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     body.finish()?;
     let secret = keys::generate_key(ctx.rt);
     let record = keys::insert_key(ctx.rt, &project.id, &label, &secret).await?;
+    auth::forget_unknown_keys(ctx.app);
     Ok(Reply::created(json!({ "key": record.to_json(), "secret": secret })))
 }
 

@@ -1,7 +1,9 @@
 //! One module per resource; `serve` maps a matched route to its handler.
 
 mod admin;
+mod destinations;
 mod discovery;
+mod events;
 mod health;
 mod idempotent;
 mod paging;
@@ -10,8 +12,12 @@ mod recording_spec;
 mod recordings;
 mod rooms;
 mod tokens;
+mod usage;
+mod waiting;
+mod webhooks;
 
 pub use health::OPENAPI_JSON;
+pub use paging::CURSOR_PATTERN;
 
 use crate::app::{Ctx, Reply};
 use crate::error::ApiResult;
@@ -37,5 +43,15 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::RecordingStop => recordings::stop(ctx).await,
         Route::RecordingGet => recordings::get(ctx).await,
         Route::RecordingList => recordings::list(ctx).await,
+        Route::VendorEvents => events::ingest(ctx).await,
+        Route::EventList => events::list(ctx).await,
+        Route::WebhookCreate => webhooks::create(ctx).await,
+        Route::WebhookList => webhooks::list(ctx).await,
+        Route::WebhookGet => webhooks::get(ctx).await,
+        Route::WebhookDelete => webhooks::delete(ctx).await,
+        Route::Usage => usage::usage(ctx).await,
+        Route::DestinationCreate => destinations::create(ctx).await,
+        Route::DestinationList => destinations::list(ctx).await,
+        Route::DestinationDelete => destinations::delete(ctx).await,
     }
 }

@@ -1,9 +1,9 @@
-//! Query parameters for list routes: `limit` and the opaque keyset `cursor`.
-//! A cursor encodes the last item's (timestamp, id); it stays valid while items are created
-//! and deleted, so paging never repeats or skips an item that existed throughout.
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+//! Query parameters for list routes: `limit` and the keyset `cursor`.
+//! A cursor names the last item of a page, `<ms>.<id>` (its timestamp in Unix milliseconds and
+//! its id); it stays valid while items are created and deleted, so paging never repeats or
+//! skips an item that existed throughout. Its form is public (`CURSOR_PATTERN`, also in the
+//! OpenAPI document), so every string of that form is a cursor: one the client wrote itself
+//! just starts the page after that point, within the caller's own project.
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::ApiRequest;
@@ -11,6 +11,10 @@ use crate::store::Cursor;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
+/// The cursor's form: a timestamp without leading zeros (at most 16 digits), a dot, an id.
+pub const CURSOR_PATTERN: &str = "^(0|[1-9][0-9]{0,15})\\.[A-Za-z0-9_]{1,64}$";
+const MAX_MS_DIGITS: usize = 16;
+const MAX_ID_BYTES: usize = 64;
 
 pub struct ListQuery {
     pub limit: u32,
@@ -20,16 +24,22 @@ pub struct ListQuery {
 }
 
 pub fn encode_cursor(ms: i64, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{ms}.{id}"))
+    format!("{ms}.{id}")
 }
 
+/// Reads exactly the strings `CURSOR_PATTERN` matches.
 fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
-    let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (ms, id) = text.split_once('.')?;
-    let ms: i64 = ms.parse().ok()?;
-    let valid_id = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    (ms >= 0 && valid_id).then(|| (ms, id.to_owned()))
+    let (ms, id) = cursor.split_once('.')?;
+    let digits_ok = !ms.is_empty()
+        && ms.len() <= MAX_MS_DIGITS
+        && ms.bytes().all(|b| b.is_ascii_digit())
+        && (ms == "0" || !ms.starts_with('0'));
+    let id_ok =
+        !id.is_empty() && id.len() <= MAX_ID_BYTES && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !(digits_ok && id_ok) {
+        return None;
+    }
+    Some((ms.parse().ok()?, id.to_owned()))
 }
 
 /// Parses `limit` and `cursor`; `allowed` names the other parameters the route accepts.
@@ -63,11 +73,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_round_trips_and_rejects_forgeries() {
+    fn cursor_round_trips_and_reads_exactly_its_pattern() {
         let c = encode_cursor(1_700_000_000_123, "rm_abc");
+        assert_eq!(c, "1700000000123.rm_abc");
         assert_eq!(decode_cursor(&c), Some((1_700_000_000_123, "rm_abc".into())));
-        for bad in ["", "!!", "bm90YWN1cnNvcg", &URL_SAFE_NO_PAD.encode("x.rm"), &URL_SAFE_NO_PAD.encode("1.rm'--")] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
+        assert_eq!(decode_cursor("0.a"), Some((0, "a".into())));
+        assert_eq!(
+            decode_cursor(&format!("{}.{}", "9".repeat(16), "z".repeat(64))).map(|(ms, _)| ms),
+            Some(9_999_999_999_999_999)
+        );
+        let bad = [
+            "",
+            ".",
+            "1.",
+            ".rm",
+            "01.rm",
+            "-1.rm",
+            "+1.rm",
+            "1.rm'--",
+            "1.rm.x",
+            "1.rm x",
+            "x.rm",
+            "1e3.rm",
+            "MTcwMDAwMDAwMDEyMy5ybV9hYmM",
+            "١.rm",
+        ];
+        for bad in
+            bad.iter().map(|s| s.to_string()).chain([format!("{}.a", "1".repeat(17)), format!("1.{}", "a".repeat(65))])
+        {
+            assert_eq!(decode_cursor(&bad), None, "{bad}");
         }
     }
 
@@ -76,7 +110,7 @@ mod tests {
         let q = parse(&ApiRequest::new("GET", "/x?limit=7"), &[]).unwrap();
         assert_eq!((q.limit, q.after), (7, None));
         assert_eq!(parse(&ApiRequest::new("GET", "/x"), &[]).unwrap().limit, DEFAULT_LIMIT);
-        for bad in ["limit=0", "limit=101", "limit=x", "limit=-1", "cursor=zz", "nope=1"] {
+        for bad in ["limit=0", "limit=101", "limit=x", "limit=-1", "cursor=zz", "cursor=01.rm", "nope=1"] {
             assert!(parse(&ApiRequest::new("GET", &format!("/x?{bad}")), &[]).is_err(), "{bad}");
         }
         let q = parse(&ApiRequest::new("GET", "/x?room=a"), &["room"]).unwrap();

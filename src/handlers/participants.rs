@@ -28,6 +28,12 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // Recording bots are members of the room at the vendor, but not participants.
     let is_bot =
         |p: &&crate::vendors::LiveParticipant| p.uid.and_then(|uid| registry.get(&uid)).is_some_and(|r| r.is_bot);
+    // Join times from vendor events, for vendors whose participant lists carry none.
+    let joined: std::collections::HashMap<String, i64> = if live.iter().any(|p| p.joined_at_ms.is_none()) {
+        crate::store::sessions::joined_at(ctx.rt, &room.id).await?.into_iter().collect()
+    } else {
+        Default::default()
+    };
     let items: Vec<Value> = live
         .iter()
         .filter(|p| !is_bot(p))
@@ -43,7 +49,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             json!({
                 "identity": identity,
                 "display_name": display_name,
-                "joined_at": p.joined_at_ms.map(rfc3339),
+                "joined_at": p.joined_at_ms.or_else(|| joined.get(&identity).map(|ms| *ms as u64)).map(rfc3339),
             })
         })
         .collect();
@@ -60,7 +66,11 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let room = load(ctx, ctx.param(0)).await?;
     if let Some(r) = body_room {
         if r != room.id && r != room.name {
-            return Err(ApiError::invalid_field("room", "'room' in the body names a different room than the path"));
+            return Err(ApiError::new(
+                ErrorCode::ConflictingFields,
+                "'room' in the body names a different room than the path",
+            )
+            .with_detail("field", "room"));
         }
     }
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::ParticipantKick)?;

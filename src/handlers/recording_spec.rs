@@ -3,9 +3,11 @@
 //! registry. Also rebuilt from a stored record, to ask the vendor again about a start whose
 //! answer was lost.
 
-use crate::app::Ctx;
+use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::recording_destination;
+use crate::recording_destination::PathNames;
+use crate::runtime::Runtime;
+use crate::storage_policy;
 use crate::store::participants;
 use crate::store::recordings::Recording;
 use crate::vendors::recording::{Destination, RecordingSpec};
@@ -37,12 +39,19 @@ pub async fn for_new(
     Ok(spec)
 }
 
-/// The spec `rec` was started with: its expanded destination (a file path, so resolving it
-/// again changes nothing) and its bot's uid.
-pub async fn of_record(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> ApiResult<RecordingSpec> {
-    let destination = recording_destination::resolve(&rec.output_uri, &ctx.app.settings.recording_credentials)?;
+/// The spec `rec` was started with. Its destination is chosen again the way a new start's is
+/// (the project's own destination holding the path, with its unsealed credentials, or the
+/// project's folder in shared storage), never with the deployment's credentials for whatever
+/// the record names; the stored path is already expanded, so expanding it again changes nothing.
+pub async fn of_record(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) -> ApiResult<RecordingSpec> {
+    let chosen =
+        storage_policy::choose(&app.settings, rt, &rec.project_id, Some(&rec.output_uri), "output_uri").await?;
+    let ext = if rec.audio_only { "ogg" } else { "mp4" };
+    let names =
+        PathNames { room_id: &rec.room_id, recording_id: Some(&rec.id), unix_ms: rec.started_at_ms as u64, ext };
+    let destination = chosen.for_recording(&names)?;
     let recorder_uid = if vendor.recorder_needs_uid() {
-        let uid = participants::bot_uid(ctx.rt, &rec.room_id, &rec.id).await?;
+        let uid = participants::bot_uid(rt, &rec.room_id, &rec.id).await?;
         Some(uid.ok_or_else(|| ApiError::internal("a recording's bot is missing from the registry"))?)
     } else {
         None

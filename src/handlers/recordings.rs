@@ -2,23 +2,32 @@
 //!
 //! A vendor start whose answer is lost (timeout, reset, unreadable answer) may still have
 //! started the recording (LiveKit's start is not idempotent: the egress id is the server's).
-//! So the record is written before the call with the exact destination it asked for — unique
-//! per recording, see `recording_destination::expand_path` — and a start whose answer was
-//! lost is marked so and stays "unconfirmed" (no vendor id) until the vendor recording writing
-//! to that destination, claimed by no other record, is found: by a retry of the same request,
-//! which then gets this record, or by `get`/`stop`. Only once the vendor has had time to act
-//! on the lost call (`confirm_grace_ms`) does "not there" mean "never started".
+//! So the record is written with the exact destination it asks for — unique per recording,
+//! see `recording_destination::expand_path` — and stays "unanswered" until its answer has
+//! reached the client. A retry of the same request within `ADOPTION_WINDOW_MS` gets that
+//! record instead of a second recording, once the vendor recording writing to that
+//! destination, claimed by no other record, is found (`get`/`stop` find it too). Only once
+//! the vendor has had time to act on a lost call (`confirm_grace_ms`) does "not there" mean
+//! "never started".
+//!
+//! The vendor call and the bookkeeping after it run to the end even when the client goes
+//! away mid-request (`Runtime::finish_even_if_cancelled`): a Worker request is cancelled when
+//! its client disconnects, and a recording the vendor started must not be left unrecorded.
+
+use std::rc::Rc;
 
 use serde_json::{json, Value};
 
 use super::rooms::{load, vendor_of};
 use super::{idempotent, paging, recording_spec};
-use crate::app::{Ctx, Reply};
+use crate::app::{App, Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
-use crate::recording_destination::{self, PathNames};
+use crate::recording_destination::PathNames;
 use crate::routing;
+use crate::runtime::Runtime;
+use crate::storage_policy;
 use crate::store::idempotency::fingerprint;
 use crate::store::recordings::{self, Recording};
 use crate::vendors::recording::{RecordingSpec, RecordingState, RecordingStatus};
@@ -26,6 +35,10 @@ use crate::vendors::{Capability, Vendor, VendorError, VendorFailure};
 
 const LAYOUTS: [&str; 3] = ["grid", "speaker", "single-speaker"];
 const SCOPE: &str = "rtc.recording.start";
+
+/// How long after a start whose answer never reached its client a retry of the same request
+/// still means "that start" (and gets its recording). Later, the same body is a new start.
+pub const ADOPTION_WINDOW_MS: u64 = 15 * 60 * 1000;
 
 pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
@@ -46,16 +59,27 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     idempotent::once(ctx, SCOPE, key, &request, || async {
         let room = load(ctx, &room_ref).await?;
         let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::RecordingStart)?;
-        let uri = output_uri.or_else(|| ctx.app.settings.recording_default_uri.clone()).ok_or_else(|| {
-            ApiError::invalid_field("output_uri", "'output_uri' is required (no RECORDING_DEFAULT_URI is configured)")
-        })?;
-        let destination = recording_destination::resolve(&uri, &ctx.app.settings.recording_credentials)?;
+        let storage =
+            storage_policy::choose(&ctx.app.settings, ctx.rt, ctx.project_id(), output_uri.as_deref(), "output_uri")
+                .await?;
         let request_hash = fingerprint(SCOPE, &json!([ctx.project_id(), room.id, request]));
 
-        // This request's earlier start lost its answer: that record is the answer now,
-        // once the vendor has confirmed it, rather than a second recording.
-        if let Some(earlier) = recordings::lost_answers(ctx.rt, &room.id, &request_hash).await?.into_iter().next() {
-            let earlier = settle(ctx, vendor, earlier).await?.map_err(|e| e.to_api_error())?;
+        // This request's earlier start never got its answer to the client: that record is the
+        // answer now, once the vendor has confirmed it, rather than a second recording.
+        let since = ctx.rt.now_ms().saturating_sub(ADOPTION_WINDOW_MS) as i64;
+        let (earlier, too_old): (Vec<_>, Vec<_>) = recordings::unanswered(ctx.rt, ctx.project_id(), &request_hash)
+            .await?
+            .into_iter()
+            .partition(|r| r.started_at_ms >= since);
+        // Too old to be what this request is retrying: reconciled with the vendor (so none is
+        // left `starting` for good) and no longer adoptable.
+        for old in too_old {
+            if settle(ctx.app, ctx.rt, vendor, old.clone()).await?.is_ok() {
+                recordings::set_answer_lost(ctx.rt, &old.id, false).await?;
+            }
+        }
+        if let Some(earlier) = earlier.into_iter().next() {
+            let earlier = settle(ctx.app, ctx.rt, vendor, earlier).await?.map_err(|e| e.to_api_error())?;
             if earlier.vendor_recording_id.is_none() && earlier.status == RecordingStatus::Starting {
                 return Err(unconfirmed_error(&earlier));
             }
@@ -70,7 +94,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         let id = ids::recording_id(ctx.rt);
         let ext = if audio_only { "ogg" } else { "mp4" };
         let names = PathNames { room_id: &room.id, recording_id: Some(&id), unix_ms: now, ext };
-        let destination = recording_destination::for_recording(destination, &names);
+        let destination = storage.for_recording(&names)?;
         let record = Recording {
             id,
             project_id: ctx.project_id().to_owned(),
@@ -89,21 +113,32 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             ended_at_ms: None,
         };
         let spec = recording_spec::for_new(ctx, vendor, &record.id, &room.id, &layout, audio_only, destination).await?;
-        let recording = start_once(ctx, vendor, &spec, record).await?;
+        let work = start_once(ctx.app.clone(), ctx.rt.clone(), vendor.name(), spec, record);
+        let recording = ctx
+            .rt
+            .finish_even_if_cancelled(work)
+            .await
+            .ok_or_else(|| ApiError::internal("a recording start was dropped before it finished"))??;
+        // The answer is on its way to the client: a retry no longer adopts this start.
+        recordings::set_answer_lost(ctx.rt, &recording.id, false).await?;
         Ok(Reply::created(recording.to_json()))
     })
     .await
 }
 
+/// Records the start, asks the vendor, and records its answer. Owns everything it touches,
+/// because it runs to the end even if the request that began it is cancelled.
 async fn start_once(
-    ctx: &Ctx<'_>,
-    vendor: &dyn Vendor,
-    spec: &RecordingSpec,
+    app: Rc<App>,
+    rt: Runtime,
+    vendor: &'static str,
+    spec: RecordingSpec,
     mut record: Recording,
 ) -> ApiResult<Recording> {
-    let rt = ctx.rt;
+    let (app, rt) = (app.as_ref(), &rt);
+    let vendor = routing::for_room(app, vendor, None, Capability::RecordingStart)?;
     recordings::insert(rt, &record).await?;
-    match routing::observe(ctx.app, rt, vendor.name(), vendor.start_recording(rt, spec).await).await {
+    match routing::observe(app, rt, vendor.name(), vendor.start_recording(rt, &spec).await).await {
         Ok(state) => {
             record.apply(&state);
             recordings::save_state(rt, &record).await?;
@@ -112,12 +147,21 @@ async fn start_once(
         // No usable answer: the vendor may or may not have acted. Ask once more now; if it
         // still cannot say, the record stays unconfirmed and a retry (or get/stop) settles it.
         Err(e) if e.is_outage() => {
-            if let Ok(Confirmation::Found(state)) = confirm(ctx, vendor, &record).await? {
-                record.apply(&state);
-                recordings::save_state(rt, &record).await?;
-                return Ok(record);
+            match confirm(app, rt, vendor, &record).await? {
+                Ok(Confirmation::Found(state)) => {
+                    record.apply(&state);
+                    recordings::save_state(rt, &record).await?;
+                    return Ok(record);
+                }
+                // The vendor refuses even to list the room's recordings, and not because it is
+                // down (a LiveKit server without an egress service answers every egress query so):
+                // nothing was started, and that refusal is the answer.
+                Err(refusal) if refusal.failure == VendorFailure::Rejected => {
+                    recordings::remove(rt, &record.id).await?;
+                    return Err(refusal.to_api_error());
+                }
+                _ => {}
             }
-            recordings::set_answer_lost(rt, &record.id, true).await?;
             Err(e.to_api_error().with_detail("recording", record.id.as_str()))
         }
         Err(e) => {
@@ -141,12 +185,12 @@ enum Confirmation {
 /// missing (the inner one), which callers treat as the vendor's state being unknown.
 type Vendored<T> = ApiResult<Result<T, VendorError>>;
 
-async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendored<Confirmation> {
+async fn confirm(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) -> Vendored<Confirmation> {
     // Vendors that deduplicate starts by this record's own keys are simply asked again.
     if vendor.recovers_lost_starts() {
-        let spec = recording_spec::of_record(ctx, vendor, rec).await?;
-        let again = vendor.recover_start(ctx.rt, &spec).await;
-        return Ok(match routing::observe(ctx.app, ctx.rt, vendor.name(), again).await {
+        let spec = recording_spec::of_record(app, rt, vendor, rec).await?;
+        let again = vendor.recover_start(rt, &spec).await;
+        return Ok(match routing::observe(app, rt, vendor.name(), again).await {
             Ok(state) => Ok(Confirmation::Found(state)),
             // Refused as a request: the same request, lost, cannot have started it either.
             Err(e) if matches!(e.failure, VendorFailure::Rejected | VendorFailure::NotFound) => {
@@ -156,18 +200,18 @@ async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendore
             Err(e) => Err(e),
         });
     }
-    let listed = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.room_recordings(ctx.rt, &rec.room_id).await);
+    let listed = routing::observe(app, rt, vendor.name(), vendor.room_recordings(rt, &rec.room_id).await);
     let all = match listed.await {
         Ok(all) => all,
         Err(e) => return Ok(Err(e)),
     };
-    let known = recordings::known_vendor_ids(ctx.rt, &rec.room_id).await?;
+    let known = recordings::known_vendor_ids(rt, &rec.project_id, &rec.room_id).await?;
     let found = all
         .into_iter()
         .find(|s| s.output_uri.as_deref() == Some(rec.output_uri.as_str()) && !known.contains(&s.vendor_recording_id));
     Ok(Ok(match found {
         Some(state) => Confirmation::Found(state),
-        None if ctx.rt.now_ms() as i64 - rec.started_at_ms >= ctx.app.settings.confirm_grace_ms() as i64 => {
+        None if rt.now_ms() as i64 - rec.started_at_ms >= app.settings.confirm_grace_ms() as i64 => {
             Confirmation::NeverStarted
         }
         None => Confirmation::NotYet,
@@ -175,21 +219,21 @@ async fn confirm(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: &Recording) -> Vendore
 }
 
 /// Brings an unconfirmed record up to date with the vendor (a confirmed one is returned as is).
-async fn settle(ctx: &Ctx<'_>, vendor: &dyn Vendor, mut rec: Recording) -> Vendored<Recording> {
+async fn settle(app: &App, rt: &Runtime, vendor: &dyn Vendor, mut rec: Recording) -> Vendored<Recording> {
     if rec.vendor_recording_id.is_some() || rec.status.is_final() {
         return Ok(Ok(rec));
     }
-    match confirm(ctx, vendor, &rec).await? {
+    match confirm(app, rt, vendor, &rec).await? {
         Err(e) => return Ok(Err(e)),
         Ok(Confirmation::Found(state)) => rec.apply(&state),
         Ok(Confirmation::NotYet) => return Ok(Ok(rec)),
         Ok(Confirmation::NeverStarted) => {
             rec.status = RecordingStatus::Failed;
             rec.error = Some("the vendor never started this recording (its start call timed out)".to_owned());
-            rec.ended_at_ms = Some(ctx.rt.now_ms() as i64);
+            rec.ended_at_ms = Some(rt.now_ms() as i64);
         }
     }
-    recordings::save_state(ctx.rt, &rec).await?;
+    recordings::save_state(rt, &rec).await?;
     Ok(Ok(rec))
 }
 
@@ -221,7 +265,7 @@ pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         return Ok(Reply::ok(rec.to_json()));
     }
     let vendor = recording_vendor(ctx, &rec, Capability::RecordingStop)?;
-    let mut rec = settle(ctx, vendor, rec).await?.map_err(|e| e.to_api_error())?;
+    let mut rec = settle(ctx.app, ctx.rt, vendor, rec).await?.map_err(|e| e.to_api_error())?;
     let Some(vendor_id) = rec.vendor_recording_id.clone() else {
         return if rec.status.is_final() { Ok(Reply::ok(rec.to_json())) } else { Err(unconfirmed_error(&rec)) };
     };
@@ -264,7 +308,7 @@ pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 }
 
 async fn refresh(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Recording) -> Vendored<Recording> {
-    let mut rec = match settle(ctx, vendor, rec).await? {
+    let mut rec = match settle(ctx.app, ctx.rt, vendor, rec).await? {
         Ok(rec) => rec,
         Err(e) => return Ok(Err(e)),
     };

@@ -2,18 +2,20 @@
 
 use serde_json::{json, Value};
 
+use super::waiting::Backoff;
 use super::{idempotent, paging};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
-use crate::recording_destination::{self, PathNames};
+use crate::recording_destination::PathNames;
 use crate::routing;
+use crate::storage_policy;
 use crate::store::rooms::{self, Room};
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
 
 /// Limits on what a room may carry.
-pub(crate) const MAX_NAME_BYTES: usize = 128;
+pub(crate) const MAX_NAME_CHARS: usize = 128;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// A validated create request.
@@ -51,14 +53,14 @@ pub(crate) fn check_name(name: &str) -> ApiResult<()> {
 }
 
 pub(crate) fn looks_like_room_id(s: &str) -> bool {
-    s.strip_prefix("rm_").is_some_and(|rest| rest.len() == 22 && ids::is_base62(rest))
+    ids::is_room_id(s)
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
     let fingerprint = fingerprint_without_key(&ctx.req.body);
     let new = NewRoom {
-        name: body.required_str("name", MAX_NAME_BYTES)?,
+        name: body.required_str("name", MAX_NAME_CHARS)?,
         max_participants: body.optional_int("max_participants", 1, 100_000)?,
         empty_timeout_s: body.optional_int("empty_timeout_s", 1, 7 * 86_400)?,
         metadata: body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string()),
@@ -93,18 +95,18 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
     let (app, rt) = (ctx.app, ctx.rt);
     // A room that records itself must land on a vendor that can record.
     let auto_record = if new.enable_recording {
-        let uri = app.settings.recording_default_uri.as_deref().ok_or_else(|| {
-            ApiError::invalid_field("enable_recording", "enable_recording needs RECORDING_DEFAULT_URI to be configured")
-        })?;
-        // A bad default is the deployment's problem, not a field the client sent.
-        let destination = recording_destination::resolve(uri, &app.settings.recording_credentials).map_err(|e| {
-            ApiError::new(
-                ErrorCode::DestinationNotConfigured,
-                format!("RECORDING_DEFAULT_URI is not usable: {}", e.message),
-            )
-            .with_detail("field", "enable_recording")
-        })?;
-        Some(destination)
+        if !app.settings.shared_storage.has_default() {
+            return Err(ApiError::invalid_field(
+                "enable_recording",
+                "enable_recording needs RECORDING_DEFAULT_URI to be configured",
+            ));
+        }
+        // The project's folder of the default storage. A bad default is the deployment's
+        // problem, not a field the client sent.
+        let chosen = storage_policy::choose(&app.settings, rt, ctx.project_id(), None, "enable_recording")
+            .await
+            .map_err(|e| e.with_detail("field", "enable_recording"))?;
+        Some(chosen)
     } else {
         None
     };
@@ -125,18 +127,38 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         region: new.region,
         enable_recording: new.enable_recording,
         created_at_ms: rt.now_ms() as i64,
+        vendor_confirmed: false,
     };
-    rooms::insert(rt, &room).await?;
+    match rooms::insert(rt, &room).await {
+        // The name's holder may be a create that died before settling its vendor.
+        Err(e) if e.code == ErrorCode::RoomNameTaken => {
+            let started_before = room.created_at_ms - abandoned_after_ms(ctx) as i64;
+            if !rooms::remove_abandoned(rt, &room.project_id, &room.name, started_before).await? {
+                return Err(e);
+            }
+            rooms::insert(rt, &room).await?;
+        }
+        other => other?,
+    }
     let spec = RoomSpec {
         room_id: room.id.clone(),
         max_participants: room.max_participants.map(|n| n as u32),
         empty_timeout_s: room.empty_timeout_s.map(|n| n as u32),
         metadata_json: room.metadata.clone(),
-        auto_record: auto_record.map(|d| {
-            let names =
-                PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
-            recording_destination::for_recording(d, &names)
-        }),
+        auto_record: match auto_record {
+            Some(chosen) => {
+                let names =
+                    PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
+                match chosen.for_recording(&names) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        rooms::remove(rt, &room.id).await?;
+                        return Err(e.with_detail("field", "enable_recording"));
+                    }
+                }
+            }
+            None => None,
+        },
     };
     let mut last_error = None;
     for vendor in &candidates {
@@ -146,14 +168,23 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
                 return Err(refused);
             }
         }
-        let result = routing::observe(app, rt, vendor.name(), vendor.create_room(rt, &spec).await).await;
+        let result = vendor.create_room(rt, &spec).await;
+        // A create that reached no vendor proves nothing about its health either way.
+        let result = if vendor.room_create_calls_vendor() {
+            routing::observe(app, rt, vendor.name(), result).await
+        } else {
+            result
+        };
         match result {
             Ok(created) => {
-                if vendor.name() != room.vendor || created.vendor_sid.is_some() {
-                    rooms::set_vendor(rt, &room.id, vendor.name(), created.vendor_sid.as_deref()).await?;
+                // Until this write the room serves nobody, so no token is ever minted for a
+                // vendor the create then failed over from.
+                if !rooms::confirm_vendor(rt, &room.id, vendor.name(), created.vendor_sid.as_deref()).await? {
+                    return Err(ApiError::internal(format!("room {} was removed while being created", room.id)));
                 }
                 room.vendor = vendor.name().to_owned();
                 room.vendor_sid = created.vendor_sid;
+                room.vendor_confirmed = true;
                 return Ok(room);
             }
             // Only an outage moves an unpinned create on to the next vendor; a refusal
@@ -169,9 +200,48 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
     Err(last_error.map(|e| e.to_api_error()).unwrap_or_else(|| ApiError::internal("no vendor was tried")))
 }
 
-/// The room `{room}` names in this project, or 404.
+/// The room `{room}` names in this project once its vendor is settled, or 404.
 pub(crate) async fn load(ctx: &Ctx<'_>, id_or_name: &str) -> ApiResult<Room> {
-    rooms::find(ctx.rt, ctx.project_id(), id_or_name).await?.ok_or_else(|| ApiError::room_not_found(id_or_name))
+    match rooms::find(ctx.rt, ctx.project_id(), id_or_name).await? {
+        Some(room) => settled(ctx, room).await?.ok_or_else(|| ApiError::room_not_found(id_or_name)),
+        None => Err(ApiError::room_not_found(id_or_name)),
+    }
+}
+
+/// How long a request waits for a room whose create is still trying vendors.
+const SETTLE_WAIT_MS: u64 = 10_000;
+
+/// A create outlives at most three vendor calls (a failover across every vendor); one older
+/// than an idempotency claim's abandonment window died with its request.
+fn abandoned_after_ms(ctx: &Ctx<'_>) -> u64 {
+    crate::store::idempotency::abandoned_after_ms(ctx.app.settings.vendor_timeout_ms)
+}
+
+/// `room` once its vendor is confirmed. A room still being created elsewhere is waited for
+/// (reads at growing intervals; `ROOM_NOT_READY` after `SETTLE_WAIT_MS`); one whose create
+/// failed or died is gone (`None`), and a died one is removed so its name is free again.
+pub(crate) async fn settled(ctx: &Ctx<'_>, mut room: Room) -> ApiResult<Option<Room>> {
+    let rt = ctx.rt;
+    let abandoned_after = abandoned_after_ms(ctx) as i64;
+    let mut backoff = Backoff::new(rt, SETTLE_WAIT_MS);
+    loop {
+        if room.vendor_confirmed {
+            return Ok(Some(room));
+        }
+        let now = rt.now_ms() as i64;
+        if now - room.created_at_ms >= abandoned_after {
+            rooms::remove_abandoned(rt, &room.project_id, &room.name, now - abandoned_after).await?;
+            return Ok(None);
+        }
+        if backoff.expired(rt) {
+            return Err(ApiError::room_not_ready(&room.id));
+        }
+        backoff.pause(rt).await;
+        match rooms::find(rt, &room.project_id, &room.id).await? {
+            Some(latest) => room = latest,
+            None => return Ok(None),
+        }
+    }
 }
 
 /// The vendor hosting `room`, for `capability`.

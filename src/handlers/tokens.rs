@@ -1,15 +1,18 @@
 //! `rtc.token.issue`: a join token in the room vendor's own format, signed in-isolate.
-//! The hot path: once warm, the API key and room come from isolate memory and the only
-//! round trip is the participant-registry upsert that yields the room-stable uid.
+//! The hot path: once warm, the API key, the room and the participant's registry row come
+//! from isolate memory, so a repeat token makes no round trip at all; a new identity's
+//! registry row is written after the response, except on Agora, whose token carries the
+//! room-stable uid that row allocates.
 
 use serde_json::{json, Value};
 
 use super::participants::MAX_IDENTITY_BYTES;
-use super::rooms::{check_name, create_room, looks_like_room_id, vendor_of, NewRoom, MAX_NAME_BYTES};
+use super::rooms::{check_name, create_room, looks_like_room_id, settled, vendor_of, NewRoom, MAX_NAME_CHARS};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::store::{participants, rooms, rooms::Room};
+use crate::store::registry_writer::Entry;
+use crate::store::{rooms, rooms::Room};
 use crate::time::rfc3339;
 use crate::vendors::{Capability, JoinGrant};
 
@@ -20,7 +23,8 @@ const MAX_METADATA_BYTES: usize = 4 * 1024;
 
 pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
-    let room_ref = body.required_str("room", 256)?;
+    // No room name is longer than a new room's may be, so neither is a reference to one.
+    let room_ref = body.required_str("room", MAX_NAME_CHARS)?;
     let identity = body.required_str("identity", MAX_IDENTITY_BYTES)?;
     let display_name = body.optional_str("display_name", 256)?;
     let ttl_s = body.optional_int("ttl_s", MIN_TTL_S, MAX_TTL_S)?.unwrap_or(DEFAULT_TTL_S);
@@ -48,14 +52,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
     vendor.check_grant(&grant)?;
     grant.room_id = room.id.clone();
-    grant.uid = participants::upsert(
-        ctx.rt,
-        &room.id,
-        &identity,
-        grant.display_name.as_deref(),
-        grant.metadata_json.as_deref(),
-    )
-    .await?;
+    grant.uid = register(ctx, &grant, vendor.joins_by_uid()).await?;
     let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
     Ok(Reply::ok(json!({
         "token": token.token,
@@ -81,22 +78,22 @@ async fn room_for_token(
 ) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
     if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
+        ctx.app.cache.refresh_room_if_due(ctx.rt, project, room_ref, now);
         return Ok((room, false));
     }
-    if let Some(room) = rooms::find(ctx.rt, project, room_ref).await? {
-        ctx.app.cache.remember_room(room_ref, &room, now);
-        return Ok((room, false));
+    // Only a room whose vendor is settled is used (and cached): one still being created may
+    // yet fail over to another vendor.
+    if let Some(found) = rooms::find(ctx.rt, project, room_ref).await? {
+        if let Some(room) = settled(ctx, found).await? {
+            ctx.app.cache.remember_room(room_ref, &room, now);
+            return Ok((room, false));
+        }
+        // Its create failed or died: the name is free for this one.
     }
     if looks_like_room_id(room_ref) {
         return Err(ApiError::room_not_found(room_ref));
     }
     check_name(room_ref).map_err(|e| with_field(e, "room"))?;
-    if room_ref.len() > MAX_NAME_BYTES {
-        return Err(ApiError::invalid_field(
-            "room",
-            format!("a new room's name must be at most {MAX_NAME_BYTES} bytes"),
-        ));
-    }
     match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin), Some(grant)).await {
         Ok(room) => {
             ctx.app.cache.remember_room(room_ref, &room, now);
@@ -104,11 +101,27 @@ async fn room_for_token(
         }
         // Another request created it a moment ago: use that room.
         Err(e) if e.code == ErrorCode::RoomNameTaken => {
-            let room = rooms::find(ctx.rt, project, room_ref).await?.ok_or(e)?;
+            let Some(found) = rooms::find(ctx.rt, project, room_ref).await? else { return Err(e) };
+            let room = settled(ctx, found).await?.ok_or(e)?;
+            ctx.app.cache.remember_room(room_ref, &room, now);
             Ok((room, false))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Records the identity in the participant registry: from isolate memory when this isolate
+/// already wrote it, after the response for vendors that join by identity, and now (one D1
+/// round trip) only for a new identity on a vendor whose token carries its numeric uid.
+async fn register(ctx: &Ctx<'_>, grant: &JoinGrant, need_uid: bool) -> ApiResult<u32> {
+    let entry = Entry {
+        room_id: grant.room_id.clone(),
+        identity: grant.identity.clone(),
+        display_name: grant.display_name.clone(),
+        metadata: grant.metadata_json.clone(),
+        at_ms: ctx.rt.now_ms() as i64,
+    };
+    ctx.app.registry.register(ctx.rt, entry, need_uid).await
 }
 
 fn with_field(mut e: ApiError, field: &str) -> ApiError {

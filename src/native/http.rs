@@ -1,7 +1,8 @@
 //! Outbound HTTP for native tests: each request is recorded and answered by the responder
 //! the test installed, so a test states exactly what the vendor says back.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::task::Poll;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -14,6 +15,8 @@ type Responder = Box<dyn Fn(&OutboundRequest) -> Result<OutboundResponse, HttpEr
 pub struct ScriptedHttp {
     responder: RefCell<Option<Responder>>,
     sent: RefCell<Vec<OutboundRequest>>,
+    /// How many times each request waits (is pending) after it was sent, before its answer.
+    waits: Cell<u32>,
 }
 
 /// One recorded request, with its body parsed when it is JSON.
@@ -26,6 +29,13 @@ pub struct Exchange {
 impl ScriptedHttp {
     pub fn respond_with(&self, f: impl Fn(&OutboundRequest) -> Result<OutboundResponse, HttpError> + 'static) {
         *self.responder.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Makes every request wait `times` polls between being sent and being answered, as a
+    /// vendor call over the network would: the caller can be dropped while the vendor has the
+    /// request but has not answered.
+    pub fn wait_before_answering(&self, times: u32) {
+        self.waits.set(times);
     }
 
     pub fn sent(&self) -> Vec<Exchange> {
@@ -57,6 +67,16 @@ pub fn json_response(status: u16, body: &Value) -> Result<OutboundResponse, Http
 impl Http for ScriptedHttp {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
         self.sent.borrow_mut().push(request.clone());
+        let mut waits = self.waits.get();
+        std::future::poll_fn(|cx| {
+            if waits == 0 {
+                return Poll::Ready(());
+            }
+            waits -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
         match &*self.responder.borrow() {
             Some(f) => f(&request),
             None => Err(HttpError::Unreachable(format!("no scripted answer for {}", request.url))),

@@ -2,6 +2,7 @@
 //! benches. SQLite runs the very migrations D1 runs; HTTP is scripted per test, because the
 //! strict vendor stand-ins belong to the end-to-end suite.
 
+mod counting;
 mod http;
 mod sqlite;
 
@@ -11,13 +12,14 @@ use std::rc::Rc;
 
 use async_trait::async_trait;
 
+pub use counting::{Counters, RoundTrips};
 pub use http::{json_response, Exchange, ScriptedHttp};
 pub use sqlite::SqliteDb;
 
 use futures_executor::{LocalPool, LocalSpawner};
 use futures_util::task::LocalSpawnExt;
 
-use crate::runtime::{Background, Clock, Entropy, Kv, Runtime, Task};
+use crate::runtime::{Background, Clock, Entropy, Kv, Queue, Runtime, Task};
 
 /// Key/value in memory, with expiry on the manual clock.
 #[derive(Default)]
@@ -95,12 +97,57 @@ impl Background for Pool {
     }
 }
 
-/// A runtime wired to native parts, with handles to the parts tests steer.
+/// A queue in memory on the manual clock: messages become due after their delay, and tests
+/// hand the due ones to the consumer (`take_due`), as the Queues runtime would.
+#[derive(Default)]
+pub struct MemoryQueue {
+    messages: RefCell<Vec<(u64, String)>>,
+    clock: Option<Rc<ManualClock>>,
+}
+
+impl MemoryQueue {
+    /// Removes and returns the messages due now, oldest due first.
+    pub fn take_due(&self) -> Vec<String> {
+        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+        let mut messages = self.messages.borrow_mut();
+        messages.sort_by_key(|(due, _)| *due);
+        let split = messages.iter().position(|(due, _)| *due > now).unwrap_or(messages.len());
+        messages.drain(..split).map(|(_, body)| body).collect()
+    }
+
+    /// How many messages are waiting, due or not.
+    pub fn len(&self) -> usize {
+        self.messages.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// When the next message becomes due, if any.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.messages.borrow().iter().map(|(due, _)| *due).min()
+    }
+}
+
+#[async_trait(?Send)]
+impl Queue for MemoryQueue {
+    async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
+        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+        self.messages.borrow_mut().push((now + u64::from(delay_s) * 1000, body.to_owned()));
+        Ok(())
+    }
+}
+
+/// A runtime wired to native parts, with handles to the parts tests steer. D1, KV and HTTP
+/// are counted (`round_trips`).
 pub struct NativeRuntime {
     pub runtime: Runtime,
     pub db: Rc<SqliteDb>,
     pub http: Rc<ScriptedHttp>,
     pub clock: Rc<ManualClock>,
+    pub queue: Rc<MemoryQueue>,
+    pub counters: Rc<Counters>,
 }
 
 impl NativeRuntime {
@@ -110,15 +157,23 @@ impl NativeRuntime {
         let http = Rc::new(ScriptedHttp::default());
         let clock = Rc::new(ManualClock::new(now_ms));
         let kv = Rc::new(MemoryKv { entries: RefCell::default(), clock: Some(clock.clone()) });
+        let queue = Rc::new(MemoryQueue { messages: RefCell::default(), clock: Some(clock.clone()) });
+        let counters = Rc::new(Counters::default());
         let runtime = Runtime {
-            db: db.clone(),
-            kv,
-            http: http.clone(),
+            db: Rc::new(counting::CountingDb { inner: db.clone(), counters: counters.clone() }),
+            kv: Rc::new(counting::CountingKv { inner: kv, counters: counters.clone() }),
+            http: Rc::new(counting::CountingHttp { inner: http.clone(), counters: counters.clone() }),
             clock: clock.clone(),
             entropy: Rc::new(OsEntropy),
             background: Rc::new(Pool),
+            queue: queue.clone(),
         };
-        NativeRuntime { runtime, db, http, clock }
+        NativeRuntime { runtime, db, http, clock, queue, counters }
+    }
+
+    /// Round trips made so far through this runtime.
+    pub fn round_trips(&self) -> RoundTrips {
+        self.counters.snapshot()
     }
 }
 

@@ -60,6 +60,22 @@ impl ApiKey {
     }
 }
 
+const INSERT_PROJECT: &str = "INSERT INTO projects (id, name, created_at_ms) VALUES (?1, ?2, ?3)";
+const GET_PROJECT: &str = "SELECT id, name, created_at_ms FROM projects WHERE id = ?1";
+const INSERT_KEY: &str = "INSERT INTO api_keys (id, project_id, key_hash, label, last4, created_at_ms) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const LIST_KEYS: &str = "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
+                         WHERE project_id = ?1 ORDER BY created_at_ms, id";
+const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL";
+const GET_KEY: &str = "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys WHERE id = ?1";
+const FIND_LIVE_KEY: &str = "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
+                             WHERE key_hash = ?1 AND revoked_at_ms IS NULL";
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    [INSERT_PROJECT, GET_PROJECT, INSERT_KEY, LIST_KEYS, REVOKE_KEY, GET_KEY, FIND_LIVE_KEY].map(str::to_owned).into()
+}
+
 pub fn hash_key(key: &str) -> String {
     crate::hex::lower(&Sha256::digest(key.as_bytes()))
 }
@@ -75,17 +91,12 @@ fn last4(key: &str) -> String {
 
 pub async fn create_project(rt: &Runtime, name: &str) -> ApiResult<Project> {
     let project = Project { id: ids::project_id(rt), name: name.to_owned(), created_at_ms: rt.now_ms() as i64 };
-    rt.db
-        .execute(
-            "INSERT INTO projects (id, name, created_at_ms) VALUES (?1, ?2, ?3)",
-            &[project.id.as_str().into(), name.into(), project.created_at_ms.into()],
-        )
-        .await?;
+    rt.db.execute(INSERT_PROJECT, &[project.id.as_str().into(), name.into(), project.created_at_ms.into()]).await?;
     Ok(project)
 }
 
 pub async fn get_project(rt: &Runtime, id: &str) -> ApiResult<Option<Project>> {
-    let rows = rt.db.query("SELECT id, name, created_at_ms FROM projects WHERE id = ?1", &[id.into()]).await?;
+    let rows = rt.db.query(GET_PROJECT, &[id.into()]).await?;
     Ok(rows.first().and_then(|r| {
         Some(Project { id: text(r, "id")?, name: text(r, "name")?, created_at_ms: int(r, "created_at_ms")? })
     }))
@@ -103,8 +114,7 @@ pub async fn insert_key(rt: &Runtime, project_id: &str, label: &str, key: &str) 
     };
     rt.db
         .execute(
-            "INSERT INTO api_keys (id, project_id, key_hash, label, last4, created_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            INSERT_KEY,
             &[
                 record.id.as_str().into(),
                 project_id.into(),
@@ -119,46 +129,31 @@ pub async fn insert_key(rt: &Runtime, project_id: &str, label: &str, key: &str) 
 }
 
 pub async fn list_keys(rt: &Runtime, project_id: &str) -> ApiResult<Vec<ApiKey>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
-             WHERE project_id = ?1 ORDER BY created_at_ms, id",
-            &[project_id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(LIST_KEYS, &[project_id.into()]).await?;
     Ok(rows.iter().filter_map(ApiKey::from_row).collect())
 }
 
 /// Marks a key revoked (idempotently: a second revoke keeps the first time).
 pub async fn revoke_key(rt: &Runtime, key_id: &str) -> ApiResult<Option<ApiKey>> {
-    rt.db
-        .execute(
-            "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
-            &[key_id.into(), (rt.now_ms() as i64).into()],
-        )
-        .await?;
-    let rows = rt
-        .db
-        .query(
-            "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys WHERE id = ?1",
-            &[key_id.into()],
-        )
-        .await?;
+    rt.db.execute(REVOKE_KEY, &[key_id.into(), (rt.now_ms() as i64).into()]).await?;
+    let rows = rt.db.query(GET_KEY, &[key_id.into()]).await?;
     Ok(rows.first().and_then(ApiKey::from_row))
 }
 
 /// The live (not revoked) key whose hash (`hash_key`) is `key_hash`, if any.
+///
+/// Read from the nearest D1 read replica first: a key revoked moments ago may still be found
+/// there for the replica's lag (on top of the isolate cache's 60 s, see `auth`). A key that
+/// the replica does not have yet (created moments ago) is looked up again on the primary, so
+/// a new key works at once.
 pub async fn find_live_key(rt: &Runtime, key_hash: &str) -> ApiResult<Option<ApiKey>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
-             WHERE key_hash = ?1 AND revoked_at_ms IS NULL",
-            &[key_hash.into()],
-        )
-        .await?;
-    Ok(rows.first().and_then(ApiKey::from_row))
+    // A replica first (the Sessions API: any nearby copy); a miss there may just be a key
+    // created moments ago, so it is asked of the primary before it counts as unknown.
+    let params = [key_hash.into()];
+    if let Some(key) = rt.db.query_replica(FIND_LIVE_KEY, &params).await?.first().and_then(ApiKey::from_row) {
+        return Ok(Some(key));
+    }
+    Ok(rt.db.query(FIND_LIVE_KEY, &params).await?.first().and_then(ApiKey::from_row))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::{int, text};
 use crate::error::ApiResult;
-use crate::runtime::{DbError, Runtime};
+use crate::runtime::{DbError, Runtime, SqlValue};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Registered {
@@ -17,8 +17,51 @@ pub struct Registered {
     pub is_bot: bool,
 }
 
-/// Records (or refreshes) `identity` in `room_id` and returns its uid — one round trip.
-/// A new identity gets the room's next uid; an existing one keeps its uid.
+/// Records (or refreshes) `identity` in `room_id`: a new identity gets the room's next uid, an
+/// existing one keeps its uid; display name and metadata change only when given. ?1 room,
+/// ?2 identity, ?3 display name, ?4 metadata, ?5 time (ms).
+pub const UPSERT_SQL: &str =
+    "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms) \
+     VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?4, ?5, ?5) \
+     ON CONFLICT (room_id, identity) DO UPDATE SET \
+       display_name = COALESCE(excluded.display_name, participants.display_name), \
+       metadata = COALESCE(excluded.metadata, participants.metadata), \
+       updated_at_ms = excluded.updated_at_ms \
+     RETURNING uid";
+
+/// The parameters of `UPSERT_SQL`.
+pub fn upsert_params(
+    room_id: &str,
+    identity: &str,
+    display_name: Option<&str>,
+    metadata: Option<&str>,
+    at_ms: i64,
+) -> Vec<SqlValue> {
+    vec![
+        room_id.into(),
+        identity.into(),
+        display_name.map(str::to_owned).into(),
+        metadata.map(str::to_owned).into(),
+        at_ms.into(),
+    ]
+}
+
+/// `UPSERT_SQL` for a recording's bot: the same per-room uid sequence, marked `is_bot`. People's
+/// upserts never name `is_bot`, so a deferred registry write cannot clear it (and a bot's
+/// identity is one no person can have). ?1 room, ?2 bot identity, ?3 time (ms).
+const REGISTER_BOT: &str = "INSERT INTO participants (room_id, identity, uid, created_at_ms, updated_at_ms, is_bot) \
+     VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?3, 1) \
+     ON CONFLICT (room_id, identity) DO UPDATE SET updated_at_ms = excluded.updated_at_ms \
+     RETURNING uid";
+const BOT_UID: &str = "SELECT uid FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 1";
+const FIND: &str =
+    "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 0";
+const BY_UID: &str = "SELECT identity, uid, display_name, is_bot FROM participants WHERE room_id = ?1";
+
+/// Every statement this module sends.
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID];
+
+/// `UPSERT_SQL` now, returning the uid — one round trip.
 pub async fn upsert(
     rt: &Runtime,
     room_id: &str,
@@ -26,67 +69,52 @@ pub async fn upsert(
     display_name: Option<&str>,
     metadata: Option<&str>,
 ) -> ApiResult<u32> {
-    insert_or_keep(rt, room_id, identity, display_name, metadata, false).await
+    upsert_at(rt, room_id, identity, display_name, metadata, rt.now_ms() as i64).await
 }
 
 /// The identity a recording's bot is registered under. It starts with a control character,
-/// which no participant identity of a vendor with bots (Agora) may contain.
+/// which no participant identity may contain.
 pub fn bot_identity(recording_id: &str) -> String {
     format!("\u{1f}recorder:{recording_id}")
+}
+
+/// Whether a registered identity is a recording bot's.
+pub fn is_bot_identity(identity: &str) -> bool {
+    identity.starts_with("\u{1f}recorder:")
 }
 
 /// Registers the bot that records `recording_id` in `room_id` and returns its uid: the
 /// room's next uid, so it never equals a person's; a second call keeps the first uid.
 pub async fn register_bot(rt: &Runtime, room_id: &str, recording_id: &str) -> ApiResult<u32> {
-    insert_or_keep(rt, room_id, &bot_identity(recording_id), None, None, true).await
+    let at_ms = rt.now_ms() as i64;
+    allocate(rt, REGISTER_BOT, &[room_id.into(), bot_identity(recording_id).into(), at_ms.into()]).await
 }
 
 /// The uid of `recording_id`'s bot, if it has one.
 pub async fn bot_uid(rt: &Runtime, room_id: &str, recording_id: &str) -> ApiResult<Option<u32>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT uid FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 1",
-            &[room_id.into(), bot_identity(recording_id).into()],
-        )
-        .await?;
+    let rows = rt.db.query(BOT_UID, &[room_id.into(), bot_identity(recording_id).into()]).await?;
     Ok(rows.first().and_then(|r| int(r, "uid")).and_then(|uid| u32::try_from(uid).ok()))
 }
 
-async fn insert_or_keep(
+/// `upsert` stamped with the time the caller asked for it (a deferred write keeps the time of
+/// the request that caused it).
+pub async fn upsert_at(
     rt: &Runtime,
     room_id: &str,
     identity: &str,
     display_name: Option<&str>,
     metadata: Option<&str>,
-    is_bot: bool,
+    at_ms: i64,
 ) -> ApiResult<u32> {
-    let now = rt.now_ms() as i64;
-    let params = [
-        room_id.into(),
-        identity.into(),
-        display_name.map(str::to_owned).into(),
-        metadata.map(str::to_owned).into(),
-        now.into(),
-        is_bot.into(),
-    ];
+    allocate(rt, UPSERT_SQL, &upsert_params(room_id, identity, display_name, metadata, at_ms)).await
+}
+
+/// Runs an insert that takes the room's next uid and returns the row's uid.
+async fn allocate(rt: &Runtime, sql: &str, params: &[SqlValue]) -> ApiResult<u32> {
     // Two new identities racing for the same next uid: the unique index refuses one, and
     // its retry takes the uid after.
     for _ in 0..3 {
-        let result = rt
-            .db
-            .query(
-                "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms, is_bot) \
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?4, ?5, ?5, ?6) \
-                 ON CONFLICT (room_id, identity) DO UPDATE SET \
-                   display_name = COALESCE(excluded.display_name, participants.display_name), \
-                   metadata = COALESCE(excluded.metadata, participants.metadata), \
-                   updated_at_ms = excluded.updated_at_ms \
-                 RETURNING uid",
-                &params,
-            )
-            .await;
-        match result {
+        match rt.db.query(sql, params).await {
             Ok(rows) => {
                 let uid = rows.first().and_then(|r| int(r, "uid")).unwrap_or(0);
                 return u32::try_from(uid)
@@ -101,13 +129,7 @@ async fn insert_or_keep(
 
 /// A person registered in the room (bots are not found by identity).
 pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Option<Registered>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 0",
-            &[room_id.into(), identity.into()],
-        )
-        .await?;
+    let rows = rt.db.query(FIND, &[room_id.into(), identity.into()]).await?;
     Ok(rows.first().and_then(|r| {
         Some(Registered {
             identity: text(r, "identity")?,
@@ -121,10 +143,7 @@ pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Opti
 /// Everyone registered in the room, by uid, recording bots included (`is_bot`) so a
 /// listing can leave them out.
 pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Registered>> {
-    let rows = rt
-        .db
-        .query("SELECT identity, uid, display_name, is_bot FROM participants WHERE room_id = ?1", &[room_id.into()])
-        .await?;
+    let rows = rt.db.query(BY_UID, &[room_id.into()]).await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
@@ -137,4 +156,16 @@ pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Regis
             Some((reg.uid, reg))
         })
         .collect())
+}
+
+/// The identity registered with `uid` in the room.
+pub async fn by_uid_one(rt: &Runtime, room_id: &str, uid: u32) -> ApiResult<Option<String>> {
+    let rows = rt
+        .db
+        .query(
+            "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2",
+            &[room_id.into(), i64::from(uid).into()],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| text(r, "identity")))
 }

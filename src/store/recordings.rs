@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{int, metadata_json, newest_first, text, Cursor};
+use super::{int, metadata_json, newest_first, page_sqls, text, Cursor};
 use crate::error::ApiResult;
 use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
@@ -30,6 +30,43 @@ pub struct Recording {
 
 const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_recording_id, status, output_uri, layout, audio_only, \
                        request_hash, metadata, error, files, started_at_ms, ended_at_ms";
+
+fn insert_sql() -> String {
+    format!(
+        "INSERT INTO recordings ({COLUMNS}, updated_at_ms, answer_lost) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1)"
+    )
+}
+const SAVE_STATE: &str = "UPDATE recordings SET vendor_recording_id = ?2, status = ?3, error = ?4, files = ?5, \
+                          ended_at_ms = ?6, updated_at_ms = ?7 WHERE id = ?1";
+fn find_sql() -> String {
+    format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND id = ?2")
+}
+fn unanswered_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
+         ORDER BY started_at_ms"
+    )
+}
+const SET_ANSWER_LOST: &str = "UPDATE recordings SET answer_lost = ?2 WHERE id = ?1";
+const KNOWN_VENDOR_IDS: &str = "SELECT vendor_recording_id FROM recordings \
+                                WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id IS NOT NULL";
+const REMOVE: &str = "DELETE FROM recordings WHERE id = ?1";
+fn page_select() -> String {
+    format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1")
+}
+fn page_of_room_select() -> String {
+    format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND room_id = ?2")
+}
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    let mut all = vec![insert_sql(), find_sql(), unanswered_sql()];
+    all.extend([SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE].map(str::to_owned));
+    all.extend(page_sqls(&page_select(), 1, "started_at_ms"));
+    all.extend(page_sqls(&page_of_room_select(), 2, "started_at_ms"));
+    all
+}
 
 fn files_to_json(files: &[FileResult]) -> Value {
     Value::Array(
@@ -121,7 +158,8 @@ impl Recording {
 pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
     rt.db
         .execute(
-            &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            // Unanswered until its answer reaches the client (`set_answer_lost(false)`).
+            &insert_sql(),
             &[
                 r.id.as_str().into(),
                 r.project_id.as_str().into(),
@@ -148,8 +186,7 @@ pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
 pub async fn save_state(rt: &Runtime, r: &Recording) -> ApiResult<()> {
     rt.db
         .execute(
-            "UPDATE recordings SET vendor_recording_id = ?2, status = ?3, error = ?4, files = ?5, ended_at_ms = ?6, \
-             updated_at_ms = ?7 WHERE id = ?1",
+            SAVE_STATE,
             &[
                 r.id.as_str().into(),
                 r.vendor_recording_id.clone().into(),
@@ -165,51 +202,30 @@ pub async fn save_state(rt: &Runtime, r: &Recording) -> ApiResult<()> {
 }
 
 pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Recording>> {
-    let rows = rt
-        .db
-        .query(
-            &format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND id = ?2"),
-            &[project_id.into(), id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(&find_sql(), &[project_id.into(), id.into()]).await?;
     Ok(rows.first().and_then(Recording::from_row))
 }
 
-/// Starts of this room, made by the same request, whose answer was lost and not yet given
-/// to a retry (confirmed at the vendor since, or not).
-pub async fn lost_answers(rt: &Runtime, room_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
-    let rows = rt
-        .db
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM recordings WHERE room_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
-                 ORDER BY started_at_ms"
-            ),
-            &[room_id.into(), request_hash.into()],
-        )
-        .await?;
+/// Starts made by the same request (the hash covers project and room) whose answer has not
+/// reached a client yet (confirmed at the vendor since, or not), oldest first.
+pub async fn unanswered(rt: &Runtime, project_id: &str, request_hash: &str) -> ApiResult<Vec<Recording>> {
+    let rows = rt.db.query(&unanswered_sql(), &[project_id.into(), request_hash.into()]).await?;
     Ok(rows.iter().filter_map(Recording::from_row).collect())
 }
 
 pub async fn set_answer_lost(rt: &Runtime, id: &str, lost: bool) -> ApiResult<()> {
-    rt.db.execute("UPDATE recordings SET answer_lost = ?2 WHERE id = ?1", &[id.into(), lost.into()]).await?;
+    rt.db.execute(SET_ANSWER_LOST, &[id.into(), lost.into()]).await?;
     Ok(())
 }
 
 /// Vendor ids already attached to a recording of this room.
-pub async fn known_vendor_ids(rt: &Runtime, room_id: &str) -> ApiResult<Vec<String>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT vendor_recording_id FROM recordings WHERE room_id = ?1 AND vendor_recording_id IS NOT NULL",
-            &[room_id.into()],
-        )
-        .await?;
+pub async fn known_vendor_ids(rt: &Runtime, project_id: &str, room_id: &str) -> ApiResult<Vec<String>> {
+    let rows = rt.db.query(KNOWN_VENDOR_IDS, &[project_id.into(), room_id.into()]).await?;
     Ok(rows.iter().filter_map(|r| text(r, "vendor_recording_id")).collect())
 }
 
 pub async fn remove(rt: &Runtime, id: &str) -> ApiResult<()> {
-    rt.db.execute("DELETE FROM recordings WHERE id = ?1", &[id.into()]).await?;
+    rt.db.execute(REMOVE, &[id.into()]).await?;
     Ok(())
 }
 
@@ -221,7 +237,47 @@ pub async fn page(
     after: Option<&Cursor>,
     limit: u32,
 ) -> ApiResult<(Vec<Recording>, bool)> {
-    let select = format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1 AND (?2 IS NULL OR room_id = ?2)");
-    let params = vec![project_id.into(), room_id.map(str::to_owned).into()];
+    // Two statements, so that a room's page is read from the index that starts with its room.
+    let (select, params) = match room_id {
+        Some(room) => (page_of_room_select(), vec![project_id.into(), room.into()]),
+        None => (page_select(), vec![project_id.into()]),
+    };
     newest_first(rt, &select, params, "started_at_ms", after, limit, Recording::from_row).await
+}
+
+/// A vendor event about recording `vendor_recording_id` of the room: its status follows,
+/// except that a final status is never replaced by an earlier, non-final one arriving late.
+pub async fn follow_vendor(
+    rt: &Runtime,
+    project_id: &str,
+    room_id: &str,
+    vendor_recording_id: &str,
+    status: crate::vendors::recording::RecordingStatus,
+    at_ms: u64,
+) -> ApiResult<()> {
+    let finals = "('complete', 'failed', 'aborted', 'limit_reached')";
+    let sql = if status.is_final() {
+        "UPDATE recordings SET status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), updated_at_ms = ?6 \
+         WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3"
+            .to_owned()
+    } else {
+        format!(
+            "UPDATE recordings SET status = ?4, updated_at_ms = ?6 \
+             WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3 AND status NOT IN {finals}"
+        )
+    };
+    rt.db
+        .execute(
+            &sql,
+            &[
+                project_id.into(),
+                room_id.into(),
+                vendor_recording_id.into(),
+                status.as_str().into(),
+                (at_ms as i64).into(),
+                (rt.now_ms() as i64).into(),
+            ],
+        )
+        .await?;
+    Ok(())
 }

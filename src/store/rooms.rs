@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{int, metadata_json, newest_first, text, Cursor};
+use super::{int, metadata_json, newest_first, page_sqls, text, Cursor};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
@@ -22,10 +22,13 @@ pub struct Room {
     pub region: Option<String>,
     pub enable_recording: bool,
     pub created_at_ms: i64,
+    /// False while the create that wrote the row is still trying vendors: `vendor` is only
+    /// the one it is trying, and nothing may be served from the room yet.
+    pub vendor_confirmed: bool,
 }
 
 const COLUMNS: &str = "id, project_id, name, vendor, vendor_sid, max_participants, empty_timeout_s, \
-                       metadata, region, enable_recording, created_at_ms";
+                       metadata, region, enable_recording, created_at_ms, vendor_confirmed";
 
 impl Room {
     fn from_row(row: &Row) -> Option<Room> {
@@ -41,6 +44,7 @@ impl Room {
             region: text(row, "region"),
             enable_recording: int(row, "enable_recording") == Some(1),
             created_at_ms: int(row, "created_at_ms")?,
+            vendor_confirmed: int(row, "vendor_confirmed") != Some(0),
         })
     }
 
@@ -63,12 +67,43 @@ impl Room {
 
 /// Inserts a new room, reserving its name. A taken name is `ROOM_NAME_TAKEN` with the
 /// existing room's id.
+const INSERT: &str = "INSERT INTO rooms (id, project_id, name, vendor, vendor_sid, max_participants, \
+                      empty_timeout_s, metadata, region, enable_recording, created_at_ms, vendor_confirmed) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+const CONFIRM_VENDOR: &str = "UPDATE rooms SET vendor = ?2, vendor_sid = ?3, vendor_confirmed = 1 \
+                              WHERE id = ?1 AND deleted_at_ms IS NULL";
+const REMOVE: &str = "DELETE FROM rooms WHERE id = ?1";
+const REMOVE_ABANDONED: &str = "DELETE FROM rooms WHERE project_id = ?1 AND name = ?2 AND deleted_at_ms IS NULL \
+                                AND vendor_confirmed = 0 AND created_at_ms <= ?3";
+const SOFT_DELETE: &str = "UPDATE rooms SET deleted_at_ms = ?2 WHERE id = ?1 AND deleted_at_ms IS NULL";
+
+/// Each lookup is one primary-key or unique-index probe (`rooms_live_name` is partial, so
+/// the query repeats its `deleted_at_ms IS NULL`).
+fn find_by_id_sql() -> String {
+    format!("SELECT {COLUMNS} FROM rooms WHERE id = ?2 AND project_id = ?1 AND deleted_at_ms IS NULL")
+}
+fn find_by_name_sql() -> String {
+    format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND name = ?2 AND deleted_at_ms IS NULL")
+}
+/// Rooms still being created are not listed: their vendor may yet change.
+fn page_select() -> String {
+    format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL AND vendor_confirmed = 1")
+}
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    let mut all: Vec<String> =
+        [INSERT, CONFIRM_VENDOR, REMOVE, REMOVE_ABANDONED, SOFT_DELETE].map(str::to_owned).into();
+    all.extend([find_by_id_sql(), find_by_name_sql()]);
+    all.extend(page_sqls(&page_select(), 1, "created_at_ms"));
+    all
+}
+
 pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
     let result = rt
         .db
         .execute(
-            "INSERT INTO rooms (id, project_id, name, vendor, vendor_sid, max_participants, empty_timeout_s, \
-             metadata, region, enable_recording, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            INSERT,
             &[
                 room.id.as_str().into(),
                 room.project_id.as_str().into(),
@@ -81,6 +116,7 @@ pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
                 room.region.clone().into(),
                 room.enable_recording.into(),
                 room.created_at_ms.into(),
+                room.vendor_confirmed.into(),
             ],
         )
         .await;
@@ -102,46 +138,49 @@ pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
     }
 }
 
-/// Records the vendor that finally hosted the room (after a failover) and its vendor id.
-pub async fn set_vendor(rt: &Runtime, room_id: &str, vendor: &str, vendor_sid: Option<&str>) -> ApiResult<()> {
-    rt.db
-        .execute(
-            "UPDATE rooms SET vendor = ?2, vendor_sid = ?3 WHERE id = ?1",
-            &[room_id.into(), vendor.into(), vendor_sid.map(str::to_owned).into()],
-        )
-        .await?;
-    Ok(())
+/// Records the vendor that finally hosted the room (after any failover) and its vendor id;
+/// from now on the room may be used. False if the row is gone (its create was taken for
+/// abandoned and removed).
+pub async fn confirm_vendor(rt: &Runtime, room_id: &str, vendor: &str, vendor_sid: Option<&str>) -> ApiResult<bool> {
+    let params = [room_id.into(), vendor.into(), vendor_sid.map(str::to_owned).into()];
+    Ok(rt.db.execute(CONFIRM_VENDOR, &params).await? == 1)
+}
+
+/// Removes the live room `name` if its create never confirmed a vendor and began at or
+/// before `started_before_ms` (that request died). True if there was one.
+pub async fn remove_abandoned(rt: &Runtime, project_id: &str, name: &str, started_before_ms: i64) -> ApiResult<bool> {
+    let params = [project_id.into(), name.into(), started_before_ms.into()];
+    Ok(rt.db.execute(REMOVE_ABANDONED, &params).await? == 1)
 }
 
 /// Removes a room whose vendor call failed, so no record is left behind.
 pub async fn remove(rt: &Runtime, room_id: &str) -> ApiResult<()> {
-    rt.db.execute("DELETE FROM rooms WHERE id = ?1", &[room_id.into()]).await?;
+    rt.db.execute(REMOVE, &[room_id.into()]).await?;
     Ok(())
 }
 
-/// A live room of `project_id` by id or by name (an id match wins).
+/// A live room of `project_id` by id or by name: an id-shaped reference is an id (names
+/// never have that shape), anything else a name.
 pub async fn find(rt: &Runtime, project_id: &str, id_or_name: &str) -> ApiResult<Option<Room>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL AND (id = ?2 OR name = ?2) \
-         ORDER BY id = ?2 DESC LIMIT 1"
-    );
+    let sql = if crate::ids::is_room_id(id_or_name) { find_by_id_sql() } else { find_by_name_sql() };
     let rows = rt.db.query(&sql, &[project_id.into(), id_or_name.into()]).await?;
     Ok(rows.first().and_then(Room::from_row))
 }
 
 pub async fn soft_delete(rt: &Runtime, room_id: &str) -> ApiResult<bool> {
-    let changed = rt
-        .db
-        .execute(
-            "UPDATE rooms SET deleted_at_ms = ?2 WHERE id = ?1 AND deleted_at_ms IS NULL",
-            &[room_id.into(), (rt.now_ms() as i64).into()],
-        )
-        .await?;
+    let changed = rt.db.execute(SOFT_DELETE, &[room_id.into(), (rt.now_ms() as i64).into()]).await?;
     Ok(changed == 1)
 }
 
 /// One page of the project's live rooms, newest first, strictly after `after`.
 pub async fn page(rt: &Runtime, project_id: &str, after: Option<&Cursor>, limit: u32) -> ApiResult<(Vec<Room>, bool)> {
-    let select = format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL");
-    newest_first(rt, &select, vec![project_id.into()], "created_at_ms", after, limit, Room::from_row).await
+    newest_first(rt, &page_select(), vec![project_id.into()], "created_at_ms", after, limit, Room::from_row).await
+}
+
+/// The room a vendor calls `vendor_name` (our room id), deleted or not, in any project: for
+/// vendor events, which name no project.
+pub async fn by_vendor_name(rt: &Runtime, vendor: &str, vendor_name: &str) -> ApiResult<Option<Room>> {
+    let sql = format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1 AND vendor = ?2");
+    let rows = rt.db.query(&sql, &[vendor_name.into(), vendor.into()]).await?;
+    Ok(rows.first().and_then(Room::from_row))
 }

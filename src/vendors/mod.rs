@@ -141,8 +141,9 @@ pub struct JoinToken {
 pub mod recording {
     //! Vendor-neutral recording types.
 
-    /// Where a recording is written, with the credentials to write there (from Worker secrets).
-    #[derive(Clone, Debug, PartialEq)]
+    /// Where a recording is written, with the credentials to write there (the deployment's
+    /// or the project's own). `Debug` shows where, never a credential.
+    #[derive(Clone, PartialEq)]
     pub enum Destination {
         S3 {
             bucket: String,
@@ -163,6 +164,36 @@ pub mod recording {
             account_name: String,
             account_key: String,
         },
+    }
+
+    impl std::fmt::Debug for Destination {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            const HIDDEN: &str = "[redacted]";
+            match self {
+                Destination::S3 { bucket, path, region, endpoint, .. } => f
+                    .debug_struct("S3")
+                    .field("bucket", bucket)
+                    .field("path", path)
+                    .field("access_key", &HIDDEN)
+                    .field("secret", &HIDDEN)
+                    .field("region", region)
+                    .field("endpoint", endpoint)
+                    .finish(),
+                Destination::Gcs { bucket, path, .. } => f
+                    .debug_struct("Gcs")
+                    .field("bucket", bucket)
+                    .field("path", path)
+                    .field("credentials", &HIDDEN)
+                    .finish(),
+                Destination::Azure { container, path, account_name, .. } => f
+                    .debug_struct("Azure")
+                    .field("container", container)
+                    .field("path", path)
+                    .field("account_name", account_name)
+                    .field("account_key", &HIDDEN)
+                    .finish(),
+            }
+        }
     }
 
     impl Destination {
@@ -321,6 +352,12 @@ pub trait Vendor {
 
     fn supports(&self, capability: Capability) -> bool;
 
+    /// Whether `create_room` calls the vendor. Vendors without a room object answer it without
+    /// a call, so its outcome says nothing about their health (the circuit breaker skips it).
+    fn room_create_calls_vendor(&self) -> bool {
+        true
+    }
+
     /// Creates (or, for vendors without a room object, does nothing and) returns the room.
     async fn create_room(&self, rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError>;
 
@@ -334,6 +371,12 @@ pub trait Vendor {
 
     /// Removes one participant; `VendorFailure::NotFound` when they are not in the room.
     async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError>;
+
+    /// Whether `join_token` needs the participant's room-stable numeric uid (`JoinGrant::uid`)
+    /// from the registry. Vendors that join by identity mint without waiting for the registry.
+    fn joins_by_uid(&self) -> bool {
+        false
+    }
 
     /// Mints a join token in the vendor's own format. No I/O: signed in-isolate.
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken>;
@@ -405,6 +448,14 @@ pub fn grant_not_supported(vendor: &str, grant: &str, why: &str) -> ApiError {
         .with_detail("vendor", vendor.to_owned())
 }
 
+/// `IDENTITY_NOT_SUPPORTED`: an identity that is well formed in general (1 to 256 characters,
+/// no control characters) but outside what `vendor` takes, e.g. ZEGO's shorter ASCII ids.
+pub fn identity_not_supported(vendor: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::IdentityNotSupported, format!("{vendor} cannot take this identity: {why}"))
+        .with_detail("field", "identity")
+        .with_detail("vendor", vendor.to_owned())
+}
+
 /// Reads one setting: trimmed, empty treated as absent.
 pub fn setting(env: EnvVars<'_>, name: &str) -> Option<String> {
     env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
@@ -456,6 +507,45 @@ pub fn entry(name: &'static str, state: VendorState) -> VendorEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_destination_debug_shows_where_but_no_secret() {
+        let all = [
+            recording::Destination::S3 {
+                bucket: "media".into(),
+                path: "rtc/a.mp4".into(),
+                access_key: "AKIA-SECRET-ID".into(),
+                secret: "s3-top-secret".into(),
+                region: Some("eu-west-1".into()),
+                endpoint: None,
+            },
+            recording::Destination::Gcs {
+                bucket: "media".into(),
+                path: "a.mp4".into(),
+                credentials: "{\"private_key\":\"gcp-top-secret\"}".into(),
+            },
+            recording::Destination::Azure {
+                container: "media".into(),
+                path: "a.mp4".into(),
+                account_name: "acct".into(),
+                account_key: "azure-top-secret".into(),
+            },
+        ];
+        for d in all {
+            let spec = recording::RecordingSpec {
+                room_id: "rm_1".into(),
+                layout: "grid".into(),
+                audio_only: false,
+                destination: d.clone(),
+                recording_id: "rec_1".into(),
+                recorder_uid: Some(7),
+            };
+            for shown in [format!("{d:?}"), format!("{spec:#?}")] {
+                assert!(shown.contains("media") && shown.contains("[redacted]"), "{shown}");
+                assert!(!shown.contains("SECRET") && !shown.contains("top-secret"), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn settings_classify_absent_partial_and_complete() {

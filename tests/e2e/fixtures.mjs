@@ -1,4 +1,4 @@
-// Shared fixtures of the end-to-end suite, bench/token_e2e.mjs and scripts/standins.mjs (`make dev`):
+// Shared fixtures of the end-to-end suite, bench/side_by_side.mjs and scripts/standins.mjs (`make dev`):
 // the standard vendor test credentials, the vendor stand-ins started with them, and the Worker
 // settings that point a Worker at those stand-ins.
 //

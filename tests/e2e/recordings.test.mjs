@@ -16,6 +16,11 @@
 // only the answer was lost) drives each case. The stand-in starts an auto-record room's own egress on
 // CreateRoom, as LiveKit does.
 //
+// Storage is confined per project: the shared credentials write only inside `<folder><project id>/` of
+// the shared buckets (P()/P2() move a test's URI there), a project's own destination (sealed under
+// RTCGATE_ENCRYPTION_KEY on `main`; `s3only` has no key) is used for its folder and by no other project,
+// and a client that hangs up while LiveKit holds its start still gets its egress recorded (waitUntil).
+//
 // Three LiveKit outages in a row open the Worker's circuit breaker (30 s, published to KV), which would
 // show in discovery; the tests keep a successful LiveKit call between failures.
 //
@@ -48,7 +53,11 @@ const GCP_CREDENTIALS = '{"type":"service_account","project_id":"rtc-e2e","priva
 const AZURE = { name: 'rtcgatee2eacct', key: 'azure-e2e-ACCOUNT-KEY-Zm9vYmFy==' };
 const DEFAULT_URI = 's3://media-default/auto/';
 
-const SECRETS = [S3.accessKey, S3.secret, S3_ONLY.accessKey, S3_ONLY.secret, GCP_CREDENTIALS, 'gcp-e2e-PRIVATE-KEY-77aa', AZURE.key];
+// A project's own storage (a destination on `main`), and the key that seals it at rest.
+const OWN_S3 = { accessKey: 'AKIAE2EPROJECTOWNKEY', secret: 'project-own-SECRET-5e6f7a', region: 'ap-south-1' };
+const ENCRYPTION_KEY = '6a0f3c9e21b84d57a6e0c3f19b2d4e8a7c5f0e1d2c3b4a5968778695a4b3c2d1';
+
+const SECRETS = [OWN_S3.accessKey, OWN_S3.secret, ENCRYPTION_KEY, S3.accessKey, S3.secret, S3_ONLY.accessKey, S3_ONLY.secret, GCP_CREDENTIALS, 'gcp-e2e-PRIVATE-KEY-77aa', AZURE.key];
 
 let vendors; // startVendorStandins() (LiveKit, Agora, ZEGO) for `main`
 let lk; // vendors.livekit
@@ -58,6 +67,19 @@ let w2; // s3only Worker
 let key; // API key of a project on `main`
 let otherKey; // API key of another project on `main`
 let key2; // API key on `s3only`
+let prj; // the project of `key`
+let otherPrj; // the project of `otherKey`
+let prj2; // the project of `key2`
+
+// The Workers' shared storage writes only inside each project's folder: on `main` the default URI's
+// folder `auto/` then the project id, in the default bucket and SHARED_BUCKETS; on `s3only` (no
+// default URI) the project id at the top of its SHARED_BUCKETS.
+const SHARED_BUCKETS = 'media, media-bucket, rec-bucket, gcs-bucket, az-container';
+const SHARED_BUCKETS_2 = 'plain-bucket, bucket, container';
+/** `uri` moved into the project's folder on `main`: `s3://b/p` → `s3://b/auto/<project>/p`. */
+const P = (uri, project = prj) => uri.replace(/^([a-z0-9]+:\/\/[^/]+\/)/, `$1auto/${project}/`);
+/** The same on `s3only`: `s3://b/p` → `s3://b/<project>/p`. */
+const P2 = (uri) => uri.replace(/^([a-z0-9]+:\/\/[^/]+\/)/, `$1${prj2}/`);
 
 before(async () => {
   [vendors, lk2] = await Promise.all([startVendorStandins(), startLiveKit(LK)]);
@@ -78,6 +100,8 @@ before(async () => {
         RECORDING_GCP_CREDENTIALS: GCP_CREDENTIALS,
         RECORDING_AZURE_ACCOUNT_NAME: AZURE.name,
         RECORDING_AZURE_ACCOUNT_KEY: AZURE.key,
+        RECORDING_SHARED_BUCKETS: SHARED_BUCKETS,
+        RTCGATE_ENCRYPTION_KEY: ENCRYPTION_KEY,
       },
     }),
     startWorker({
@@ -89,10 +113,11 @@ before(async () => {
         RECORDING_S3_ACCESS_KEY: S3_ONLY.accessKey,
         RECORDING_S3_SECRET: S3_ONLY.secret,
         RECORDING_S3_REGION: S3_ONLY.region,
+        RECORDING_SHARED_BUCKETS: SHARED_BUCKETS_2,
       },
     }),
   ]);
-  [{ key }, { key: otherKey }, { key: key2 }] = await Promise.all([
+  [{ key, projectId: prj }, { key: otherKey, projectId: otherPrj }, { key: key2, projectId: prj2 }] = await Promise.all([
     adminSetup(w, { projectName: 'rec-main' }),
     adminSetup(w, { projectName: 'rec-other' }),
     adminSetup(w2, { projectName: 'rec-s3only' }),
@@ -190,10 +215,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, m
 describe('start, get, list, stop', () => {
   test('start → 201 Recording; the stand-in got StartRoomCompositeEgress for the room id with the layout and one file output', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.name, output_uri: 's3://media/rec/{room}.mp4', layout: 'speaker', metadata: { by: 'e2e' } };
+    const body = { room: room.name, output_uri: P('s3://media/rec/{room}.mp4'), layout: 'speaker', metadata: { by: 'e2e' } };
     const { rec, call } = await startRecording(body);
     assert.equal(rec.room, room.id, 'the room is reported by id even when named by name');
-    assert.equal(rec.output_uri, `s3://media/rec/${room.id}.mp4`, 'output_uri is the destination written to ({room} expanded)');
+    assert.equal(rec.output_uri, P(`s3://media/rec/${room.id}-${rec.recording}.mp4`), 'output_uri is the destination written to ({room} expanded)');
     assert.equal(rec.layout, 'speaker');
     assert.equal(rec.audio_only, false);
     assert.deepEqual(rec.metadata, { by: 'e2e' });
@@ -235,12 +260,12 @@ describe('start, get, list, stop', () => {
 
   test('stop → 200 {recording, status: stopping, output_uri} through StopEgress{egress_id}', async () => {
     const room = await createRoom(w, key);
-    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 'gs://rec-bucket/stop/{room}.mp4' });
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('gs://rec-bucket/stop/{room}.mp4') });
     const s = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
     assert.equal(s.status, 200, s.text);
     assert.equal(s.json.recording, rec.recording);
     assert.equal(s.json.status, 'stopping');
-    assert.equal(s.json.output_uri, `gs://rec-bucket/stop/${room.id}.mp4`);
+    assert.equal(s.json.output_uri, P(`gs://rec-bucket/stop/${room.id}-${rec.recording}.mp4`));
     const stops = lk.callsTo('StopEgress');
     assert.equal(stops.at(-1).status, 200);
     assert.deepEqual(stops.at(-1).body, { egress_id: egressId });
@@ -254,7 +279,7 @@ describe('start, get, list, stop', () => {
 
   test('stop after complete returns the final state (200): via the stand-in\'s 412, then without any vendor call', async () => {
     const room = await createRoom(w, key);
-    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/final/' });
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('s3://media/final/') });
     lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
     const s = await api(w, 'POST', `/v1/rtc/recording/stop/${rec.recording}`, { key, body: {} });
     assert.equal(s.status, 200, s.text);
@@ -289,7 +314,7 @@ describe('start, get, list, stop', () => {
 
   test('stop after complete seen by get: no StopEgress at all', async () => {
     const room = await createRoom(w, key);
-    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/x/{room}.mp4' });
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('s3://media/x/{room}.mp4') });
     lk.advanceEgress(egressId, 'EGRESS_COMPLETE');
     assert.equal((await getRec(rec.recording)).json.status, 'complete');
     const stopsBefore = lk.callsTo('StopEgress').length;
@@ -297,7 +322,7 @@ describe('start, get, list, stop', () => {
     assert.equal(s.status, 200, s.text);
     assert.equal(s.json.recording, rec.recording);
     assert.equal(s.json.status, 'complete');
-    assert.equal(s.json.output_uri, `s3://media/x/${room.id}.mp4`);
+    assert.equal(s.json.output_uri, P(`s3://media/x/${room.id}-${rec.recording}.mp4`));
     assert.equal(lk.callsTo('StopEgress').length, stopsBefore);
     assertNoViolations();
   });
@@ -307,10 +332,10 @@ describe('start, get, list, stop', () => {
     const other = await createRoom(w, key);
     const ids = [];
     for (let i = 0; i < 3; i++) {
-      ids.push((await startRecording({ room: room.id, output_uri: `s3://media/list/${i}/` })).rec.recording);
+      ids.push((await startRecording({ room: room.id, output_uri: P(`s3://media/list/${i}/`) })).rec.recording);
       await new Promise((r) => setTimeout(r, 5)); // distinct started_at milliseconds (ordering only)
     }
-    const elsewhere = (await startRecording({ room: other.id, output_uri: 's3://media/list/other/' })).rec.recording;
+    const elsewhere = (await startRecording({ room: other.id, output_uri: P('s3://media/list/other/') })).rec.recording;
 
     const p1 = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=2`, { key });
     assert.equal(p1.status, 200, p1.text);
@@ -338,7 +363,7 @@ describe('start, get, list, stop', () => {
     for (const id of [...ids, elsewhere]) assert.ok(!foreign.text.includes(id), 'another project must not list our recordings');
 
     assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&cursor=not-a-cursor`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
-    assertError(await api(w, 'GET', `/v1/rtc/recording/list?cursor=${Buffer.from('1.rm\'--').toString('base64url')}`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
+    assertError(await api(w, 'GET', `/v1/rtc/recording/list?cursor=${encodeURIComponent("1.rec'--")}`, { key }), 400, 'INVALID_REQUEST', { field: 'cursor' });
     assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=0`, { key }), 400, 'INVALID_REQUEST', { field: 'limit' });
     assertError(await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}&limit=101`, { key }), 400, 'INVALID_REQUEST', { field: 'limit' });
     assertError(await api(w, 'GET', '/v1/rtc/recording/list?status=active', { key }), 400, 'UNKNOWN_FIELD', { field: 'status' });
@@ -350,12 +375,12 @@ describe('start, get, list, stop', () => {
 describe('destinations: the file output, field by field', () => {
   test('s3:// with a custom endpoint → s3 {access_key, secret, region, endpoint, force_path_style, bucket}, {room} expanded, MP4', async () => {
     const room = await createRoom(w, key);
-    const { rec, call } = await startRecording({ room: room.id, output_uri: 's3://media-bucket/rooms/{room}/take.mp4' });
-    assert.equal(rec.output_uri, `s3://media-bucket/rooms/${room.id}/take.mp4`);
+    const { rec, call } = await startRecording({ room: room.id, output_uri: P('s3://media-bucket/rooms/{room}/take.mp4') });
+    assert.equal(rec.output_uri, P(`s3://media-bucket/rooms/${room.id}/take-${rec.recording}.mp4`));
     assert.deepEqual(call.body.file_outputs, [
       {
         file_type: 'MP4',
-        filepath: `rooms/${room.id}/take.mp4`,
+        filepath: `auto/${prj}/rooms/${room.id}/take-${rec.recording}.mp4`,
         s3: {
           access_key: S3.accessKey,
           secret: S3.secret,
@@ -375,11 +400,11 @@ describe('destinations: the file output, field by field', () => {
 
   test('s3:// without an endpoint (second Worker) → no endpoint, no force_path_style', async () => {
     const room = await createRoom(w2, key2);
-    const { call } = await startRecording({ room: room.id, output_uri: 's3://plain-bucket/{room}.mp4' }, { worker: w2, k: key2, h: lk2 });
+    const { rec, call } = await startRecording({ room: room.id, output_uri: P2('s3://plain-bucket/{room}.mp4') }, { worker: w2, k: key2, h: lk2 });
     assert.deepEqual(call.body.file_outputs, [
       {
         file_type: 'MP4',
-        filepath: `${room.id}.mp4`,
+        filepath: `${prj2}/${room.id}-${rec.recording}.mp4`,
         s3: { access_key: S3_ONLY.accessKey, secret: S3_ONLY.secret, region: S3_ONLY.region, bucket: 'plain-bucket' },
       },
     ]);
@@ -388,9 +413,9 @@ describe('destinations: the file output, field by field', () => {
 
   test('gs:// → gcp {credentials, bucket}', async () => {
     const room = await createRoom(w, key);
-    const { call } = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/rec/{room}.mp4', layout: 'grid' });
+    const { rec, call } = await startRecording({ room: room.id, output_uri: P('gs://gcs-bucket/rec/{room}.mp4'), layout: 'grid' });
     assert.deepEqual(call.body.file_outputs, [
-      { file_type: 'MP4', filepath: `rec/${room.id}.mp4`, gcp: { credentials: GCP_CREDENTIALS, bucket: 'gcs-bucket' } },
+      { file_type: 'MP4', filepath: `auto/${prj}/rec/${room.id}-${rec.recording}.mp4`, gcp: { credentials: GCP_CREDENTIALS, bucket: 'gcs-bucket' } },
     ]);
     assert.equal(call.message.fileOutputs[0].output.case, 'gcp');
     assert.equal(call.body.layout, 'grid');
@@ -399,11 +424,11 @@ describe('destinations: the file output, field by field', () => {
 
   test('azure:// → azure {account_name, account_key, container_name}', async () => {
     const room = await createRoom(w, key);
-    const { call } = await startRecording({ room: room.id, output_uri: 'azure://az-container/a/b/{room}.mp4', layout: 'single-speaker' });
+    const { rec, call } = await startRecording({ room: room.id, output_uri: P('azure://az-container/a/b/{room}.mp4'), layout: 'single-speaker' });
     assert.deepEqual(call.body.file_outputs, [
       {
         file_type: 'MP4',
-        filepath: `a/b/${room.id}.mp4`,
+        filepath: `auto/${prj}/a/b/${room.id}-${rec.recording}.mp4`,
         azure: { account_name: AZURE.name, account_key: AZURE.key, container_name: 'az-container' },
       },
     ]);
@@ -414,14 +439,14 @@ describe('destinations: the file output, field by field', () => {
 
   test('audio_only → OGG file and audio_only on the request; a folder path gets {room}-{recording}.ogg', async () => {
     const room = await createRoom(w, key);
-    const { rec, call } = await startRecording({ room: room.id, output_uri: 'azure://az-container/audio/', audio_only: true });
+    const { rec, call } = await startRecording({ room: room.id, output_uri: P('azure://az-container/audio/'), audio_only: true });
     assert.equal(rec.audio_only, true);
     assert.equal(call.body.audio_only, true);
     assert.equal(call.message.audioOnly, true);
     const out = call.body.file_outputs[0];
     assert.equal(out.file_type, 'OGG');
     // A folder gets one file per recording, named after it: the path identifies the recording.
-    assert.equal(out.filepath, `audio/${room.id}-${rec.recording}.ogg`);
+    assert.equal(out.filepath, `auto/${prj}/audio/${room.id}-${rec.recording}.ogg`);
     assert.deepEqual(out.azure, { account_name: AZURE.name, account_key: AZURE.key, container_name: 'az-container' });
     assert.equal(rec.output_uri, `azure://az-container/${out.filepath}`, 'output_uri names the file the folder path was completed with');
     assertNoViolations();
@@ -432,11 +457,11 @@ describe('destinations: the file output, field by field', () => {
     const { rec, call } = await startRecording({ room: room.id });
     const out = call.body.file_outputs[0];
     assert.equal(out.s3.bucket, 'media-default');
-    assert.equal(out.filepath, `auto/${room.id}-${rec.recording}.mp4`);
+    assert.equal(out.filepath, `auto/${prj}/${room.id}-${rec.recording}.mp4`);
     assert.equal(rec.output_uri, `s3://media-default/${out.filepath}`, 'the default folder completed with {room}-{recording}.mp4');
-    const timed = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/{room}/{time}.mp4' });
+    const timed = await startRecording({ room: room.id, output_uri: P('gs://gcs-bucket/{room}/{time}.mp4') });
     const timedPath = timed.call.body.file_outputs[0].filepath;
-    assert.match(timedPath, new RegExp(`^${room.id}/\\d{8}T\\d{6}Z\\.mp4$`));
+    assert.match(timedPath, new RegExp(`^auto/${prj}/${room.id}/\\d{8}T\\d{6}Z-${timed.rec.recording}\\.mp4$`));
     assert.equal(timed.rec.output_uri, `gs://gcs-bucket/${timedPath}`);
     assertNoViolations();
   });
@@ -445,7 +470,7 @@ describe('destinations: the file output, field by field', () => {
 describe('status mapping from EgressInfo', () => {
   test('ACTIVE → active, ENDING → stopping, COMPLETE → complete with files (size_bytes, duration_ms)', async () => {
     const room = await createRoom(w, key);
-    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/status/{room}.mp4' });
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('s3://media/status/{room}.mp4') });
 
     lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
     let g = await getRec(rec.recording);
@@ -488,17 +513,19 @@ describe('status mapping from EgressInfo', () => {
     assertNoViolations();
   });
 
-  for (const [egressStatus, ours, error] of [
-    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied'],
-    ['EGRESS_ABORTED', 'aborted', 'Start signal not received'],
-    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined],
+  // LiveKit's own error text stays in the log: the client reads one of our sentences.
+  for (const [egressStatus, ours, vendorText, error] of [
+    ['EGRESS_FAILED', 'failed', 'could not upload: AccessDenied on bucket gcs-bucket', 'the recording could not be written to its destination'],
+    ['EGRESS_FAILED', 'failed', 'pipeline: GstRtpBin internal error at 10.0.3.7', "the vendor's recorder failed"],
+    ['EGRESS_ABORTED', 'aborted', 'Start signal not received', 'the recording was aborted before it started'],
+    ['EGRESS_LIMIT_REACHED', 'limit_reached', undefined, undefined],
   ]) {
-    test(`${egressStatus} → ${ours}${error ? ' with the error' : ''}`, async () => {
+    test(`${egressStatus}${vendorText ? ` (${vendorText})` : ''} → ${ours}${error ? ' with our error text' : ''}`, async () => {
       const room = await createRoom(w, key);
-      const { rec, egressId } = await startRecording({ room: room.id, output_uri: 'gs://gcs-bucket/s/{room}.mp4' });
+      const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('gs://gcs-bucket/s/{room}.mp4') });
       lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
       assert.equal((await getRec(rec.recording)).json.status, 'active');
-      lk.advanceEgress(egressId, egressStatus, error ? { error } : {});
+      lk.advanceEgress(egressId, egressStatus, vendorText ? { error: vendorText } : {});
       const g = await getRec(rec.recording);
       assert.equal(g.status, 200, g.text);
       assert.equal(g.json.status, ours);
@@ -522,7 +549,7 @@ describe('status mapping from EgressInfo', () => {
 describe('exactly one egress per start', () => {
   test('idempotent replay: same key → same body, Idempotent-Replayed: true, one egress', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 's3://media/idem.ogg', audio_only: true, idempotency_key: `idem-${randomToken(6)}` };
+    const body = { room: room.id, output_uri: P('s3://media/idem.ogg'), audio_only: true, idempotency_key: `idem-${randomToken(6)}` };
     const { rec } = await startRecording(body);
     const count = starts().length;
     const b = await api(w, 'POST', '/v1/rtc/recording/start', { key, body });
@@ -547,7 +574,7 @@ describe('exactly one egress per start', () => {
 
   test('start times out and the confirming ListEgress times out too → 504 with error.recording; the retry (same key) adopts that egress (201, same id, one egress)', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 's3://media/lost/{room}.mp4', idempotency_key: `lost-${randomToken(6)}` };
+    const body = { room: room.id, output_uri: P('s3://media/lost/{room}.mp4'), idempotency_key: `lost-${randomToken(6)}` };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'timeout' });
     const listsBefore = lk.callsTo('ListEgress').length;
@@ -557,7 +584,7 @@ describe('exactly one egress per start', () => {
     assert.equal(e.vendor, 'livekit');
     const made = egressesOf(room.id);
     assert.equal(made.length, 1, 'the stand-in created the egress (the answer was lost)');
-    assert.equal(filepathOf(made[0]), `lost/${room.id}.mp4`);
+    assert.equal(filepathOf(made[0]), `auto/${prj}/lost/${room.id}-${e.recording}.mp4`);
     const confirm = lk.callsTo('ListEgress').slice(listsBefore);
     assert.equal(confirm.length, 1, 'one confirmation attempt inside the first call');
     assert.deepEqual(confirm[0].body, { room_name: room.id }, 'every egress of the room, finished or not');
@@ -572,7 +599,7 @@ describe('exactly one egress per start', () => {
     assert.equal(retry.json.recording, e.recording, 'the retry adopts the first start');
     assert.equal(retry.json.room, room.id);
     assert.equal(retry.json.status, 'starting');
-    assert.equal(retry.json.output_uri, `s3://media/lost/${room.id}.mp4`);
+    assert.equal(retry.json.output_uri, P(`s3://media/lost/${room.id}-${e.recording}.mp4`));
     assert.equal(starts().length, startsBefore, 'the retry started no egress');
     assert.deepEqual(lk.callsTo('ListEgress').slice(listsBefore2).map((c) => c.body), [{ room_name: room.id }]);
     assert.equal(egressesOf(room.id).length, 1, 'exactly one egress at the stand-in');
@@ -596,7 +623,7 @@ describe('exactly one egress per start', () => {
 
   test('same without an idempotency key, confirmation failing with 503: the retry of the same body still adopts the egress', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 'gs://gcs-bucket/lost2/{room}.mp4' };
+    const body = { room: room.id, output_uri: P('gs://gcs-bucket/lost2/{room}.mp4') };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
     const first = await startRaw(body);
@@ -609,7 +636,7 @@ describe('exactly one egress per start', () => {
     const retry = await startRaw(body);
     assert.equal(retry.status, 201, retry.text);
     assert.equal(retry.json.recording, e.recording);
-    assert.equal(retry.json.output_uri, `gs://gcs-bucket/lost2/${room.id}.mp4`);
+    assert.equal(retry.json.output_uri, P(`gs://gcs-bucket/lost2/${room.id}-${e.recording}.mp4`));
     assert.equal(starts().length, startsBefore);
     assert.equal(egressesOf(room.id).length, 1);
     const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
@@ -622,11 +649,11 @@ describe('exactly one egress per start', () => {
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     const startsBefore = starts().length;
     const listsBefore = lk.callsTo('ListEgress').length;
-    const r = await startRaw({ room: room.id, output_uri: 'azure://az-container/lost3/{room}.mp4' });
+    const r = await startRaw({ room: room.id, output_uri: P('azure://az-container/lost3/{room}.mp4') });
     assert.equal(r.status, 201, r.text);
     assert.match(r.json.recording, /^rec_/);
     assert.equal(r.json.status, 'starting');
-    assert.equal(r.json.output_uri, `azure://az-container/lost3/${room.id}.mp4`);
+    assert.equal(r.json.output_uri, P(`azure://az-container/lost3/${room.id}-${r.json.recording}.mp4`));
     assert.equal(starts().length, startsBefore + 1);
     assert.equal(starts().at(-1).fault, 'timeout');
     const lists = lk.callsTo('ListEgress').slice(listsBefore);
@@ -643,7 +670,7 @@ describe('exactly one egress per start', () => {
     assert.equal(g.json.live, true);
     assert.deepEqual(lk.callsTo('ListEgress').at(-1).body, { egress_id: eg[0].egressId });
     // A new start in the room is a new recording (the adopted egress is claimed).
-    const second = await startRecording({ room: room.id, output_uri: 'azure://az-container/lost3/second.mp4' });
+    const second = await startRecording({ room: room.id, output_uri: P('azure://az-container/lost3/second.mp4') });
     assert.notEqual(second.rec.recording, r.json.recording);
     assert.equal(egressesOf(room.id).length, 2);
     assertNoViolations();
@@ -653,7 +680,7 @@ describe('exactly one egress per start', () => {
 describe('exactly one egress per start: harder cases', () => {
   test('concurrent starts with one idempotency key → all 201 with one body, one egress', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 's3://media/concurrent/{room}.mp4', idempotency_key: `conc-${randomToken(6)}` };
+    const body = { room: room.id, output_uri: P('s3://media/concurrent/{room}.mp4'), idempotency_key: `conc-${randomToken(6)}` };
     const startsBefore = starts().length;
     const all = await Promise.all(Array.from({ length: 5 }, () => startRaw(body)));
     for (const r of all) assert.equal(r.status, 201, r.text);
@@ -668,7 +695,7 @@ describe('exactly one egress per start: harder cases', () => {
 
   test('a timed-out start LiveKit never received: 409 RECORDING_UNCONFIRMED until 2 × VENDOR_TIMEOUT_MS have passed, then the retry starts one egress and the lost record reads failed', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 's3://media/never/{room}.mp4' };
+    const body = { room: room.id, output_uri: P('s3://media/never/{room}.mp4') };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout' }); // not applied: LiveKit never got it
     const listsBefore = lk.callsTo('ListEgress').length;
     const first = await startRaw(body);
@@ -696,7 +723,7 @@ describe('exactly one egress per start: harder cases', () => {
     assert.equal(getSoon.status, 200, getSoon.text);
     assert.equal(getSoon.json.status, 'starting');
     assert.equal(getSoon.json.live, true, 'LiveKit answered (it knows no such egress yet)');
-    assert.equal(getSoon.json.output_uri, `s3://media/never/${room.id}.mp4`);
+    assert.equal(getSoon.json.output_uri, P(`s3://media/never/${room.id}-${e.recording}.mp4`));
     assert.equal(starts().length, startsBefore, 'nothing started before the grace');
     assert.equal(lk.callsTo('StopEgress').filter((c) => c.at >= lostCall.at).length, 0);
 
@@ -709,7 +736,7 @@ describe('exactly one egress per start: harder cases', () => {
     assert.equal(starts().length, startsBefore + 1, 'the retry started exactly one egress');
     const made = egressesOf(room.id);
     assert.equal(made.length, 1, 'exactly one egress');
-    assert.equal(filepathOf(made[0]), `never/${room.id}.mp4`);
+    assert.equal(filepathOf(made[0]), `auto/${prj}/never/${room.id}-${retry.json.recording}.mp4`);
     const lost = await getRec(e.recording);
     assert.equal(lost.status, 200, lost.text);
     assert.equal(lost.json.status, 'failed');
@@ -722,7 +749,7 @@ describe('exactly one egress per start: harder cases', () => {
     assert.equal(stopLost.json.status, 'failed');
     assert.equal(lk.calls.length, callsBefore);
     // A third start is an ordinary new recording (the failed record is not adopted again).
-    const third = await startRecording({ room: room.id, output_uri: 's3://media/never/third.mp4' });
+    const third = await startRecording({ room: room.id, output_uri: P('s3://media/never/third.mp4') });
     assert.notEqual(third.rec.recording, retry.json.recording);
     assert.equal(egressesOf(room.id).length, 2);
     const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
@@ -736,7 +763,7 @@ describe('exactly one egress per start: harder cases', () => {
 
   test('a DIFFERENT start after a lost one is answered with its own recording, not the lost one\'s', async () => {
     const room = await createRoom(w, key);
-    const a = { room: room.id, output_uri: 's3://media/a/{room}.mp4' };
+    const a = { room: room.id, output_uri: P('s3://media/a/{room}.mp4') };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
     const first = await startRaw(a);
@@ -745,12 +772,12 @@ describe('exactly one egress per start: harder cases', () => {
     const [egressA] = egressesOf(room.id);
 
     // Another client asks for an audio-only recording to Azure in the same room.
-    const b = { room: room.id, output_uri: 'azure://az-container/b/{room}.ogg', audio_only: true, layout: 'speaker' };
+    const b = { room: room.id, output_uri: P('azure://az-container/b/{room}.ogg'), audio_only: true, layout: 'speaker' };
     const startsBefore = starts().length;
     const rb = await startRaw(b);
     assert.equal(rb.status, 201, rb.text);
     assert.notEqual(rb.json.recording, e.recording, `request B was answered with the lost recording A: ${rb.text}`);
-    assert.equal(rb.json.output_uri, `azure://az-container/b/${room.id}.ogg`, 'the Recording describes the request it answers');
+    assert.equal(rb.json.output_uri, P(`azure://az-container/b/${room.id}-${rb.json.recording}.ogg`), 'the Recording describes the request it answers');
     assert.equal(rb.json.audio_only, true);
     assert.equal(rb.json.layout, 'speaker');
     assert.equal(starts().length, startsBefore + 1, 'B started its own egress');
@@ -775,7 +802,7 @@ describe('exactly one egress per start: harder cases', () => {
     const room = await createRoom(w, key);
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
-    const first = await startRaw({ room: room.id, output_uri: 's3://media/pending/{room}.mp4' });
+    const first = await startRaw({ room: room.id, output_uri: P('s3://media/pending/{room}.mp4') });
     const e = assertError(first, 504, 'VENDOR_TIMEOUT');
     const [egress] = egressesOf(room.id);
     assert.ok(egress, 'the egress was created');
@@ -801,14 +828,14 @@ describe('exactly one egress per start: harder cases', () => {
     const room = await createRoom(w, key);
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
-    const e = assertError(await startRaw({ room: room.id, output_uri: 'gs://gcs-bucket/stoponly/{room}.mp4' }), 504, 'VENDOR_TIMEOUT');
+    const e = assertError(await startRaw({ room: room.id, output_uri: P('gs://gcs-bucket/stoponly/{room}.mp4') }), 504, 'VENDOR_TIMEOUT');
     const [egress] = egressesOf(room.id);
     assert.ok(egress);
     const s = await stopRec(e.recording);
     assert.equal(s.status, 200, s.text);
     assert.equal(s.json.recording, e.recording);
     assert.equal(s.json.status, 'stopping');
-    assert.equal(s.json.output_uri, `gs://gcs-bucket/stoponly/${room.id}.mp4`);
+    assert.equal(s.json.output_uri, P(`gs://gcs-bucket/stoponly/${room.id}-${e.recording}.mp4`));
     assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egress.egressId });
     assert.equal(lk.egresses.get(egress.egressId).status, 2 /* EGRESS_ENDING */);
     assertNoViolations();
@@ -816,7 +843,7 @@ describe('exactly one egress per start: harder cases', () => {
 
   test('a lost start confirmed by get before the client retries: the retry with the same idempotency key returns that recording, no second egress', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 's3://media/getfirst/{room}.mp4', idempotency_key: `getfirst-${randomToken(6)}` };
+    const body = { room: room.id, output_uri: P('s3://media/getfirst/{room}.mp4'), idempotency_key: `getfirst-${randomToken(6)}` };
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
     const e = assertError(await startRaw(body), 504, 'VENDOR_TIMEOUT');
@@ -842,8 +869,8 @@ describe('exactly one egress per start: harder cases', () => {
   test('two lost starts writing the same path to different buckets are each confirmed with their own egress', async () => {
     const room = await createRoom(w, key);
     // Same object path, different destinations: s3://media vs gs://gcs-bucket.
-    const a = { room: room.id, output_uri: 's3://media/same/{room}.mp4' };
-    const b = { room: room.id, output_uri: 'gs://gcs-bucket/same/{room}.mp4' };
+    const a = { room: room.id, output_uri: P('s3://media/same/{room}.mp4') };
+    const b = { room: room.id, output_uri: P('gs://gcs-bucket/same/{room}.mp4') };
     for (const body of [a, b]) {
       lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
       lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
@@ -859,7 +886,7 @@ describe('exactly one egress per start: harder cases', () => {
     // B's retry: its recording must be tied to the egress writing to gs://gcs-bucket, not s3://media.
     const rb = await startRaw(b);
     assert.equal(rb.status, 201, rb.text);
-    assert.equal(rb.json.output_uri, `gs://gcs-bucket/same/${room.id}.mp4`);
+    assert.equal(rb.json.output_uri, P(`gs://gcs-bucket/same/${room.id}-${rb.json.recording}.mp4`));
     const sb = await stopRec(rb.json.recording);
     assert.equal(sb.status, 200, sb.text);
     assert.deepEqual(
@@ -873,7 +900,7 @@ describe('exactly one egress per start: harder cases', () => {
 
   test('a start whose connection is reset after LiveKit started the egress: the retry does not start a second one', async () => {
     const room = await createRoom(w, key);
-    const body = { room: room.id, output_uri: 's3://media/reset/{room}.mp4', idempotency_key: `reset-${randomToken(6)}` };
+    const body = { room: room.id, output_uri: P('s3://media/reset/{room}.mp4'), idempotency_key: `reset-${randomToken(6)}` };
     // LiveKit acts on the request, then the connection drops before the answer: as lost as a
     // timeout. The confirming ListEgress inside the same call fails too, so the answer is lost.
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'reset', apply: true });
@@ -901,11 +928,11 @@ describe('exactly one egress per start: harder cases', () => {
     // The stand-in, like LiveKit, started the room's own egress on CreateRoom (no recording record of ours).
     const [auto] = egressesOf(roomId);
     assert.ok(auto, 'the room records itself');
-    assert.match(filepathOf(auto), new RegExp(`^auto/${roomId}-\\d{8}T\\d{6}Z\\.mp4$`));
+    assert.match(filepathOf(auto), new RegExp(`^auto/${prj}/${roomId}-\\d{8}T\\d{6}Z\\.mp4$`));
 
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout', apply: true });
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
-    const e = assertError(await startRaw({ room: roomId, output_uri: 'gs://gcs-bucket/extra/{room}.mp4' }), 504, 'VENDOR_TIMEOUT');
+    const e = assertError(await startRaw({ room: roomId, output_uri: P('gs://gcs-bucket/extra/{room}.mp4') }), 504, 'VENDOR_TIMEOUT');
     const mine = egressesOf(roomId).filter((x) => x.egressId !== auto.egressId);
     assert.equal(mine.length, 1, 'the start created one egress');
 
@@ -930,7 +957,7 @@ describe('exactly one egress per start: harder cases', () => {
 describe('get when LiveKit cannot be reached', () => {
   test('get answers the stored state with live: false (a confirmed and an unconfirmed record); nothing is lost', async () => {
     const room = await createRoom(w, key);
-    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/offline/{room}.mp4' });
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('s3://media/offline/{room}.mp4') });
     lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
     assert.equal((await getRec(rec.recording)).json.status, 'active');
     lk.advanceEgress(egressId, 'EGRESS_ENDING');
@@ -940,7 +967,7 @@ describe('get when LiveKit cannot be reached', () => {
     assert.equal(down.json.live, false);
     assert.equal(down.json.status, 'active', 'the stored state, not a guess');
     assert.equal(down.json.recording, rec.recording);
-    assert.equal(down.json.output_uri, `s3://media/offline/${room.id}.mp4`);
+    assert.equal(down.json.output_uri, P(`s3://media/offline/${room.id}-${rec.recording}.mp4`));
     lk.fail({ match: 'ListEgress', mode: 'reset' });
     const reset = await getRec(rec.recording);
     assert.equal(reset.status, 200, reset.text);
@@ -955,7 +982,7 @@ describe('get when LiveKit cannot be reached', () => {
     // (The lost start is one LiveKit never got, so the confirmation inside the call succeeds: three
     // failures in a row would open the circuit breaker for the rest of the file.)
     lk.fail({ match: 'StartRoomCompositeEgress', mode: 'timeout' });
-    const e = assertError(await startRaw({ room: room.id, output_uri: 's3://media/offline/second.mp4' }), 504, 'VENDOR_TIMEOUT');
+    const e = assertError(await startRaw({ room: room.id, output_uri: P('s3://media/offline/second.mp4') }), 504, 'VENDOR_TIMEOUT');
     lk.fail({ match: 'ListEgress', mode: 'status', status: 503 });
     const pending = await getRec(e.recording);
     assert.equal(pending.status, 200, pending.text);
@@ -985,7 +1012,7 @@ describe('auto-record rooms', () => {
     assert.equal(egress.file_outputs.length, 1);
     const out = egress.file_outputs[0];
     assert.equal(out.file_type, 'MP4');
-    assert.match(out.filepath, new RegExp(`^auto/${roomId}-\\d{8}T\\d{6}Z\\.mp4$`));
+    assert.match(out.filepath, new RegExp(`^auto/${prj}/${roomId}-\\d{8}T\\d{6}Z\\.mp4$`));
     assert.deepEqual(out.s3, {
       access_key: S3.accessKey,
       secret: S3.secret,
@@ -1009,7 +1036,7 @@ describe('auto-record rooms', () => {
     // Pinning a vendor that cannot record a room from its creation is refused before any vendor call.
     const agoraCalls = vendors.agora.calls.length;
     const pinned = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-ag-${randomToken(4)}`, enable_recording: true, vendor: 'agora' } });
-    const e = assertError(pinned, 501, 'UNSUPPORTED_BY_VENDOR');
+    const e = assertError(pinned, 422, 'UNSUPPORTED_BY_VENDOR');
     assert.deepEqual(e.supported_by, ['livekit']);
     assert.equal(vendors.agora.calls.length, agoraCalls);
     assertNoViolations();
@@ -1046,6 +1073,137 @@ describe('auto-record rooms', () => {
   });
 });
 
+describe('storage is confined per project', () => {
+  test('the shared credentials never leave the project\'s folder: another bucket, another project\'s folder or the bucket root → 422 DESTINATION_NOT_ALLOWED, nothing reaches LiveKit', async () => {
+    const room = await createRoom(w, key);
+    const before = starts().length;
+    for (const uri of [
+      's3://operator-backups/prod/db.dump',
+      's3://media/prod/db.dump',
+      's3://media/auto/x.mp4',
+      P('s3://media/x.mp4', otherPrj),
+      `s3://media/auto/${prj}x/a.mp4`,
+      P('gs://media-default/x.mp4'), // the default bucket is shared for s3:// only
+    ]) {
+      const e = assertError(await startRaw({ room: room.id, output_uri: uri }), 422, 'DESTINATION_NOT_ALLOWED', { field: 'output_uri' });
+      assert.doesNotMatch(e.message, /AKIA|SECRET/);
+    }
+    assertError(await startRaw({ room: room.id, output_uri: P('s3://media/../../prod/db.dump') }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
+    assert.equal(starts().length, before, 'nothing refused reaches LiveKit');
+    // Inside the folder it records, with the shared credentials.
+    const { call } = await startRecording({ room: room.id, output_uri: P('s3://media/ok/') });
+    assert.equal(call.body.file_outputs[0].s3.access_key, S3.accessKey);
+    assert.match(call.body.file_outputs[0].filepath, new RegExp(`^auto/${prj}/ok/`));
+    assertNoViolations();
+  });
+
+  test('a project\'s own destination: create → list → a start inside it uses its credentials; another project neither sees nor uses it; delete', async () => {
+    const room = await createRoom(w, key);
+    const otherRoom = await createRoom(w, otherKey);
+    const created = await api(w, 'POST', '/v1/rtc/recording/destination/create', {
+      key,
+      body: { uri: 's3://acme-own/calls', credentials: { access_key: OWN_S3.accessKey, secret: OWN_S3.secret, region: OWN_S3.region } },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.deepEqual(Object.keys(created.json).sort(), ['created_at', 'destination', 'kind', 'uri']);
+    assert.match(created.json.destination, /^dst_/);
+    assert.equal(created.json.uri, 's3://acme-own/calls/');
+    assert.equal(created.json.kind, 's3');
+    assertRecent(created.json.created_at, 'created_at');
+    const listed = await api(w, 'GET', '/v1/rtc/recording/destination/list', { key });
+    assert.deepEqual(listed.json, { items: [created.json], next_cursor: null });
+
+    const { rec, call } = await startRecording({ room: room.id, output_uri: 's3://acme-own/calls/{room}/' });
+    assert.deepEqual(call.body.file_outputs[0].s3, {
+      access_key: OWN_S3.accessKey,
+      secret: OWN_S3.secret,
+      region: OWN_S3.region,
+      bucket: 'acme-own',
+    });
+    assert.equal(rec.output_uri, `s3://acme-own/calls/${room.id}/${room.id}-${rec.recording}.mp4`);
+
+    // Invisible to another project: not listed, not deletable, not usable.
+    const theirs = await api(w, 'GET', '/v1/rtc/recording/destination/list', { key: otherKey });
+    assert.deepEqual(theirs.json.items, []);
+    assertError(await api(w, 'DELETE', `/v1/rtc/recording/destination/delete/${created.json.destination}`, { key: otherKey }), 404, 'DESTINATION_NOT_FOUND');
+    const before = starts().length;
+    assertError(await startRaw({ room: otherRoom.id, output_uri: 's3://acme-own/calls/x.mp4' }, otherKey), 422, 'DESTINATION_NOT_ALLOWED', { field: 'output_uri' });
+    assert.equal(starts().length, before);
+
+    const dup = await api(w, 'POST', '/v1/rtc/recording/destination/create', {
+      key,
+      body: { uri: 's3://acme-own/calls/', credentials: { access_key: 'x', secret: 'y' } },
+    });
+    assert.equal(assertError(dup, 409, 'DESTINATION_EXISTS', { field: 'uri' }).destination, created.json.destination);
+    const del = await api(w, 'DELETE', `/v1/rtc/recording/destination/delete/${created.json.destination}`, { key });
+    assert.deepEqual([del.status, del.json], [200, { ok: true }]);
+    assertError(await startRaw({ room: room.id, output_uri: 's3://acme-own/calls/x.mp4' }), 422, 'DESTINATION_NOT_ALLOWED');
+    assertNoViolations();
+  });
+
+  test('without RTCGATE_ENCRYPTION_KEY (the s3-only Worker) the destination routes are 422 ENCRYPTION_NOT_CONFIGURED; recording still works', async () => {
+    for (const [method, path, body] of [
+      ['POST', '/v1/rtc/recording/destination/create', { uri: 's3://b/', credentials: { access_key: 'a', secret: 's' } }],
+      ['GET', '/v1/rtc/recording/destination/list', undefined],
+      ['DELETE', '/v1/rtc/recording/destination/delete/dst_x', undefined],
+    ]) {
+      const e = assertError(await api(w2, method, path, { key: key2, body }), 422, 'ENCRYPTION_NOT_CONFIGURED');
+      assert.match(e.message, /RTCGATE_ENCRYPTION_KEY/);
+    }
+    const room = await createRoom(w2, key2);
+    await startRecording({ room: room.id, output_uri: P2('s3://plain-bucket/enc/') }, { worker: w2, k: key2, h: lk2 });
+  });
+});
+
+describe('a client that goes away', () => {
+  test('the client aborts its start while LiveKit holds StartRoomCompositeEgress: the Worker still records the egress it started (one egress, read back by its id)', async () => {
+    const room = await createRoom(w, key);
+    const body = { room: room.id, output_uri: P('s3://media/abort/') };
+    const before = starts().length;
+    const listsBefore = lk.callsTo('ListEgress').length;
+    lk.fail({ match: 'StartRoomCompositeEgress', mode: 'delay', ms: 1000 });
+    const abort = new AbortController();
+    const pending = fetch(`${w.url}/v1/rtc/recording/start`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: abort.signal,
+    }).catch((e) => e);
+    // Hang up once LiveKit has the request and before it answers.
+    const deadline = Date.now() + 10_000;
+    while (starts().length === before && Date.now() < deadline) await sleep(20);
+    assert.equal(starts().length, before + 1, 'the start reached LiveKit');
+    assert.equal(starts().at(-1).done, false, 'LiveKit has not answered yet');
+    abort.abort();
+    assert.equal((await pending)?.name, 'AbortError');
+
+    // LiveKit answers a second later; the Worker's bookkeeping runs on without the client.
+    const call = await lk.waitForCall((c) => c.op === 'StartRoomCompositeEgress' && c === starts().at(-1) && c.done, { timeout: 10_000 });
+    const egressId = call.response.egress_id;
+    let items = [];
+    for (let i = 0; i < 100 && items.length === 0; i += 1) {
+      const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
+      items = l.json.items;
+      if (items.length === 0) await sleep(50);
+    }
+    assert.equal(items.length, 1, 'one record for the one start');
+    const rec = items[0];
+    assert.equal(egressesOf(room.id).length, 1, 'exactly one egress');
+    assert.equal(filepathOf(lk.egresses.get(egressId)), `auto/${prj}/abort/${room.id}-${rec.recording}.mp4`);
+
+    // The egress id was recorded: get asks LiveKit for that egress, not for the room's egresses.
+    const g = await getRec(rec.recording);
+    assert.equal(g.status, 200, g.text);
+    assert.deepEqual([g.json.status, g.json.live], ['starting', true]);
+    assert.deepEqual(lk.callsTo('ListEgress').slice(listsBefore).map((c) => c.body), [{ egress_id: egressId }]);
+    const s = await stopRec(rec.recording);
+    assert.equal(s.status, 200, s.text);
+    assert.deepEqual(lk.callsTo('StopEgress').at(-1).body, { egress_id: egressId });
+    assert.equal(starts().length, before + 1);
+    assertNoViolations();
+  });
+});
+
 describe('errors', () => {
   test('every 4xx of start, with no egress started', async () => {
     const room = await createRoom(w, key);
@@ -1064,24 +1222,24 @@ describe('errors', () => {
     assertError(await start({ room: room.id, output_uri: 's3://media/../etc/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
     assertError(await start({ room: room.id, output_uri: 42 }), 400, 'INVALID_REQUEST', { field: 'output_uri' });
     // A scheme whose credentials are not configured (the s3-only Worker).
-    for (const uri of ['gs://bucket/x.mp4', 'azure://container/x.mp4']) {
+    for (const uri of [P2('gs://bucket/x.mp4'), P2('azure://container/x.mp4')]) {
       const e = assertError(await start({ room: room2.id, output_uri: uri }, w2, key2), 422, 'DESTINATION_NOT_CONFIGURED', { field: 'output_uri' });
       assert.match(e.message, /RECORDING_(GCP|AZURE)_/, 'the message names the missing setting');
     }
     // Bad layout.
-    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', layout: 'mosaic' }), 400, 'INVALID_REQUEST', { field: 'layout' });
-    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', layout: 3 }), 400, 'INVALID_REQUEST', { field: 'layout' });
+    assertError(await start({ room: room.id, output_uri: P('s3://media/x.mp4'), layout: 'mosaic' }), 400, 'INVALID_REQUEST', { field: 'layout' });
+    assertError(await start({ room: room.id, output_uri: P('s3://media/x.mp4'), layout: 3 }), 400, 'INVALID_REQUEST', { field: 'layout' });
     // Wrong types, missing room.
-    assertError(await start({ output_uri: 's3://media/x.mp4' }), 400, 'INVALID_REQUEST', { field: 'room' });
-    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', audio_only: 'yes' }), 400, 'INVALID_REQUEST', { field: 'audio_only' });
+    assertError(await start({ output_uri: P('s3://media/x.mp4') }), 400, 'INVALID_REQUEST', { field: 'room' });
+    assertError(await start({ room: room.id, output_uri: P('s3://media/x.mp4'), audio_only: 'yes' }), 400, 'INVALID_REQUEST', { field: 'audio_only' });
     // Unknown room, another project's room.
-    assertError(await start({ room: 'rm_doesnotexist', output_uri: 's3://media/x.mp4' }), 404, 'ROOM_NOT_FOUND');
-    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4' }, w, otherKey), 404, 'ROOM_NOT_FOUND');
+    assertError(await start({ room: 'rm_doesnotexist', output_uri: P('s3://media/x.mp4') }), 404, 'ROOM_NOT_FOUND');
+    assertError(await start({ room: room.id, output_uri: P('s3://media/x.mp4') }, w, otherKey), 404, 'ROOM_NOT_FOUND');
     // Unknown field (a typo of output_uri).
     assertError(await start({ room: room.id, ouput_uri: 's3://media/x.mp4' }), 400, 'UNKNOWN_FIELD', { field: 'ouput_uri' });
     // Unknown vendor, a pin that disagrees with the room's vendor.
-    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', vendor: 'twilio' }), 400, 'UNKNOWN_VENDOR', { field: 'vendor' });
-    assertError(await start({ room: room.id, output_uri: 's3://media/x.mp4', vendor: 'agora' }), 409, 'VENDOR_MISMATCH');
+    assertError(await start({ room: room.id, output_uri: P('s3://media/x.mp4'), vendor: 'twilio' }), 400, 'UNKNOWN_VENDOR', { field: 'vendor' });
+    assertError(await start({ room: room.id, output_uri: P('s3://media/x.mp4'), vendor: 'agora' }), 409, 'VENDOR_MISMATCH');
     // Not a JSON object.
     const raw = await api(w, 'POST', '/v1/rtc/recording/start', { key, rawBody: '[1,2]', headers: { 'content-type': 'application/json' } });
     assertError(raw, 400, 'INVALID_JSON');
@@ -1099,7 +1257,7 @@ describe('errors', () => {
 
   test('get/stop: unknown recording and another project\'s recording → 404 RECORDING_NOT_FOUND; stop takes no fields', async () => {
     const room = await createRoom(w, key);
-    const { rec, egressId } = await startRecording({ room: room.id, output_uri: 's3://media/own/{room}.mp4' });
+    const { rec, egressId } = await startRecording({ room: room.id, output_uri: P('s3://media/own/{room}.mp4') });
     const callsBefore = lk.calls.length;
     for (const [id, k] of [['rec_doesnotexist', key], [rec.recording, otherKey]]) {
       const e1 = assertError(await api(w, 'GET', `/v1/rtc/recording/get/${id}`, { key: k }), 404, 'RECORDING_NOT_FOUND');

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::rc::Rc;
+
 use rtcgate::app::App;
 use rtcgate::http::{ApiRequest, ApiResponse};
 use rtcgate::native::{block_on, NativeRuntime};
@@ -30,7 +32,7 @@ pub const ZEGO: &[(&str, &str)] = &[
 ];
 
 pub struct TestApp {
-    pub app: App,
+    pub app: Rc<App>,
     pub native: NativeRuntime,
 }
 
@@ -51,15 +53,19 @@ impl Reply {
     }
 }
 
+/// An app (one isolate's state) with `ADMIN_TOKEN` set plus `vars`.
+pub fn app_with(vars: &[&[(&str, &str)]]) -> Rc<App> {
+    let mut all: Vec<(String, String)> = vec![("ADMIN_TOKEN".into(), ADMIN.into())];
+    for group in vars {
+        all.extend(group.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+    Rc::new(App::from_env(&|name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())))
+}
+
 impl TestApp {
     /// An app with `ADMIN_TOKEN` set plus `vars`.
     pub fn new(vars: &[&[(&str, &str)]]) -> TestApp {
-        let mut all: Vec<(String, String)> = vec![("ADMIN_TOKEN".into(), ADMIN.into())];
-        for group in vars {
-            all.extend(group.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        }
-        let app = App::from_env(&|name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
-        TestApp { app, native: NativeRuntime::new(NOW_MS) }
+        TestApp { app: app_with(vars), native: NativeRuntime::new(NOW_MS) }
     }
 
     pub fn send(&self, req: ApiRequest) -> Reply {
@@ -81,11 +87,38 @@ impl TestApp {
 
     /// A new project and an API key for it, made through the admin API.
     pub fn project_key(&self) -> String {
+        self.project_and_key().1
+    }
+
+    /// A new project's id and an API key for it.
+    pub fn project_and_key(&self) -> (String, String) {
         let p = self.call("POST", "/v1/admin/projects", Some(json!({"name": "p"})), Some(ADMIN));
         assert_eq!(p.status, 201, "{}", p.json);
         let id = p.json["project"]["id"].as_str().unwrap().to_owned();
         let k = self.call("POST", &format!("/v1/admin/projects/{id}/keys"), Some(json!({})), Some(ADMIN));
         assert_eq!(k.status, 201, "{}", k.json);
-        k.json["secret"].as_str().unwrap().to_owned()
+        (id, k.json["secret"].as_str().unwrap().to_owned())
+    }
+}
+
+impl TestApp {
+    /// Like `send`, but leaves the work the request started for after its response pending
+    /// (drive it with `rtcgate::native::run_background`).
+    pub fn send_respond_only(&self, req: ApiRequest) -> Reply {
+        let response = rtcgate::native::respond_only(self.app.handle(&self.native.runtime, req));
+        let json = response.json_body();
+        Reply { status: response.status, json, response }
+    }
+
+    /// `call` with `send_respond_only`.
+    pub fn call_respond_only(&self, method: &str, path: &str, body: Option<Value>, key: Option<&str>) -> Reply {
+        let mut req = ApiRequest::new(method, path);
+        if let Some(b) = body {
+            req = req.with_json(&b);
+        }
+        if let Some(k) = key {
+            req = req.with_header("authorization", &format!("Bearer {k}"));
+        }
+        self.send_respond_only(req)
     }
 }

@@ -9,12 +9,16 @@
 //! 255 bytes"), and no control characters (they corrupt logs and client UIs).
 
 use crate::error::{ApiError, ApiResult};
+use crate::vendors::identity_not_supported;
 
 pub const MAX_IDENTITY_BYTES: usize = 255;
 
 pub fn validate_identity(identity: &str) -> ApiResult<()> {
-    if identity.is_empty() || identity.len() > MAX_IDENTITY_BYTES {
-        return Err(ApiError::invalid_field("identity", "identity must be 1 to 255 bytes for agora"));
+    if identity.is_empty() {
+        return Err(ApiError::invalid_field("identity", "identity must not be empty"));
+    }
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(identity_not_supported("agora", format!("at most {MAX_IDENTITY_BYTES} bytes of UTF-8")));
     }
     if identity.chars().any(char::is_control) {
         return Err(ApiError::invalid_field("identity", "identity must not contain control characters"));
@@ -32,11 +36,12 @@ mod tests {
         assert!(validate_identity("a").is_ok());
         assert!(validate_identity(&"a".repeat(255)).is_ok());
         assert!(validate_identity("user@example.com with spaces & ünïcödé").is_ok());
-        for bad in [String::new(), "a".repeat(256), "é".repeat(128)] {
+        assert_eq!(validate_identity("").unwrap_err().code, ErrorCode::InvalidRequest);
+        for bad in ["a".repeat(256), "é".repeat(128)] {
             let e = validate_identity(&bad).unwrap_err();
             assert_eq!(
-                (e.code, e.details["field"].as_str()),
-                (ErrorCode::InvalidRequest, Some("identity")),
+                (e.code, e.details["field"].as_str(), e.details["vendor"].as_str()),
+                (ErrorCode::IdentityNotSupported, Some("identity"), Some("agora")),
                 "{}",
                 bad.len()
             );

@@ -209,6 +209,10 @@ impl Vendor for Agora {
         recording::parse_query(&response, &h)
     }
 
+    fn room_create_calls_vendor(&self) -> bool {
+        false
+    }
+
     /// No vendor call: the channel appears when the first participant joins. Agora cannot cap
     /// participants or hold an empty channel open, so `max_participants`/`empty_timeout_s`
     /// are not enforced here; auto-recording (a room that records itself) is refused: a
@@ -254,6 +258,11 @@ impl Vendor for Agora {
 
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {
         join::join_token(&self.tokens, &self.app_id, grant, now_ms, entropy)
+    }
+
+    /// Agora tokens and channels speak numeric uids.
+    fn joins_by_uid(&self) -> bool {
+        true
     }
 
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {

@@ -95,6 +95,11 @@ const STATUSES: [(&str, i64, RecordingStatus); 7] = [
     ("EGRESS_LIMIT_REACHED", 6, RecordingStatus::LimitReached),
 ];
 
+/// Our status for an `EgressStatus` name (as protojson writes it, e.g. in webhooks).
+pub fn status_named(name: &str) -> Option<RecordingStatus> {
+    STATUSES.iter().find(|(n, _, _)| *n == name).map(|(_, _, status)| *status)
+}
+
 /// Egress timestamps and durations are Unix/elapsed NANOseconds: livekit/egress
 /// `pkg/pipeline/controller.go` (`StartedAt`/`EndedAt` from `time.Now().UnixNano()`,
 /// `FileInfo.Duration = endedAt - StartedAt`) and `pkg/server/server_rpc.go`.
@@ -126,7 +131,7 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
             files.extend(file_result(file)?);
         }
     }
-    let error = info.str("error")?;
+    let error = client_error(egress_id, status, info.str("error")?);
     let output_uri = match info.message("room_composite")? {
         Some(request) => match request.list("file_outputs")?.first() {
             Some(output) => echoed_uri(Fields::of(method, output)?)?,
@@ -137,13 +142,38 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
     Ok(RecordingState {
         vendor_recording_id: egress_id.to_owned(),
         status,
-        error: (!error.is_empty()).then(|| error.to_owned()),
+        error,
         files,
         started_at_ms: nanos_to_ms(info.int64("started_at")?),
         ended_at_ms: nanos_to_ms(info.int64("ended_at")?),
         output_uri,
     })
 }
+
+/// What a client is told about a failed egress. LiveKit's `error` is the recorder's own text
+/// (pipeline and storage messages that may name buckets or internals); it goes to the log,
+/// and the client gets one of a few fixed sentences of ours.
+fn client_error(egress_id: &str, status: RecordingStatus, text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    crate::log::warn(&format!("livekit: egress {egress_id} ended {}: {text}", status.as_str()));
+    let lower = text.to_ascii_lowercase();
+    let storage = ["upload", "access denied", "accessdenied", "bucket", "credential", "permission", "forbidden"];
+    let message = if storage.iter().any(|word| lower.contains(word)) {
+        ERROR_DESTINATION
+    } else if status == RecordingStatus::Aborted {
+        ERROR_ABORTED
+    } else {
+        ERROR_RECORDER
+    };
+    Some(message.to_owned())
+}
+
+/// The sentences `client_error` chooses from (also in the OpenAPI document).
+pub const ERROR_DESTINATION: &str = "the recording could not be written to its destination";
+pub const ERROR_ABORTED: &str = "the recording was aborted before it started";
+pub const ERROR_RECORDER: &str = "the vendor's recorder failed";
 
 /// The destination of an echoed `EncodedFileOutput` as `scheme://bucket/filepath`, the same
 /// form as `Destination::uri`.
@@ -365,8 +395,26 @@ mod tests {
             {"filename": "", "location": "", "size": "0", "duration": "0"}
         ]);
         let state = recording_state(Method::StopEgress, &failed).unwrap();
-        assert_eq!(state.error.as_deref(), Some("could not upload: AccessDenied"));
+        assert_eq!(state.error.as_deref(), Some(ERROR_DESTINATION), "the vendor's words stay in the log");
         assert_eq!(state.files, vec![FileResult { location: "rm_1.mp4".into(), size_bytes: None, duration_ms: None }]);
+    }
+
+    #[test]
+    fn egress_errors_are_told_in_our_words() {
+        let cases = [
+            ("EGRESS_FAILED", "could not upload: AccessDenied: bucket media-private", ERROR_DESTINATION),
+            ("EGRESS_FAILED", "pipeline: GstRtpBin internal error at 10.0.3.7", ERROR_RECORDER),
+            ("EGRESS_ABORTED", "Start signal not received", ERROR_ABORTED),
+            ("EGRESS_ABORTED", "S3 credentials refused", ERROR_DESTINATION),
+        ];
+        for (status, text, ours) in cases {
+            let mut failed = info(status);
+            failed["error"] = json!(text);
+            let state = recording_state(Method::ListEgress, &failed).unwrap();
+            assert_eq!(state.error.as_deref(), Some(ours), "{text}");
+        }
+        let state = recording_state(Method::ListEgress, &info("EGRESS_LIMIT_REACHED")).unwrap();
+        assert_eq!(state.error, None, "no text, no error");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::token::{JoinClaims, LiveKitSigner};
 use crate::error::{ApiError, ApiResult};
-use crate::vendors::{JoinGrant, JoinToken};
+use crate::vendors::{identity_not_supported, JoinGrant, JoinToken};
 
 /// LiveKit refuses a connection whose identity is empty or longer than
 /// `limit.max_participant_identity_length` bytes, 256 by default (livekit/livekit
@@ -16,11 +16,11 @@ pub const MAX_IDENTITY_BYTES: usize = 256;
 /// LiveKit's limits, plus one of ours: no control characters (LiveKit allows them, but an
 /// identity is echoed into logs, URLs and client UIs).
 pub fn validate_identity(identity: &str) -> ApiResult<()> {
-    if identity.is_empty() || identity.len() > MAX_IDENTITY_BYTES {
-        return Err(ApiError::invalid_field(
-            "identity",
-            format!("identity must be 1 to {MAX_IDENTITY_BYTES} bytes of UTF-8 for LiveKit"),
-        ));
+    if identity.is_empty() {
+        return Err(ApiError::invalid_field("identity", "identity must not be empty"));
+    }
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(identity_not_supported("livekit", format!("at most {MAX_IDENTITY_BYTES} bytes of UTF-8")));
     }
     if identity.chars().any(char::is_control) {
         return Err(ApiError::invalid_field("identity", "identity must not contain control characters"));
@@ -83,13 +83,17 @@ mod tests {
     fn identity_limits() {
         assert!(validate_identity("alice").is_ok());
         assert!(validate_identity(&"é".repeat(128)).is_ok()); // 256 bytes
-        for bad in [String::new(), "x".repeat(257), "é".repeat(129), "a\nb".into(), "tab\there".into(), "nul\0".into()]
-        {
+        for bad in [String::new(), "a\nb".into(), "tab\there".into(), "nul\0".into()] {
             let e = validate_identity(&bad).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad:?}");
             assert_eq!(e.details["field"], "identity");
         }
-        assert!(validate_identity("").unwrap_err().message.contains("256 bytes"));
+        // Well formed in general, over LiveKit's own byte limit.
+        for long in ["x".repeat(257), "é".repeat(129)] {
+            let e = validate_identity(&long).unwrap_err();
+            assert_eq!((e.code, e.details["vendor"].as_str()), (ErrorCode::IdentityNotSupported, Some("livekit")));
+            assert!(e.message.contains("256 bytes"), "{}", e.message);
+        }
     }
 
     #[test]

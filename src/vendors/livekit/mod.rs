@@ -16,6 +16,8 @@ pub mod token;
 mod twirp;
 mod wire;
 
+pub(crate) use self::egress::status_named as egress_status_named;
+
 use async_trait::async_trait;
 use serde_json::Value;
 

@@ -283,6 +283,23 @@ fn start_recording_sends_a_room_composite_egress() {
     assert!(!e.summary.contains("KEY=="));
 }
 
+/// A server without egress (livekit-server without Redis) answers egress queries at once with
+/// a refusal that is not an outage, so a lost start can be settled by the usual confirmation.
+#[test]
+fn a_server_without_egress_refuses_egress_queries() {
+    let no_egress =
+        answering(|_| twirp_error(500, "internal", "twirp error unknown: egress not connected (redis required)"));
+    let e = block_on(livekit().room_recordings(&no_egress.runtime, "rm_1")).unwrap_err();
+    assert_eq!((e.failure.clone(), e.vendor_code.as_deref()), (VendorFailure::Rejected, Some("egress_not_connected")));
+    assert!(!e.is_outage());
+    assert_call(
+        &sent(&no_egress)[0],
+        "livekit.Egress/ListEgress",
+        json!({"roomRecord": true}),
+        json!({"room_name": "rm_1"}),
+    );
+}
+
 #[test]
 fn stop_recording_returns_the_ending_egress() {
     let native = answering(|_| json_response(200, &egress_info("EG_1", "EGRESS_ENDING")));

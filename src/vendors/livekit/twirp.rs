@@ -126,6 +126,14 @@ pub fn error_from(method: Method, response: &OutboundResponse) -> VendorError {
         };
         return VendorError::new(NAME, failure, format!("{}: HTTP {status}, {what}", method.name()));
     };
+    if no_egress_service(method, &code, &msg) {
+        return VendorError::new(
+            NAME,
+            VendorFailure::Rejected,
+            format!("{}: the server has no egress service", method.name()),
+        )
+        .with_code(NO_EGRESS_SERVICE);
+    }
     let failure = match code.as_str() {
         "unauthenticated" | "permission_denied" => VendorFailure::AuthFailed,
         "not_found" => VendorFailure::NotFound,
@@ -140,6 +148,17 @@ pub fn error_from(method: Method, response: &OutboundResponse) -> VendorError {
         format!("{}: {code} ({})", method.name(), short(&msg))
     };
     VendorError::new(NAME, failure, summary).with_code(short(&code))
+}
+
+/// `vendor_code` of a server that cannot record at all: one running without Redis has no
+/// egress client, and its Egress methods answer Twirp `internal` with LiveKit's
+/// `ErrEgressNotConnected` ("egress not connected (redis required)", livekit/livekit
+/// pkg/service/errors.go) at once, whatever is asked. Not an outage: asking again cannot
+/// help, and no egress exists or can start there.
+pub const NO_EGRESS_SERVICE: &str = "egress_not_connected";
+
+fn no_egress_service(method: Method, code: &str, msg: &str) -> bool {
+    method.service() == "livekit.Egress" && code == "internal" && msg.contains("egress not connected")
 }
 
 /// A vendor message made safe for a log line: one line, bounded.
@@ -224,6 +243,24 @@ mod tests {
             assert_eq!(e.vendor, "livekit");
             assert_eq!(e.summary, format!("DeleteRoom: {code} (requested room does not exist)"));
         }
+    }
+
+    #[test]
+    fn a_server_without_egress_is_not_an_outage() {
+        // What livekit-server 1.13.5 without Redis answers to every Egress method.
+        let answer = twirp(500, "internal", "twirp error unknown: egress not connected (redis required)");
+        for method in [Method::ListEgress, Method::StopEgress, Method::StartRoomCompositeEgress] {
+            let e = read_answer(method, &answer).unwrap_err();
+            assert_eq!(e.failure, VendorFailure::Rejected, "{method:?}");
+            assert!(!e.is_outage());
+            assert_eq!(e.vendor_code.as_deref(), Some(NO_EGRESS_SERVICE));
+            assert_eq!(e.summary, format!("{}: the server has no egress service", method.name()));
+        }
+        // The same words from a room method, or another internal error, stay a server error.
+        let e = read_answer(Method::ListRooms, &answer).unwrap_err();
+        assert_eq!((e.failure, e.vendor_code.as_deref()), (VendorFailure::ServerError, Some("internal")));
+        let e = read_answer(Method::ListEgress, &twirp(500, "internal", "boom")).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::ServerError);
     }
 
     #[test]

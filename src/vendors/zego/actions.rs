@@ -42,6 +42,12 @@ impl Call {
         Call { action: "DescribeUserList", params }
     }
 
+    /// The status of one user in a room: `UserId[]` is an array parameter (≤ 10 users,
+    /// `room/describe-users.yaml`; 10 requests/s per AppID).
+    pub fn describe_users(room_id: &str, user_id: &str) -> Call {
+        Call { action: "DescribeUsers", params: vec![("RoomId", room_id.to_owned()), ("UserId[]", user_id.to_owned())] }
+    }
+
     /// Kicks one user: `UserId[]` is an array parameter (≤ 5 users, `room/kick-out-user.yaml`).
     pub fn kickout_user(room_id: &str, user_id: &str) -> Call {
         Call {
@@ -79,6 +85,21 @@ pub fn user_count(data: &Value, room_id: &str) -> Result<u32, &'static str> {
     };
     let count = entry.get("UserCount").and_then(Value::as_u64).ok_or("UserCount is not a count")?;
     u32::try_from(count).map_err(|_| "UserCount is out of range")
+}
+
+/// `Data.UserStatusList[{UserId, Status, LoginTime, UserRole}]` → whether `user_id` is in the
+/// room: `Status` 1 is in the room, 0 is not (`room/describe-users.yaml`). A user the list
+/// leaves out is not in the room.
+pub fn user_present(data: &Value, user_id: &str) -> Result<bool, &'static str> {
+    let list = data.get("UserStatusList").and_then(Value::as_array).ok_or("Data.UserStatusList is not a list")?;
+    let Some(entry) = list.iter().find(|e| e.get("UserId").and_then(Value::as_str) == Some(user_id)) else {
+        return Ok(false);
+    };
+    match entry.get("Status").and_then(Value::as_u64) {
+        Some(1) => Ok(true),
+        Some(0) => Ok(false),
+        _ => Err("a user's Status is not 0 or 1"),
+    }
 }
 
 /// One DescribeUserList page.
@@ -192,6 +213,18 @@ mod tests {
             next,
             format!("https://h/?Action=DescribeUserList&{COMMON}&RoomId=rm_1&Mode=0&Limit=200&Marker=1635940599950-user%202")
         );
+    }
+
+    #[test]
+    fn describe_users_url_and_presence() {
+        let url = Call::describe_users("rm_1", "alice@x").url("https://h", 12345, SECRET, &stamp());
+        assert_eq!(url, format!("https://h/?Action=DescribeUsers&{COMMON}&RoomId=rm_1&UserId[]=alice%40x"));
+        let list = |status: Value| json!({"UserStatusList": [{"UserId": "a", "Status": status, "LoginTime": 1, "UserRole": 1}]});
+        assert_eq!(user_present(&list(json!(1)), "a"), Ok(true));
+        assert_eq!(user_present(&list(json!(0)), "a"), Ok(false));
+        assert_eq!(user_present(&list(json!(1)), "b"), Ok(false));
+        assert!(user_present(&list(json!("1")), "a").is_err());
+        assert!(user_present(&json!({}), "a").is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! docs, and a token for an id the SDK refuses is worse than a clear error now.
 
 use crate::error::{ApiError, ApiResult};
+use crate::vendors::identity_not_supported;
 
 /// The longest user id, in UTF-8 bytes, that every ZEGO SDK accepts.
 pub const MAX_USER_ID_BYTES: usize = 63;
@@ -28,14 +29,14 @@ pub fn validate(identity: &str) -> ApiResult<()> {
         return Err(ApiError::invalid_field("identity", "ZEGO requires a non-empty user id"));
     }
     if identity.len() > MAX_USER_ID_BYTES {
-        return Err(ApiError::invalid_field(
-            "identity",
+        return Err(identity_not_supported(
+            "zego",
             format!("ZEGO user ids are at most {MAX_USER_ID_BYTES} bytes (this one is {})", identity.len()),
         ));
     }
     if !identity.chars().all(is_allowed) {
-        return Err(ApiError::invalid_field(
-            "identity",
+        return Err(identity_not_supported(
+            "zego",
             format!("ZEGO user ids may contain only ASCII letters, digits and {ALLOWED_PUNCTUATION}"),
         ));
     }
@@ -60,8 +61,8 @@ mod tests {
 
     #[test]
     fn refuses_empty_long_and_foreign_characters() {
+        assert_eq!(validate("").unwrap_err().code, ErrorCode::InvalidRequest);
         let cases = [
-            "".to_owned(),
             "z".repeat(64),
             "a b".into(),
             "50%".into(),
@@ -75,8 +76,9 @@ mod tests {
         ];
         for bad in cases {
             let e = validate(&bad).unwrap_err();
-            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad}");
+            assert_eq!(e.code, ErrorCode::IdentityNotSupported, "{bad}");
             assert_eq!(e.details["field"], "identity", "{bad}");
+            assert_eq!(e.details["vendor"], "zego", "{bad}");
         }
     }
 

@@ -119,6 +119,10 @@ impl Vendor for Zego {
         true
     }
 
+    fn room_create_calls_vendor(&self) -> bool {
+        false
+    }
+
     /// No call: the room appears with its first user. A room that records itself is refused:
     /// ZEGO's recording is started with `recording.start`.
     async fn create_room(&self, _rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
@@ -228,7 +232,20 @@ impl Vendor for Zego {
         Ok(paging.users)
     }
 
+    /// KickoutUser may answer success for a user who is not in the room, so presence is
+    /// checked first (DescribeUsers), and someone absent is `NotFound` without a kick.
     async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError> {
+        let check = Call::describe_users(room_id, &who.identity);
+        let answer = self.call(rt, &check).await?;
+        let present = match answer.outcome {
+            Outcome::Success => actions::user_present(&answer.data, &who.identity)
+                .map_err(|what| answer.malformed(check.action, what))?,
+            Outcome::UserAbsent => false,
+            Outcome::RoomAbsent => return Err(answer.not_found(check.action, "the room does not exist")),
+        };
+        if !present {
+            return Err(answer.not_found(check.action, "the user is not in the room"));
+        }
         let call = Call::kickout_user(room_id, &who.identity);
         let answer = self.call(rt, &call).await?;
         match answer.outcome {
@@ -646,14 +663,28 @@ mod tests {
         assert_eq!(block_on(vendor().list_participants(&rt, "rm_1")).unwrap_err().failure, VendorFailure::Timeout);
     }
 
+    /// Answers DescribeUsers with `alice@x` in the room (`Status` 1) and every other action with `code`.
+    fn present_then(code: i64) -> impl Fn(&OutboundRequest) -> Result<crate::runtime::OutboundResponse, HttpError> {
+        move |req: &OutboundRequest| {
+            if req.url.contains("Action=DescribeUsers&") {
+                zego(0, json!({"UserStatusList": [{"UserId": "alice@x", "Status": 1, "LoginTime": 1, "UserRole": 1}]}))
+            } else {
+                zego(code, Value::Null)
+            }
+        }
+    }
+
     #[test]
-    fn kick_removes_one_user() {
+    fn kick_checks_presence_then_removes_one_user() {
         let (native, rt) = native();
-        native.http.respond_with(|_| zego(0, Value::Null));
+        native.http.respond_with(present_then(0));
         let who = ParticipantRef { identity: "alice@x".into(), uid: Some(9) };
         assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)), Ok(()));
+        let sent = native.http.sent();
+        assert_eq!(sent.len(), 2);
+        assert_get(&sent[0].request, &url("DescribeUsers", 1_700_000_000, "RoomId=rm_1&UserId[]=alice%40x"));
         assert_get(
-            &native.http.sent()[0].request,
+            &sent[1].request,
             &url(
                 "KickoutUser",
                 1_700_000_000,
@@ -663,18 +694,45 @@ mod tests {
     }
 
     #[test]
-    fn kick_of_someone_absent_is_not_found() {
+    fn kick_of_someone_absent_is_not_found_without_a_kick() {
         let (native, rt) = native();
         let who = ParticipantRef { identity: "alice".into(), uid: None };
-        for code in [105, 50003, 104, 50001] {
-            native.http.respond_with(move |_| zego(code, Value::Null));
+        // KickoutUser would answer success: the presence check is what says "not here",
+        // also while others are in the room.
+        let others = json!({"UserStatusList": [{"UserId": "alice", "Status": 0, "LoginTime": 0, "UserRole": 0}]});
+        for (code, data) in [(0, others), (0, json!({"UserStatusList": []})), (50001, Value::Null), (105, Value::Null)]
+        {
+            native.http.clear();
+            let data = Rc::new(data);
+            native.http.respond_with(move |req| {
+                if req.url.contains("Action=DescribeUsers&") {
+                    zego(code, (*data).clone())
+                } else {
+                    zego(0, Value::Null)
+                }
+            });
             let e = block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err();
             assert_eq!(e.failure, VendorFailure::NotFound, "{code}");
             assert_eq!((e.vendor_code, e.vendor_request_id.as_deref()), (Some(code.to_string()), Some("rq-1")));
+            assert_eq!(native.http.sent().len(), 1, "no KickoutUser for someone absent");
         }
-        native.http.respond_with(|_| zego(100000005, Value::Null));
+    }
+
+    #[test]
+    fn kick_failures_from_either_call() {
+        let (native, rt) = native();
+        let who = ParticipantRef { identity: "alice@x".into(), uid: None };
+        // Present at the check, gone by the kick.
+        for code in [105, 50003, 104, 50001] {
+            native.http.respond_with(present_then(code));
+            let e = block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err();
+            assert_eq!(e.failure, VendorFailure::NotFound, "{code}");
+        }
+        native.http.respond_with(present_then(100000005));
         assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err().failure, VendorFailure::AuthFailed);
         native.http.respond_with(|_| json_response(500, &json!({})));
+        assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err().failure, VendorFailure::ServerError);
+        native.http.respond_with(|_| zego(0, json!({"UserStatusList": "nope"})));
         assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)).unwrap_err().failure, VendorFailure::ServerError);
     }
 
@@ -692,6 +750,6 @@ mod tests {
         assert!(v.check_grant(&grant).is_ok());
         assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
         let long = JoinGrant { identity: "a".repeat(64), ..grant };
-        assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::IdentityNotSupported);
     }
 }

@@ -32,6 +32,15 @@
 //    sets that request's room_name to the room's name and starts the room-composite egress itself
 //    (egressLauncher.StartEgress with RoomComposite = egress.room); a launch error fails the CreateRoom.
 //  - livekit/livekit pkg/config/config.go: room defaults empty_timeout 300 s, departure_timeout 20 s.
+//  - The real server, livekit-server 1.13.5 built from source and run on loopback without Redis
+//    (tests/e2e/livekit_real.test.mjs compares this stand-in with it call for call):
+//    - errors raised as psrpc errors (room/participant/egress not found) reach the client with the
+//      msg "twirp error unknown: <message>";
+//    - with `egress: false` (a server with no egress service, which is what a server without Redis
+//      is): ListEgress and StopEgress answer `internal` "egress not connected (redis required)" at
+//      once; StartRoomCompositeEgress on an existing room answers `unavailable` "no response from
+//      servers" — the real server only after ~22 s (its egress request timing out), which a test
+//      reproduces with a `delay` or `timeout` fault; on a missing room it is `not_found` at once.
 //  - twitchtv/twirp (generated server code): only POST; Content-Type must be application/json or
 //    application/protobuf (parameters after ';' ignored) else `bad_route` 404 with meta
 //    twirp_invalid_route; an undecodable JSON body is `malformed` 400 ("the json request could not be
@@ -198,6 +207,10 @@ function decodeJwtPart(part) {
 const nowSec = () => Math.floor(Date.now() / 1000);
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
+// The codecs a room enables by default (livekit/livekit pkg/config/config.go DefaultConfig), which
+// the real server lists in every Room it answers with.
+const DEFAULT_CODECS = ['audio/PCMU', 'audio/PCMA', 'audio/opus', 'audio/red', 'video/VP8', 'video/H264', 'video/VP9', 'video/AV1', 'video/H265', 'video/rtx'];
+
 const LAYOUTS = new Set(['', 'grid', 'speaker', 'single-speaker', 'grid-light', 'speaker-light', 'single-speaker-light']);
 const FINISHED = new Set([
   EgressStatus.EGRESS_COMPLETE,
@@ -228,6 +241,7 @@ function enumValue(enumObj, v, what) {
  * @param {number} [options.clockToleranceSec=60]  JWT leeway (the server's is 60 s).
  * @param {number} [options.defaultEmptyTimeout=300]
  * @param {number} [options.defaultDepartureTimeout=20]
+ * @param {boolean} [options.egress=true]  false: no egress service, as a real server without Redis.
  */
 export async function startLiveKit(options = {}) {
   const {
@@ -238,6 +252,7 @@ export async function startLiveKit(options = {}) {
     clockToleranceSec = 60,
     defaultEmptyTimeout = 300,
     defaultDepartureTimeout = 20,
+    egress = true,
   } = options;
   if (!apiKey || !apiSecret) throw new TypeError('startLiveKit: apiKey and apiSecret are required');
   const verifier = new TokenVerifier(apiKey, apiSecret);
@@ -264,6 +279,7 @@ export async function startLiveKit(options = {}) {
       creationTime: BigInt(Math.floor(t / 1000)),
       creationTimeMs: BigInt(t),
       metadata: req.metadata ?? '',
+      enabledCodecs: DEFAULT_CODECS.map((mime) => ({ mime, fmtpLine: '' })),
     });
     const state = { info, participants: new Map() };
     rooms.set(name, state);
@@ -346,7 +362,10 @@ export async function startLiveKit(options = {}) {
   }
 
   // ---- method table -----------------------------------------------------------------------
-  const notFound = (msg) => twirpError('not_found', msg);
+  // psrpc errors carry this prefix once turned into Twirp errors (seen on the real server).
+  const psrpcError = (code, msg) => twirpError(code, `twirp error unknown: ${msg}`);
+  const notFound = (msg) => psrpcError('not_found', msg);
+  const noEgressService = () => psrpcError('internal', 'egress not connected (redis required)');
   const invalid = (msg) => ({ reject: twirpError('invalid_argument', msg), error: `invalid_argument: ${msg}` });
 
   const checkRoomName = (name, what = 'room') => {
@@ -528,6 +547,7 @@ export async function startLiveKit(options = {}) {
       exec: (req) => {
         const s = rooms.get(req.roomName);
         if (!s) return notFound('requested room does not exist');
+        if (!egress) return psrpcError('unavailable', 'no response from servers');
         return jsonResponse(200, serverJson(startEgress(s, req)));
       },
     },
@@ -536,6 +556,7 @@ export async function startLiveKit(options = {}) {
       grant: () => ['roomRecord'],
       validate: (req) => (req.egressId ? null : invalid('egress_id is required')),
       exec: (req) => {
+        if (!egress) return noEgressService();
         const info = egresses.get(req.egressId);
         if (!info) return notFound('egress does not exist');
         if (info.status !== EgressStatus.EGRESS_STARTING && info.status !== EgressStatus.EGRESS_ACTIVE) {
@@ -550,6 +571,7 @@ export async function startLiveKit(options = {}) {
       type: ListEgressRequest,
       grant: () => ['roomRecord'],
       exec: (req) => {
+        if (!egress) return noEgressService();
         if (req.egressId) {
           const info = egresses.get(req.egressId);
           if (!info) return notFound('egress does not exist');

@@ -345,6 +345,7 @@ export async function startZego(options = {}) {
       seenNonces.clear();
       pageCap = Infinity;
       recording.clear();
+      Object.assign(codes, DEFAULT_CODES, options.codes ?? {});
     },
   });
 

@@ -1,0 +1,123 @@
+//! Vendor webhooks in (`POST /v1/vendor-events/{vendor}`, authenticated by the vendor's
+//! signature, no API key) and the normalized event log out (`GET /v1/rtc/event/list`).
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::paging;
+use super::rooms::{load, looks_like_room_id};
+use crate::app::{Ctx, Reply};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::events::{self, agora, ingest, livekit, zego, EventType, Incoming, Rejection};
+use crate::store::events as event_store;
+use crate::store::events::Event;
+
+fn rejected(vendor: &str, r: Rejection) -> ApiError {
+    match r {
+        Rejection::Unauthenticated(why) => {
+            crate::log::warn(&format!("{vendor} webhook refused: {why}"));
+            ApiError::new(ErrorCode::Unauthenticated, format!("the {vendor} webhook signature is missing or invalid"))
+        }
+        Rejection::NotConfigured(setting) => {
+            crate::log::warn(&format!("{vendor} webhook refused: {setting} is not set"));
+            ApiError::new(ErrorCode::Unauthenticated, format!("{vendor} webhooks are not configured ({setting})"))
+        }
+        Rejection::Malformed(why) => {
+            crate::log::warn(&format!("{vendor} webhook unreadable: {why}"));
+            ApiError::new(ErrorCode::InvalidRequest, format!("the {vendor} webhook body cannot be read"))
+        }
+    }
+}
+
+/// Verifies and reads a vendor delivery, answers at once, and stores it after the response.
+pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    // The route table has one path per vendor: the last segment names it.
+    let vendor = ctx.req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_owned();
+    let settings = &ctx.app.settings.events;
+    let body = &ctx.req.body;
+    let now_ms = ctx.rt.now_ms();
+    let incoming: Option<Incoming> = match vendor.as_str() {
+        livekit::NAME => {
+            let (key, secret) = settings
+                .livekit
+                .as_ref()
+                .ok_or(Rejection::NotConfigured("LIVEKIT_API_KEY"))
+                .map_err(|r| rejected(&vendor, r))?;
+            livekit::verify(key, secret, ctx.req.header("authorization"), body, now_ms / 1000)
+                .map_err(|r| rejected(&vendor, r))?;
+            livekit::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
+        }
+        agora::NAME => {
+            let secret = settings
+                .agora_ncs_secret
+                .as_deref()
+                .ok_or(Rejection::NotConfigured("AGORA_NCS_SECRET"))
+                .map_err(|r| rejected(&vendor, r))?;
+            agora::verify(secret, ctx.req.header("agora-signature-v2"), ctx.req.header("agora-signature"), body)
+                .map_err(|r| rejected(&vendor, r))?;
+            agora::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
+        }
+        zego::NAME => {
+            let secret = settings
+                .zego_callback_secret
+                .as_deref()
+                .ok_or(Rejection::NotConfigured("ZEGO_CALLBACK_SECRET"))
+                .map_err(|r| rejected(&vendor, r))?;
+            let fields = zego::fields(body).map_err(|r| match r {
+                // Unsigned garbage is refused as unauthenticated, not parsed further.
+                Rejection::Malformed(_) => rejected(&vendor, Rejection::Unauthenticated("unreadable body")),
+                other => rejected(&vendor, other),
+            })?;
+            let nonce = zego::verify(secret, &fields, now_ms / 1000).map_err(|r| rejected(&vendor, r))?;
+            let body_sha = crate::hex::lower(&Sha256::digest(body));
+            if !event_store::claim_nonce(ctx.rt, zego::NAME, &nonce, &body_sha).await? {
+                return Err(rejected(&vendor, Rejection::Unauthenticated("nonce replayed with another body")));
+            }
+            let rt = ctx.rt.clone();
+            ctx.rt.after_response(async move {
+                let window_ms = 2 * zego::MAX_SKEW_S * 1000;
+                if let Err(e) = event_store::forget_nonces(&rt, window_ms).await {
+                    crate::log::warn(&format!("forgetting old nonces: {}", e.message));
+                }
+            });
+            zego::parse(&fields, &nonce, now_ms).map_err(|r| rejected(&vendor, r))?
+        }
+        _ => return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", ctx.req.path))),
+    };
+    if let Some(incoming) = incoming {
+        let rt = ctx.rt.clone();
+        ctx.rt.after_response(async move {
+            if let Err(e) = ingest::process(&rt, incoming, now_ms).await {
+                crate::log::error(&format!("storing a vendor event: {}", e.message));
+            }
+        });
+    }
+    Ok(Reply::ok(json!({ "ok": true })))
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    let q = paging::parse(ctx.req, &["room", "type"])?;
+    let mut room_id = None;
+    let mut kind = None;
+    for (k, v) in &q.rest {
+        match k.as_str() {
+            // A room id filters even after the room was deleted; a name must name a live room.
+            "room" if looks_like_room_id(v) => room_id = Some(v.clone()),
+            "room" => room_id = Some(load(ctx, v).await?.id),
+            _ => {
+                let t = EventType::parse(v).ok_or_else(|| {
+                    ApiError::invalid_field("type", format!("'type' must be one of {}", type_names()))
+                })?;
+                kind = Some(t.as_str());
+            }
+        }
+    }
+    let (items, more) =
+        event_store::page(ctx.rt, ctx.project_id(), room_id.as_deref(), kind, q.after.as_ref(), q.limit).await?;
+    let next_cursor = if more { items.last().map(|e| paging::encode_cursor(e.received_at_ms, &e.id)) } else { None };
+    Ok(Reply::ok(json!({ "items": items.iter().map(Event::to_json).collect::<Vec<_>>(), "next_cursor": next_cursor })))
+}
+
+pub(crate) fn type_names() -> String {
+    events::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,158 @@
+//! The normalized event log, the replay memory for unsigned-body vendors, and the effects of
+//! participant events on the registry and on metered sessions.
+
+use serde_json::{json, Value};
+
+use super::{int, metadata_json, newest_first, text, Cursor};
+use crate::error::{ApiError, ApiResult};
+use crate::runtime::{DbError, Row, Runtime, SqlValue};
+use crate::time::rfc3339;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub project_id: Option<String>,
+    pub room_id: Option<String>,
+    pub vendor: String,
+    pub vendor_room: String,
+    pub kind: String,
+    pub identity: Option<String>,
+    pub seq: i64,
+    pub occurred_at_ms: i64,
+    pub received_at_ms: i64,
+    /// JSON text.
+    pub data: String,
+}
+
+const COLUMNS: &str =
+    "id, project_id, room_id, vendor, vendor_room, type, identity, seq, occurred_at_ms, received_at_ms, data";
+
+impl Event {
+    pub(crate) fn from_row(row: &Row) -> Option<Event> {
+        Some(Event {
+            id: text(row, "id")?,
+            project_id: text(row, "project_id"),
+            room_id: text(row, "room_id"),
+            vendor: text(row, "vendor")?,
+            vendor_room: text(row, "vendor_room")?,
+            kind: text(row, "type")?,
+            identity: text(row, "identity"),
+            seq: int(row, "seq")?,
+            occurred_at_ms: int(row, "occurred_at_ms")?,
+            received_at_ms: int(row, "received_at_ms")?,
+            data: text(row, "data")?,
+        })
+    }
+
+    /// The public event: `{event, type, room, vendor, identity, occurred_at, received_at, seq, data}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "event": self.id,
+            "type": self.kind,
+            "room": self.room_id,
+            "vendor": self.vendor,
+            "vendor_room": self.vendor_room,
+            "identity": self.identity,
+            "seq": self.seq,
+            "occurred_at": rfc3339(self.occurred_at_ms.max(0) as u64),
+            "received_at": rfc3339(self.received_at_ms.max(0) as u64),
+            "data": metadata_json(Some(&self.data)),
+        })
+    }
+}
+
+/// Stores `event` unless the vendor event was stored before; `Ok(None)` for a redelivery.
+/// The event's `seq` is the next of its vendor room (given here as 0 and filled in).
+pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiResult<Option<Event>> {
+    let params: Vec<SqlValue> = vec![
+        event.id.as_str().into(),
+        event.project_id.clone().into(),
+        event.room_id.clone().into(),
+        event.vendor.as_str().into(),
+        event.vendor_room.as_str().into(),
+        dedupe_key.into(),
+        event.kind.as_str().into(),
+        event.identity.clone().into(),
+        event.occurred_at_ms.into(),
+        event.received_at_ms.into(),
+        event.data.as_str().into(),
+    ];
+    // Two events of one room racing for the same next seq: the unique index refuses one,
+    // and its retry takes the seq after.
+    for _ in 0..5 {
+        let result = rt
+            .db
+            .query(
+                "INSERT INTO events (id, project_id, room_id, vendor, vendor_room, dedupe_key, type, identity, seq, \
+                 occurred_at_ms, received_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE vendor = ?4 AND vendor_room = ?5), ?9, ?10, ?11) \
+                 ON CONFLICT (vendor, dedupe_key) DO NOTHING RETURNING seq",
+                &params,
+            )
+            .await;
+        match result {
+            Ok(rows) => {
+                return Ok(rows.first().and_then(|r| int(r, "seq")).map(|seq| Event { seq, ..event.clone() }));
+            }
+            Err(DbError::Constraint(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not number an event"))
+}
+
+pub async fn find(rt: &Runtime, event_id: &str) -> ApiResult<Option<Event>> {
+    let rows = rt.db.query(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"), &[event_id.into()]).await?;
+    Ok(rows.first().and_then(Event::from_row))
+}
+
+/// One page of the project's events, newest first, optionally of one room and/or type.
+pub async fn page(
+    rt: &Runtime,
+    project_id: &str,
+    room_id: Option<&str>,
+    kind: Option<&str>,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> ApiResult<(Vec<Event>, bool)> {
+    let mut select = format!("SELECT {COLUMNS} FROM events WHERE project_id = ?1");
+    let mut params: Vec<SqlValue> = vec![project_id.into()];
+    if let Some(room) = room_id {
+        params.push(room.into());
+        select.push_str(&format!(" AND room_id = ?{}", params.len()));
+    }
+    if let Some(kind) = kind {
+        params.push(kind.into());
+        select.push_str(&format!(" AND type = ?{}", params.len()));
+    }
+    newest_first(rt, &select, params, "received_at_ms", after, limit, Event::from_row).await
+}
+
+/// Remembers a vendor's signature nonce with the body it signed. `false` when the nonce was
+/// seen before with a different body: a captured signature replayed over a forged body.
+pub async fn claim_nonce(rt: &Runtime, vendor: &str, nonce: &str, body_sha256: &str) -> ApiResult<bool> {
+    let now = rt.now_ms() as i64;
+    let inserted = rt
+        .db
+        .execute(
+            "INSERT INTO vendor_nonces (vendor, nonce, body_sha256, seen_at_ms) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (vendor, nonce) DO NOTHING",
+            &[vendor.into(), nonce.into(), body_sha256.into(), now.into()],
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let rows = rt
+        .db
+        .query("SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1 AND nonce = ?2", &[vendor.into(), nonce.into()])
+        .await?;
+    Ok(rows.first().and_then(|r| text(r, "body_sha256")).as_deref() == Some(body_sha256))
+}
+
+/// Forgets nonces older than `max_age_ms` (they are refused as stale anyway).
+pub async fn forget_nonces(rt: &Runtime, max_age_ms: u64) -> ApiResult<()> {
+    let before = rt.now_ms().saturating_sub(max_age_ms) as i64;
+    rt.db.execute("DELETE FROM vendor_nonces WHERE seen_at_ms < ?1", &[before.into()]).await?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The participant registry off the token hot path. The isolate remembers which
+//! (room, identity) rows D1 already holds, so a repeat token needs no D1 round trip. A new
+//! identity on a vendor that joins by identity (LiveKit, ZEGO) is written after the response
+//! (`Runtime::after_response`, `ctx.waitUntil` on Workers); only a vendor that joins by
+//! numeric uid (Agora) waits for the write, because the token carries the uid D1 allocates.
+//!
+//! A deferred write that fails is retried with backoff, then kept in this isolate's queue for
+//! the next flush (every later deferral starts one) and logged as an error each time; the
+//! identity is remembered only once D1 has it, so a later token for it writes again.
+//! What this cannot survive is the isolate being evicted with writes still queued after every
+//! retry failed; the error lines in the log name each such identity.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::participants::{self, upsert_params, UPSERT_SQL};
+use crate::error::ApiResult;
+use crate::runtime::{DbError, Runtime, Statement};
+
+/// Attempts of one flush before its writes wait for the next flush.
+pub const FLUSH_ATTEMPTS: u32 = 4;
+/// Rows per D1 batch.
+const BATCH_ROWS: usize = 50;
+/// Entries remembered before the map is cleared (repeats then write once more).
+const MAX_KNOWN: usize = 50_000;
+
+/// One registry row as a token request states it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub room_id: String,
+    pub identity: String,
+    pub display_name: Option<String>,
+    pub metadata: Option<String>,
+    /// When the token was issued (the row's timestamps).
+    pub at_ms: i64,
+}
+
+impl Entry {
+    fn key(&self) -> (String, String) {
+        (self.room_id.clone(), self.identity.clone())
+    }
+
+    /// `newer` over `self`, field by field, as the upsert's COALESCE would store them.
+    fn merged(self, newer: Entry) -> Entry {
+        Entry {
+            display_name: newer.display_name.or(self.display_name),
+            metadata: newer.metadata.or(self.metadata),
+            ..newer
+        }
+    }
+}
+
+/// What D1 is known to hold for one (room, identity).
+#[derive(Clone, Debug)]
+struct Known {
+    /// 0 when the row was written in a batch that did not read the uid back.
+    uid: u32,
+    display_name: Option<String>,
+    metadata: Option<String>,
+}
+
+impl Known {
+    /// Whether writing `entry` would change nothing a reader sees (fields it leaves out keep
+    /// their stored values).
+    fn covers(&self, entry: &Entry) -> bool {
+        entry.display_name.as_ref().is_none_or(|d| self.display_name.as_ref() == Some(d))
+            && entry.metadata.as_ref().is_none_or(|m| self.metadata.as_ref() == Some(m))
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    known: RefCell<HashMap<(String, String), Known>>,
+    /// Writes D1 has not confirmed yet, newest details per (room, identity).
+    pending: RefCell<HashMap<(String, String), Entry>>,
+    flushing: Cell<bool>,
+}
+
+impl Registry {
+    /// Records that `entry`'s identity was issued a token. With `need_uid` returns its
+    /// room-stable uid, writing first if this isolate does not know it (one D1 round trip);
+    /// otherwise returns at once (uid 0 if unknown) and writes after the response if D1 may
+    /// not hold the entry yet.
+    pub async fn register(self: &Rc<Self>, rt: &Runtime, entry: Entry, need_uid: bool) -> ApiResult<u32> {
+        let known = self.known.borrow().get(&(entry.room_id.clone(), entry.identity.clone())).cloned();
+        match known {
+            Some(k) if k.covers(&entry) && (k.uid != 0 || !need_uid) => Ok(k.uid),
+            Some(k) if k.uid != 0 || !need_uid => {
+                self.defer(rt, entry);
+                Ok(k.uid)
+            }
+            _ if need_uid => {
+                let uid = participants::upsert_at(
+                    rt,
+                    &entry.room_id,
+                    &entry.identity,
+                    entry.display_name.as_deref(),
+                    entry.metadata.as_deref(),
+                    entry.at_ms,
+                )
+                .await?;
+                self.remember(entry, uid);
+                Ok(uid)
+            }
+            _ => {
+                self.defer(rt, entry);
+                Ok(0)
+            }
+        }
+    }
+
+    /// Writes not yet confirmed by D1 (for tests and logs).
+    pub fn pending(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    fn remember(&self, entry: Entry, uid: u32) {
+        let mut known = self.known.borrow_mut();
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
+        let key = entry.key();
+        let previous = known.remove(&key);
+        let uid = if uid != 0 { uid } else { previous.as_ref().map_or(0, |p| p.uid) };
+        let (display_name, metadata) = match previous {
+            Some(p) => (entry.display_name.or(p.display_name), entry.metadata.or(p.metadata)),
+            None => (entry.display_name, entry.metadata),
+        };
+        known.insert(key, Known { uid, display_name, metadata });
+    }
+
+    fn enqueue(&self, entry: Entry) {
+        let mut pending = self.pending.borrow_mut();
+        let key = entry.key();
+        let merged = match pending.remove(&key) {
+            Some(older) if older.at_ms <= entry.at_ms => older.merged(entry),
+            Some(newer) => entry.merged(newer),
+            None => entry,
+        };
+        pending.insert(key, merged);
+    }
+
+    fn defer(self: &Rc<Self>, rt: &Runtime, entry: Entry) {
+        self.enqueue(entry);
+        if !self.flushing.replace(true) {
+            rt.after_response(self.clone().flush(rt.clone()));
+        }
+    }
+
+    /// Writes every pending entry, in batches, until none is left or `FLUSH_ATTEMPTS`
+    /// consecutive attempts failed (then they wait for the next flush).
+    async fn flush(self: Rc<Self>, rt: Runtime) {
+        // Whatever happens to this task, a later deferral can start the next flush.
+        struct Done<'a>(&'a Cell<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _done = Done(&self.flushing);
+        let mut failures = 0;
+        loop {
+            let batch: Vec<Entry> = {
+                let mut pending = self.pending.borrow_mut();
+                let keys: Vec<_> = pending.keys().take(BATCH_ROWS).cloned().collect();
+                keys.iter().filter_map(|k| pending.remove(k)).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            match write(&rt, &batch).await {
+                Ok(uids) => {
+                    failures = 0;
+                    for (entry, uid) in batch.into_iter().zip(uids) {
+                        self.remember(entry, uid);
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    let who: Vec<String> = batch.iter().map(|e| format!("{}/{}", e.room_id, e.identity)).collect();
+                    crate::log::error(&format!(
+                        "participant registry write failed (attempt {failures} of {FLUSH_ATTEMPTS}), {} kept queued: {e:?}; {}",
+                        batch.len(),
+                        who.join(", ")
+                    ));
+                    for entry in batch {
+                        self.enqueue(entry);
+                    }
+                    if failures >= FLUSH_ATTEMPTS {
+                        return;
+                    }
+                    rt.clock.sleep_ms(100 << failures).await;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `batch` and returns the uid of each row (0 where a batch did not read it back).
+async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
+    if batch.len() > 1 {
+        let statements: Vec<Statement> = batch
+            .iter()
+            .map(|e| Statement {
+                sql: UPSERT_SQL,
+                params: upsert_params(
+                    &e.room_id,
+                    &e.identity,
+                    e.display_name.as_deref(),
+                    e.metadata.as_deref(),
+                    e.at_ms,
+                ),
+            })
+            .collect();
+        match rt.db.batch(&statements).await {
+            Ok(_) => return Ok(vec![0; batch.len()]),
+            // Two isolates took the same next uid: write one by one, each retrying its uid.
+            Err(DbError::Constraint(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut uids = Vec::with_capacity(batch.len());
+    for e in batch {
+        let uid = participants::upsert_at(
+            rt,
+            &e.room_id,
+            &e.identity,
+            e.display_name.as_deref(),
+            e.metadata.as_deref(),
+            e.at_ms,
+        )
+        .await
+        .map_err(|err| DbError::Other(err.message))?;
+        uids.push(uid);
+    }
+    Ok(uids)
+}

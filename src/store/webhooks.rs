@@ -1,0 +1,248 @@
+//! Webhook endpoints of a project, their delivery health, and one delivery record per event
+//! and endpoint.
+
+use serde_json::{json, Value};
+
+use super::{int, text};
+use crate::error::ApiResult;
+use crate::runtime::{Row, Runtime, Statement};
+use crate::time::rfc3339;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Webhook {
+    pub id: String,
+    pub project_id: String,
+    pub url: String,
+    /// Event types it receives; `None` for all.
+    pub types: Option<Vec<String>>,
+    pub secret: String,
+    pub created_at_ms: i64,
+    pub last_attempt_at_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i64,
+    pub delivered: i64,
+    pub dead_lettered: i64,
+}
+
+const COLUMNS: &str = "id, project_id, url, types, secret, created_at_ms, last_attempt_at_ms, last_status, \
+                       last_error, consecutive_failures, delivered, dead_lettered";
+
+impl Webhook {
+    fn from_row(row: &Row) -> Option<Webhook> {
+        Some(Webhook {
+            id: text(row, "id")?,
+            project_id: text(row, "project_id")?,
+            url: text(row, "url")?,
+            types: text(row, "types").and_then(|t| serde_json::from_str(&t).ok()),
+            secret: text(row, "secret")?,
+            created_at_ms: int(row, "created_at_ms")?,
+            last_attempt_at_ms: int(row, "last_attempt_at_ms"),
+            last_status: int(row, "last_status"),
+            last_error: text(row, "last_error"),
+            consecutive_failures: int(row, "consecutive_failures").unwrap_or(0),
+            delivered: int(row, "delivered").unwrap_or(0),
+            dead_lettered: int(row, "dead_lettered").unwrap_or(0),
+        })
+    }
+
+    pub fn wants(&self, kind: &str) -> bool {
+        self.types.as_ref().is_none_or(|types| types.iter().any(|t| t == kind))
+    }
+
+    /// The endpoint as listed: never the secret.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "webhook": self.id,
+            "url": self.url,
+            "types": self.types,
+            "created_at": rfc3339(self.created_at_ms.max(0) as u64),
+        })
+    }
+
+    /// The endpoint with its delivery health.
+    pub fn to_json_with_health(&self) -> Value {
+        let mut v = self.to_json();
+        v["delivery"] = json!({
+            "last_attempt_at": self.last_attempt_at_ms.map(|ms| rfc3339(ms.max(0) as u64)),
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "delivered": self.delivered,
+            "dead_lettered": self.dead_lettered,
+        });
+        v
+    }
+}
+
+pub async fn insert(rt: &Runtime, w: &Webhook) -> ApiResult<()> {
+    let types = w.types.as_ref().map(|t| serde_json::to_string(t).expect("strings serialize"));
+    rt.db
+        .execute(
+            "INSERT INTO webhooks (id, project_id, url, types, secret, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                w.id.as_str().into(),
+                w.project_id.as_str().into(),
+                w.url.as_str().into(),
+                types.into(),
+                w.secret.as_str().into(),
+                w.created_at_ms.into(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The project's live endpoints, newest first.
+pub async fn list(rt: &Runtime, project_id: &str) -> ApiResult<Vec<Webhook>> {
+    let rows = rt
+        .db
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM webhooks WHERE project_id = ?1 AND deleted_at_ms IS NULL \
+                 ORDER BY created_at_ms DESC, id DESC"
+            ),
+            &[project_id.into()],
+        )
+        .await?;
+    Ok(rows.iter().filter_map(Webhook::from_row).collect())
+}
+
+pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Webhook>> {
+    let rows = rt
+        .db
+        .query(
+            &format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL"),
+            &[id.into(), project_id.into()],
+        )
+        .await?;
+    Ok(rows.first().and_then(Webhook::from_row))
+}
+
+pub async fn soft_delete(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<bool> {
+    let changed = rt
+        .db
+        .execute(
+            "UPDATE webhooks SET deleted_at_ms = ?3 WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL",
+            &[id.into(), project_id.into(), (rt.now_ms() as i64).into()],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Records a delivery of `event_id` to `webhook_id`; `false` if it exists already.
+pub async fn add_delivery(rt: &Runtime, delivery_id: &str, webhook_id: &str, event_id: &str) -> ApiResult<bool> {
+    let now = rt.now_ms() as i64;
+    let inserted = rt
+        .db
+        .execute(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempts, state, created_at_ms, updated_at_ms) \
+             VALUES (?1, ?2, ?3, 0, 'pending', ?4, ?4) ON CONFLICT (webhook_id, event_id) DO NOTHING",
+            &[delivery_id.into(), webhook_id.into(), event_id.into(), now.into()],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// A pending delivery with what sending it needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingDelivery {
+    pub id: String,
+    pub attempts: i64,
+    pub webhook_id: String,
+    pub url: String,
+    pub secret: String,
+    pub event_id: String,
+}
+
+/// The delivery if it is still pending and its endpoint still exists.
+pub async fn pending_delivery(rt: &Runtime, delivery_id: &str) -> ApiResult<Option<PendingDelivery>> {
+    let rows = rt
+        .db
+        .query(
+            "SELECT d.id, d.attempts, d.event_id, w.id AS webhook_id, w.url, w.secret FROM webhook_deliveries d \
+             JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.id = ?1 AND d.state = 'pending' AND w.deleted_at_ms IS NULL",
+            &[delivery_id.into()],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| {
+        Some(PendingDelivery {
+            id: text(r, "id")?,
+            attempts: int(r, "attempts")?,
+            webhook_id: text(r, "webhook_id")?,
+            url: text(r, "url")?,
+            secret: text(r, "secret")?,
+            event_id: text(r, "event_id")?,
+        })
+    }))
+}
+
+/// How an attempt ended, for the delivery and the endpoint's health.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+    },
+    /// Will be tried again.
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
+    /// The last attempt failed: the delivery is dead-lettered.
+    Dead {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt) -> ApiResult<()> {
+    let now = rt.now_ms() as i64;
+    let (state, status, error) = match attempt {
+        Attempt::Delivered { status } => ("delivered", Some(*status), None),
+        Attempt::Failed { status, error } => ("pending", *status, Some(error.clone())),
+        Attempt::Dead { status, error } => ("dead", *status, Some(error.clone())),
+    };
+    let status = status.map(i64::from);
+    let webhook_sql = match attempt {
+        Attempt::Delivered { .. } => {
+            "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = NULL, \
+             consecutive_failures = 0, delivered = delivered + 1 WHERE id = ?1"
+        }
+        Attempt::Failed { .. } => {
+            "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
+             consecutive_failures = consecutive_failures + 1 WHERE id = ?1"
+        }
+        Attempt::Dead { .. } => {
+            "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
+             consecutive_failures = consecutive_failures + 1, dead_lettered = dead_lettered + 1 WHERE id = ?1"
+        }
+    };
+    let mut webhook_params = vec![d.webhook_id.as_str().into(), now.into(), status.into()];
+    if error.is_some() {
+        webhook_params.push(error.clone().into());
+    }
+    rt.db
+        .batch(&[
+            Statement {
+                sql: "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?2, last_status = ?3, \
+                      updated_at_ms = ?4 WHERE id = ?1 AND state = 'pending'",
+                params: vec![d.id.as_str().into(), state.into(), status.into(), now.into()],
+            },
+            Statement { sql: webhook_sql, params: webhook_params },
+        ])
+        .await?;
+    Ok(())
+}
+
+/// The state and attempts of a delivery (for tests and diagnostics).
+pub async fn delivery_state(rt: &Runtime, webhook_id: &str, event_id: &str) -> ApiResult<Option<(String, i64)>> {
+    let rows = rt
+        .db
+        .query(
+            "SELECT state, attempts FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2",
+            &[webhook_id.into(), event_id.into()],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| Some((text(r, "state")?, int(r, "attempts")?))))
+}

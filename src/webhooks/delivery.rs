@@ -1,0 +1,63 @@
+//! One delivery attempt, as the queue consumer makes it: sign the event, POST it, and record
+//! the outcome. A failure is retried by queueing the delivery again after a backoff; after the
+//! last attempt the delivery is dead-lettered (kept, marked dead, counted on the endpoint).
+//! Receivers dedupe on `webhook-id` (the event id), the same on every attempt.
+
+use serde_json::Value;
+
+use super::{message, signing, Settings};
+use crate::runtime::{HttpError, OutboundRequest, Runtime};
+use crate::store::events;
+use crate::store::webhooks::{self, Attempt};
+
+/// Handles one queue message. `Err` only when the attempt could not be made or recorded
+/// (storage failing): the queue then redelivers the message.
+pub async fn consume(settings: &Settings, rt: &Runtime, body: &str) -> Result<(), String> {
+    let delivery_id = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("delivery").and_then(Value::as_str).map(str::to_owned));
+    let Some(delivery_id) = delivery_id else {
+        crate::log::warn("webhook delivery: a queue message without a delivery id was dropped");
+        return Ok(());
+    };
+    let Some(delivery) = webhooks::pending_delivery(rt, &delivery_id).await.map_err(|e| e.message)? else {
+        // Delivered already (a queue redelivery), dead, or its endpoint was deleted.
+        return Ok(());
+    };
+    let Some(event) = events::find(rt, &delivery.event_id).await.map_err(|e| e.message)? else {
+        return Ok(());
+    };
+    let payload = serde_json::to_vec(&event.to_json()).expect("a Value always serializes");
+    let timestamp = rt.now_s();
+    let signature = signing::sign(&delivery.secret, &event.id, timestamp, &payload);
+    let request = OutboundRequest {
+        method: "POST",
+        url: delivery.url.clone(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), "rtcgate-webhooks".into()),
+            ("webhook-id".into(), event.id.clone()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            ("webhook-signature".into(), signature),
+        ],
+        body: Some(payload),
+        timeout_ms: settings.timeout_ms,
+    };
+    let (status, error) = match rt.http.send(request).await {
+        Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None),
+        Ok(r) => (Some(r.status), Some(format!("HTTP {}", r.status))),
+        Err(HttpError::Timeout) => (None, Some(format!("no answer within {} ms", settings.timeout_ms))),
+        Err(HttpError::Unreachable(_)) => (None, Some("unreachable".to_owned())),
+    };
+    let attempt_no = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
+    let attempt = match (status, error) {
+        (Some(status), None) => Attempt::Delivered { status },
+        (status, Some(error)) if attempt_no >= settings.max_attempts => Attempt::Dead { status, error },
+        (status, error) => Attempt::Failed { status, error: error.unwrap_or_default() },
+    };
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+    if matches!(attempt, Attempt::Failed { .. }) {
+        rt.queue.send(&message(&delivery.id), settings.backoff_s(attempt_no)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Outbound webhooks: the project's endpoints get every normalized event they asked for,
+//! signed per the Standard Webhooks specification, at least once, through a queue with
+//! exponential backoff and a dead letter after the last attempt.
+
+pub mod delivery;
+pub mod signing;
+pub mod url;
+
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::ids;
+use crate::runtime::Runtime;
+use crate::store::events::Event;
+use crate::store::webhooks;
+use crate::vendors::{setting, EnvVars};
+
+/// Delivery settings of a deployment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Attempts per delivery before it is dead-lettered (`WEBHOOK_MAX_ATTEMPTS`, default 8).
+    pub max_attempts: u32,
+    /// The wait before the first retry; each later one doubles it (`WEBHOOK_RETRY_BASE_S`,
+    /// default 30: 30 s, 1 min, 2 min … about 1 h before the eighth attempt).
+    pub retry_base_s: u32,
+    /// Per-attempt timeout (`WEBHOOK_TIMEOUT_MS`, default 10000).
+    pub timeout_ms: u64,
+    /// `WEBHOOK_ALLOW_HTTP_LOOPBACK=1` (local development only): endpoints may be plain http
+    /// on a loopback address.
+    pub allow_http_loopback: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { max_attempts: 8, retry_base_s: 30, timeout_ms: 10_000, allow_http_loopback: false }
+    }
+}
+
+impl Settings {
+    pub fn from_env(env: EnvVars<'_>) -> Settings {
+        let d = Settings::default();
+        let num = |name: &str| setting(env, name).and_then(|v| v.trim().parse::<u64>().ok());
+        Settings {
+            max_attempts: num("WEBHOOK_MAX_ATTEMPTS").map_or(d.max_attempts, |n| n.clamp(1, 50) as u32),
+            retry_base_s: num("WEBHOOK_RETRY_BASE_S").map_or(d.retry_base_s, |n| n.clamp(1, 3600) as u32),
+            timeout_ms: num("WEBHOOK_TIMEOUT_MS").map_or(d.timeout_ms, |n| n.clamp(100, 60_000)),
+            allow_http_loopback: setting(env, "WEBHOOK_ALLOW_HTTP_LOOPBACK")
+                .is_some_and(|v| matches!(v.trim(), "1" | "true")),
+        }
+    }
+
+    /// The wait after failed attempt `attempt` (1-based): base · 2^(attempt−1), at most 12 h
+    /// (the longest delay a Cloudflare Queue takes).
+    pub fn backoff_s(&self, attempt: u32) -> u32 {
+        let factor = 1u64 << attempt.saturating_sub(1).min(20);
+        (u64::from(self.retry_base_s) * factor).min(12 * 3600) as u32
+    }
+}
+
+/// The queue message for one delivery.
+pub fn message(delivery_id: &str) -> String {
+    json!({ "delivery": delivery_id }).to_string()
+}
+
+/// Queues a delivery of `event` to each of its project's endpoints that wants its type.
+pub async fn fan_out(rt: &Runtime, event: &Event) -> ApiResult<()> {
+    let Some(project_id) = event.project_id.as_deref() else { return Ok(()) };
+    for webhook in webhooks::list(rt, project_id).await? {
+        if !webhook.wants(&event.kind) {
+            continue;
+        }
+        let delivery_id = ids::random_id(rt, "dlv_", 22);
+        if webhooks::add_delivery(rt, &delivery_id, &webhook.id, &event.id).await? {
+            rt.queue.send(&message(&delivery_id), 0).await.map_err(crate::error::ApiError::internal)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let s = Settings::default();
+        assert_eq!((1..=4).map(|a| s.backoff_s(a)).collect::<Vec<_>>(), vec![30, 60, 120, 240]);
+        assert_eq!(s.backoff_s(60), 12 * 3600);
+        let env =
+            crate::vendors::settings_tests::env_of(&[("WEBHOOK_MAX_ATTEMPTS", "3"), ("WEBHOOK_RETRY_BASE_S", "1")]);
+        let s = Settings::from_env(&env);
+        assert_eq!((s.max_attempts, s.backoff_s(1), s.backoff_s(2), s.allow_http_loopback), (3, 1, 2, false));
+    }
+}

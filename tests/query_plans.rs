@@ -1,0 +1,88 @@
+//! Every statement the store sends is answered from an index: `EXPLAIN QUERY PLAN` of each
+//! one (all of `store::statements()`; the native database refuses any statement not in it)
+//! must neither scan a table or a whole index nor sort its result in a temporary B-tree,
+//! either of which reads every row a project (or the whole database) has.
+
+use rtcgate::native::SqliteDb;
+
+fn problems(plan: &[String]) -> Vec<&String> {
+    plan.iter()
+        .filter(|step| {
+            // A scan reads everything; "SCAN CONSTANT ROW" is a VALUES list, not a table.
+            (step.starts_with("SCAN ") && !step.starts_with("SCAN CONSTANT ROW")) || step.contains("TEMP B-TREE")
+        })
+        .collect()
+}
+
+#[test]
+fn every_store_statement_uses_an_index() {
+    let db = SqliteDb::in_memory_migrated();
+    let statements = rtcgate::store::statements();
+    let mut failures = Vec::new();
+    for sql in &statements {
+        // A plain INSERT has no plan steps (it reads nothing); preparing it still checks it.
+        let plan = db.plan(sql);
+        let bad = problems(&plan);
+        if !bad.is_empty() {
+            failures.push(format!("{sql}\n    plan: {plan:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "statements that read more than their index allows:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_statement_list_covers_every_table_and_kind() {
+    let statements = rtcgate::store::statements();
+    for table in ["projects", "api_keys", "rooms", "participants", "idempotency", "recordings"] {
+        assert!(statements.iter().any(|s| s.contains(&format!(" {table} "))), "nothing on {table}");
+    }
+    for kind in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
+        assert!(statements.iter().any(|s| s.starts_with(kind)), "no {kind}");
+    }
+}
+
+#[test]
+fn the_check_catches_a_scan_and_an_unindexed_sort() {
+    let db = SqliteDb::in_memory_migrated();
+    assert!(!problems(&db.plan("SELECT id FROM rooms WHERE vendor = ?1")).is_empty());
+    assert!(!problems(&db.plan("SELECT id FROM rooms WHERE project_id = ?1 ORDER BY name")).is_empty());
+    assert!(problems(&db.plan("SELECT id FROM rooms WHERE id = ?1")).is_empty());
+}
+
+#[test]
+#[should_panic(expected = "missing from store::statements()")]
+fn the_native_database_refuses_a_statement_the_plan_check_does_not_know() {
+    use rtcgate::runtime::Db;
+    let db = SqliteDb::in_memory_migrated();
+    let _ = rtcgate::native::block_on(db.query("SELECT id FROM rooms WHERE vendor = ?1", &["x".into()]));
+}
+
+/// `n` live rooms in project `prj_big` (room `i` is `rm_` + 22 characters, named `room-i`).
+fn with_rooms(n: u32) -> rtcgate::native::NativeRuntime {
+    let native = rtcgate::native::NativeRuntime::new(1_700_000_000_000);
+    native.db.exec_raw(&format!(
+        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < {n}) \
+         INSERT INTO rooms (id, project_id, name, vendor, created_at_ms) \
+         SELECT printf('rm_%022d', n), 'prj_big', 'room-' || n, 'agora', 1700000000000 + n FROM i"
+    ));
+    native
+}
+
+/// What SQLite does to find one room by id and by name (VM steps: a count, not a time).
+fn lookup_steps(native: &rtcgate::native::NativeRuntime) -> (u64, u64) {
+    let rt = &native.runtime;
+    let before = native.db.vm_steps();
+    let by_id = rtcgate::native::block_on(rtcgate::store::rooms::find(rt, "prj_big", "rm_0000000000000000000007"));
+    assert_eq!(by_id.unwrap().unwrap().name, "room-7");
+    let after_id = native.db.vm_steps();
+    let by_name = rtcgate::native::block_on(rtcgate::store::rooms::find(rt, "prj_big", "room-7"));
+    assert_eq!(by_name.unwrap().unwrap().id, "rm_0000000000000000000007");
+    (after_id - before, native.db.vm_steps() - after_id)
+}
+
+#[test]
+fn finding_a_room_reads_the_same_whatever_the_project_holds() {
+    let few = lookup_steps(&with_rooms(10));
+    let many = lookup_steps(&with_rooms(5_000));
+    assert_eq!(few, many, "steps for (id, name) with 10 rooms vs 5 000");
+}

@@ -1,0 +1,250 @@
+//! Round-trip budgets per route, held by counting every D1, KV and vendor round trip the
+//! native runtime makes — before the response (what the caller waits for) and after it
+//! (work the isolate finishes through `ctx.waitUntil`).
+
+mod support;
+
+use futures_util::FutureExt;
+use rtcgate::app::{CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
+use rtcgate::native::{json_response, run_background, RoundTrips};
+use rtcgate::runtime::Runtime;
+use rtcgate::store::participants;
+use rtcgate::store::registry_writer::FLUSH_ATTEMPTS;
+use serde_json::{json, Value};
+use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
+
+const NONE: RoundTrips = RoundTrips { d1: 0, d1_replica: 0, kv: 0, http: 0 };
+
+fn d1(n: u32) -> RoundTrips {
+    RoundTrips { d1: n, ..NONE }
+}
+
+/// The round trips `f` makes, before its response and after it.
+fn measured(t: &TestApp, f: impl FnOnce() -> Reply) -> (Reply, RoundTrips, RoundTrips) {
+    let start = t.native.round_trips();
+    let reply = f();
+    let answered = t.native.round_trips();
+    run_background();
+    let done = t.native.round_trips();
+    (reply, diff(answered, start), diff(done, answered))
+}
+
+fn diff(a: RoundTrips, b: RoundTrips) -> RoundTrips {
+    RoundTrips { d1: a.d1 - b.d1, d1_replica: a.d1_replica - b.d1_replica, kv: a.kv - b.kv, http: a.http - b.http }
+}
+
+fn issue(t: &TestApp, key: &str, body: Value) -> Reply {
+    t.call_respond_only("POST", "/v1/rtc/token/issue", Some(body), Some(key))
+}
+
+/// An app with every vendor, a key, and one warm room per vendor (LiveKit's created through
+/// its scripted server).
+fn warm_app() -> (TestApp, String, Vec<(&'static str, String)>) {
+    let t = TestApp::new(&[LIVEKIT, AGORA, ZEGO]);
+    let key = t.project_key();
+    t.native.http.respond_with(|req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        json_response(200, &json!({"sid": "RM_1", "name": body["name"], "empty_timeout": 300}))
+    });
+    let mut rooms = Vec::new();
+    for vendor in ["livekit", "agora", "zego"] {
+        let r = t.call(
+            "POST",
+            "/v1/rtc/token/issue",
+            Some(json!({"room": vendor, "identity": "first", "vendor": vendor})),
+            Some(&key),
+        );
+        assert_eq!((r.status, r.json["vendor"].as_str()), (200, Some(vendor)), "{}", r.json);
+        rooms.push((vendor, r.json["room"].as_str().unwrap().to_owned()));
+    }
+    (t, key, rooms)
+}
+
+/// The registry row as D1 holds it, read around the counters and without driving any
+/// background work (SQLite answers at once).
+fn registered(t: &TestApp, room: &str, identity: &str) -> Option<participants::Registered> {
+    let uncounted = Runtime { db: t.native.db.clone(), ..t.native.runtime.clone() };
+    participants::find(&uncounted, room, identity).now_or_never().expect("SQLite answers at once").unwrap()
+}
+
+#[test]
+fn a_repeat_token_makes_no_round_trip_at_all() {
+    let (t, key, rooms) = warm_app();
+    for (vendor, room) in &rooms {
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "first"})));
+        assert_eq!(r.status, 200, "{vendor}: {}", r.json);
+        assert_eq!((before, after), (NONE, NONE), "{vendor}: a repeat identity is served from isolate memory");
+        // By name too: the name resolves from the same isolate cache.
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": vendor, "identity": "first"})));
+        assert_eq!((r.status, before, after), (200, NONE, NONE), "{vendor} by name: {}", r.json);
+    }
+    // Agora's repeat keeps its uid.
+    let agora = &rooms[1].1;
+    let r = issue(&t, &key, json!({"room": agora, "identity": "first"}));
+    assert_eq!(r.json["join"]["uid"].as_u64(), registered(&t, agora, "first").map(|p| u64::from(p.uid)));
+}
+
+#[test]
+fn a_new_identity_on_livekit_or_zego_waits_for_no_round_trip_and_is_written_after_the_response() {
+    let (t, key, rooms) = warm_app();
+    for (vendor, room) in rooms.iter().filter(|(v, _)| *v != "agora") {
+        let body = json!({"room": room, "identity": "newcomer", "display_name": "New"});
+        let (r, before, after) = measured(&t, || {
+            let r = issue(&t, &key, body.clone());
+            assert!(registered(&t, room, "newcomer").is_none(), "{vendor}: nothing written before the response");
+            r
+        });
+        assert_eq!(r.status, 200, "{vendor}: {}", r.json);
+        assert_eq!(before, NONE, "{vendor}: the caller waits for no round trip");
+        assert_eq!(after, d1(1), "{vendor}: one registry write after the response");
+        let row = registered(&t, room, "newcomer").expect("written after the response");
+        assert_eq!(row.display_name.as_deref(), Some("New"));
+        assert!(row.uid > 0);
+        // Now it is a repeat.
+        let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+        assert_eq!((before, after), (NONE, NONE), "{vendor}");
+    }
+}
+
+#[test]
+fn a_new_identity_on_agora_makes_exactly_one_round_trip_for_its_uid() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[1].1;
+    let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "bob"})));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!((before, after), (d1(1), NONE));
+    let uid = r.json["join"]["uid"].as_u64().unwrap();
+    assert_eq!(registered(&t, room, "bob").map(|p| u64::from(p.uid)), Some(uid));
+    assert_ne!(uid, 0);
+}
+
+#[test]
+fn a_changed_display_name_is_written_after_the_response_and_keeps_the_uid() {
+    let (t, key, rooms) = warm_app();
+    for (vendor, room) in &rooms {
+        let uid = registered(&t, room, "first").unwrap().uid;
+        let body = json!({"room": room, "identity": "first", "display_name": "Renamed", "metadata": {"a": 1}});
+        let (r, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+        assert_eq!((r.status, before, after), (200, NONE, d1(1)), "{vendor}: {}", r.json);
+        let row = registered(&t, room, "first").unwrap();
+        assert_eq!((row.uid, row.display_name.as_deref()), (uid, Some("Renamed")), "{vendor}");
+        // Leaving the name out keeps the stored one: nothing to write.
+        let (_, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "first"})));
+        assert_eq!((before, after), (NONE, NONE), "{vendor}");
+    }
+}
+
+#[test]
+fn a_deferred_write_that_fails_is_retried_and_never_lost() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[0].1;
+
+    // D1 refuses the first two attempts: the same flush retries and succeeds.
+    t.native.counters.fail_next_writes(2);
+    let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "carol"})));
+    assert_eq!((r.status, before), (200, NONE), "{}", r.json);
+    assert_eq!(after, d1(3), "two failed attempts, then the write");
+    assert!(registered(&t, room, "carol").is_some());
+    assert_eq!(t.app.registry.pending(), 0);
+
+    // D1 is down for a whole flush: the write stays queued, nothing is remembered as written…
+    t.native.counters.fail_next_writes(FLUSH_ATTEMPTS);
+    let (r, _, after) =
+        measured(&t, || issue(&t, &key, json!({"room": room, "identity": "dave", "display_name": "D"})));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(after, d1(FLUSH_ATTEMPTS));
+    assert!(registered(&t, room, "dave").is_none());
+    assert_eq!(t.app.registry.pending(), 1, "kept for the next flush");
+
+    // …and the next deferral (anyone's) flushes it along, once D1 is back.
+    let (_, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "erin"})));
+    assert_eq!(before, NONE);
+    assert_eq!(after, d1(1), "both queued rows in one batch");
+    assert_eq!(registered(&t, room, "dave").unwrap().display_name.as_deref(), Some("D"));
+    assert!(registered(&t, room, "erin").is_some());
+    assert_eq!(t.app.registry.pending(), 0);
+
+    // A repeat of an identity whose write failed writes again (it was never marked written).
+    t.native.counters.fail_next_writes(FLUSH_ATTEMPTS);
+    issue(&t, &key, json!({"room": room, "identity": "frank"}));
+    run_background();
+    assert!(registered(&t, room, "frank").is_none());
+    let (_, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "frank"})));
+    assert_eq!((before, after), (NONE, d1(1)));
+    assert!(registered(&t, room, "frank").is_some());
+}
+
+#[test]
+fn a_cold_token_reads_the_key_from_a_replica_and_the_room_once() {
+    let (t, key, rooms) = warm_app();
+    // A fresh isolate: same database, empty memory.
+    let cold = TestApp { app: support::app_with(&[LIVEKIT, AGORA, ZEGO]), native: t.native };
+    let (r, before, after) = measured(&cold, || issue(&cold, &key, json!({"room": rooms[2].1, "identity": "first"})));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(before, RoundTrips { d1_replica: 1, d1: 1, ..NONE }, "key from a replica, room from the primary");
+    assert_eq!(after, d1(1), "this isolate has not written the row yet: it writes it once");
+}
+
+#[test]
+fn room_get_reads_the_room_once_and_asks_its_vendor_once() {
+    let (t, key, rooms) = warm_app();
+    let room = rooms[1].1.clone();
+    t.native.http.respond_with(|_| {
+        json_response(
+            200,
+            &json!({"success": true, "data": {"channel_exist": true, "mode": 1, "total": 1, "users": [1]}}),
+        )
+    });
+    let (r, before, after) =
+        measured(&t, || t.call_respond_only("GET", &format!("/v1/rtc/room/get/{room}"), None, Some(&key)));
+    assert_eq!((r.status, r.json["num_participants"].as_u64()), (200, Some(1)), "{}", r.json);
+    assert_eq!((before, after), (RoundTrips { d1: 1, http: 1, ..NONE }, NONE));
+}
+
+#[test]
+fn a_room_in_steady_use_is_re_read_after_the_response_never_before_it() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[2].1;
+    let body = json!({"room": room, "identity": "first"});
+    // Past half the cache's life: served from memory, re-read once after the response.
+    t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
+    let (r, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((r.status, before, after), (200, NONE, d1(1)), "{}", r.json);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (NONE, NONE), "the re-read renewed the entry");
+    // Renewed: another half life later, the same again — never a read before the response
+    // while the room is in use (the key has its own, separate 60 s cache).
+    t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!(before.d1, 0);
+    assert_eq!(after, d1(1));
+    // Unused for the whole cache life: the next token reads the room first.
+    t.native.clock.advance_ms(CACHE_TTL_MS);
+    let (_, before, _) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!(before.d1, 1, "an expired entry is read before minting");
+}
+
+#[test]
+fn a_room_deleted_elsewhere_stops_getting_tokens_after_the_next_re_read() {
+    let (t, key, rooms) = warm_app();
+    let room = rooms[2].1.clone();
+    // Another isolate (same database, its own memory) deletes the room.
+    let other = support::app_with(&[LIVEKIT, AGORA, ZEGO]);
+    t.native.http.respond_with(|_| json_response(200, &json!({"Code": 0, "Message": "success", "RequestId": "r"})));
+    let deleted = rtcgate::native::block_on(
+        other.handle(
+            &t.native.runtime,
+            rtcgate::http::ApiRequest::new("DELETE", &format!("/v1/rtc/room/delete/{room}"))
+                .with_header("authorization", &format!("Bearer {key}")),
+        ),
+    );
+    assert_eq!(deleted.status, 200, "{}", String::from_utf8_lossy(&deleted.body));
+    // Within the window this isolate still mints for it (the documented staleness)…
+    t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
+    let stale = issue(&t, &key, json!({"room": room, "identity": "first"}));
+    assert_eq!(stale.status, 200, "{}", stale.json);
+    run_background();
+    // …and once the re-read after that response saw it gone, it is a 404.
+    let gone = issue(&t, &key, json!({"room": room, "identity": "first"}));
+    assert_eq!((gone.status, gone.code()), (404, "ROOM_NOT_FOUND"), "{}", gone.json);
+}
