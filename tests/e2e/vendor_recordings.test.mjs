@@ -26,6 +26,7 @@ let ag;
 let zg;
 let w;
 let key;
+let prj;
 
 before(async () => {
   vendors = await startVendorStandins();
@@ -42,9 +43,11 @@ before(async () => {
       RECORDING_S3_REGION: S3.region,
       RECORDING_AZURE_ACCOUNT_NAME: AZURE.name,
       RECORDING_AZURE_ACCOUNT_KEY: AZURE.key,
+      // Shared storage: the project writes only inside its own folder of these buckets.
+      RECORDING_SHARED_BUCKETS: 'media, azure://box',
     },
   });
-  ({ key } = await adminSetup(w, { projectName: 'vendor-rec' }));
+  ({ key, projectId: prj } = await adminSetup(w, { projectName: 'vendor-rec' }));
 });
 
 after(async () => {
@@ -75,6 +78,8 @@ async function createRoom(vendor) {
   return r.json.room;
 }
 
+/** `uri` moved into the project's folder of its bucket (`s3://media/x/` → `s3://media/<project>/x/`). */
+const P = (uri) => uri.replace(/^([a-z0-9]+:\/\/[^/]+\/)/, `$1${prj}/`);
 const start = (body, opts) => api('POST', '/v1/rtc/recording/start', { body, ...opts });
 const getRec = (id) => api('GET', `/v1/rtc/recording/get/${id}`);
 const stopRec = (id) => api('POST', `/v1/rtc/recording/stop/${id}`, { body: {} });
@@ -89,18 +94,18 @@ describe('Agora Cloud Recording', () => {
     const aliceUid = alice.json.join.uid;
     ag.seedUser(room, aliceUid);
 
-    const body = { room, output_uri: 's3://media/calls/', layout: 'speaker', idempotency_key: `k-${randomToken(6)}` };
+    const body = { room, output_uri: P('s3://media/calls/'), layout: 'speaker', idempotency_key: `k-${randomToken(6)}` };
     const s = await start(body);
     assert.equal(s.status, 201, s.text);
     assert.equal(s.json.vendor, 'agora');
     assert.equal(s.json.status, 'starting');
     const rec = s.json.recording;
-    assert.equal(s.json.output_uri, `s3://media/calls/${room}-${rec}.mp4`);
+    assert.equal(s.json.output_uri, P(`s3://media/calls/${room}-${rec}.mp4`));
     const [task] = agoraTasksOf(room);
     assert.ok(task, 'a task was started');
     assert.notEqual(Number(task.uid), aliceUid, 'the bot never takes a person\'s uid');
     assert.equal(task.request.clientRequest.recordingConfig.transcodingConfig.mixedVideoLayout, 2);
-    assert.deepEqual(task.storage.fileNamePrefix, ['calls', `${room}-${rec}`.replace(/[^A-Za-z0-9]/g, '')]);
+    assert.deepEqual(task.storage.fileNamePrefix, [prj.replace(/[^A-Za-z0-9]/g, ''), 'calls', `${room}-${rec}`.replace(/[^A-Za-z0-9]/g, '')]);
     assert.deepEqual(ag.usersIn(room).sort(), [aliceUid, Number(task.uid)].sort());
 
     // Someone issued a token after the bot gets the uid after the bot's.
@@ -126,7 +131,8 @@ describe('Agora Cloud Recording', () => {
     const stopped = await stopRec(rec);
     assert.equal(stopped.status, 200, stopped.text);
     assert.equal(stopped.json.status, 'complete');
-    const folder = `s3://media/calls/${`${room}-${rec}`.replace(/[^A-Za-z0-9]/g, '')}`;
+    // Agora folder names are letters and digits: the project's folder loses its underscore.
+    const folder = `s3://media/${prj.replace(/[^A-Za-z0-9]/g, '')}/calls/${`${room}-${rec}`.replace(/[^A-Za-z0-9]/g, '')}`;
     assert.deepEqual(stopped.json.files.map((f) => f.location), [`${folder}/${task.sid}_${room}.m3u8`, `${folder}/${task.sid}_${room}_0.mp4`]);
     assert.deepEqual(ag.usersIn(room), [aliceUid], 'the bot left');
     const again = await stopRec(rec);
@@ -137,7 +143,7 @@ describe('Agora Cloud Recording', () => {
   test('a start whose answer is lost is one recording: asked again with the same resource id', async () => {
     const room = await createRoom('agora');
     ag.fail({ match: 'CloudRecordingStart', mode: 'timeout', apply: true });
-    const s = await start({ room, output_uri: 's3://media/lost/', audio_only: true });
+    const s = await start({ room, output_uri: P('s3://media/lost/'), audio_only: true });
     assert.equal(s.status, 201, s.text);
     const tasks = agoraTasksOf(room);
     assert.equal(tasks.length, 1, 'exactly one task');
@@ -149,7 +155,7 @@ describe('Agora Cloud Recording', () => {
   test('every answer lost: unconfirmed (504 naming it), then a retry finds the unaddressable task, ends it and starts no second one', async () => {
     const room = await createRoom('agora');
     ag.failAll({ match: 'CloudRecordingStart', mode: 'timeout', apply: true });
-    const body = { room, output_uri: 's3://media/lost2/' };
+    const body = { room, output_uri: P('s3://media/lost2/') };
     const lost = await start(body);
     const e = assertError(lost, 504, 'VENDOR_TIMEOUT');
     assert.match(e.recording, /^rec_/);
@@ -167,13 +173,13 @@ describe('Agora Cloud Recording', () => {
   test('failures: concurrency limit at acquire, refused credentials, a task Agora no longer has', async () => {
     const room = await createRoom('agora');
     ag.fail({ match: 'CloudRecordingAcquire', status: 400, body: { code: 406, reason: 'vendor_over_load' } });
-    assertError(await start({ room, output_uri: 's3://media/f/' }), 503, 'VENDOR_RATE_LIMITED');
+    assertError(await start({ room, output_uri: P('s3://media/f/') }), 503, 'VENDOR_RATE_LIMITED');
     ag.fail({ match: 'CloudRecordingStart', status: 401, body: { message: 'Invalid authentication credentials' } });
-    assertError(await start({ room, output_uri: 's3://media/f/' }), 502, 'VENDOR_AUTH_FAILED');
+    assertError(await start({ room, output_uri: P('s3://media/f/') }), 502, 'VENDOR_AUTH_FAILED');
     const l = await api('GET', `/v1/rtc/recording/list?room=${room}`);
     assert.deepEqual(l.json.items, [], 'refused starts leave no record');
 
-    const s = await start({ room, output_uri: 's3://media/f/' });
+    const s = await start({ room, output_uri: P('s3://media/f/') });
     assert.equal(s.status, 201, s.text);
     const [task] = agoraTasksOf(room).filter((t) => t.status < 7);
     ag.advanceRecording(task.sid, 20);
@@ -181,7 +187,7 @@ describe('Agora Cloud Recording', () => {
     assert.equal(g.status, 200);
     assert.equal(g.json.live, false, 'Agora\'s 404 leaves the stored state');
     assertError(await stopRec(s.json.recording), 404, 'RECORDING_NOT_FOUND');
-    assertError(await start({ room, output_uri: 'gs://media/x/' }), 422, 'DESTINATION_NOT_CONFIGURED');
+    assertError(await start({ room, output_uri: P('gs://media/x/') }), 422, 'DESTINATION_NOT_CONFIGURED');
     assertNoViolations();
   });
 });
@@ -189,13 +195,13 @@ describe('Agora Cloud Recording', () => {
 describe('ZEGO Cloud Recording', () => {
   test('start, replay, get, list, stop: ClientTaskId is the recording id; files with sizes and durations', async () => {
     const room = await createRoom('zego');
-    const body = { room, output_uri: 's3://media/z/{room}/', idempotency_key: `k-${randomToken(6)}` };
+    const body = { room, output_uri: P('s3://media/z/{room}/'), idempotency_key: `k-${randomToken(6)}` };
     const s = await start(body);
     assert.equal(s.status, 201, s.text);
     const rec = s.json.recording;
     const [task] = zegoTasksOf(room);
     assert.equal(task.ClientTaskId, rec);
-    assert.equal(task.request.RecordOutputParams.OutputFolder, `z/${room}/${room}-${rec}/`);
+    assert.equal(task.request.RecordOutputParams.OutputFolder, `${prj}/z/${room}/${room}-${rec}/`);
     assert.equal(task.request.StorageParams.Vendor, 1);
     const replay = await start(body);
     assert.equal(replay.json.recording, rec);
@@ -207,7 +213,7 @@ describe('ZEGO Cloud Recording', () => {
     const stopped = await stopRec(rec);
     assert.equal(stopped.json.status, 'complete', stopped.text);
     const [file] = stopped.json.files;
-    assert.match(file.location, new RegExp(`^https://media\\.s3\\.eu-west-1\\.amazonaws\\.com/z/${room}/${room}-${rec}/`));
+    assert.match(file.location, new RegExp(`^https://media\\.s3\\.eu-west-1\\.amazonaws\\.com/${prj}/z/${room}/${room}-${rec}/`));
     assert.equal(file.size_bytes, 1048576);
     assert.ok(file.duration_ms >= 1000);
     assert.equal(zegoTasksOf(room).length, 1);
@@ -217,7 +223,7 @@ describe('ZEGO Cloud Recording', () => {
   test('every answer lost: 504 naming the recording; get and a retry find the one task by its ClientTaskId', async () => {
     const room = await createRoom('zego');
     zg.failAll({ match: 'StartRecord', mode: 'timeout', apply: true });
-    const body = { room, output_uri: 's3://media/zl/', layout: 'grid' };
+    const body = { room, output_uri: P('s3://media/zl/'), layout: 'grid' };
     const e = assertError(await start(body), 504, 'VENDOR_TIMEOUT');
     zg.clearFaults();
     const g = await getRec(e.recording);
@@ -233,19 +239,19 @@ describe('ZEGO Cloud Recording', () => {
   test('failures: Azure refused before any call, rate limit, an abnormal end, uploads still running', async () => {
     const room = await createRoom('zego');
     const before = zg.calls.length;
-    const e = assertError(await start({ room, output_uri: 'azure://box/x/' }), 422, 'DESTINATION_UNSUPPORTED');
+    const e = assertError(await start({ room, output_uri: P('azure://box/x/') }), 422, 'DESTINATION_UNSUPPORTED');
     assert.equal(e.field, 'output_uri');
     assert.equal(zg.calls.length, before);
     zg.fail({ match: 'StartRecord', status: 200, body: { Code: 300000003, Message: 'limit', RequestId: '1' } });
-    assertError(await start({ room, output_uri: 's3://media/zf/' }), 503, 'VENDOR_RATE_LIMITED');
+    assertError(await start({ room, output_uri: P('s3://media/zf/') }), 503, 'VENDOR_RATE_LIMITED');
 
-    const s = await start({ room, output_uri: 's3://media/zf/' });
+    const s = await start({ room, output_uri: P('s3://media/zf/') });
     zg.advanceRecording(zg.recordingOf(s.json.recording).TaskId, 4);
     const failed = await getRec(s.json.recording);
     assert.equal(failed.json.status, 'failed', failed.text);
 
     zg.holdUploads(true);
-    const u = await start({ room, output_uri: 's3://media/zu/' });
+    const u = await start({ room, output_uri: P('s3://media/zu/') });
     const stopping = await stopRec(u.json.recording);
     assert.equal(stopping.json.status, 'stopping', stopping.text);
     zg.holdUploads(false);
