@@ -325,7 +325,7 @@ fn destinations_a_vendor_cannot_write_are_refused_before_any_call() {
 
 #[test]
 fn discovery_lists_recording_live_on_each_configured_vendor() {
-    let (t, prj, key) = app();
+    let (t, _, key) = app();
     for capability in ["rtc.recording.start", "rtc.recording.stop"] {
         let d = t.call("GET", &format!("/v1/discovery/{capability}"), None, Some(&key));
         let statuses: Vec<(&str, &str)> = d.json["vendors"]
