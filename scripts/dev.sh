@@ -52,7 +52,8 @@ if [ ! -e .dev.vars ]; then
 # Guards /v1/admin/* (send it as 'Authorization: Bearer <token>'). Remove it to disable the admin API.
 ADMIN_TOKEN=$admin_token
 
-# Seals projects' own recording storage credentials at rest (64 hex characters).
+# Seals projects' own recording storage credentials and webhook signing secrets at rest
+# (64 hex characters). Changing it makes existing destinations and webhook endpoints unusable.
 RTCGATE_ENCRYPTION_KEY=$encryption_key
 
 # Vendors. While none is set here, \`make dev\` runs a local LiveKit server and local stand-ins for
@@ -93,6 +94,11 @@ RTCGATE_ENCRYPTION_KEY=$encryption_key
 EOF
   )
   log "created .dev.vars with a new ADMIN_TOKEN (no vendor credentials)"
+fi
+# A .dev.vars from before the key existed: say what is off without it rather than edit the file.
+if ! grep -qE "^[[:space:]]*(export[[:space:]]+)?RTCGATE_ENCRYPTION_KEY[[:space:]]*=[[:space:]]*[0-9a-fA-F]{64}" .dev.vars; then
+  log "warning: .dev.vars has no RTCGATE_ENCRYPTION_KEY, so project destinations and webhook endpoints answer"
+  log "  422 ENCRYPTION_NOT_CONFIGURED; add a line RTCGATE_ENCRYPTION_KEY=<output of: openssl rand -hex 32>"
 fi
 
 # --- D1 schema -----------------------------------------------------------------------------------

@@ -58,14 +58,18 @@ fi
 # suite; their modules, pinned by go.sum, are fetched here (a no-op once in the module cache).
 GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$go" -C tests/refs/go mod download
 
-if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# Installed trees are matched to their lock files by content hash, not by time: a branch switch or
+# a merge can leave a changed lock file older than the tree it no longer describes.
+lock_hash() { sha256sum "$1" | cut -d' ' -f1; }
+if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat node_modules/.rtcgate-lock 2>/dev/null)" != "$(lock_hash package-lock.json)" ]; then
   log "installing npm packages from package-lock.json"
   npm ci --no-audit --no-fund --loglevel=error
+  lock_hash package-lock.json > node_modules/.rtcgate-lock
 fi
 
 # requirements-test.lock pins every package, transitive ones included (regenerate it from
 # requirements-test.txt in a fresh venv with `pip freeze` after changing that file).
-if [ ! -x "$VENV/bin/python" ] || [ requirements-test.lock -nt "$VENV/.installed" ]; then
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$(lock_hash requirements-test.lock)" ]; then
   log "installing Python test tools into .venv from requirements-test.lock"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r requirements-test.lock
@@ -74,5 +78,5 @@ if [ ! -x "$VENV/bin/python" ] || [ requirements-test.lock -nt "$VENV/.installed
     log "requirements-test.lock is incomplete or inconsistent"
     exit 1
   }
-  touch "$VENV/.installed"
+  lock_hash requirements-test.lock > "$VENV/.installed"
 fi

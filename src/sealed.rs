@@ -7,6 +7,7 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Entropy;
 
 const VERSION: &str = "v1.";
@@ -33,6 +34,33 @@ impl EncryptionKey {
                 _ => EncryptionKey::Malformed,
             },
         }
+    }
+
+    /// The key, or `422 ENCRYPTION_NOT_CONFIGURED` saying that `needed_by` (plural, e.g.
+    /// "webhook endpoints") are off without it.
+    pub fn require(&self, needed_by: &str) -> ApiResult<&SealingKey> {
+        match self {
+            EncryptionKey::Ready(key) => Ok(key),
+            EncryptionKey::Absent => Err(ApiError::new(
+                ErrorCode::EncryptionNotConfigured,
+                format!("{needed_by} need RTCGATE_ENCRYPTION_KEY (64 hex characters) set as a Worker secret"),
+            )),
+            EncryptionKey::Malformed => Err(ApiError::new(
+                ErrorCode::EncryptionNotConfigured,
+                format!("RTCGATE_ENCRYPTION_KEY is set but is not 64 hex characters; {needed_by} are off"),
+            )),
+        }
+    }
+}
+
+/// A value as stored sealed. Its `Debug` shows nothing of it either: a sealed secret copied
+/// out of a log line is one less thing to reason about.
+#[derive(Clone, PartialEq)]
+pub struct Sealed(pub String);
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealed([redacted])")
     }
 }
 
@@ -114,5 +142,18 @@ mod tests {
         }
         assert!(matches!(EncryptionKey::from_setting(Some(&KEY.to_uppercase())), EncryptionKey::Ready(_)));
         assert_eq!(format!("{:?}", key(KEY)), "SealingKey([redacted])");
+        assert_eq!(format!("{:?}", Sealed("v1.00".into())), "Sealed([redacted])");
+    }
+
+    #[test]
+    fn a_missing_key_names_what_is_off() {
+        let e = EncryptionKey::from_setting(None).require("webhook endpoints").unwrap_err();
+        assert_eq!(
+            (e.code, e.message.starts_with("webhook endpoints need RTCGATE_ENCRYPTION_KEY")),
+            (ErrorCode::EncryptionNotConfigured, true)
+        );
+        let e = EncryptionKey::from_setting(Some("00")).require("webhook endpoints").unwrap_err();
+        assert!(e.message.ends_with("webhook endpoints are off"), "{}", e.message);
+        assert!(EncryptionKey::from_setting(Some(KEY)).require("webhook endpoints").is_ok());
     }
 }

@@ -13,7 +13,7 @@ use crate::recording_destination::{
     self, expand_path, Kind, Location, PathNames, SharedCredentials, StorageCredentials,
 };
 use crate::runtime::Runtime;
-use crate::sealed::{EncryptionKey, SealingKey};
+use crate::sealed::SealingKey;
 use crate::store::destinations;
 use crate::vendors::recording::Destination;
 use crate::vendors::{setting, EnvVars};
@@ -124,17 +124,7 @@ impl SharedStorage {
 
 /// The deployment's sealing key, or the 4xx saying why project destinations are unavailable.
 pub fn sealing_key(settings: &Settings) -> ApiResult<&SealingKey> {
-    match &settings.encryption_key {
-        EncryptionKey::Ready(key) => Ok(key),
-        EncryptionKey::Absent => Err(ApiError::new(
-            ErrorCode::EncryptionNotConfigured,
-            "project storage destinations need RTCGATE_ENCRYPTION_KEY (64 hex characters) set as a Worker secret",
-        )),
-        EncryptionKey::Malformed => Err(ApiError::new(
-            ErrorCode::EncryptionNotConfigured,
-            "RTCGATE_ENCRYPTION_KEY is set but is not 64 hex characters; project storage destinations are off",
-        )),
-    }
+    settings.encryption_key.require("project storage destinations")
 }
 
 /// Where a recording will go, chosen before its path is expanded.

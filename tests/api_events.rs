@@ -25,10 +25,13 @@ const EVENTS: &[(&str, &str)] = &[
     ("WEBHOOK_RETRY_BASE_S", "10"),
 ];
 const LOCAL_DEV: &[(&str, &str)] = &[("WEBHOOK_ALLOW_HTTP_LOOPBACK", "1")];
+/// Webhook signing secrets are sealed under it.
+const ENCRYPTION: &[(&str, &str)] =
+    &[("RTCGATE_ENCRYPTION_KEY", "5f0e1d2c3b4a59687786954a3b2c1d0e6a0f3c9e21b84d57a6e0c3f19b2d4e8a")];
 const NOW_S: u64 = NOW_MS / 1000;
 
 fn app() -> TestApp {
-    TestApp::new(&[LIVEKIT, AGORA, ZEGO, EVENTS, LOCAL_DEV])
+    TestApp::new(&[LIVEKIT, AGORA, ZEGO, EVENTS, LOCAL_DEV, ENCRYPTION])
 }
 
 /// A LiveKit room of the project (CreateRoom answered by the script).
@@ -119,7 +122,7 @@ fn events(t: &TestApp, key: &str, query: &str) -> Vec<Value> {
 }
 
 fn count_rows(t: &TestApp, sql: &str) -> i64 {
-    let rows = block_on(t.native.runtime.db.query(sql, &[])).unwrap();
+    let rows = t.native.db.rows(sql);
     rows[0]["n"].as_i64().unwrap()
 }
 
@@ -315,6 +318,11 @@ fn a_finished_room_closes_open_sessions_and_unknown_rooms_belong_to_no_project()
 
 /// Runs the delivery queue until it is empty, moving the clock to each retry.
 fn drain(t: &TestApp) {
+    drain_with(t, &t.app.settings);
+}
+
+/// `drain` with a consumer of other settings (another deployment of the same database).
+fn drain_with(t: &TestApp, settings: &rtcgate::app::Settings) {
     for _ in 0..20 {
         let due = t.native.queue.take_due();
         if due.is_empty() {
@@ -325,8 +333,7 @@ fn drain(t: &TestApp) {
             continue;
         }
         for message in due {
-            block_on(rtcgate::webhooks::delivery::consume(&t.app.settings.webhooks, &t.native.runtime, &message))
-                .unwrap();
+            block_on(rtcgate::webhooks::delivery::consume(settings, &t.native.runtime, &message)).unwrap();
         }
     }
     panic!("the queue did not drain");
@@ -410,6 +417,106 @@ fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
     assert_eq!((gone.status, gone.code()), (404, "WEBHOOK_NOT_FOUND"));
 }
 
+/// The delivery that reached `url`, checked against the Standard Webhooks signature keyed
+/// with `secret`: whether it verifies.
+fn signed_with(t: &TestApp, url: &str, secret: &str) -> bool {
+    let sent = t.native.http.sent();
+    let delivery = sent.iter().find(|e| e.request.url == url).expect("a delivery to the endpoint");
+    let header = |name: &str| delivery.request.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let body = String::from_utf8(delivery.request.body.clone().unwrap()).unwrap();
+    let signed = format!("{}.{}.{body}", header("webhook-id").unwrap(), header("webhook-timestamp").unwrap());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(&secret["whsec_".len()..]).unwrap()).unwrap();
+    mac.update(signed.as_bytes());
+    header("webhook-signature") == Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+}
+
+#[test]
+fn webhook_secrets_are_sealed_at_rest_bound_to_their_project_and_still_sign() {
+    let t = app();
+    let (project_a, a) = t.project_and_key();
+    let b = t.project_key();
+    let room_a = livekit_room(&t, &a, "ra");
+    let room_b = livekit_room(&t, &b, "rb");
+    let create = |key: &str, url: &str| {
+        let r = t.call("POST", "/v1/rtc/webhook/create", Some(json!({"url": url})), Some(key));
+        assert_eq!(r.status, 201, "{}", r.json);
+        (r.json["webhook"].as_str().unwrap().to_owned(), r.json["secret"].as_str().unwrap().to_owned())
+    };
+    let (hook_a, secret_a) = create(&a, "http://127.0.0.1:9/a");
+    let (hook_b, secret_b) = create(&b, "http://127.0.0.1:9/b");
+
+    // At rest: neither the secret nor its key bytes, only the sealed form.
+    let raw = t.native.db.rows("SELECT * FROM webhooks");
+    assert_eq!(raw.len(), 2);
+    for row in &raw {
+        let text = serde_json::to_string(row).unwrap();
+        for secret in [&secret_a, &secret_b] {
+            assert!(!text.contains(secret.as_str()) && !text.contains(&secret["whsec_".len()..]), "{text}");
+        }
+        assert!(row["sealed_secret"].as_str().unwrap().starts_with("v1."), "{text}");
+    }
+    // What the store holds never shows in Debug.
+    let stored = block_on(rtcgate::store::webhooks::find(&t.native.runtime, &project_a, &hook_a)).unwrap().unwrap();
+    let shown = format!("{stored:?}");
+    assert!(!shown.contains(&secret_a["whsec_".len()..]) && !shown.contains("v1."), "{shown}");
+
+    // B's row gets A's sealed secret: under B's project it does not open.
+    t.native.db.exec_raw(&format!(
+        "UPDATE webhooks SET sealed_secret = (SELECT sealed_secret FROM webhooks WHERE id = '{hook_a}') \
+         WHERE id = '{hook_b}'"
+    ));
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    t.native.http.clear();
+    assert_eq!(livekit(&t, &lk_participant("participant_joined", &room_a, "EV_A", NOW_S, NOW_MS)).status, 200);
+    assert_eq!(livekit(&t, &lk_participant("participant_joined", &room_b, "EV_B", NOW_S, NOW_MS)).status, 200);
+    drain(&t);
+
+    // A's delivery verifies with the secret A's create response returned.
+    assert!(signed_with(&t, "http://127.0.0.1:9/a", &secret_a));
+    // B's endpoint got nothing (signed with no secret, or another project's), and says why.
+    assert!(t.native.http.sent().iter().all(|e| e.request.url != "http://127.0.0.1:9/b"), "nothing went to B");
+    let health = t.call("GET", &format!("/v1/rtc/webhook/get/{hook_b}"), None, Some(&b));
+    let delivery = &health.json["delivery"];
+    assert_eq!(delivery["dead_lettered"], 1, "{}", health.json);
+    assert_eq!(delivery["consecutive_failures"], 3, "{}", health.json);
+    assert_eq!(delivery["last_status"], Value::Null);
+    assert!(delivery["last_error"].as_str().unwrap().contains("signing secret"), "{}", health.json);
+    assert!(!health.json.to_string().contains("v1."), "{}", health.json);
+}
+
+#[test]
+fn a_deployment_that_lost_its_key_sends_nothing_and_says_why() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = t.call("POST", "/v1/rtc/webhook/create", Some(json!({"url": "http://127.0.0.1:9/k"})), Some(&key));
+    let hook = hook.json["webhook"].as_str().unwrap().to_owned();
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    t.native.http.clear();
+    assert_eq!(livekit(&t, &lk_participant("participant_joined", &room, "EV_K", NOW_S, NOW_MS)).status, 200);
+    let keyless = support::app_with(&[LIVEKIT, EVENTS, LOCAL_DEV]);
+    drain_with(&t, &keyless.settings);
+    assert!(t.native.http.sent().is_empty(), "nothing is sent unsigned");
+    let health = t.call("GET", &format!("/v1/rtc/webhook/get/{hook}"), None, Some(&key));
+    assert_eq!(health.json["delivery"]["dead_lettered"], 1, "{}", health.json);
+    assert!(health.json["delivery"]["last_error"].as_str().unwrap().contains("RTCGATE_ENCRYPTION_KEY is not set"));
+}
+
+#[test]
+fn without_the_encryption_key_webhook_create_is_refused_and_the_rest_works() {
+    for key_setting in [&[][..], &[("RTCGATE_ENCRYPTION_KEY", "not-hex")][..]] {
+        let t = TestApp::new(&[LIVEKIT, EVENTS, LOCAL_DEV, key_setting]);
+        let key = t.project_key();
+        let r = t.call("POST", "/v1/rtc/webhook/create", Some(json!({"url": "http://127.0.0.1:9/x"})), Some(&key));
+        assert_eq!((r.status, r.code()), (422, "ENCRYPTION_NOT_CONFIGURED"), "{}", r.json);
+        assert!(r.json["error"]["message"].as_str().unwrap().contains("RTCGATE_ENCRYPTION_KEY"));
+        assert_eq!(count_rows(&t, "SELECT count(*) AS n FROM webhooks"), 0);
+        let listed = t.call("GET", "/v1/rtc/webhook/list", None, Some(&key));
+        assert_eq!((listed.status, listed.json["items"].clone()), (200, json!([])));
+        assert_eq!(t.call("GET", "/v1/rtc/event/list", None, Some(&key)).status, 200);
+    }
+}
+
 #[test]
 fn one_project_never_sees_another_projects_events_or_webhooks() {
     let t = app();
@@ -435,7 +542,7 @@ fn one_project_never_sees_another_projects_events_or_webhooks() {
 
 #[test]
 fn webhook_urls_and_types_are_checked() {
-    let prod = TestApp::new(&[LIVEKIT, EVENTS]);
+    let prod = TestApp::new(&[LIVEKIT, EVENTS, ENCRYPTION]);
     let key = prod.project_key();
     let create = |t: &TestApp, key: &str, body: Value| t.call("POST", "/v1/rtc/webhook/create", Some(body), Some(key));
     for url in
@@ -471,9 +578,10 @@ fn recording_status_follows_egress_events() {
             ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
             ("RECORDING_S3_SECRET", "s3-secret"),
             ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
         ],
     ]);
-    let key = t.project_key();
+    let (project, key) = t.project_and_key();
     t.native.http.respond_with(|req| {
         let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
         if req.url.ends_with("/CreateRoom") {
@@ -483,8 +591,12 @@ fn recording_status_follows_egress_events() {
     });
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "livekit"})), Some(&key));
     let room = room.json["room"].as_str().unwrap().to_owned();
-    let s =
-        t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room, "output_uri": "s3://b/p/"})), Some(&key));
+    let s = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/p/")})),
+        Some(&key),
+    );
     assert_eq!(s.status, 201, "{}", s.json);
     let status = || {
         let l = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));

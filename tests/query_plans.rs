@@ -33,7 +33,19 @@ fn every_store_statement_uses_an_index() {
 #[test]
 fn the_statement_list_covers_every_table_and_kind() {
     let statements = rtcgate::store::statements();
-    for table in ["projects", "api_keys", "rooms", "participants", "idempotency", "recordings"] {
+    for table in [
+        "projects",
+        "api_keys",
+        "rooms",
+        "participants",
+        "idempotency",
+        "recordings",
+        "events",
+        "vendor_nonces",
+        "participant_sessions",
+        "webhooks",
+        "webhook_deliveries",
+    ] {
         assert!(statements.iter().any(|s| s.contains(&format!(" {table} "))), "nothing on {table}");
     }
     for kind in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
@@ -85,4 +97,21 @@ fn finding_a_room_reads_the_same_whatever_the_project_holds() {
     let few = lookup_steps(&with_rooms(10));
     let many = lookup_steps(&with_rooms(5_000));
     assert_eq!(few, many, "steps for (id, name) with 10 rooms vs 5 000");
+}
+
+#[test]
+fn usage_reads_a_time_range_of_one_project() {
+    let db = SqliteDb::in_memory_migrated();
+    let usage: Vec<String> = rtcgate::store::statements()
+        .into_iter()
+        .filter(|s| s.starts_with("SELECT") && s.contains(" FROM participant_sessions "))
+        .collect();
+    assert_eq!(usage.len(), 2, "the project's usage, and one room's");
+    for sql in &usage {
+        let plan = db.plan(sql);
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        // The index starts with the project and bounds the start time.
+        assert!(plan[0].contains("(project_id=? AND "), "{sql}\n    plan: {plan:?}");
+        assert!(plan[0].contains("joined_at_ms>? AND joined_at_ms<?)"), "{sql}\n    plan: {plan:?}");
+    }
 }

@@ -59,7 +59,7 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     let app = app(&env);
     let runtime = runtime(&env, ctx);
     for message in batch.messages()? {
-        match crate::webhooks::delivery::consume(&app.settings.webhooks, &runtime, message.body()).await {
+        match crate::webhooks::delivery::consume(&app.settings, &runtime, message.body()).await {
             Ok(()) => message.ack(),
             Err(e) => {
                 crate::log::error(&format!("webhook delivery: {e}"));

@@ -85,6 +85,17 @@ fn is_bot(participant: &Value) -> bool {
     }
 }
 
+/// When a participant left. The server stamps `createdAt` in whole seconds when it queues the
+/// event, after the leave, while the join is in milliseconds (`joinedAtMs`): a leave stamped
+/// in the second of the join happened after the join and no later than the end of that second.
+/// Read as the start of the second, it would fall before the join and count no time at all.
+fn left_at_ms(stamped_ms: u64, joined_at_ms: Option<u64>, stamped_by_server: bool) -> u64 {
+    match joined_at_ms {
+        Some(joined) if stamped_by_server && stamped_ms < joined => (stamped_ms + 999).max(joined),
+        _ => stamped_ms,
+    }
+}
+
 /// Reads a verified body. `Ok(None)` for events that are not part of the normalized stream
 /// (connection aborted before joining, ingress, agent jobs, non-human participants).
 pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
@@ -151,7 +162,8 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
                     .or_else(|| participant.get("joinedAt").and_then(int_of).map(|s| s * 1000))
                     .filter(|ms| *ms > 0)
                     .map(|ms| ms as u64);
-                let left_at_ms = (kind == EventType::ParticipantLeft).then_some(occurred_at_ms);
+                let left_at_ms = (kind == EventType::ParticipantLeft)
+                    .then(|| left_at_ms(occurred_at_ms, joined_at_ms, event.get("createdAt").is_some()));
                 incoming.session = Some(Session {
                     key: sid.to_owned(),
                     joined_at_ms: joined_at_ms.or((kind == EventType::ParticipantJoined).then_some(occurred_at_ms)),
@@ -266,6 +278,28 @@ mod tests {
         assert_eq!(parse(egress, 0).unwrap(), None);
         let aborted = br#"{"event":"participant_connection_aborted","room":{"name":"rm_1"},"participant":{"identity":"a"},"id":"EV_4"}"#;
         assert_eq!(parse(aborted, 0).unwrap(), None);
+    }
+
+    /// As the server sent it: joined at .167 of a second, left (stamped `createdAt`, whole
+    /// seconds) within that same second.
+    #[test]
+    fn a_leave_stamped_in_the_second_of_the_join_still_counts_a_second() {
+        let body = br#"{"event":"participant_left","room":{"sid":"RM_x","name":"rm_1","departureTimeout":1},
+            "participant":{"sid":"PA_b","identity":"bob","state":"DISCONNECTED","joinedAt":"1796072921","joinedAtMs":"1796072921167",
+            "version":4,"permission":{"canSubscribe":true,"canPublish":true,"canPublishData":true},"disconnectReason":"CLIENT_INITIATED"},
+            "id":"EV_XQExHk5Z3drt","createdAt":"1796072921"}"#;
+        let e = parse(body, 0).unwrap().unwrap();
+        assert_eq!(e.occurred_at_ms, 1_796_072_921_000, "the event keeps the server's stamp");
+        let s = e.session.unwrap();
+        assert_eq!(s.joined_at_ms, Some(1_796_072_921_167));
+        // Left after joining and no later than the end of the stamped second.
+        assert_eq!(s.left_at_ms, Some(1_796_072_921_999));
+        assert_eq!(s.seconds(), Some(1));
+        // A later second is read as its start, as before.
+        let later =
+            std::str::from_utf8(body).unwrap().replace(r#""createdAt":"1796072921""#, r#""createdAt":"1796072930""#);
+        let s = parse(later.as_bytes(), 0).unwrap().unwrap().session.unwrap();
+        assert_eq!((s.left_at_ms, s.seconds()), (Some(1_796_072_930_000), Some(9)));
     }
 
     #[test]

@@ -16,6 +16,8 @@ fn not_found(id: &str) -> ApiError {
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
+    // The signing secret is stored sealed: no key, no endpoints (the other routes still work).
+    let key = ctx.app.settings.encryption_key.require("webhook endpoints")?;
     let mut body = Body::parse(&ctx.req.body)?;
     let raw_url = body.required_str("url", url::MAX_URL_BYTES)?;
     let types = body.optional_value("types");
@@ -40,12 +42,13 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             return Err(ApiError::invalid_field("types", "'types' must be a non-empty array of event types"));
         }
     };
+    let secret = signing::new_secret(ctx.rt);
     let webhook = Webhook {
         id: ids::random_id(ctx.rt, "wh_", 22),
         project_id: ctx.project_id().to_owned(),
         url: checked,
         types,
-        secret: signing::new_secret(ctx.rt),
+        sealed_secret: secret.seal(key, ctx.rt, ctx.project_id()),
         created_at_ms: ctx.rt.now_ms() as i64,
         last_attempt_at_ms: None,
         last_status: None,
@@ -56,7 +59,7 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     };
     webhooks::insert(ctx.rt, &webhook).await?;
     let mut out = webhook.to_json();
-    out["secret"] = json!(webhook.secret);
+    out["secret"] = json!(secret.expose());
     Ok(Reply::created(out))
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{int, metadata_json, newest_first, text, Cursor};
+use super::{int, metadata_json, newest_first, page_sqls, text, Cursor};
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{DbError, Row, Runtime, SqlValue};
 use crate::time::rfc3339;
@@ -61,6 +61,49 @@ impl Event {
     }
 }
 
+/// The next `seq` of the vendor room is read in the insert itself (one probe of
+/// `events_room_seq`), so numbering costs no extra round trip.
+const INSERT_ONCE: &str = "INSERT INTO events (id, project_id, room_id, vendor, vendor_room, dedupe_key, type, identity, seq, \
+                           occurred_at_ms, received_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                           (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE vendor = ?4 AND vendor_room = ?5), ?9, ?10, ?11) \
+                           ON CONFLICT (vendor, dedupe_key) DO NOTHING RETURNING seq";
+const CLAIM_NONCE: &str = "INSERT INTO vendor_nonces (vendor, nonce, body_sha256, seen_at_ms) VALUES (?1, ?2, ?3, ?4) \
+                           ON CONFLICT (vendor, nonce) DO NOTHING";
+const NONCE_BODY: &str = "SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1 AND nonce = ?2";
+/// Nonces belong to a vendor, not a project: the age index serves the sweep.
+const FORGET_NONCES: &str = "DELETE FROM vendor_nonces WHERE seen_at_ms < ?1";
+
+fn find_sql() -> String {
+    format!("SELECT {COLUMNS} FROM events WHERE id = ?1 AND project_id = ?2")
+}
+
+/// The project's events, optionally of one room (`?2`) and/or one type (the next parameter):
+/// each combination has its keyset index (`events_page`, `events_room_page`, `events_type_page`).
+fn page_select(of_room: bool, of_type: bool) -> String {
+    let mut select = format!("SELECT {COLUMNS} FROM events WHERE project_id = ?1");
+    let mut n = 1;
+    if of_room {
+        n += 1;
+        select.push_str(&format!(" AND room_id = ?{n}"));
+    }
+    if of_type {
+        n += 1;
+        select.push_str(&format!(" AND type = ?{n}"));
+    }
+    select
+}
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    let mut all: Vec<String> = [INSERT_ONCE, CLAIM_NONCE, NONCE_BODY, FORGET_NONCES].map(str::to_owned).into();
+    all.push(find_sql());
+    for (of_room, of_type) in [(false, false), (true, false), (false, true), (true, true)] {
+        let n_params = 1 + usize::from(of_room) + usize::from(of_type);
+        all.extend(page_sqls(&page_select(of_room, of_type), n_params, "received_at_ms"));
+    }
+    all
+}
+
 /// Stores `event` unless the vendor event was stored before; `Ok(None)` for a redelivery.
 /// The event's `seq` is the next of its vendor room (given here as 0 and filled in).
 pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiResult<Option<Event>> {
@@ -80,16 +123,7 @@ pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiRe
     // Two events of one room racing for the same next seq: the unique index refuses one,
     // and its retry takes the seq after.
     for _ in 0..5 {
-        let result = rt
-            .db
-            .query(
-                "INSERT INTO events (id, project_id, room_id, vendor, vendor_room, dedupe_key, type, identity, seq, \
-                 occurred_at_ms, received_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE vendor = ?4 AND vendor_room = ?5), ?9, ?10, ?11) \
-                 ON CONFLICT (vendor, dedupe_key) DO NOTHING RETURNING seq",
-                &params,
-            )
-            .await;
+        let result = rt.db.query(INSERT_ONCE, &params).await;
         match result {
             Ok(rows) => {
                 return Ok(rows.first().and_then(|r| int(r, "seq")).map(|seq| Event { seq, ..event.clone() }));
@@ -101,8 +135,9 @@ pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiRe
     Err(ApiError::internal("could not number an event"))
 }
 
-pub async fn find(rt: &Runtime, event_id: &str) -> ApiResult<Option<Event>> {
-    let rows = rt.db.query(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"), &[event_id.into()]).await?;
+/// An event of the project.
+pub async fn find(rt: &Runtime, project_id: &str, event_id: &str) -> ApiResult<Option<Event>> {
+    let rows = rt.db.query(&find_sql(), &[event_id.into(), project_id.into()]).await?;
     Ok(rows.first().and_then(Event::from_row))
 }
 
@@ -115,16 +150,10 @@ pub async fn page(
     after: Option<&Cursor>,
     limit: u32,
 ) -> ApiResult<(Vec<Event>, bool)> {
-    let mut select = format!("SELECT {COLUMNS} FROM events WHERE project_id = ?1");
+    let select = page_select(room_id.is_some(), kind.is_some());
     let mut params: Vec<SqlValue> = vec![project_id.into()];
-    if let Some(room) = room_id {
-        params.push(room.into());
-        select.push_str(&format!(" AND room_id = ?{}", params.len()));
-    }
-    if let Some(kind) = kind {
-        params.push(kind.into());
-        select.push_str(&format!(" AND type = ?{}", params.len()));
-    }
+    params.extend(room_id.map(SqlValue::from));
+    params.extend(kind.map(SqlValue::from));
     newest_first(rt, &select, params, "received_at_ms", after, limit, Event::from_row).await
 }
 
@@ -132,27 +161,17 @@ pub async fn page(
 /// seen before with a different body: a captured signature replayed over a forged body.
 pub async fn claim_nonce(rt: &Runtime, vendor: &str, nonce: &str, body_sha256: &str) -> ApiResult<bool> {
     let now = rt.now_ms() as i64;
-    let inserted = rt
-        .db
-        .execute(
-            "INSERT INTO vendor_nonces (vendor, nonce, body_sha256, seen_at_ms) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (vendor, nonce) DO NOTHING",
-            &[vendor.into(), nonce.into(), body_sha256.into(), now.into()],
-        )
-        .await?;
+    let inserted = rt.db.execute(CLAIM_NONCE, &[vendor.into(), nonce.into(), body_sha256.into(), now.into()]).await?;
     if inserted == 1 {
         return Ok(true);
     }
-    let rows = rt
-        .db
-        .query("SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1 AND nonce = ?2", &[vendor.into(), nonce.into()])
-        .await?;
+    let rows = rt.db.query(NONCE_BODY, &[vendor.into(), nonce.into()]).await?;
     Ok(rows.first().and_then(|r| text(r, "body_sha256")).as_deref() == Some(body_sha256))
 }
 
 /// Forgets nonces older than `max_age_ms` (they are refused as stale anyway).
 pub async fn forget_nonces(rt: &Runtime, max_age_ms: u64) -> ApiResult<()> {
     let before = rt.now_ms().saturating_sub(max_age_ms) as i64;
-    rt.db.execute("DELETE FROM vendor_nonces WHERE seen_at_ms < ?1", &[before.into()]).await?;
+    rt.db.execute(FORGET_NONCES, &[before.into()]).await?;
     Ok(())
 }

@@ -65,6 +65,9 @@ pub fn statements() -> Vec<String> {
     all.extend(participants::STATEMENTS.iter().map(|s| s.to_string()));
     all.extend(recordings::statements());
     all.extend(rooms::statements());
+    all.extend(events::statements());
+    all.extend(sessions::statements());
+    all.extend(webhooks::statements());
     all
 }
 

@@ -57,9 +57,10 @@ const BOT_UID: &str = "SELECT uid FROM participants WHERE room_id = ?1 AND ident
 const FIND: &str =
     "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 0";
 const BY_UID: &str = "SELECT identity, uid, display_name, is_bot FROM participants WHERE room_id = ?1";
+const IDENTITY_OF_UID: &str = "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2";
 
 /// Every statement this module sends.
-pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID];
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID, IDENTITY_OF_UID];
 
 /// `UPSERT_SQL` now, returning the uid — one round trip.
 pub async fn upsert(
@@ -160,12 +161,6 @@ pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Regis
 
 /// The identity registered with `uid` in the room.
 pub async fn by_uid_one(rt: &Runtime, room_id: &str, uid: u32) -> ApiResult<Option<String>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2",
-            &[room_id.into(), i64::from(uid).into()],
-        )
-        .await?;
+    let rows = rt.db.query(IDENTITY_OF_UID, &[room_id.into(), i64::from(uid).into()]).await?;
     Ok(rows.first().and_then(|r| text(r, "identity")))
 }

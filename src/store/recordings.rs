@@ -52,6 +52,13 @@ const SET_ANSWER_LOST: &str = "UPDATE recordings SET answer_lost = ?2 WHERE id =
 const KNOWN_VENDOR_IDS: &str = "SELECT vendor_recording_id FROM recordings \
                                 WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id IS NOT NULL";
 const REMOVE: &str = "DELETE FROM recordings WHERE id = ?1";
+/// A vendor's recording status, final: it stays final.
+const FOLLOW_TO_FINAL: &str = "UPDATE recordings SET status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), \
+                               updated_at_ms = ?6 WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3";
+/// A vendor's recording status, not final: a late one never replaces a final status.
+const FOLLOW_UNLESS_FINAL: &str = "UPDATE recordings SET status = ?4, updated_at_ms = ?6 \
+                                   WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3 \
+                                   AND status NOT IN ('complete', 'failed', 'aborted', 'limit_reached')";
 fn page_select() -> String {
     format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1")
 }
@@ -65,6 +72,7 @@ pub(crate) fn statements() -> Vec<String> {
     all.extend([SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE].map(str::to_owned));
     all.extend(page_sqls(&page_select(), 1, "started_at_ms"));
     all.extend(page_sqls(&page_of_room_select(), 2, "started_at_ms"));
+    all.extend([FOLLOW_TO_FINAL, FOLLOW_UNLESS_FINAL].map(str::to_owned));
     all
 }
 
@@ -255,20 +263,10 @@ pub async fn follow_vendor(
     status: crate::vendors::recording::RecordingStatus,
     at_ms: u64,
 ) -> ApiResult<()> {
-    let finals = "('complete', 'failed', 'aborted', 'limit_reached')";
-    let sql = if status.is_final() {
-        "UPDATE recordings SET status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), updated_at_ms = ?6 \
-         WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3"
-            .to_owned()
-    } else {
-        format!(
-            "UPDATE recordings SET status = ?4, updated_at_ms = ?6 \
-             WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3 AND status NOT IN {finals}"
-        )
-    };
+    let sql = if status.is_final() { FOLLOW_TO_FINAL } else { FOLLOW_UNLESS_FINAL };
     rt.db
         .execute(
-            &sql,
+            sql,
             &[
                 project_id.into(),
                 room_id.into(),

@@ -85,6 +85,10 @@ fn find_by_id_sql() -> String {
 fn find_by_name_sql() -> String {
     format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND name = ?2 AND deleted_at_ms IS NULL")
 }
+/// A room by id and vendor, in any project: vendor events name no project (primary key).
+fn by_vendor_name_sql() -> String {
+    format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1 AND vendor = ?2")
+}
 /// Rooms still being created are not listed: their vendor may yet change.
 fn page_select() -> String {
     format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND deleted_at_ms IS NULL AND vendor_confirmed = 1")
@@ -94,7 +98,7 @@ fn page_select() -> String {
 pub(crate) fn statements() -> Vec<String> {
     let mut all: Vec<String> =
         [INSERT, CONFIRM_VENDOR, REMOVE, REMOVE_ABANDONED, SOFT_DELETE].map(str::to_owned).into();
-    all.extend([find_by_id_sql(), find_by_name_sql()]);
+    all.extend([find_by_id_sql(), find_by_name_sql(), by_vendor_name_sql()]);
     all.extend(page_sqls(&page_select(), 1, "created_at_ms"));
     all
 }
@@ -180,7 +184,6 @@ pub async fn page(rt: &Runtime, project_id: &str, after: Option<&Cursor>, limit:
 /// The room a vendor calls `vendor_name` (our room id), deleted or not, in any project: for
 /// vendor events, which name no project.
 pub async fn by_vendor_name(rt: &Runtime, vendor: &str, vendor_name: &str) -> ApiResult<Option<Room>> {
-    let sql = format!("SELECT {COLUMNS} FROM rooms WHERE id = ?1 AND vendor = ?2");
-    let rows = rt.db.query(&sql, &[vendor_name.into(), vendor.into()]).await?;
+    let rows = rt.db.query(&by_vendor_name_sql(), &[vendor_name.into(), vendor.into()]).await?;
     Ok(rows.first().and_then(Room::from_row))
 }

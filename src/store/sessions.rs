@@ -2,6 +2,8 @@
 //! metered session per presence for usage. Events arrive late, twice or out of order, so each
 //! write only fills in what is missing or newer.
 
+use std::collections::BTreeMap;
+
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::events::Session;
@@ -11,14 +13,53 @@ fn opt_ms(v: Option<u64>) -> SqlValue {
     v.map(|ms| ms as i64).into()
 }
 
+const UPSERT_SESSION: &str =
+    "INSERT INTO participant_sessions (room_id, session_key, project_id, identity, joined_at_ms, \
+                              left_at_ms, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                              ON CONFLICT (room_id, session_key) DO UPDATE SET \
+                                joined_at_ms = COALESCE(participant_sessions.joined_at_ms, excluded.joined_at_ms), \
+                                left_at_ms = COALESCE(excluded.left_at_ms, participant_sessions.left_at_ms), \
+                                seconds = COALESCE(excluded.seconds, participant_sessions.seconds)";
+/// A leave older than the last join is a late delivery of an earlier presence.
+const LEFT: &str = "UPDATE participants SET left_at_ms = ?3, joined_at_ms = COALESCE(joined_at_ms, ?4) \
+                    WHERE room_id = ?1 AND identity = ?2 AND (joined_at_ms IS NULL OR joined_at_ms <= ?3)";
+const JOINED: &str = "UPDATE participants SET joined_at_ms = ?3, left_at_ms = NULL \
+                      WHERE room_id = ?1 AND identity = ?2 AND (left_at_ms IS NULL OR left_at_ms < ?3) \
+                      AND (joined_at_ms IS NULL OR joined_at_ms < ?3)";
+/// Served by `participant_sessions_open` (room, then the open ones).
+const CLOSE_SESSIONS: &str = "UPDATE participant_sessions SET left_at_ms = ?2, \
+                              seconds = MAX(0, CAST((?2 - joined_at_ms + 999) / 1000 AS INTEGER)) \
+                              WHERE room_id = ?1 AND left_at_ms IS NULL AND joined_at_ms IS NOT NULL AND joined_at_ms <= ?2";
+const CLOSE_PRESENCES: &str = "UPDATE participants SET left_at_ms = ?2 \
+                               WHERE room_id = ?1 AND joined_at_ms IS NOT NULL AND left_at_ms IS NULL AND joined_at_ms <= ?2";
+const JOINED_AT: &str =
+    "SELECT identity, joined_at_ms FROM participants WHERE room_id = ?1 AND joined_at_ms IS NOT NULL";
+
+/// The closed sessions of the project that began in `[?2, ?3)`, optionally of room `?4`: a
+/// range of `participant_sessions_usage` (project, start), or with a room of
+/// `participant_sessions_room_usage` (project, room, start), so only sessions in the range
+/// are read. They are summed per room here: a GROUP BY room over a time range would sort the
+/// range in a temporary B-tree.
+fn usage_sql(of_room: bool) -> String {
+    let room_filter = if of_room { " AND room_id = ?4" } else { "" };
+    format!(
+        "SELECT room_id, seconds FROM participant_sessions WHERE project_id = ?1 \
+         AND joined_at_ms >= ?2 AND joined_at_ms < ?3 AND seconds IS NOT NULL{room_filter}"
+    )
+}
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    let mut all: Vec<String> =
+        [UPSERT_SESSION, LEFT, JOINED, CLOSE_SESSIONS, CLOSE_PRESENCES, JOINED_AT].map(str::to_owned).into();
+    all.extend([usage_sql(false), usage_sql(true)]);
+    all
+}
+
 /// Records a join or leave of `identity` in `room_id`.
 pub async fn record(rt: &Runtime, project_id: &str, room_id: &str, identity: &str, session: &Session) -> ApiResult<()> {
     let mut statements = vec![Statement {
-        sql: "INSERT INTO participant_sessions (room_id, session_key, project_id, identity, joined_at_ms, left_at_ms, seconds) \
-              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (room_id, session_key) DO UPDATE SET \
-                joined_at_ms = COALESCE(participant_sessions.joined_at_ms, excluded.joined_at_ms), \
-                left_at_ms = COALESCE(excluded.left_at_ms, participant_sessions.left_at_ms), \
-                seconds = COALESCE(excluded.seconds, participant_sessions.seconds)",
+        sql: UPSERT_SESSION,
         params: vec![
             room_id.into(),
             session.key.as_str().into(),
@@ -31,17 +72,11 @@ pub async fn record(rt: &Runtime, project_id: &str, room_id: &str, identity: &st
     }];
     match (session.joined_at_ms, session.left_at_ms) {
         (joined, Some(left)) => statements.push(Statement {
-            // A leave older than the last join is a late delivery of an earlier presence.
-            sql: "UPDATE participants SET left_at_ms = ?3, joined_at_ms = COALESCE(joined_at_ms, ?4) \
-                  WHERE room_id = ?1 AND identity = ?2 AND (joined_at_ms IS NULL OR joined_at_ms <= ?3)",
+            sql: LEFT,
             params: vec![room_id.into(), identity.into(), (left as i64).into(), opt_ms(joined)],
         }),
-        (Some(joined), None) => statements.push(Statement {
-            sql: "UPDATE participants SET joined_at_ms = ?3, left_at_ms = NULL \
-                  WHERE room_id = ?1 AND identity = ?2 AND (left_at_ms IS NULL OR left_at_ms < ?3) \
-                  AND (joined_at_ms IS NULL OR joined_at_ms < ?3)",
-            params: vec![room_id.into(), identity.into(), (joined as i64).into()],
-        }),
+        (Some(joined), None) => statements
+            .push(Statement { sql: JOINED, params: vec![room_id.into(), identity.into(), (joined as i64).into()] }),
         (None, None) => {}
     }
     rt.db.batch(&statements).await?;
@@ -53,17 +88,8 @@ pub async fn close_room(rt: &Runtime, room_id: &str, at_ms: u64) -> ApiResult<()
     let at = at_ms as i64;
     rt.db
         .batch(&[
-            Statement {
-                sql: "UPDATE participant_sessions SET left_at_ms = ?2, \
-                      seconds = MAX(0, CAST((?2 - joined_at_ms + 999) / 1000 AS INTEGER)) \
-                      WHERE room_id = ?1 AND left_at_ms IS NULL AND joined_at_ms IS NOT NULL AND joined_at_ms <= ?2",
-                params: vec![room_id.into(), at.into()],
-            },
-            Statement {
-                sql: "UPDATE participants SET left_at_ms = ?2 \
-                      WHERE room_id = ?1 AND joined_at_ms IS NOT NULL AND left_at_ms IS NULL AND joined_at_ms <= ?2",
-                params: vec![room_id.into(), at.into()],
-            },
+            Statement { sql: CLOSE_SESSIONS, params: vec![room_id.into(), at.into()] },
+            Statement { sql: CLOSE_PRESENCES, params: vec![room_id.into(), at.into()] },
         ])
         .await?;
     Ok(())
@@ -71,13 +97,7 @@ pub async fn close_room(rt: &Runtime, room_id: &str, at_ms: u64) -> ApiResult<()
 
 /// When each registered identity of the room last joined, for vendors that do not say.
 pub async fn joined_at(rt: &Runtime, room_id: &str) -> ApiResult<Vec<(String, i64)>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT identity, joined_at_ms FROM participants WHERE room_id = ?1 AND joined_at_ms IS NOT NULL",
-            &[room_id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(JOINED_AT, &[room_id.into()]).await?;
     Ok(rows.iter().filter_map(|r| Some((text(r, "identity")?, int(r, "joined_at_ms")?))).collect())
 }
 
@@ -91,7 +111,7 @@ pub struct RoomUsage {
     pub minutes: i64,
 }
 
-/// Closed sessions of the project that began in `[from_ms, to_ms)`, per room.
+/// Closed sessions of the project that began in `[from_ms, to_ms)`, per room, in room order.
 pub async fn usage(
     rt: &Runtime,
     project_id: &str,
@@ -100,28 +120,17 @@ pub async fn usage(
     room_id: Option<&str>,
 ) -> ApiResult<Vec<RoomUsage>> {
     let mut params: Vec<SqlValue> = vec![project_id.into(), from_ms.into(), to_ms.into()];
-    let room_filter = match room_id {
-        Some(room) => {
-            params.push(room.into());
-            " AND room_id = ?4"
-        }
-        None => "",
-    };
-    let sql = format!(
-        "SELECT room_id, COUNT(*) AS sessions, SUM(seconds) AS seconds, SUM(CAST((seconds + 59) / 60 AS INTEGER)) AS minutes \
-         FROM participant_sessions WHERE project_id = ?1 AND joined_at_ms >= ?2 AND joined_at_ms < ?3 \
-         AND seconds IS NOT NULL{room_filter} GROUP BY room_id ORDER BY room_id"
-    );
-    let rows = rt.db.query(&sql, &params).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some(RoomUsage {
-                room_id: text(r, "room_id")?,
-                sessions: int(r, "sessions")?,
-                seconds: int(r, "seconds").unwrap_or(0),
-                minutes: int(r, "minutes").unwrap_or(0),
-            })
-        })
-        .collect())
+    params.extend(room_id.map(SqlValue::from));
+    let rows = rt.db.query(&usage_sql(room_id.is_some()), &params).await?;
+    let mut per_room: BTreeMap<String, RoomUsage> = BTreeMap::new();
+    for row in &rows {
+        let (Some(room), Some(seconds)) = (text(row, "room_id"), int(row, "seconds")) else { continue };
+        let usage =
+            per_room.entry(room.clone()).or_insert(RoomUsage { room_id: room, sessions: 0, seconds: 0, minutes: 0 });
+        usage.sessions += 1;
+        usage.seconds += seconds;
+        // Each session rounds up to a whole minute on its own.
+        usage.minutes += (seconds + 59) / 60;
+    }
+    Ok(per_room.into_values().collect())
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::runtime::{Row, Runtime, Statement};
+use crate::sealed::Sealed;
 use crate::time::rfc3339;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -15,7 +16,8 @@ pub struct Webhook {
     pub url: String,
     /// Event types it receives; `None` for all.
     pub types: Option<Vec<String>>,
-    pub secret: String,
+    /// The signing secret sealed to `project_id`; opened only to sign a delivery.
+    pub sealed_secret: Sealed,
     pub created_at_ms: i64,
     pub last_attempt_at_ms: Option<i64>,
     pub last_status: Option<i64>,
@@ -25,7 +27,7 @@ pub struct Webhook {
     pub dead_lettered: i64,
 }
 
-const COLUMNS: &str = "id, project_id, url, types, secret, created_at_ms, last_attempt_at_ms, last_status, \
+const COLUMNS: &str = "id, project_id, url, types, sealed_secret, created_at_ms, last_attempt_at_ms, last_status, \
                        last_error, consecutive_failures, delivered, dead_lettered";
 
 impl Webhook {
@@ -35,7 +37,7 @@ impl Webhook {
             project_id: text(row, "project_id")?,
             url: text(row, "url")?,
             types: text(row, "types").and_then(|t| serde_json::from_str(&t).ok()),
-            secret: text(row, "secret")?,
+            sealed_secret: Sealed(text(row, "sealed_secret")?),
             created_at_ms: int(row, "created_at_ms")?,
             last_attempt_at_ms: int(row, "last_attempt_at_ms"),
             last_status: int(row, "last_status"),
@@ -75,17 +77,70 @@ impl Webhook {
     }
 }
 
+const INSERT: &str =
+    "INSERT INTO webhooks (id, project_id, url, types, sealed_secret, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const SOFT_DELETE: &str =
+    "UPDATE webhooks SET deleted_at_ms = ?3 WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL";
+const ADD_DELIVERY: &str = "INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempts, state, created_at_ms, \
+                            updated_at_ms) VALUES (?1, ?2, ?3, 0, 'pending', ?4, ?4) \
+                            ON CONFLICT (webhook_id, event_id) DO NOTHING";
+/// A delivery is found by its id (the queue message), then its endpoint by primary key.
+const PENDING_DELIVERY: &str =
+    "SELECT d.id, d.attempts, d.event_id, w.id AS webhook_id, w.project_id, w.url, w.sealed_secret \
+                                FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                                WHERE d.id = ?1 AND d.state = 'pending' AND w.deleted_at_ms IS NULL";
+const DELIVERY_ATTEMPTED: &str =
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?2, last_status = ?3, \
+                                  updated_at_ms = ?4 WHERE id = ?1 AND state = 'pending'";
+const ENDPOINT_DELIVERED: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = NULL, \
+                                  consecutive_failures = 0, delivered = delivered + 1 WHERE id = ?1";
+const ENDPOINT_FAILED: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
+                               consecutive_failures = consecutive_failures + 1 WHERE id = ?1";
+const ENDPOINT_DEAD: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
+                             consecutive_failures = consecutive_failures + 1, dead_lettered = dead_lettered + 1 WHERE id = ?1";
+const DELIVERY_STATE: &str = "SELECT state, attempts FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2";
+
+/// Served by the partial `webhooks_page` index, so the query repeats `deleted_at_ms IS NULL`.
+fn list_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE project_id = ?1 AND deleted_at_ms IS NULL \
+         ORDER BY created_at_ms DESC, id DESC"
+    )
+}
+fn find_sql() -> String {
+    format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL")
+}
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    let mut all: Vec<String> = [
+        INSERT,
+        SOFT_DELETE,
+        ADD_DELIVERY,
+        PENDING_DELIVERY,
+        DELIVERY_ATTEMPTED,
+        ENDPOINT_DELIVERED,
+        ENDPOINT_FAILED,
+        ENDPOINT_DEAD,
+        DELIVERY_STATE,
+    ]
+    .map(str::to_owned)
+    .into();
+    all.extend([list_sql(), find_sql()]);
+    all
+}
+
 pub async fn insert(rt: &Runtime, w: &Webhook) -> ApiResult<()> {
     let types = w.types.as_ref().map(|t| serde_json::to_string(t).expect("strings serialize"));
     rt.db
         .execute(
-            "INSERT INTO webhooks (id, project_id, url, types, secret, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            INSERT,
             &[
                 w.id.as_str().into(),
                 w.project_id.as_str().into(),
                 w.url.as_str().into(),
                 types.into(),
-                w.secret.as_str().into(),
+                w.sealed_secret.0.as_str().into(),
                 w.created_at_ms.into(),
             ],
         )
@@ -95,52 +150,25 @@ pub async fn insert(rt: &Runtime, w: &Webhook) -> ApiResult<()> {
 
 /// The project's live endpoints, newest first.
 pub async fn list(rt: &Runtime, project_id: &str) -> ApiResult<Vec<Webhook>> {
-    let rows = rt
-        .db
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM webhooks WHERE project_id = ?1 AND deleted_at_ms IS NULL \
-                 ORDER BY created_at_ms DESC, id DESC"
-            ),
-            &[project_id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(&list_sql(), &[project_id.into()]).await?;
     Ok(rows.iter().filter_map(Webhook::from_row).collect())
 }
 
 pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Webhook>> {
-    let rows = rt
-        .db
-        .query(
-            &format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL"),
-            &[id.into(), project_id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(&find_sql(), &[id.into(), project_id.into()]).await?;
     Ok(rows.first().and_then(Webhook::from_row))
 }
 
 pub async fn soft_delete(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<bool> {
-    let changed = rt
-        .db
-        .execute(
-            "UPDATE webhooks SET deleted_at_ms = ?3 WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL",
-            &[id.into(), project_id.into(), (rt.now_ms() as i64).into()],
-        )
-        .await?;
+    let changed = rt.db.execute(SOFT_DELETE, &[id.into(), project_id.into(), (rt.now_ms() as i64).into()]).await?;
     Ok(changed == 1)
 }
 
 /// Records a delivery of `event_id` to `webhook_id`; `false` if it exists already.
 pub async fn add_delivery(rt: &Runtime, delivery_id: &str, webhook_id: &str, event_id: &str) -> ApiResult<bool> {
     let now = rt.now_ms() as i64;
-    let inserted = rt
-        .db
-        .execute(
-            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempts, state, created_at_ms, updated_at_ms) \
-             VALUES (?1, ?2, ?3, 0, 'pending', ?4, ?4) ON CONFLICT (webhook_id, event_id) DO NOTHING",
-            &[delivery_id.into(), webhook_id.into(), event_id.into(), now.into()],
-        )
-        .await?;
+    let inserted =
+        rt.db.execute(ADD_DELIVERY, &[delivery_id.into(), webhook_id.into(), event_id.into(), now.into()]).await?;
     Ok(inserted == 1)
 }
 
@@ -150,29 +178,25 @@ pub struct PendingDelivery {
     pub id: String,
     pub attempts: i64,
     pub webhook_id: String,
+    /// The endpoint's project, which the event must belong to.
+    pub project_id: String,
     pub url: String,
-    pub secret: String,
+    /// Sealed to `project_id`.
+    pub sealed_secret: Sealed,
     pub event_id: String,
 }
 
 /// The delivery if it is still pending and its endpoint still exists.
 pub async fn pending_delivery(rt: &Runtime, delivery_id: &str) -> ApiResult<Option<PendingDelivery>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT d.id, d.attempts, d.event_id, w.id AS webhook_id, w.url, w.secret FROM webhook_deliveries d \
-             JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.id = ?1 AND d.state = 'pending' AND w.deleted_at_ms IS NULL",
-            &[delivery_id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(PENDING_DELIVERY, &[delivery_id.into()]).await?;
     Ok(rows.first().and_then(|r| {
         Some(PendingDelivery {
             id: text(r, "id")?,
             attempts: int(r, "attempts")?,
             webhook_id: text(r, "webhook_id")?,
+            project_id: text(r, "project_id")?,
             url: text(r, "url")?,
-            secret: text(r, "secret")?,
+            sealed_secret: Sealed(text(r, "sealed_secret")?),
             event_id: text(r, "event_id")?,
         })
     }))
@@ -205,18 +229,9 @@ pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt
     };
     let status = status.map(i64::from);
     let webhook_sql = match attempt {
-        Attempt::Delivered { .. } => {
-            "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = NULL, \
-             consecutive_failures = 0, delivered = delivered + 1 WHERE id = ?1"
-        }
-        Attempt::Failed { .. } => {
-            "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
-             consecutive_failures = consecutive_failures + 1 WHERE id = ?1"
-        }
-        Attempt::Dead { .. } => {
-            "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
-             consecutive_failures = consecutive_failures + 1, dead_lettered = dead_lettered + 1 WHERE id = ?1"
-        }
+        Attempt::Delivered { .. } => ENDPOINT_DELIVERED,
+        Attempt::Failed { .. } => ENDPOINT_FAILED,
+        Attempt::Dead { .. } => ENDPOINT_DEAD,
     };
     let mut webhook_params = vec![d.webhook_id.as_str().into(), now.into(), status.into()];
     if error.is_some() {
@@ -225,8 +240,7 @@ pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt
     rt.db
         .batch(&[
             Statement {
-                sql: "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?2, last_status = ?3, \
-                      updated_at_ms = ?4 WHERE id = ?1 AND state = 'pending'",
+                sql: DELIVERY_ATTEMPTED,
                 params: vec![d.id.as_str().into(), state.into(), status.into(), now.into()],
             },
             Statement { sql: webhook_sql, params: webhook_params },
@@ -237,12 +251,6 @@ pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt
 
 /// The state and attempts of a delivery (for tests and diagnostics).
 pub async fn delivery_state(rt: &Runtime, webhook_id: &str, event_id: &str) -> ApiResult<Option<(String, i64)>> {
-    let rows = rt
-        .db
-        .query(
-            "SELECT state, attempts FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2",
-            &[webhook_id.into(), event_id.into()],
-        )
-        .await?;
+    let rows = rt.db.query(DELIVERY_STATE, &[webhook_id.into(), event_id.into()]).await?;
     Ok(rows.first().and_then(|r| Some((text(r, "state")?, int(r, "attempts")?))))
 }

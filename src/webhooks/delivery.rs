@@ -2,17 +2,24 @@
 //! the outcome. A failure is retried by queueing the delivery again after a backoff; after the
 //! last attempt the delivery is dead-lettered (kept, marked dead, counted on the endpoint).
 //! Receivers dedupe on `webhook-id` (the event id), the same on every attempt.
+//!
+//! The endpoint's secret is opened here and only here. One that does not open (the key is
+//! missing or changed, or the row was copied from another project) makes the attempt fail
+//! without sending anything, with the reason in the endpoint's health.
 
 use serde_json::Value;
 
-use super::{message, signing, Settings};
+use super::message;
+use super::signing::{self, SigningSecret};
 use crate::runtime::{HttpError, OutboundRequest, Runtime};
+use crate::sealed::EncryptionKey;
 use crate::store::events;
 use crate::store::webhooks::{self, Attempt};
 
 /// Handles one queue message. `Err` only when the attempt could not be made or recorded
 /// (storage failing): the queue then redelivers the message.
-pub async fn consume(settings: &Settings, rt: &Runtime, body: &str) -> Result<(), String> {
+pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &str) -> Result<(), String> {
+    let settings = &app_settings.webhooks;
     let delivery_id = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v.get("delivery").and_then(Value::as_str).map(str::to_owned));
@@ -24,30 +31,21 @@ pub async fn consume(settings: &Settings, rt: &Runtime, body: &str) -> Result<()
         // Delivered already (a queue redelivery), dead, or its endpoint was deleted.
         return Ok(());
     };
-    let Some(event) = events::find(rt, &delivery.event_id).await.map_err(|e| e.message)? else {
+    let Some(event) = events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.message)? else {
         return Ok(());
     };
-    let payload = serde_json::to_vec(&event.to_json()).expect("a Value always serializes");
-    let timestamp = rt.now_s();
-    let signature = signing::sign(&delivery.secret, &event.id, timestamp, &payload);
-    let request = OutboundRequest {
-        method: "POST",
-        url: delivery.url.clone(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("user-agent".into(), "rtcgate-webhooks".into()),
-            ("webhook-id".into(), event.id.clone()),
-            ("webhook-timestamp".into(), timestamp.to_string()),
-            ("webhook-signature".into(), signature),
-        ],
-        body: Some(payload),
-        timeout_ms: settings.timeout_ms,
+    let secret = match &app_settings.encryption_key {
+        EncryptionKey::Ready(key) => {
+            SigningSecret::open(key, &delivery.project_id, &delivery.sealed_secret).ok_or(UNOPENED)
+        }
+        _ => Err(NO_KEY),
     };
-    let (status, error) = match rt.http.send(request).await {
-        Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None),
-        Ok(r) => (Some(r.status), Some(format!("HTTP {}", r.status))),
-        Err(HttpError::Timeout) => (None, Some(format!("no answer within {} ms", settings.timeout_ms))),
-        Err(HttpError::Unreachable(_)) => (None, Some("unreachable".to_owned())),
+    let (status, error) = match secret {
+        Ok(secret) => send(settings, rt, &delivery.url, &secret, &event).await,
+        Err(why) => {
+            crate::log::warn(&format!("webhook {}: nothing sent: {why}", delivery.webhook_id));
+            (None, Some(why.to_owned()))
+        }
     };
     let attempt_no = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
     let attempt = match (status, error) {
@@ -60,4 +58,44 @@ pub async fn consume(settings: &Settings, rt: &Runtime, body: &str) -> Result<()
         rt.queue.send(&message(&delivery.id), settings.backoff_s(attempt_no)).await?;
     }
     Ok(())
+}
+
+/// The endpoint's health when its secret cannot be opened: sealed under another key, for
+/// another project, or altered.
+const UNOPENED: &str = "the signing secret does not open with this deployment's RTCGATE_ENCRYPTION_KEY; \
+                        create the endpoint again";
+/// The endpoint's health when the deployment lost its key.
+const NO_KEY: &str = "RTCGATE_ENCRYPTION_KEY is not set (or not 64 hex characters): the signing secret \
+                      cannot be opened";
+
+/// Signs and POSTs the event: the answer's status, and why it failed if it did.
+async fn send(
+    settings: &super::Settings,
+    rt: &Runtime,
+    url: &str,
+    secret: &SigningSecret,
+    event: &events::Event,
+) -> (Option<u16>, Option<String>) {
+    let payload = serde_json::to_vec(&event.to_json()).expect("a Value always serializes");
+    let timestamp = rt.now_s();
+    let signature = signing::sign(secret, &event.id, timestamp, &payload);
+    let request = OutboundRequest {
+        method: "POST",
+        url: url.to_owned(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), "rtcgate-webhooks".into()),
+            ("webhook-id".into(), event.id.clone()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            ("webhook-signature".into(), signature),
+        ],
+        body: Some(payload),
+        timeout_ms: settings.timeout_ms,
+    };
+    match rt.http.send(request).await {
+        Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None),
+        Ok(r) => (Some(r.status), Some(format!("HTTP {}", r.status))),
+        Err(HttpError::Timeout) => (None, Some(format!("no answer within {} ms", settings.timeout_ms))),
+        Err(HttpError::Unreachable(_)) => (None, Some("unreachable".to_owned())),
+    }
 }

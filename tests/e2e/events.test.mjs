@@ -1,7 +1,8 @@
 // Events end to end on the real Worker (workerd under `wrangler dev`, local D1, KV and Queue): vendor
 // webhooks in, verified as each vendor's own receiver does; the normalized event list; deliveries to a
 // loopback receiver through the local Cloudflare Queue, each verified with the official
-// `standardwebhooks` package; retries with backoff and the dead letter; project isolation; usage.
+// `standardwebhooks` package; retries with backoff and the dead letter; project isolation; usage;
+// endpoints' signing secrets stored only sealed (read from the local D1 file) and never logged.
 //
 // LiveKit deliveries are made with LiveKit's own libraries: the body is `@livekit/protocol`'s
 // `WebhookEvent` in protojson, the Authorization JWT is `livekit-server-sdk`'s `AccessToken` with the
@@ -13,13 +14,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { execFileSync } from 'node:child_process';
 
 import { AccessToken, WebhookReceiver } from 'livekit-server-sdk';
 import { ParticipantInfo, Room, WebhookEvent } from '@livekit/protocol';
 import { Webhook } from 'standardwebhooks';
 
-import { startWorker, api, adminSetup, randomToken, freePort } from './harness.mjs';
+import { startWorker, api, adminSetup, randomToken, d1File } from './harness.mjs';
+import { startReceiver } from './receiver.mjs';
 import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
 
 const ADMIN = randomToken();
@@ -27,33 +29,14 @@ const { livekit: LK } = CREDS;
 // The secrets of the vendors' documented signature examples.
 const NCS_SECRET = 'secret';
 const ZEGO_SECRET = 'secret';
+// Webhook signing secrets are sealed under it (webhook.create is 422 without it).
+const ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
 
 let vendors;
 let w;
 let receiver;
 let a; // project A
 let b; // project B
-
-/** A loopback endpoint: `/ok` takes everything, `/flaky` fails each event's first two attempts, `/down` always fails. */
-async function startReceiver() {
-  const port = await freePort();
-  const calls = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const id = req.headers['webhook-id'];
-      const path = req.url;
-      const tries = calls.filter((c) => c.path === path && c.id === id).length + 1;
-      calls.push({ path, id, body, headers: { ...req.headers }, at: Date.now() });
-      const ok = path === '/ok' || (path === '/flaky' && tries > 2);
-      res.writeHead(ok ? 204 : 500).end();
-    });
-  });
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${port}`, calls, close: () => new Promise((r) => server.close(r)) };
-}
 
 async function waitFor(what, fn, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
@@ -103,9 +86,24 @@ async function createRoom(key, name, vendor) {
   return r.json.room;
 }
 
+/** Every webhook row as D1 stores it (every column, as text). */
+function storedWebhooks() {
+  const script = [
+    'import json, sqlite3, sys',
+    'db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)',
+    'db.row_factory = sqlite3.Row',
+    'print(json.dumps([{k: str(r[k]) for k in r.keys()} for r in db.execute("SELECT * FROM webhooks")]))',
+  ].join('\n');
+  return JSON.parse(execFileSync('python3', ['-c', script, d1File(w)], { encoding: 'utf8' }));
+}
+
+/** Every secret a create response returned, to look for where it must never be. */
+const createdSecrets = [];
+
 async function createWebhook(key, url, types) {
   const r = await api(w, 'POST', '/v1/rtc/webhook/create', { key, body: types ? { url, types } : { url } });
   assert.equal(r.status, 201, r.text);
+  createdSecrets.push(r.json.secret);
   return r.json;
 }
 
@@ -118,6 +116,7 @@ before(async () => {
       ...vendorVars(vendors),
       AGORA_NCS_SECRET: NCS_SECRET,
       ZEGO_CALLBACK_SECRET: ZEGO_SECRET,
+      RTCGATE_ENCRYPTION_KEY: ENCRYPTION_KEY,
       WEBHOOK_ALLOW_HTTP_LOOPBACK: '1',
       WEBHOOK_MAX_ATTEMPTS: '3',
       WEBHOOK_RETRY_BASE_S: '1',
@@ -141,6 +140,16 @@ test('LiveKit webhooks: verified, listed, delivered signed to the project only, 
   const listed = await api(w, 'GET', '/v1/rtc/webhook/list', { key: a.key });
   assert.equal(listed.json.items.length, 1);
   assert.ok(!listed.text.includes(hook.secret), 'the list never shows the secret');
+  // At rest: sealed (`v1.` + hex), neither the secret nor its key bytes anywhere in the row.
+  const rows = storedWebhooks().filter((row) => [hook.webhook, hookB.webhook].includes(row.id));
+  assert.equal(rows.length, 2);
+  for (const row of rows) {
+    assert.match(row.sealed_secret, /^v1\.[0-9a-f]+$/);
+    for (const secret of [hook.secret, hookB.secret]) {
+      const text = JSON.stringify(row);
+      assert.ok(!text.includes(secret) && !text.includes(secret.slice('whsec_'.length)), text);
+    }
+  }
 
   const now = Math.floor(Date.now() / 1000);
   const participant = (state) =>
@@ -302,4 +311,14 @@ test('webhook URLs: private and link-local addresses are refused even in local d
     assert.equal(r.status, 400, `${url}: ${r.text}`);
     assert.equal(r.json.error.field, 'url');
   }
+});
+
+test('no signing secret ever appears in the Worker\'s log', () => {
+  assert.ok(createdSecrets.length >= 2, 'the tests above created endpoints');
+  const log = w.logs();
+  assert.match(log, /POST \/v1\/rtc\/webhook\/create/, 'the log holds the requests that returned them');
+  for (const secret of createdSecrets) {
+    assert.ok(!log.includes(secret.slice('whsec_'.length)), 'a signing secret in the log');
+  }
+  assert.ok(!log.includes(ENCRYPTION_KEY), 'the encryption key in the log');
 });

@@ -389,3 +389,12 @@ export async function adminSetup(worker, { adminToken = worker.adminToken, proje
 export function randomToken(bytes = 24) {
   return crypto.randomBytes(bytes).toString('base64url');
 }
+
+/** The local D1 database file of a started Worker (for tests that read rows as stored). */
+export function d1File(worker) {
+  const dir = path.join(worker.persistDir, 'v3', 'd1', 'miniflare-D1DatabaseObject');
+  // Beside the database: Miniflare's own metadata.sqlite.
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  if (files.length !== 1) throw new Error(`expected one D1 database in ${dir}: ${files}`);
+  return path.join(dir, files[0]);
+}

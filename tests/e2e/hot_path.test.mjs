@@ -9,11 +9,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
+import { startWorker, api as rawApi, adminSetup, randomToken, d1File } from './harness.mjs';
 import { startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
 
 let vendors;
@@ -40,15 +38,6 @@ after(async () => {
 const api = (method, p, opts = {}) => rawApi(w, method, p, { key, ...opts });
 const issue = (body) => api('POST', '/v1/rtc/token/issue', { body });
 
-/** The Worker's local D1 database file. */
-function d1File() {
-  const dir = path.join(w.persistDir, 'v3', 'd1', 'miniflare-D1DatabaseObject');
-  // Beside the database: Miniflare's own metadata.sqlite.
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
-  assert.equal(files.length, 1, `one D1 database in ${dir}: ${files}`);
-  return path.join(dir, files[0]);
-}
-
 /** The registry row of (room, identity) as D1 holds it, or null. */
 function registryRow(room, identity) {
   const script = [
@@ -57,7 +46,7 @@ function registryRow(room, identity) {
     'row = db.execute("SELECT uid, display_name FROM participants WHERE room_id = ? AND identity = ?", (sys.argv[2], sys.argv[3])).fetchone()',
     'print(json.dumps(row and {"uid": row[0], "display_name": row[1]}))',
   ].join('\n');
-  return JSON.parse(execFileSync('python3', ['-c', script, d1File(), room, identity], { encoding: 'utf8' }));
+  return JSON.parse(execFileSync('python3', ['-c', script, d1File(w), room, identity], { encoding: 'utf8' }));
 }
 
 /** Polls until the row exists (background work has no completion signal to wait on). */

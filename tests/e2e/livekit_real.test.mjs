@@ -32,28 +32,13 @@ import { AccessToken, RoomServiceClient } from 'livekit-server-sdk';
 import { ROOT, startWorker, api, adminSetup, randomToken } from './harness.mjs';
 import { startLiveKitServer } from './livekit_server.mjs';
 import { startLiveKit } from './standins/index.mjs';
-
-// The client SDK picks its log level when loaded: debug (to stdout) unless NODE_ENV is production.
-// Only the import sees that setting; the Workers this file starts inherit the environment.
-const rtc = await (async () => {
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    return await import('@livekit/rtc-node');
-  } finally {
-    if (nodeEnv === undefined) delete process.env.NODE_ENV;
-    else process.env.NODE_ENV = nodeEnv;
-  }
-})();
+import { rtc, nextEvent, until, publishTone, firstAudibleFrame } from './livekit_clients.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 // The server's token verifier accepts a token up to a minute past its exp (livekit/protocol
 // auth/verifier.go tokenLeeway).
 const SERVER_LEEWAY_MS = 60_000;
-// How long any one awaited event may take before the test reports it missing (a hang guard, not a
-// timing assertion: under load the loopback WebRTC stack is slow but not this slow).
-const EVENT_GUARD_MS = 90_000;
 
 let lk; // the real server
 let rooms; // its RoomServiceClient
@@ -64,41 +49,6 @@ let expiredJoin; // the expired-token attempt, running in the background from be
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-function guard(promise, what) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${EVENT_GUARD_MS} ms`)), EVENT_GUARD_MS);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves with the event's arguments the first time `emitter` emits `event` with `accept(...args)`. */
-function nextEvent(emitter, event, accept = () => true) {
-  return guard(
-    new Promise((resolve) => {
-      const on = (...args) => {
-        if (!accept(...args)) return;
-        emitter.off(event, on);
-        resolve(args);
-      };
-      emitter.on(event, on);
-    }),
-    `${event} event`,
-  );
-}
-
-/** Polls `read` until `accept(value)`; returns that value. */
-async function until(read, accept, what) {
-  const deadline = Date.now() + EVENT_GUARD_MS;
-  let last;
-  for (;;) {
-    last = await read();
-    if (accept(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function createRoom(body) {
   const r = await api(w, 'POST', '/v1/rtc/room/create', { key, body });
@@ -125,43 +75,6 @@ async function join(issued) {
 async function leave(room) {
   clients.delete(room);
   if (room.isConnected) await room.disconnect();
-}
-
-/** 440 Hz at 48 kHz mono, 10 ms per frame. */
-function toneFrame() {
-  const samples = new Int16Array(480);
-  for (let i = 0; i < samples.length; i += 1) samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 48_000));
-  return new rtc.AudioFrame(samples, 48_000, 1, samples.length);
-}
-
-/** Publishes a generated tone from `room` until the room disconnects; returns the publication. */
-async function publishTone(room) {
-  const source = new rtc.AudioSource(48_000, 1);
-  const track = rtc.LocalAudioTrack.createAudioTrack('tone', source);
-  const publication = await room.localParticipant.publishTrack(
-    track,
-    new rtc.TrackPublishOptions({ source: rtc.TrackSource.SOURCE_MICROPHONE }),
-  );
-  const frame = toneFrame();
-  (async () => {
-    // captureFrame waits while the source's queue is full, so this runs at real time.
-    while (room.isConnected) await source.captureFrame(frame);
-  })().catch(() => {});
-  return publication;
-}
-
-/** The first frame of `track` that is not silence (proves media flowed end to end). */
-async function firstAudibleFrame(track) {
-  const reader = new rtc.AudioStream(track, 48_000, 1).getReader();
-  try {
-    for (;;) {
-      const { value, done } = await guard(reader.read(), 'audio frame');
-      if (done) throw new Error('the audio stream ended before any sound arrived');
-      if (value.data.some((s) => Math.abs(s) > 1000)) return value;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
 }
 
 /** The server's own view of a room (undefined when it has none). */
@@ -191,6 +104,7 @@ before(async () => {
       RECORDING_S3_ACCESS_KEY: 'AKIAREALSERVERTEST',
       RECORDING_S3_SECRET: 'real-server-test-secret',
       RECORDING_S3_REGION: 'us-east-1',
+      RECORDING_DEFAULT_URI: 's3://recordings/rtc/',
     },
   });
   ({ key } = await adminSetup(w));
@@ -337,7 +251,8 @@ describe('rtcgate with a real LiveKit server and real clients', () => {
   test('recording.start on a server without egress: one of our codes, and no recording left running', async () => {
     const r = await api(w, 'POST', '/v1/rtc/recording/start', {
       key,
-      body: { room: standup.room, output_uri: 's3://recordings/standup', audio_only: true },
+      // No output_uri: the project's own folder of the shared storage.
+      body: { room: standup.room, audio_only: true },
     });
     assert.equal(r.status, 502, r.text);
     assert.equal(r.json.error.code, 'VENDOR_REJECTED');

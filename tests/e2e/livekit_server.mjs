@@ -71,8 +71,11 @@ function freeUdpPort() {
   });
 }
 
-/** Three distinct free ports: HTTP, ICE/TCP, ICE/UDP. */
-async function freePorts() {
+/**
+ * Three distinct free ports: HTTP, ICE/TCP, ICE/UDP. Picked before the server starts when
+ * something started first (a Worker) must already know the server's URL.
+ */
+export async function freePorts() {
   const http = await freeTcpPort();
   let rtcTcp = await freeTcpPort();
   while (rtcTcp === http) rtcTcp = await freeTcpPort();
