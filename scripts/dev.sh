@@ -73,6 +73,7 @@ RTCGATE_ENCRYPTION_KEY=$encryption_key
 # ZEGO_APP_ID=
 # ZEGO_SERVER_SECRET=
 # ZEGO_API_BASE=https://rtc-api.zego.im
+# ZEGO_RECORDING_API_BASE=https://cloudrecord-api.zego.im
 # Routing order for new rooms (default from wrangler.toml):
 # RTC_VENDOR_ORDER=livekit,agora,zego
 

@@ -42,6 +42,7 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     IdentityNotSupported,
     RecordingUnconfirmed,
+    DestinationUnsupported,
     // Recording destinations.
     DestinationNotAllowed,
     DestinationNotFound,
@@ -87,6 +88,7 @@ impl ErrorCode {
             IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
+            DestinationUnsupported => "DESTINATION_UNSUPPORTED",
             DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
             DestinationNotFound => "DESTINATION_NOT_FOUND",
             DestinationExists => "DESTINATION_EXISTS",
@@ -113,7 +115,8 @@ impl ErrorCode {
             | DestinationNotConfigured
             | IdempotencyKeyReused
             | ConflictingFields
-            | UnsupportedByVendor => 422,
+            | UnsupportedByVendor
+            | DestinationUnsupported => 422,
             // Recording destinations.
             DestinationNotFound => 404,
             DestinationExists => 409,

@@ -254,6 +254,26 @@ fn agora_uids_map_to_identities_and_leave_duration_is_metered() {
 }
 
 #[test]
+fn an_agora_recording_bot_known_by_its_registry_uid_is_no_participant_event() {
+    let t = app();
+    let key = t.project_key();
+    let (room, alice) = agora_member(&t, &key, "rec", "alice");
+    // The bot a recording registered: it joins with its registry uid, and its notice need not
+    // say it is a server-side recorder.
+    let bot = block_on(rtcgate::store::participants::register_bot(&t.native.runtime, &room, "rec_1")).unwrap();
+    assert_ne!(u64::from(bot), alice);
+    for (n, uid) in [("n-bot", u64::from(bot)), ("n-alice", alice)] {
+        let join = json!({"noticeId": n, "productId": 1, "eventType": 103, "notifyMs": NOW_MS,
+                          "payload": {"channelName": room, "uid": uid, "platform": 7, "clientSeq": 1, "ts": NOW_S}})
+        .to_string();
+        assert_eq!(agora(&t, &join).status, 200);
+    }
+    let items = events(&t, &key, "");
+    let who: Vec<&str> = items.iter().map(|e| e["identity"].as_str().unwrap()).collect();
+    assert_eq!(who, ["alice"], "{items:?}");
+}
+
+#[test]
 fn zego_form_callbacks_refuse_replays_and_stale_timestamps() {
     let t = app();
     let key = t.project_key();

@@ -331,18 +331,21 @@ fn destinations_are_checked() {
 }
 
 #[test]
-fn other_vendors_answer_422_naming_who_can_record() {
-    let t = TestApp::new(&[LIVEKIT, AGORA, STORAGE]);
-    let (prj, key) = t.project_and_key();
-    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a", "vendor": "agora"})), Some(&key));
+fn only_livekit_records_a_room_from_its_creation() {
+    let t = TestApp::new(&[LIVEKIT, AGORA, STORAGE, &[("RECORDING_DEFAULT_URI", "s3://media/auto/")]]);
+    let key = t.project_key();
     let r = t.call(
         "POST",
-        "/v1/rtc/recording/start",
-        Some(json!({"room": room.json["room"], "output_uri": shared(&prj, "x")})),
+        "/v1/rtc/room/create",
+        Some(json!({"name": "a", "vendor": "agora", "enable_recording": true})),
         Some(&key),
     );
     assert_eq!((r.status, r.code()), (422, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
     assert_eq!(r.json["error"]["supported_by"], json!(["livekit"]));
+    assert_eq!(r.json["error"]["field"], "enable_recording");
+    assert!(t.native.http.sent().is_empty());
+    let listed = t.call("GET", "/v1/rtc/room/list", None, Some(&key));
+    assert_eq!(listed.json["items"], json!([]), "the refused room is not kept");
 }
 
 #[test]

@@ -325,7 +325,10 @@ fn discovery_reflects_configuration_and_capabilities() {
     assert_eq!(v[1]["status"], "misconfigured");
     assert!(v[1]["reason"].as_str().unwrap().contains("AGORA_APP_CERTIFICATE"));
     assert!(!d.json.to_string().contains("not-hex"), "the bad value is not echoed");
-    assert_eq!(v[2]["status"], "unsupported");
+    // ZEGO records through Cloud Recording, so it is live for recording like LiveKit.
+    assert_eq!((v[2]["status"].as_str(), v[2]["default"].as_bool()), (Some("live"), Some(false)));
+    let stop = t.call("GET", "/v1/discovery/rtc.recording.stop", None, Some(&key));
+    assert_eq!(stop.json["vendors"][2]["status"], "live");
     let unknown = t.call("GET", "/v1/discovery/rtc.nope", None, Some(&key));
     assert_eq!((unknown.status, unknown.code()), (404, "CAPABILITY_NOT_FOUND"));
 }

@@ -188,6 +188,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::IdempotencyInProgress,
     ErrorCode::IdentityNotSupported,
     ErrorCode::RecordingUnconfirmed,
+    ErrorCode::DestinationUnsupported,
     ErrorCode::DestinationNotAllowed,
     ErrorCode::DestinationNotFound,
     ErrorCode::DestinationExists,
@@ -232,6 +233,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | IdempotencyInProgress
         | IdentityNotSupported
         | RecordingUnconfirmed
+        | DestinationUnsupported
         | DestinationNotAllowed
         | DestinationNotFound
         | DestinationExists

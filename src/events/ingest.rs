@@ -11,7 +11,7 @@ use crate::store::{participants, recordings, rooms, sessions};
 use crate::webhooks;
 
 /// Stores `incoming` (once) with its effects and deliveries; returns the stored event, or
-/// `None` when it was a redelivery of an event already stored.
+/// `None` when it was a redelivery of an event already stored or a recording bot's presence.
 pub async fn process(rt: &Runtime, incoming: Incoming, received_at_ms: u64) -> ApiResult<Option<Event>> {
     let room = rooms::by_vendor_name(rt, incoming.vendor, &incoming.vendor_room).await?;
     let identity = match &incoming.who {
@@ -22,6 +22,11 @@ pub async fn process(rt: &Runtime, incoming: Incoming, received_at_ms: u64) -> A
                 Some(room) => participants::by_uid_one(rt, &room.id, *uid).await?,
                 None => None,
             };
+            // A recording bot that joined with its registry uid is not a participant, whatever
+            // the vendor says of its platform.
+            if registered.as_deref().is_some_and(participants::is_bot_identity) {
+                return Ok(None);
+            }
             Some(registered.or_else(|| account.clone()).unwrap_or_else(|| uid.to_string()))
         }
     };

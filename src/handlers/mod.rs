@@ -8,6 +8,7 @@ mod health;
 mod idempotent;
 mod paging;
 mod participants;
+mod recording_spec;
 mod recordings;
 mod rooms;
 mod tokens;

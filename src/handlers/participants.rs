@@ -25,6 +25,9 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     } else {
         Default::default()
     };
+    // Recording bots are members of the room at the vendor, but not participants.
+    let is_bot =
+        |p: &&crate::vendors::LiveParticipant| p.uid.and_then(|uid| registry.get(&uid)).is_some_and(|r| r.is_bot);
     // Join times from vendor events, for vendors whose participant lists carry none.
     let joined: std::collections::HashMap<String, i64> = if live.iter().any(|p| p.joined_at_ms.is_none()) {
         crate::store::sessions::joined_at(ctx.rt, &room.id).await?.into_iter().collect()
@@ -33,6 +36,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     };
     let items: Vec<Value> = live
         .iter()
+        .filter(|p| !is_bot(p))
         .map(|p| {
             let registered = p.uid.and_then(|uid| registry.get(&uid));
             let identity = p

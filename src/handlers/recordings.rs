@@ -19,7 +19,7 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 
 use super::rooms::{load, vendor_of};
-use super::{idempotent, paging};
+use super::{idempotent, paging, recording_spec};
 use crate::app::{App, Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -112,7 +112,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             started_at_ms: now as i64,
             ended_at_ms: None,
         };
-        let spec = RecordingSpec { room_id: room.id.clone(), layout: layout.clone(), audio_only, destination };
+        let spec = recording_spec::for_new(ctx, vendor, &record.id, &room.id, &layout, audio_only, destination).await?;
         let work = start_once(ctx.app.clone(), ctx.rt.clone(), vendor.name(), spec, record);
         let recording = ctx
             .rt
@@ -186,6 +186,20 @@ enum Confirmation {
 type Vendored<T> = ApiResult<Result<T, VendorError>>;
 
 async fn confirm(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) -> Vendored<Confirmation> {
+    // Vendors that deduplicate starts by this record's own keys are simply asked again.
+    if vendor.recovers_lost_starts() {
+        let spec = recording_spec::of_record(app, rt, vendor, rec).await?;
+        let again = vendor.recover_start(rt, &spec).await;
+        return Ok(match routing::observe(app, rt, vendor.name(), again).await {
+            Ok(state) => Ok(Confirmation::Found(state)),
+            // Refused as a request: the same request, lost, cannot have started it either.
+            Err(e) if matches!(e.failure, VendorFailure::Rejected | VendorFailure::NotFound) => {
+                Ok(Confirmation::NeverStarted)
+            }
+            // Down, throttling, refusing credentials: the vendor's state is still unknown.
+            Err(e) => Err(e),
+        });
+    }
     let listed = routing::observe(app, rt, vendor.name(), vendor.room_recordings(rt, &rec.room_id).await);
     let all = match listed.await {
         Ok(all) => all,

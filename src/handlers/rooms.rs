@@ -111,7 +111,10 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         None
     };
     let capability = if new.enable_recording { Capability::RecordingStart } else { Capability::RoomCreate };
-    let candidates = routing::candidates(app, rt, capability, new.vendor.as_deref()).await?;
+    let mut candidates = routing::candidates(app, rt, capability, new.vendor.as_deref()).await?;
+    if new.enable_recording {
+        candidates = self_recording(app, candidates)?;
+    }
     let mut room = Room {
         id: ids::room_id(rt),
         project_id: ctx.project_id().to_owned(),
@@ -293,4 +296,26 @@ pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     }
     ctx.app.cache.forget_room(&room.id);
     Ok(Reply::ok(json!({ "ok": true })))
+}
+
+/// The candidates that can record a room from its creation; `UNSUPPORTED_BY_VENDOR` when none
+/// can (Agora and ZEGO record only through `rtc.recording.start`).
+fn self_recording<'a>(
+    app: &'a crate::app::App,
+    candidates: Vec<&'a dyn crate::vendors::Vendor>,
+) -> ApiResult<Vec<&'a dyn crate::vendors::Vendor>> {
+    let first = candidates[0].name();
+    let able: Vec<_> = candidates.into_iter().filter(|v| v.records_rooms_itself()).collect();
+    if !able.is_empty() {
+        return Ok(able);
+    }
+    let supporting: Vec<&str> =
+        app.vendors.iter().filter_map(|e| e.ready()).filter(|v| v.records_rooms_itself()).map(|v| v.name()).collect();
+    Err(ApiError::new(
+        ErrorCode::UnsupportedByVendor,
+        format!("{first} cannot record a room from its creation; start a recording with rtc.recording.start"),
+    )
+    .with_detail("field", "enable_recording")
+    .with_detail("vendor", first.to_owned())
+    .with_detail("supported_by", supporting))
 }

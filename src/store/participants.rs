@@ -13,6 +13,8 @@ pub struct Registered {
     pub identity: String,
     pub uid: u32,
     pub display_name: Option<String>,
+    /// A recording bot, not a person.
+    pub is_bot: bool,
 }
 
 /// Records (or refreshes) `identity` in `room_id`: a new identity gets the room's next uid, an
@@ -44,12 +46,21 @@ pub fn upsert_params(
     ]
 }
 
-const FIND: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2";
-const BY_UID: &str = "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1";
+/// `UPSERT_SQL` for a recording's bot: the same per-room uid sequence, marked `is_bot`. People's
+/// upserts never name `is_bot`, so a deferred registry write cannot clear it (and a bot's
+/// identity is one no person can have). ?1 room, ?2 bot identity, ?3 time (ms).
+const REGISTER_BOT: &str = "INSERT INTO participants (room_id, identity, uid, created_at_ms, updated_at_ms, is_bot) \
+     VALUES (?1, ?2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM participants WHERE room_id = ?1), ?3, ?3, 1) \
+     ON CONFLICT (room_id, identity) DO UPDATE SET updated_at_ms = excluded.updated_at_ms \
+     RETURNING uid";
+const BOT_UID: &str = "SELECT uid FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 1";
+const FIND: &str =
+    "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 0";
+const BY_UID: &str = "SELECT identity, uid, display_name, is_bot FROM participants WHERE room_id = ?1";
 const IDENTITY_OF_UID: &str = "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2";
 
 /// Every statement this module sends.
-pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, FIND, BY_UID, IDENTITY_OF_UID];
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID, IDENTITY_OF_UID];
 
 /// `UPSERT_SQL` now, returning the uid — one round trip.
 pub async fn upsert(
@@ -62,6 +73,30 @@ pub async fn upsert(
     upsert_at(rt, room_id, identity, display_name, metadata, rt.now_ms() as i64).await
 }
 
+/// The identity a recording's bot is registered under. It starts with a control character,
+/// which no participant identity may contain.
+pub fn bot_identity(recording_id: &str) -> String {
+    format!("\u{1f}recorder:{recording_id}")
+}
+
+/// Whether a registered identity is a recording bot's.
+pub fn is_bot_identity(identity: &str) -> bool {
+    identity.starts_with("\u{1f}recorder:")
+}
+
+/// Registers the bot that records `recording_id` in `room_id` and returns its uid: the
+/// room's next uid, so it never equals a person's; a second call keeps the first uid.
+pub async fn register_bot(rt: &Runtime, room_id: &str, recording_id: &str) -> ApiResult<u32> {
+    let at_ms = rt.now_ms() as i64;
+    allocate(rt, REGISTER_BOT, &[room_id.into(), bot_identity(recording_id).into(), at_ms.into()]).await
+}
+
+/// The uid of `recording_id`'s bot, if it has one.
+pub async fn bot_uid(rt: &Runtime, room_id: &str, recording_id: &str) -> ApiResult<Option<u32>> {
+    let rows = rt.db.query(BOT_UID, &[room_id.into(), bot_identity(recording_id).into()]).await?;
+    Ok(rows.first().and_then(|r| int(r, "uid")).and_then(|uid| u32::try_from(uid).ok()))
+}
+
 /// `upsert` stamped with the time the caller asked for it (a deferred write keeps the time of
 /// the request that caused it).
 pub async fn upsert_at(
@@ -72,11 +107,15 @@ pub async fn upsert_at(
     metadata: Option<&str>,
     at_ms: i64,
 ) -> ApiResult<u32> {
-    let params = upsert_params(room_id, identity, display_name, metadata, at_ms);
+    allocate(rt, UPSERT_SQL, &upsert_params(room_id, identity, display_name, metadata, at_ms)).await
+}
+
+/// Runs an insert that takes the room's next uid and returns the row's uid.
+async fn allocate(rt: &Runtime, sql: &str, params: &[SqlValue]) -> ApiResult<u32> {
     // Two new identities racing for the same next uid: the unique index refuses one, and
     // its retry takes the uid after.
     for _ in 0..3 {
-        match rt.db.query(UPSERT_SQL, &params).await {
+        match rt.db.query(sql, params).await {
             Ok(rows) => {
                 let uid = rows.first().and_then(|r| int(r, "uid")).unwrap_or(0);
                 return u32::try_from(uid)
@@ -89,6 +128,7 @@ pub async fn upsert_at(
     Err(crate::error::ApiError::internal("could not allocate a participant uid"))
 }
 
+/// A person registered in the room (bots are not found by identity).
 pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Option<Registered>> {
     let rows = rt.db.query(FIND, &[room_id.into(), identity.into()]).await?;
     Ok(rows.first().and_then(|r| {
@@ -96,11 +136,13 @@ pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Opti
             identity: text(r, "identity")?,
             uid: u32::try_from(int(r, "uid")?).ok()?,
             display_name: text(r, "display_name"),
+            is_bot: false,
         })
     }))
 }
 
-/// Everyone registered in the room, by uid.
+/// Everyone registered in the room, by uid, recording bots included (`is_bot`) so a
+/// listing can leave them out.
 pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Registered>> {
     let rows = rt.db.query(BY_UID, &[room_id.into()]).await?;
     Ok(rows
@@ -110,6 +152,7 @@ pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Regis
                 identity: text(r, "identity")?,
                 uid: u32::try_from(int(r, "uid")?).ok()?,
                 display_name: text(r, "display_name"),
+                is_bot: int(r, "is_bot") == Some(1),
             };
             Some((reg.uid, reg))
         })

@@ -228,6 +228,52 @@ pub mod recording {
         pub layout: String,
         pub audio_only: bool,
         pub destination: Destination,
+        /// Our recording id (`rec_…`): the vendor's own deduplication key where it has one
+        /// (ZEGO `ClientTaskId`), so asking again cannot start a second recording.
+        pub recording_id: String,
+        /// The uid the recording bot joins the room with, from the participant registry
+        /// (Agora, whose bot is a channel member); `None` for vendors whose bot needs none.
+        pub recorder_uid: Option<u32>,
+    }
+
+    impl Destination {
+        /// `scheme://bucket`: what a file's path inside the bucket is appended to.
+        pub fn bucket_uri(&self) -> String {
+            match self {
+                Destination::S3 { bucket, .. } => format!("s3://{bucket}"),
+                Destination::Gcs { bucket, .. } => format!("gs://{bucket}"),
+                Destination::Azure { container, .. } => format!("azure://{container}"),
+            }
+        }
+
+        pub fn path(&self) -> &str {
+            match self {
+                Destination::S3 { path, .. } | Destination::Gcs { path, .. } | Destination::Azure { path, .. } => path,
+            }
+        }
+    }
+
+    /// Google Cloud Storage through Agora or ZEGO needs an HMAC key pair; it is read from
+    /// the same `RECORDING_GCP_CREDENTIALS` JSON document, as `hmac_access_key` and
+    /// `hmac_secret` (LiveKit reads that document's service-account fields and ignores these).
+    pub fn gcs_hmac(credentials: &str) -> Option<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(credentials).ok()?;
+        let key = v.get("hmac_access_key")?.as_str()?.to_owned();
+        let secret = v.get("hmac_secret")?.as_str()?.to_owned();
+        (!key.is_empty() && !secret.is_empty()).then_some((key, secret))
+    }
+
+    /// The folder a vendor that names its files itself (Agora, ZEGO) writes into: the
+    /// destination's path without its extension, so it is as unique as the file path the
+    /// record shows (`rec/rm_1-rec_2.mp4` → `rec/rm_1-rec_2`).
+    pub fn folder_of(path: &str) -> String {
+        let (dir, file) = path.rsplit_once('/').map_or(("", path), |(d, f)| (d, f));
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        if dir.is_empty() {
+            stem.to_owned()
+        } else {
+            format!("{dir}/{stem}")
+        }
     }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -342,6 +388,36 @@ pub trait Vendor {
 
     async fn start_recording(&self, _rt: &Runtime, _spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         Err(VendorError::new(self.name(), VendorFailure::Rejected, "recording is not supported"))
+    }
+
+    /// Whether the room can record itself from creation (`enable_recording`; LiveKit's room
+    /// egress). Others record through `start_recording` only.
+    fn records_rooms_itself(&self) -> bool {
+        false
+    }
+
+    /// Whether the recording bot joins with a uid from the participant registry (Agora).
+    fn recorder_needs_uid(&self) -> bool {
+        false
+    }
+
+    /// Refuses a recording this vendor cannot make (a storage kind or region it has no code
+    /// for), before anything is written or sent.
+    fn check_recording(&self, _spec: &RecordingSpec) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// For a start whose answer was lost: asks the vendor again in a way that cannot make a
+    /// second recording, because the vendor deduplicates by something of this record's (ZEGO:
+    /// `ClientTaskId` = recording id; Agora: the recorder uid, which one task at a time can
+    /// hold). Only called when `recovers_lost_starts`; other vendors are searched with
+    /// `room_recordings`.
+    async fn recover_start(&self, _rt: &Runtime, _spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "this vendor cannot recover a lost start"))
+    }
+
+    fn recovers_lost_starts(&self) -> bool {
+        false
     }
 
     async fn stop_recording(&self, _rt: &Runtime, _vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
@@ -461,6 +537,8 @@ mod tests {
                 layout: "grid".into(),
                 audio_only: false,
                 destination: d.clone(),
+                recording_id: "rec_1".into(),
+                recorder_uid: Some(7),
             };
             for shown in [format!("{d:?}"), format!("{spec:#?}")] {
                 assert!(shown.contains("media") && shown.contains("[redacted]"), "{shown}");

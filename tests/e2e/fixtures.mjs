@@ -54,7 +54,7 @@ const VENDORS = ['livekit', 'agora', 'zego'];
 export function standinOptions(creds = CREDS) {
   return {
     livekit: { apiKey: creds.livekit.apiKey, apiSecret: creds.livekit.apiSecret },
-    agora: { appId: creds.agora.appId, customerId: creds.agora.customerId, customerSecret: creds.agora.customerSecret },
+    agora: { appId: creds.agora.appId, customerId: creds.agora.customerId, customerSecret: creds.agora.customerSecret, certificate: creds.agora.certificate },
     zego: { appId: creds.zego.appId, serverSecret: creds.zego.serverSecret },
   };
 }
@@ -75,7 +75,8 @@ export async function startVendorStandins(overrides = {}) {
  * The Worker settings (vars) that point a Worker at `standins` (a startAll/startVendorStandins
  * result, or any `{ livekit?, agora?, zego? }` of stand-in handles) with `creds`: LIVEKIT_URL,
  * LIVEKIT_API_KEY, LIVEKIT_API_SECRET, AGORA_APP_ID, AGORA_APP_CERTIFICATE, AGORA_CUSTOMER_ID,
- * AGORA_CUSTOMER_SECRET, AGORA_API_BASE, ZEGO_APP_ID, ZEGO_SERVER_SECRET, ZEGO_API_BASE.
+ * AGORA_CUSTOMER_SECRET, AGORA_API_BASE, ZEGO_APP_ID, ZEGO_SERVER_SECRET, ZEGO_API_BASE,
+ * ZEGO_RECORDING_API_BASE.
  * A vendor without a handle in `standins` gets no settings (the Worker sees it unconfigured).
  */
 export function vendorVars(standins, creds = CREDS) {
@@ -97,6 +98,8 @@ export function vendorVars(standins, creds = CREDS) {
       ZEGO_APP_ID: creds.zego.appId,
       ZEGO_SERVER_SECRET: creds.zego.serverSecret,
       ZEGO_API_BASE: zego.url,
+      // The stand-in serves Cloud Recording's actions beside the room actions.
+      ZEGO_RECORDING_API_BASE: zego.url,
     }),
   };
 }

@@ -1,7 +1,7 @@
 // rtc.recording.* against the real Worker (workerd under `wrangler dev`, local D1/KV) and the strict
 // LiveKit stand-in with Egress (requests parsed by `@livekit/protocol` fromJson, the `roomRecord`
 // grant checked, the egress lifecycle moved with advanceEgress()). Agora and ZEGO stand-ins are
-// configured too, to show their honest 422 UNSUPPORTED_BY_VENDOR.
+// configured too (their recordings: vendor_recordings.test.mjs).
 //
 // Two Workers:
 //  - `main`: LiveKit + Agora + ZEGO, storage secrets for s3 (with a custom endpoint), gcs and azure,
@@ -1033,7 +1033,7 @@ describe('auto-record rooms', () => {
     assert.equal(lk.roomJson(roomId).active_recording, true);
     assert.equal(starts().filter((s) => s.body?.room_name === roomId).length, 0);
 
-    // Pinning a vendor that cannot record is refused before any vendor call.
+    // Pinning a vendor that cannot record a room from its creation is refused before any vendor call.
     const agoraCalls = vendors.agora.calls.length;
     const pinned = await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: `auto-ag-${randomToken(4)}`, enable_recording: true, vendor: 'agora' } });
     const e = assertError(pinned, 422, 'UNSUPPORTED_BY_VENDOR');
@@ -1275,36 +1275,17 @@ describe('errors', () => {
   });
 });
 
-describe('unsupported vendors', () => {
-  test('recording start on an Agora room and on a ZEGO room → 422 UNSUPPORTED_BY_VENDOR, supported_by [livekit], no vendor call', async () => {
-    for (const vendor of ['agora', 'zego']) {
-      const room = await createRoom(w, key, { vendor });
-      const h = vendors[vendor];
-      const callsBefore = h.calls.length;
-      const lkBefore = lk.calls.length;
-      const r = await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.id, output_uri: P('s3://media/x/{room}.mp4') } });
-      const e = assertError(r, 422, 'UNSUPPORTED_BY_VENDOR');
-      assert.deepEqual(e.supported_by, ['livekit']);
-      assert.equal(e.vendor, vendor);
-      // Also without an output_uri (the default applies only where recording is possible).
-      assertError(await api(w, 'POST', '/v1/rtc/recording/start', { key, body: { room: room.name } }), 422, 'UNSUPPORTED_BY_VENDOR');
-      assert.equal(h.calls.length, callsBefore, `${vendor} got a call for a recording it cannot make`);
-      assert.equal(lk.calls.length, lkBefore);
-      const l = await api(w, 'GET', `/v1/rtc/recording/list?room=${room.id}`, { key });
-      assert.deepEqual(l.json.items, []);
-    }
-    assertNoViolations();
-  });
-
-  test('discovery: rtc.recording.start and rtc.recording.stop list agora and zego as unsupported, livekit live and default', async () => {
+describe('other vendors', () => {
+  // Recording on Agora and ZEGO rooms is covered end to end in vendor_recordings.test.mjs.
+  test('discovery: rtc.recording.start and rtc.recording.stop list all three vendors live, livekit the default', async () => {
     for (const capability of ['rtc.recording.start', 'rtc.recording.stop']) {
       const r = await api(w, 'GET', `/v1/discovery/${capability}`, { key });
       assert.equal(r.status, 200, r.text);
       assert.equal(r.json.capability, capability);
       const by = Object.fromEntries(r.json.vendors.map((v) => [v.vendor, v]));
       assert.deepEqual(Object.keys(by).sort(), ['agora', 'livekit', 'zego']);
-      assert.equal(by.agora.status, 'unsupported');
-      assert.equal(by.zego.status, 'unsupported');
+      assert.equal(by.agora.status, 'live');
+      assert.equal(by.zego.status, 'live');
       assert.equal(by.agora.default, false);
       assert.equal(by.zego.default, false);
       assert.equal(by.livekit.status, 'live');

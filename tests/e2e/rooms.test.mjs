@@ -752,7 +752,7 @@ describe('project isolation', () => {
 });
 
 describe('discovery and configuration', () => {
-  test('all vendors configured: rtc.room.create all live, default = first in order; recording unsupported on agora/zego; unknown capability 404', async () => {
+  test('all vendors configured: rtc.room.create and recording all live, default = first in order; unknown capability 404', async () => {
     const key = await newProject(w, 'disc');
     // Earlier fault tests may have opened a breaker for a few seconds: wait for all live.
     await waitFor('every vendor live', async () => {
@@ -769,7 +769,7 @@ describe('discovery and configuration', () => {
     assert.equal(rec.json.capability, 'rtc.recording.start');
     assert.deepEqual(
       rec.json.vendors.map((v) => [v.vendor, v.status, v.default]).sort(),
-      [['agora', 'unsupported', false], ['livekit', 'live', true], ['zego', 'unsupported', false]],
+      [['agora', 'live', false], ['livekit', 'live', true], ['zego', 'live', false]],
     );
     for (const cap of ['rtc.participant.kick', 'rtc.participant.list', 'rtc.room.delete']) {
       const s = statusesOf(await discovery(key, cap));

@@ -1,7 +1,8 @@
 //! Agora: rooms are RTC channels, which Agora creates on the first join and ends when the
 //! last user leaves; there is no room object to create. Join tokens are AccessToken2 minted
 //! here; room and participant calls use the Channel Management RESTful API (`rest.rs`).
-//! Recording (Agora Cloud Recording) is not offered: the trait's refusing defaults stay.
+//! Recording is Agora Cloud Recording in mix mode (`recording.rs`): a bot joins the channel
+//! with a uid from our participant registry and its own token.
 //!
 //! Settings (`config.rs`): `AGORA_APP_ID`, `AGORA_APP_CERTIFICATE`, `AGORA_CUSTOMER_ID`,
 //! `AGORA_CUSTOMER_SECRET`, optional `AGORA_API_BASE`. All four credentials are required.
@@ -9,20 +10,23 @@
 mod config;
 mod identity;
 mod join;
+mod recording;
 mod rest;
 pub mod token;
 
 use async_trait::async_trait;
 
 use self::config::AgoraConfig;
+use self::recording::{Handle, Paths};
 use self::rest::{AgoraApi, ChannelUsers};
 use self::token::AgoraTokenBuilder;
+use super::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
     RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
 use crate::error::ApiResult;
-use crate::runtime::{Entropy, Runtime};
+use crate::runtime::{Entropy, OutboundResponse, Runtime};
 
 pub const NAME: &str = "agora";
 
@@ -38,12 +42,77 @@ pub struct Agora {
     tokens: AgoraTokenBuilder,
     app_id: String,
     api: AgoraApi,
+    api_base: String,
+    timeout_ms: u64,
 }
 
 impl Agora {
     fn new(cfg: AgoraConfig, timeout_ms: u64) -> Self {
         let api = AgoraApi::new(&cfg.api_base, &cfg.app_id, &cfg.customer_id, &cfg.customer_secret, timeout_ms);
-        Agora { tokens: cfg.tokens, app_id: cfg.app_id, api }
+        Agora { tokens: cfg.tokens, app_id: cfg.app_id, api, api_base: cfg.api_base, timeout_ms }
+    }
+
+    fn paths(&self) -> Paths<'_> {
+        Paths { base: &self.api_base, app_id: &self.app_id }
+    }
+
+    async fn send(
+        &self,
+        rt: &Runtime,
+        method: &'static str,
+        url: String,
+        body: Option<&serde_json::Value>,
+    ) -> Result<OutboundResponse, VendorError> {
+        let request = transport::json_request(method, url, self.api.headers(), body, self.timeout_ms);
+        transport::send(rt, NAME, request).await
+    }
+
+    /// The bot's own token: join only (it publishes nothing), valid for a day — Agora does
+    /// not renew a recorder's token, and query/stop stay callable for that long.
+    fn recorder_token(&self, rt: &Runtime, spec: &RecordingSpec, uid: u32) -> Result<String, VendorError> {
+        let grant = JoinGrant {
+            room_id: spec.room_id.clone(),
+            identity: format!("recorder-{uid}"),
+            uid,
+            display_name: None,
+            metadata_json: None,
+            ttl_s: recording::RECORDER_TOKEN_TTL_S,
+            can_publish: false,
+            can_subscribe: true,
+            can_publish_data: Some(false),
+            is_admin: false,
+        };
+        join::join_token(&self.tokens, &self.app_id, &grant, rt.now_ms(), rt.entropy.as_ref())
+            .map(|t| t.token)
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, format!("recorder token: {}", e.message)))
+    }
+
+    /// acquire, then start at once (a resource id lives five minutes and is single use). A
+    /// start whose answer is lost is sent once more with the same resource id, Agora's own
+    /// remedy: a task it did start is then answered "already started" with its sid.
+    async fn acquire_and_start(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        let storage = recording::storage_config(&spec.destination)
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.message))?;
+        let acquire = recording::acquire_body(spec)?;
+        let resource_id =
+            recording::parse_acquire(&self.send(rt, "POST", self.paths().acquire(), Some(&acquire)).await?)?;
+        let token = self.recorder_token(rt, spec, spec.recorder_uid.unwrap_or(0))?;
+        let body = recording::start_body(spec, storage, &token)?;
+        let url = self.paths().start(&resource_id);
+        let first = match self.send(rt, "POST", url.clone(), Some(&body)).await {
+            Ok(response) => recording::parse_start(&response),
+            Err(e) => Err(e),
+        };
+        let sid = match first {
+            Err(e) if e.is_outage() => recording::parse_start(&self.send(rt, "POST", url, Some(&body)).await?)?,
+            other => other?,
+        };
+        Ok(recording::state(&recording::handle_for(spec, resource_id, sid), RecordingStatus::Starting))
+    }
+
+    fn handle(vendor_recording_id: &str) -> Result<Handle, VendorError> {
+        Handle::decode(vendor_recording_id)
+            .ok_or_else(|| VendorError::new(NAME, VendorFailure::NotFound, "not an agora recording handle"))
     }
 
     async fn channel_users(&self, rt: &Runtime, room_id: &str) -> Result<ChannelUsers, VendorError> {
@@ -75,9 +144,69 @@ impl Vendor for Agora {
             | Capability::RoomDelete
             | Capability::TokenIssue
             | Capability::ParticipantList
-            | Capability::ParticipantKick => true,
-            Capability::RecordingStart | Capability::RecordingStop => false,
+            | Capability::ParticipantKick
+            | Capability::RecordingStart
+            | Capability::RecordingStop => true,
         }
+    }
+
+    fn recorder_needs_uid(&self) -> bool {
+        true
+    }
+
+    fn check_recording(&self, spec: &RecordingSpec) -> ApiResult<()> {
+        recording::storage_config(&spec.destination).map(|_| ())
+    }
+
+    async fn start_recording(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        self.acquire_and_start(rt, spec).await
+    }
+
+    fn recovers_lost_starts(&self) -> bool {
+        true
+    }
+
+    /// A fresh acquire + start with the record's recorder uid: if the lost start never took
+    /// effect this starts it now; if it did, Agora refuses a second task for that channel and
+    /// uid (code 53) — one recording either way. A task we cannot address (no sid) must not
+    /// run unseen, so the bot is then removed from the channel, which ends it, and the
+    /// record says so.
+    async fn recover_start(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        match self.acquire_and_start(rt, spec).await {
+            Err(e) if e.vendor_code.as_deref() == Some("53") => {
+                match self.kicking_rule(rt, &spec.room_id, spec.recorder_uid).await {
+                    Ok(()) => {
+                        let handle = recording::handle_for(spec, String::new(), String::new());
+                        Ok(RecordingState {
+                            error: Some(
+                                "the start's answer was lost and Agora's task could not be addressed; it was ended"
+                                    .into(),
+                            ),
+                            ..recording::state(&handle, RecordingStatus::Aborted)
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn stop_recording(&self, rt: &Runtime, vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
+        let h = Self::handle(vendor_recording_id)?;
+        let response = self.send(rt, "POST", self.paths().stop(&h), Some(&recording::stop_body(&h))).await?;
+        recording::parse_stop(&response, &h)
+    }
+
+    async fn recording_state(
+        &self,
+        rt: &Runtime,
+        _room_id: &str,
+        vendor_recording_id: &str,
+    ) -> Result<RecordingState, VendorError> {
+        let h = Self::handle(vendor_recording_id)?;
+        let response = self.send(rt, "GET", self.paths().query(&h), None).await?;
+        recording::parse_query(&response, &h)
     }
 
     fn room_create_calls_vendor(&self) -> bool {
@@ -86,7 +215,8 @@ impl Vendor for Agora {
 
     /// No vendor call: the channel appears when the first participant joins. Agora cannot cap
     /// participants or hold an empty channel open, so `max_participants`/`empty_timeout_s`
-    /// are not enforced here; auto-recording is refused like any recording.
+    /// are not enforced here; auto-recording (a room that records itself) is refused: a
+    /// recording is started with `recording.start`.
     async fn create_room(&self, _rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
         if spec.auto_record.is_some() {
             return Err(VendorError::new(NAME, VendorFailure::Rejected, "recording is not supported"));
@@ -240,23 +370,132 @@ mod tests {
         assert_eq!(v.name(), "agora");
     }
 
-    #[test]
-    fn capabilities_exclude_recording() {
-        let v = vendor();
-        for cap in Capability::ALL {
-            let expected = !matches!(cap, Capability::RecordingStart | Capability::RecordingStop);
-            assert_eq!(v.supports(cap), expected, "{}", cap.id());
-        }
-        let rt = NativeRuntime::new(0);
-        let spec = RecordingSpec {
+    fn recording_spec() -> RecordingSpec {
+        RecordingSpec {
             room_id: ROOM.into(),
             layout: "grid".into(),
             audio_only: false,
-            destination: Destination::Gcs { bucket: "b".into(), path: "p".into(), credentials: "c".into() },
+            destination: Destination::S3 {
+                bucket: "media".into(),
+                path: "calls/rm_1-rec_1.mp4".into(),
+                access_key: "AKIA".into(),
+                secret: "s3-secret".into(),
+                region: Some("us-west-2".into()),
+                endpoint: None,
+            },
+            recording_id: "rec_1".into(),
+            recorder_uid: Some(9),
+        }
+    }
+
+    #[test]
+    fn every_capability_including_recording() {
+        let v = vendor();
+        for cap in Capability::ALL {
+            assert!(v.supports(cap), "{}", cap.id());
+        }
+        assert!(v.recorder_needs_uid() && v.recovers_lost_starts());
+        assert!(v.check_recording(&recording_spec()).is_ok());
+        let azure_ok = RecordingSpec {
+            destination: Destination::Gcs { bucket: "b".into(), path: "p".into(), credentials: "{}".into() },
+            ..recording_spec()
         };
-        let e = block_on(v.start_recording(&rt.runtime, &spec)).unwrap_err();
-        assert_eq!(e.failure, VendorFailure::Rejected);
-        assert!(rt.http.sent().is_empty());
+        assert_eq!(v.check_recording(&azure_ok).unwrap_err().code, ErrorCode::DestinationUnsupported);
+    }
+
+    /// Answers acquire, start, query and stop like Agora; `start` decides each start answer.
+    fn recorder(rt: &NativeRuntime, start: fn(usize) -> Result<crate::runtime::OutboundResponse, HttpError>) {
+        let starts = std::cell::Cell::new(0usize);
+        rt.http.respond_with(move |req| {
+            if req.url.ends_with("/acquire") {
+                json_response(200, &json!({"resourceId": "RID-1", "cname": ROOM, "uid": "9"}))
+            } else if req.url.ends_with("/start") {
+                starts.set(starts.get() + 1);
+                start(starts.get())
+            } else if req.url.ends_with("/query") {
+                json_response(200, &json!({"serverResponse": {"status": 5, "fileList": []}}))
+            } else {
+                json_response(
+                    200,
+                    &json!({"serverResponse": {"uploadingStatus": "uploaded",
+                    "fileListMode": "json", "fileList": [{"fileName": "calls/rm1rec1/S1_rm_0.mp4"}]}}),
+                )
+            }
+        });
+    }
+
+    #[test]
+    fn recording_lifecycle_acquires_starts_queries_and_stops() {
+        let rt = NativeRuntime::new(1_700_000_000_000);
+        recorder(&rt, |_| json_response(200, &json!({"sid": "S1", "resourceId": "RID-1"})));
+        let v = vendor();
+        let started = block_on(v.start_recording(&rt.runtime, &recording_spec())).unwrap();
+        assert_eq!(started.status, crate::vendors::recording::RecordingStatus::Starting);
+        let sent = rt.http.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].request.url, format!("{BASE}/v1/apps/{APP_ID}/cloud_recording/acquire"));
+        assert_eq!(header(&sent[0].request, "authorization"), Some(BASIC));
+        assert_eq!(sent[0].json.as_ref().unwrap()["uid"], "9");
+        assert_eq!(
+            sent[1].request.url,
+            format!("{BASE}/v1/apps/{APP_ID}/cloud_recording/resourceid/RID-1/mode/mix/start")
+        );
+        let start = sent[1].json.as_ref().unwrap();
+        assert_eq!((start["cname"].as_str(), start["uid"].as_str()), (Some(ROOM), Some("9")));
+        let token = start["clientRequest"]["token"].as_str().unwrap();
+        assert!(token.starts_with("007"));
+        assert_eq!(start["clientRequest"]["storageConfig"]["region"], 3);
+
+        let id = started.vendor_recording_id;
+        let running = block_on(v.recording_state(&rt.runtime, ROOM, &id)).unwrap();
+        assert_eq!(running.status, crate::vendors::recording::RecordingStatus::Active);
+        assert!(rt.http.sent()[2].request.url.ends_with("/resourceid/RID-1/sid/S1/mode/mix/query"));
+        let stopped = block_on(v.stop_recording(&rt.runtime, &id)).unwrap();
+        assert_eq!(stopped.status, crate::vendors::recording::RecordingStatus::Complete);
+        assert_eq!(stopped.files[0].location, "s3://media/calls/rm1rec1/S1_rm_0.mp4");
+        let stop = rt.http.sent()[3].json.clone().unwrap();
+        assert_eq!(stop, json!({"cname": ROOM, "uid": "9", "clientRequest": {"async_stop": false}}));
+        for s in rt.http.sent() {
+            let text = format!("{:?}", s.request.url);
+            assert!(!text.contains(SECRET));
+        }
+    }
+
+    #[test]
+    fn a_lost_start_answer_is_asked_again_with_the_same_resource() {
+        let rt = NativeRuntime::new(1_700_000_000_000);
+        recorder(&rt, |n| {
+            if n == 1 {
+                Err(HttpError::Timeout)
+            } else {
+                json_response(201, &json!({"code": 7, "reason": "already started", "sid": "S1", "resourceId": "RID-1"}))
+            }
+        });
+        let started = block_on(vendor().start_recording(&rt.runtime, &recording_spec())).unwrap();
+        let sent = rt.http.sent();
+        assert_eq!(sent.len(), 3, "one acquire, two starts");
+        assert_eq!(sent[1].request.url, sent[2].request.url);
+        assert!(started.vendor_recording_id.contains("\"sid\":\"S1\""));
+    }
+
+    #[test]
+    fn recovery_ends_a_task_it_cannot_address() {
+        let rt = NativeRuntime::new(1_700_000_000_000);
+        rt.http.respond_with(|req| {
+            if req.url.ends_with("/acquire") {
+                json_response(200, &json!({"resourceId": "RID-2"}))
+            } else if req.url.ends_with("/start") {
+                json_response(400, &json!({"code": 53, "reason": "task conflict"}))
+            } else {
+                json_response(200, &json!({"status": "success", "id": 1}))
+            }
+        });
+        let state = block_on(vendor().recover_start(&rt.runtime, &recording_spec())).unwrap();
+        assert_eq!(state.status, crate::vendors::recording::RecordingStatus::Aborted);
+        let sent = rt.http.sent();
+        let kick = sent.last().unwrap();
+        assert_eq!(kick.request.url, kick_url());
+        assert_eq!(kick.json.as_ref().unwrap()["uid"], 9);
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl AgoraApi {
         }
     }
 
-    fn headers(&self) -> Vec<(String, String)> {
+    pub fn headers(&self) -> Vec<(String, String)> {
         vec![("authorization".into(), self.authorization.clone()), ("accept".into(), "application/json".into())]
     }
 

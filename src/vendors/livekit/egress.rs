@@ -281,6 +281,8 @@ mod tests {
             layout: "grid".into(),
             audio_only: false,
             destination: s3(None, None),
+            recording_id: "rec_1".into(),
+            recorder_uid: None,
         };
         assert_eq!(
             start_body(&spec),

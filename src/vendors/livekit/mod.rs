@@ -71,6 +71,10 @@ impl Vendor for LiveKit {
         NAME
     }
 
+    fn records_rooms_itself(&self) -> bool {
+        true
+    }
+
     fn supports(&self, _capability: Capability) -> bool {
         true
     }

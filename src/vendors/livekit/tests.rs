@@ -261,6 +261,8 @@ fn start_recording_sends_a_room_composite_egress() {
             account_name: "acct".into(),
             account_key: "KEY==".into(),
         },
+        recording_id: "rec_1".into(),
+        recorder_uid: None,
     };
     let state = block_on(livekit().start_recording(&native.runtime, &spec)).unwrap();
     assert_eq!((state.vendor_recording_id.as_str(), state.status), ("EG_new", RecordingStatus::Starting));

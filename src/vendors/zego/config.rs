@@ -8,13 +8,18 @@ use crate::vendors::{required_settings, setting, EnvVars, VendorState};
 pub const APP_ID: &str = "ZEGO_APP_ID";
 pub const SERVER_SECRET: &str = "ZEGO_SERVER_SECRET";
 pub const API_BASE: &str = "ZEGO_API_BASE";
+pub const RECORDING_API_BASE: &str = "ZEGO_RECORDING_API_BASE";
 
 /// ZEGO's unified (region-independent) server API address (VENDORS.md §2).
 pub const DEFAULT_API_BASE: &str = "https://rtc-api.zego.im";
+/// ZEGO Cloud Recording's unified address (VENDOR-EVENTS.md §C2).
+pub const DEFAULT_RECORDING_API_BASE: &str = "https://cloudrecord-api.zego.im";
 
 pub const APP_ID_INVALID: &str = "ZEGO_APP_ID must be a non-zero unsigned 32-bit integer";
 pub const SECRET_INVALID: &str = "ZEGO_SERVER_SECRET must be exactly 32 ASCII characters";
 pub const API_BASE_INVALID: &str = "ZEGO_API_BASE must be an http:// or https:// URL without query or fragment";
+pub const RECORDING_API_BASE_INVALID: &str =
+    "ZEGO_RECORDING_API_BASE must be an http:// or https:// URL without query or fragment";
 
 /// A validated configuration.
 #[derive(Clone, PartialEq)]
@@ -23,6 +28,8 @@ pub struct ZegoConfig {
     pub server_secret: String,
     /// Scheme and host (maybe a path), without a trailing slash.
     pub api_base: String,
+    /// Cloud Recording's base, likewise.
+    pub recording_api_base: String,
 }
 
 // Hand-written so the secret can never reach a log line through `{:?}`.
@@ -32,6 +39,7 @@ impl fmt::Debug for ZegoConfig {
             .field("app_id", &self.app_id)
             .field("server_secret", &"<redacted>")
             .field("api_base", &self.api_base)
+            .field("recording_api_base", &self.recording_api_base)
             .finish()
     }
 }
@@ -40,7 +48,8 @@ impl fmt::Debug for ZegoConfig {
 /// of the three settings is present, `Misconfigured` otherwise.
 pub fn from_env(env: EnvVars<'_>) -> Result<ZegoConfig, VendorState> {
     let api_base = setting(env, API_BASE);
-    let values = required_settings(env, &[APP_ID, SERVER_SECRET], &[API_BASE])?;
+    let recording_api_base = setting(env, RECORDING_API_BASE);
+    let values = required_settings(env, &[APP_ID, SERVER_SECRET], &[API_BASE, RECORDING_API_BASE])?;
     let misconfigured = |why: &str| VendorState::Misconfigured(why.to_owned());
     let app_id = parse_app_id(&values[0]).ok_or_else(|| misconfigured(APP_ID_INVALID))?;
     let server_secret = values[1].clone();
@@ -51,7 +60,11 @@ pub fn from_env(env: EnvVars<'_>) -> Result<ZegoConfig, VendorState> {
         None => DEFAULT_API_BASE.to_owned(),
         Some(base) => parse_api_base(&base).ok_or_else(|| misconfigured(API_BASE_INVALID))?,
     };
-    Ok(ZegoConfig { app_id, server_secret, api_base })
+    let recording_api_base = match recording_api_base {
+        None => DEFAULT_RECORDING_API_BASE.to_owned(),
+        Some(base) => parse_api_base(&base).ok_or_else(|| misconfigured(RECORDING_API_BASE_INVALID))?,
+    };
+    Ok(ZegoConfig { app_id, server_secret, api_base, recording_api_base })
 }
 
 /// ZEGO AppIDs are uint32 and never 0 (token04 refuses 0).
@@ -142,8 +155,32 @@ mod tests {
     }
 
     #[test]
+    fn recording_base_defaults_and_is_checked() {
+        let cfg = from_env(&env_of(&[(APP_ID, "1"), (SERVER_SECRET, SECRET)])).ok().unwrap();
+        assert_eq!(cfg.recording_api_base, DEFAULT_RECORDING_API_BASE);
+        let custom = from_env(&env_of(&[
+            (APP_ID, "1"),
+            (SERVER_SECRET, SECRET),
+            (RECORDING_API_BASE, "http://127.0.0.1:7882/"),
+        ]));
+        assert_eq!(custom.ok().unwrap().recording_api_base, "http://127.0.0.1:7882");
+        let bad = from_env(&env_of(&[(APP_ID, "1"), (SERVER_SECRET, SECRET), (RECORDING_API_BASE, "ftp://x")]));
+        assert_eq!(outcome(bad), RECORDING_API_BASE_INVALID);
+        // The recording base alone is a partial configuration, not an absent one.
+        assert_eq!(
+            outcome(from_env(&env_of(&[(RECORDING_API_BASE, "https://cloudrecord-api.zego.im")]))),
+            "missing ZEGO_APP_ID, ZEGO_SERVER_SECRET"
+        );
+    }
+
+    #[test]
     fn debug_output_redacts_the_secret() {
-        let cfg = ZegoConfig { app_id: 1, server_secret: SECRET.into(), api_base: DEFAULT_API_BASE.into() };
+        let cfg = ZegoConfig {
+            app_id: 1,
+            server_secret: SECRET.into(),
+            api_base: DEFAULT_API_BASE.into(),
+            recording_api_base: DEFAULT_RECORDING_API_BASE.into(),
+        };
         let shown = format!("{cfg:?}");
         assert!(!shown.contains(SECRET) && shown.contains("<redacted>"));
     }

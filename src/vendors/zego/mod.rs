@@ -2,13 +2,15 @@
 //! when its last one leaves, so creating a room costs no call and listing rooms is served
 //! from rtcgate's own records. Server calls are signed GETs (`signing`, `actions`) whose
 //! answers carry a `Code` (`answer`); join tokens are token04 (`token`, `join`).
-//! Recording (ZEGO Cloud Recording) is out of scope: the trait's refusing defaults stay.
+//! Recording is ZEGO Cloud Recording (`recording.rs`), mixed, with `ClientTaskId` = our
+//! recording id so a start asked twice is one task.
 
 mod actions;
 mod answer;
 mod config;
 mod identity;
 mod join;
+mod recording;
 mod signing;
 pub mod token;
 
@@ -19,9 +21,10 @@ use self::answer::{Answer, Outcome};
 use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
+use super::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
-    RoomSpec, Vendor, VendorEntry, VendorError, VendorState,
+    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
@@ -69,6 +72,40 @@ impl Zego {
         let response = transport::send(rt, NAME, request).await?;
         answer::read(call.action, &response)
     }
+
+    /// Sends one Cloud Recording action (signed like the others, business parameters as a
+    /// JSON body) and returns its `Data`.
+    async fn record_call(
+        &self,
+        rt: &Runtime,
+        action: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, VendorError> {
+        let stamp = Stamp::new(rt.random_bytes(), rt.now_s());
+        let url = recording::url(
+            &self.config.recording_api_base,
+            action,
+            self.config.app_id,
+            &self.config.server_secret,
+            &stamp,
+        );
+        let request = transport::json_request("POST", url, Vec::new(), Some(body), self.timeout_ms);
+        let response = transport::send(rt, NAME, request).await?;
+        recording::read(action, &response)
+    }
+
+    /// StartRecord; the same `ClientTaskId` always names the same task, so a start whose
+    /// answer was lost is asked once more right away.
+    async fn start_record(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        let storage = recording::storage_params(&spec.destination)
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.message))?;
+        let body = recording::start_body(spec, storage);
+        let data = match self.record_call(rt, recording::START, &body).await {
+            Err(e) if e.is_outage() => self.record_call(rt, recording::START, &body).await?,
+            other => other?,
+        };
+        Ok(recording::state(&recording::task_id(&data)?, RecordingStatus::Starting))
+    }
 }
 
 #[async_trait(?Send)]
@@ -77,17 +114,68 @@ impl Vendor for Zego {
         NAME
     }
 
-    fn supports(&self, capability: Capability) -> bool {
-        // RoomCreate needs no call and RoomList reads rtcgate's records; recording is out of scope.
-        !matches!(capability, Capability::RecordingStart | Capability::RecordingStop)
+    fn supports(&self, _capability: Capability) -> bool {
+        // RoomCreate needs no call and RoomList reads rtcgate's records.
+        true
     }
 
     fn room_create_calls_vendor(&self) -> bool {
         false
     }
 
-    async fn create_room(&self, _rt: &Runtime, _spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
+    /// No call: the room appears with its first user. A room that records itself is refused:
+    /// ZEGO's recording is started with `recording.start`.
+    async fn create_room(&self, _rt: &Runtime, spec: &RoomSpec) -> Result<CreatedRoom, VendorError> {
+        if spec.auto_record.is_some() {
+            return Err(VendorError::new(NAME, VendorFailure::Rejected, "rooms cannot record themselves on zego"));
+        }
         Ok(CreatedRoom { vendor_sid: None })
+    }
+
+    fn check_recording(&self, spec: &RecordingSpec) -> ApiResult<()> {
+        recording::storage_params(&spec.destination).map(|_| ())
+    }
+
+    async fn start_recording(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        self.start_record(rt, spec).await
+    }
+
+    fn recovers_lost_starts(&self) -> bool {
+        true
+    }
+
+    /// StartRecord again with the same `ClientTaskId`: ZEGO answers with the task the lost
+    /// call made, or makes it now.
+    async fn recover_start(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
+        self.start_record(rt, spec).await
+    }
+
+    /// StopRecord, then the state it left. A task ZEGO already stopped (idle timeout, an
+    /// earlier stop) is not an error: its state is read instead.
+    async fn stop_recording(&self, rt: &Runtime, vendor_recording_id: &str) -> Result<RecordingState, VendorError> {
+        match self.record_call(rt, recording::STOP, &recording::task_body(vendor_recording_id)).await {
+            Ok(_) => {}
+            Err(e) if e.vendor_code.as_deref() == Some("300001001") => {}
+            Err(e) => return Err(e),
+        }
+        match self.recording_state(rt, "", vendor_recording_id).await {
+            // ZEGO may still report the task as running for a moment after accepting the stop.
+            Ok(state) if !state.status.is_final() => Ok(RecordingState { status: RecordingStatus::Stopping, ..state }),
+            Ok(state) => Ok(state),
+            // The stop was accepted; the state can be read later.
+            Err(e) if e.is_outage() => Ok(recording::state(vendor_recording_id, RecordingStatus::Stopping)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn recording_state(
+        &self,
+        rt: &Runtime,
+        _room_id: &str,
+        vendor_recording_id: &str,
+    ) -> Result<RecordingState, VendorError> {
+        let data = self.record_call(rt, recording::DESCRIBE, &recording::task_body(vendor_recording_id)).await?;
+        recording::parse_status(vendor_recording_id, &data)
     }
 
     async fn occupancy(&self, rt: &Runtime, room_id: &str) -> Result<u32, VendorError> {
@@ -274,20 +362,95 @@ mod tests {
         assert_eq!(ready.ready().map(|v| v.name()), Some("zego"));
     }
 
-    #[test]
-    fn capabilities_are_everything_but_recording() {
-        let v = vendor();
-        for capability in Capability::ALL {
-            let expected = !matches!(capability, Capability::RecordingStart | Capability::RecordingStop);
-            assert_eq!(v.supports(capability), expected, "{capability:?}");
+    fn recording_spec() -> crate::vendors::recording::RecordingSpec {
+        crate::vendors::recording::RecordingSpec {
+            room_id: "rm_1".into(),
+            layout: "grid".into(),
+            audio_only: false,
+            destination: crate::vendors::recording::Destination::S3 {
+                bucket: "media".into(),
+                path: "calls/rm_1-rec_1.mp4".into(),
+                access_key: "AK".into(),
+                secret: "SK".into(),
+                region: Some("eu-west-1".into()),
+                endpoint: None,
+            },
+            recording_id: "rec_1".into(),
+            recorder_uid: None,
         }
     }
 
     #[test]
-    fn recording_keeps_the_refusing_defaults() {
-        let (_native, rt) = native();
-        let e = block_on(vendor().stop_recording(&rt, "x")).unwrap_err();
+    fn every_capability_including_recording() {
+        let v = vendor();
+        for capability in Capability::ALL {
+            assert!(v.supports(capability), "{capability:?}");
+        }
+        assert!(!v.recorder_needs_uid() && v.recovers_lost_starts());
+        let (native, rt) = native();
+        let auto = RoomSpec { auto_record: Some(recording_spec().destination), ..RoomSpec::default() };
+        assert_eq!(block_on(vendor().create_room(&rt, &auto)).unwrap_err().failure, VendorFailure::Rejected);
+        assert!(native.http.sent().is_empty());
+    }
+
+    #[test]
+    fn recording_starts_describes_and_stops_at_the_recording_base() {
+        let (native, rt) = native();
+        native.http.respond_with(|req| {
+            if req.url.contains("Action=StartRecord") {
+                zego(0, json!({"TaskId": "TASK1"}))
+            } else if req.url.contains("Action=StopRecord") {
+                zego(0, Value::Null)
+            } else {
+                zego(
+                    0,
+                    json!({"Status": 3, "RecordFiles": [{"FileUrl": "s3://media/calls/x.mp4", "FileSize": 10,
+                    "Duration": 2000, "Status": 3}]}),
+                )
+            }
+        });
+        let v = vendor();
+        let started = block_on(v.start_recording(&rt, &recording_spec())).unwrap();
+        assert_eq!(started.vendor_recording_id, "TASK1");
+        let sent = native.http.sent();
+        let req = &sent[0].request;
+        assert_eq!(req.method, "POST");
+        assert!(req.url.starts_with("https://cloudrecord-api.zego.im/?Action=StartRecord&AppId=12345&"), "{}", req.url);
+        assert_eq!(sent[0].json.as_ref().unwrap()["RecordInputParams"]["ClientTaskId"], "rec_1");
+
+        let stopped = block_on(v.stop_recording(&rt, "TASK1")).unwrap();
+        assert_eq!(stopped.status, crate::vendors::recording::RecordingStatus::Complete);
+        assert_eq!(stopped.files[0].duration_ms, Some(2000));
+        let sent = native.http.sent();
+        assert!(sent[1].request.url.contains("Action=StopRecord"));
+        assert_eq!(sent[1].json.as_ref().unwrap(), &json!({"TaskId": "TASK1"}));
+        assert!(sent[2].request.url.contains("Action=DescribeRecordStatus"));
+    }
+
+    #[test]
+    fn a_lost_start_is_asked_again_with_the_same_client_task_id() {
+        let (native, rt) = native();
+        let calls = std::cell::Cell::new(0);
+        native.http.respond_with(move |_| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 1 {
+                Err(HttpError::Timeout)
+            } else {
+                zego(0, json!({"TaskId": "TASK1"}))
+            }
+        });
+        let started = block_on(vendor().start_recording(&rt, &recording_spec())).unwrap();
+        assert_eq!(started.vendor_recording_id, "TASK1");
+        let sent = native.http.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].json, sent[1].json);
+
+        native.http.respond_with(|_| zego(300001001, Value::Null));
+        let e = block_on(vendor().recording_state(&rt, "rm_1", "TASK1")).unwrap_err();
         assert_eq!(e.failure, VendorFailure::Rejected);
+        native.http.respond_with(|_| zego(300001000, Value::Null));
+        let e = block_on(vendor().recording_state(&rt, "rm_1", "TASK1")).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::NotFound);
     }
 
     #[test]

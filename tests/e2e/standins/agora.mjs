@@ -32,8 +32,12 @@
 //    (Agora would silently ban for 60 minutes), with both, or with values out of range (Agora clamps);
 //  - privileges other than exactly ["join_channel"] (rtcgate only kicks/closes);
 //  - a non-empty `ip` (rtcgate never bans by IP).
+//
+// Cloud Recording (same host, same Basic auth) is in agora-recording.mjs; its recorder joins the
+// channel like a user, so it shows in the user list.
 
 import { jsonResponse, mediaType, startStandIn } from './common.mjs';
+import { agoraCloudRecording } from './agora-recording.mjs';
 
 const CNAME_RE = /^[A-Za-z0-9 !#$%&()+\-:;<=.>?@[\]^_{}|~,]+$/; // Agora channel-name character set
 const MAX_UID = 2 ** 32 - 1;
@@ -48,9 +52,10 @@ const isUint32 = (v) => Number.isInteger(v) && v >= 1 && v <= MAX_UID;
  * @param {string} options.customerId
  * @param {string} options.customerSecret
  * @param {number} [options.wrongAppIdStatus=400]
+ * @param {string} [options.certificate]  App Certificate: when given, recorder tokens are checked with agora-token
  */
 export async function startAgora(options = {}) {
-  const { port = 0, host = '127.0.0.1', appId, customerId, customerSecret, wrongAppIdStatus = 400 } = options;
+  const { port = 0, host = '127.0.0.1', appId, customerId, customerSecret, wrongAppIdStatus = 400, certificate } = options;
   if (!appId || !customerId || !customerSecret) throw new TypeError('startAgora: appId, customerId and customerSecret are required');
   const expectedAuth = `Basic ${Buffer.from(`${customerId}:${customerSecret}`, 'utf8').toString('base64')}`;
 
@@ -88,7 +93,10 @@ export async function startAgora(options = {}) {
 
   const removeUser = (name, uid, ruleId) => {
     const c = channels.get(name);
+    const wasRecorder = Boolean(c?.users.get(uid)?.recorder);
     if (!c || !c.users.delete(uid)) return false;
+    // A recorder removed from its channel ends its recording task (Agora: stop then answers 49).
+    if (wasRecorder) recording.recorderRemoved(name, uid);
     kicked.push({ channel: name, uid, ruleId, at: Date.now() });
     if (c.users.size === 0) channels.delete(name); // a channel disappears when its last user leaves
     return true;
@@ -161,6 +169,25 @@ export async function startAgora(options = {}) {
     };
   }
 
+  const recording = agoraCloudRecording({
+    appId,
+    certificate,
+    isUser: (channel, uid) => {
+      const u = channels.get(channel)?.users.get(uid);
+      return Boolean(u) && !u.recorder;
+    },
+    join: (channel, uid) => {
+      channelState(channel).users.set(uid, { uid, role: 'broadcaster', joinedAt: Date.now(), recorder: true });
+    },
+    leave: (channel, uid) => {
+      const c = channels.get(channel);
+      if (c?.users.get(uid)?.recorder) {
+        c.users.delete(uid);
+        if (c.users.size === 0) channels.delete(channel);
+      }
+    },
+  });
+
   // ---- routes -------------------------------------------------------------------------------
   async function route(ctx) {
     const { method, path, headers } = ctx;
@@ -169,6 +196,8 @@ export async function startAgora(options = {}) {
       const why = h === undefined ? 'no Authorization header' : !h.startsWith('Basic ') ? 'Authorization is not Basic' : 'wrong customer id/secret in Basic credentials';
       return { reject: err(401, 'Invalid authentication credentials'), error: why };
     }
+    const recordingRoute = recording.route(ctx);
+    if (recordingRoute) return recordingRoute;
 
     let m;
     if ((m = /^\/dev\/v1\/channel\/user\/([^/]+)\/([^/]+)$/.exec(path))) {
@@ -355,6 +384,7 @@ export async function startAgora(options = {}) {
       rules.length = 0;
       kicked.length = 0;
       closedChannels.length = 0;
+      recording.clear();
     },
   });
 
@@ -367,6 +397,12 @@ export async function startAgora(options = {}) {
     rules,
     kicked,
     closedChannels,
+    /** Cloud Recording tasks by sid: { sid, resourceId, cname, uid, status, published, storage, request }. */
+    recordingTasks: recording.tasks,
+    /** Moves a recording task to an Agora status (5 recording, 20 exited abnormally, 8 exited). */
+    advanceRecording: recording.advanceRecording,
+    /** The latest recording task of a channel. */
+    recordingOf: recording.recordingOf,
     /** Set a channel's profile (1 COMMUNICATION, 2 LIVE_BROADCASTING) before/after users join. */
     seedChannel(name, { mode = 1 } = {}) {
       if (mode !== 1 && mode !== 2) throw new TypeError('mode must be 1 or 2');

@@ -37,9 +37,13 @@
 // Deliberately stricter than ZEGO (violations): unknown or repeated parameters, array parameters
 // without `[]`, a SignatureNonce that is not 16 hex characters (ZEGO's own example uses 14 digits),
 // an upper-case signature, a reused SignatureNonce, any method but GET, any path but `/`.
+//
+// Cloud Recording's actions (StartRecord, StopRecord, DescribeRecordStatus: POST with a JSON body,
+// signed the same way) are served here too (zego-recording.mjs); ZEGO serves them from its own host.
 
 import crypto from 'node:crypto';
 import { jsonResponse, randomDigits, startStandIn } from './common.mjs';
+import { RECORDING_ACTIONS, zegoCloudRecording } from './zego-recording.mjs';
 
 /** Signature v2.0: md5 hex of AppId + SignatureNonce + ServerSecret + Timestamp. */
 export function zegoSignature(appId, nonce, serverSecret, timestamp) {
@@ -115,6 +119,7 @@ export async function startZego(options = {}) {
   const markers = new Map();
   const seenNonces = new Set();
   let pageCap = Infinity;
+  const recording = zegoCloudRecording();
 
   const envelope = (Code, Message, Data) => {
     const body = { Code, Message, RequestId: randomDigits(19) };
@@ -134,7 +139,9 @@ export async function startZego(options = {}) {
     const { method, path, query } = ctx;
     const op = typeof query.Action === 'string' ? query.Action : undefined;
     if (path !== '/') return { op, ...violation(100000007, 'unsupported path', `path ${path}; the API lives at /`) };
-    if (method !== 'GET') return { op, ...violation(2, 'input parameter error', `HTTP ${method}; these actions are GET with everything in the query`) };
+    const recordingAction = RECORDING_ACTIONS.includes(op);
+    if (recordingAction && method !== 'POST') return { op, ...violation(300000004, 'invalid parameter', `HTTP ${method}; ${op} is a POST with a JSON body`) };
+    if (!recordingAction && method !== 'GET') return { op, ...violation(2, 'input parameter error', `HTTP ${method}; these actions are GET with everything in the query`) };
 
     // --- common parameters -------------------------------------------------------------------
     for (const k of COMMON) {
@@ -144,7 +151,7 @@ export async function startZego(options = {}) {
     if (AppId === undefined || !/^\d+$/.test(AppId) || Number(AppId) > 0xffffffff) return { op, ...violation(100000001, 'AppId format error', `AppId ${JSON.stringify(AppId)}`) };
     if (AppId !== appIdStr) return { op, ...violation(100000010, 'get server secret failed', `AppId ${AppId} is not ${appIdStr}`) };
     if (!Action) return { op, ...violation(100000006, 'Action is empty') };
-    if (!ACTIONS[Action]) return { op, ...violation(100000007, 'unsupported Action', `Action ${JSON.stringify(Action)} is not implemented by the stand-in`) };
+    if (!ACTIONS[Action] && !recordingAction) return { op, ...violation(100000007, 'unsupported Action', `Action ${JSON.stringify(Action)} is not implemented by the stand-in`) };
     if (!SignatureVersion) return { op, ...violation(100000013, 'SignatureVersion is empty') };
     if (SignatureVersion !== '2.0') return { op, ...violation(100000014, 'unsupported SignatureVersion', `SignatureVersion ${JSON.stringify(SignatureVersion)}`) };
     if (!Timestamp) return { op, ...violation(100000002, 'Timestamp is empty') };
@@ -166,6 +173,13 @@ export async function startZego(options = {}) {
       return { op, ...violation(100000005, 'signature error', `SignatureNonce ${SignatureNonce} reused; sign every request afresh`) };
     }
     seenNonces.add(SignatureNonce);
+
+    if (recordingAction) {
+      const extra = Object.keys(query).filter((k) => !COMMON.includes(k));
+      if (extra.length) return { op, ...violation(300000004, 'invalid parameter', `${op} takes its parameters in the body, not ${extra.join(', ')}`) };
+      if (!/^application\/json\b/i.test(ctx.headers['content-type'] ?? '')) return { op, ...violation(300000004, 'invalid parameter', `Content-Type ${JSON.stringify(ctx.headers['content-type'] ?? '')}`) };
+      return recording.route(op, ctx.body, { envelope, violation });
+    }
 
     // --- business parameters -----------------------------------------------------------------
     const spec = ACTIONS[Action];
@@ -330,6 +344,7 @@ export async function startZego(options = {}) {
       markers.clear();
       seenNonces.clear();
       pageCap = Infinity;
+      recording.clear();
       Object.assign(codes, DEFAULT_CODES, options.codes ?? {});
     },
   });
@@ -340,6 +355,14 @@ export async function startZego(options = {}) {
     kicked,
     closedRooms,
     codes,
+    /** Cloud Recording tasks by TaskId: { TaskId, ClientTaskId, RoomId, Status, request, begin, end }. */
+    recordingTasks: recording.tasks,
+    /** Moves a recording task to a ZEGO Status (2 recording, 3 ended, 4 ended abnormally). */
+    advanceRecording: recording.advance,
+    /** While on, ended tasks report their files as still uploading. */
+    holdUploads: recording.holdUploads,
+    /** The task started with a ClientTaskId. */
+    recordingOf: recording.taskOf,
     /**
      * A user logs into a room (created on first login).
      * user: { UserId (required), UserName = UserId, UserRole = 1, LoginTime = now ms }
