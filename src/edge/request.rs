@@ -15,11 +15,14 @@ pub async fn api_request(req: &mut Request) -> worker::Result<ApiRequest> {
     api_req.query = url.query().unwrap_or("").to_owned();
     api_req.headers = req.headers().entries().collect();
     // A body declared larger than the limit is refused unread (413), not buffered first.
-    let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
-    if declared > MAX_BODY_BYTES {
-        api_req.unread_body_bytes = declared;
-    } else {
-        read_bounded(req, &mut api_req).await;
+    let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => api_req.unread_body_bytes = n,
+        // The runtime holds a body to its declared length, so it is read whole in one call:
+        // chunk by chunk costs several JS↔wasm crossings per chunk on every POST.
+        Some(_) if req.inner().body().is_some() => api_req.body = req.bytes().await.unwrap_or_default(),
+        Some(_) => {}
+        None => read_bounded(req, &mut api_req).await,
     }
     Ok(api_req)
 }
