@@ -25,7 +25,7 @@ import { Webhook } from 'standardwebhooks';
 
 import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
 import { freePorts, startLiveKitServer } from './livekit_server.mjs';
-import { rtc, nextEvent, until, publishTone } from './livekit_clients.mjs';
+import { rtc, nextEvent, until, publishTone, joinWith } from './livekit_clients.mjs';
 import { startReceiver } from './receiver.mjs';
 
 const ADMIN = randomToken();
@@ -88,12 +88,7 @@ async function issue(body) {
   return r.json;
 }
 
-async function join(issued) {
-  const room = new rtc.Room();
-  clients.add(room);
-  await room.connect(issued.join.url, issued.token, { autoSubscribe: true, dynacast: false });
-  return room;
-}
+const join = (issued) => joinWith(clients, issued);
 
 async function events(key, room) {
   const r = await api(w, 'GET', `/v1/rtc/event/list${room ? `?room=${room}` : ''}`, { key });

@@ -90,3 +90,14 @@ export async function firstAudibleFrame(track) {
     reader.cancel().catch(() => {});
   }
 }
+
+/**
+ * A real client connected with an rtcgate token answer (`{token, join: {url}}`), added to
+ * `clients` so the suite's cleanup disconnects it.
+ */
+export async function joinWith(clients, issued) {
+  const room = new rtc.Room();
+  clients.add(room);
+  await room.connect(issued.join.url, issued.token, { autoSubscribe: true, dynacast: false });
+  return room;
+}

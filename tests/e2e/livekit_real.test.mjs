@@ -33,7 +33,7 @@ import { ROOT, startWorker, api, adminSetup, randomToken } from './harness.mjs';
 import { startLiveKitServer } from './livekit_server.mjs';
 import { jsonOrUndefined } from './json.mjs';
 import { startLiveKit } from './standins/index.mjs';
-import { rtc, nextEvent, until, publishTone, firstAudibleFrame } from './livekit_clients.mjs';
+import { rtc, nextEvent, until, publishTone, firstAudibleFrame, joinWith } from './livekit_clients.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
@@ -65,13 +65,7 @@ async function issue(body) {
   return r.json;
 }
 
-/** A real client connected with an rtcgate token answer. */
-async function join(issued) {
-  const room = new rtc.Room();
-  clients.add(room);
-  await room.connect(issued.join.url, issued.token, { autoSubscribe: true, dynacast: false });
-  return room;
-}
+const join = (issued) => joinWith(clients, issued);
 
 async function leave(room) {
   clients.delete(room);
