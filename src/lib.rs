@@ -12,6 +12,7 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod handlers;
+pub mod head;
 pub mod hex;
 pub mod http;
 pub mod ids;

@@ -8,12 +8,17 @@ mod request;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
+use std::future::Future;
+use std::task::Poll;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 use worker::worker_sys::web_sys;
 use worker::{event, Context, Env, MessageBatch, MessageExt};
 
 use crate::app::App;
-use crate::http::{ApiResponse, Method};
+use crate::body::MAX_BODY_BYTES;
+use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::runtime::Runtime;
 
 thread_local! {
@@ -70,30 +75,77 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     Ok(())
 }
 
-#[event(fetch)]
-async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+/// The fetch handler. It is a plain (not async) export so that a request that needs no I/O (a
+/// warm token, health, most refusals) is answered in the same call, with no promise, task or
+/// microtask: its handler future is polled once here, and only one that is still waiting is
+/// handed to the promise executor. A body is read by the glue, which calls back into wasm.
+#[wasm_bindgen(js_name = fetch)]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let app = app(&env);
-    let runtime = runtime(&env, ctx);
-    let api_req = request::api_request(&mut req).await?;
-    let is_head = api_req.method == Method::Head;
-
-    let response = app.handle(&runtime, api_req).await;
-
-    to_js(response, is_head)
+    let runtime = runtime(&env, Context::new(ctx));
+    let head = crate::head::parse_request(&glue::request_head(&req));
+    let mut api_req = head.request;
+    // A body declared larger than the limit is refused unread (413), not buffered first.
+    let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => {
+            api_req.unread_body_bytes = n;
+            serve(app, runtime, api_req)
+        }
+        // The runtime holds a body to its declared length, so it is read whole in one call.
+        Some(_) if head.has_body => {
+            let next = Closure::once_into_js(move |body: js_sys::Uint8Array| -> JsValue {
+                api_req.body = body.to_vec();
+                serve(app, runtime, api_req)
+            });
+            glue::with_body(&req, &next).into()
+        }
+        Some(_) => serve(app, runtime, api_req),
+        // No declared length but a body stream (chunked): read it chunk by chunk, bounded.
+        None if head.has_body => future_to_promise(async move {
+            request::read_bounded(worker::Request::from(req), &mut api_req).await;
+            Ok(handle(app, runtime, api_req).await)
+        })
+        .into(),
+        None => serve(app, runtime, api_req),
+    }
 }
 
-/// The response as a JS `Response`, built directly: `worker::Response` would first set a
-/// content type of its own, then replace the whole header set, then copy the body again.
-fn to_js(response: ApiResponse, is_head: bool) -> worker::Result<web_sys::Response> {
-    let headers = web_sys::Headers::new()?;
-    for (name, value) in &response.headers {
-        headers.append(name, value)?;
+/// Handles the request and answers with a `Response` at once when the handler completes on
+/// its first poll, else with a promise of one.
+fn serve(app: Rc<App>, runtime: Runtime, api_req: ApiRequest) -> JsValue {
+    let mut answer = Box::pin(handle(app, runtime, api_req));
+    // A future may be polled with one waker and then another: only the latest poll's waker
+    // must be woken, and the executor below polls again at once with its own.
+    match answer.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        Poll::Ready(response) => response,
+        Poll::Pending => future_to_promise(async move { Ok(answer.await) }).into(),
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(response.status);
-    init.set_headers(&headers);
-    // The body is copied into a JS-owned array first: workerd may keep the buffer a Response
-    // is made from and read it later, and a view of wasm memory would by then hold other data.
-    let body = (!is_head && !response.body.is_empty()).then(|| js_sys::Uint8Array::from(response.body.as_slice()));
-    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(body.as_ref().map(|b| b.as_ref()), &init)?)
+}
+
+async fn handle(app: Rc<App>, runtime: Runtime, api_req: ApiRequest) -> JsValue {
+    let is_head = api_req.method == Method::Head;
+    let response = app.handle(&runtime, api_req).await;
+    respond(response, is_head)
+}
+
+/// The response as a JS `Response`, made by the glue in one call.
+fn respond(response: ApiResponse, is_head: bool) -> JsValue {
+    let body: &[u8] = if is_head { &[] } else { &response.body };
+    glue::respond(response.status, &crate::head::response_head(&response), body).into()
+}
+
+/// The JS half of the boundary (`glue.js`).
+mod glue {
+    use wasm_bindgen::prelude::*;
+    use worker::worker_sys::web_sys;
+
+    #[wasm_bindgen(module = "/src/edge/glue.js")]
+    extern "C" {
+        #[wasm_bindgen(js_name = requestHead)]
+        pub fn request_head(request: &web_sys::Request) -> String;
+        #[wasm_bindgen(js_name = withBody)]
+        pub fn with_body(request: &web_sys::Request, next: &JsValue) -> js_sys::Promise;
+        pub fn respond(status: u16, head: &str, body: &[u8]) -> web_sys::Response;
+    }
 }
