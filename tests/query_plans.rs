@@ -8,8 +8,11 @@ use rtcgate::native::SqliteDb;
 fn problems(plan: &[String]) -> Vec<&String> {
     plan.iter()
         .filter(|step| {
-            // A scan reads everything; "SCAN CONSTANT ROW" is a VALUES list, not a table.
-            (step.starts_with("SCAN ") && !step.starts_with("SCAN CONSTANT ROW")) || step.contains("TEMP B-TREE")
+            // A scan reads everything. Two scans read no table: "SCAN CONSTANT ROW" is a VALUES
+            // list, and a VIRTUAL TABLE is `json_each` over a bound parameter (the schema has no
+            // virtual tables of its own).
+            (step.starts_with("SCAN ") && !step.starts_with("SCAN CONSTANT ROW") && !step.contains(" VIRTUAL TABLE "))
+                || step.contains("TEMP B-TREE")
         })
         .collect()
 }
@@ -59,6 +62,9 @@ fn the_check_catches_a_scan_and_an_unindexed_sort() {
     assert!(!problems(&db.plan("SELECT id FROM rooms WHERE vendor = ?1")).is_empty());
     assert!(!problems(&db.plan("SELECT id FROM rooms WHERE project_id = ?1 ORDER BY name")).is_empty());
     assert!(problems(&db.plan("SELECT id FROM rooms WHERE id = ?1")).is_empty());
+    // Walking a JSON parameter is allowed; a table read for each of its elements is not.
+    assert!(problems(&db.plan("SELECT value FROM json_each(?1)")).is_empty());
+    assert!(!problems(&db.plan("SELECT id FROM rooms WHERE vendor IN (SELECT value FROM json_each(?1))")).is_empty());
 }
 
 #[test]

@@ -248,3 +248,41 @@ fn a_room_deleted_elsewhere_stops_getting_tokens_after_the_next_re_read() {
     let gone = issue(&t, &key, json!({"room": room, "identity": "first"}));
     assert_eq!((gone.status, gone.code()), (404, "ROOM_NOT_FOUND"), "{}", gone.json);
 }
+
+#[test]
+fn new_identities_arriving_together_share_one_write_and_get_distinct_uids() {
+    let (t, key, rooms) = warm_app();
+    let (livekit, zego) = (&rooms[0].1, &rooms[2].1);
+    let first_uid = registered(&t, livekit, "first").unwrap().uid;
+    let start = t.native.round_trips();
+    for (room, identity) in [(livekit, "a"), (livekit, "b"), (zego, "a"), (livekit, "c"), (zego, "b")] {
+        let r = issue(&t, &key, json!({"room": room, "identity": identity}));
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    // A known identity changing its name joins the same write.
+    let r = issue(&t, &key, json!({"room": livekit, "identity": "first", "display_name": "Again"}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(diff(t.native.round_trips(), start), NONE, "nothing before the responses");
+    run_background();
+    assert_eq!(diff(t.native.round_trips(), start), d1(1), "six rows in two rooms, one D1 call");
+    assert_eq!(t.app.registry.pending(), 0);
+
+    let uids = |room: &str, identities: &[&str]| -> Vec<u32> {
+        identities.iter().map(|i| registered(&t, room, i).unwrap_or_else(|| panic!("{room}/{i} written")).uid).collect()
+    };
+    let in_livekit = uids(livekit, &["first", "a", "b", "c"]);
+    let in_zego = uids(zego, &["first", "a", "b"]);
+    for room_uids in [&in_livekit, &in_zego] {
+        let mut distinct = room_uids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), room_uids.len(), "uids are distinct within a room: {room_uids:?}");
+        assert!(room_uids.iter().all(|&u| u > 0));
+    }
+    let renamed = registered(&t, livekit, "first").unwrap();
+    assert_eq!(
+        (renamed.uid, renamed.display_name.as_deref()),
+        (first_uid, Some("Again")),
+        "a known identity keeps its uid"
+    );
+}

@@ -46,6 +46,23 @@ pub fn upsert_params(
     ]
 }
 
+/// `UPSERT_SQL` for many identities of one room in one statement (the deferred writer's
+/// batches): ?1 room, ?2 a JSON array of `[identity, display name, metadata, time (ms)]`.
+/// The room's next uid is read once and each new row adds its place in the array, so the
+/// uids of one statement are distinct; an identity already registered keeps its uid (its
+/// place is then a gap in the sequence, which nothing relies on).
+pub const UPSERT_MANY_SQL: &str =
+    "INSERT INTO participants (room_id, identity, uid, display_name, metadata, created_at_ms, updated_at_ms) \
+     SELECT ?1, json_extract(e.value, '$[0]'), \
+       (SELECT COALESCE(MAX(uid), 0) FROM participants WHERE room_id = ?1) + e.key + 1, \
+       json_extract(e.value, '$[1]'), json_extract(e.value, '$[2]'), \
+       json_extract(e.value, '$[3]'), json_extract(e.value, '$[3]') \
+     FROM json_each(?2) AS e WHERE true \
+     ON CONFLICT (room_id, identity) DO UPDATE SET \
+       display_name = COALESCE(excluded.display_name, participants.display_name), \
+       metadata = COALESCE(excluded.metadata, participants.metadata), \
+       updated_at_ms = excluded.updated_at_ms";
+
 /// `UPSERT_SQL` for a recording's bot: the same per-room uid sequence, marked `is_bot`. People's
 /// upserts never name `is_bot`, so a deferred registry write cannot clear it (and a bot's
 /// identity is one no person can have). ?1 room, ?2 bot identity, ?3 time (ms).
@@ -60,7 +77,8 @@ const BY_UID: &str = "SELECT identity, uid, display_name, is_bot FROM participan
 const IDENTITY_OF_UID: &str = "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2";
 
 /// Every statement this module sends.
-pub(crate) const STATEMENTS: &[&str] = &[UPSERT_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID, IDENTITY_OF_UID];
+pub(crate) const STATEMENTS: &[&str] =
+    &[UPSERT_SQL, UPSERT_MANY_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID, IDENTITY_OF_UID];
 
 /// `UPSERT_SQL` now, returning the uid — one round trip.
 pub async fn upsert(

@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::participants::{self, upsert_params, UPSERT_SQL};
+use super::participants::{self, UPSERT_MANY_SQL};
 use crate::error::ApiResult;
 use crate::runtime::{DbError, Runtime, SqlValue, Statement};
 
@@ -22,6 +22,11 @@ use crate::runtime::{DbError, Runtime, SqlValue, Statement};
 pub const FLUSH_ATTEMPTS: u32 = 4;
 /// Rows per D1 batch.
 const BATCH_ROWS: usize = 50;
+/// How long a flush waits before its first batch, so that the new identities of the requests
+/// arriving meanwhile share one D1 call instead of one each. Each D1 call has a fixed cost
+/// (a round trip to the primary in production, CPU in the isolate everywhere); the row only
+/// lands this much later, and nothing on the request path waits for it.
+pub const COALESCE_MS: u64 = 10;
 /// Entries remembered before the map is cleared (repeats then write once more).
 const MAX_KNOWN: usize = 50_000;
 
@@ -41,9 +46,9 @@ impl Entry {
         (self.room_id.clone(), self.identity.clone())
     }
 
-    /// The parameters of this entry's `UPSERT_SQL`.
-    fn upsert_params(&self) -> Vec<SqlValue> {
-        upsert_params(&self.room_id, &self.identity, self.display_name.as_deref(), self.metadata.as_deref(), self.at_ms)
+    /// This entry as one element of `UPSERT_MANY_SQL`'s array.
+    fn many_element(&self) -> serde_json::Value {
+        serde_json::json!([self.identity, self.display_name, self.metadata, self.at_ms])
     }
 
     /// Writes this entry now and returns its uid (one round trip).
@@ -169,6 +174,7 @@ impl Registry {
             }
         }
         let _done = Done(&self.flushing);
+        rt.clock.sleep_ms(COALESCE_MS).await;
         let mut failures = 0;
         loop {
             let batch: Vec<Entry> = {
@@ -207,11 +213,24 @@ impl Registry {
     }
 }
 
-/// Writes `batch` and returns the uid of each row (0 where a batch did not read it back).
+/// Writes `batch` and returns the uid of each row (0 where a batch did not read it back):
+/// one statement per room, all in one D1 call.
 async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
     if batch.len() > 1 {
-        let statements: Vec<Statement> =
-            batch.iter().map(|e| Statement { sql: UPSERT_SQL, params: e.upsert_params() }).collect();
+        let mut by_room: Vec<(&str, Vec<serde_json::Value>)> = Vec::new();
+        for e in batch {
+            match by_room.iter_mut().find(|(room, _)| *room == e.room_id) {
+                Some((_, rows)) => rows.push(e.many_element()),
+                None => by_room.push((&e.room_id, vec![e.many_element()])),
+            }
+        }
+        let statements: Vec<Statement> = by_room
+            .into_iter()
+            .map(|(room, rows)| Statement {
+                sql: UPSERT_MANY_SQL,
+                params: vec![room.into(), SqlValue::Text(serde_json::Value::Array(rows).to_string())],
+            })
+            .collect();
         match rt.db.batch(&statements).await {
             Ok(_) => return Ok(vec![0; batch.len()]),
             // Two isolates took the same next uid: write one by one, each retrying its uid.
