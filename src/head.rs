@@ -5,7 +5,7 @@
 //! core, where it is tested natively.
 //!
 //! Request head: `METHOD \n URL \n BODY-FLAG \n name:value \n name:value …`, where BODY-FLAG is
-//! `1` when the request has a body stream and `0` when it has none. Header names never
+//! `1` when the request declares a length or has a body stream, and `0` when it has neither. Header names never
 //! contain `:` and no header name or value can contain a line break (the Fetch `Headers` class
 //! refuses them), so the lines need no escaping.
 //!

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod entropy_pool;
 pub mod error;
 pub mod events;
 pub mod handlers;

@@ -286,3 +286,23 @@ fn new_identities_arriving_together_share_one_write_and_get_distinct_uids() {
         "a known identity keeps its uid"
     );
 }
+
+#[test]
+fn a_large_burst_of_new_identities_is_written_in_calls_bounded_by_size() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[0].1;
+    // 150 identities with nearly 4 KiB of metadata each: about 600 KiB of rows, more than
+    // one call carries, so exactly two calls.
+    let metadata = json!({"notes": "n".repeat(4000)});
+    let start = t.native.round_trips();
+    for i in 0..150 {
+        let r = issue(&t, &key, json!({"room": room, "identity": format!("burst-{i}"), "metadata": metadata}));
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    run_background();
+    assert_eq!(diff(t.native.round_trips(), start), d1(2));
+    assert_eq!(t.app.registry.pending(), 0);
+    for i in [0, 75, 149] {
+        assert!(registered(&t, room, &format!("burst-{i}")).is_some(), "burst-{i} written");
+    }
+}

@@ -3,11 +3,19 @@
 // wasm as one string, the response comes out in one call. The string formats are defined and
 // tested in src/head.rs.
 
-/** The request head: method, URL, body flag, then one `name:value` line per header. */
+/**
+ * The request head: method, URL, body flag, then one `name:value` line per header. A request
+ * with `Content-Length` is flagged as having a body without asking for its stream (which
+ * would make one); the wasm side reads such a body by its declared length anyway.
+ */
 export function requestHead(request) {
-  let head = `${request.method}\n${request.url}\n${request.body === null ? 0 : 1}`;
-  for (const [name, value] of request.headers) head += `\n${name}:${value}`;
-  return head;
+  let head = '';
+  let declared = false;
+  for (const [name, value] of request.headers) {
+    head += `\n${name}:${value}`;
+    if (name === 'content-length') declared = true;
+  }
+  return `${request.method}\n${request.url}\n${declared || request.body !== null ? 1 : 0}${head}`;
 }
 
 /**

@@ -93,7 +93,7 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
             serve(app, runtime, api_req)
         }
         // The runtime holds a body to its declared length, so it is read whole in one call.
-        Some(_) if head.has_body => {
+        Some(n) if n > 0 && head.has_body => {
             let next = Closure::once_into_js(move |body: js_sys::Uint8Array| -> JsValue {
                 api_req.body = body.to_vec();
                 serve(app, runtime, api_req)

@@ -178,12 +178,19 @@ impl Clock for JsClock {
     }
 }
 
+/// `crypto.getRandomValues` (getrandom's "js" backend, always present in workerd), asked
+/// for a block at a time.
 pub struct JsEntropy;
+
+thread_local! {
+    static ENTROPY: crate::entropy_pool::EntropyPool = const { crate::entropy_pool::EntropyPool::new(4096) };
+}
 
 impl Entropy for JsEntropy {
     fn fill(&self, buf: &mut [u8]) {
-        // getrandom's "js" backend is crypto.getRandomValues, always present in workerd.
-        getrandom::getrandom(buf).expect("crypto.getRandomValues is available");
+        ENTROPY.with(|pool| {
+            pool.fill(buf, |block| getrandom::getrandom(block).expect("crypto.getRandomValues is available"))
+        });
     }
 }
 

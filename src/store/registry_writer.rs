@@ -4,6 +4,9 @@
 //! (`Runtime::after_response`, `ctx.waitUntil` on Workers); only a vendor that joins by
 //! numeric uid (Agora) waits for the write, because the token carries the uid D1 allocates.
 //!
+//! Deferred writes are coalesced: a flush starts `COALESCE_MS` after the first deferral, and
+//! takes every row queued by then (bounded per call), one statement per room.
+//!
 //! A deferred write that fails is retried with backoff, then kept in this isolate's queue for
 //! the next flush (every later deferral starts one) and logged as an error each time; the
 //! identity is remembered only once D1 has it, so a later token for it writes again.
@@ -20,13 +23,15 @@ use crate::runtime::{DbError, Runtime, SqlValue, Statement};
 
 /// Attempts of one flush before its writes wait for the next flush.
 pub const FLUSH_ATTEMPTS: u32 = 4;
-/// Rows per D1 batch.
-const BATCH_ROWS: usize = 50;
+/// Rows per D1 call, and their size: a room's rows travel as one JSON parameter, which D1
+/// caps at 2 MB (a row is at most about 5 KB: 4 KiB of metadata, a name and an identity).
+const BATCH_ROWS: usize = 500;
+const BATCH_BYTES: usize = 512 * 1024;
 /// How long a flush waits before its first batch, so that the new identities of the requests
 /// arriving meanwhile share one D1 call instead of one each. Each D1 call has a fixed cost
 /// (a round trip to the primary in production, CPU in the isolate everywhere); the row only
 /// lands this much later, and nothing on the request path waits for it.
-pub const COALESCE_MS: u64 = 10;
+pub const COALESCE_MS: u64 = 50;
 /// Entries remembered before the map is cleared (repeats then write once more).
 const MAX_KNOWN: usize = 50_000;
 
@@ -44,6 +49,12 @@ pub struct Entry {
 impl Entry {
     fn key(&self) -> (String, String) {
         (self.room_id.clone(), self.identity.clone())
+    }
+
+    /// About the bytes this entry adds to a batch.
+    fn size(&self) -> usize {
+        let text = |t: &Option<String>| t.as_ref().map_or(4, String::len);
+        self.room_id.len() + self.identity.len() + text(&self.display_name) + text(&self.metadata) + 32
     }
 
     /// This entry as one element of `UPSERT_MANY_SQL`'s array.
@@ -179,7 +190,18 @@ impl Registry {
         loop {
             let batch: Vec<Entry> = {
                 let mut pending = self.pending.borrow_mut();
-                let keys: Vec<_> = pending.keys().take(BATCH_ROWS).cloned().collect();
+                let mut bytes = 0;
+                // At least one entry, whatever its size, so that the queue always drains.
+                let keys: Vec<_> = pending
+                    .iter()
+                    .enumerate()
+                    .take_while(|(i, (_, e))| {
+                        bytes += e.size();
+                        *i == 0 || bytes <= BATCH_BYTES
+                    })
+                    .take(BATCH_ROWS)
+                    .map(|(_, (k, _))| k.clone())
+                    .collect();
                 keys.iter().filter_map(|k| pending.remove(k)).collect()
             };
             if batch.is_empty() {
