@@ -1,105 +1,34 @@
 // `make bench`, end to end: rtcgate and a JavaScript Worker that mints with the vendors'
-// official SDKs (bench/sdk-worker), served side by side by ONE workerd process, each Worker on
-// its own loopback socket (Miniflare's `unsafeDirectSockets`: no wrangler dev proxy and no
-// Miniflare entry worker in front), with local D1 and KV inside that same workerd. One closed
+// official SDKs (bench/sdk-worker), served side by side by ONE workerd process
+// (bench/workerd.mjs), with local D1 and KV inside that same workerd. One closed
 // loop of 16 clients per row (bench/load.mjs); every ratio compares rows of this one run,
 // round by round (rows take turns in short slices), and the table quotes the median ratio.
 //
 // Rows: the SDK Worker's LiveKit and Agora mint; rtcgate GET /v1/health; rtcgate token.issue
 // per vendor, warm (a fixed pool of identities that were all served before) and with a new
 // identity on every request. Prints a table and writes target/bench-side-by-side.json.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { Miniflare } from 'miniflare';
-import { CREDS, startVendorStandins, vendorVars } from '../tests/e2e/fixtures.mjs';
-import { ROOT, adminSetup, api, freePort, randomToken } from '../tests/e2e/harness.mjs';
+import { ROOT, adminSetup, api } from '../tests/e2e/harness.mjs';
 import { percentile, runLoad } from './load.mjs';
+import { startWorkerd } from './workerd.mjs';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 20) * 1000;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2) * 1000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 200_000);
-const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 // Targets, as ratios to the SDK Worker in the same run.
 const TARGETS = { warm: 0.9, fresh: 0.8, health: 1.2 };
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcgate-bench-'));
-const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', RTCGATE_PREBUILT: '1', NO_COLOR: '1' };
-const quiet = { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] };
-
-// D1 state: the project's migrations applied by wrangler into a persist dir that Miniflare
-// then opens (the same layout wrangler dev uses).
-const persist = path.join(work, 'state');
-execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist, '-c', 'wrangler.toml'], quiet);
-const databaseId = fs.readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8').match(/database_id\s*=\s*"([^"]+)"/)[1];
-// The SDK Worker bundled by wrangler (nodejs_compat brings node:crypto and node:zlib).
-const sdkOut = path.join(work, 'sdk');
-execFileSync(WRANGLER, ['deploy', '--dry-run', '--outdir', sdkOut, '-c', 'bench/sdk-worker/wrangler.toml'], quiet);
-
-const standins = await startVendorStandins();
-const admin = randomToken();
-const [rtcPort, sdkPort] = [await freePort(), await freePort()];
-const mf = new Miniflare({
-  host: '127.0.0.1',
-  port: await freePort(),
-  d1Persist: path.join(persist, 'v3', 'd1'),
-  kvPersist: path.join(persist, 'v3', 'kv'),
-  workers: [
-    {
-      name: 'rtcgate',
-      modules: true,
-      scriptPath: path.join(ROOT, 'build', 'index.js'),
-      modulesRoot: path.join(ROOT, 'build'),
-      modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-      compatibilityDate: '2026-04-20',
-      d1Databases: { DB: databaseId },
-      kvNamespaces: { KV: 'rtcgate-bench-kv' },
-      // Vars are strings on Workers (Miniflare would pass a number as a JSON binding).
-      bindings: Object.fromEntries(
-        Object.entries({ ADMIN_TOKEN: admin, RTC_VENDOR_ORDER: 'livekit,agora,zego', VENDOR_TIMEOUT_MS: '8000', ...vendorVars(standins) })
-          .map(([k, v]) => [k, String(v)]),
-      ),
-      unsafeDirectSockets: [{ host: '127.0.0.1', port: rtcPort }],
-    },
-    {
-      name: 'sdk',
-      modules: true,
-      scriptPath: path.join(sdkOut, 'index.js'),
-      modulesRoot: sdkOut,
-      compatibilityDate: '2026-04-20',
-      compatibilityFlags: ['nodejs_compat'],
-      bindings: {
-        LIVEKIT_API_KEY: CREDS.livekit.apiKey,
-        LIVEKIT_API_SECRET: CREDS.livekit.apiSecret,
-        AGORA_APP_ID: CREDS.agora.appId,
-        AGORA_APP_CERTIFICATE: CREDS.agora.certificate,
-      },
-      unsafeDirectSockets: [{ host: '127.0.0.1', port: sdkPort }],
-    },
-  ],
-});
-
-/** The workerd processes this run started (children of this process). */
-function workerdProcesses() {
-  try {
-    const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-    return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, c]) => c === 'workerd').map(([pid]) => Number(pid));
-  } catch {
-    return [];
-  }
-}
+const bench = await startWorkerd({ sdk: true });
 
 const rows = [];
 try {
-  await mf.ready;
-  const rtc = { url: `http://127.0.0.1:${rtcPort}`, adminToken: admin };
-  const sdk = `http://127.0.0.1:${sdkPort}`;
-  const workerd = workerdProcesses();
+  const { rtc, sdk } = bench;
+  const workerd = bench.workerdPids();
   console.log(`one workerd: ${workerd.length} workerd process(es) (pid ${workerd.join(', ')}) serve both Workers, D1 and KV; ` +
-    `rtcgate on :${rtcPort}, the SDK Worker on :${sdkPort}, each Worker's own socket`);
+    `rtcgate on ${rtc.url}, the SDK Worker on ${sdk}, each Worker's own socket`);
 
   const json = (headers, body) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   // Every row is measured in ROUNDS slices, the rows taking turns, so that the machine's load
@@ -160,9 +89,7 @@ try {
     rows.push(summary);
   }
 } finally {
-  await mf.dispose();
-  await standins.close();
-  fs.rmSync(work, { recursive: true, force: true });
+  await bench.close();
 }
 
 const table = ['| what | req/s | p50 | p99 | ratio to the SDK Worker (median of rounds; range) | target |', '|---|---|---|---|---|---|'];

@@ -1,0 +1,101 @@
+// Where rtcgate's per-request time goes: `node bench/profile.mjs [row]` (after a build) serves
+// rtcgate in one workerd (bench/workerd.mjs), loads one row with 16 connections, and reports
+//   1. req/s and workerd's CPU time per request (all its threads, from /proc), unprofiled;
+//   2. a CPU profile of the rtcgate isolate taken through workerd's inspector under the same
+//      load: the functions with the most self time (JS, the wasm glue and Rust functions by
+//      name), and the profile itself in target/profile-<row>.cpuprofile (Chrome DevTools).
+// Rows: health · post-refused (a token.issue POST with a body but no key: the fixed cost of a
+// request with a body) · <vendor>:warm · <vendor>:new (vendor: livekit, agora, zego).
+// The numbers are for comparing rows and builds on one machine in one session, nothing more.
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { ROOT, adminSetup, api, freePort } from '../tests/e2e/harness.mjs';
+import { runLoad } from './load.mjs';
+import { cpuMicros, startWorkerd } from './workerd.mjs';
+
+const ROW = process.argv[2] ?? 'livekit:warm';
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
+const TOP = Number(process.env.PROFILE_TOP ?? 30);
+
+const inspectorPort = await freePort();
+const bench = await startWorkerd({ inspectorPort });
+try {
+  const { url, request } = await rowOf(ROW, bench.rtc);
+  const load = (seconds) => runLoad({ url, request, concurrency: 16, durationMs: seconds * 1000, maxRequests: 1e7 });
+  await load(2);
+
+  const [pid] = bench.workerdPids();
+  const before = cpuMicros(pid);
+  const plain = await load(SECONDS);
+  const perRequest = (cpuMicros(pid) - before) / plain.requests;
+  console.log(`${ROW}: ${plain.rps.toFixed(0)} req/s, workerd CPU ${perRequest.toFixed(1)} µs per request, answers ${JSON.stringify(plain.statuses)}`);
+
+  const profile = await profiled(() => load(SECONDS));
+  const out = path.join(ROOT, 'target', `profile-${ROW.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(profile));
+  console.log(`profile: ${path.relative(ROOT, out)}; self time of the rtcgate isolate's thread, top ${TOP}:`);
+  for (const [name, share] of selfTime(profile).slice(0, TOP)) console.log(`${(100 * share).toFixed(1).padStart(6)} %  ${name.slice(0, 120)}`);
+} finally {
+  await bench.close();
+}
+
+/** The URL and request builder of a row. */
+async function rowOf(row, rtc) {
+  if (row === 'health') return { url: `${rtc.url}/v1/health`, request: () => ({ method: 'GET', headers: {} }) };
+  const json = (headers, body) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const url = `${rtc.url}/v1/rtc/token/issue`;
+  if (row === 'post-refused') return { url, request: (i) => json({}, { room: 'r', identity: `user-${i % 256}`, ttl_s: 3600 }) };
+  const [vendor, mode] = row.split(':');
+  if (!['livekit', 'agora', 'zego'].includes(vendor) || !['warm', 'new'].includes(mode)) throw new Error(`unknown row ${row}`);
+  const { key } = await adminSetup(rtc);
+  const room = await api(rtc, 'POST', '/v1/rtc/room/create', { key, body: { name: `profile-${vendor}`, vendor } });
+  if (room.status !== 201) throw new Error(`room create on ${vendor}: ${room.status} ${room.text}`);
+  const auth = { authorization: `Bearer ${key}` };
+  let fresh = 0;
+  const identity = mode === 'new' ? () => `new-${++fresh}` : (i) => `user-${i % 256}`;
+  return { url, request: (i) => json(auth, { room: room.json.room, identity: identity(i), ttl_s: 3600 }) };
+}
+
+/** Runs `work` with the rtcgate isolate's CPU profiler on and returns the profile. */
+async function profiled(work) {
+  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
+  const target = targets.find((t) => `${t.id} ${t.title}`.includes('rtcgate'));
+  if (!target) throw new Error(`no rtcgate inspector target among ${targets.map((t) => t.id).join(', ')}`);
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let id = 0;
+  const waiting = new Map();
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data);
+    waiting.get(msg.id)?.(msg);
+    waiting.delete(msg.id);
+  });
+  const call = (method, params = {}) => new Promise((resolve) => {
+    waiting.set(++id, resolve);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 100 });
+  await call('Profiler.start');
+  await work();
+  const { result } = await call('Profiler.stop');
+  ws.close();
+  return result.profile;
+}
+
+/** [function, share of all samples] by self time, largest first. */
+function selfTime(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const time = new Map();
+  let total = 0;
+  profile.samples.forEach((sample, i) => {
+    const frame = byId.get(sample).callFrame;
+    const name = frame.functionName || `(anonymous ${frame.url.split('/').pop()}:${frame.lineNumber})`;
+    const dt = profile.timeDeltas[i] ?? 0;
+    time.set(name, (time.get(name) ?? 0) + dt);
+    total += dt;
+  });
+  return [...time].map(([name, t]) => [name, t / total]).sort((a, b) => b[1] - a[1]);
+}
