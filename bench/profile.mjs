@@ -5,7 +5,8 @@
 //      load: the functions with the most self time (JS, the wasm glue and Rust functions by
 //      name), and the profile itself in target/profile-<row>.cpuprofile (Chrome DevTools).
 // Rows: health · post-refused (a token.issue POST with a body but no key: the fixed cost of a
-// request with a body) · <vendor>:warm · <vendor>:new (vendor: livekit, agora, zego).
+// request with a body) · <vendor>:warm · <vendor>:new (vendor: livekit, agora, zego) ·
+// sdk:livekit (the SDK Worker's mint, bench/sdk-worker, profiled in its own isolate).
 // The numbers are for comparing rows and builds on one machine in one session, nothing more.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,9 +20,12 @@ const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
 const TOP = Number(process.env.PROFILE_TOP ?? 30);
 
 const inspectorPort = await freePort();
-const bench = await startWorkerd({ inspectorPort });
+const SDK_ROW = ROW === 'sdk:livekit';
+const bench = await startWorkerd({ inspectorPort, sdk: SDK_ROW });
 try {
-  const { url, request } = await rowOf(ROW, bench.rtc);
+  const { url, request } = SDK_ROW
+    ? { url: `${bench.sdk}/livekit`, request: (i) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'bench', identity: `user-${i % 256}`, ttl_s: 3600 }) }) }
+    : await rowOf(ROW, bench.rtc);
   const load = (seconds) => runLoad({ url, request, concurrency: 16, durationMs: seconds * 1000, maxRequests: 1e7 });
   await load(2);
 
@@ -31,11 +35,11 @@ try {
   const perRequest = (cpuMicros(pid) - before) / plain.requests;
   console.log(`${ROW}: ${plain.rps.toFixed(0)} req/s, workerd CPU ${perRequest.toFixed(1)} µs per request, answers ${JSON.stringify(plain.statuses)}`);
 
-  const profile = await profiled(() => load(SECONDS));
+  const profile = await profiled(SDK_ROW ? 'sdk' : 'rtcgate', () => load(SECONDS));
   const out = path.join(ROOT, 'target', `profile-${ROW.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(profile));
-  console.log(`profile: ${path.relative(ROOT, out)}; self time of the rtcgate isolate's thread, top ${TOP}:`);
+  console.log(`profile: ${path.relative(ROOT, out)}; self time on the Worker isolate's thread, top ${TOP}:`);
   for (const [name, share] of selfTime(profile).slice(0, TOP)) console.log(`${(100 * share).toFixed(1).padStart(6)} %  ${name.slice(0, 120)}`);
 } finally {
   await bench.close();
@@ -58,11 +62,11 @@ async function rowOf(row, rtc) {
   return { url, request: (i) => json(auth, { room: room.json.room, identity: identity(i), ttl_s: 3600 }) };
 }
 
-/** Runs `work` with the rtcgate isolate's CPU profiler on and returns the profile. */
-async function profiled(work) {
+/** Runs `work` with the CPU profiler of the Worker named `worker` on and returns the profile. */
+async function profiled(worker, work) {
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
-  const target = targets.find((t) => `${t.id} ${t.title}`.includes('rtcgate'));
-  if (!target) throw new Error(`no rtcgate inspector target among ${targets.map((t) => t.id).join(', ')}`);
+  const target = targets.find((t) => t.id === `core:user:${worker}`) ?? targets.find((t) => `${t.id} ${t.title}`.includes(worker));
+  if (!target) throw new Error(`no ${worker} inspector target among ${targets.map((t) => t.id).join(', ')}`);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   let id = 0;
