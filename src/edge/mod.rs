@@ -33,6 +33,18 @@ fn env_string(env: &Env, name: &str) -> Option<String> {
     js_sys::Reflect::get(env_value, &JsValue::from_str(name)).ok()?.as_string()
 }
 
+thread_local! {
+    // For the test that the entry recovers from a wasm trap (tests/e2e/edges.test.mjs): a
+    // request to exactly this path (`RTCGATE_TEST_TRAP_PATH`) traps. No deployment sets it.
+    static TRAP_PATH: OnceCell<Option<String>> = const { OnceCell::new() };
+}
+
+fn trap_if_asked(env: &Env, path: &str) {
+    if TRAP_PATH.with(|p| p.get_or_init(|| env_string(env, "RTCGATE_TEST_TRAP_PATH")).as_deref() == Some(path)) {
+        core::arch::wasm32::unreachable();
+    }
+}
+
 fn app(env: &Env) -> Rc<App> {
     APP.with(|cell| cell.get_or_init(|| Rc::new(App::from_env(&|name| env_string(env, name)))).clone())
 }
@@ -85,6 +97,7 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
     let runtime = runtime(&env, Context::new(ctx));
     let head = crate::head::parse_request(&glue::request_head(&req));
     let mut api_req = head.request;
+    trap_if_asked(&env, &api_req.path);
     // A body declared larger than the limit is refused unread (413), not buffered first.
     let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
     match declared {

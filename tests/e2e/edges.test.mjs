@@ -1,6 +1,7 @@
 // The HTTP edges that only the real runtime has (workerd under `wrangler dev`): the method as the
-// client sent it, a chunked body cut off while it is still arriving, and outbound vendor calls that
-// do not follow redirects. Each of these lives in src/edge, which native tests do not reach.
+// client sent it, a chunked body cut off while it is still arriving, outbound vendor calls that
+// do not follow redirects, and recovery from a wasm trap. Each of these lives in src/edge (or the
+// entry that scripts/build.sh makes), which native tests do not reach.
 //
 // Run: node --test --test-concurrency=1 tests/e2e/edges.test.mjs   (after `bash scripts/build.sh`)
 
@@ -14,6 +15,7 @@ import { jsonOrUndefined } from './json.mjs';
 
 const ADMIN = randomToken();
 const LIMIT = 64 * 1024;
+const TRAP_PATH = '/v1/test-trap';
 
 let w;
 let redirector; // answers every request with a redirect to `trap`
@@ -43,6 +45,7 @@ before(async () => {
     name: 'edges',
     vars: {
       ADMIN_TOKEN: ADMIN,
+      RTCGATE_TEST_TRAP_PATH: TRAP_PATH,
       VENDOR_TIMEOUT_MS: 3000,
       LIVEKIT_URL: redirector.url,
       LIVEKIT_API_KEY: CREDS.livekit.apiKey,
@@ -100,6 +103,26 @@ function rawRequest(method, path, { headers = {}, chunks = [], holdOpen = false,
     }
   });
 }
+
+describe('a wasm trap', () => {
+  test('the next request re-instantiates the module, and the Worker serves on with its state in D1', async () => {
+    const { key } = await adminSetup(w);
+    const before = await api(w, 'GET', '/v1/rtc/room/list', { key });
+    assert.equal(before.status, 200, before.text);
+    for (let i = 1; i <= 2; i++) {
+      const trapped = await api(w, 'GET', TRAP_PATH);
+      // workerd answers for a Worker that threw; no envelope of ours.
+      assert.equal(trapped.status, 500, trapped.text);
+      assert.equal(trapped.headers.get('x-request-id'), null);
+      const health = await api(w, 'GET', '/v1/health');
+      assert.equal(health.status, 200, `after trap ${i}: ${health.text}`);
+      const rooms = await api(w, 'GET', '/v1/rtc/room/list', { key });
+      assert.equal(rooms.status, 200, `after trap ${i}: ${rooms.text}`);
+      const reinitialized = w.logs().split('Reinitializing Wasm application').length - 1;
+      assert.equal(reinitialized, i, `re-instantiated once per trap:\n${w.logs().slice(-2000)}`);
+    }
+  });
+});
 
 describe('methods', () => {
   test('an unknown method that reaches the Worker is 405 with Allow, never served as GET', async () => {
