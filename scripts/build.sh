@@ -21,7 +21,12 @@ else
   # profiles then name the glue's functions). The JS is a few dozen KB either way.
   NO_MINIFY=1 "$WORKER_BUILD_BIN" --release >&2
 fi
-node scripts/lighten_entry.mjs build/index.js
+# A bundle this step does not know (one worker-build made without NO_MINIFY, say) is built again.
+if ! node scripts/lighten_entry.mjs build/index.js 2>/dev/null; then
+  log "build/index.js is not the unminified shim: building it again"
+  NO_MINIFY=1 "$WORKER_BUILD_BIN" --release >&2
+  node scripts/lighten_entry.mjs build/index.js
+fi
 
 wasm=build/index_bg.wasm
 raw=$(wc -c < "$wasm")

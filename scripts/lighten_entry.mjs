@@ -11,7 +11,7 @@ import fs from 'node:fs';
 const file = process.argv[2] ?? 'build/index.js';
 const MARK = '// rtcgate: entry without per-request Proxy objects';
 const LINE = 'var shim_default = new Proxy(Entrypoint, classProxyHooks);';
-const NEEDED = ['function checkReinitialize()', 'function handleMaybeCritical(e)', 'Entrypoint.prototype.fetch = function'];
+const NEEDED = ['function checkReinitialize()', 'function handleMaybeCritical(e)', 'Entrypoint.prototype.fetch = function', 'Entrypoint.prototype.queue = function'];
 
 const text = fs.readFileSync(file, 'utf8');
 if (text.includes(MARK)) process.exit(0);

@@ -258,6 +258,9 @@ impl App {
                 return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", req.path)))
             }
         };
+        if req.body_incomplete {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "the request body ended before its declared length"));
+        }
         let body_bytes = req.body.len().max(req.unread_body_bytes);
         if body_bytes > MAX_BODY_BYTES {
             return Err(ApiError::new(

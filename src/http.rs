@@ -56,6 +56,9 @@ pub struct ApiRequest {
     pub body: Vec<u8>,
     /// The declared size of a body the edge refused to read because it is over the limit.
     pub unread_body_bytes: usize,
+    /// The body could not be read to its end (the client went away mid-body): the request is
+    /// refused before any handler runs, so a cut-off body never acts as a short one.
+    pub body_incomplete: bool,
 }
 
 impl ApiRequest {
@@ -71,6 +74,7 @@ impl ApiRequest {
             headers: Vec::new(),
             body: Vec::new(),
             unread_body_bytes: 0,
+            body_incomplete: false,
         }
     }
 

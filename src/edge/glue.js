@@ -20,13 +20,13 @@ export function requestHead(request) {
 
 /**
  * Reads the whole body, then hands it to `next` (a wasm callback) and resolves to what it
- * returns. A body that cannot be read (the client went away mid-body) is handed over empty:
- * the handler then judges it like any other short body.
+ * returns. A body that cannot be read to its end (the client went away mid-body) is handed
+ * over as `null`, and the request is refused without running its handler.
  */
 export function withBody(request, next) {
   return request.arrayBuffer().then(
     (buffer) => next(new Uint8Array(buffer)),
-    () => next(new Uint8Array(0)),
+    () => next(null),
   );
 }
 
@@ -43,4 +43,13 @@ export function respond(status, head, body) {
     }
   }
   return new Response(body.length === 0 ? null : body.slice(), { status, headers });
+}
+
+/**
+ * A promise that resolves after `ms` milliseconds. The wasm side awaits it as a `JsFuture`,
+ * which takes the waker of its latest poll: a timer that kept the waker of its first poll
+ * would wake nobody when that first poll is the fetch handler's inline one (no-op waker).
+ */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

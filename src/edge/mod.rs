@@ -107,8 +107,11 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
         }
         // The runtime holds a body to its declared length, so it is read whole in one call.
         Some(n) if n > 0 && head.has_body => {
-            let next = Closure::once_into_js(move |body: js_sys::Uint8Array| -> JsValue {
-                api_req.body = body.to_vec();
+            let next = Closure::once_into_js(move |body: JsValue| -> JsValue {
+                match body.dyn_into::<js_sys::Uint8Array>() {
+                    Ok(body) => api_req.body = body.to_vec(),
+                    Err(_) => api_req.body_incomplete = true,
+                }
                 serve(app, runtime, api_req)
             });
             glue::with_body(&req, &next).into()
@@ -149,7 +152,7 @@ fn respond(response: ApiResponse, is_head: bool) -> JsValue {
 }
 
 /// The JS half of the boundary (`glue.js`).
-mod glue {
+pub(crate) mod glue {
     use wasm_bindgen::prelude::*;
     use worker::worker_sys::web_sys;
 
@@ -160,5 +163,6 @@ mod glue {
         #[wasm_bindgen(js_name = withBody)]
         pub fn with_body(request: &web_sys::Request, next: &JsValue) -> js_sys::Promise;
         pub fn respond(status: u16, head: &str, body: &[u8]) -> web_sys::Response;
+        pub fn sleep(ms: f64) -> js_sys::Promise;
     }
 }

@@ -1,14 +1,13 @@
 //! The runtime traits on the Workers platform.
 
 use std::cell::OnceCell;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
 use worker::{
-    AbortController, Context, D1Database, Delay, Env, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
+    AbortController, Context, D1Database, Env, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
 };
 
 use crate::runtime::{
@@ -154,7 +153,7 @@ impl Http for Fetch {
             let body = resp.bytes().await?;
             Ok::<_, worker::Error>(OutboundResponse { status, headers, body })
         };
-        let timer = Delay::from(Duration::from_millis(request.timeout_ms));
+        let timer = sleep(request.timeout_ms);
         match select(Box::pin(exchange), timer).await {
             Either::Left((result, _)) => result.map_err(unreachable),
             Either::Right(_) => {
@@ -163,6 +162,14 @@ impl Http for Fetch {
             }
         }
     }
+}
+
+/// A timer for `ms` milliseconds. Not `worker::Delay`: it keeps the waker of its first poll
+/// only, and a future's first poll may be the fetch handler's inline one, whose waker is a
+/// no-op (see `serve`), after which the timer would wake nobody. A `JsFuture` takes the waker
+/// of every poll.
+fn sleep(ms: u64) -> wasm_bindgen_futures::JsFuture {
+    wasm_bindgen_futures::JsFuture::from(super::glue::sleep(ms as f64))
 }
 
 pub struct JsClock;
@@ -174,7 +181,8 @@ impl Clock for JsClock {
     }
 
     async fn sleep_ms(&self, ms: u64) {
-        Delay::from(Duration::from_millis(ms)).await;
+        // The promise only resolves.
+        let _ = sleep(ms).await;
     }
 }
 

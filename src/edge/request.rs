@@ -15,8 +15,11 @@ pub async fn read_bounded(mut req: Request, api_req: &mut ApiRequest) {
     let Ok(mut stream) = req.stream() else { return };
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        // A client that breaks off mid-body sent what it sent; the handler judges that.
-        let Ok(chunk) = chunk else { break };
+        // A client that breaks off mid-body: the request is refused, not handled short.
+        let Ok(chunk) = chunk else {
+            api_req.body_incomplete = true;
+            return;
+        };
         body.extend_from_slice(&chunk);
         if body.len() > MAX_BODY_BYTES {
             api_req.unread_body_bytes = body.len();

@@ -255,7 +255,10 @@ async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
             .collect();
         match rt.db.batch(&statements).await {
             Ok(_) => return Ok(vec![0; batch.len()]),
-            // Two isolates took the same next uid: write one by one, each retrying its uid.
+            // D1 runs one write at a time and each statement reads the room's next uid itself,
+            // so uids cannot collide across isolates; a constraint failure means D1 refused
+            // some row. Writing one by one (each with `allocate`'s own retry) finds it, and
+            // the rows before it land.
             Err(DbError::Constraint(_)) => {}
             Err(e) => return Err(e),
         }
