@@ -263,6 +263,26 @@ pub mod recording {
         (!key.is_empty() && !secret.is_empty()).then_some((key, secret))
     }
 
+    /// `gcs_hmac` for a vendor that cannot write to `gs://` without it, else why not.
+    pub fn required_gcs_hmac(vendor: &str, credentials: &str) -> crate::error::ApiResult<(String, String)> {
+        gcs_hmac(credentials).ok_or_else(|| {
+            destination_unsupported(
+                vendor,
+                format!(
+                    "{vendor} writes to gs:// with an HMAC key: add hmac_access_key and hmac_secret to \
+                     RECORDING_GCP_CREDENTIALS"
+                ),
+            )
+        })
+    }
+
+    /// Why `vendor` cannot write to a recording's destination (the request's `output_uri`).
+    pub fn destination_unsupported(vendor: &str, why: impl Into<String>) -> crate::error::ApiError {
+        crate::error::ApiError::new(crate::error::ErrorCode::DestinationUnsupported, why)
+            .with_detail("field", "output_uri")
+            .with_detail("vendor", vendor)
+    }
+
     /// The folder a vendor that names its files itself (Agora, ZEGO) writes into: the
     /// destination's path without its extension, so it is as unique as the file path the
     /// record shows (`rec/rm_1-rec_2.mp4` → `rec/rm_1-rec_2`).

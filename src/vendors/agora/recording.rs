@@ -27,11 +27,12 @@ use serde_json::{json, Map, Value};
 
 use super::rest::error_from;
 use super::NAME;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::ApiResult;
 use crate::http::percent_encode;
 use crate::runtime::OutboundResponse;
 use crate::vendors::recording::{
-    folder_of, gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState, RecordingStatus,
+    destination_unsupported, folder_of, required_gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState,
+    RecordingStatus,
 };
 use crate::vendors::transport::{join_url, json_body};
 use crate::vendors::{VendorError, VendorFailure};
@@ -120,15 +121,14 @@ pub fn file_prefix(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn unsupported(why: String) -> ApiError {
-    ApiError::new(ErrorCode::DestinationUnsupported, why).with_detail("field", "output_uri").with_detail("vendor", NAME)
-}
-
 /// `storageConfig` for `destination`, or why Agora cannot write there.
 pub fn storage_config(destination: &Destination) -> ApiResult<Value> {
     let prefix = file_prefix(destination.path());
     if prefix.join("/").len() > MAX_PREFIX_CHARS {
-        return Err(unsupported(format!("agora allows a folder path of at most {MAX_PREFIX_CHARS} characters")));
+        return Err(destination_unsupported(
+            NAME,
+            format!("agora allows a folder path of at most {MAX_PREFIX_CHARS} characters"),
+        ));
     }
     let mut config = Map::new();
     match destination {
@@ -140,9 +140,10 @@ pub fn storage_config(destination: &Destination) -> ApiResult<Value> {
             } else {
                 let name = region.as_deref().unwrap_or("");
                 let code = S3_REGIONS.iter().find(|(r, _)| *r == name).map(|(_, c)| *c).ok_or_else(|| {
-                    unsupported(format!(
-                        "agora needs RECORDING_S3_REGION to be an AWS region it supports (got '{name}')"
-                    ))
+                    destination_unsupported(
+                        NAME,
+                        format!("agora needs RECORDING_S3_REGION to be an AWS region it supports (got '{name}')"),
+                    )
                 })?;
                 config.insert("vendor".into(), json!(1));
                 config.insert("region".into(), json!(code));
@@ -159,13 +160,7 @@ pub fn storage_config(destination: &Destination) -> ApiResult<Value> {
             config.insert("secretKey".into(), json!(account_key));
         }
         Destination::Gcs { bucket, credentials, .. } => {
-            let (key, secret) = gcs_hmac(credentials).ok_or_else(|| {
-                unsupported(
-                    "agora writes to gs:// with an HMAC key: add hmac_access_key and hmac_secret to \
-                     RECORDING_GCP_CREDENTIALS"
-                        .to_owned(),
-                )
-            })?;
+            let (key, secret) = required_gcs_hmac(NAME, credentials)?;
             config.insert("vendor".into(), json!(6));
             config.insert("region".into(), json!(0));
             config.insert("bucket".into(), json!(bucket));
@@ -459,6 +454,7 @@ pub fn handle_for(spec: &RecordingSpec, resource_id: String, sid: String) -> Han
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn response(status: u16, body: Value) -> OutboundResponse {
         OutboundResponse {

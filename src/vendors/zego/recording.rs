@@ -21,10 +21,11 @@ use serde_json::{json, Map, Value};
 
 use super::signing::{self, Stamp};
 use super::NAME;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::ApiResult;
 use crate::runtime::OutboundResponse;
 use crate::vendors::recording::{
-    folder_of, gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState, RecordingStatus,
+    destination_unsupported, folder_of, required_gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState,
+    RecordingStatus,
 };
 use crate::vendors::transport::retry_after;
 use crate::vendors::{VendorError, VendorFailure};
@@ -43,10 +44,6 @@ pub fn url(base: &str, action: &str, app_id: u32, server_secret: &str, stamp: &S
     format!("{}/?{}", base.trim_end_matches('/'), signing::query_string(pairs))
 }
 
-fn unsupported(why: &str) -> ApiError {
-    ApiError::new(ErrorCode::DestinationUnsupported, why).with_detail("field", "output_uri").with_detail("vendor", NAME)
-}
-
 /// `StorageParams` for `destination`, or why ZEGO cannot write there.
 pub fn storage_params(destination: &Destination) -> ApiResult<Value> {
     let mut params = Map::new();
@@ -59,7 +56,10 @@ pub fn storage_params(destination: &Destination) -> ApiResult<Value> {
                 }
                 None => {
                     if region.is_none() {
-                        return Err(unsupported("zego writes to Amazon S3 only with RECORDING_S3_REGION set"));
+                        return Err(destination_unsupported(
+                            NAME,
+                            "zego writes to Amazon S3 only with RECORDING_S3_REGION set",
+                        ));
                     }
                     params.insert("Vendor".into(), json!(1));
                 }
@@ -70,19 +70,14 @@ pub fn storage_params(destination: &Destination) -> ApiResult<Value> {
             params.insert("AccessKeySecret".into(), json!(secret));
         }
         Destination::Gcs { bucket, credentials, .. } => {
-            let (key, secret) = gcs_hmac(credentials).ok_or_else(|| {
-                unsupported(
-                    "zego writes to gs:// with an HMAC key: add hmac_access_key and hmac_secret to \
-                     RECORDING_GCP_CREDENTIALS",
-                )
-            })?;
+            let (key, secret) = required_gcs_hmac(NAME, credentials)?;
             params.insert("Vendor".into(), json!(8));
             params.insert("Bucket".into(), json!(bucket));
             params.insert("AccessKeyId".into(), json!(key));
             params.insert("AccessKeySecret".into(), json!(secret));
         }
         Destination::Azure { .. } => {
-            return Err(unsupported("zego cloud recording cannot write to Azure Blob Storage"));
+            return Err(destination_unsupported(NAME, "zego cloud recording cannot write to Azure Blob Storage"));
         }
     }
     Ok(Value::Object(params))
@@ -230,6 +225,7 @@ pub fn parse_status(task_id: &str, data: &Value) -> Result<RecordingState, Vendo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn answer(status: u16, body: Value) -> OutboundResponse {
         OutboundResponse { status, headers: vec![], body: body.to_string().into_bytes() }
@@ -313,6 +309,20 @@ mod tests {
         assert_eq!(
             (e.code, e.status(), e.details["field"].as_str()),
             (ErrorCode::DestinationUnsupported, 422, Some("output_uri"))
+        );
+        let without_hmac = Destination::Gcs {
+            bucket: "g".into(),
+            path: "p/".into(),
+            credentials: r#"{"type":"service_account"}"#.into(),
+        };
+        let e = storage_params(&without_hmac).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str(), e.details["vendor"].as_str()),
+            (
+                ErrorCode::DestinationUnsupported,
+                "zego writes to gs:// with an HMAC key: add hmac_access_key and hmac_secret to RECORDING_GCP_CREDENTIALS",
+                Some("zego")
+            )
         );
     }
 
