@@ -11,8 +11,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, adminSetup, api, freePort } from '../tests/e2e/harness.mjs';
+import { ROOT, adminSetup, freePort } from '../tests/e2e/harness.mjs';
 import { runLoad } from './load.mjs';
+import { health, postJson, sdkMint, tokenRows } from './rows.mjs';
 import { cpuMicros, startWorkerd } from './workerd.mjs';
 
 const ROW = process.argv[2] ?? 'livekit:warm';
@@ -24,7 +25,7 @@ const SDK_ROW = ROW === 'sdk:livekit';
 const bench = await startWorkerd({ inspectorPort, sdk: SDK_ROW });
 try {
   const { url, request } = SDK_ROW
-    ? { url: `${bench.sdk}/livekit`, request: (i) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'bench', identity: `user-${i % 256}`, ttl_s: 3600 }) }) }
+    ? { url: `${bench.sdk}/livekit`, request: sdkMint }
     : await rowOf(ROW, bench.rtc);
   const load = (seconds) => runLoad({ url, request, concurrency: 16, durationMs: seconds * 1000, maxRequests: 1e7 });
   await load(2);
@@ -47,19 +48,15 @@ try {
 
 /** The URL and request builder of a row. */
 async function rowOf(row, rtc) {
-  if (row === 'health') return { url: `${rtc.url}/v1/health`, request: () => ({ method: 'GET', headers: {} }) };
-  const json = (headers, body) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  const url = `${rtc.url}/v1/rtc/token/issue`;
-  if (row === 'post-refused') return { url, request: (i) => json({}, { room: 'r', identity: `user-${i % 256}`, ttl_s: 3600 }) };
+  if (row === 'health') return { url: `${rtc.url}/v1/health`, request: health };
+  if (row === 'post-refused') {
+    return { url: `${rtc.url}/v1/rtc/token/issue`, request: (i) => postJson({}, { room: 'r', identity: `user-${i % 256}`, ttl_s: 3600 }) };
+  }
   const [vendor, mode] = row.split(':');
   if (!['livekit', 'agora', 'zego'].includes(vendor) || !['warm', 'new'].includes(mode)) throw new Error(`unknown row ${row}`);
   const { key } = await adminSetup(rtc);
-  const room = await api(rtc, 'POST', '/v1/rtc/room/create', { key, body: { name: `profile-${vendor}`, vendor } });
-  if (room.status !== 201) throw new Error(`room create on ${vendor}: ${room.status} ${room.text}`);
-  const auth = { authorization: `Bearer ${key}` };
-  let fresh = 0;
-  const identity = mode === 'new' ? () => `new-${++fresh}` : (i) => `user-${i % 256}`;
-  return { url, request: (i) => json(auth, { room: room.json.room, identity: identity(i), ttl_s: 3600 }) };
+  const tokens = await tokenRows(rtc, key, vendor, `profile-${vendor}`);
+  return { url: tokens.url, request: mode === 'new' ? tokens.fresh : tokens.warm };
 }
 
 /** Runs `work` with the CPU profiler of the Worker named `worker` on and returns the profile. */

@@ -9,8 +9,9 @@
 // identity on every request. Prints a table and writes target/bench-side-by-side.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, adminSetup, api } from '../tests/e2e/harness.mjs';
+import { ROOT, adminSetup } from '../tests/e2e/harness.mjs';
 import { percentile, runLoad } from './load.mjs';
+import { POOL, health, sdkMint, tokenRows } from './rows.mjs';
 import { startWorkerd } from './workerd.mjs';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 20) * 1000;
@@ -30,7 +31,6 @@ try {
   console.log(`one workerd: ${workerd.length} workerd process(es) (pid ${workerd.join(', ')}) serve both Workers, D1 and KV; ` +
     `rtcgate on ${rtc.url}, the SDK Worker on ${sdk}, each Worker's own socket`);
 
-  const json = (headers, body) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   // Every row is measured in ROUNDS slices, the rows taking turns, so that the machine's load
   // drifting during the run (it is shared) hits every row alike rather than one row's slot.
   const plan = [];
@@ -39,27 +39,20 @@ try {
   // The SDK Worker: the reference for every ratio.
   const ref = {};
   for (const vendor of ['livekit', 'agora']) {
-    row(`SDK Worker mint, ${vendor}`, `${sdk}/${vendor}`, (i) => json({}, { room: 'bench', identity: `user-${i % 256}`, ttl_s: 3600 }));
+    row(`SDK Worker mint, ${vendor}`, `${sdk}/${vendor}`, sdkMint);
     ref[vendor] = plan.at(-1);
   }
   // ZEGO has no npm SDK, and health is measured against minting: both compare to the LiveKit mint.
-  const health = { method: 'GET', headers: {}, body: undefined };
-  row('rtcgate GET /v1/health', `${rtc.url}/v1/health`, () => health, { row: ref.livekit, target: TARGETS.health });
+  row('rtcgate GET /v1/health', `${rtc.url}/v1/health`, health, { row: ref.livekit, target: TARGETS.health });
 
   const { key } = await adminSetup(rtc);
-  const auth = { authorization: `Bearer ${key}` };
-  let fresh = 0;
   for (const vendor of ['livekit', 'agora', 'zego']) {
-    const room = await api(rtc, 'POST', '/v1/rtc/room/create', { key, body: { name: `bench-${vendor}`, vendor } });
-    if (room.status !== 201) throw new Error(`room create on ${vendor}: ${room.status} ${room.text}`);
-    const url = `${rtc.url}/v1/rtc/token/issue`;
+    const tokens = await tokenRows(rtc, key, vendor, `bench-${vendor}`);
     const against = ref[vendor] ?? ref.livekit;
     // Warm: 256 identities that reconnect; the warm-up serves each of them first.
-    row(`rtcgate token.issue ${vendor}, warm`, url, (i) => json(auth, { room: room.json.room, identity: `user-${i % 256}`, ttl_s: 3600 }),
-      { row: against, target: vendor === 'zego' ? null : TARGETS.warm }, 256);
+    row(`rtcgate token.issue ${vendor}, warm`, tokens.url, tokens.warm, { row: against, target: vendor === 'zego' ? null : TARGETS.warm }, POOL);
     // A new identity on every request, warm-up and every round included.
-    row(`rtcgate token.issue ${vendor}, new identity`, url, () => json(auth, { room: room.json.room, identity: `new-${++fresh}`, ttl_s: 3600 }),
-      { row: against, target: vendor === 'agora' ? null : TARGETS.fresh });
+    row(`rtcgate token.issue ${vendor}, new identity`, tokens.url, tokens.fresh, { row: against, target: vendor === 'agora' ? null : TARGETS.fresh });
   }
 
   for (const r of plan) {
