@@ -77,6 +77,37 @@ async function serverRoom(name) {
   return (await rooms.listRooms([name]))[0];
 }
 
+/** What each client reports about its connection from now on: `{who: [event, ...]}`. */
+function watchConnection(present) {
+  const seen = {};
+  for (const [who, c] of Object.entries(present)) {
+    seen[who] = [];
+    for (const event of [rtc.RoomEvent.Reconnecting, rtc.RoomEvent.Reconnected, rtc.RoomEvent.Disconnected]) {
+      c.on(event, (...args) => seen[who].push([event, ...args.filter((a) => typeof a !== 'object')]));
+    }
+    seen[who].connected = () => c.isConnected;
+  }
+  return seen;
+}
+
+/**
+ * `waiting`, or when it fails, the same failure with what is needed to tell a client that missed
+ * an event from a server that did not send it: each client's connection events and state, the
+ * server's view of the room, and the end of the server's log.
+ */
+async function explainMiss(waiting, roomName, seen) {
+  try {
+    return await waiting;
+  } catch (e) {
+    const clientsSaw = Object.entries(seen).map(([who, events]) => `${who}: connected=${events.connected()} events=${JSON.stringify(events)}`);
+    const room = await serverRoom(roomName).catch((err) => `unreadable: ${err.message}`);
+    const people = await rooms.listParticipants(roomName).then((ps) => ps.map((p) => p.identity), (err) => `unreadable: ${err.message}`);
+    const logTail = lk.logs().split('\n').slice(-60).join('\n');
+    e.message += `\n${clientsSaw.join('\n')}\nserver room: ${JSON.stringify(room, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\nserver participants: ${JSON.stringify(people)}\nserver log (end):\n${logTail}`;
+    throw e;
+  }
+}
+
 function tamperRoom(token, room) {
   const [header, payload, signature] = token.split('.');
   const claims = JSON.parse(Buffer.from(payload, 'base64url'));
@@ -262,10 +293,13 @@ describe('rtcgate with a real LiveKit server and real clients', () => {
   test('delete: every client is disconnected and the server has no room', async () => {
     const t1 = await issue({ room: standup.room, identity: 'dave' });
     const dave = await join(t1);
-    const gone = [alice, dave].map((c) => nextEvent(c, rtc.RoomEvent.Disconnected));
+    const present = { alice, dave };
+    for (const [who, c] of Object.entries(present)) assert.equal(c.isConnected, true, `${who} is connected before the delete`);
+    const seen = watchConnection(present);
+    const gone = Object.values(present).map((c) => nextEvent(c, rtc.RoomEvent.Disconnected));
     const r = await api(w, 'DELETE', `/v1/rtc/room/delete/${standup.room}`, { key });
     assert.equal(r.status, 200, r.text);
-    const reasons = (await Promise.all(gone)).map(([reason]) => reason);
+    const reasons = (await explainMiss(Promise.all(gone), standup.room, seen)).map(([reason]) => reason);
     assert.deepEqual(reasons, [rtc.DisconnectReason.ROOM_DELETED, rtc.DisconnectReason.ROOM_DELETED]);
     clients.delete(alice);
     clients.delete(dave);
