@@ -7,9 +7,9 @@ mod support;
 use futures_util::FutureExt;
 use rtcgate::app::{CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
 use rtcgate::native::{json_response, run_background, RoundTrips};
-use rtcgate::runtime::Runtime;
+use rtcgate::runtime::{Clock, Runtime};
 use rtcgate::store::participants;
-use rtcgate::store::registry_writer::FLUSH_ATTEMPTS;
+use rtcgate::store::registry_writer::{COALESCE_MS, FLUSH_ATTEMPTS};
 use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
 
@@ -304,5 +304,36 @@ fn a_large_burst_of_new_identities_is_written_in_calls_bounded_by_size() {
     assert_eq!(t.app.registry.pending(), 0);
     for i in [0, 75, 149] {
         assert!(registered(&t, room, &format!("burst-{i}")).is_some(), "burst-{i} written");
+    }
+}
+
+#[test]
+fn identities_arriving_while_a_write_is_in_flight_wait_for_the_next_window() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[0].1;
+    let start = t.native.round_trips();
+    // The first window's write is held in flight (a D1 round trip takes a while)…
+    let gate = t.native.counters.hold_next_write();
+    for identity in ["a", "b"] {
+        assert_eq!(issue(&t, &key, json!({"room": room, "identity": identity})).status, 200);
+    }
+    run_background();
+    assert!(gate.reached(), "the first window's write has started");
+    // …while more new identities arrive.
+    for identity in ["c", "d", "e"] {
+        assert_eq!(issue(&t, &key, json!({"room": room, "identity": identity})).status, 200);
+    }
+    assert_eq!(diff(t.native.round_trips(), start), d1(1));
+    let released_at = t.native.clock.now_ms();
+    gate.release();
+    run_background();
+    // They went together in one more call, after a whole window: under steady load the
+    // calls stay one per window instead of one per round trip, each chasing the rows that
+    // arrived during the last.
+    assert_eq!(diff(t.native.round_trips(), start), d1(2));
+    assert_eq!(t.native.clock.now_ms() - released_at, COALESCE_MS, "the second write waited one window");
+    assert_eq!(t.app.registry.pending(), 0);
+    for identity in ["a", "b", "c", "d", "e"] {
+        assert!(registered(&t, room, identity).is_some(), "{identity} written");
     }
 }

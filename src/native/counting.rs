@@ -1,9 +1,12 @@
 //! Round-trip counters around the native D1, KV and HTTP, so tests can hold each route to a
 //! budget of storage and vendor round trips ("warm token.issue: no D1 before the response").
-//! The D1 counter can also be told to fail writes, to show what happens when D1 is down.
+//! The D1 counter can also be told to fail writes, to show what happens when D1 is down, or to
+//! hold a write in flight until the test lets it finish, to show what happens meanwhile.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use async_trait::async_trait;
 
@@ -36,6 +39,44 @@ pub struct Counters {
     http: Cell<u32>,
     /// While non-zero, each write (execute, batch, or a query that writes) fails and counts down.
     failing_writes: Cell<u32>,
+    /// When set, the next write waits at this gate before it reaches the database.
+    held_write: RefCell<Option<Rc<WriteGate>>>,
+}
+
+/// A D1 write held in flight: it has started (`reached`) and finishes only once `release`d.
+#[derive(Default)]
+pub struct WriteGate {
+    reached: Cell<bool>,
+    released: Cell<bool>,
+    waiting: RefCell<Option<Waker>>,
+}
+
+impl WriteGate {
+    /// Whether the held write has started (and is now waiting).
+    pub fn reached(&self) -> bool {
+        self.reached.get()
+    }
+
+    /// Lets the held write go on; it finishes the next time the test drives the runtime.
+    pub fn release(&self) {
+        self.released.set(true);
+        if let Some(waker) = self.waiting.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    async fn pass(&self) {
+        self.reached.set(true);
+        poll_fn(|cx| {
+            if self.released.get() {
+                Poll::Ready(())
+            } else {
+                *self.waiting.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 impl Counters {
@@ -46,6 +87,21 @@ impl Counters {
     /// The next `n` D1 writes fail as if D1 were unreachable.
     pub fn fail_next_writes(&self, n: u32) {
         self.failing_writes.set(n);
+    }
+
+    /// Holds the next D1 write in flight until the returned gate is released.
+    pub fn hold_next_write(&self) -> Rc<WriteGate> {
+        let gate = Rc::new(WriteGate::default());
+        *self.held_write.borrow_mut() = Some(gate.clone());
+        gate
+    }
+
+    /// Waits at the held gate, if a write is to be held.
+    async fn in_flight(&self) {
+        let gate = self.held_write.borrow_mut().take();
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
     }
 
     fn bump(cell: &Cell<u32>) {
@@ -79,8 +135,11 @@ pub struct CountingDb {
 impl Db for CountingDb {
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
         Counters::bump(&self.counters.d1);
-        if is_write(sql) && self.counters.write_fails() {
-            return Err(unreachable());
+        if is_write(sql) {
+            if self.counters.write_fails() {
+                return Err(unreachable());
+            }
+            self.counters.in_flight().await;
         }
         self.inner.query(sql, params).await
     }
@@ -95,6 +154,7 @@ impl Db for CountingDb {
         if self.counters.write_fails() {
             return Err(unreachable());
         }
+        self.counters.in_flight().await;
         self.inner.execute(sql, params).await
     }
 
@@ -103,6 +163,7 @@ impl Db for CountingDb {
         if self.counters.write_fails() {
             return Err(unreachable());
         }
+        self.counters.in_flight().await;
         self.inner.batch(statements).await
     }
 }

@@ -5,7 +5,9 @@
 //! numeric uid (Agora) waits for the write, because the token carries the uid D1 allocates.
 //!
 //! Deferred writes are coalesced: a flush starts `COALESCE_MS` after the first deferral, and
-//! takes every row queued by then (bounded per call), one statement per room.
+//! takes every row queued by then (bounded per call), one statement per room; rows queued
+//! while that write is in flight wait for the next window, so under load an isolate makes
+//! about one D1 call per window, not one per D1 round trip.
 //!
 //! A deferred write that fails is retried with backoff, then kept in this isolate's queue for
 //! the next flush (every later deferral starts one) and logged as an error each time; the
@@ -174,8 +176,13 @@ impl Registry {
         }
     }
 
-    /// Writes every pending entry, in batches, until none is left or `FLUSH_ATTEMPTS`
+    /// Writes every pending entry, a window at a time, until none is left or `FLUSH_ATTEMPTS`
     /// consecutive attempts failed (then they wait for the next flush).
+    ///
+    /// Each window writes the entries queued when it closed. Entries queued while those
+    /// writes are in flight wait for the next window: otherwise, under steady load, each
+    /// write would be chased at once by another carrying only what arrived during its round
+    /// trip, and the calls would follow D1's latency instead of `COALESCE_MS`.
     async fn flush(self: Rc<Self>, rt: Runtime) {
         // Whatever happens to this task, a later deferral can start the next flush.
         struct Done<'a>(&'a Cell<bool>);
@@ -185,53 +192,65 @@ impl Registry {
             }
         }
         let _done = Done(&self.flushing);
-        rt.clock.sleep_ms(COALESCE_MS).await;
         let mut failures = 0;
         loop {
-            let batch: Vec<Entry> = {
-                let mut pending = self.pending.borrow_mut();
-                let mut bytes = 0;
-                // At least one entry, whatever its size, so that the queue always drains.
-                let keys: Vec<_> = pending
-                    .iter()
-                    .enumerate()
-                    .take_while(|(i, (_, e))| {
-                        bytes += e.size();
-                        *i == 0 || bytes <= BATCH_BYTES
-                    })
-                    .take(BATCH_ROWS)
-                    .map(|(_, (k, _))| k.clone())
-                    .collect();
-                keys.iter().filter_map(|k| pending.remove(k)).collect()
-            };
-            if batch.is_empty() {
+            rt.clock.sleep_ms(COALESCE_MS).await;
+            let mut due = self.pending.borrow().len();
+            while due > 0 {
+                let batch = self.next_batch();
+                if batch.is_empty() {
+                    // `due` never exceeds what is queued; this only keeps a miscount from spinning.
+                    break;
+                }
+                let written = batch.len();
+                match write(&rt, &batch).await {
+                    Ok(uids) => {
+                        failures = 0;
+                        due = due.saturating_sub(written);
+                        for (entry, uid) in batch.into_iter().zip(uids) {
+                            self.remember(entry, uid);
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let who: Vec<String> = batch.iter().map(|e| format!("{}/{}", e.room_id, e.identity)).collect();
+                        crate::log::error(&format!(
+                            "participant registry write failed (attempt {failures} of {FLUSH_ATTEMPTS}), {} kept queued: {e:?}; {}",
+                            batch.len(),
+                            who.join(", ")
+                        ));
+                        for entry in batch {
+                            self.enqueue(entry);
+                        }
+                        if failures >= FLUSH_ATTEMPTS {
+                            return;
+                        }
+                        rt.clock.sleep_ms(100 << failures).await;
+                    }
+                }
+            }
+            if self.pending.borrow().is_empty() {
                 return;
             }
-            match write(&rt, &batch).await {
-                Ok(uids) => {
-                    failures = 0;
-                    for (entry, uid) in batch.into_iter().zip(uids) {
-                        self.remember(entry, uid);
-                    }
-                }
-                Err(e) => {
-                    failures += 1;
-                    let who: Vec<String> = batch.iter().map(|e| format!("{}/{}", e.room_id, e.identity)).collect();
-                    crate::log::error(&format!(
-                        "participant registry write failed (attempt {failures} of {FLUSH_ATTEMPTS}), {} kept queued: {e:?}; {}",
-                        batch.len(),
-                        who.join(", ")
-                    ));
-                    for entry in batch {
-                        self.enqueue(entry);
-                    }
-                    if failures >= FLUSH_ATTEMPTS {
-                        return;
-                    }
-                    rt.clock.sleep_ms(100 << failures).await;
-                }
-            }
         }
+    }
+
+    /// Takes the next batch off the queue: at least one entry, whatever its size, so that
+    /// the queue always drains, then as many as fit in one call.
+    fn next_batch(&self) -> Vec<Entry> {
+        let mut pending = self.pending.borrow_mut();
+        let mut bytes = 0;
+        let keys: Vec<_> = pending
+            .iter()
+            .enumerate()
+            .take_while(|(i, (_, e))| {
+                bytes += e.size();
+                *i == 0 || bytes <= BATCH_BYTES
+            })
+            .take(BATCH_ROWS)
+            .map(|(_, (k, _))| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| pending.remove(k)).collect()
     }
 }
 
