@@ -1,9 +1,11 @@
-// Post-build step (scripts/build.sh): worker-build 0.8.7's entry wraps the Worker class in a
-// Proxy whose traps make a new Proxy for the instance on every request and another for every
-// method read from it, to re-instantiate the wasm module after a trap. That costs 6–9 % of a
-// request's CPU (README, Performance). This replaces the default export with the class itself,
-// keeping the same recovery around each handler: before a call, re-instantiate if a trap was
-// seen; a trap thrown (or rejected) by the call marks the module for that.
+// Post-build step (scripts/build.sh): worker-build 0.8.7's entry exports a WorkerEntrypoint
+// class wrapped in a Proxy whose traps make a new Proxy for the instance on every request and
+// another for every method read from it, to re-instantiate the wasm module after a trap. That
+// costs 6–9 % of a request's CPU (README, Performance), and workerd constructs the class itself
+// for every request too. This replaces the default export with a plain module-Worker object
+// whose fetch and queue call the wasm exports directly (they take env and ctx as arguments and
+// need no instance), keeping the same recovery around each: before a call, re-instantiate if
+// a trap was seen; a trap thrown (or rejected) by the call marks the module for that.
 // It edits the unminified bundle (NO_MINIFY, set by build.sh) and refuses to guess: if the
 // shim's line is not there exactly once, the build fails.
 import fs from 'node:fs';
@@ -11,7 +13,7 @@ import fs from 'node:fs';
 const file = process.argv[2] ?? 'build/index.js';
 const MARK = '// rtcgate: entry without per-request Proxy objects';
 const LINE = 'var shim_default = new Proxy(Entrypoint, classProxyHooks);';
-const NEEDED = ['function checkReinitialize()', 'function handleMaybeCritical(e)', 'Entrypoint.prototype.fetch = function', 'Entrypoint.prototype.queue = function'];
+const NEEDED = ['function checkReinitialize()', 'function handleMaybeCritical(e)', 'function fetch(req, env, ctx)', 'function queue(event, env, ctx)'];
 
 const text = fs.readFileSync(file, 'utf8');
 if (text.includes(MARK)) process.exit(0);
@@ -22,18 +24,18 @@ if (found !== 1 || missing.length) {
   process.exit(1);
 }
 const replacement = `${MARK} (scripts/lighten_entry.mjs)
-for (const name of ["fetch", "queue"]) {
-  const handler = Entrypoint.prototype[name];
-  Entrypoint.prototype[name] = function (arg) {
-    checkReinitialize();
-    try {
-      const result = handler.call(this, arg);
-      return result instanceof Promise ? result.catch((e) => { handleMaybeCritical(e); throw e; }) : result;
-    } catch (e) {
-      handleMaybeCritical(e);
-      throw e;
-    }
-  };
+function rtcgateGuarded(handler, arg, env, ctx) {
+  checkReinitialize();
+  try {
+    const result = handler(arg, env, ctx);
+    return result instanceof Promise ? result.catch((e) => { handleMaybeCritical(e); throw e; }) : result;
+  } catch (e) {
+    handleMaybeCritical(e);
+    throw e;
+  }
 }
-var shim_default = Entrypoint;`;
+var shim_default = {
+  fetch: (request, env, ctx) => rtcgateGuarded(fetch, request, env, ctx),
+  queue: (batch, env, ctx) => rtcgateGuarded(queue, batch, env, ctx),
+};`;
 fs.writeFileSync(file, text.replace(LINE, replacement));
