@@ -177,7 +177,8 @@ pub struct JsClock;
 #[async_trait(?Send)]
 impl Clock for JsClock {
     fn now_ms(&self) -> u64 {
-        worker::Date::now().as_millis()
+        // `Date.now()`: one call and no object (`worker::Date::now` builds a `Date`, then reads it).
+        js_sys::Date::now() as u64
     }
 
     async fn sleep_ms(&self, ms: u64) {
