@@ -9,7 +9,7 @@ use rtcgate::app::{CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
 use rtcgate::native::{json_response, run_background, RoundTrips};
 use rtcgate::runtime::{Clock, Runtime};
 use rtcgate::store::participants;
-use rtcgate::store::registry_writer::{COALESCE_MS, FLUSH_ATTEMPTS};
+use rtcgate::store::registry_writer::{COALESCE_MS, FLUSH_ATTEMPTS, FLUSH_TASK_MAX_MS};
 use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
 
@@ -312,28 +312,62 @@ fn identities_arriving_while_a_write_is_in_flight_wait_for_the_next_window() {
     let (t, key, rooms) = warm_app();
     let room = &rooms[0].1;
     let start = t.native.round_trips();
-    // The first window's write is held in flight (a D1 round trip takes a while)…
+    // A window with more rows than one call carries (about 600 KiB of metadata: two calls),
+    // whose first call is held in flight (a D1 round trip takes a while)…
+    let metadata = json!({"notes": "n".repeat(4000)});
     let gate = t.native.counters.hold_next_write();
-    for identity in ["a", "b"] {
-        assert_eq!(issue(&t, &key, json!({"room": room, "identity": identity})).status, 200);
+    for i in 0..150 {
+        let r = issue(&t, &key, json!({"room": room, "identity": format!("burst-{i}"), "metadata": metadata}));
+        assert_eq!(r.status, 200, "{}", r.json);
     }
     run_background();
-    assert!(gate.reached(), "the first window's write has started");
+    assert!(gate.reached(), "the first window's first call has started");
     // …while more new identities arrive.
-    for identity in ["c", "d", "e"] {
+    for identity in ["late-1", "late-2", "late-3"] {
         assert_eq!(issue(&t, &key, json!({"room": room, "identity": identity})).status, 200);
     }
     assert_eq!(diff(t.native.round_trips(), start), d1(1));
     let released_at = t.native.clock.now_ms();
     gate.release();
     run_background();
-    // They went together in one more call, after a whole window: under steady load the
-    // calls stay one per window instead of one per round trip, each chasing the rows that
-    // arrived during the last.
-    assert_eq!(diff(t.native.round_trips(), start), d1(2));
-    assert_eq!(t.native.clock.now_ms() - released_at, COALESCE_MS, "the second write waited one window");
+    // The window's second call carried only its own rows; the late ones went together in
+    // one call of the next window, after waiting for it, rather than at once in a call of
+    // their own: under steady load, one call per window instead of one per round trip.
+    assert_eq!(diff(t.native.round_trips(), start), d1(3));
+    assert_eq!(t.native.clock.now_ms() - released_at, COALESCE_MS, "the late rows waited one window");
     assert_eq!(t.app.registry.pending(), 0);
-    for identity in ["a", "b", "c", "d", "e"] {
+    for identity in ["burst-0", "burst-149", "late-1", "late-2", "late-3"] {
         assert!(registered(&t, room, identity).is_some(), "{identity} written");
     }
+}
+
+#[test]
+fn a_flush_the_runtime_stopped_is_replaced_by_a_deferral_after_its_time() {
+    let (t, key, rooms) = warm_app();
+    let room = &rooms[0].1;
+    // The runtime stops running a flush in the middle of its write (here the write never
+    // returns; on Workers, `waitUntil` work is cancelled some time after the response)…
+    let gate = t.native.counters.hold_next_write();
+    assert_eq!(issue(&t, &key, json!({"room": room, "identity": "a"})).status, 200);
+    run_background();
+    assert!(gate.reached());
+    let start = t.native.round_trips();
+    // …a deferral soon after leaves its row to that flush…
+    assert_eq!(issue(&t, &key, json!({"room": room, "identity": "b"})).status, 200);
+    run_background();
+    assert_eq!(diff(t.native.round_trips(), start), NONE);
+    assert_eq!(t.app.registry.pending(), 1);
+    // …but once that flush is older than FLUSH_TASK_MAX_MS, the next deferral starts another,
+    // which writes every queued row.
+    t.native.clock.advance_ms(FLUSH_TASK_MAX_MS);
+    assert_eq!(issue(&t, &key, json!({"room": room, "identity": "c"})).status, 200);
+    run_background();
+    assert_eq!(diff(t.native.round_trips(), start), d1(1));
+    assert_eq!(t.app.registry.pending(), 0);
+    assert!(registered(&t, room, "b").is_some() && registered(&t, room, "c").is_some());
+    // Should the stopped flush ever go on, its row lands too and nothing is written twice.
+    gate.release();
+    run_background();
+    assert!(registered(&t, room, "a").is_some());
+    assert_eq!(diff(t.native.round_trips(), start), d1(1));
 }

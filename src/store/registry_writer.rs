@@ -11,9 +11,11 @@
 //!
 //! A deferred write that fails is retried with backoff, then kept in this isolate's queue for
 //! the next flush (every later deferral starts one) and logged as an error each time; the
-//! identity is remembered only once D1 has it, so a later token for it writes again.
-//! What this cannot survive is the isolate being evicted with writes still queued after every
-//! retry failed; the error lines in the log name each such identity.
+//! identity is remembered only once D1 has it, so a later token for it writes again. A flush
+//! lives at most `FLUSH_TASK_MAX_MS` before the next deferral starts another, so no write
+//! depends on a task the runtime has cancelled.
+//! What this cannot survive is the isolate being evicted with writes still queued (after every
+//! retry failed, or not yet due) or in flight; failed ones are named in the log's error lines.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -34,6 +36,11 @@ const BATCH_BYTES: usize = 512 * 1024;
 /// (a round trip to the primary in production, CPU in the isolate everywhere); the row only
 /// lands this much later, and nothing on the request path waits for it.
 pub const COALESCE_MS: u64 = 50;
+/// How old a flush may be before the next deferral starts another. Workers cancel
+/// `waitUntil` work some time after the response (30 s), and a cancelled flush never ends;
+/// under steady load a flush could otherwise run that long. The old one, should it still run,
+/// stops at its next window.
+pub const FLUSH_TASK_MAX_MS: u64 = 10_000;
 /// Entries remembered before the map is cleared (repeats then write once more).
 const MAX_KNOWN: usize = 50_000;
 
@@ -110,8 +117,19 @@ pub struct Registry {
     known: RefCell<HashMap<(String, String), Known>>,
     /// Writes D1 has not confirmed yet, newest details per (room, identity).
     pending: RefCell<HashMap<(String, String), Entry>>,
-    flushing: Cell<bool>,
+    /// The flush that is writing `pending`, if one is.
+    flush: Cell<Option<FlushTask>>,
+    /// Flushes started so far (each one's number tells it whether it is still the current one).
+    flushes: Cell<u64>,
 }
+
+#[derive(Clone, Copy)]
+struct FlushTask {
+    number: u64,
+    started_ms: u64,
+}
+
+type Key = (String, String);
 
 impl Registry {
     /// Records that `entry`'s identity was issued a token. With `need_uid` returns its
@@ -171,42 +189,58 @@ impl Registry {
 
     fn defer(self: &Rc<Self>, rt: &Runtime, entry: Entry) {
         self.enqueue(entry);
-        if !self.flushing.replace(true) {
-            rt.after_response(self.clone().flush(rt.clone()));
+        let now = rt.now_ms();
+        let running = self.flush.get().is_some_and(|f| now.saturating_sub(f.started_ms) < FLUSH_TASK_MAX_MS);
+        if !running {
+            let number = self.flushes.get() + 1;
+            self.flushes.set(number);
+            self.flush.set(Some(FlushTask { number, started_ms: now }));
+            rt.after_response(self.clone().flush(rt.clone(), number));
         }
     }
 
-    /// Writes every pending entry, a window at a time, until none is left or `FLUSH_ATTEMPTS`
-    /// consecutive attempts failed (then they wait for the next flush).
+    fn is_current(&self, number: u64) -> bool {
+        self.flush.get().is_some_and(|f| f.number == number)
+    }
+
+    /// Writes every pending entry, a window at a time, until none is left, `FLUSH_ATTEMPTS`
+    /// consecutive attempts failed (then they wait for the next flush), or a newer flush has
+    /// taken over.
     ///
     /// Each window writes the entries queued when it closed. Entries queued while those
     /// writes are in flight wait for the next window: otherwise, under steady load, each
     /// write would be chased at once by another carrying only what arrived during its round
     /// trip, and the calls would follow D1's latency instead of `COALESCE_MS`.
-    async fn flush(self: Rc<Self>, rt: Runtime) {
+    async fn flush(self: Rc<Self>, rt: Runtime, number: u64) {
         // Whatever happens to this task, a later deferral can start the next flush.
-        struct Done<'a>(&'a Cell<bool>);
+        struct Done<'a> {
+            registry: &'a Registry,
+            number: u64,
+        }
         impl Drop for Done<'_> {
             fn drop(&mut self) {
-                self.0.set(false);
+                if self.registry.is_current(self.number) {
+                    self.registry.flush.set(None);
+                }
             }
         }
-        let _done = Done(&self.flushing);
+        let _done = Done { registry: &self, number };
         let mut failures = 0;
         loop {
             rt.clock.sleep_ms(COALESCE_MS).await;
-            let mut due = self.pending.borrow().len();
-            while due > 0 {
-                let batch = self.next_batch();
+            if !self.is_current(number) {
+                return;
+            }
+            let mut due: Vec<Key> = self.pending.borrow().keys().cloned().collect();
+            while !due.is_empty() {
+                let batch = self.take_batch(&mut due);
                 if batch.is_empty() {
-                    // `due` never exceeds what is queued; this only keeps a miscount from spinning.
+                    // What was left of `due` had been taken by an older flush still running.
                     break;
                 }
-                let written = batch.len();
                 match write(&rt, &batch).await {
                     Ok(uids) => {
                         failures = 0;
-                        due = due.saturating_sub(written);
                         for (entry, uid) in batch.into_iter().zip(uids) {
                             self.remember(entry, uid);
                         }
@@ -220,6 +254,7 @@ impl Registry {
                             who.join(", ")
                         ));
                         for entry in batch {
+                            due.push(entry.key());
                             self.enqueue(entry);
                         }
                         if failures >= FLUSH_ATTEMPTS {
@@ -235,22 +270,28 @@ impl Registry {
         }
     }
 
-    /// Takes the next batch off the queue: at least one entry, whatever its size, so that
-    /// the queue always drains, then as many as fit in one call.
-    fn next_batch(&self) -> Vec<Entry> {
+    /// Takes the next batch of `due` entries off the queue: at least one, whatever its size,
+    /// so that the queue always drains, then as many as fit in one call. Keys no longer
+    /// queued (another flush took them) are dropped from `due`.
+    fn take_batch(&self, due: &mut Vec<Key>) -> Vec<Entry> {
         let mut pending = self.pending.borrow_mut();
+        let mut batch = Vec::new();
         let mut bytes = 0;
-        let keys: Vec<_> = pending
-            .iter()
-            .enumerate()
-            .take_while(|(i, (_, e))| {
-                bytes += e.size();
-                *i == 0 || bytes <= BATCH_BYTES
-            })
-            .take(BATCH_ROWS)
-            .map(|(_, (k, _))| k.clone())
-            .collect();
-        keys.iter().filter_map(|k| pending.remove(k)).collect()
+        while batch.len() < BATCH_ROWS {
+            let Some(key) = due.last() else { break };
+            let Some(size) = pending.get(key).map(Entry::size) else {
+                due.pop();
+                continue;
+            };
+            if !batch.is_empty() && bytes + size > BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            if let Some(entry) = due.pop().and_then(|key| pending.remove(&key)) {
+                batch.push(entry);
+            }
+        }
+        batch
     }
 }
 
