@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 
 const file = process.argv[2] ?? 'build/index.js';
-const MARK = '// rtcgate: entry without per-request Proxy objects';
+const MARK = '// rtcgate: a plain module-Worker entry, no per-request class or Proxy objects';
 const LINE = 'var shim_default = new Proxy(Entrypoint, classProxyHooks);';
 const NEEDED = ['function checkReinitialize()', 'function handleMaybeCritical(e)', 'function fetch(req, env, ctx)', 'function queue(event, env, ctx)'];
 
@@ -19,6 +19,15 @@ const text = fs.readFileSync(file, 'utf8');
 if (text.includes(MARK)) process.exit(0);
 const found = text.split(LINE).length - 1;
 const missing = NEEDED.filter((s) => !text.includes(s));
+// The plain object carries fetch and queue only; a handler the class gained later (say a
+// scheduled event) would silently vanish from the export, so it stops the build instead.
+// (`start` is the module's start function, which instantiation already runs.)
+const handlers = [...text.matchAll(/^Entrypoint\.prototype\.(\w+) = /gm)].map((m) => m[1]);
+const unknown = handlers.filter((h) => !['fetch', 'queue', 'start'].includes(h));
+if (unknown.length || !handlers.includes('fetch')) {
+  console.error(`lighten_entry: the entry class's handlers are [${handlers.join(', ')}]; this step exports fetch and queue only`);
+  process.exit(1);
+}
 if (found !== 1 || missing.length) {
   console.error(`lighten_entry: ${file} is not the shim this step knows (the line found ${found} times; missing: ${missing.join(', ') || 'none'}); has worker-build changed?`);
   process.exit(1);

@@ -296,7 +296,11 @@ describe('rtcgate with a real LiveKit server and real clients', () => {
     const present = { alice, dave };
     for (const [who, c] of Object.entries(present)) assert.equal(c.isConnected, true, `${who} is connected before the delete`);
     const seen = watchConnection(present);
-    const gone = Object.values(present).map((c) => nextEvent(c, rtc.RoomEvent.Disconnected));
+    const gone = Object.entries(present).map(([who, c]) =>
+      nextEvent(c, rtc.RoomEvent.Disconnected).catch((e) => {
+        e.message = `${who}: ${e.message}`;
+        throw e;
+      }));
     const r = await api(w, 'DELETE', `/v1/rtc/room/delete/${standup.room}`, { key });
     assert.equal(r.status, 200, r.text);
     const reasons = (await explainMiss(Promise.all(gone), standup.room, seen)).map(([reason]) => reason);
