@@ -114,11 +114,12 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json(status: u16, body: &Value) -> Self {
-        ApiResponse {
-            status,
-            headers: vec![("content-type".into(), "application/json; charset=utf-8".into())],
-            body: serde_json::to_vec(body).expect("a Value always serializes"),
-        }
+        Self::json_encoded(status, serde_json::to_vec(body).expect("a Value always serializes"))
+    }
+
+    /// A JSON answer whose body is already encoded.
+    pub fn json_encoded(status: u16, body: Vec<u8>) -> Self {
+        ApiResponse { status, headers: vec![("content-type".into(), "application/json; charset=utf-8".into())], body }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::waiting::Backoff;
-use crate::app::{Ctx, Reply};
+use crate::app::{Ctx, Reply, ReplyBody};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::runtime::Runtime;
@@ -113,7 +113,7 @@ where
 }
 
 fn replay(status: u16, body: Value) -> Reply {
-    Reply { status, body, headers: vec![("Idempotent-Replayed".into(), "true".into())] }
+    Reply { status, body: ReplyBody::Value(body), headers: vec![("Idempotent-Replayed".into(), "true".into())] }
 }
 
 fn reused() -> ApiError {
@@ -132,7 +132,7 @@ where
         Ok(reply) => {
             let (rt2, project, scope, key, owner) =
                 (rt.clone(), k.project_id.to_owned(), k.scope.to_owned(), k.key.to_owned(), owner.to_owned());
-            let (status, body) = (reply.status, reply.body.clone());
+            let (status, body) = (reply.status, reply.body.to_value());
             // Stored even if the client goes away meanwhile: a lost result means a rerun.
             rt.finish_even_if_cancelled(async move {
                 let k = ClaimKey { project_id: &project, scope: &scope, key: &key };
