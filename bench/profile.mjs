@@ -13,7 +13,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { ROOT, adminSetup, freePort } from '../tests/e2e/harness.mjs';
 import { runLoad } from './load.mjs';
-import { health, postJson, sdkMint, tokenRows } from './rows.mjs';
+import { health, pooled, postJson, sdkMint, tokenRows } from './rows.mjs';
 import { cpuMicros, startWorkerd } from './workerd.mjs';
 
 const ROW = process.argv[2] ?? 'livekit:warm';
@@ -50,7 +50,7 @@ try {
 async function rowOf(row, rtc) {
   if (row === 'health') return { url: `${rtc.url}/v1/health`, request: health };
   if (row === 'post-refused') {
-    return { url: `${rtc.url}/v1/rtc/token/issue`, request: (i) => postJson({}, { room: 'r', identity: `user-${i % 256}`, ttl_s: 3600 }) };
+    return { url: `${rtc.url}/v1/rtc/token/issue`, request: (i) => postJson({}, { room: 'r', identity: pooled(i), ttl_s: 3600 }) };
   }
   const [vendor, mode] = row.split(':');
   if (!['livekit', 'agora', 'zego'].includes(vendor) || !['warm', 'new'].includes(mode)) throw new Error(`unknown row ${row}`);

@@ -4,7 +4,7 @@ import { api } from '../tests/e2e/harness.mjs';
 
 /** Identities that reconnect: request i uses one of a pool of 256. */
 export const POOL = 256;
-const pooled = (i) => `user-${i % POOL}`;
+export const pooled = (i) => `user-${i % POOL}`;
 
 /** A JSON POST for `runLoad`. */
 export function postJson(headers, body) {

@@ -96,12 +96,17 @@ impl Counters {
         gate
     }
 
-    /// Waits at the held gate, if a write is to be held.
-    async fn in_flight(&self) {
+    /// What every write meets before it reaches the database: an injected failure, else the
+    /// held gate, if a write is to be held.
+    async fn before_write(&self) -> Result<(), DbError> {
+        if self.write_fails() {
+            return Err(unreachable());
+        }
         let gate = self.held_write.borrow_mut().take();
         if let Some(gate) = gate {
             gate.pass().await;
         }
+        Ok(())
     }
 
     fn bump(cell: &Cell<u32>) {
@@ -136,10 +141,7 @@ impl Db for CountingDb {
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError> {
         Counters::bump(&self.counters.d1);
         if is_write(sql) {
-            if self.counters.write_fails() {
-                return Err(unreachable());
-            }
-            self.counters.in_flight().await;
+            self.counters.before_write().await?;
         }
         self.inner.query(sql, params).await
     }
@@ -151,19 +153,13 @@ impl Db for CountingDb {
 
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
         Counters::bump(&self.counters.d1);
-        if self.counters.write_fails() {
-            return Err(unreachable());
-        }
-        self.counters.in_flight().await;
+        self.counters.before_write().await?;
         self.inner.execute(sql, params).await
     }
 
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, DbError> {
         Counters::bump(&self.counters.d1);
-        if self.counters.write_fails() {
-            return Err(unreachable());
-        }
-        self.counters.in_flight().await;
+        self.counters.before_write().await?;
         self.inner.batch(statements).await
     }
 }

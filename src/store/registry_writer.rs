@@ -44,6 +44,9 @@ pub const FLUSH_TASK_MAX_MS: u64 = 10_000;
 /// Entries remembered before the map is cleared (repeats then write once more).
 const MAX_KNOWN: usize = 50_000;
 
+/// A registry row's identity: (room id, participant identity).
+type Key = (String, String);
+
 /// One registry row as a token request states it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -56,7 +59,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn key(&self) -> (String, String) {
+    fn key(&self) -> Key {
         (self.room_id.clone(), self.identity.clone())
     }
 
@@ -114,9 +117,9 @@ impl Known {
 
 #[derive(Default)]
 pub struct Registry {
-    known: RefCell<HashMap<(String, String), Known>>,
+    known: RefCell<HashMap<Key, Known>>,
     /// Writes D1 has not confirmed yet, newest details per (room, identity).
-    pending: RefCell<HashMap<(String, String), Entry>>,
+    pending: RefCell<HashMap<Key, Entry>>,
     /// The flush that is writing `pending`, if one is.
     flush: Cell<Option<FlushTask>>,
     /// Flushes started so far (each one's number tells it whether it is still the current one).
@@ -128,8 +131,6 @@ struct FlushTask {
     number: u64,
     started_ms: u64,
 }
-
-type Key = (String, String);
 
 impl Registry {
     /// Records that `entry`'s identity was issued a token. With `need_uid` returns its

@@ -77,15 +77,15 @@ async function serverRoom(name) {
   return (await rooms.listRooms([name]))[0];
 }
 
-/** What each client reports about its connection from now on: `{who: [event, ...]}`. */
+/** What each client reports about its connection from now on: `{who: {client, events}}`. */
 function watchConnection(present) {
   const seen = {};
-  for (const [who, c] of Object.entries(present)) {
-    seen[who] = [];
+  for (const [who, client] of Object.entries(present)) {
+    const events = [];
     for (const event of [rtc.RoomEvent.Reconnecting, rtc.RoomEvent.Reconnected, rtc.RoomEvent.Disconnected]) {
-      c.on(event, (...args) => seen[who].push([event, ...args.filter((a) => typeof a !== 'object')]));
+      client.on(event, (...args) => events.push([event, ...args.filter((a) => typeof a !== 'object')]));
     }
-    seen[who].connected = () => c.isConnected;
+    seen[who] = { client, events };
   }
   return seen;
 }
@@ -99,7 +99,7 @@ async function explainMiss(waiting, roomName, seen) {
   try {
     return await waiting;
   } catch (e) {
-    const clientsSaw = Object.entries(seen).map(([who, events]) => `${who}: connected=${events.connected()} events=${JSON.stringify(events)}`);
+    const clientsSaw = Object.entries(seen).map(([who, { client, events }]) => `${who}: connected=${client.isConnected} events=${JSON.stringify(events)}`);
     const room = await serverRoom(roomName).catch((err) => `unreadable: ${err.message}`);
     const people = await rooms.listParticipants(roomName).then((ps) => ps.map((p) => p.identity), (err) => `unreadable: ${err.message}`);
     const logTail = lk.logs().split('\n').slice(-60).join('\n');
