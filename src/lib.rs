@@ -6,6 +6,7 @@
 //! capabilities the core needs from its host; `edge` provides them on Cloudflare Workers
 //! (the only wasm-only module) and `native` provides them for tests and benches.
 
+pub mod aes256;
 pub mod app;
 pub mod auth;
 pub mod body;

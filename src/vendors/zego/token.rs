@@ -15,11 +15,10 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use aes::cipher::{BlockEncryptMut, InnerIvInit, KeyInit};
-use aes::Aes256Enc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use cbc::cipher::block_padding::Pkcs7;
+
+use crate::aes256::Aes256Cbc;
 
 /// Token version prefix.
 const VERSION: &str = "04";
@@ -54,7 +53,7 @@ impl std::error::Error for ZegoConfigError {}
 /// is `!Sync`: keep one per thread (the Worker is single-threaded).
 pub struct ZegoTokenMinter {
     app_id: u32,
-    cipher: Aes256Enc,
+    cipher: Aes256Cbc,
     scratch: RefCell<Vec<u8>>,
 }
 
@@ -76,11 +75,7 @@ impl ZegoTokenMinter {
             .ok()
             .filter(|_| server_secret.is_ascii())
             .ok_or(ZegoConfigError::SecretNot32Chars)?;
-        Ok(ZegoTokenMinter {
-            app_id,
-            cipher: Aes256Enc::new(key.into()),
-            scratch: RefCell::new(Vec::with_capacity(512)),
-        })
+        Ok(ZegoTokenMinter { app_id, cipher: Aes256Cbc::new(key), scratch: RefCell::new(Vec::with_capacity(512)) })
     }
 
     /// token04, AES-256-CBC, PKCS#7. `payload` is the JSON document carried as a string
@@ -125,14 +120,10 @@ impl ZegoTokenMinter {
         push_json(buf, payload);
         buf.push(b'}');
 
-        let plain_len = buf.len() - HEADER_LEN;
-        let ct_len = (plain_len / 16 + 1) * 16; // PKCS#7 always adds 1..=16 bytes
-        buf.resize(HEADER_LEN + ct_len, 0);
-        let (header, body) = buf.split_at_mut(HEADER_LEN);
-        cbc::Encryptor::<Aes256Enc>::inner_iv_init(self.cipher.clone(), iv.into())
-            .encrypt_padded_mut::<Pkcs7>(body, plain_len)
-            .expect("buffer holds the padded plaintext");
-        let ct_len = u16::try_from(ct_len).expect("token04 ciphertext is at most 65535 bytes (keep payloads small)");
+        self.cipher.encrypt_padded(iv, buf, HEADER_LEN);
+        let ct_len = u16::try_from(buf.len() - HEADER_LEN)
+            .expect("token04 ciphertext is at most 65535 bytes (keep payloads small)");
+        let header = &mut buf[..HEADER_LEN];
         header[..8].copy_from_slice(&expire.to_be_bytes());
         header[8..10].copy_from_slice(&16u16.to_be_bytes());
         header[10..26].copy_from_slice(iv);
@@ -182,6 +173,7 @@ pub fn iv_from_random(bytes: [u8; 16]) -> [u8; 16] {
 mod tests {
     use super::*;
     use aes::cipher::{BlockDecryptMut, KeyIvInit};
+    use cbc::cipher::block_padding::Pkcs7;
     use serde_json::Value;
 
     const APP_ID: u32 = 1_234_567_890;
