@@ -12,6 +12,8 @@ pub trait Lanes: Copy {
     /// `out[i] = self[index[i]]` where `index[i] < 16`, else 0 (wasm's `i8x16.swizzle`).
     /// The time it takes does not depend on `index`: it is one register permute, not a load.
     fn lookup(self, index: Self) -> Self;
+    /// Byte-wise wrapping subtraction.
+    fn sub(self, other: Self) -> Self;
     /// Every byte shifted left by one (wrapping add of the vector to itself).
     fn double(self) -> Self;
     /// 0xff in every byte whose top bit is set, 0 elsewhere.
@@ -61,6 +63,10 @@ mod simd {
             Simd(i8x16_swizzle(self.0, index.0))
         }
         #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            Simd(i8x16_sub(self.0, other.0))
+        }
+        #[inline(always)]
         fn double(self) -> Self {
             Simd(i8x16_add(self.0, self.0))
         }
@@ -102,6 +108,9 @@ impl Lanes for Model {
     }
     fn lookup(self, index: Self) -> Self {
         Model(index.0.map(|i| if i < 16 { self.0[i as usize] } else { 0 }))
+    }
+    fn sub(self, other: Self) -> Self {
+        self.map(other, u8::wrapping_sub)
     }
     fn double(self) -> Self {
         self.map(self, u8::wrapping_add)

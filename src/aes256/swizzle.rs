@@ -64,8 +64,8 @@ pub struct Aes256<L: Lanes> {
     round_keys: [L; ROUNDS + 1],
     /// `S[16h .. 16h + 16]`.
     sbox_rows: [L; 16],
-    /// `h << 4` in every byte.
-    high_nibbles: [L; 16],
+    /// 16 in every byte.
+    sixteen: L,
     shift_rows: L,
     rotate_1: L,
     rotate_2: L,
@@ -76,11 +76,10 @@ pub struct Aes256<L: Lanes> {
 impl<L: Lanes> Aes256<L> {
     pub fn new(key: &[u8; 32]) -> Self {
         let sbox_rows = std::array::from_fn(|h| L::load(SBOX[16 * h..16 * h + 16].try_into().expect("16 bytes")));
-        let high_nibbles = std::array::from_fn(|h| L::load(&[(h as u8) << 4; 16]));
         let mut aes = Aes256 {
             round_keys: [L::load(&[0; 16]); ROUNDS + 1],
             sbox_rows,
-            high_nibbles,
+            sixteen: L::load(&[16; 16]),
             shift_rows: L::load(&SHIFT_ROWS),
             rotate_1: L::load(&ROTATE_1),
             rotate_2: L::load(&ROTATE_2),
@@ -127,9 +126,11 @@ impl<L: Lanes> Aes256<L> {
 
     #[inline(always)]
     fn sub_bytes(&self, state: L) -> L {
-        let mut out = self.sbox_rows[0].lookup(state.xor(self.high_nibbles[0]));
-        for h in 1..16 {
-            out = out.or(self.sbox_rows[h].lookup(state.xor(self.high_nibbles[h])));
+        let mut index = state;
+        let mut out = self.sbox_rows[0].lookup(index);
+        for row in &self.sbox_rows[1..] {
+            index = index.sub(self.sixteen);
+            out = out.or(row.lookup(index));
         }
         out
     }
