@@ -13,7 +13,7 @@ fi
 export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 # worker-build reruns wasm-bindgen and wasm-opt (~15 s) even when nothing changed; skip it
 # when the bundle is newer than every input of the build.
-inputs=(src api migrations Cargo.toml Cargo.lock scripts/build.sh scripts/lighten_entry.mjs)
+inputs=(src api migrations Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs)
 if [ -f build/index.js ] && [ -f build/index_bg.wasm ] && [ -z "$(find "${inputs[@]}" -newer build/index_bg.wasm -print -quit)" ]; then
   log "Worker build is up to date"
 else

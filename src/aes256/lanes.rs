@@ -10,7 +10,7 @@ pub trait Lanes: Copy {
     fn or(self, other: Self) -> Self;
     fn and(self, other: Self) -> Self;
     /// `out[i] = self[index[i]]` where `index[i] < 16`, else 0 (wasm's `i8x16.swizzle`).
-    /// The time it takes does not depend on `index`: it is one register permute, not a load.
+    /// On `Simd` its time does not depend on `index`: one register permute, not a load.
     fn lookup(self, index: Self) -> Self;
     /// Byte-wise wrapping subtraction.
     fn sub(self, other: Self) -> Self;

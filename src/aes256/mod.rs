@@ -1,12 +1,13 @@
 //! AES-256-CBC encryption with PKCS#7 padding, for ZEGO's token04.
 //!
-//! On the Worker each block goes through [`swizzle::Aes256`] on wasm SIMD lanes: constant
-//! time, one block at a time (CBC is serial). The `aes` crate's 32-bit fixslice, which wasm
-//! gets, computes two blocks per call and so wastes one in CBC; with it, sealing a token04
-//! was 9.5 % of the warm-ZEGO isolate profile (`node bench/profile.mjs zego:warm`), with
-//! this 5.6 %.
+//! On the Worker the blocks go through `swizzle::Aes256` on wasm SIMD lanes: constant time,
+//! one block at a time (CBC is serial). The `aes` crate's 32-bit fixslice, which wasm gets,
+//! computes two blocks per call and so wastes one in CBC; with it, sealing a token04 was
+//! 9.5 % of the warm-ZEGO isolate profile (`node bench/profile.mjs zego:warm`), with this
+//! 5.1 %.
 //! Natively (tests, benches) the `cbc` and `aes` crates, with AES-NI where the CPU has it,
-//! encrypt the blocks; the tests check the SIMD algorithm natively on [`lanes::Model`] against it.
+//! encrypt the blocks. The tests run the Worker's code (its CBC chaining and its AES) natively
+//! on `lanes::Model`, a plain-array model of the SIMD lanes, against those crates.
 
 #[cfg(any(test, all(target_arch = "wasm32", target_feature = "simd128")))]
 mod lanes;
@@ -40,21 +41,13 @@ impl Aes256Cbc {
     /// Pads `buf[start..]` with PKCS#7 (1 to 16 bytes, so the ciphertext is always longer
     /// than the plaintext) and encrypts it in place, chained from `iv`.
     pub fn encrypt_padded(&self, iv: &[u8; 16], buf: &mut Vec<u8>, start: usize) {
-        let plain_len = buf.len() - start;
-        let pad = 16 - plain_len % 16;
-        buf.resize(buf.len() + pad, pad as u8);
+        pad_pkcs7(buf, start);
         self.encrypt_blocks(iv, &mut buf[start..]);
     }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     fn encrypt_blocks(&self, iv: &[u8; 16], blocks: &mut [u8]) {
-        use lanes::Lanes;
-        let mut chain = lanes::Simd::load(iv);
-        for block in blocks.chunks_exact_mut(16) {
-            let block: &mut [u8; 16] = block.try_into().expect("16-byte chunk");
-            chain = self.engine.encrypt(lanes::Simd::load(block).xor(chain));
-            *block = chain.store();
-        }
+        self.engine.encrypt_cbc(iv, blocks);
     }
 
     /// The `cbc` crate over the `aes` crate: it keeps the round keys in registers across the
@@ -69,24 +62,24 @@ impl Aes256Cbc {
     }
 }
 
+/// PKCS#7: pads `buf[start..]` to whole blocks with 1 to 16 bytes, each holding the count.
+fn pad_pkcs7(buf: &mut Vec<u8>, start: usize) {
+    let pad = 16 - (buf.len() - start) % 16;
+    buf.resize(buf.len() + pad, pad as u8);
+}
+
 #[cfg(test)]
 mod tests {
     use cbc::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
 
-    use super::lanes::{Lanes, Model};
+    use super::lanes::Model;
     use super::*;
 
-    /// CBC on the SIMD algorithm's model lanes, chained as the Worker chains them.
-    fn model_cbc(key: &[u8; 32], iv: &[u8; 16], plain: &[u8]) -> Vec<u8> {
-        let aes = swizzle::Aes256::<Model>::new(key);
+    /// What the Worker computes (its padding, chaining and AES), on the model lanes.
+    fn worker_cbc(key: &[u8; 32], iv: &[u8; 16], plain: &[u8]) -> Vec<u8> {
         let mut buf = plain.to_vec();
-        let pad = 16 - plain.len() % 16;
-        buf.resize(plain.len() + pad, pad as u8);
-        let mut chain = Model::load(iv);
-        for block in buf.chunks_exact_mut(16) {
-            chain = aes.encrypt(Model::load(&block[..].try_into().unwrap()).xor(chain));
-            block.copy_from_slice(&chain.store());
-        }
+        pad_pkcs7(&mut buf, 0);
+        swizzle::Aes256::<Model>::new(key).encrypt_cbc(iv, &mut buf);
         buf
     }
 
@@ -104,7 +97,7 @@ mod tests {
             cipher.encrypt_padded(&iv, &mut buf, 6);
             assert_eq!(&buf[..6], b"header", "bytes before `start` are left alone");
             assert_eq!(buf[6..], expected[..], "length {len}");
-            assert_eq!(model_cbc(&key, &iv, &plain), expected, "SIMD algorithm, length {len}");
+            assert_eq!(worker_cbc(&key, &iv, &plain), expected, "the Worker's CBC, length {len}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! AES-256 block encryption (FIPS-197) in constant time on 16-byte lanes.
 //!
 //! The state is one vector. SubBytes looks every byte up in the S-box with 16 in-register
-//! table lookups, one per high nibble: `row[h].lookup(x ^ h0)` selects `S[x]` for the bytes
+//! table lookups, one per high nibble: `row[h].lookup(x - 16h)` selects `S[x]` for the bytes
 //! whose high nibble is `h` (their index is then 0..15) and 0 for every other byte (index
 //! 16 or more), and the 16 results are ORed. No memory address depends on the key or the
 //! data, unlike a table-driven AES. ShiftRows and MixColumns' column rotations are fixed
@@ -64,8 +64,8 @@ pub struct Aes256<L: Lanes> {
     round_keys: [L; ROUNDS + 1],
     /// `S[16h .. 16h + 16]`.
     sbox_rows: [L; 16],
-    /// 16 in every byte.
-    sixteen: L,
+    /// 16 in every byte: the step from one S-box row's index to the next.
+    row_step: L,
     shift_rows: L,
     rotate_1: L,
     rotate_2: L,
@@ -79,7 +79,7 @@ impl<L: Lanes> Aes256<L> {
         let mut aes = Aes256 {
             round_keys: [L::load(&[0; 16]); ROUNDS + 1],
             sbox_rows,
-            sixteen: L::load(&[16; 16]),
+            row_step: L::load(&[16; 16]),
             shift_rows: L::load(&SHIFT_ROWS),
             rotate_1: L::load(&ROTATE_1),
             rotate_2: L::load(&ROTATE_2),
@@ -124,12 +124,15 @@ impl<L: Lanes> Aes256<L> {
         [out[0], out[1], out[2], out[3]]
     }
 
+    /// The index of row `h` is `x - 16h`, wrapping: 0..15 exactly for the bytes whose high
+    /// nibble is `h`; bytes above the row stay 16 or more and bytes below it wrap to 240 or
+    /// more, so the lookup gives 0 for both.
     #[inline(always)]
     fn sub_bytes(&self, state: L) -> L {
         let mut index = state;
         let mut out = self.sbox_rows[0].lookup(index);
         for row in &self.sbox_rows[1..] {
-            index = index.sub(self.sixteen);
+            index = index.sub(self.row_step);
             out = out.or(row.lookup(index));
         }
         out
@@ -143,6 +146,16 @@ impl<L: Lanes> Aes256<L> {
         let t = a.xor(a1);
         let doubled = t.double().xor(t.top_bit_mask().and(self.reduction));
         doubled.xor(a1).xor(t.lookup(self.rotate_2))
+    }
+
+    /// Encrypts whole blocks in place in CBC mode, chained from `iv`.
+    pub fn encrypt_cbc(&self, iv: &[u8; 16], blocks: &mut [u8]) {
+        let mut chain = L::load(iv);
+        for block in blocks.chunks_exact_mut(16) {
+            let block: &mut [u8; 16] = block.try_into().expect("16-byte chunk");
+            chain = self.encrypt(L::load(block).xor(chain));
+            *block = chain.store();
+        }
     }
 
     /// Encrypts one block held in lanes.
@@ -210,9 +223,11 @@ mod tests {
             let block: [u8; 16] = std::array::from_fn(|_| next());
             assert_eq!(encrypt(&key, &block), reference(&key, &block), "key {key:02x?} block {block:02x?}");
         }
-        // Edge bytes: every S-box row and the top bit of every lane take part.
+        // Every S-box row and the top bit in the first round: with the key all `fill`, the
+        // first SubBytes sees byte i as `i << 4 | i` (all 16 high nibbles, top bit in 8..15).
         for fill in [0x00u8, 0x0f, 0x10, 0x7f, 0x80, 0xf0, 0xff] {
-            assert_eq!(encrypt(&[fill; 32], &[fill; 16]), reference(&[fill; 32], &[fill; 16]));
+            let block: [u8; 16] = std::array::from_fn(|i| ((i as u8) << 4 | i as u8) ^ fill);
+            assert_eq!(encrypt(&[fill; 32], &block), reference(&[fill; 32], &block), "fill {fill:#04x}");
         }
     }
 }
