@@ -12,7 +12,7 @@ use crate::auth;
 use crate::body::MAX_BODY_BYTES;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::handlers;
-use crate::http::{ApiRequest, ApiResponse, Method};
+use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
 use crate::ids;
 use crate::router::{self, Access, Match};
 use crate::routing::Breakers;
@@ -324,7 +324,7 @@ impl App {
 
 /// A body must be JSON when its type is declared; an undeclared type is read as JSON.
 fn check_content_type(req: &ApiRequest) -> ApiResult<()> {
-    match req.header("content-type") {
+    match req.header(RequestHeader::ContentType) {
         None => Ok(()),
         Some(ct) => {
             let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -342,7 +342,7 @@ fn check_content_type(req: &ApiRequest) -> ApiResult<()> {
 
 /// The client's `X-Request-Id` when it is sane (1–128 of `[A-Za-z0-9._:-]`), else a new one.
 fn request_id(rt: &Runtime, req: &ApiRequest) -> String {
-    match req.header("x-request-id") {
+    match req.header(RequestHeader::RequestId) {
         Some(id)
             if !id.is_empty()
                 && id.len() <= 128

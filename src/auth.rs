@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::ApiRequest;
+use crate::http::{ApiRequest, RequestHeader};
 use crate::runtime::Runtime;
 use crate::store::keys;
 
@@ -36,7 +36,7 @@ pub struct Caller {
 
 /// The bearer credential, if the header is well formed.
 fn bearer(req: &ApiRequest) -> ApiResult<&str> {
-    let header = req.header("authorization").ok_or_else(|| {
+    let header = req.header(RequestHeader::Authorization).ok_or_else(|| {
         ApiError::unauthenticated("missing Authorization header; send 'Authorization: Bearer <token>'")
     })?;
     let (scheme, credential) = header.trim().split_once(' ').unwrap_or((header, ""));

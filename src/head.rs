@@ -5,7 +5,8 @@
 //! core, where it is tested natively.
 //!
 //! Request head: `METHOD \n URL \n BODY-FLAG \n name:value \n name:value …`, where BODY-FLAG is
-//! `1` when the request declares a length or has a body stream, and `0` when it has neither. Header names never
+//! `1` when the request declares a length or has a body stream, and `0` when it has neither,
+//! and the headers are those of `RequestHeader::ALL` that the request has. Header names never
 //! contain `:` and no header name or value can contain a line break (the Fetch `Headers` class
 //! refuses them), so the lines need no escaping.
 //!
@@ -64,7 +65,7 @@ pub fn response_head(response: &ApiResponse) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::Method;
+    use crate::http::{Method, RequestHeader};
 
     #[test]
     fn a_request_head_gives_method_path_query_headers_and_body_flag() {
@@ -74,9 +75,9 @@ mod tests {
         assert_eq!(parsed.request.path, "/v1/rtc/token/issue");
         assert_eq!(parsed.request.query, "x=1&y=a%20b");
         assert!(parsed.has_body);
-        assert_eq!(parsed.request.header("Content-Type"), Some("application/json"));
+        assert_eq!(parsed.request.header(RequestHeader::ContentType), Some("application/json"));
         // Only the first colon separates: a value keeps its own colons.
-        assert_eq!(parsed.request.header("authorization"), Some("Bearer k:v"));
+        assert_eq!(parsed.request.header(RequestHeader::Authorization), Some("Bearer k:v"));
         assert_eq!(parsed.request.headers.len(), 2);
     }
 

@@ -45,6 +45,42 @@ impl Method {
     }
 }
 
+/// Declares `RequestHeader` with its `ALL` and `name` from one list, so that no header can be
+/// read without also being handed over.
+macro_rules! request_headers {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// The request headers rtcgate reads, and so the only ones the edge hands over: it asks
+        /// the runtime for each by name instead of iterating every header a request carries
+        /// (through Cloudflare's edge a dozen or more, most of them `cf-*` and forwarding headers).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum RequestHeader {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl RequestHeader {
+            pub const ALL: &'static [RequestHeader] = &[$(RequestHeader::$variant,)*];
+
+            /// The header's name in lower case (how the runtime hands names over).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(RequestHeader::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+request_headers! {
+    Authorization => "authorization",
+    ContentType => "content-type",
+    ContentLength => "content-length",
+    IdempotencyKey => "idempotency-key",
+    RequestId => "x-request-id",
+    /// Agora's notification signatures (HMAC-SHA1 and HMAC-SHA256 of the body).
+    AgoraSignature => "agora-signature",
+    AgoraSignatureV2 => "agora-signature-v2",
+}
+
 #[derive(Clone, Debug)]
 pub struct ApiRequest {
     pub method: Method,
@@ -78,7 +114,8 @@ impl ApiRequest {
         }
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, header: RequestHeader) -> Option<&str> {
+        let name = header.name();
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
@@ -179,6 +216,19 @@ pub fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_headers_are_distinct_lower_case_names_read_case_insensitively() {
+        let names: Vec<&str> = RequestHeader::ALL.iter().map(|h| h.name()).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(names.iter().all(|n| !n.is_empty() && *n == n.to_ascii_lowercase()), "{names:?}");
+        let req = ApiRequest::new("GET", "/").with_header("X-Request-ID", "abc").with_header("x-other", "1");
+        assert_eq!(req.header(RequestHeader::RequestId), Some("abc"));
+        assert_eq!(req.header(RequestHeader::Authorization), None);
+    }
 
     #[test]
     fn percent_round_trip() {

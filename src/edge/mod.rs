@@ -18,7 +18,7 @@ use worker::{event, Context, Env, MessageBatch, MessageExt};
 
 use crate::app::App;
 use crate::body::MAX_BODY_BYTES;
-use crate::http::{ApiRequest, ApiResponse, Method};
+use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
 use crate::runtime::Runtime;
 
 thread_local! {
@@ -31,6 +31,13 @@ thread_local! {
 fn env_string(env: &Env, name: &str) -> Option<String> {
     let env_value: &JsValue = env.as_ref();
     js_sys::Reflect::get(env_value, &JsValue::from_str(name)).ok()?.as_string()
+}
+
+thread_local! {
+    // The names of the headers the core reads (`RequestHeader`), as the JS array the glue
+    // looks each of them up from.
+    static HEADER_NAMES: js_sys::Array =
+        RequestHeader::ALL.iter().map(|h| JsValue::from_str(h.name())).collect();
 }
 
 thread_local! {
@@ -95,11 +102,11 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let app = app(&env);
     let runtime = runtime(&env, Context::new(ctx));
-    let head = crate::head::parse_request(&glue::request_head(&req));
+    let head = crate::head::parse_request(&HEADER_NAMES.with(|names| glue::request_head(&req, names)));
     let mut api_req = head.request;
     trap_if_asked(&env, &api_req.path);
     // A body declared larger than the limit is refused unread (413), not buffered first.
-    let declared = api_req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    let declared = api_req.header(RequestHeader::ContentLength).and_then(|v| v.trim().parse::<usize>().ok());
     match declared {
         Some(n) if n > MAX_BODY_BYTES => {
             api_req.unread_body_bytes = n;
@@ -160,7 +167,7 @@ pub(crate) mod glue {
     #[wasm_bindgen(module = "/src/edge/glue.js")]
     extern "C" {
         #[wasm_bindgen(js_name = requestHead)]
-        pub fn request_head(request: &web_sys::Request) -> String;
+        pub fn request_head(request: &web_sys::Request, names: &js_sys::Array) -> String;
         #[wasm_bindgen(js_name = withBody)]
         pub fn with_body(request: &web_sys::Request, next: &JsValue) -> js_sys::Promise;
         pub fn respond(status: u16, head: &str, body: &[u8]) -> web_sys::Response;

@@ -9,6 +9,7 @@ use super::rooms::{load, looks_like_room_id};
 use crate::app::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::events::{self, agora, ingest, livekit, zego, EventType, Incoming, Rejection};
+use crate::http::RequestHeader;
 use crate::store::events as event_store;
 use crate::store::events::Event;
 
@@ -43,7 +44,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 .as_ref()
                 .ok_or(Rejection::NotConfigured("LIVEKIT_API_KEY"))
                 .map_err(|r| rejected(&vendor, r))?;
-            livekit::verify(key, secret, ctx.req.header("authorization"), body, now_ms / 1000)
+            livekit::verify(key, secret, ctx.req.header(RequestHeader::Authorization), body, now_ms / 1000)
                 .map_err(|r| rejected(&vendor, r))?;
             livekit::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
         }
@@ -53,8 +54,13 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 .as_deref()
                 .ok_or(Rejection::NotConfigured("AGORA_NCS_SECRET"))
                 .map_err(|r| rejected(&vendor, r))?;
-            agora::verify(secret, ctx.req.header("agora-signature-v2"), ctx.req.header("agora-signature"), body)
-                .map_err(|r| rejected(&vendor, r))?;
+            agora::verify(
+                secret,
+                ctx.req.header(RequestHeader::AgoraSignatureV2),
+                ctx.req.header(RequestHeader::AgoraSignature),
+                body,
+            )
+            .map_err(|r| rejected(&vendor, r))?;
             agora::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
         }
         zego::NAME => {

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::waiting::Backoff;
 use crate::app::{Ctx, Reply, ReplyBody};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::RequestHeader;
 use crate::ids;
 use crate::runtime::Runtime;
 use crate::store::idempotency::{self, ClaimKey, Seen};
@@ -24,7 +25,8 @@ const STORE_RETRIES_MS: [u64; 3] = [0, 100, 400];
 
 /// The key from the body field or the `Idempotency-Key` header (they must agree).
 pub fn key(ctx: &Ctx<'_>, from_body: Option<String>) -> ApiResult<Option<String>> {
-    let header = ctx.req.header("idempotency-key").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let header =
+        ctx.req.header(RequestHeader::IdempotencyKey).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     let key = match (from_body, header) {
         // Each is well formed on its own; together they contradict each other.
         (Some(b), Some(h)) if b != h => {
