@@ -45,6 +45,12 @@ impl Method {
     }
 }
 
+/// The first value of header `name`, matched in any case, in a list of (name, value) pairs:
+/// the one lookup behind requests, responses and vendor answers.
+pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
 /// Declares `RequestHeader` with its `ALL` and `name` from one list, so that no header can be
 /// read without also being handed over.
 macro_rules! request_headers {
@@ -115,8 +121,7 @@ impl ApiRequest {
     }
 
     pub fn header(&self, header: RequestHeader) -> Option<&str> {
-        let name = header.name();
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header_value(&self.headers, header.name())
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -160,7 +165,7 @@ impl ApiResponse {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header_value(&self.headers, name)
     }
 
     pub fn set_header(&mut self, name: &str, value: &str) {

@@ -138,7 +138,7 @@ impl Registry {
     /// otherwise returns at once (uid 0 if unknown) and writes after the response if D1 may
     /// not hold the entry yet.
     pub async fn register(self: &Rc<Self>, rt: &Runtime, entry: Entry, need_uid: bool) -> ApiResult<u32> {
-        let known = self.known.borrow().get(&(entry.room_id.clone(), entry.identity.clone())).cloned();
+        let known = self.known.borrow().get(&entry.key()).cloned();
         match known {
             Some(k) if k.covers(&entry) && (k.uid != 0 || !need_uid) => Ok(k.uid),
             Some(k) if k.uid != 0 || !need_uid => {

@@ -259,7 +259,7 @@ mod tests {
     }
 
     fn header<'a>(req: &'a OutboundRequest, name: &str) -> Option<&'a str> {
-        req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        crate::http::header_value(&req.headers, name)
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn livekit() -> Box<dyn Vendor> {
 }
 
 fn header<'a>(req: &'a OutboundRequest, name: &str) -> Option<&'a str> {
-    req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    crate::http::header_value(&req.headers, name)
 }
 
 /// Checks the bearer token's HS256 signature with the secret and returns its claims.
