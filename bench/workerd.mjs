@@ -12,6 +12,8 @@ import { CREDS, startVendorStandins, vendorVars } from '../tests/e2e/fixtures.mj
 import { ROOT, freePort, randomToken } from '../tests/e2e/harness.mjs';
 
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
+/** The bench's per-key rate limit: counted on every request, never reached. */
+const BENCH_RATE_LIMIT = 1_000_000_000;
 
 /**
  * @param {object} [o]
@@ -44,9 +46,19 @@ export async function startWorkerd({ sdk = false, inspectorPort } = {}) {
       kvNamespaces: { KV: 'rtcgate-bench-kv' },
       // Vars are strings on Workers (Miniflare would pass a number as a JSON binding).
       bindings: Object.fromEntries(
-        Object.entries({ ADMIN_TOKEN: admin, RTC_VENDOR_ORDER: 'livekit,agora,zego', VENDOR_TIMEOUT_MS: '8000', ...vendorVars(standins) })
+        Object.entries({
+          ADMIN_TOKEN: admin,
+          RTC_VENDOR_ORDER: 'livekit,agora,zego',
+          VENDOR_TIMEOUT_MS: '8000',
+          RATE_LIMIT_REQUESTS: BENCH_RATE_LIMIT,
+          RATE_LIMIT_PERIOD_S: 60,
+          ...vendorVars(standins),
+        })
           .map(([k, v]) => [k, String(v)]),
       ),
+      // The per-key rate limiter is in the path as deployed (one call per API-key request), with
+      // a limit the load generator's one key never reaches.
+      ratelimits: { RATE_LIMITER: { simple: { limit: BENCH_RATE_LIMIT, period: 60 } } },
       unsafeDirectSockets: [{ host: '127.0.0.1', port: rtcPort }],
     },
   ];

@@ -37,6 +37,8 @@ pub struct Settings {
     pub events: crate::events::Settings,
     /// Outbound webhook delivery.
     pub webhooks: crate::webhooks::Settings,
+    /// The per-key rate limit and the per-project quotas.
+    pub limits: crate::limits::Limits,
 }
 
 impl Settings {
@@ -66,6 +68,7 @@ impl Settings {
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
             events: crate::events::Settings::from_env(env),
             webhooks: crate::webhooks::Settings::from_env(env),
+            limits: crate::limits::Limits::from_env(env),
         }
     }
 }
@@ -306,7 +309,11 @@ impl App {
                 auth::require_admin(self, req)?;
                 None
             }
-            Access::ApiKey => Some(auth::authenticate(self, rt, req).await?),
+            Access::ApiKey => {
+                let caller = auth::authenticate(self, rt, req).await?;
+                crate::limits::check_rate(&self.settings.limits, rt, &caller.key_id).await?;
+                Some(caller)
+            }
         };
         if !route.takes_body() && !req.body.is_empty() {
             crate::body::Body::parse(&req.body)?.finish()?;

@@ -48,6 +48,9 @@ pub enum ErrorCode {
     DestinationNotFound,
     DestinationExists,
     EncryptionNotConfigured,
+    // Limits (`crate::limits`).
+    RateLimited,
+    QuotaExceeded,
     Internal,
 }
 
@@ -93,6 +96,8 @@ impl ErrorCode {
             DestinationNotFound => "DESTINATION_NOT_FOUND",
             DestinationExists => "DESTINATION_EXISTS",
             EncryptionNotConfigured => "ENCRYPTION_NOT_CONFIGURED",
+            RateLimited => "RATE_LIMITED",
+            QuotaExceeded => "QUOTA_EXCEEDED",
             Internal => "INTERNAL",
         }
     }
@@ -121,6 +126,9 @@ impl ErrorCode {
             DestinationNotFound => 404,
             DestinationExists => 409,
             DestinationNotAllowed | EncryptionNotConfigured => 422,
+            // Limits.
+            QuotaExceeded => 422,
+            RateLimited => 429,
             Internal => 500,
             VendorAuthFailed | VendorRejected => 502,
             VendorRateLimited => 503,

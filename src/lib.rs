@@ -19,6 +19,7 @@ pub mod head;
 pub mod hex;
 pub mod http;
 pub mod ids;
+pub mod limits;
 pub mod log;
 pub mod recording_destination;
 pub mod router;

@@ -1,8 +1,9 @@
-//! The Workers runtime as the core sees it: seven small capabilities behind traits.
+//! The Workers runtime as the core sees it: eight small capabilities behind traits.
 //!
 //! `edge` implements them on D1, KV, `fetch`, `Date.now()`, `crypto.getRandomValues`,
-//! `ctx.waitUntil` and a Cloudflare Queue;
-//! `native` implements them on SQLite, memory and scripted HTTP for `cargo test`.
+//! `ctx.waitUntil`, a Cloudflare Queue and the Rate Limiting binding;
+//! `native` implements them on SQLite, memory, scripted HTTP and a fixed-window counter for
+//! `cargo test`.
 //! The core never names a concrete runtime, so every handler runs natively in tests.
 
 use std::future::Future;
@@ -150,6 +151,15 @@ pub trait Queue {
     async fn send(&self, body: &str, delay_s: u32) -> Result<(), String>;
 }
 
+/// A request counter per key over a fixed period (Cloudflare's Rate Limiting binding on
+/// Workers, whose counters live in the Cloudflare location and cost no storage round trip).
+#[async_trait(?Send)]
+pub trait RateLimiter {
+    /// Counts one request for `key`: `Ok(true)` within the limit, `Ok(false)` over it, `Err`
+    /// when the limiter cannot answer (binding missing, platform error).
+    async fn allow(&self, key: &str) -> Result<bool, String>;
+}
+
 /// The capabilities one request may use.
 #[derive(Clone)]
 pub struct Runtime {
@@ -160,6 +170,7 @@ pub struct Runtime {
     pub entropy: Rc<dyn Entropy>,
     pub background: Rc<dyn Background>,
     pub queue: Rc<dyn Queue>,
+    pub limiter: Rc<dyn RateLimiter>,
 }
 
 impl Runtime {

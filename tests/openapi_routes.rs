@@ -193,6 +193,8 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::DestinationNotFound,
     ErrorCode::DestinationExists,
     ErrorCode::EncryptionNotConfigured,
+    ErrorCode::RateLimited,
+    ErrorCode::QuotaExceeded,
     ErrorCode::Internal,
 ];
 
@@ -238,6 +240,8 @@ fn every_variant_is_listed(code: ErrorCode) {
         | DestinationNotFound
         | DestinationExists
         | EncryptionNotConfigured
+        | RateLimited
+        | QuotaExceeded
         | Internal => {}
     }
 }

@@ -85,6 +85,28 @@ fn a_repeat_token_makes_no_round_trip_at_all() {
 }
 
 #[test]
+fn the_rate_limiter_is_asked_once_per_api_key_request_and_is_no_round_trip() {
+    let (t, key, rooms) = warm_app();
+    for (vendor, room) in &rooms {
+        let calls = t.native.limiter.calls();
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "first"})));
+        assert_eq!((r.status, before, after), (200, NONE, NONE), "{vendor}: {}", r.json);
+        assert_eq!(t.native.limiter.calls() - calls, 1, "{vendor}: exactly one limiter call on the hot path");
+    }
+    let calls = t.native.limiter.calls();
+    assert_eq!(t.call("GET", "/v1/rtc/room/list", None, Some(&key)).status, 200);
+    assert_eq!(t.native.limiter.calls() - calls, 1, "one per request on any API-key route");
+    // Routes no API key calls, and a key that is refused, never ask it.
+    let calls = t.native.limiter.calls();
+    assert_eq!(t.call("GET", "/v1/health", None, None).status, 200);
+    assert_eq!(t.call("GET", "/v1/openapi.json", None, None).status, 200);
+    t.call("POST", "/v1/vendor-events/livekit", Some(json!({})), None);
+    t.call("GET", "/v1/admin/projects/prj_x/keys", None, Some(support::ADMIN));
+    assert_eq!(t.call("GET", "/v1/rtc/room/list", None, Some("rtc_not_a_key")).status, 401);
+    assert_eq!(t.native.limiter.calls(), calls);
+}
+
+#[test]
 fn a_new_identity_on_livekit_or_zego_waits_for_no_round_trip_and_is_written_after_the_response() {
     let (t, key, rooms) = warm_app();
     for (vendor, room) in rooms.iter().filter(|(v, _)| *v != "agora") {

@@ -62,7 +62,7 @@ fn start() {
 }
 
 /// The runtime of one invocation. Bindings are looked up on first use, so a request that needs
-/// no D1, KV or queue (a warm token, health) pays for none of them.
+/// no D1, KV, queue or rate limiter (health, a refusal before authentication) pays for none of them.
 fn runtime(env: &Env, ctx: Context) -> Runtime {
     Runtime {
         db: Rc::new(platform::D1(platform::Lazy::new(env, "DB", Env::d1))),
@@ -72,6 +72,11 @@ fn runtime(env: &Env, ctx: Context) -> Runtime {
         entropy: Rc::new(platform::JsEntropy),
         background: Rc::new(platform::WaitUntil(ctx)),
         queue: Rc::new(platform::Queue(platform::Lazy::new(env, "DELIVERIES", Env::queue))),
+        limiter: Rc::new(platform::RateLimit(platform::Lazy::new(
+            env,
+            crate::limits::RATE_LIMITER_BINDING,
+            Env::rate_limiter,
+        ))),
     }
 }
 
@@ -94,10 +99,12 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     Ok(())
 }
 
-/// The fetch handler. It is a plain (not async) export so that a request that needs no I/O (a
-/// warm token, health, most refusals) is answered in the same call, with no promise, task or
-/// microtask: its handler future is polled once here, and only one that is still waiting is
-/// handed to the promise executor. A body is read by the glue, which calls back into wasm.
+/// The fetch handler. It is a plain (not async) export so that a request that needs no I/O
+/// (health, the OpenAPI document, most refusals) is answered in the same call, with no promise,
+/// task or microtask: its handler future is polled once here, and only one that is still waiting
+/// is handed to the promise executor. (An API-key request, a warm token too, waits for the rate
+/// limiter's answer, so it is answered by a promise.) A body is read by the glue, which calls
+/// back into wasm.
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let app = app(&env);

@@ -12,7 +12,7 @@ use worker::{
 
 use crate::runtime::{
     Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse,
-    Queue as QueueTrait, Row, SqlValue, Statement, Task,
+    Queue as QueueTrait, RateLimiter as RateLimiterTrait, Row, SqlValue, Statement, Task,
 };
 
 /// A binding looked up on first use: a request that touches no storage (health, OpenAPI,
@@ -221,5 +221,17 @@ impl QueueTrait for Queue {
     async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
         let message = worker::MessageBuilder::new(body.to_owned()).delay_seconds(delay_s).build();
         self.0.get()?.send(message).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The per-key rate limiter (binding `RATE_LIMITER`, `[[ratelimits]]` in `wrangler.toml`).
+/// Its counters live in the Cloudflare location: a call is no storage round trip.
+pub struct RateLimit(pub Lazy<worker::RateLimiter>);
+
+#[async_trait(?Send)]
+impl RateLimiterTrait for RateLimit {
+    async fn allow(&self, key: &str) -> Result<bool, String> {
+        let outcome = self.0.get()?.limit(key.to_owned()).await.map_err(|e| e.to_string())?;
+        Ok(outcome.success)
     }
 }

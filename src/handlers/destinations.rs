@@ -9,6 +9,7 @@ use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
+use crate::limits::Quota;
 use crate::recording_destination::{self, Kind, StorageCredentials};
 use crate::storage_policy::sealing_key;
 use crate::store::destinations::{self, StoredDestination};
@@ -47,7 +48,8 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         sealed_credentials: sealed,
         created_at_ms: ctx.rt.now_ms() as i64,
     };
-    if !destinations::insert(ctx.rt, &stored).await? {
+    let limit = ctx.app.settings.limits.quota(Quota::RecordingDestinations);
+    if !destinations::insert(ctx.rt, &stored, limit).await? {
         let existing = destinations::in_bucket(ctx.rt, project_id, stored.kind, &stored.bucket)
             .await?
             .into_iter()

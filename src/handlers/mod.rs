@@ -6,6 +6,7 @@ mod discovery;
 mod events;
 mod health;
 mod idempotent;
+mod limits;
 mod paging;
 mod participants;
 mod recording_spec;
@@ -50,6 +51,7 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::WebhookGet => webhooks::get(ctx).await,
         Route::WebhookDelete => webhooks::delete(ctx).await,
         Route::Usage => usage::usage(ctx).await,
+        Route::Limits => limits::limits(ctx).await,
         Route::DestinationCreate => destinations::create(ctx).await,
         Route::DestinationList => destinations::list(ctx).await,
         Route::DestinationDelete => destinations::delete(ctx).await,

@@ -24,6 +24,7 @@ use crate::app::{App, Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
+use crate::limits::Quota;
 use crate::recording_destination::PathNames;
 use crate::routing;
 use crate::runtime::Runtime;
@@ -137,7 +138,7 @@ async fn start_once(
 ) -> ApiResult<Recording> {
     let (app, rt) = (app.as_ref(), &rt);
     let vendor = routing::for_room(app, vendor, None, Capability::RecordingStart)?;
-    recordings::insert(rt, &record).await?;
+    recordings::insert(rt, &record, app.settings.limits.quota(Quota::ConcurrentRecordings)).await?;
     match routing::observe(app, rt, vendor.name(), vendor.start_recording(rt, &spec).await).await {
         Ok(state) => {
             record.apply(&state);

@@ -8,6 +8,7 @@ use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
+use crate::limits::Quota;
 use crate::recording_destination::PathNames;
 use crate::routing;
 use crate::storage_policy;
@@ -129,14 +130,15 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         created_at_ms: rt.now_ms() as i64,
         vendor_confirmed: false,
     };
-    match rooms::insert(rt, &room).await {
+    let live_rooms = app.settings.limits.quota(Quota::LiveRooms);
+    match rooms::insert(rt, &room, live_rooms).await {
         // The name's holder may be a create that died before settling its vendor.
         Err(e) if e.code == ErrorCode::RoomNameTaken => {
             let started_before = room.created_at_ms - abandoned_after_ms(ctx) as i64;
             if !rooms::remove_abandoned(rt, &room.project_id, &room.name, started_before).await? {
                 return Err(e);
             }
-            rooms::insert(rt, &room).await?;
+            rooms::insert(rt, &room, live_rooms).await?;
         }
         other => other?,
     }

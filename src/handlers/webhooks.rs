@@ -8,6 +8,7 @@ use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::events::EventType;
 use crate::ids;
+use crate::limits::Quota;
 use crate::store::webhooks::{self, Webhook};
 use crate::webhooks::{signing, url};
 
@@ -57,7 +58,7 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         delivered: 0,
         dead_lettered: 0,
     };
-    webhooks::insert(ctx.rt, &webhook).await?;
+    webhooks::insert(ctx.rt, &webhook, ctx.app.settings.limits.quota(Quota::Webhooks)).await?;
     let mut out = webhook.to_json();
     out["secret"] = json!(secret.expose());
     Ok(Reply::created(out))

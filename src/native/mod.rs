@@ -4,6 +4,7 @@
 
 mod counting;
 mod http;
+mod limiter;
 mod sqlite;
 
 use std::cell::{Cell, RefCell};
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 
 pub use counting::{Counters, RoundTrips};
 pub use http::{json_response, Exchange, ScriptedHttp};
+pub use limiter::FixedWindowLimiter;
 pub use sqlite::SqliteDb;
 
 use futures_executor::{LocalPool, LocalSpawner};
@@ -140,13 +142,14 @@ impl Queue for MemoryQueue {
 }
 
 /// A runtime wired to native parts, with handles to the parts tests steer. D1, KV and HTTP
-/// are counted (`round_trips`).
+/// are counted (`round_trips`); the rate limiter counts its own calls (`limiter.calls()`).
 pub struct NativeRuntime {
     pub runtime: Runtime,
     pub db: Rc<SqliteDb>,
     pub http: Rc<ScriptedHttp>,
     pub clock: Rc<ManualClock>,
     pub queue: Rc<MemoryQueue>,
+    pub limiter: Rc<FixedWindowLimiter>,
     pub counters: Rc<Counters>,
 }
 
@@ -158,6 +161,7 @@ impl NativeRuntime {
         let clock = Rc::new(ManualClock::new(now_ms));
         let kv = Rc::new(MemoryKv { entries: RefCell::default(), clock: Some(clock.clone()) });
         let queue = Rc::new(MemoryQueue { messages: RefCell::default(), clock: Some(clock.clone()) });
+        let limiter = Rc::new(FixedWindowLimiter::new(clock.clone()));
         let counters = Rc::new(Counters::default());
         let runtime = Runtime {
             db: Rc::new(counting::CountingDb { inner: db.clone(), counters: counters.clone() }),
@@ -167,8 +171,9 @@ impl NativeRuntime {
             entropy: Rc::new(OsEntropy),
             background: Rc::new(Pool),
             queue: queue.clone(),
+            limiter: limiter.clone(),
         };
-        NativeRuntime { runtime, db, http, clock, queue, counters }
+        NativeRuntime { runtime, db, http, clock, queue, limiter, counters }
     }
 
     /// Round trips made so far through this runtime.

@@ -4,8 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::{int, newest_first, page_sqls, text, Cursor};
+use super::{int, newest_first, page_sqls, quotas, text, Cursor};
 use crate::error::ApiResult;
+use crate::limits::{quota_exceeded, Quota};
 use crate::recording_destination::{Kind, Location};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
@@ -36,8 +37,15 @@ impl std::fmt::Debug for StoredDestination {
 
 const COLUMNS: &str = "id, project_id, kind, bucket, prefix, sealed_credentials, created_at_ms";
 
+/// Inserts a destination while the project has fewer than ?8.
 fn insert_sql() -> String {
-    format!("INSERT INTO recording_destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+    quotas::insert_within(
+        &format!("INSERT INTO recording_destinations ({COLUMNS})"),
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7",
+        Quota::RecordingDestinations,
+        "?2",
+        "?8",
+    )
 }
 fn in_bucket_sql() -> String {
     format!("SELECT {COLUMNS} FROM recording_destinations WHERE project_id = ?1 AND kind = ?2 AND bucket = ?3")
@@ -82,8 +90,9 @@ impl StoredDestination {
     }
 }
 
-/// Inserts `d`; `Ok(false)` when the project already has a destination at that place.
-pub async fn insert(rt: &Runtime, d: &StoredDestination) -> ApiResult<bool> {
+/// Inserts `d`; `Ok(false)` when the project already has a destination at that place,
+/// `QUOTA_EXCEEDED` when it has `limit` destinations.
+pub async fn insert(rt: &Runtime, d: &StoredDestination, limit: u32) -> ApiResult<bool> {
     let result = rt
         .db
         .execute(
@@ -96,11 +105,21 @@ pub async fn insert(rt: &Runtime, d: &StoredDestination) -> ApiResult<bool> {
                 d.prefix.as_str().into(),
                 d.sealed_credentials.as_str().into(),
                 d.created_at_ms.into(),
+                i64::from(limit).into(),
             ],
         )
         .await;
     match result {
-        Ok(_) => Ok(true),
+        Ok(1) => Ok(true),
+        // At the quota the place is not even tried: one in use is still reported as such.
+        Ok(_) => {
+            let taken = in_bucket(rt, &d.project_id, d.kind, &d.bucket).await?.iter().any(|x| x.prefix == d.prefix);
+            if taken {
+                Ok(false)
+            } else {
+                Err(quota_exceeded(Quota::RecordingDestinations, limit))
+            }
+        }
         Err(DbError::Constraint(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod idempotency;
 pub mod keys;
 pub mod participants;
+pub mod quotas;
 pub mod recordings;
 pub mod registry_writer;
 pub mod rooms;
@@ -68,6 +69,7 @@ pub fn statements() -> Vec<String> {
     all.extend(events::statements());
     all.extend(sessions::statements());
     all.extend(webhooks::statements());
+    all.extend(quotas::statements());
     all
 }
 

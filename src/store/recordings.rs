@@ -2,8 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::{int, metadata_json, newest_first, page_sqls, text, Cursor};
+use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
 use crate::error::ApiResult;
+use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
 use crate::vendors::recording::{FileResult, RecordingState, RecordingStatus};
@@ -31,10 +32,14 @@ pub struct Recording {
 const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_recording_id, status, output_uri, layout, audio_only, \
                        request_hash, metadata, error, files, started_at_ms, ended_at_ms";
 
+/// Inserts a recording while the project has fewer than ?17 running (starting or active).
 fn insert_sql() -> String {
-    format!(
-        "INSERT INTO recordings ({COLUMNS}, updated_at_ms, answer_lost) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1)"
+    quotas::insert_within(
+        &format!("INSERT INTO recordings ({COLUMNS}, updated_at_ms, answer_lost)"),
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1",
+        Quota::ConcurrentRecordings,
+        "?2",
+        "?17",
     )
 }
 const SAVE_STATE: &str = "UPDATE recordings SET vendor_recording_id = ?2, status = ?3, error = ?4, files = ?5, \
@@ -163,8 +168,10 @@ impl Recording {
     }
 }
 
-pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
-    rt.db
+/// Inserts `r` unless its project already runs `limit` recordings (`QUOTA_EXCEEDED`).
+pub async fn insert(rt: &Runtime, r: &Recording, limit: u32) -> ApiResult<()> {
+    let inserted = rt
+        .db
         .execute(
             // Unanswered until its answer reaches the client (`set_answer_lost(false)`).
             &insert_sql(),
@@ -185,9 +192,13 @@ pub async fn insert(rt: &Runtime, r: &Recording) -> ApiResult<()> {
                 r.started_at_ms.into(),
                 r.ended_at_ms.into(),
                 (rt.now_ms() as i64).into(),
+                i64::from(limit).into(),
             ],
         )
         .await?;
+    if inserted == 0 {
+        return Err(quota_exceeded(Quota::ConcurrentRecordings, limit));
+    }
     Ok(())
 }
 

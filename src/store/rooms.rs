@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{int, metadata_json, newest_first, page_sqls, text, Cursor};
+use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
 
@@ -65,11 +66,18 @@ impl Room {
     }
 }
 
-/// Inserts a new room, reserving its name. A taken name is `ROOM_NAME_TAKEN` with the
-/// existing room's id.
-const INSERT: &str = "INSERT INTO rooms (id, project_id, name, vendor, vendor_sid, max_participants, \
-                      empty_timeout_s, metadata, region, enable_recording, created_at_ms, vendor_confirmed) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+/// Inserts a new room, reserving its name, while the project has fewer than ?13 live rooms.
+/// A taken name is `ROOM_NAME_TAKEN` with the existing room's id.
+fn insert_sql() -> String {
+    quotas::insert_within(
+        "INSERT INTO rooms (id, project_id, name, vendor, vendor_sid, max_participants, empty_timeout_s, metadata, \
+         region, enable_recording, created_at_ms, vendor_confirmed)",
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12",
+        Quota::LiveRooms,
+        "?2",
+        "?13",
+    )
+}
 const CONFIRM_VENDOR: &str = "UPDATE rooms SET vendor = ?2, vendor_sid = ?3, vendor_confirmed = 1 \
                               WHERE id = ?1 AND deleted_at_ms IS NULL";
 const REMOVE: &str = "DELETE FROM rooms WHERE id = ?1";
@@ -96,18 +104,19 @@ fn page_select() -> String {
 
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    let mut all: Vec<String> =
-        [INSERT, CONFIRM_VENDOR, REMOVE, REMOVE_ABANDONED, SOFT_DELETE].map(str::to_owned).into();
-    all.extend([find_by_id_sql(), find_by_name_sql(), by_vendor_name_sql()]);
+    let mut all: Vec<String> = [CONFIRM_VENDOR, REMOVE, REMOVE_ABANDONED, SOFT_DELETE].map(str::to_owned).into();
+    all.extend([insert_sql(), find_by_id_sql(), find_by_name_sql(), by_vendor_name_sql()]);
     all.extend(page_sqls(&page_select(), 1, "created_at_ms"));
     all
 }
 
-pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
+/// Inserts `room` unless its project already has `live_rooms_limit` live rooms
+/// (`QUOTA_EXCEEDED`) or a live room of that name (`ROOM_NAME_TAKEN`).
+pub async fn insert(rt: &Runtime, room: &Room, live_rooms_limit: u32) -> ApiResult<()> {
     let result = rt
         .db
         .execute(
-            INSERT,
+            &insert_sql(),
             &[
                 room.id.as_str().into(),
                 room.project_id.as_str().into(),
@@ -121,18 +130,20 @@ pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
                 room.enable_recording.into(),
                 room.created_at_ms.into(),
                 room.vendor_confirmed.into(),
+                i64::from(live_rooms_limit).into(),
             ],
         )
         .await;
     match result {
-        Ok(_) => Ok(()),
+        Ok(1) => Ok(()),
+        // At the quota the name is not even tried: a taken one is still reported as taken.
+        Ok(_) => match find(rt, &room.project_id, &room.name).await? {
+            Some(existing) => Err(name_taken(room).with_detail("room", existing.id)),
+            None => Err(quota_exceeded(Quota::LiveRooms, live_rooms_limit)),
+        },
         Err(DbError::Constraint(_)) => {
             let existing = find(rt, &room.project_id, &room.name).await?;
-            let mut err = ApiError::new(
-                ErrorCode::RoomNameTaken,
-                format!("a room named '{}' already exists in this project", room.name),
-            )
-            .with_detail("field", "name");
+            let mut err = name_taken(room);
             if let Some(existing) = existing {
                 err = err.with_detail("room", existing.id);
             }
@@ -140,6 +151,11 @@ pub async fn insert(rt: &Runtime, room: &Room) -> ApiResult<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn name_taken(room: &Room) -> ApiError {
+    ApiError::new(ErrorCode::RoomNameTaken, format!("a room named '{}' already exists in this project", room.name))
+        .with_detail("field", "name")
 }
 
 /// Records the vendor that finally hosted the room (after any failover) and its vendor id;

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{int, text};
+use super::{int, quotas, text};
 use crate::error::ApiResult;
+use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{Row, Runtime, Statement};
 use crate::sealed::Sealed;
 use crate::time::rfc3339;
@@ -77,8 +78,16 @@ impl Webhook {
     }
 }
 
-const INSERT: &str =
-    "INSERT INTO webhooks (id, project_id, url, types, sealed_secret, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// Inserts an endpoint while the project has fewer than ?7 live ones.
+fn insert_sql() -> String {
+    quotas::insert_within(
+        "INSERT INTO webhooks (id, project_id, url, types, sealed_secret, created_at_ms)",
+        "?1, ?2, ?3, ?4, ?5, ?6",
+        Quota::Webhooks,
+        "?2",
+        "?7",
+    )
+}
 const SOFT_DELETE: &str =
     "UPDATE webhooks SET deleted_at_ms = ?3 WHERE id = ?1 AND project_id = ?2 AND deleted_at_ms IS NULL";
 const ADD_DELIVERY: &str = "INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempts, state, created_at_ms, \
@@ -114,7 +123,6 @@ fn find_sql() -> String {
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
     let mut all: Vec<String> = [
-        INSERT,
         SOFT_DELETE,
         ADD_DELIVERY,
         PENDING_DELIVERY,
@@ -126,15 +134,17 @@ pub(crate) fn statements() -> Vec<String> {
     ]
     .map(str::to_owned)
     .into();
-    all.extend([list_sql(), find_sql()]);
+    all.extend([insert_sql(), list_sql(), find_sql()]);
     all
 }
 
-pub async fn insert(rt: &Runtime, w: &Webhook) -> ApiResult<()> {
+/// Inserts `w` unless its project already has `limit` live endpoints (`QUOTA_EXCEEDED`).
+pub async fn insert(rt: &Runtime, w: &Webhook, limit: u32) -> ApiResult<()> {
     let types = w.types.as_ref().map(|t| serde_json::to_string(t).expect("strings serialize"));
-    rt.db
+    let inserted = rt
+        .db
         .execute(
-            INSERT,
+            &insert_sql(),
             &[
                 w.id.as_str().into(),
                 w.project_id.as_str().into(),
@@ -142,9 +152,13 @@ pub async fn insert(rt: &Runtime, w: &Webhook) -> ApiResult<()> {
                 types.into(),
                 w.sealed_secret.0.as_str().into(),
                 w.created_at_ms.into(),
+                i64::from(limit).into(),
             ],
         )
         .await?;
+    if inserted == 0 {
+        return Err(quota_exceeded(Quota::Webhooks, limit));
+    }
     Ok(())
 }
 

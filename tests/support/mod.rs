@@ -65,7 +65,12 @@ pub fn app_with(vars: &[&[(&str, &str)]]) -> Rc<App> {
 impl TestApp {
     /// An app with `ADMIN_TOKEN` set plus `vars`.
     pub fn new(vars: &[&[(&str, &str)]]) -> TestApp {
-        TestApp { app: app_with(vars), native: NativeRuntime::new(NOW_MS) }
+        let (app, native) = (app_with(vars), NativeRuntime::new(NOW_MS));
+        // The limiter counts what the vars say, as a deployment's `[[ratelimits]]` block and
+        // its RATE_LIMIT_* vars agree.
+        let rate = app.settings.limits.rate;
+        native.limiter.configure(rate.requests, rate.period_s);
+        TestApp { app, native }
     }
 
     pub fn send(&self, req: ApiRequest) -> Reply {
