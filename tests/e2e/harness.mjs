@@ -107,6 +107,24 @@ function testConfig(toml) {
   return out.join('\n');
 }
 
+/** The config with `[ratelimits.simple]`'s limit and period replaced. */
+function withRateLimit(toml, { requests, period }) {
+  let inSimple = false;
+  let replaced = 0;
+  const out = toml.split('\n').map((line) => {
+    const header = line.match(/^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$/);
+    if (header) inSimple = header[1] === 'ratelimits.simple';
+    if (!inSimple) return line;
+    if (/^\s*limit\s*=/.test(line)) return (replaced++, `limit = ${Number(requests)}`);
+    if (/^\s*period\s*=/.test(line)) return (replaced++, `period = ${Number(period)}`);
+    return line;
+  });
+  if (replaced !== 2) {
+    throw new Error('harness: wrangler.toml has no [ratelimits.simple] limit/period to rewrite; update withRateLimit() in tests/e2e/harness.mjs');
+  }
+  return out.join('\n');
+}
+
 // ---------------------------------------------------------------------------------------------
 // processes
 
@@ -175,16 +193,27 @@ let workerCount = 0;
  *   (passed as `--var K:V`; null/undefined values are left out, so the setting is absent).
  * @param {string} [options.name]  a label for dirs and log lines.
  * @param {number} [options.timeoutMs]  start-up timeout (default RTCGATE_E2E_START_TIMEOUT_MS or 120 s).
+ * @param {{requests: number, period: 10|60}} [options.rateLimit]  a per-key rate limit other than
+ *   wrangler.toml's: this Worker gets its own copy of the config with that `[ratelimits.simple]`
+ *   and the matching RATE_LIMIT_REQUESTS / RATE_LIMIT_PERIOD_S vars.
  * @returns {Promise<{url: string, port: number, name: string, vars: object, adminToken?: string,
  *   persistDir: string, stop(): Promise<void>, logs(): string}>}
  */
-export async function startWorker({ vars = {}, name = 'worker', timeoutMs = START_TIMEOUT_MS } = {}) {
+export async function startWorker({ vars = {}, name = 'worker', timeoutMs = START_TIMEOUT_MS, rateLimit } = {}) {
   const ws = await workspace();
-  const config = path.join(ws, 'wrangler.toml');
+  let config = path.join(ws, 'wrangler.toml');
   const safeName = String(name).replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40) || 'worker';
   const dir = path.join(ws, `${safeName}-${++workerCount}-${process.pid}`);
   const persistDir = path.join(dir, 'state');
   fs.mkdirSync(persistDir, { recursive: true });
+
+  if (rateLimit) {
+    // Next to the shared config (its `main` is relative to the config's directory).
+    const own = path.join(ws, `wrangler-${path.basename(dir)}.toml`);
+    fs.writeFileSync(own, withRateLimit(fs.readFileSync(config, 'utf8'), rateLimit));
+    config = own;
+    vars = { RATE_LIMIT_REQUESTS: rateLimit.requests, RATE_LIMIT_PERIOD_S: rateLimit.period, ...vars };
+  }
 
   const cleanVars = Object.fromEntries(
     Object.entries(vars)
