@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     AbortController, Context, D1Database, Env, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
 };
@@ -228,10 +228,24 @@ impl QueueTrait for Queue {
 /// Its counters live in the Cloudflare location: a call is no storage round trip.
 pub struct RateLimit(pub Lazy<worker::RateLimiter>);
 
+thread_local! {
+    static KEY: JsValue = JsValue::from_str("key");
+    static SUCCESS: JsValue = JsValue::from_str("success");
+}
+
 #[async_trait(?Send)]
 impl RateLimiterTrait for RateLimit {
     async fn allow(&self, key: &str) -> Result<bool, String> {
-        let outcome = self.0.get()?.limit(key.to_owned()).await.map_err(|e| e.to_string())?;
-        Ok(outcome.success)
+        // `limit({key})` → `{success}`, built and read with two property accesses: this runs
+        // on every API-key request, so not through `worker::RateLimiter::limit`'s serde round
+        // trip of the options and the outcome.
+        let binding: &worker::worker_sys::RateLimiter = self.0.get()?.as_ref().unchecked_ref();
+        let js_error = |e: JsValue| format!("rate limiter: {e:?}");
+        let options = js_sys::Object::new();
+        KEY.with(|k| js_sys::Reflect::set(&options, k, &JsValue::from_str(key))).map_err(js_error)?;
+        let outcome =
+            wasm_bindgen_futures::JsFuture::from(binding.limit(options).map_err(js_error)?).await.map_err(js_error)?;
+        let success = SUCCESS.with(|s| js_sys::Reflect::get(&outcome, s)).map_err(js_error)?;
+        success.as_bool().ok_or_else(|| format!("rate limiter: an outcome without a boolean success: {outcome:?}"))
     }
 }
