@@ -2,7 +2,7 @@
 //!
 //! Everything but `edge` is plain Rust that compiles and tests natively: the request model
 //! (`http`), routing of paths (`router`) and of vendors (`routing`), validation (`body`),
-//! auth, handlers, storage, and the vendors themselves. `runtime` names the seven
+//! auth, handlers, storage, and the vendors themselves. `runtime` names the eight
 //! capabilities the core needs from its host; `edge` provides them on Cloudflare Workers
 //! (the only wasm-only module, besides the SIMD lanes in `aes256`, whose algorithm the tests
 //! run on a model of those lanes) and `native` provides them for tests and benches.
