@@ -123,6 +123,33 @@ impl StorageCredentials {
         }
     }
 
+    /// A project's own credentials checked again with the rules `destination.create` applies
+    /// (`checked_*`), before they are handed to a recorder: a row stored before those rules,
+    /// or written by other means, never reaches one. Errors name the rule broken, never a
+    /// secret; the caller names the destination.
+    pub fn recheck(&self) -> ApiResult<()> {
+        match self {
+            StorageCredentials::S3 { region, endpoint, .. } => {
+                if let Some(region) = region {
+                    checked_s3_region(region, "credentials.region")?;
+                }
+                match endpoint {
+                    Some(endpoint) => checked_s3_endpoint(endpoint, "credentials.endpoint").map(drop),
+                    None => Ok(()),
+                }
+            }
+            StorageCredentials::Gcs { credentials } => {
+                let doc: serde_json::Map<String, Value> = serde_json::from_str(credentials).map_err(|_| {
+                    unsupported("credentials.credentials", "'credentials.credentials' is not a JSON object".into())
+                })?;
+                checked_gcp_key(&doc, "credentials.credentials").map(drop)
+            }
+            StorageCredentials::Azure { account_name, .. } => {
+                checked_azure_account(account_name, "credentials.account_name")
+            }
+        }
+    }
+
     pub fn from_json(v: &Value) -> Option<StorageCredentials> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         match Kind::parse(v.get("kind")?.as_str()?)? {
@@ -138,6 +165,139 @@ impl StorageCredentials {
             }
         }
     }
+}
+
+/// A `DESTINATION_UNSUPPORTED` naming `field`: credentials of a form we do not hand to a
+/// recorder.
+fn unsupported(field: &str, message: String) -> ApiError {
+    ApiError::new(ErrorCode::DestinationUnsupported, message).with_detail("field", field)
+}
+
+/// Google's own endpoints: the only ones a service-account key may name. A loader calls them
+/// (the token endpoint to sign in, the others to fetch certificates), so any other URL there
+/// would send the recorder's requests where the tenant chose.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+const GOOGLE_AUTH_URI: &str = "https://accounts.google.com/o/oauth2/auth";
+const GOOGLE_PROVIDER_CERTS: &str = "https://www.googleapis.com/oauth2/v1/certs";
+const GOOGLE_CLIENT_CERTS: &str = "https://www.googleapis.com/robot/v1/metadata/x509/";
+const GOOGLE_UNIVERSE: &str = "googleapis.com";
+
+/// The fields of a Google service-account key file, plus the HMAC pair Agora and ZEGO write
+/// with (`vendors::gcs_hmac`). Anything else (a `credential_source`, a `token_url`, an
+/// impersonation URL, …) belongs to another credential type or to nothing a recorder needs.
+const SERVICE_ACCOUNT_FIELDS: [&str; 13] = [
+    "type",
+    "project_id",
+    "private_key_id",
+    "private_key",
+    "client_email",
+    "client_id",
+    "auth_uri",
+    "token_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+    "hmac_access_key",
+    "hmac_secret",
+];
+
+/// A project's own GCP key, checked, as the JSON text to seal and hand to the recorder.
+///
+/// Only a `service_account` key is taken: LiveKit's recorder loads any Google credential
+/// type, and an `external_account` one makes it read a local file or the metadata address and
+/// post what it read to a URL of the tenant's choosing. Every field must be one of a key
+/// file's, every value a string, `token_uri` must be Google's token endpoint (required: what
+/// the loader calls is then written in the document, not left to a loader's default), and the
+/// other URLs, when present, Google's own. The text returned is our serialization of the
+/// checked fields, never the tenant's text (where a second `"type"` could mean something else
+/// to another parser).
+pub fn checked_gcp_key(doc: &serde_json::Map<String, Value>, field: &str) -> ApiResult<String> {
+    let refuse = |why: String| unsupported(field, format!("'{field}' {why}"));
+    if doc.get("type").and_then(Value::as_str) != Some("service_account") {
+        return Err(refuse(
+            "must be a Google service-account key (\"type\": \"service_account\"); other credential types are not accepted"
+                .into(),
+        ));
+    }
+    for (name, value) in doc {
+        if !SERVICE_ACCOUNT_FIELDS.contains(&name.as_str()) {
+            return Err(refuse(format!("has '{name}', which is not a field of a service-account key")));
+        }
+        if !value.is_string() {
+            return Err(refuse(format!("'{name}' must be a string")));
+        }
+    }
+    let text = |name: &str| doc.get(name).and_then(Value::as_str);
+    for required in ["private_key", "client_email", "token_uri"] {
+        if text(required).is_none_or(str::is_empty) {
+            return Err(refuse(format!("needs '{required}'")));
+        }
+    }
+    if text("token_uri") != Some(GOOGLE_TOKEN_URI) {
+        return Err(refuse(format!("'token_uri' must be {GOOGLE_TOKEN_URI}")));
+    }
+    for (name, google) in [("auth_uri", GOOGLE_AUTH_URI), ("auth_provider_x509_cert_url", GOOGLE_PROVIDER_CERTS)] {
+        if text(name).is_some_and(|v| v != google) {
+            return Err(refuse(format!("'{name}' must be {google}")));
+        }
+    }
+    // The client's certificates: Google's URL for this account, its email percent-encoded.
+    if let Some(url) = text("client_x509_cert_url") {
+        let account = url.strip_prefix(GOOGLE_CLIENT_CERTS).unwrap_or("");
+        if account.is_empty() || !account.bytes().all(|b| b.is_ascii_alphanumeric() || b"%._-@".contains(&b)) {
+            return Err(refuse(format!("'client_x509_cert_url' must be {GOOGLE_CLIENT_CERTS}<the account's email>")));
+        }
+    }
+    // The universe domain chooses the hosts a loader signs in at and uploads to.
+    if text("universe_domain").is_some_and(|v| v != GOOGLE_UNIVERSE) {
+        return Err(refuse(format!("'universe_domain' must be {GOOGLE_UNIVERSE}")));
+    }
+    Ok(Value::Object(doc.clone()).to_string())
+}
+
+/// A project's own S3-compatible endpoint, as the URL to hand to the recorder: https, and a
+/// host that is not loopback, private, link-local or otherwise internal however it is
+/// spelled (`net_policy`). A malformed URL is `INVALID_REQUEST`; a well-formed one we will not
+/// call is `DESTINATION_UNSUPPORTED`. The parsed URL is returned (without a trailing `/`), so
+/// the recorder calls the host that was checked.
+pub fn checked_s3_endpoint(raw: &str, field: &str) -> ApiResult<String> {
+    use crate::net_policy::{self, Reach, Refusal};
+    let url = match net_policy::parse_http_url(raw) {
+        Ok(url) => url,
+        Err(Refusal::Scheme) => return Err(unsupported(field, format!("'{field}' must be an https:// URL"))),
+        Err(refusal) => return Err(ApiError::invalid_field(field, format!("'{field}' {}", refusal.why()))),
+    };
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ApiError::invalid_field(field, format!("'{field}' must not have a query or a fragment")));
+    }
+    if net_policy::url_reach(&url) != Reach::Public {
+        return Err(unsupported(
+            field,
+            format!("'{field}' must not point at a loopback, private, link-local or otherwise internal address"),
+        ));
+    }
+    if url.scheme() != "https" {
+        return Err(unsupported(field, format!("'{field}' must be an https:// URL")));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// An S3 region: letters, digits, `-` and `_`. SDKs build the endpoint's host from it when no
+/// endpoint is given, so a dot, `@` or `/` there could name another host.
+pub fn checked_s3_region(region: &str, field: &str) -> ApiResult<()> {
+    if region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Ok(());
+    }
+    Err(unsupported(field, format!("'{field}' must be letters, digits, '-' and '_' (a region name, not a host)")))
+}
+
+/// An Azure storage account name: 3–24 lowercase letters and digits (Azure's own rule). The
+/// recorder calls `<account>.blob.core.windows.net`, so anything else could name another host.
+pub fn checked_azure_account(name: &str, field: &str) -> ApiResult<()> {
+    if (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        return Ok(());
+    }
+    Err(unsupported(field, format!("'{field}' must be 3 to 24 lowercase letters and digits")))
 }
 
 /// The vendor's destination: `location` written with `credentials` (of the same kind).
@@ -306,6 +466,132 @@ mod tests {
             assert_eq!(StorageCredentials::from_json(&creds.to_json()).as_ref(), Some(&creds));
             let shown = format!("{creds:?}");
             assert!(!shown.contains("SECRET") && !shown.contains("top-secret"), "{shown}");
+        }
+    }
+
+    fn key_file() -> serde_json::Map<String, Value> {
+        let v = json!({
+            "type": "service_account",
+            "project_id": "p",
+            "private_key_id": "0f1e",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+            "client_email": "r@p.iam.gserviceaccount.com",
+            "client_id": "1045",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/r%40p.iam.gserviceaccount.com",
+            "universe_domain": "googleapis.com",
+            "hmac_access_key": "GOOG1",
+            "hmac_secret": "hs"
+        });
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn only_service_account_keys_naming_google_are_taken() {
+        let field = "credentials.credentials";
+        let text = checked_gcp_key(&key_file(), field).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), Value::Object(key_file()));
+        let changed = |name: &str, value: Value| {
+            let mut doc = key_file();
+            if value.is_null() {
+                doc.remove(name);
+            } else {
+                doc.insert(name.into(), value);
+            }
+            checked_gcp_key(&doc, field)
+        };
+        for optional in ["project_id", "auth_uri", "client_x509_cert_url", "universe_domain", "hmac_secret"] {
+            assert!(changed(optional, Value::Null).is_ok(), "{optional}");
+        }
+        for (name, value) in [
+            ("type", json!("external_account")),
+            ("type", json!("authorized_user")),
+            ("type", json!(null)),
+            ("type", json!(["service_account"])),
+            ("token_uri", json!(null)),
+            ("token_uri", json!("https://oauth2.googleapis.com/token?x")),
+            ("token_uri", json!("http://oauth2.googleapis.com/token")),
+            ("auth_uri", json!("https://169.254.169.254/")),
+            ("auth_provider_x509_cert_url", json!("https://attacker.example/certs")),
+            ("client_x509_cert_url", json!("https://www.googleapis.com/robot/v1/metadata/x509/")),
+            ("client_x509_cert_url", json!("https://www.googleapis.com/robot/v1/metadata/x509/a/../../../x?y")),
+            ("universe_domain", json!("attacker.example")),
+            ("credential_source", json!({"file": "/proc/self/environ"})),
+            ("token_url", json!("https://attacker.example/")),
+            ("project_id", json!(7)),
+            ("private_key", json!("")),
+            ("client_email", json!(null)),
+        ] {
+            let e = changed(name, value.clone()).unwrap_err();
+            assert_eq!(
+                (e.code, e.status(), e.details["field"].as_str()),
+                (ErrorCode::DestinationUnsupported, 422, Some(field))
+            );
+            assert!(!e.message.contains("BEGIN PRIVATE KEY") && !e.message.contains("hs"), "{name}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn s3_endpoints_must_be_public_https() {
+        let f = "credentials.endpoint";
+        assert_eq!(checked_s3_endpoint("https://s3.example.com", f).unwrap(), "https://s3.example.com");
+        assert_eq!(
+            checked_s3_endpoint("https://minio.example.com:9000/", f).unwrap(),
+            "https://minio.example.com:9000"
+        );
+        assert_eq!(checked_s3_endpoint("HTTPS://S3.Example.com/base/", f).unwrap(), "https://s3.example.com/base");
+        for refused in [
+            "http://s3.example.com",
+            "ftp://s3.example.com",
+            "https://127.0.0.1",
+            "https://0x7f.1",
+            "https://2130706433",
+            "https://localhost:9000",
+            "https://10.0.0.5",
+            "https://169.254.169.254",
+            "https://100.64.0.1",
+            "https://[::1]",
+            "https://[::ffff:10.0.0.5]",
+            "https://[64:ff9b::a9fe:a9fe]",
+            "https://[fe80::1]",
+            "https://[fc00::1]",
+            "https://[ff02::1]",
+            "http://169.254.169.254",
+        ] {
+            let e = checked_s3_endpoint(refused, f).unwrap_err();
+            assert_eq!(
+                (e.code, e.details["field"].as_str()),
+                (ErrorCode::DestinationUnsupported, Some(f)),
+                "{refused}"
+            );
+        }
+        for malformed in [
+            "s3.example.com",
+            "https://u:p@s3.example.com",
+            "https://s3.example.com/?x",
+            "https://s3.example.com/#x",
+            "https://a b",
+        ] {
+            let e = checked_s3_endpoint(malformed, f).unwrap_err();
+            assert_eq!((e.code, e.details["field"].as_str()), (ErrorCode::InvalidRequest, Some(f)), "{malformed}");
+        }
+    }
+
+    #[test]
+    fn azure_accounts_and_s3_regions_cannot_name_hosts() {
+        for ok in ["abc", "acme", "acmemedia2024storage01x", "a1b2c3d4e5f6g7h8i9j0k1l2"] {
+            assert!(checked_azure_account(ok, "n").is_ok(), "{ok}");
+        }
+        for bad in ["ab", "a1b2c3d4e5f6g7h8i9j0k1l2m", "Acme", "acme-media", "acme.evil.example", "acme/x", "acmé1"] {
+            assert_eq!(checked_azure_account(bad, "n").unwrap_err().code, ErrorCode::DestinationUnsupported, "{bad}");
+        }
+        for ok in ["us-east-1", "eu-west-2", "auto", "my_region"] {
+            assert!(checked_s3_region(ok, "r").is_ok(), "{ok}");
+        }
+        for bad in ["us-east-1.attacker.example", "x@169.254.169.254", "a/b", "a b", "a#"] {
+            assert_eq!(checked_s3_region(bad, "r").unwrap_err().code, ErrorCode::DestinationUnsupported, "{bad}");
         }
     }
 

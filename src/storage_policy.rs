@@ -171,6 +171,19 @@ pub async fn choose(
     let own = destinations::in_bucket(rt, project_id, location.kind, &location.bucket).await?;
     if let Some(d) = own.into_iter().filter(|d| location.is_under(&d.prefix)).max_by_key(|d| d.prefix.len()) {
         let credentials = open(settings, project_id, &d)?;
+        credentials.recheck().map_err(|e| {
+            crate::log::warn(&format!("destination {} holds refused credentials: {}", d.id, e.message));
+            ApiError::new(
+                ErrorCode::DestinationUnsupported,
+                format!(
+                    "destination '{}' holds credentials rtcgate no longer hands to a recorder ({}); delete it and \
+                     create it again",
+                    d.id, e.message
+                ),
+            )
+            .with_detail("field", field)
+            .with_detail("destination", d.id.as_str())
+        })?;
         return Ok(Chosen { location, credentials, within: d.prefix, field });
     }
     shared.confine(&location, project_id, field)?;

@@ -564,6 +564,77 @@ fn one_project_never_sees_another_projects_events_or_webhooks() {
     assert_eq!(t.call("GET", "/v1/rtc/usage", None, Some(&b)).json["totals"]["sessions"], 0);
 }
 
+/// The host is judged as `fetch` will parse it: every spelling of an internal address gets
+/// the answer `https://127.0.0.1/` gets, and nothing is stored.
+#[test]
+fn webhook_hosts_are_judged_after_parsing() {
+    for dev in [false, true] {
+        let env: &[(&str, &str)] = if dev { &[("WEBHOOK_ALLOW_HTTP_LOOPBACK", "1")] } else { &[] };
+        let t = TestApp::new(&[LIVEKIT, EVENTS, ENCRYPTION, env]);
+        let key = t.project_key();
+        let create = |url: &str| t.call("POST", "/v1/rtc/webhook/create", Some(json!({"url": url})), Some(&key));
+        let answer = |r: &support::Reply| {
+            (r.status, r.code().to_owned(), r.json["error"]["field"].clone(), r.json["error"]["message"].clone())
+        };
+        let internal = answer(&create("https://169.254.169.254/"));
+        assert_eq!((internal.0, internal.2.as_str()), (400, Some("url")));
+        let mut same_as_metadata = vec![
+            "https://2852039166/",
+            "https://0xa9.0xfe.0xa9.0xfe/",
+            "https://0251.0376.0251.0376/",
+            "https://169.254.43518/",
+            "https://%31%36%39.254.169.254/",
+            "https://\u{ff11}\u{ff16}\u{ff19}.\u{ff12}\u{ff15}\u{ff14}.\u{ff11}\u{ff16}\u{ff19}.\u{ff12}\u{ff15}\u{ff14}/",
+            "https://169.254.169.254./",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::ffff:a9fe:a9fe]/",
+            "https://[64:ff9b::169.254.169.254]/",
+            "https://[2002:a9fe:a9fe::]/",
+            "https://[fd00:ec2::254]/",
+            "https://10.1/",
+            "https://[::10.0.0.1]/",
+            "https://metadata.google.internal/",
+            "http://0xa000001/",
+        ];
+        if !dev {
+            same_as_metadata.extend([
+                "https://127.0.0.1/",
+                "http://2130706433/",
+                "https://2130706433/",
+                "https://0177.0.0.1/",
+                "https://0x7f.1/",
+                "https://127.1/",
+                "https://%31%32%37.0.0.1/",
+                "https://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}/",
+                "https://[::ffff:127.0.0.1]/",
+                "https://[::127.0.0.1]/",
+                "https://localhost./",
+            ]);
+        }
+        for url in same_as_metadata {
+            let r = create(url);
+            assert_eq!(answer(&r), internal, "{url}: {}", r.json);
+        }
+        for junk in ["https://127.0.0.1:443junk/", "https://127.0.0.1%00/", "https://1.2.3.4.5/", "https://[::1/"] {
+            let r = create(junk);
+            assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("url")), "{junk}");
+        }
+        assert_eq!(t.call("GET", "/v1/rtc/webhook/list", None, Some(&key)).json["items"], json!([]));
+        // Public URLs are taken, stored as parsed.
+        let ok = create("https://Hooks.Example.com/rtc?x=1");
+        assert_eq!(
+            (ok.status, ok.json["url"].as_str()),
+            (201, Some("https://hooks.example.com/rtc?x=1")),
+            "{}",
+            ok.json
+        );
+        if dev {
+            let local = create("http://127.0.0.1:9/ok");
+            assert_eq!((local.status, local.json["url"].as_str()), (201, Some("http://127.0.0.1:9/ok")));
+        }
+    }
+}
+
 #[test]
 fn webhook_urls_and_types_are_checked() {
     let prod = TestApp::new(&[LIVEKIT, EVENTS, ENCRYPTION]);
@@ -643,6 +714,28 @@ fn recording_status_follows_egress_events() {
     let kinds: Vec<String> = events(&t, &key, "").iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, vec!["recording.updated", "recording.ended", "recording.updated"]);
     assert_eq!(events(&t, &key, "?type=recording.ended")[0]["data"]["recording_id"], "EG_1");
+}
+
+/// An egress's own error text (buckets, keys, hosts) never reaches events: the event says
+/// one of our sentences.
+#[test]
+fn egress_failures_reach_events_in_our_words() {
+    let t = TestApp::new(&[LIVEKIT, EVENTS]);
+    let key = t.project_key();
+    t.native.http.respond_with(|req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        json_response(200, &json!({"sid": "RM_1", "name": body["name"]}))
+    });
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "livekit"})), Some(&key));
+    let room = room.json["room"].as_str().unwrap().to_owned();
+    let raw = "could not upload to s3://acme-private/rec (key AKIA-LEAKED): AccessDenied from 10.0.3.7";
+    let body = json!({"event": "egress_ended", "id": "EV_f1",
+                      "egressInfo": {"egressId": "EG_9", "roomName": room, "status": "EGRESS_FAILED", "error": raw}});
+    assert_eq!(livekit(&t, &body.to_string()).status, 200);
+    let ended = events(&t, &key, "?type=recording.ended");
+    assert_eq!(ended[0]["data"]["error"], "the recording could not be written to its destination", "{ended:?}");
+    let shown = serde_json::to_string(&ended).unwrap();
+    assert!(!shown.contains("AKIA") && !shown.contains("acme-private") && !shown.contains("10.0.3.7"), "{shown}");
 }
 
 #[test]

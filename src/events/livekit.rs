@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
-use crate::vendors::livekit::egress_status_named;
+use crate::vendors::livekit::{egress_client_error, egress_status_named};
 use crate::vendors::recording::RecordingStatus;
 
 pub const NAME: &str = "livekit";
@@ -189,7 +189,10 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
             if let Some(status) = status {
                 incoming.data["status"] = json!(status.as_str());
             }
-            if let Some(error) = str_of(egress, "error") {
+            // The recorder's text goes to the log; the event carries our sentence for it.
+            let ended_as = status.unwrap_or(RecordingStatus::Failed);
+            if let Some(error) = str_of(egress, "error").and_then(|text| egress_client_error(egress_id, ended_as, text))
+            {
                 incoming.data["error"] = json!(error);
             }
             incoming.recording = Some(RecordingChange { vendor_recording_id: egress_id.to_owned(), status });
@@ -313,5 +316,32 @@ mod tests {
         let ended = br#"{"event":"egress_ended","egressInfo":{"egressId":"EG_1","roomName":"rm_1","status":"EGRESS_COMPLETE"},"id":"EV_6"}"#;
         assert_eq!(parse(ended, 0).unwrap().unwrap().recording.unwrap().status, Some(RecordingStatus::Complete));
         assert!(matches!(parse(b"[]", 0), Err(Rejection::Malformed(_))));
+    }
+
+    /// The recorder's own error text names buckets, hosts and internals: events carry one of
+    /// our sentences instead (the text goes to the log only).
+    #[test]
+    fn egress_errors_reach_event_data_in_our_words() {
+        let ended = |status: &str, error: &str| {
+            json!({"event": "egress_ended", "id": "EV_7",
+                   "egressInfo": {"egressId": "EG_1", "roomName": "rm_1", "status": status, "error": error}})
+            .to_string()
+        };
+        for (status, text, ours) in [
+            (
+                "EGRESS_FAILED",
+                "could not upload to s3://acme-private/rec: AccessDenied (key AKIA-LEAKED) via 10.0.3.7",
+                "the recording could not be written to its destination",
+            ),
+            ("EGRESS_FAILED", "pipeline: GstRtpBin internal error at 10.0.3.7", "the vendor's recorder failed"),
+            ("EGRESS_ABORTED", "Start signal not received", "the recording was aborted before it started"),
+        ] {
+            let e = parse(ended(status, text).as_bytes(), 0).unwrap().unwrap();
+            assert_eq!(e.data["error"], ours, "{text}");
+            let shown = e.data.to_string();
+            assert!(!shown.contains("AKIA") && !shown.contains("10.0.3.7") && !shown.contains("Gst"), "{shown}");
+        }
+        let e = parse(ended("EGRESS_COMPLETE", "").as_bytes(), 0).unwrap().unwrap();
+        assert!(e.data.get("error").is_none(), "no text, no error");
     }
 }

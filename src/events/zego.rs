@@ -108,7 +108,7 @@ pub fn parse(fields: &Map<String, Value>, nonce: &str, now_ms: u64) -> Result<Op
             let at = if kind == EventType::RoomStarted { ms("room_create_time") } else { ms("room_close_time") };
             incoming.occurred_at_ms = at.unwrap_or(fallback_ms);
             incoming.dedupe_key = format!("{event}:{room}:{session_of_room}");
-            if let Some(reason) = get("close_reason") {
+            if let Some(reason) = get("close_reason").filter(|r| is_code(r)) {
                 incoming.data["reason"] = json!(reason);
             }
         }
@@ -125,7 +125,7 @@ pub fn parse(fields: &Map<String, Value>, nonce: &str, now_ms: u64) -> Result<Op
                 if kind == EventType::ParticipantLeft { ms("logout_time").or(Some(fallback_ms)) } else { None };
             incoming.occurred_at_ms = left_at_ms.or(joined_at_ms).unwrap_or(fallback_ms);
             incoming.dedupe_key = format!("{event}:{room}:{session}");
-            if let Some(reason) = get("reason") {
+            if let Some(reason) = get("reason").filter(|r| is_code(r)) {
                 incoming.data["reason"] = json!(reason);
             }
             incoming.who = Some(Who::Identity(user));
@@ -146,6 +146,12 @@ pub fn parse(fields: &Map<String, Value>, nonce: &str, now_ms: u64) -> Result<Op
         }
     }
     Ok(Some(incoming))
+}
+
+/// ZEGO's reasons are small numeric codes; anything else is not passed on to tenants (vendor
+/// text never reaches event data).
+fn is_code(reason: &str) -> bool {
+    (1..=4).contains(&reason.len()) && reason.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn recording_event(
@@ -230,5 +236,19 @@ mod tests {
         let recorder =
             form("event=room_login&room_id=rm_1&user_account=rec&session_id=s2&user_role=4&nonce=c&timestamp=1");
         assert_eq!(parse(&recorder, "c", 0).unwrap(), None);
+    }
+
+    #[test]
+    fn reasons_are_codes_never_vendor_text() {
+        let logout = |reason: &str| {
+            form(&format!("event=room_logout&room_id=rm_1&user_account=alice&session_id=s1&logout_time=1700000061000&reason={reason}&nonce=b&timestamp=1700000061"))
+        };
+        assert_eq!(parse(&logout("3"), "b", 0).unwrap().unwrap().data["reason"], "3");
+        for text in ["kicked+by+10.0.3.7", "3+internal", "123456789"] {
+            assert!(parse(&logout(text), "b", 0).unwrap().unwrap().data.get("reason").is_none(), "{text}");
+        }
+        let close =
+            form("event=room_close&room_id=rm_1&room_session_id=9&close_reason=node+zg-7+gone&nonce=c&timestamp=1");
+        assert!(parse(&close, "c", 0).unwrap().unwrap().data.get("reason").is_none());
     }
 }

@@ -13,7 +13,6 @@ use crate::limits::Quota;
 use crate::recording_destination::{self, Kind, StorageCredentials};
 use crate::storage_policy::sealing_key;
 use crate::store::destinations::{self, StoredDestination};
-use crate::vendors::transport::base_url;
 
 /// The largest GCP service-account document accepted.
 const MAX_GCP_CREDENTIALS: usize = 16 * 1024;
@@ -68,6 +67,9 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 }
 
 /// The credentials object for a destination of `kind`; errors name `credentials.<field>`.
+/// Malformed fields are `INVALID_REQUEST`; well-formed credentials that would aim the
+/// vendor's recorder at a host or credential source of the tenant's choosing are
+/// `DESTINATION_UNSUPPORTED` (`recording_destination::checked_*`), before anything is stored.
 fn parse_credentials(kind: Kind, mut fields: Map<String, Value>) -> ApiResult<StorageCredentials> {
     // A GCP key is one document taken whole (as an object or as its JSON text).
     let gcp_document = if kind == Kind::Gcs { fields.remove("credentials") } else { None };
@@ -80,45 +82,55 @@ fn parse_credentials(kind: Kind, mut fields: Map<String, Value>) -> ApiResult<St
         None => e,
     };
     let mut body = Body::parse(&serde_json::to_vec(&fields).map_err(ApiError::internal)?).map_err(nested)?;
-    let creds = match kind {
+    match kind {
         Kind::S3 => {
             let access_key = body.required_str("access_key", 256).map_err(nested)?;
             let secret = body.required_str("secret", 1024).map_err(nested)?;
             let region = body.optional_str("region", 64).map_err(nested)?;
-            let endpoint = match body.optional_str("endpoint", 1024).map_err(nested)? {
-                Some(raw) => Some(base_url(&raw).map_err(|why| {
-                    ApiError::invalid_field("credentials.endpoint", format!("'credentials.endpoint' {why}"))
-                })?),
+            let endpoint = body.optional_str("endpoint", 1024).map_err(nested)?;
+            body.finish().map_err(nested)?;
+            if let Some(region) = &region {
+                recording_destination::checked_s3_region(region, "credentials.region")?;
+            }
+            let endpoint = match endpoint {
+                Some(raw) => Some(recording_destination::checked_s3_endpoint(&raw, "credentials.endpoint")?),
                 None => None,
             };
-            StorageCredentials::S3 { access_key, secret, region, endpoint }
+            Ok(StorageCredentials::S3 { access_key, secret, region, endpoint })
         }
         Kind::Gcs => {
-            let credentials = match gcp_document {
-                Some(Value::Object(doc)) => Value::Object(doc).to_string(),
-                Some(Value::String(text)) if serde_json::from_str::<Map<String, Value>>(&text).is_ok() => text,
-                _ => {
-                    return Err(ApiError::invalid_field(
-                        "credentials.credentials",
-                        "'credentials.credentials' must be the service account's JSON key (an object or its text)",
-                    ))
-                }
+            body.finish().map_err(nested)?;
+            let doc = match gcp_document {
+                Some(Value::Object(doc)) => Some(doc),
+                Some(Value::String(text)) if text.len() <= MAX_GCP_CREDENTIALS => serde_json::from_str(&text).ok(),
+                _ => None,
             };
+            let Some(doc) = doc else {
+                return Err(ApiError::invalid_field(
+                    "credentials.credentials",
+                    format!(
+                        "'credentials.credentials' must be the service account's JSON key (an object or its text, \
+                         at most {MAX_GCP_CREDENTIALS} bytes)"
+                    ),
+                ));
+            };
+            let credentials = recording_destination::checked_gcp_key(&doc, "credentials.credentials")?;
             if credentials.len() > MAX_GCP_CREDENTIALS {
                 return Err(ApiError::invalid_field(
                     "credentials.credentials",
                     format!("'credentials.credentials' must be at most {MAX_GCP_CREDENTIALS} bytes"),
                 ));
             }
-            StorageCredentials::Gcs { credentials }
+            Ok(StorageCredentials::Gcs { credentials })
         }
-        Kind::Azure => StorageCredentials::Azure {
-            account_name: body.required_str("account_name", 256).map_err(nested)?,
-            account_key: body.required_str("account_key", 1024).map_err(nested)?,
-        },
-    };
-    body.finish().map_err(nested)?;
-    Ok(creds)
+        Kind::Azure => {
+            let account_name = body.required_str("account_name", 256).map_err(nested)?;
+            let account_key = body.required_str("account_key", 1024).map_err(nested)?;
+            body.finish().map_err(nested)?;
+            recording_destination::checked_azure_account(&account_name, "credentials.account_name")?;
+            Ok(StorageCredentials::Azure { account_name, account_key })
+        }
+    }
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {

@@ -1,111 +1,37 @@
-//! Which URLs may receive webhooks: https in production; never a private, loopback,
-//! link-local or otherwise internal address (literal IPs, and names such as `localhost` that
-//! always resolve to one). Plain http to a loopback address only where the deployment says it
-//! is local development (`WEBHOOK_ALLOW_HTTP_LOOPBACK`).
-//!
-//! A Worker cannot resolve other names itself; Cloudflare's `fetch` does not reach private
-//! networks from a Worker either, so a public name that resolves inward still goes nowhere.
+//! Which URLs may receive webhooks: https in production; never a loopback, private,
+//! link-local or otherwise internal host, however it is spelled (`net_policy` parses the URL
+//! the WHATWG way and judges the parsed host). Plain http to a loopback address only where the
+//! deployment says it is local development (`WEBHOOK_ALLOW_HTTP_LOOPBACK`).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::net_policy::{self, Reach};
 
 pub const MAX_URL_BYTES: usize = 2048;
 
-/// The checked URL, or why it is refused (for the client).
-pub fn check(url: &str, allow_http_loopback: bool) -> Result<String, String> {
-    if url.len() > MAX_URL_BYTES || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("'url' must be a URL of at most 2048 bytes without spaces".into());
+/// The URL to store and call (the parsed URL, serialized), or why it is refused (for the client).
+pub fn check(raw: &str, allow_http_loopback: bool) -> Result<String, String> {
+    let too_long = || format!("'url' must be a URL of at most {MAX_URL_BYTES} bytes without spaces");
+    if raw.len() > MAX_URL_BYTES {
+        return Err(too_long());
     }
-    let (scheme, rest) = url.split_once("://").ok_or("'url' must be an https:// URL")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "https" && scheme != "http" {
-        return Err("'url' must be an https:// URL".into());
+    let url = net_policy::parse_http_url(raw).map_err(|refusal| format!("'url' {}", refusal.why()))?;
+    // The host first: every spelling of an internal address gets the same answer, whatever
+    // its scheme.
+    let reach = net_policy::url_reach(&url);
+    if reach == Reach::Internal || (reach == Reach::Loopback && !allow_http_loopback) {
+        return Err("'url' must not point at a loopback, private, link-local or otherwise internal address".into());
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        return Err("'url' must not carry user info".into());
-    }
-    let host = host_of(authority).ok_or("'url' must name a host")?.to_ascii_lowercase();
-    let loopback = is_loopback(&host);
-    if scheme == "http" && !(allow_http_loopback && loopback) {
+    if url.scheme() == "http" && reach != Reach::Loopback {
         return Err(if allow_http_loopback {
             "'url' must be https (plain http only to a loopback address in local development)".into()
         } else {
             "'url' must be an https:// URL".into()
         });
     }
-    if loopback && !allow_http_loopback {
-        return Err("'url' must not point at a loopback address".into());
+    let url = String::from(url);
+    if url.len() > MAX_URL_BYTES {
+        return Err(too_long());
     }
-    if !loopback && is_internal(&host) {
-        return Err("'url' must not point at a private, link-local or internal address".into());
-    }
-    Ok(url.to_owned())
-}
-
-/// The host of `host[:port]` or `[v6]:port`, without brackets.
-fn host_of(authority: &str) -> Option<&str> {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split_once(']')?.0
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                authority
-            }
-        })
-    };
-    let host = host.trim_end_matches('.');
-    (!host.is_empty()).then_some(host)
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-        || host.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn is_internal(host: &str) -> bool {
-    if let Ok(ip) = host.parse::<Ipv4Addr>() {
-        return v4_internal(ip);
-    }
-    if let Ok(ip) = host.parse::<Ipv6Addr>() {
-        if let Some(v4) = ip.to_ipv4_mapped() {
-            return v4_internal(v4);
-        }
-        let first = ip.segments()[0];
-        return ip.is_unspecified()
-            || ip.is_loopback()
-            || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-            || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-            || ip.is_multicast();
-    }
-    // Numeric forms other than dotted quads (`2130706433`, `0x7f.1`, `127.1`) are read as
-    // addresses by some resolvers: refuse them rather than guess.
-    let numeric = |label: &str| {
-        !label.is_empty()
-            && (label.bytes().all(|b| b.is_ascii_digit())
-                || label.strip_prefix("0x").is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())))
-    };
-    if host.split('.').all(numeric) {
-        return true;
-    }
-    host.ends_with(".local") || host.ends_with(".internal") || host == "metadata.google.internal"
-}
-
-fn v4_internal(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
-        || a >= 240
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -144,6 +70,49 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_an_internal_host_is_refused_like_the_dotted_quad() {
+        let loopback = check("https://127.0.0.1/", false).unwrap_err();
+        for raw in [
+            "http://2130706433/",
+            "https://2130706433/",
+            "https://0177.0.0.1/",
+            "https://0x7f.1/",
+            "https://127.1/",
+            "https://127.0.0.1./",
+            "https://%31%32%37.0.0.1/",
+            "https://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://localhost./",
+            "https://169.254.169.254/",
+            "https://0xa9fea9fe/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:a9fe:a9fe::]/",
+            "https://[fd00:ec2::254]/",
+            "https://metadata.google.internal/",
+        ] {
+            assert_eq!(check(raw, false), Err(loopback.clone()), "{raw}");
+        }
+        for junk in ["https://127.0.0.1:443junk/", "https://127.0.0.1%00/", "https://1.2.3.4.5/", "https://[::1/"] {
+            assert!(check(junk, false).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn the_parsed_url_is_what_is_stored() {
+        assert_eq!(
+            check("https://hooks.example.com/rtc?x=1", false).as_deref(),
+            Ok("https://hooks.example.com/rtc?x=1")
+        );
+        assert_eq!(check("HTTPS://Hooks.Example.com:443/a", false).as_deref(), Ok("https://hooks.example.com/a"));
+        assert_eq!(check("https://bücher.example/h", false).as_deref(), Ok("https://xn--bcher-kva.example/h"));
+        assert_eq!(check("http://127.0.0.1:9000/hook", true).as_deref(), Ok("http://127.0.0.1:9000/hook"));
+        assert!(check(&format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES)), false).is_err());
+    }
+
+    #[test]
     fn local_development_allows_http_to_loopback_only() {
         assert!(check("http://127.0.0.1:9000/hook", true).is_ok());
         assert!(check("http://localhost:9000/hook", true).is_ok());
@@ -151,5 +120,8 @@ mod tests {
         assert!(check("http://10.0.0.8/hook", true).is_err());
         assert!(check("http://example.com/hook", true).is_err());
         assert!(check("https://169.254.169.254/", true).is_err());
+        assert!(check("http://2130706433:9000/hook", true).is_ok(), "loopback however spelled");
+        assert!(check("http://0x0a000008/hook", true).is_err());
+        assert!(check("http://[::ffff:10.0.0.8]/hook", true).is_err());
     }
 }

@@ -153,7 +153,7 @@ pub fn recording_state(method: Method, info: &Value) -> Result<RecordingState, V
 /// What a client is told about a failed egress. LiveKit's `error` is the recorder's own text
 /// (pipeline and storage messages that may name buckets or internals); it goes to the log,
 /// and the client gets one of a few fixed sentences of ours.
-fn client_error(egress_id: &str, status: RecordingStatus, text: &str) -> Option<String> {
+pub(crate) fn client_error(egress_id: &str, status: RecordingStatus, text: &str) -> Option<String> {
     if text.is_empty() {
         return None;
     }

@@ -16,6 +16,7 @@ pub mod token;
 mod twirp;
 mod wire;
 
+pub(crate) use self::egress::client_error as egress_client_error;
 pub(crate) use self::egress::status_named as egress_status_named;
 
 use async_trait::async_trait;
