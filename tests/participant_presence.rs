@@ -52,7 +52,7 @@ fn joins_and_leaves_in_any_order_keep_the_latest_presence() {
     record(&native, "alice", &session("s1", Some(T0), Some(T0 + 5_000)));
     assert_eq!(presence(&native, "alice"), (Some((T0 + 9_000) as i64), None));
 
-    let joined = block_on(sessions::joined_at(&native.runtime, ROOM)).unwrap();
+    let joined = block_on(sessions::joined_at(&native.runtime, ROOM, &["alice".to_owned()])).unwrap();
     assert_eq!(joined, vec![("alice".to_owned(), (T0 + 9_000) as i64)]);
 }
 
