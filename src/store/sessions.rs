@@ -2,8 +2,6 @@
 //! metered session per presence for usage. Events arrive late, twice or out of order, so each
 //! write only fills in what is missing or newer.
 
-use std::collections::BTreeMap;
-
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::events::Session;
@@ -38,16 +36,19 @@ const JOINED_AT: &str = "SELECT identity, joined_at_ms FROM participants WHERE r
 /// Identities per `JOINED_AT` statement (each up to 256 bytes: at most ~256 KiB of parameter).
 const IDENTITIES_PER_LOOKUP: usize = 1000;
 
-/// The closed sessions of the project that began in `[?2, ?3)`, optionally of room `?4`: a
+/// The closed sessions of the project that began in `[?2, ?3)`, optionally of room `?4`,
+/// summed per room in SQL, in room order: a session counts once, its seconds, and its seconds
+/// rounded up to a whole minute on their own (as LiveKit bills). Only the range is read: a
 /// range of `participant_sessions_usage` (project, start), or with a room of
-/// `participant_sessions_room_usage` (project, room, start), so only sessions in the range
-/// are read. They are summed per room here: a GROUP BY room over a time range would sort the
-/// range in a temporary B-tree.
+/// `participant_sessions_room_usage` (project, room, start, seconds). Grouping the project's
+/// range by room sorts just that range's rows (`tests/query_plans.rs` allows exactly this).
 fn usage_sql(of_room: bool) -> String {
     let room_filter = if of_room { " AND room_id = ?4" } else { "" };
     format!(
-        "SELECT room_id, seconds FROM participant_sessions WHERE project_id = ?1 \
-         AND joined_at_ms >= ?2 AND joined_at_ms < ?3 AND seconds IS NOT NULL{room_filter}"
+        "SELECT room_id, COUNT(*) AS sessions, SUM(seconds) AS seconds, SUM((seconds + 59) / 60) AS minutes \
+         FROM participant_sessions WHERE project_id = ?1 \
+         AND joined_at_ms >= ?2 AND joined_at_ms < ?3 AND seconds IS NOT NULL{room_filter} \
+         GROUP BY room_id ORDER BY room_id"
     )
 }
 
@@ -131,15 +132,15 @@ pub async fn usage(
     let mut params: Vec<SqlValue> = vec![project_id.into(), from_ms.into(), to_ms.into()];
     params.extend(room_id.map(SqlValue::from));
     let rows = rt.db.query(&usage_sql(room_id.is_some()), &params).await?;
-    let mut per_room: BTreeMap<String, RoomUsage> = BTreeMap::new();
-    for row in &rows {
-        let (Some(room), Some(seconds)) = (text(row, "room_id"), int(row, "seconds")) else { continue };
-        let usage =
-            per_room.entry(room.clone()).or_insert(RoomUsage { room_id: room, sessions: 0, seconds: 0, minutes: 0 });
-        usage.sessions += 1;
-        usage.seconds += seconds;
-        // Each session rounds up to a whole minute on its own.
-        usage.minutes += (seconds + 59) / 60;
-    }
-    Ok(per_room.into_values().collect())
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            Some(RoomUsage {
+                room_id: text(row, "room_id")?,
+                sessions: int(row, "sessions")?,
+                seconds: int(row, "seconds")?,
+                minutes: int(row, "minutes")?,
+            })
+        })
+        .collect())
 }
