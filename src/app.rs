@@ -37,6 +37,8 @@ pub struct Settings {
     pub events: crate::events::Settings,
     /// Outbound webhook delivery.
     pub webhooks: crate::webhooks::Settings,
+    /// The scheduled job: retention windows.
+    pub maintenance: crate::maintenance::Settings,
 }
 
 impl Settings {
@@ -66,6 +68,7 @@ impl Settings {
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
             events: crate::events::Settings::from_env(env),
             webhooks: crate::webhooks::Settings::from_env(env),
+            maintenance: crate::maintenance::Settings::from_env(env),
         }
     }
 }

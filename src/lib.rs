@@ -20,6 +20,7 @@ pub mod hex;
 pub mod http;
 pub mod ids;
 pub mod log;
+pub mod maintenance;
 pub mod recording_destination;
 pub mod router;
 pub mod routing;

@@ -141,3 +141,36 @@ fn usage_reads_a_time_range_of_one_project() {
         assert!(plan[0].contains("joined_at_ms>? AND joined_at_ms<?)"), "{sql}\n    plan: {plan:?}");
     }
 }
+
+/// The scheduled job's statements sweep the shared database for every project (retention
+/// deletes, reconciliation's queue of open sessions): they cannot be scoped by project, so
+/// they are held instead to their own bound — each deletes or reads at most `LIMIT` rows,
+/// found oldest first through an index on the row's age, never by a scan or a sort.
+#[test]
+fn the_scheduled_jobs_sweeps_are_bounded_and_read_only_what_they_touch() {
+    let db = SqliteDb::in_memory_migrated();
+    let sweeps = rtcgate::store::retention::statements();
+    assert_eq!(sweeps.len(), 5, "events, deliveries, sessions, idempotency, nonces");
+    for sql in &sweeps {
+        assert!(sql.starts_with("DELETE FROM ") && sql.contains(" LIMIT ?2)"), "{sql}");
+        let plan = db.plan(sql);
+        assert!(problems(&plan).is_empty(), "{sql}\n    plan: {plan:?}");
+        // The batch is chosen through the age index (a range, not the whole table) …
+        assert!(plan.iter().any(|s| s.starts_with("SEARCH ") && s.contains("_ms<?)")), "{sql}\n    plan: {plan:?}");
+        // … and each of its rows deleted by rowid.
+        assert!(plan.iter().any(|s| s.contains("USING INTEGER PRIMARY KEY (rowid=?)")), "{sql}\n    plan: {plan:?}");
+    }
+    let queue: Vec<String> = rtcgate::store::statements()
+        .into_iter()
+        .filter(|s| s.starts_with("SELECT") && s.contains("checked_at_ms"))
+        .collect();
+    assert_eq!(queue.len(), 2, "the rooms due, and one room's open sessions");
+    for sql in &queue {
+        assert!(sql.contains("ORDER BY") && sql.contains("LIMIT ?2"), "{sql}");
+        let plan = db.plan(sql);
+        assert!(
+            plan.iter().any(|s| s.contains("participant_sessions_") && s.contains("unchecked")),
+            "{sql}\n    plan: {plan:?}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod participants;
 pub mod recordings;
 pub mod registry_writer;
+pub mod retention;
 pub mod rooms;
 pub mod sessions;
 pub mod webhooks;
@@ -68,6 +69,8 @@ pub fn statements() -> Vec<String> {
     all.extend(events::statements());
     all.extend(sessions::statements());
     all.extend(webhooks::statements());
+    // The scheduled job's sweeps, which alone are not scoped by project (`retention`).
+    all.extend(retention::statements());
     all
 }
 

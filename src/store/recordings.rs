@@ -69,7 +69,8 @@ macro_rules! follow_sql {
     };
 }
 /// A vendor's recording status, final: it stays final.
-const FOLLOW_TO_FINAL: &str = follow_sql!("status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), updated_at_ms = ?6", "");
+const FOLLOW_TO_FINAL: &str =
+    follow_sql!("status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), updated_at_ms = ?6", "");
 /// A vendor's recording status, not final: a late one never replaces a final status.
 const FOLLOW_UNLESS_FINAL: &str = follow_sql!(
     "status = ?4, updated_at_ms = ?6",

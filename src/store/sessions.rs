@@ -52,10 +52,49 @@ fn usage_sql(of_room: bool) -> String {
     )
 }
 
+// Reconciliation (the scheduled job): open sessions compared with their vendor's list.
+// Like retention these sweep every project, and each is served by an index (migration 0013).
+
+/// Rooms with open sessions, those checked longest ago first (`participant_sessions_unchecked`),
+/// with each room's vendor: ?1 checked before, ?2 how many sessions to look at.
+const DUE_ROOMS: &str = "SELECT s.room_id AS room_id, r.vendor AS vendor FROM participant_sessions AS s \
+                         JOIN rooms AS r ON r.id = s.room_id \
+                         WHERE s.left_at_ms IS NULL AND s.checked_at_ms < ?1 ORDER BY s.checked_at_ms LIMIT ?2";
+/// A room's open sessions, checked longest ago first (`participant_sessions_room_unchecked`).
+const OPEN_IN_ROOM: &str = "SELECT session_key, identity, joined_at_ms FROM participant_sessions \
+                            WHERE room_id = ?1 AND left_at_ms IS NULL ORDER BY checked_at_ms LIMIT ?2";
+/// ?2 a JSON array of session keys of room ?1, compared with the vendor's list at ?3.
+const MARK_CHECKED: &str = "UPDATE participant_sessions SET checked_at_ms = ?3 \
+                            WHERE room_id = ?1 AND session_key IN (SELECT value FROM json_each(?2))";
+/// ?2 the session keys whose identities the vendor listed at ?3.
+const MARK_SEEN: &str = "UPDATE participant_sessions SET seen_at_ms = ?3 \
+                         WHERE room_id = ?1 AND session_key IN (SELECT value FROM json_each(?2)) AND left_at_ms IS NULL";
+/// ?2 the session keys whose identities the vendor no longer lists: each ends when it was last
+/// known present — the last run that listed it, else its join. A leave event arriving later
+/// still replaces this end (`UPSERT_SESSION` prefers the event's).
+const CLOSE_UNLISTED: &str =
+    "UPDATE participant_sessions SET left_at_ms = COALESCE(MAX(seen_at_ms, joined_at_ms), joined_at_ms), \
+     seconds = MAX(0, CAST((COALESCE(MAX(seen_at_ms, joined_at_ms), joined_at_ms) - joined_at_ms + 999) / 1000 AS INTEGER)) \
+     WHERE room_id = ?1 AND session_key IN (SELECT value FROM json_each(?2)) \
+     AND left_at_ms IS NULL AND joined_at_ms IS NOT NULL";
+
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    let mut all: Vec<String> =
-        [UPSERT_SESSION, LEFT, JOINED, CLOSE_SESSIONS, CLOSE_PRESENCES, JOINED_AT].map(str::to_owned).into();
+    let mut all: Vec<String> = [
+        UPSERT_SESSION,
+        LEFT,
+        JOINED,
+        CLOSE_SESSIONS,
+        CLOSE_PRESENCES,
+        JOINED_AT,
+        DUE_ROOMS,
+        OPEN_IN_ROOM,
+        MARK_CHECKED,
+        MARK_SEEN,
+        CLOSE_UNLISTED,
+    ]
+    .map(str::to_owned)
+    .into();
     all.extend([usage_sql(false), usage_sql(true)]);
     all
 }
@@ -143,4 +182,75 @@ pub async fn usage(
             })
         })
         .collect())
+}
+
+/// A room with open sessions, due for reconciliation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueRoom {
+    pub room_id: String,
+    pub vendor: String,
+}
+
+/// Up to `max_rooms` distinct rooms with sessions open and unchecked since `before_ms`, those
+/// checked longest ago first; at most `max_sessions` sessions are looked at to find them.
+pub async fn due_rooms(rt: &Runtime, before_ms: i64, max_sessions: u32, max_rooms: usize) -> ApiResult<Vec<DueRoom>> {
+    let rows = rt.db.query(DUE_ROOMS, &[before_ms.into(), i64::from(max_sessions).into()]).await?;
+    let mut rooms: Vec<DueRoom> = Vec::new();
+    for row in &rows {
+        let (Some(room_id), Some(vendor)) = (text(row, "room_id"), text(row, "vendor")) else { continue };
+        if rooms.len() == max_rooms {
+            break;
+        }
+        if !rooms.iter().any(|r| r.room_id == room_id) {
+            rooms.push(DueRoom { room_id, vendor });
+        }
+    }
+    Ok(rooms)
+}
+
+/// An open session of a room.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenSession {
+    pub key: String,
+    pub identity: String,
+    pub joined_at_ms: Option<i64>,
+}
+
+/// At most `limit` open sessions of the room, checked longest ago first.
+pub async fn open_in_room(rt: &Runtime, room_id: &str, limit: u32) -> ApiResult<Vec<OpenSession>> {
+    let rows = rt.db.query(OPEN_IN_ROOM, &[room_id.into(), i64::from(limit).into()]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(OpenSession {
+                key: text(r, "session_key")?,
+                identity: text(r, "identity")?,
+                joined_at_ms: int(r, "joined_at_ms"),
+            })
+        })
+        .collect())
+}
+
+/// Writes one reconciliation of a room at `at_ms`, in one transaction: every session of
+/// `checked` was compared with the vendor's list, those of `seen` were on it, and those of
+/// `unlisted` were not and are closed (see `CLOSE_UNLISTED` for when they end). Returns how
+/// many sessions were closed.
+pub async fn reconcile(
+    rt: &Runtime,
+    room_id: &str,
+    checked: &[&str],
+    seen: &[&str],
+    unlisted: &[&str],
+    at_ms: i64,
+) -> ApiResult<u64> {
+    let keys = |k: &[&str]| SqlValue::from(serde_json::Value::from(k.to_vec()).to_string());
+    let changed = rt
+        .db
+        .batch(&[
+            Statement { sql: MARK_SEEN, params: vec![room_id.into(), keys(seen), at_ms.into()] },
+            Statement { sql: CLOSE_UNLISTED, params: vec![room_id.into(), keys(unlisted)] },
+            Statement { sql: MARK_CHECKED, params: vec![room_id.into(), keys(checked), at_ms.into()] },
+        ])
+        .await?;
+    Ok(changed.get(1).copied().unwrap_or(0))
 }
