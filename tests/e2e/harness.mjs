@@ -361,7 +361,12 @@ export function d1File(worker) {
  * @returns {Promise<{status: number, text: string}>}
  */
 export async function scheduled(worker, cron = '*/5 * * * *') {
-  const res = await fetch(`${worker.url}/__scheduled?cron=${encodeURIComponent(cron)}`, { signal: AbortSignal.timeout(120_000) });
+  let res;
+  try {
+    res = await fetch(`${worker.url}/__scheduled?cron=${encodeURIComponent(cron)}`, { signal: AbortSignal.timeout(120_000) });
+  } catch (e) {
+    throw new Error(`GET /__scheduled failed: ${e.cause ?? e}\n--- wrangler log (tail) ---\n${tail(worker.logs?.() ?? '')}`);
+  }
   return { status: res.status, text: await res.text() };
 }
 

@@ -14,7 +14,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 import { startWorker, api, adminSetup, randomToken, d1File, d1Execute, scheduled } from './harness.mjs';
 import { startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
@@ -52,15 +53,20 @@ after(async () => {
   await vendors?.close();
 });
 
-/** Rows of the Worker's D1 for `sql` (read only), each column as JSON gives it. */
-function rows(sql) {
+/**
+ * Rows of the Worker's D1 for `sql` (read only), each column as JSON gives it. Asynchronously:
+ * a blocked event loop misses the Worker closing idle keep-alive connections, and the next
+ * request would go out on a dead socket.
+ */
+async function rows(sql) {
   const script = [
     'import json, sqlite3, sys',
     'db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)',
     'db.row_factory = sqlite3.Row',
     'print(json.dumps([{k: r[k] for k in r.keys()} for r in db.execute(sys.argv[2])]))',
   ].join('\n');
-  return JSON.parse(execFileSync('python3', ['-c', script, d1File(w), sql], { encoding: 'utf8' }));
+  const { stdout } = await promisify(execFile)('python3', ['-c', script, d1File(w), sql], { encoding: 'utf8' });
+  return JSON.parse(stdout);
 }
 
 async function waitFor(what, fn, timeoutMs = 30_000) {
@@ -111,22 +117,23 @@ test('the scheduled handler deletes rows past their windows and keeps newer ones
   await postAgora({ noticeId: `n-${randomToken(6)}`, productId: 1, eventType: 101, notifyMs: now, payload: { channelName: created.json.room, ts: Math.floor(now / 1000) } });
   await waitFor('the new event', async () => (await api(w, 'GET', `/v1/rtc/event/list?room=${created.json.room}`, { key: a.key })).json.items.length === 1);
 
-  const count = (table, col, value) => rows(`SELECT COUNT(*) AS n FROM ${table} WHERE ${col} = '${value}'`)[0].n;
-  const kinds = (tag) => [
-    count('events', 'id', `evt_${tag}`),
-    count('webhook_deliveries', 'id', `dlv_${tag}`),
-    count('participant_sessions', 'session_key', `s_${tag}`),
-    count('idempotency', 'key', `k_${tag}`),
-  ];
-  assert.deepEqual([kinds('recent'), kinds('old'), kinds('ancient')], [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]);
+  const count = async (table, col, value) => (await rows(`SELECT COUNT(*) AS n FROM ${table} WHERE ${col} = '${value}'`))[0].n;
+  const kinds = (tag) =>
+    Promise.all([
+      count('events', 'id', `evt_${tag}`),
+      count('webhook_deliveries', 'id', `dlv_${tag}`),
+      count('participant_sessions', 'session_key', `s_${tag}`),
+      count('idempotency', 'key', `k_${tag}`),
+    ]);
+  assert.deepEqual([await kinds('recent'), await kinds('old'), await kinds('ancient')], [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]);
 
   await runScheduled();
   // events, deliveries, finished sessions, idempotency records
-  assert.deepEqual(kinds('recent'), [1, 1, 1, 1], 'rows inside their windows are kept');
-  assert.deepEqual(kinds('old'), [0, 0, 1, 0], 'past 30 days: events and deliveries go, sessions stay (400 days)');
-  assert.deepEqual(kinds('ancient'), [0, 0, 0, 0]);
+  assert.deepEqual(await kinds('recent'), [1, 1, 1, 1], 'rows inside their windows are kept');
+  assert.deepEqual(await kinds('old'), [0, 0, 1, 0], 'past 30 days: events and deliveries go, sessions stay (400 days)');
+  assert.deepEqual(await kinds('ancient'), [0, 0, 0, 0]);
   // What requests made just now is untouched.
-  assert.equal(rows(`SELECT COUNT(*) AS n FROM idempotency WHERE project_id = '${p}' AND key LIKE 'k-%'`)[0].n, 1);
+  assert.equal((await rows(`SELECT COUNT(*) AS n FROM idempotency WHERE project_id = '${p}' AND key LIKE 'k-%'`))[0].n, 1);
   const listed = await api(w, 'GET', `/v1/rtc/event/list?room=${created.json.room}`, { key: a.key });
   assert.equal(listed.json.items.length, 1);
   // The run reported itself in the Worker's log.
@@ -151,13 +158,13 @@ test('reconciliation closes the session of a participant the vendor no longer li
     await postAgora({ noticeId: `n-${randomToken(6)}`, productId: 1, eventType: 103, notifyMs: Date.now(), payload: { channelName: room, uid, platform: 7, clientSeq: 1, ts: joinedS } });
   }
   const sessions = () => rows(`SELECT identity, joined_at_ms, left_at_ms, seconds, seen_at_ms FROM participant_sessions WHERE room_id = '${room}' ORDER BY identity`);
-  await waitFor('both sessions', () => sessions().length === 2);
+  await waitFor('both sessions', async () => (await sessions()).length === 2);
   const usage = async () => (await api(w, 'GET', `/v1/rtc/usage?room=${room}`, { key: a.key })).json.totals;
   assert.deepEqual(await usage(), { sessions: 0, participant_seconds: 0, participant_minutes: 0 }, 'open sessions are not counted');
 
   // Run 1: both listed — seen, nothing closed.
   await runScheduled();
-  const [danaSeen, eveSeen] = sessions();
+  const [danaSeen, eveSeen] = await sessions();
   assert.ok(danaSeen.seen_at_ms >= joinedS * 1000 + 600_000 - 5_000, JSON.stringify(danaSeen));
   assert.equal(danaSeen.left_at_ms, null);
   assert.equal(eveSeen.left_at_ms, null);
@@ -168,12 +175,12 @@ test('reconciliation closes the session of a participant the vendor no longer li
   ag.failAll({ match: 'QueryUserList', status: 503 });
   await runScheduled();
   assert.ok(ag.callsTo('QueryUserList').length > 0);
-  assert.deepEqual(sessions().map((s) => s.left_at_ms), [null, null], 'nothing is closed on a vendor error');
+  assert.deepEqual((await sessions()).map((s) => s.left_at_ms), [null, null], 'nothing is closed on a vendor error');
 
   // The vendor answers again: both are closed at the time run 1 saw them.
   ag.clearFaults();
   await runScheduled();
-  const closed = sessions();
+  const closed = await sessions();
   assert.deepEqual(closed.map((s) => s.left_at_ms), [danaSeen.seen_at_ms, eveSeen.seen_at_ms]);
   for (const s of closed) assert.equal(s.seconds, Math.ceil((s.left_at_ms - s.joined_at_ms) / 1000));
   const totals = await usage();
