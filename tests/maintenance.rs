@@ -334,3 +334,41 @@ fn list_steps(registered: u32) -> u64 {
 fn listing_an_agora_room_reads_the_listed_uids_not_the_whole_registry() {
     assert_eq!(list_steps(10), list_steps(3_000), "D1 work with 10 vs 3 000 registered identities");
 }
+
+#[test]
+fn livekit_sessions_are_reconciled_by_identity_and_an_ended_room_lists_nobody() {
+    let t = TestApp::new(&[support::LIVEKIT]);
+    let (project, key) = t.project_and_key();
+    t.native.http.respond_with(|req| {
+        let body: serde_json::Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        json_response(200, &json!({"sid": "RM_1", "name": body["name"], "creation_time": "1700000000"}))
+    });
+    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "lk", "vendor": "livekit"})), Some(&key));
+    assert_eq!(r.status, 201, "{}", r.json);
+    let room = r.json["room"].as_str().unwrap().to_owned();
+    join(&t, &project, &room, "alice", "PA_alice", NOW_MS);
+    join(&t, &project, &room, "bob", "PA_bob", NOW_MS);
+    let lists = |who: &'static [&'static str]| {
+        t.native.http.respond_with(move |req| {
+            assert!(req.url.ends_with("/twirp/livekit.RoomService/ListParticipants"), "{}", req.url);
+            let people: Vec<_> = who
+                .iter()
+                .map(|id| json!({"identity": id, "name": "", "kind": "STANDARD", "joined_at": "1700000000"}))
+                .collect();
+            json_response(200, &json!({ "participants": people }))
+        });
+    };
+    t.native.clock.advance_ms(5 * MINUTE_MS);
+    let seen_at = t.native.clock.now_ms() as i64;
+    lists(&["alice", "bob"]);
+    assert_eq!(run(&t).sessions_closed, 0);
+    t.native.clock.advance_ms(5 * MINUTE_MS);
+    lists(&["alice"]);
+    assert_eq!(run(&t).sessions_closed, 1);
+    assert_eq!(ended(&t, "PA_bob"), (Some(seen_at), Some(300)));
+    // LiveKit answers an empty list for a room that has ended: alice is closed too.
+    t.native.clock.advance_ms(5 * MINUTE_MS);
+    lists(&[]);
+    assert_eq!(run(&t).sessions_closed, 1);
+    assert_eq!(ended(&t, "PA_alice"), (Some(seen_at + 5 * MINUTE_MS as i64), Some(600)));
+}
