@@ -39,6 +39,8 @@ pub struct Settings {
     pub webhooks: crate::webhooks::Settings,
     /// The per-key rate limit and the per-project quotas.
     pub limits: crate::limits::Limits,
+    /// The scheduled job: retention windows.
+    pub maintenance: crate::maintenance::Settings,
 }
 
 impl Settings {
@@ -69,6 +71,7 @@ impl Settings {
             events: crate::events::Settings::from_env(env),
             webhooks: crate::webhooks::Settings::from_env(env),
             limits: crate::limits::Limits::from_env(env),
+            maintenance: crate::maintenance::Settings::from_env(env),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod http;
 pub mod ids;
 pub mod limits;
 pub mod log;
+pub mod maintenance;
 pub mod net_policy;
 pub mod recording_destination;
 pub mod router;

@@ -15,3 +15,10 @@ pub fn warn(message: &str) {
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("rtcgate warn: {message}");
 }
+
+pub fn info(message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_log!("{message}");
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("rtcgate info: {message}");
+}

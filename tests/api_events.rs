@@ -764,3 +764,60 @@ fn zego_participant_lists_get_join_times_from_events() {
     assert_eq!(zego(&t, &zego_form(&login, "nz", NOW_S)).status, 200);
     assert_eq!(list()["joined_at"], "2023-11-14T22:13:20Z");
 }
+
+/// Agora Cloud Recording notices name a task by its bare `sid`, while the recording keeps
+/// Agora's whole handle (resource id, sid, channel, uid…): the notices must still move it.
+#[test]
+fn agora_recording_status_follows_cloud_recording_notices() {
+    let t = TestApp::new(&[
+        AGORA,
+        EVENTS,
+        &[
+            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+            ("RECORDING_S3_SECRET", "s3-secret"),
+            ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
+        ],
+    ]);
+    let (project, key) = t.project_and_key();
+    t.native.http.respond_with(|req| {
+        if req.url.ends_with("/acquire") {
+            json_response(200, &json!({"resourceId": "RID-1"}))
+        } else if req.url.ends_with("/start") {
+            json_response(200, &json!({"resourceId": "RID-1", "sid": "SID-1"}))
+        } else {
+            json_response(200, &json!({"resourceId": "RID-1", "sid": "SID-1", "serverResponse": {"status": 5}}))
+        }
+    });
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "agora"})), Some(&key));
+    assert_eq!(room.status, 201, "{}", room.json);
+    let room = room.json["room"].as_str().unwrap().to_owned();
+    let s = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/p/")})),
+        Some(&key),
+    );
+    assert_eq!((s.status, s.json["status"].as_str()), (201, Some("starting")), "{}", s.json);
+    let status = || {
+        let l = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
+        l.json["items"][0]["status"].as_str().unwrap().to_owned()
+    };
+    let notice = |id: &str, event_type: u32, sid: &str, details: Value| {
+        json!({"noticeId": id, "productId": 3, "eventType": event_type, "notifyMs": NOW_MS, "sid": sid,
+               "payload": {"cname": room, "uid": "9", "sid": sid, "sequence": 1, "sendts": NOW_MS,
+                           "serviceType": 0, "details": details}})
+        .to_string()
+    };
+    // Another task's notice (a sid this room never had) moves nothing.
+    assert_eq!(agora(&t, &notice("n-other", 40, "SID-9", json!({"msgName": "recorder_started"}))).status, 200);
+    assert_eq!(status(), "starting");
+    assert_eq!(agora(&t, &notice("n-started", 40, "SID-1", json!({"msgName": "recorder_started"}))).status, 200);
+    assert_eq!(status(), "active");
+    let exit = json!({"msgName": "session_exit", "exitStatus": 0});
+    assert_eq!(agora(&t, &notice("n-exit", 11, "SID-1", exit)).status, 200);
+    assert_eq!(status(), "complete");
+    // A late "started" does not reopen it.
+    assert_eq!(agora(&t, &notice("n-late", 40, "SID-1", json!({"msgName": "recorder_started"}))).status, 200);
+    assert_eq!(status(), "complete");
+}

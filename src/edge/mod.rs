@@ -99,6 +99,21 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     Ok(())
 }
 
+/// The Cron Trigger's handler (`[triggers] crons` in wrangler.toml): one run of the scheduled
+/// job, `maintenance::run` (reconciliation, then retention), logged as one line. A plain export
+/// like `fetch` (scripts/lighten_entry.mjs puts it on the module's default export); its promise
+/// settles when the run is over, so the runtime keeps the invocation alive until then.
+#[wasm_bindgen(js_name = scheduled)]
+pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
+    let app = app(&env);
+    let runtime = runtime(&env, Context::new(ctx));
+    future_to_promise(async move {
+        let report = crate::maintenance::run(&app, &runtime).await;
+        crate::log::info(&report.summary());
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
 /// The fetch handler. It is a plain (not async) export so that a request that needs no I/O
 /// (health, the OpenAPI document, most refusals) is answered in the same call, with no promise,
 /// task or microtask: its handler future is polled once here, and only one that is still waiting

@@ -20,36 +20,43 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         .await
         .map_err(|e| e.to_api_error())?;
     // Vendors that report numeric uids are mapped back to the identities we registered.
-    let registry = if live.iter().any(|p| p.identity.is_none()) {
-        participants::by_uid(ctx.rt, &room.id).await?
-    } else {
-        Default::default()
-    };
+    let unnamed: Vec<u32> = live.iter().filter(|p| p.identity.is_none()).filter_map(|p| p.uid).collect();
+    let registry =
+        if unnamed.is_empty() { Default::default() } else { participants::by_uids(ctx.rt, &room.id, &unnamed).await? };
     // Recording bots are members of the room at the vendor, but not participants.
     let is_bot =
         |p: &&crate::vendors::LiveParticipant| p.uid.and_then(|uid| registry.get(&uid)).is_some_and(|r| r.is_bot);
-    // Join times from vendor events, for vendors whose participant lists carry none.
-    let joined: std::collections::HashMap<String, i64> = if live.iter().any(|p| p.joined_at_ms.is_none()) {
-        crate::store::sessions::joined_at(ctx.rt, &room.id).await?.into_iter().collect()
-    } else {
-        Default::default()
-    };
-    let items: Vec<Value> = live
+    let people: Vec<(&crate::vendors::LiveParticipant, String)> = live
         .iter()
         .filter(|p| !is_bot(p))
         .map(|p| {
-            let registered = p.uid.and_then(|uid| registry.get(&uid));
             let identity = p
                 .identity
                 .clone()
-                .or_else(|| registered.map(|r| r.identity.clone()))
+                .or_else(|| p.uid.and_then(|uid| registry.get(&uid)).map(|r| r.identity.clone()))
                 .or_else(|| p.uid.map(|uid| uid.to_string()))
                 .unwrap_or_default();
+            (p, identity)
+        })
+        .collect();
+    // Join times from vendor events, for vendors whose participant lists carry none: looked
+    // up for the listed identities only.
+    let undated: Vec<String> =
+        people.iter().filter(|(p, _)| p.joined_at_ms.is_none()).map(|(_, identity)| identity.clone()).collect();
+    let joined: std::collections::HashMap<String, i64> = if undated.is_empty() {
+        Default::default()
+    } else {
+        crate::store::sessions::joined_at(ctx.rt, &room.id, &undated).await?.into_iter().collect()
+    };
+    let items: Vec<Value> = people
+        .iter()
+        .map(|(p, identity)| {
+            let registered = p.uid.and_then(|uid| registry.get(&uid));
             let display_name = p.display_name.clone().or_else(|| registered.and_then(|r| r.display_name.clone()));
             json!({
                 "identity": identity,
                 "display_name": display_name,
-                "joined_at": p.joined_at_ms.or_else(|| joined.get(&identity).map(|ms| *ms as u64)).map(rfc3339),
+                "joined_at": p.joined_at_ms.or_else(|| joined.get(identity).map(|ms| *ms as u64)).map(rfc3339),
             })
         })
         .collect();

@@ -9,6 +9,7 @@ pub mod participants;
 pub mod quotas;
 pub mod recordings;
 pub mod registry_writer;
+pub mod retention;
 pub mod rooms;
 pub mod sessions;
 pub mod webhooks;
@@ -70,6 +71,8 @@ pub fn statements() -> Vec<String> {
     all.extend(sessions::statements());
     all.extend(webhooks::statements());
     all.extend(quotas::statements());
+    // The scheduled job's sweeps, which alone are not scoped by project (`retention`).
+    all.extend(retention::statements());
     all
 }
 

@@ -73,12 +73,18 @@ const REGISTER_BOT: &str = "INSERT INTO participants (room_id, identity, uid, cr
 const BOT_UID: &str = "SELECT uid FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 1";
 const FIND: &str =
     "SELECT identity, uid, display_name FROM participants WHERE room_id = ?1 AND identity = ?2 AND is_bot = 0";
-const BY_UID: &str = "SELECT identity, uid, display_name, is_bot FROM participants WHERE room_id = ?1";
+/// The registered of the room among a JSON array of uids (?2): one `participants_uid` lookup
+/// per uid, so a call reads at most `UIDS_PER_LOOKUP` rows whatever the registry holds.
+const BY_UIDS: &str = "SELECT identity, uid, display_name, is_bot FROM participants \
+                       WHERE room_id = ?1 AND uid IN (SELECT value FROM json_each(?2))";
+/// Uids per `BY_UIDS` statement: Agora lists up to 10,000 audience members (plus hosts), so a
+/// full channel takes about a dozen statements rather than one unbounded read or parameter.
+pub const UIDS_PER_LOOKUP: usize = 1000;
 const IDENTITY_OF_UID: &str = "SELECT identity FROM participants WHERE room_id = ?1 AND uid = ?2";
 
 /// Every statement this module sends.
 pub(crate) const STATEMENTS: &[&str] =
-    &[UPSERT_SQL, UPSERT_MANY_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UID, IDENTITY_OF_UID];
+    &[UPSERT_SQL, UPSERT_MANY_SQL, REGISTER_BOT, BOT_UID, FIND, BY_UIDS, IDENTITY_OF_UID];
 
 /// `UPSERT_SQL` now, returning the uid — one round trip.
 pub async fn upsert(
@@ -159,22 +165,30 @@ pub async fn find(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<Opti
     }))
 }
 
-/// Everyone registered in the room, by uid, recording bots included (`is_bot`) so a
-/// listing can leave them out.
-pub async fn by_uid(rt: &Runtime, room_id: &str) -> ApiResult<HashMap<u32, Registered>> {
-    let rows = rt.db.query(BY_UID, &[room_id.into()]).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let reg = Registered {
-                identity: text(r, "identity")?,
-                uid: u32::try_from(int(r, "uid")?).ok()?,
-                display_name: text(r, "display_name"),
-                is_bot: int(r, "is_bot") == Some(1),
+/// Those of `uids` registered in the room, by uid, recording bots included (`is_bot`) so a
+/// listing can leave them out. Looked up `UIDS_PER_LOOKUP` at a time: only the uids the
+/// vendor listed are read, never the room's whole registry (every identity ever issued a
+/// token there).
+pub async fn by_uids(rt: &Runtime, room_id: &str, uids: &[u32]) -> ApiResult<HashMap<u32, Registered>> {
+    let mut found = HashMap::with_capacity(uids.len());
+    for chunk in uids.chunks(UIDS_PER_LOOKUP) {
+        let list = serde_json::Value::from(chunk.to_vec()).to_string();
+        for r in rt.db.query(BY_UIDS, &[room_id.into(), list.into()]).await? {
+            let (Some(identity), Some(uid)) =
+                (text(&r, "identity"), int(&r, "uid").and_then(|u| u32::try_from(u).ok()))
+            else {
+                continue;
             };
-            Some((reg.uid, reg))
-        })
-        .collect())
+            let reg = Registered {
+                identity,
+                uid,
+                display_name: text(&r, "display_name"),
+                is_bot: int(&r, "is_bot") == Some(1),
+            };
+            found.insert(uid, reg);
+        }
+    }
+    Ok(found)
 }
 
 /// The identity registered with `uid` in the room.

@@ -57,13 +57,30 @@ const SET_ANSWER_LOST: &str = "UPDATE recordings SET answer_lost = ?2 WHERE id =
 const KNOWN_VENDOR_IDS: &str = "SELECT vendor_recording_id FROM recordings \
                                 WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id IS NOT NULL";
 const REMOVE: &str = "DELETE FROM recordings WHERE id = ?1";
+/// Which recording a vendor event names (?3): its handle itself (LiveKit's egress id, ZEGO's
+/// task), or, for a handle that is a JSON object (Agora's: resource id, sid, channel, uid…),
+/// the handle whose `sid` it is — Agora's notices name a task by its bare sid. An empty sid
+/// (a task that could not be addressed) names nothing. Served by `recordings_page` (project,
+/// room): only the room's recordings are read.
+macro_rules! follow_sql {
+    ($set:literal, $extra:literal) => {
+        concat!(
+            "UPDATE recordings SET ",
+            $set,
+            " WHERE project_id = ?1 AND room_id = ?2 AND ?3 <> '' AND (vendor_recording_id = ?3 \
+             OR CASE WHEN json_valid(vendor_recording_id) THEN json_extract(vendor_recording_id, '$.sid') END = ?3)",
+            $extra
+        )
+    };
+}
 /// A vendor's recording status, final: it stays final.
-const FOLLOW_TO_FINAL: &str = "UPDATE recordings SET status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), \
-                               updated_at_ms = ?6 WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3";
+const FOLLOW_TO_FINAL: &str =
+    follow_sql!("status = ?4, ended_at_ms = COALESCE(ended_at_ms, ?5), updated_at_ms = ?6", "");
 /// A vendor's recording status, not final: a late one never replaces a final status.
-const FOLLOW_UNLESS_FINAL: &str = "UPDATE recordings SET status = ?4, updated_at_ms = ?6 \
-                                   WHERE project_id = ?1 AND room_id = ?2 AND vendor_recording_id = ?3 \
-                                   AND status NOT IN ('complete', 'failed', 'aborted', 'limit_reached')";
+const FOLLOW_UNLESS_FINAL: &str = follow_sql!(
+    "status = ?4, updated_at_ms = ?6",
+    " AND status NOT IN ('complete', 'failed', 'aborted', 'limit_reached')"
+);
 fn page_select() -> String {
     format!("SELECT {COLUMNS} FROM recordings WHERE project_id = ?1")
 }

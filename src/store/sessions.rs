@@ -2,8 +2,6 @@
 //! metered session per presence for usage. Events arrive late, twice or out of order, so each
 //! write only fills in what is missing or newer.
 
-use std::collections::BTreeMap;
-
 use super::{int, text};
 use crate::error::ApiResult;
 use crate::events::Session;
@@ -32,26 +30,71 @@ const CLOSE_SESSIONS: &str = "UPDATE participant_sessions SET left_at_ms = ?2, \
                               WHERE room_id = ?1 AND left_at_ms IS NULL AND joined_at_ms IS NOT NULL AND joined_at_ms <= ?2";
 const CLOSE_PRESENCES: &str = "UPDATE participants SET left_at_ms = ?2 \
                                WHERE room_id = ?1 AND joined_at_ms IS NOT NULL AND left_at_ms IS NULL AND joined_at_ms <= ?2";
-const JOINED_AT: &str =
-    "SELECT identity, joined_at_ms FROM participants WHERE room_id = ?1 AND joined_at_ms IS NOT NULL";
+/// The join times of a JSON array of identities (?2): one primary-key lookup each.
+const JOINED_AT: &str = "SELECT identity, joined_at_ms FROM participants WHERE room_id = ?1 \
+                         AND identity IN (SELECT value FROM json_each(?2)) AND joined_at_ms IS NOT NULL";
+/// Identities per `JOINED_AT` statement (each up to 256 bytes: at most ~256 KiB of parameter).
+const IDENTITIES_PER_LOOKUP: usize = 1000;
 
-/// The closed sessions of the project that began in `[?2, ?3)`, optionally of room `?4`: a
+/// The closed sessions of the project that began in `[?2, ?3)`, optionally of room `?4`,
+/// summed per room in SQL, in room order: a session counts once, its seconds, and its seconds
+/// rounded up to a whole minute on their own (as LiveKit bills). Only the range is read: a
 /// range of `participant_sessions_usage` (project, start), or with a room of
-/// `participant_sessions_room_usage` (project, room, start), so only sessions in the range
-/// are read. They are summed per room here: a GROUP BY room over a time range would sort the
-/// range in a temporary B-tree.
+/// `participant_sessions_room_usage` (project, room, start, seconds). Grouping the project's
+/// range by room sorts just that range's rows (`tests/query_plans.rs` allows exactly this).
 fn usage_sql(of_room: bool) -> String {
     let room_filter = if of_room { " AND room_id = ?4" } else { "" };
     format!(
-        "SELECT room_id, seconds FROM participant_sessions WHERE project_id = ?1 \
-         AND joined_at_ms >= ?2 AND joined_at_ms < ?3 AND seconds IS NOT NULL{room_filter}"
+        "SELECT room_id, COUNT(*) AS sessions, SUM(seconds) AS seconds, SUM((seconds + 59) / 60) AS minutes \
+         FROM participant_sessions WHERE project_id = ?1 \
+         AND joined_at_ms >= ?2 AND joined_at_ms < ?3 AND seconds IS NOT NULL{room_filter} \
+         GROUP BY room_id ORDER BY room_id"
     )
 }
 
+// Reconciliation (the scheduled job): open sessions compared with their vendor's list.
+// Like retention these sweep every project, and each is served by an index (migration 0013).
+
+/// Rooms with open sessions, those checked longest ago first (`participant_sessions_unchecked`),
+/// with each room's vendor: ?1 checked before, ?2 how many sessions to look at.
+const DUE_ROOMS: &str = "SELECT s.room_id AS room_id, r.vendor AS vendor FROM participant_sessions AS s \
+                         JOIN rooms AS r ON r.id = s.room_id \
+                         WHERE s.left_at_ms IS NULL AND s.checked_at_ms < ?1 ORDER BY s.checked_at_ms LIMIT ?2";
+/// A room's open sessions, checked longest ago first (`participant_sessions_room_unchecked`).
+const OPEN_IN_ROOM: &str = "SELECT session_key, identity, joined_at_ms FROM participant_sessions \
+                            WHERE room_id = ?1 AND left_at_ms IS NULL ORDER BY checked_at_ms LIMIT ?2";
+/// ?2 a JSON array of session keys of room ?1, compared with the vendor's list at ?3.
+const MARK_CHECKED: &str = "UPDATE participant_sessions SET checked_at_ms = ?3 \
+                            WHERE room_id = ?1 AND session_key IN (SELECT value FROM json_each(?2))";
+/// ?2 the session keys whose identities the vendor listed at ?3.
+const MARK_SEEN: &str = "UPDATE participant_sessions SET seen_at_ms = ?3 \
+                         WHERE room_id = ?1 AND session_key IN (SELECT value FROM json_each(?2)) AND left_at_ms IS NULL";
+/// ?2 the session keys whose identities the vendor no longer lists: each ends when it was last
+/// known present — the last run that listed it, else its join. A leave event arriving later
+/// still replaces this end (`UPSERT_SESSION` prefers the event's).
+const CLOSE_UNLISTED: &str =
+    "UPDATE participant_sessions SET left_at_ms = COALESCE(MAX(seen_at_ms, joined_at_ms), joined_at_ms), \
+     seconds = MAX(0, CAST((COALESCE(MAX(seen_at_ms, joined_at_ms), joined_at_ms) - joined_at_ms + 999) / 1000 AS INTEGER)) \
+     WHERE room_id = ?1 AND session_key IN (SELECT value FROM json_each(?2)) \
+     AND left_at_ms IS NULL AND joined_at_ms IS NOT NULL";
+
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    let mut all: Vec<String> =
-        [UPSERT_SESSION, LEFT, JOINED, CLOSE_SESSIONS, CLOSE_PRESENCES, JOINED_AT].map(str::to_owned).into();
+    let mut all: Vec<String> = [
+        UPSERT_SESSION,
+        LEFT,
+        JOINED,
+        CLOSE_SESSIONS,
+        CLOSE_PRESENCES,
+        JOINED_AT,
+        DUE_ROOMS,
+        OPEN_IN_ROOM,
+        MARK_CHECKED,
+        MARK_SEEN,
+        CLOSE_UNLISTED,
+    ]
+    .map(str::to_owned)
+    .into();
     all.extend([usage_sql(false), usage_sql(true)]);
     all
 }
@@ -95,10 +138,16 @@ pub async fn close_room(rt: &Runtime, room_id: &str, at_ms: u64) -> ApiResult<()
     Ok(())
 }
 
-/// When each registered identity of the room last joined, for vendors that do not say.
-pub async fn joined_at(rt: &Runtime, room_id: &str) -> ApiResult<Vec<(String, i64)>> {
-    let rows = rt.db.query(JOINED_AT, &[room_id.into()]).await?;
-    Ok(rows.iter().filter_map(|r| Some((text(r, "identity")?, int(r, "joined_at_ms")?))).collect())
+/// When each of `identities` last joined the room, for vendors that do not say; looked up
+/// `IDENTITIES_PER_LOOKUP` at a time, never the room's whole registry.
+pub async fn joined_at(rt: &Runtime, room_id: &str, identities: &[String]) -> ApiResult<Vec<(String, i64)>> {
+    let mut found = Vec::new();
+    for chunk in identities.chunks(IDENTITIES_PER_LOOKUP) {
+        let list = serde_json::Value::from(chunk.to_vec()).to_string();
+        let rows = rt.db.query(JOINED_AT, &[room_id.into(), list.into()]).await?;
+        found.extend(rows.iter().filter_map(|r| Some((text(r, "identity")?, int(r, "joined_at_ms")?))));
+    }
+    Ok(found)
 }
 
 /// Metered usage of one room.
@@ -122,15 +171,86 @@ pub async fn usage(
     let mut params: Vec<SqlValue> = vec![project_id.into(), from_ms.into(), to_ms.into()];
     params.extend(room_id.map(SqlValue::from));
     let rows = rt.db.query(&usage_sql(room_id.is_some()), &params).await?;
-    let mut per_room: BTreeMap<String, RoomUsage> = BTreeMap::new();
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            Some(RoomUsage {
+                room_id: text(row, "room_id")?,
+                sessions: int(row, "sessions")?,
+                seconds: int(row, "seconds")?,
+                minutes: int(row, "minutes")?,
+            })
+        })
+        .collect())
+}
+
+/// A room with open sessions, due for reconciliation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueRoom {
+    pub room_id: String,
+    pub vendor: String,
+}
+
+/// Up to `max_rooms` distinct rooms with sessions open and unchecked since `before_ms`, those
+/// checked longest ago first; at most `max_sessions` sessions are looked at to find them.
+pub async fn due_rooms(rt: &Runtime, before_ms: i64, max_sessions: u32, max_rooms: usize) -> ApiResult<Vec<DueRoom>> {
+    let rows = rt.db.query(DUE_ROOMS, &[before_ms.into(), i64::from(max_sessions).into()]).await?;
+    let mut rooms: Vec<DueRoom> = Vec::new();
     for row in &rows {
-        let (Some(room), Some(seconds)) = (text(row, "room_id"), int(row, "seconds")) else { continue };
-        let usage =
-            per_room.entry(room.clone()).or_insert(RoomUsage { room_id: room, sessions: 0, seconds: 0, minutes: 0 });
-        usage.sessions += 1;
-        usage.seconds += seconds;
-        // Each session rounds up to a whole minute on its own.
-        usage.minutes += (seconds + 59) / 60;
+        let (Some(room_id), Some(vendor)) = (text(row, "room_id"), text(row, "vendor")) else { continue };
+        if rooms.len() == max_rooms {
+            break;
+        }
+        if !rooms.iter().any(|r| r.room_id == room_id) {
+            rooms.push(DueRoom { room_id, vendor });
+        }
     }
-    Ok(per_room.into_values().collect())
+    Ok(rooms)
+}
+
+/// An open session of a room.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenSession {
+    pub key: String,
+    pub identity: String,
+    pub joined_at_ms: Option<i64>,
+}
+
+/// At most `limit` open sessions of the room, checked longest ago first.
+pub async fn open_in_room(rt: &Runtime, room_id: &str, limit: u32) -> ApiResult<Vec<OpenSession>> {
+    let rows = rt.db.query(OPEN_IN_ROOM, &[room_id.into(), i64::from(limit).into()]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(OpenSession {
+                key: text(r, "session_key")?,
+                identity: text(r, "identity")?,
+                joined_at_ms: int(r, "joined_at_ms"),
+            })
+        })
+        .collect())
+}
+
+/// Writes one reconciliation of a room at `at_ms`, in one transaction: every session of
+/// `checked` was compared with the vendor's list, those of `seen` were on it, and those of
+/// `unlisted` were not and are closed (see `CLOSE_UNLISTED` for when they end). Returns how
+/// many sessions were closed.
+pub async fn reconcile(
+    rt: &Runtime,
+    room_id: &str,
+    checked: &[&str],
+    seen: &[&str],
+    unlisted: &[&str],
+    at_ms: i64,
+) -> ApiResult<u64> {
+    let keys = |k: &[&str]| SqlValue::from(serde_json::Value::from(k.to_vec()).to_string());
+    let changed = rt
+        .db
+        .batch(&[
+            Statement { sql: MARK_SEEN, params: vec![room_id.into(), keys(seen), at_ms.into()] },
+            Statement { sql: CLOSE_UNLISTED, params: vec![room_id.into(), keys(unlisted)] },
+            Statement { sql: MARK_CHECKED, params: vec![room_id.into(), keys(checked), at_ms.into()] },
+        ])
+        .await?;
+    Ok(changed.get(1).copied().unwrap_or(0))
 }

@@ -196,10 +196,12 @@ let workerCount = 0;
  * @param {{requests: number, period: 10|60}} [options.rateLimit]  a per-key rate limit other than
  *   wrangler.toml's: this Worker gets its own copy of the config with that `[ratelimits.simple]`
  *   and the matching RATE_LIMIT_REQUESTS / RATE_LIMIT_PERIOD_S vars.
+ * @param {boolean} [options.testScheduled]  start with `--test-scheduled`, so `GET /__scheduled?cron=…`
+ *   runs the Worker's scheduled handler (see `scheduled()` below).
  * @returns {Promise<{url: string, port: number, name: string, vars: object, adminToken?: string,
- *   persistDir: string, stop(): Promise<void>, logs(): string}>}
+ *   persistDir: string, config: string, stop(): Promise<void>, logs(): string}>}
  */
-export async function startWorker({ vars = {}, name = 'worker', timeoutMs = START_TIMEOUT_MS, rateLimit } = {}) {
+export async function startWorker({ vars = {}, name = 'worker', timeoutMs = START_TIMEOUT_MS, rateLimit, testScheduled = false } = {}) {
   const ws = await workspace();
   let config = path.join(ws, 'wrangler.toml');
   const safeName = String(name).replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40) || 'worker';
@@ -230,7 +232,7 @@ export async function startWorker({ vars = {}, name = 'worker', timeoutMs = STAR
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      return await launch({ ws, config, dir, persistDir, vars: cleanVars, name: safeName, deadline });
+      return await launch({ ws, config, dir, persistDir, vars: cleanVars, name: safeName, deadline, testScheduled });
     } catch (e) {
       lastError = e;
       // Another process took the port between freePort() and wrangler's bind: try new ports.
@@ -240,7 +242,7 @@ export async function startWorker({ vars = {}, name = 'worker', timeoutMs = STAR
   throw lastError;
 }
 
-async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
+async function launch({ ws, config, dir, persistDir, vars, name, deadline, testScheduled }) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const args = [
@@ -252,6 +254,7 @@ async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
     '--persist-to', persistDir,
     '--show-interactive-dev-session=false',
   ];
+  if (testScheduled) args.push('--test-scheduled');
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
 
   const { child, logs, exited, exitPromise, terminate } = spawnLogged(WRANGLER, args, { cwd: ws, env: childEnv(), label: name, live });
@@ -299,6 +302,7 @@ async function launch({ ws, config, dir, persistDir, vars, name, deadline }) {
     vars: { ...vars },
     adminToken: vars.ADMIN_TOKEN,
     persistDir,
+    config,
     stop,
     logs,
   };
@@ -375,4 +379,35 @@ export function d1File(worker) {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
   if (files.length !== 1) throw new Error(`expected one D1 database in ${dir}: ${files}`);
   return path.join(dir, files[0]);
+}
+
+/**
+ * Fires the scheduled handler of a Worker started with `testScheduled` (wrangler's
+ * `/__scheduled` route) and waits for the run to finish.
+ *
+ * @param {{url: string}} worker
+ * @param {string} [cron='*\/5 * * * *']  the cron pattern the event carries.
+ * @returns {Promise<{status: number, text: string}>}
+ */
+export async function scheduled(worker, cron = '*/5 * * * *') {
+  let res;
+  try {
+    res = await fetch(`${worker.url}/__scheduled?cron=${encodeURIComponent(cron)}`, { signal: AbortSignal.timeout(120_000) });
+  } catch (e) {
+    throw new Error(`GET /__scheduled failed: ${e.cause ?? e}\n--- wrangler log (tail) ---\n${tail(worker.logs?.() ?? '')}`);
+  }
+  return { status: res.status, text: await res.text() };
+}
+
+/**
+ * Runs SQL on a started Worker's local D1 database with `wrangler d1 execute --local` against
+ * its persist dir (for tests that need rows no request can make, such as old ones).
+ *
+ * @param {{persistDir: string, config: string}} worker
+ * @param {string} sql
+ */
+export async function d1Execute(worker, sql) {
+  await run(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', worker.persistDir, '-c', worker.config, '--command', sql], {
+    cwd: path.dirname(worker.config),
+  });
 }

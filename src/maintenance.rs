@@ -1,0 +1,232 @@
+//! The scheduled job (a Cron Trigger; `src/edge` hands each run to [`run`]): keeps the shared
+//! database bounded and usage honest.
+//!
+//! - **Reconciliation**: a session left open because its leave event never came is compared
+//!   with its vendor's own participant list. A session whose identity the vendor no longer
+//!   lists is closed at the last time it was known present (the last run that found it listed,
+//!   else its join), so it is short by at most the time between that run and the one that
+//!   missed it. A room whose vendor cannot be asked (unconfigured, down, any error) is left as
+//!   it is: nothing is closed on an error.
+//! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
+//!   and stale vendor nonces older than their window are deleted oldest first, in batches.
+//!
+//! Both are bounded per run (rooms asked, sessions read, batches deleted), so one run takes
+//! bounded time and the next run continues where it stopped.
+
+use std::collections::HashSet;
+
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::routing;
+use crate::runtime::Runtime;
+use crate::store::retention::{self, Kind};
+use crate::store::{idempotency, participants, sessions};
+use crate::vendors::{Capability, VendorFailure};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Rows per delete statement.
+pub const BATCH_ROWS: u32 = 500;
+/// Delete statements per kind per run: at most `BATCH_ROWS` × this rows of a kind per run.
+pub const MAX_BATCHES_PER_KIND: u32 = 10;
+/// Rooms whose vendor is asked per run (one participant-list call each; Agora allows 10 per
+/// second per account for channel management).
+pub const ROOMS_PER_RUN: usize = 20;
+/// Open sessions looked at to find the rooms due, and read per room, per run.
+pub const SESSIONS_SCANNED: u32 = 500;
+/// A session that began this recently is not closed for being unlisted: the vendor's list may
+/// not show a participant who has just joined.
+pub const JOIN_GRACE_MS: i64 = 60_000;
+
+/// The job's settings (`RETENTION_DAYS`, `SESSION_RETENTION_DAYS`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Events and webhook deliveries are kept this many days (0: forever).
+    pub retention_days: u32,
+    /// Finished participant sessions (what usage sums) are kept this many days (0: forever).
+    pub session_retention_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { retention_days: 30, session_retention_days: 400 }
+    }
+}
+
+impl Settings {
+    pub fn from_env(env: crate::vendors::EnvVars<'_>) -> Settings {
+        let d = Settings::default();
+        // At most ten years; anything that is not a whole number keeps the default.
+        let days = |name: &str, default: u32| {
+            crate::vendors::setting(env, name).and_then(|v| v.parse::<u32>().ok()).map_or(default, |n| n.min(3650))
+        };
+        Settings {
+            retention_days: days("RETENTION_DAYS", d.retention_days),
+            session_retention_days: days("SESSION_RETENTION_DAYS", d.session_retention_days),
+        }
+    }
+
+    /// Rows of `kind` older than this go (`None`: the kind is kept forever).
+    pub fn cutoff_ms(&self, kind: Kind, now_ms: i64) -> Option<i64> {
+        let days = |n: u32| (n > 0).then(|| now_ms - i64::from(n) * DAY_MS);
+        match kind {
+            Kind::Events | Kind::Deliveries => days(self.retention_days),
+            Kind::Sessions => days(self.session_retention_days),
+            // Keys are honoured for `RETENTION_MS`, and purged after twice that.
+            Kind::Idempotency => Some(now_ms - 2 * idempotency::RETENTION_MS as i64),
+            // Callbacks older than the timestamp window are refused anyway.
+            Kind::Nonces => Some(now_ms - 2 * crate::events::zego::MAX_SKEW_S as i64 * 1000),
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Rooms whose vendor listed its participants.
+    pub rooms_checked: u32,
+    /// Rooms left alone because their vendor could not be asked.
+    pub rooms_skipped: u32,
+    /// Sessions closed because their identity was no longer listed.
+    pub sessions_closed: u64,
+    /// Rows deleted, per kind (in `Kind::ALL` order).
+    pub deleted: Vec<(Kind, u64)>,
+    /// Kinds that still had rows past their cutoff when the run's batches ran out.
+    pub more_to_delete: Vec<Kind>,
+}
+
+impl Report {
+    pub fn deleted(&self, kind: Kind) -> u64 {
+        self.deleted.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    }
+
+    pub fn summary(&self) -> String {
+        let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
+        format!(
+            "scheduled: {} rooms reconciled, {} skipped, {} sessions closed; deleted {}{}",
+            self.rooms_checked,
+            self.rooms_skipped,
+            self.sessions_closed,
+            deleted.join(" "),
+            if self.more_to_delete.is_empty() { "" } else { " (more left for the next run)" }
+        )
+    }
+}
+
+/// One run of the scheduled job at the runtime's clock.
+pub async fn run(app: &App, rt: &Runtime) -> Report {
+    let mut report = Report::default();
+    reconcile(app, rt, &mut report).await;
+    retain(&app.settings.maintenance, rt, &mut report).await;
+    report
+}
+
+/// Deletes every kind's old rows, `MAX_BATCHES_PER_KIND` batches at most each. A failed batch
+/// is logged and ends that kind for this run; the next run tries again.
+pub async fn retain(settings: &Settings, rt: &Runtime, report: &mut Report) {
+    let now = rt.now_ms() as i64;
+    for kind in Kind::ALL {
+        let Some(cutoff) = settings.cutoff_ms(kind, now) else { continue };
+        let mut total = 0;
+        let mut batches = 0;
+        loop {
+            match retention::delete_batch(rt, kind, cutoff, BATCH_ROWS).await {
+                Ok(n) => {
+                    total += n;
+                    batches += 1;
+                    if n < u64::from(BATCH_ROWS) {
+                        break;
+                    }
+                    if batches == MAX_BATCHES_PER_KIND {
+                        report.more_to_delete.push(kind);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    crate::log::error(&format!("retention of {}: {}", kind.name(), e.message));
+                    break;
+                }
+            }
+        }
+        report.deleted.push((kind, total));
+    }
+}
+
+/// Compares the open sessions of up to `ROOMS_PER_RUN` rooms (those checked longest ago) with
+/// their vendors' participant lists.
+pub async fn reconcile(app: &App, rt: &Runtime, report: &mut Report) {
+    let started = rt.now_ms() as i64;
+    let due = match sessions::due_rooms(rt, started, SESSIONS_SCANNED, ROOMS_PER_RUN).await {
+        Ok(due) => due,
+        Err(e) => {
+            crate::log::error(&format!("reconciliation: {}", e.message));
+            return;
+        }
+    };
+    for room in due {
+        match reconcile_room(app, rt, &room).await {
+            Ok(Some(closed)) => {
+                report.rooms_checked += 1;
+                report.sessions_closed += closed;
+            }
+            Ok(None) => report.rooms_skipped += 1,
+            Err(e) => {
+                report.rooms_skipped += 1;
+                crate::log::error(&format!("reconciliation of {}: {}", room.room_id, e.message));
+            }
+        }
+    }
+}
+
+/// One room: `Some(sessions closed)`, or `None` when its vendor could not be asked (the
+/// sessions read are still marked checked, so the next run moves on to other rooms).
+async fn reconcile_room(app: &App, rt: &Runtime, room: &sessions::DueRoom) -> ApiResult<Option<u64>> {
+    let open = sessions::open_in_room(rt, &room.room_id, SESSIONS_SCANNED).await?;
+    let checked: Vec<&str> = open.iter().map(|s| s.key.as_str()).collect();
+    let listed_at = rt.now_ms() as i64;
+    let Some(listed) = listed_identities(app, rt, room).await? else {
+        sessions::reconcile(rt, &room.room_id, &checked, &[], &[], listed_at).await?;
+        return Ok(None);
+    };
+    let (mut seen, mut unlisted) = (Vec::new(), Vec::new());
+    for s in &open {
+        if listed.contains(&s.identity) {
+            seen.push(s.key.as_str());
+        } else if s.joined_at_ms.is_some_and(|joined| joined <= listed_at - JOIN_GRACE_MS) {
+            unlisted.push(s.key.as_str());
+        }
+    }
+    let closed = sessions::reconcile(rt, &room.room_id, &checked, &seen, &unlisted, listed_at).await?;
+    Ok(Some(closed))
+}
+
+/// The identities the room's vendor lists now; `None` when it cannot be asked. A vendor that
+/// answers that the room does not exist lists nobody: the room has ended (Agora answers so
+/// with an empty channel).
+async fn listed_identities(app: &App, rt: &Runtime, room: &sessions::DueRoom) -> ApiResult<Option<HashSet<String>>> {
+    let Some(vendor) = app.vendors.iter().find(|v| v.name == room.vendor).and_then(|v| v.ready()) else {
+        return Ok(None);
+    };
+    if !vendor.supports(Capability::ParticipantList) {
+        return Ok(None);
+    }
+    let live = match routing::observe(app, rt, vendor.name(), vendor.list_participants(rt, &room.room_id).await).await {
+        Ok(live) => live,
+        // The vendor's own answer that the room does not exist (its error code says so); a
+        // bare 404 (a wrong base URL, say) is an error like any other.
+        Err(e) if e.failure == VendorFailure::NotFound && e.vendor_code.is_some() => Vec::new(),
+        Err(e) => {
+            crate::log::warn(&format!("reconciliation of {}: {} not asked: {}", room.room_id, room.vendor, e.summary));
+            return Ok(None);
+        }
+    };
+    // Vendors that list numeric uids are mapped back to identities through the registry.
+    let uids: Vec<u32> = live.iter().filter(|p| p.identity.is_none()).filter_map(|p| p.uid).collect();
+    let registry =
+        if uids.is_empty() { Default::default() } else { participants::by_uids(rt, &room.room_id, &uids).await? };
+    Ok(Some(
+        live.into_iter()
+            .filter_map(|p| p.identity.or_else(|| p.uid.and_then(|uid| registry.get(&uid)).map(|r| r.identity.clone())))
+            .collect(),
+    ))
+}

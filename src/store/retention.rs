@@ -1,0 +1,75 @@
+//! Retention: old rows of every project deleted by the scheduled job, oldest first, one
+//! bounded batch per statement. Unlike every other statement of the store these are not
+//! scoped by project — they sweep the shared database for all projects alike — and each is
+//! served by an index on the row's age (migration 0013), so a batch reads only what it
+//! deletes.
+
+use crate::error::ApiResult;
+use crate::runtime::Runtime;
+
+/// A kind of row that ages out, with the statement that deletes one batch of it: ?1 the
+/// cutoff (ms; rows older than it go), ?2 the batch size. `DELETE … LIMIT` is not compiled
+/// into every SQLite (nor D1), so the batch is chosen by rowid in a subquery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Webhook deliveries whose last attempt is older than the cutoff (deleted before their
+    /// events, which deliveries name).
+    Deliveries,
+    /// Normalized events received before the cutoff.
+    Events,
+    /// Participant sessions that ended before the cutoff (usage reads them).
+    Sessions,
+    /// Idempotency records created before the cutoff.
+    Idempotency,
+    /// Vendor signature nonces seen before the cutoff.
+    Nonces,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Deliveries, Kind::Events, Kind::Sessions, Kind::Idempotency, Kind::Nonces];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Deliveries => "webhook_deliveries",
+            Kind::Events => "events",
+            Kind::Sessions => "participant_sessions",
+            Kind::Idempotency => "idempotency",
+            Kind::Nonces => "vendor_nonces",
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Kind::Deliveries => {
+                "DELETE FROM webhook_deliveries WHERE rowid IN (SELECT rowid FROM webhook_deliveries \
+                 WHERE updated_at_ms < ?1 ORDER BY updated_at_ms LIMIT ?2)"
+            }
+            Kind::Events => {
+                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events \
+                 WHERE received_at_ms < ?1 ORDER BY received_at_ms LIMIT ?2)"
+            }
+            Kind::Sessions => {
+                "DELETE FROM participant_sessions WHERE rowid IN (SELECT rowid FROM participant_sessions \
+                 WHERE left_at_ms IS NOT NULL AND left_at_ms < ?1 ORDER BY left_at_ms LIMIT ?2)"
+            }
+            Kind::Idempotency => {
+                "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency \
+                 WHERE created_at_ms < ?1 ORDER BY created_at_ms LIMIT ?2)"
+            }
+            Kind::Nonces => {
+                "DELETE FROM vendor_nonces WHERE rowid IN (SELECT rowid FROM vendor_nonces \
+                 WHERE seen_at_ms < ?1 ORDER BY seen_at_ms LIMIT ?2)"
+            }
+        }
+    }
+}
+
+/// Every statement this module sends (all of them sweep every project: see the module doc).
+pub fn statements() -> Vec<String> {
+    Kind::ALL.iter().map(|k| k.sql().to_owned()).collect()
+}
+
+/// Deletes at most `batch` rows of `kind` older than `cutoff_ms`; returns how many went.
+pub async fn delete_batch(rt: &Runtime, kind: Kind, cutoff_ms: i64, batch: u32) -> ApiResult<u64> {
+    Ok(rt.db.execute(kind.sql(), &[cutoff_ms.into(), i64::from(batch).into()]).await?)
+}
