@@ -3,13 +3,13 @@
 //! handler, and the error envelope — without ever panicking on client input.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde_json::Value;
 
 use crate::auth;
 use crate::body::MAX_BODY_BYTES;
+use crate::byte_cache::{ByteCache, HeapSize};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::handlers;
 use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
@@ -77,16 +77,37 @@ impl Settings {
 }
 
 /// Short-lived isolate memory. Entries here may be up to `ttl` stale; see `auth` for what
-/// that means for revoked keys.
-#[derive(Default)]
+/// that means for revoked keys. Each map is bounded by bytes as well as entries
+/// (`byte_cache`), so no burst of large entries grows the isolate past its memory limit.
 pub struct IsolateCache {
     /// API-key hash → caller, for `auth::KEY_CACHE_TTL_MS`.
-    pub keys: RefCell<HashMap<String, (auth::Caller, u64)>>,
+    pub keys: RefCell<ByteCache<String, (auth::Caller, u64)>>,
     /// API-key hashes that matched no live key → when, for `auth::UNKNOWN_KEY_TTL_MS`.
-    pub unknown_keys: RefCell<HashMap<String, u64>>,
+    pub unknown_keys: RefCell<ByteCache<String, u64>>,
     /// (project, id or name) → room, for the token hot path. Shared with the refreshes that
     /// run after a response.
-    rooms: Rc<RefCell<HashMap<(String, String), CachedRoom>>>,
+    rooms: Rc<RefCell<ByteCache<(String, String), CachedRoom>>>,
+}
+
+/// The isolate caches' budgets. A Workers isolate has 128 MB; these (with the participant
+/// registry's, `registry_writer`) keep what rtcgate remembers under about 25 MB however large
+/// the entries are. A key entry is about 300 bytes, a room without metadata about 600 (a room
+/// is held under its id and under the name it was asked by), one with 16 KiB of metadata about
+/// 17 KB.
+pub const KEY_CACHE_BYTES: usize = 2 << 20;
+pub const KEY_CACHE_ENTRIES: usize = 10_000;
+pub const UNKNOWN_KEY_CACHE_BYTES: usize = 1 << 20;
+pub const ROOM_CACHE_BYTES: usize = 8 << 20;
+pub const ROOM_CACHE_ENTRIES: usize = 10_000;
+
+impl Default for IsolateCache {
+    fn default() -> Self {
+        IsolateCache {
+            keys: RefCell::new(ByteCache::new(KEY_CACHE_BYTES, KEY_CACHE_ENTRIES)),
+            unknown_keys: RefCell::new(ByteCache::new(UNKNOWN_KEY_CACHE_BYTES, auth::MAX_UNKNOWN_KEYS)),
+            rooms: Rc::new(RefCell::new(ByteCache::new(ROOM_CACHE_BYTES, ROOM_CACHE_ENTRIES))),
+        }
+    }
 }
 
 struct CachedRoom {
@@ -94,6 +115,24 @@ struct CachedRoom {
     at_ms: u64,
     /// A re-read is under way (after some response), so no other request starts one.
     refreshing: bool,
+}
+
+impl HeapSize for Room {
+    fn heap_bytes(&self) -> usize {
+        self.id.heap_bytes()
+            + self.project_id.heap_bytes()
+            + self.name.heap_bytes()
+            + self.vendor.heap_bytes()
+            + self.vendor_sid.heap_bytes()
+            + self.metadata.heap_bytes()
+            + self.region.heap_bytes()
+    }
+}
+
+impl HeapSize for CachedRoom {
+    fn heap_bytes(&self) -> usize {
+        self.room.heap_bytes()
+    }
 }
 
 /// How long a cached entry may be used. A room deleted through another isolate can still get
@@ -105,13 +144,19 @@ pub const ROOM_REFRESH_AFTER_MS: u64 = CACHE_TTL_MS / 2;
 
 impl IsolateCache {
     pub fn room(&self, project_id: &str, id_or_name: &str, now_ms: u64) -> Option<Room> {
-        let rooms = self.rooms.borrow();
+        let mut rooms = self.rooms.borrow_mut();
         let cached = rooms.get(&(project_id.to_owned(), id_or_name.to_owned()))?;
         (now_ms.saturating_sub(cached.at_ms) < CACHE_TTL_MS).then(|| cached.room.clone())
     }
 
     pub fn remember_room(&self, id_or_name: &str, room: &Room, now_ms: u64) {
         remember_room(&self.rooms, id_or_name, room, now_ms);
+    }
+
+    /// How many room entries this isolate holds, and the bytes they are charged.
+    pub fn rooms_held(&self) -> (usize, usize) {
+        let rooms = self.rooms.borrow();
+        (rooms.len(), rooms.bytes())
     }
 
     pub fn forget_room(&self, room_id: &str) {
@@ -150,11 +195,10 @@ impl IsolateCache {
     }
 }
 
-fn remember_room(rooms: &RefCell<HashMap<(String, String), CachedRoom>>, id_or_name: &str, room: &Room, now_ms: u64) {
+type RoomCache = ByteCache<(String, String), CachedRoom>;
+
+fn remember_room(rooms: &RefCell<RoomCache>, id_or_name: &str, room: &Room, now_ms: u64) {
     let mut rooms = rooms.borrow_mut();
-    if rooms.len() > 10_000 {
-        rooms.clear();
-    }
     let entry = || CachedRoom { room: room.clone(), at_ms: now_ms, refreshing: false };
     // Under the id too: clients usually name a room once, then use the id it answered with.
     if id_or_name != room.id {

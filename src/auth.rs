@@ -8,12 +8,11 @@
 //! expected token are compared in constant time, so neither the comparison's duration nor
 //! its early exit tells how long the token is.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
+use crate::byte_cache::{ByteCache, HeapSize};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::{ApiRequest, RequestHeader};
 use crate::runtime::Runtime;
@@ -24,14 +23,20 @@ pub const KEY_CACHE_TTL_MS: u64 = crate::app::CACHE_TTL_MS;
 /// this service and random, so a real key is never looked up before it exists, except one a
 /// developer installs straight into D1 (`make dev`), which waits at most this long.
 pub const UNKNOWN_KEY_TTL_MS: u64 = 10_000;
-/// How many unknown keys an isolate remembers; past this, expired ones are dropped first,
-/// then all of them (a flood of distinct random keys cannot grow memory).
+/// How many unknown keys an isolate remembers (and `app::UNKNOWN_KEY_CACHE_BYTES`); past
+/// this the oldest are dropped first, so a flood of distinct random keys cannot grow memory.
 pub const MAX_UNKNOWN_KEYS: usize = 4_096;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Caller {
     pub project_id: String,
     pub key_id: String,
+}
+
+impl HeapSize for Caller {
+    fn heap_bytes(&self) -> usize {
+        self.project_id.heap_bytes() + self.key_id.heap_bytes()
+    }
 }
 
 /// The bearer credential, if the header is well formed.
@@ -54,22 +59,18 @@ pub async fn authenticate(app: &App, rt: &Runtime, req: &ApiRequest) -> ApiResul
     let key = bearer(req)?;
     let hash = keys::hash_key(key);
     let now = rt.now_ms();
-    if let Some((caller, cached_at)) = app.cache.keys.borrow().get(&hash) {
+    if let Some((caller, cached_at)) = app.cache.keys.borrow_mut().get(&hash) {
         if now.saturating_sub(*cached_at) < KEY_CACHE_TTL_MS {
             return Ok(caller.clone());
         }
     }
-    if app.cache.unknown_keys.borrow().get(&hash).is_some_and(|at| now.saturating_sub(*at) < UNKNOWN_KEY_TTL_MS) {
+    if app.cache.unknown_keys.borrow_mut().get(&hash).is_some_and(|at| now.saturating_sub(*at) < UNKNOWN_KEY_TTL_MS) {
         return Err(unknown_key());
     }
     match keys::find_live_key(rt, &hash).await? {
         Some(record) => {
             let caller = Caller { project_id: record.project_id, key_id: record.id };
-            let mut cache = app.cache.keys.borrow_mut();
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(hash, (caller.clone(), now));
+            app.cache.keys.borrow_mut().insert(hash, (caller.clone(), now));
             Ok(caller)
         }
         None => {
@@ -84,14 +85,9 @@ fn unknown_key() -> ApiError {
     ApiError::unauthenticated("unknown or revoked API key")
 }
 
-/// Adds a miss, keeping the map within `MAX_UNKNOWN_KEYS`.
-fn remember_unknown(unknown: &mut HashMap<String, u64>, hash: String, now: u64) {
-    if unknown.len() >= MAX_UNKNOWN_KEYS {
-        unknown.retain(|_, at| now.saturating_sub(*at) < UNKNOWN_KEY_TTL_MS);
-        if unknown.len() >= MAX_UNKNOWN_KEYS {
-            unknown.clear();
-        }
-    }
+/// Adds a miss; the cache drops the oldest past its bounds (and the oldest are the first to
+/// expire, as every entry lives `UNKNOWN_KEY_TTL_MS`).
+fn remember_unknown(unknown: &mut ByteCache<String, u64>, hash: String, now: u64) {
     unknown.insert(hash, now);
 }
 
@@ -139,17 +135,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_stay_bounded() {
-        let mut unknown = HashMap::new();
+        let mut unknown = ByteCache::new(crate::app::UNKNOWN_KEY_CACHE_BYTES, MAX_UNKNOWN_KEYS);
+        // Misses are SHA-256 hex digests: 64 characters each.
+        let hash = |i: usize| keys::hash_key(&format!("rtc_wrong_{i}"));
         for i in 0..(3 * MAX_UNKNOWN_KEYS) {
-            remember_unknown(&mut unknown, format!("h{i}"), 1_000);
+            remember_unknown(&mut unknown, hash(i), i as u64);
             assert!(unknown.len() <= MAX_UNKNOWN_KEYS);
+            assert!(unknown.bytes() <= crate::app::UNKNOWN_KEY_CACHE_BYTES, "{} bytes", unknown.bytes());
         }
-        // Expired entries make room before fresh ones are dropped.
-        let mut unknown: HashMap<String, u64> = (0..MAX_UNKNOWN_KEYS).map(|i| (format!("old{i}"), 0)).collect();
-        unknown.insert("fresh".into(), UNKNOWN_KEY_TTL_MS);
-        unknown.remove("old0");
-        remember_unknown(&mut unknown, "new".into(), UNKNOWN_KEY_TTL_MS + 1);
-        assert_eq!(unknown.len(), 2);
-        assert!(unknown.contains_key("fresh") && unknown.contains_key("new"));
+        // The oldest (the first to expire) made room; the newest are all there.
+        assert!(unknown.contains_key(&hash(3 * MAX_UNKNOWN_KEYS - 1)));
+        assert!(!unknown.contains_key(&hash(0)));
+        assert!(unknown.len() > MAX_UNKNOWN_KEYS / 2, "the budget holds thousands of misses: {}", unknown.len());
     }
 }

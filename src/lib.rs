@@ -11,6 +11,7 @@ pub mod aes256;
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod byte_cache;
 pub mod entropy_pool;
 pub mod error;
 pub mod events;

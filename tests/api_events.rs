@@ -593,7 +593,6 @@ fn webhook_hosts_are_judged_after_parsing() {
             "https://[fd00:ec2::254]/",
             "https://10.1/",
             "https://[::10.0.0.1]/",
-            "https://metadata.google.internal/",
             "http://0xa000001/",
         ];
         if !dev {
@@ -608,8 +607,22 @@ fn webhook_hosts_are_judged_after_parsing() {
                 "https://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}/",
                 "https://[::ffff:127.0.0.1]/",
                 "https://[::127.0.0.1]/",
-                "https://localhost./",
             ]);
+        }
+        // A well-formed host name (the documented pattern) that is internal is refused as a
+        // business rule, 422, never 400: the document cannot list every internal name.
+        let mut internal_names = vec!["https://metadata.google.internal/", "https://printer.local/h"];
+        if !dev {
+            internal_names.extend(["https://localhost./", "https://api.localhost/"]);
+        }
+        for url in internal_names {
+            let r = create(url);
+            assert_eq!(
+                (r.status, r.json["error"]["code"].as_str(), r.json["error"]["field"].as_str()),
+                (422, Some("DESTINATION_NOT_ALLOWED"), Some("url")),
+                "{url}: {}",
+                r.json
+            );
         }
         for url in same_as_metadata {
             let r = create(url);
@@ -640,16 +653,35 @@ fn webhook_urls_and_types_are_checked() {
     let prod = TestApp::new(&[LIVEKIT, EVENTS, ENCRYPTION]);
     let key = prod.project_key();
     let create = |t: &TestApp, key: &str, body: Value| t.call("POST", "/v1/rtc/webhook/create", Some(body), Some(key));
-    for url in
-        ["http://127.0.0.1:9/x", "https://10.1.2.3/x", "https://169.254.169.254/", "https://localhost/x", "ftp://x"]
-    {
+    // Not of the documented form (an IP literal, another scheme, nothing at all): 400.
+    for url in [
+        "http://127.0.0.1:9/x",
+        "https://10.1.2.3/x",
+        "https://169.254.169.254/",
+        "ftp://x",
+        "",
+        "0",
+        "https://93.184.216.34/",
+        "https://a:69*",
+    ] {
         let r = create(&prod, &key, json!({"url": url}));
         assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("url")), "{url}: {}", r.json);
+    }
+    // Well-formed, but a host deliveries may not go to: 422.
+    for url in
+        ["https://localhost/x", "https://api.localhost/", "https://printer.local/", "https://metadata.google.internal/"]
+    {
+        let r = create(&prod, &key, json!({"url": url}));
+        assert_eq!((r.status, r.code()), (422, "DESTINATION_NOT_ALLOWED"), "{url}: {}", r.json);
+        assert_eq!(r.json["error"]["field"], "url");
     }
     let r =
         create(&prod, &key, json!({"url": "https://hooks.example.com/rtc", "types": ["room.started", "room.started"]}));
     assert_eq!(r.status, 201, "{}", r.json);
     assert_eq!(r.json["types"], json!(["room.started"]));
+    // `null` is the same as leaving it out (as the document says).
+    let r = create(&prod, &key, json!({"url": "https://hooks.example.com/null", "types": null}));
+    assert_eq!((r.status, &r.json["types"]), (201, &Value::Null), "{}", r.json);
     for types in [json!([]), json!(["room.exploded"]), json!("room.started"), json!([1])] {
         let r = create(&prod, &key, json!({"url": "https://hooks.example.com/rtc", "types": types}));
         assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("types")), "{types}");

@@ -311,3 +311,12 @@ fn the_cursor_pattern_is_the_servers() {
         assert_eq!(next.as_str(), Some(rtcgate::handlers::CURSOR_PATTERN), "{list}");
     }
 }
+
+/// A webhook `url` of the documented form is never refused as malformed: the document states
+/// the pattern the server checks before its host rules (which answer 422).
+#[test]
+fn the_webhook_url_pattern_is_the_servers() {
+    let doc = doc();
+    let url = &doc["components"]["schemas"]["CreateWebhookRequest"]["properties"]["url"]["pattern"];
+    assert_eq!(url.as_str(), Some(rtcgate::handlers::WEBHOOK_URL_PATTERN));
+}

@@ -149,7 +149,7 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
         Some(_) => serve(app, runtime, api_req),
         // No declared length but a body stream (chunked): read it chunk by chunk, bounded.
         None if head.has_body => future_to_promise(async move {
-            request::read_bounded(worker::Request::from(req), &mut api_req).await;
+            request::read_bounded(worker::Request::from(req), &mut api_req, &runtime).await;
             Ok(handle(app, runtime, api_req).await)
         })
         .into(),

@@ -19,6 +19,7 @@ mod webhooks;
 
 pub use health::OPENAPI_JSON;
 pub use paging::CURSOR_PATTERN;
+pub use webhooks::URL_PATTERN as WEBHOOK_URL_PATTERN;
 
 use crate::app::{Ctx, Reply};
 use crate::error::ApiResult;

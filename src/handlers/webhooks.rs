@@ -16,6 +16,34 @@ fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::WebhookNotFound, format!("no webhook '{id}' in this project")).with_detail("webhook", id)
 }
 
+/// The form of a webhook `url` the OpenAPI document states (`CreateWebhookRequest.url`): https,
+/// a host name of letters, digits and `-` whose last label starts with a letter (so never an
+/// IP literal, in any notation), an optional port, and a path, query or fragment of visible
+/// ASCII. `has_documented_form` is this pattern.
+pub const URL_PATTERN: &str =
+    r"^[hH][tT][tT][pP][sS]://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(:[0-9]{1,5})?([/?#][!-~]*)?$";
+
+/// Whether `url` matches `URL_PATTERN`.
+fn has_documented_form(url: &str) -> bool {
+    let Some(rest) = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).map(|_| &url[8..]) else {
+        return false;
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    if !tail.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && host.rsplit('.').next().is_some_and(|last| last.as_bytes().first().is_some_and(u8::is_ascii_alphabetic))
+}
+
 pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // The signing secret is stored sealed: no key, no endpoints (the other routes still work).
     let key = ctx.app.settings.encryption_key.require("webhook endpoints")?;
@@ -23,8 +51,25 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let raw_url = body.required_str("url", url::MAX_URL_BYTES)?;
     let types = body.optional_value("types");
     body.finish()?;
-    let checked = url::check(&raw_url, ctx.app.settings.webhooks.allow_http_loopback)
-        .map_err(|why| ApiError::invalid_field("url", why))?;
+    // The server takes exactly the documented form: outside it is 400 (only a local development
+    // deployment also takes what `url::check` lets through for it, such as http to loopback);
+    // within it, a host deliveries may not go to is well-formed but refused (422).
+    let dev = ctx.app.settings.webhooks.allow_http_loopback;
+    let checked = match (has_documented_form(&raw_url), url::check(&raw_url, dev)) {
+        (true, Ok(checked)) => checked,
+        (true, Err(why)) => {
+            return Err(ApiError::new(ErrorCode::DestinationNotAllowed, why).with_detail("field", "url"));
+        }
+        (false, Ok(checked)) if dev => checked,
+        (false, Ok(_)) => {
+            return Err(ApiError::invalid_field(
+                "url",
+                "'url' must be https:// and a host name (letters, digits and '-', not an IP address), \
+                 an optional port, then a path of visible ASCII",
+            ));
+        }
+        (false, Err(why)) => return Err(ApiError::invalid_field("url", why)),
+    };
     let types = match types {
         None => None,
         Some(Value::Array(items)) if !items.is_empty() => {
@@ -80,4 +125,47 @@ pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         return Err(not_found(ctx.param(0)));
     }
     Ok(Reply::ok(json!({ "ok": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_documented_form;
+
+    #[test]
+    fn the_documented_form_is_the_pattern() {
+        for ok in [
+            "https://hooks.example.com/rtc?x=1#f",
+            "HTTPS://a",
+            "https://a.b-c.example.:8443",
+            "https://x1.example.com:1/",
+            "https://localhost/",
+            "https://printer.local/",
+            "https://1.example",
+        ] {
+            assert!(has_documented_form(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "0",
+            "http://hooks.example.com/",
+            "https://",
+            "https://127.0.0.1/",
+            "https://2130706433/",
+            "https://0x7f.0.0.1/",
+            "https://[::1]/",
+            "https://a..b/",
+            "https://.a/",
+            "https://a.1/",
+            "https://-/",
+            "https://a:/",
+            "https://a:123456/",
+            "https://user@a/",
+            "https://exämple.com/",
+            "https://a/ b",
+            "https://a/\u{7f}",
+            "https://a/é",
+        ] {
+            assert!(!has_documented_form(bad), "{bad}");
+        }
+    }
 }

@@ -16,12 +16,20 @@
 //! depends on a task the runtime has cancelled.
 //! What this cannot survive is the isolate being evicted with writes still queued (after every
 //! retry failed, or not yet due) or in flight; failed ones are named in the log's error lines.
+//!
+//! Both maps are bounded by bytes. What D1 is known to hold is a cache (`byte_cache`): past
+//! `KNOWN_BYTES` the least recently used rows are forgotten, and their next token writes once
+//! more. The queue cannot forget anything, so past `PENDING_BYTES` a new row is not queued: the
+//! request writes it itself before answering (one D1 round trip, only in that overload case),
+//! and a write that fails fails the request rather than losing the row.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::mem::size_of;
 use std::rc::Rc;
 
 use super::participants::{self, UPSERT_MANY_SQL};
+use crate::byte_cache::{ByteCache, HeapSize};
 use crate::error::ApiResult;
 use crate::runtime::{DbError, Runtime, SqlValue, Statement};
 
@@ -41,8 +49,16 @@ pub const COALESCE_MS: u64 = 50;
 /// under steady load a flush could otherwise run that long. The old one, should it still run,
 /// stops at its next window.
 pub const FLUSH_TASK_MAX_MS: u64 = 10_000;
-/// Entries remembered before the map is cleared (repeats then write once more).
-const MAX_KNOWN: usize = 50_000;
+/// What D1 is known to hold, bounded by entries and bytes (a row with 4 KiB of metadata and a
+/// 256-character display name is charged about 6 KB, one without about 250 bytes); past either,
+/// the least recently used are forgotten (their repeats then write once more).
+pub const MAX_KNOWN: usize = 50_000;
+pub const KNOWN_BYTES: usize = 8 << 20;
+/// The deferred write queue's bound. Past it a new row is written before the response instead
+/// of queued. A flush's batch in flight (at most `BATCH_BYTES`) is out of the queue meanwhile,
+/// and a batch whose write failed goes back whatever the bound (it must not be lost), so the
+/// queue may stand over it by at most one batch until the next flush.
+pub const PENDING_BYTES: usize = 4 << 20;
 
 /// A registry row's identity: (room id, participant identity).
 type Key = (String, String);
@@ -58,7 +74,24 @@ pub struct Entry {
     pub at_ms: i64,
 }
 
+impl HeapSize for Entry {
+    fn heap_bytes(&self) -> usize {
+        self.room_id.heap_bytes()
+            + self.identity.heap_bytes()
+            + self.display_name.heap_bytes()
+            + self.metadata.heap_bytes()
+    }
+}
+
 impl Entry {
+    /// What this entry is charged in the queue: its key's copy, its strings and its slot.
+    fn queued_bytes(&self) -> usize {
+        2 * (self.room_id.heap_bytes() + self.identity.heap_bytes())
+            + self.display_name.heap_bytes()
+            + self.metadata.heap_bytes()
+            + 2 * size_of::<(Key, Entry)>()
+    }
+
     fn key(&self) -> Key {
         (self.room_id.clone(), self.identity.clone())
     }
@@ -115,15 +148,34 @@ impl Known {
     }
 }
 
-#[derive(Default)]
+impl HeapSize for Known {
+    fn heap_bytes(&self) -> usize {
+        self.display_name.heap_bytes() + self.metadata.heap_bytes()
+    }
+}
+
 pub struct Registry {
-    known: RefCell<HashMap<Key, Known>>,
+    known: RefCell<ByteCache<Key, Known>>,
     /// Writes D1 has not confirmed yet, newest details per (room, identity).
     pending: RefCell<HashMap<Key, Entry>>,
+    /// The bytes `pending` is charged (`Entry::queued_bytes`).
+    pending_bytes: Cell<usize>,
     /// The flush that is writing `pending`, if one is.
     flush: Cell<Option<FlushTask>>,
     /// Flushes started so far (each one's number tells it whether it is still the current one).
     flushes: Cell<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            known: RefCell::new(ByteCache::new(KNOWN_BYTES, MAX_KNOWN)),
+            pending: RefCell::default(),
+            pending_bytes: Cell::new(0),
+            flush: Cell::default(),
+            flushes: Cell::default(),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -138,22 +190,19 @@ impl Registry {
     /// otherwise returns at once (uid 0 if unknown) and writes after the response if D1 may
     /// not hold the entry yet.
     pub async fn register(self: &Rc<Self>, rt: &Runtime, entry: Entry, need_uid: bool) -> ApiResult<u32> {
-        let known = self.known.borrow().get(&entry.key()).cloned();
+        let known = self.known.borrow_mut().get(&entry.key()).cloned();
         match known {
             Some(k) if k.covers(&entry) && (k.uid != 0 || !need_uid) => Ok(k.uid),
             Some(k) if k.uid != 0 || !need_uid => {
-                self.defer(rt, entry);
-                Ok(k.uid)
+                let uid = self.defer(rt, entry).await?;
+                Ok(if uid != 0 { uid } else { k.uid })
             }
             _ if need_uid => {
                 let uid = entry.upsert(rt).await?;
                 self.remember(entry, uid);
                 Ok(uid)
             }
-            _ => {
-                self.defer(rt, entry);
-                Ok(0)
-            }
+            _ => self.defer(rt, entry).await,
         }
     }
 
@@ -162,11 +211,19 @@ impl Registry {
         self.pending.borrow().len()
     }
 
+    /// The bytes the queued writes are charged (at most `PENDING_BYTES`, see there).
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes.get()
+    }
+
+    /// How many rows this isolate knows D1 holds, and the bytes they are charged.
+    pub fn known_held(&self) -> (usize, usize) {
+        let known = self.known.borrow();
+        (known.len(), known.bytes())
+    }
+
     fn remember(&self, entry: Entry, uid: u32) {
         let mut known = self.known.borrow_mut();
-        if known.len() >= MAX_KNOWN {
-            known.clear();
-        }
         let key = entry.key();
         let previous = known.remove(&key);
         let uid = if uid != 0 { uid } else { previous.as_ref().map_or(0, |p| p.uid) };
@@ -177,19 +234,55 @@ impl Registry {
         known.insert(key, Known { uid, display_name, metadata });
     }
 
+    /// Queues `entry` (merged with what is queued for its key) whatever the bound: for rows
+    /// that were queued before (a failed batch going back, or a failed overload write's).
     fn enqueue(&self, entry: Entry) {
-        let mut pending = self.pending.borrow_mut();
-        let key = entry.key();
-        let merged = match pending.remove(&key) {
-            Some(older) if older.at_ms <= entry.at_ms => older.merged(entry),
-            Some(newer) => entry.merged(newer),
-            None => entry,
-        };
-        pending.insert(key, merged);
+        let (merged, _) = self.merge_queued(entry);
+        self.queue(merged);
     }
 
-    fn defer(self: &Rc<Self>, rt: &Runtime, entry: Entry) {
-        self.enqueue(entry);
+    /// `entry` merged with what is queued for its key, taken off the queue, and that queued
+    /// entry as it was.
+    fn merge_queued(&self, entry: Entry) -> (Entry, Option<Entry>) {
+        let queued = self.pending.borrow_mut().remove(&entry.key());
+        let Some(queued) = queued else { return (entry, None) };
+        self.pending_bytes.set(self.pending_bytes.get() - queued.queued_bytes());
+        let merged =
+            if queued.at_ms <= entry.at_ms { queued.clone().merged(entry) } else { entry.merged(queued.clone()) };
+        (merged, Some(queued))
+    }
+
+    fn queue(&self, entry: Entry) {
+        self.pending_bytes.set(self.pending_bytes.get() + entry.queued_bytes());
+        self.pending.borrow_mut().insert(entry.key(), entry);
+    }
+
+    /// Queues `entry` for a flush after the response, and returns 0; or, when the queue is
+    /// over `PENDING_BYTES`, writes it now and returns its uid.
+    async fn defer(self: &Rc<Self>, rt: &Runtime, entry: Entry) -> ApiResult<u32> {
+        let (merged, queued) = self.merge_queued(entry);
+        if self.pending_bytes.get() + merged.queued_bytes() > PENDING_BYTES {
+            // Overloaded: this request writes its row (with what was queued for it) itself.
+            return match merged.upsert(rt).await {
+                Ok(uid) => {
+                    self.remember(merged, uid);
+                    Ok(uid)
+                }
+                Err(e) => {
+                    // What was queued before stays queued; this request's change fails with it.
+                    if let Some(queued) = queued {
+                        self.enqueue(queued);
+                    }
+                    Err(e)
+                }
+            };
+        }
+        self.queue(merged);
+        self.start_flush(rt);
+        Ok(0)
+    }
+
+    fn start_flush(self: &Rc<Self>, rt: &Runtime) {
         let now = rt.now_ms();
         let running = self.flush.get().is_some_and(|f| now.saturating_sub(f.started_ms) < FLUSH_TASK_MAX_MS);
         if !running {
@@ -289,6 +382,7 @@ impl Registry {
             }
             bytes += size;
             if let Some(entry) = due.pop().and_then(|key| pending.remove(&key)) {
+                self.pending_bytes.set(self.pending_bytes.get() - entry.queued_bytes());
                 batch.push(entry);
             }
         }
