@@ -164,12 +164,19 @@ pub async fn soft_delete(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<
     Ok(changed == 1)
 }
 
-/// Records a delivery of `event_id` to `webhook_id`; `false` if it exists already.
-pub async fn add_delivery(rt: &Runtime, delivery_id: &str, webhook_id: &str, event_id: &str) -> ApiResult<bool> {
+/// Records a delivery of `event_id` to each endpoint of `deliveries` (delivery id, webhook
+/// id) in one batch; one that exists already is left as it is.
+pub async fn add_deliveries(rt: &Runtime, event_id: &str, deliveries: &[(String, String)]) -> ApiResult<()> {
     let now = rt.now_ms() as i64;
-    let inserted =
-        rt.db.execute(ADD_DELIVERY, &[delivery_id.into(), webhook_id.into(), event_id.into(), now.into()]).await?;
-    Ok(inserted == 1)
+    let statements: Vec<Statement> = deliveries
+        .iter()
+        .map(|(delivery_id, webhook_id)| Statement {
+            sql: ADD_DELIVERY,
+            params: vec![delivery_id.as_str().into(), webhook_id.as_str().into(), event_id.into(), now.into()],
+        })
+        .collect();
+    rt.db.batch(&statements).await?;
+    Ok(())
 }
 
 /// A pending delivery with what sending it needs.
