@@ -163,13 +163,6 @@ pub async fn apply(rt: &Runtime, stored: &Stored) -> ApiResult<()> {
     events::effects_done(rt, &event.id).await
 }
 
-/// Stores `incoming` and applies its effects at once (for callers with no vendor waiting).
-pub async fn process(rt: &Runtime, incoming: Incoming, received_at_ms: u64) -> ApiResult<Option<Event>> {
-    let Some(stored) = store(rt, &incoming, received_at_ms).await? else { return Ok(None) };
-    apply(rt, &stored).await?;
-    Ok(Some(stored.event))
-}
-
 /// What one `redo_unfinished` call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Redone {
