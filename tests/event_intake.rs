@@ -261,7 +261,7 @@ fn poison_messages_are_dropped_without_holding_back_the_batch() {
 
     let mut due = t.native.queue.take_due();
     due.insert(0, "not json".to_owned());
-    due.insert(1, message("dlv_unknown"));
+    due.insert(1, message("dlv_unknown", 0));
     let results = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &due));
     assert_eq!(results.len(), 4);
     assert!(results.iter().all(Result::is_ok), "each is acked: {results:?}");
@@ -308,4 +308,28 @@ fn a_vendor_answer_past_the_cap_is_a_vendor_failure() {
     let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "big", "vendor": "livekit"})), Some(&key));
     assert_eq!((r.status, r.code()), (502, "VENDOR_UNAVAILABLE"), "{}", r.json);
     assert!(sizes.borrow().iter().all(|&n| n == rtcgate::vendors::transport::MAX_RESPONSE_BYTES));
+}
+
+#[test]
+fn a_message_handed_over_twice_makes_one_attempt_and_counts_once() {
+    // Three attempts here (the first group of settings wins), so a failure schedules a retry.
+    let t = TestApp::new(&[&[("WEBHOOK_MAX_ATTEMPTS", "3")], LIVEKIT, HOOKS]);
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/down");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 500, headers: vec![], body: vec![] }));
+    let settings = &t.app.settings;
+    assert_eq!(settings.webhooks.max_attempts, 3);
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    // The queue hands the same message over twice (Queues deliver at least once).
+    let due = t.native.queue.take_due();
+    assert_eq!(due.len(), 1);
+    let twice = vec![due[0].clone(), due[0].clone()];
+    let results = block_on(delivery::consume_batch(settings, &t.native.runtime, &twice));
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(t.native.http.sent().len(), 1, "one attempt");
+    assert_eq!(t.native.queue.len(), 1, "one retry scheduled, not two");
+    let h = health(&t, &key, &hook);
+    assert_eq!(h["consecutive_failures"], 1, "{h}");
+    assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1);
 }

@@ -14,7 +14,7 @@
 //! without sending anything, with the reason in the endpoint's health.
 
 use super::signing::{self, SigningSecret};
-use super::{delivery_of, message};
+use super::{message, read_message};
 use crate::runtime::{HttpError, OutboundRequest, Runtime};
 use crate::sealed::EncryptionKey;
 use crate::store::events;
@@ -24,7 +24,7 @@ use crate::store::webhooks::{self, Attempt};
 /// (storage failing): the queue then redelivers the message.
 pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &str) -> Result<(), String> {
     let settings = &app_settings.webhooks;
-    let Some(delivery_id) = delivery_of(body) else {
+    let Some((delivery_id, expected)) = read_message(body) else {
         crate::log::warn("webhook delivery: a queue message without a delivery id was dropped");
         return Ok(());
     };
@@ -32,6 +32,11 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         // Delivered already (a queue redelivery), dead, or its endpoint was deleted.
         return Ok(());
     };
+    if expected.is_some_and(|n| n != delivery.attempts) {
+        // Its attempt was made already: the queue handed the message over again, or a redo of
+        // the event's effects sent it a second time.
+        return Ok(());
+    }
     let Some(event) = events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.message)? else {
         return Ok(());
     };
@@ -54,9 +59,10 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         (status, Some(error)) if attempt_no >= settings.max_attempts => Attempt::Dead { status, error },
         (status, error) => Attempt::Failed { status, error: error.unwrap_or_default() },
     };
-    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
-    if matches!(attempt, Attempt::Failed { .. }) {
-        rt.queue.send(&message(&delivery.id), settings.backoff_s(attempt_no)).await?;
+    let recorded = webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+    // Only the handling that recorded the attempt schedules the next one.
+    if recorded && matches!(attempt, Attempt::Failed { .. }) {
+        rt.queue.send(&message(&delivery.id, delivery.attempts + 1), settings.backoff_s(attempt_no)).await?;
     }
     Ok(())
 }
@@ -78,7 +84,7 @@ pub const GAVE_UP: &str = "the delivery queue gave up on this delivery after its
 /// `GAVE_UP`, so a dead-lettered message is visible where the project looks. `Err` when that
 /// cannot be recorded either (the queue retries it; after that it is only in the log).
 pub async fn dead_lettered(rt: &Runtime, body: &str) -> Result<(), String> {
-    let Some(delivery_id) = delivery_of(body) else {
+    let Some((delivery_id, _)) = read_message(body) else {
         crate::log::warn("webhook dead letter: a message without a delivery id was dropped");
         return Ok(());
     };
@@ -87,7 +93,8 @@ pub async fn dead_lettered(rt: &Runtime, body: &str) -> Result<(), String> {
     };
     crate::log::warn(&format!("webhook {}: delivery {delivery_id} dead-lettered by the queue", delivery.webhook_id));
     let attempt = Attempt::Dead { status: None, error: GAVE_UP.to_owned() };
-    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+    Ok(())
 }
 
 /// The endpoint's health when its secret cannot be opened: sealed under another key, for

@@ -65,19 +65,18 @@ impl Settings {
     }
 }
 
-/// The queue message for one delivery.
-pub fn message(delivery_id: &str) -> String {
-    json!({ "delivery": delivery_id }).to_string()
+/// The queue message for one attempt at a delivery: `attempts` is how many attempts the
+/// delivery had when it was sent, so a message handed over again after its attempt was made
+/// is known as stale.
+pub fn message(delivery_id: &str, attempts: i64) -> String {
+    json!({ "delivery": delivery_id, "attempts": attempts }).to_string()
 }
 
-/// The delivery a queue message is about, if it is one of ours.
-pub fn delivery_of(message: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(message)
-        .ok()?
-        .get("delivery")?
-        .as_str()
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
+/// The delivery a queue message is about, and the attempts it expects, if it is one of ours.
+pub fn read_message(message: &str) -> Option<(String, Option<i64>)> {
+    let v = serde_json::from_str::<serde_json::Value>(message).ok()?;
+    let id = v.get("delivery")?.as_str().filter(|id| !id.is_empty())?.to_owned();
+    Some((id, v.get("attempts").and_then(serde_json::Value::as_i64)))
 }
 
 /// The id of the delivery of `event_id` to `webhook_id`: derived from both, so applying an
@@ -104,7 +103,7 @@ pub async fn fan_out(rt: &Runtime, event: &Event) -> ApiResult<()> {
         return Ok(());
     }
     webhooks::add_deliveries(rt, &event.id, &deliveries).await?;
-    let messages: Vec<String> = deliveries.iter().map(|(id, _)| message(id)).collect();
+    let messages: Vec<String> = deliveries.iter().map(|(id, _)| message(id, 0)).collect();
     for batch in messages.chunks(MAX_QUEUE_BATCH) {
         rt.queue.send_batch(batch, 0).await.map_err(ApiError::internal)?;
     }
