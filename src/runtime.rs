@@ -93,7 +93,12 @@ pub struct OutboundRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Covers the whole exchange: connecting, the answer's head and reading its body.
     pub timeout_ms: u64,
+    /// The most of the answer's body that is read. A longer body is not read further (its
+    /// stream is cancelled and the connection let go) and the exchange fails with
+    /// `HttpError::TooLarge`, so no receiver can make us hold a connection or memory.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -111,9 +116,12 @@ impl OutboundResponse {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HttpError {
+    /// No complete answer (head and body) within `timeout_ms`.
     Timeout,
     /// Connection refused, DNS, TLS, reset: the vendor could not be reached.
     Unreachable(String),
+    /// The answer's body is longer than `max_response_bytes`; `status` is the answer's.
+    TooLarge { status: u16 },
 }
 
 #[async_trait(?Send)]
@@ -149,6 +157,9 @@ pub trait Background {
 pub trait Queue {
     /// Enqueues `body`, to be handed to the consumer no sooner than `delay_s` seconds from now.
     async fn send(&self, body: &str, delay_s: u32) -> Result<(), String>;
+    /// Enqueues every body of `bodies` (at most `MAX_QUEUE_BATCH`) in one call, all with the
+    /// same delay (Cloudflare's `sendBatch`): all are enqueued, or the call fails.
+    async fn send_batch(&self, bodies: &[String], delay_s: u32) -> Result<(), String>;
 }
 
 /// A request counter per key over a fixed period (Cloudflare's Rate Limiting binding on
@@ -159,6 +170,9 @@ pub trait RateLimiter {
     /// when the limiter cannot answer (binding missing, platform error).
     async fn allow(&self, key: &str) -> Result<bool, String>;
 }
+
+/// The most messages one `Queue::send_batch` takes (Cloudflare Queues' `sendBatch` limit).
+pub const MAX_QUEUE_BATCH: usize = 100;
 
 /// The capabilities one request may use.
 #[derive(Clone)]

@@ -59,3 +59,68 @@ export function respond(status, head, body) {
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * One outbound HTTP exchange, bounded in time and size: `timeoutMs` covers connecting, the answer's
+ * head and its body, and at most `maxBytes` of the body are read. Past either bound the exchange is
+ * aborted (AbortController) and the body's stream cancelled, so no connection stays open whatever
+ * the other side does (answers and then streams without end, or never answers). Redirects are not
+ * followed. `head` is `name:value` lines; `body` a Uint8Array or null.
+ * Resolves (never rejects) to `{status, head, body}` or `{error: 'timeout'|'too_large'|'unreachable',
+ * status?, detail?}`.
+ */
+export async function fetchBounded(url, method, head, body, maxBytes, timeoutMs) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  let reader;
+  try {
+    const headers = new Headers();
+    if (head !== '') {
+      for (const line of head.split('\n')) {
+        const colon = line.indexOf(':');
+        headers.append(line.slice(0, colon), line.slice(colon + 1));
+      }
+    }
+    // `globalThis.fetch`: a bare `fetch` would make the bundler rename the entry's own `fetch` export.
+    const response = await globalThis.fetch(url, { method, headers, body, redirect: 'manual', signal: controller.signal });
+    let responseHead = '';
+    for (const [name, value] of response.headers) responseHead += `${responseHead === '' ? '' : '\n'}${name}:${value}`;
+    const chunks = [];
+    let length = 0;
+    if (response.body !== null) {
+      reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        length += value.byteLength;
+        if (length > maxBytes) {
+          reader.cancel().catch(() => {});
+          controller.abort();
+          return { error: 'too_large', status: response.status };
+        }
+        chunks.push(value);
+      }
+    }
+    const all = new Uint8Array(length);
+    let at = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return { status: response.status, head: responseHead, body: all };
+  } catch (e) {
+    reader?.cancel().catch(() => {});
+    return { error: timedOut ? 'timeout' : 'unreachable', detail: String(e) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Enqueues each string of `bodies` on `queue` with one `sendBatch`, all after `delaySeconds`. */
+export function queueSendBatch(queue, bodies, delaySeconds) {
+  return queue.sendBatch(bodies.map((body) => ({ body, contentType: 'json', delaySeconds })));
+}

@@ -80,15 +80,42 @@ fn runtime(env: &Env, ctx: Context) -> Runtime {
     }
 }
 
-/// The webhook delivery queue's consumer: each message is one delivery attempt. The core
-/// schedules its own retries (with backoff) as new messages, so a handled message is acked;
-/// only a failure to handle it (storage down) leaves it to the queue's own retry.
+/// The dead-letter queue of `rtcgate-deliveries` (`wrangler.toml`): messages whose handling
+/// failed on every one of the queue's retries.
+const DEAD_LETTERS: &str = "rtcgate-deliveries-dlq";
+
+/// The webhook delivery queue's consumer: each message is one delivery attempt, and a batch's
+/// messages are handled concurrently (each bounded by the delivery timeout), so a receiver
+/// that never answers holds up no other message. The core schedules its own retries (with
+/// backoff) as new messages, so a handled message is acked; only a failure to handle it
+/// (storage down) leaves it to the queue's own retries, and after those to the dead-letter
+/// queue, whose messages this same consumer marks dead on their endpoint's health.
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::Result<()> {
     let app = app(&env);
     let runtime = runtime(&env, ctx);
-    for message in batch.messages()? {
-        match crate::webhooks::delivery::consume(&app.settings, &runtime, message.body()).await {
+    // A message that cannot even be read as a string is acked: no retry will read it either.
+    let mut messages = Vec::new();
+    for raw in batch.raw_iter() {
+        match raw.body().as_string() {
+            Some(body) => messages.push((raw, body)),
+            None => {
+                crate::log::warn("webhook delivery: an unreadable queue message was dropped");
+                raw.ack();
+            }
+        }
+    }
+    let bodies: Vec<String> = messages.iter().map(|(_, body)| body.clone()).collect();
+    let results = if batch.queue() == DEAD_LETTERS {
+        futures_util::future::join_all(
+            bodies.iter().map(|body| crate::webhooks::delivery::dead_lettered(&runtime, body)),
+        )
+        .await
+    } else {
+        crate::webhooks::delivery::consume_batch(&app.settings, &runtime, &bodies).await
+    };
+    for ((message, _), result) in messages.iter().zip(results) {
+        match result {
             Ok(()) => message.ack(),
             Err(e) => {
                 crate::log::error(&format!("webhook delivery: {e}"));
@@ -194,5 +221,16 @@ pub(crate) mod glue {
         pub fn with_body(request: &web_sys::Request, next: &JsValue) -> js_sys::Promise;
         pub fn respond(status: u16, head: &str, body: &[u8]) -> web_sys::Response;
         pub fn sleep(ms: f64) -> js_sys::Promise;
+        #[wasm_bindgen(js_name = fetchBounded)]
+        pub fn fetch_bounded(
+            url: &str,
+            method: &str,
+            head: &str,
+            body: JsValue,
+            max_bytes: f64,
+            timeout_ms: f64,
+        ) -> js_sys::Promise;
+        #[wasm_bindgen(js_name = queueSendBatch)]
+        pub fn queue_send_batch(queue: &JsValue, bodies: &js_sys::Array, delay_seconds: u32) -> js_sys::Promise;
     }
 }

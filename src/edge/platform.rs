@@ -3,12 +3,9 @@
 use std::cell::OnceCell;
 
 use async_trait::async_trait;
-use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{
-    AbortController, Context, D1Database, Env, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
-};
+use worker::{Context, D1Database, Env, KvStore};
 
 use crate::runtime::{
     Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse,
@@ -123,44 +120,56 @@ impl KvTrait for Kv {
     }
 }
 
+/// `fetch` through the glue (`fetchBounded`), which bounds the whole exchange, body included,
+/// by the request's timeout and reads at most `max_response_bytes` of the answer, aborting the
+/// fetch and cancelling its body stream past either bound: a receiver that streams without end
+/// or never answers holds no connection of ours open.
 pub struct Fetch;
+
+fn js_text(v: &JsValue, key: &str) -> Option<String> {
+    js_sys::Reflect::get(v, &JsValue::from_str(key)).ok()?.as_string()
+}
 
 #[async_trait(?Send)]
 impl Http for Fetch {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
-        let unreachable = |e: worker::Error| HttpError::Unreachable(e.to_string());
-        let headers = Headers::new();
-        for (k, v) in &request.headers {
-            headers.set(k, v).map_err(unreachable)?;
-        }
-        let mut init = RequestInit::new();
-        // Redirects are not followed: a vendor answer that points elsewhere must not carry our
-        // credentials (Authorization, signed queries) to a host they were not meant for. The 3xx
-        // itself comes back and is refused like any unexpected answer.
-        init.with_method(Method::from(request.method.to_owned()))
-            .with_headers(headers)
-            .with_redirect(RequestRedirect::Manual);
-        if let Some(body) = &request.body {
-            init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
-        }
-        let req = Request::new_with_init(&request.url, &init).map_err(unreachable)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let exchange = async move {
-            let mut resp = worker::Fetch::Request(req).send_with_signal(&signal).await?;
-            let status = resp.status_code();
-            let headers: Vec<(String, String)> = resp.headers().entries().collect();
-            let body = resp.bytes().await?;
-            Ok::<_, worker::Error>(OutboundResponse { status, headers, body })
+        let head = request.headers.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join("\n");
+        let body = match &request.body {
+            Some(body) => Uint8Array::from(body.as_slice()).into(),
+            None => JsValue::NULL,
         };
-        let timer = sleep(request.timeout_ms);
-        match select(Box::pin(exchange), timer).await {
-            Either::Left((result, _)) => result.map_err(unreachable),
-            Either::Right(_) => {
-                controller.abort();
-                Err(HttpError::Timeout)
-            }
+        // Redirects are not followed (the glue fetches with `redirect: 'manual'`): a vendor answer
+        // that points elsewhere must not carry our credentials (Authorization, signed queries) to
+        // a host they were not meant for. The 3xx itself comes back and is refused like any
+        // unexpected answer.
+        let answer = wasm_bindgen_futures::JsFuture::from(super::glue::fetch_bounded(
+            &request.url,
+            request.method,
+            &head,
+            body,
+            request.max_response_bytes as f64,
+            request.timeout_ms as f64,
+        ))
+        .await
+        .map_err(|e| HttpError::Unreachable(format!("{e:?}")))?;
+        let status = js_sys::Reflect::get(&answer, &JsValue::from_str("status")).ok().and_then(|v| v.as_f64());
+        match js_text(&answer, "error").as_deref() {
+            None => {}
+            Some("timeout") => return Err(HttpError::Timeout),
+            Some("too_large") => return Err(HttpError::TooLarge { status: status.unwrap_or(0.0) as u16 }),
+            Some(_) => return Err(HttpError::Unreachable(js_text(&answer, "detail").unwrap_or_default())),
         }
+        let headers = js_text(&answer, "head")
+            .unwrap_or_default()
+            .split('\n')
+            .filter_map(|line| line.split_once(':').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        let body = js_sys::Reflect::get(&answer, &JsValue::from_str("body"))
+            .ok()
+            .and_then(|b| b.dyn_into::<Uint8Array>().ok())
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        Ok(OutboundResponse { status: status.unwrap_or(0.0) as u16, headers, body })
     }
 }
 
@@ -221,6 +230,18 @@ impl QueueTrait for Queue {
     async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
         let message = worker::MessageBuilder::new(body.to_owned()).delay_seconds(delay_s).build();
         self.0.get()?.send(message).await.map_err(|e| e.to_string())
+    }
+
+    async fn send_batch(&self, bodies: &[String], delay_s: u32) -> Result<(), String> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let queue: &JsValue = self.0.get()?.as_ref();
+        let bodies: js_sys::Array = bodies.iter().map(|b| JsValue::from_str(b)).collect();
+        wasm_bindgen_futures::JsFuture::from(super::glue::queue_send_batch(queue, &bodies, delay_s))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("sendBatch: {e:?}"))
     }
 }
 

@@ -30,7 +30,7 @@ fn rejected(vendor: &str, r: Rejection) -> ApiError {
     }
 }
 
-/// Verifies and reads a vendor delivery, answers at once, and stores it after the response.
+/// Verifies and reads a vendor delivery, stores it, answers, and applies its effects after.
 pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // The route table has one path per vendor: the last segment names it.
     let vendor = ctx.req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_owned();
@@ -90,13 +90,18 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         }
         _ => return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", ctx.req.path))),
     };
+    // Stored before the answer: a 2xx tells the vendor the event is safe with us, and a failure
+    // to store is a 5xx the vendor retries. The effects follow the answer; a redo finishes them
+    // if this isolate does not (`ingest::redo_unfinished`).
     if let Some(incoming) = incoming {
-        let rt = ctx.rt.clone();
-        ctx.rt.after_response(async move {
-            if let Err(e) = ingest::process(&rt, incoming, now_ms).await {
-                crate::log::error(&format!("storing a vendor event: {}", e.message));
-            }
-        });
+        if let Some(stored) = ingest::store(ctx.rt, &incoming, now_ms).await? {
+            let rt = ctx.rt.clone();
+            ctx.rt.after_response(async move {
+                if let Err(e) = ingest::apply(&rt, &stored).await {
+                    crate::log::warn(&format!("applying a vendor event (a redo will): {}", e.message));
+                }
+            });
+        }
     }
     Ok(Reply::ok(json!({ "ok": true })))
 }

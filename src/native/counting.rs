@@ -39,6 +39,8 @@ pub struct Counters {
     http: Cell<u32>,
     /// While non-zero, each write (execute, batch, or a query that writes) fails and counts down.
     failing_writes: Cell<u32>,
+    /// While non-zero, writes go through (counting down) before `failing_writes` applies.
+    passing_writes: Cell<u32>,
     /// When set, the next write waits at this gate before it reaches the database.
     held_write: RefCell<Option<Rc<WriteGate>>>,
 }
@@ -86,6 +88,13 @@ impl Counters {
 
     /// The next `n` D1 writes fail as if D1 were unreachable.
     pub fn fail_next_writes(&self, n: u32) {
+        self.passing_writes.set(0);
+        self.failing_writes.set(n);
+    }
+
+    /// The next `pass` D1 writes succeed, then `n` fail: a failure in the middle of a task.
+    pub fn fail_writes_after(&self, pass: u32, n: u32) {
+        self.passing_writes.set(pass);
         self.failing_writes.set(n);
     }
 
@@ -114,6 +123,11 @@ impl Counters {
     }
 
     fn write_fails(&self) -> bool {
+        let passing = self.passing_writes.get();
+        if passing > 0 {
+            self.passing_writes.set(passing - 1);
+            return false;
+        }
         let left = self.failing_writes.get();
         if left > 0 {
             self.failing_writes.set(left - 1);

@@ -1,5 +1,6 @@
 //! Outbound HTTP for native tests: each request is recorded and answered by the responder
-//! the test installed, so a test states exactly what the vendor says back.
+//! the test installed, so a test states exactly what the vendor says back. A scripted body
+//! longer than the request's `max_response_bytes` fails the exchange as the Worker's does.
 
 use std::cell::{Cell, RefCell};
 use std::task::Poll;
@@ -77,9 +78,14 @@ impl Http for ScriptedHttp {
             Poll::Pending
         })
         .await;
-        match &*self.responder.borrow() {
+        let answer = match &*self.responder.borrow() {
             Some(f) => f(&request),
             None => Err(HttpError::Unreachable(format!("no scripted answer for {}", request.url))),
+        };
+        // As the Worker's fetch: a body past the cap is not read on, and the exchange fails.
+        match answer {
+            Ok(r) if r.body.len() > request.max_response_bytes => Err(HttpError::TooLarge { status: r.status }),
+            other => other,
         }
     }
 }

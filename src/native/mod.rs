@@ -105,6 +105,8 @@ impl Background for Pool {
 pub struct MemoryQueue {
     messages: RefCell<Vec<(u64, String)>>,
     clock: Option<Rc<ManualClock>>,
+    /// How many `send_batch` calls were made.
+    batches: RefCell<u32>,
 }
 
 impl MemoryQueue {
@@ -126,6 +128,11 @@ impl MemoryQueue {
         self.len() == 0
     }
 
+    /// How many `send_batch` calls were made so far.
+    pub fn batches_sent(&self) -> u32 {
+        *self.batches.borrow()
+    }
+
     /// When the next message becomes due, if any.
     pub fn next_due_ms(&self) -> Option<u64> {
         self.messages.borrow().iter().map(|(due, _)| *due).min()
@@ -137,6 +144,17 @@ impl Queue for MemoryQueue {
     async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
         let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
         self.messages.borrow_mut().push((now + u64::from(delay_s) * 1000, body.to_owned()));
+        Ok(())
+    }
+
+    async fn send_batch(&self, bodies: &[String], delay_s: u32) -> Result<(), String> {
+        if bodies.len() > crate::runtime::MAX_QUEUE_BATCH {
+            return Err(format!("a batch of {} messages is over the limit", bodies.len()));
+        }
+        *self.batches.borrow_mut() += 1;
+        for body in bodies {
+            self.send(body, delay_s).await?;
+        }
         Ok(())
     }
 }
@@ -160,7 +178,7 @@ impl NativeRuntime {
         let http = Rc::new(ScriptedHttp::default());
         let clock = Rc::new(ManualClock::new(now_ms));
         let kv = Rc::new(MemoryKv { entries: RefCell::default(), clock: Some(clock.clone()) });
-        let queue = Rc::new(MemoryQueue { messages: RefCell::default(), clock: Some(clock.clone()) });
+        let queue = Rc::new(MemoryQueue { clock: Some(clock.clone()), ..MemoryQueue::default() });
         let limiter = Rc::new(FixedWindowLimiter::new(clock.clone()));
         let counters = Rc::new(Counters::default());
         let runtime = Runtime {

@@ -64,9 +64,17 @@ impl Event {
 /// The next `seq` of the vendor room is read in the insert itself (one probe of
 /// `events_room_seq`), so numbering costs no extra round trip.
 const INSERT_ONCE: &str = "INSERT INTO events (id, project_id, room_id, vendor, vendor_room, dedupe_key, type, identity, seq, \
-                           occurred_at_ms, received_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                           (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE vendor = ?4 AND vendor_room = ?5), ?9, ?10, ?11) \
+                           occurred_at_ms, received_at_ms, data, effects, effects_due_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                           (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE vendor = ?4 AND vendor_room = ?5), ?9, ?10, ?11, ?12, ?13) \
                            ON CONFLICT (vendor, dedupe_key) DO NOTHING RETURNING seq";
+/// Events whose effects are due, across projects (the redo sweep is the deployment's, not a
+/// project's): a range of the partial `events_effects_due` index, oldest due first.
+const EFFECTS_DUE: &str = "SELECT id, project_id, room_id, vendor, vendor_room, type, identity, seq, occurred_at_ms, \
+                           received_at_ms, data, effects, effects_due_at_ms FROM events \
+                           WHERE effects_due_at_ms <= ?1 ORDER BY effects_due_at_ms LIMIT ?2";
+/// Takes a due event for one redo: only if no one else moved its due time meanwhile.
+const CLAIM_EFFECTS: &str = "UPDATE events SET effects_due_at_ms = ?3 WHERE id = ?1 AND effects_due_at_ms = ?2";
+const EFFECTS_DONE: &str = "UPDATE events SET effects_due_at_ms = NULL WHERE id = ?1";
 const CLAIM_NONCE: &str = "INSERT INTO vendor_nonces (vendor, nonce, body_sha256, seen_at_ms) VALUES (?1, ?2, ?3, ?4) \
                            ON CONFLICT (vendor, nonce) DO NOTHING";
 const NONCE_BODY: &str = "SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1 AND nonce = ?2";
@@ -95,7 +103,10 @@ fn page_select(of_room: bool, of_type: bool) -> String {
 
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    let mut all: Vec<String> = [INSERT_ONCE, CLAIM_NONCE, NONCE_BODY, FORGET_NONCES].map(str::to_owned).into();
+    let mut all: Vec<String> =
+        [INSERT_ONCE, CLAIM_NONCE, NONCE_BODY, FORGET_NONCES, EFFECTS_DUE, CLAIM_EFFECTS, EFFECTS_DONE]
+            .map(str::to_owned)
+            .into();
     all.push(find_sql());
     for (of_room, of_type) in [(false, false), (true, false), (false, true), (true, true)] {
         let n_params = 1 + usize::from(of_room) + usize::from(of_type);
@@ -104,9 +115,32 @@ pub(crate) fn statements() -> Vec<String> {
     all
 }
 
+/// What applying a stored event does, and when a redo may apply it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    /// JSON text (`crate::events::ingest` reads and writes it).
+    pub effects: String,
+    /// When a redo sweep may apply them if nothing has yet.
+    pub due_at_ms: i64,
+}
+
+/// A stored event whose effects are due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unfinished {
+    pub event: Event,
+    pub effects: Option<String>,
+    pub due_at_ms: i64,
+}
+
 /// Stores `event` unless the vendor event was stored before; `Ok(None)` for a redelivery.
-/// The event's `seq` is the next of its vendor room (given here as 0 and filled in).
-pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiResult<Option<Event>> {
+/// The event's `seq` is the next of its vendor room (given here as 0 and filled in). With
+/// `pending`, the event is stored with its effects still to apply (`effects_done` ends that).
+pub async fn insert_once(
+    rt: &Runtime,
+    event: &Event,
+    dedupe_key: &str,
+    pending: Option<&Pending>,
+) -> ApiResult<Option<Event>> {
     let params: Vec<SqlValue> = vec![
         event.id.as_str().into(),
         event.project_id.clone().into(),
@@ -119,6 +153,8 @@ pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiRe
         event.occurred_at_ms.into(),
         event.received_at_ms.into(),
         event.data.as_str().into(),
+        pending.map(|p| p.effects.clone()).into(),
+        pending.map(|p| p.due_at_ms).into(),
     ];
     // Two events of one room racing for the same next seq: the unique index refuses one,
     // and its retry takes the seq after.
@@ -133,6 +169,33 @@ pub async fn insert_once(rt: &Runtime, event: &Event, dedupe_key: &str) -> ApiRe
         }
     }
     Err(ApiError::internal("could not number an event"))
+}
+
+/// Up to `limit` events whose effects were due at `now_ms`, oldest due first.
+pub async fn effects_due(rt: &Runtime, now_ms: u64, limit: u32) -> ApiResult<Vec<Unfinished>> {
+    let rows = rt.db.query(EFFECTS_DUE, &[(now_ms as i64).into(), i64::from(limit).into()]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(Unfinished {
+                event: Event::from_row(r)?,
+                effects: text(r, "effects"),
+                due_at_ms: int(r, "effects_due_at_ms")?,
+            })
+        })
+        .collect())
+}
+
+/// Moves a due event's next redo to `next_due_ms`; `false` if another sweep took it first.
+pub async fn claim_effects(rt: &Runtime, event_id: &str, due_at_ms: i64, next_due_ms: i64) -> ApiResult<bool> {
+    let changed = rt.db.execute(CLAIM_EFFECTS, &[event_id.into(), due_at_ms.into(), next_due_ms.into()]).await?;
+    Ok(changed == 1)
+}
+
+/// The event's effects are applied: no redo picks it up again.
+pub async fn effects_done(rt: &Runtime, event_id: &str) -> ApiResult<()> {
+    rt.db.execute(EFFECTS_DONE, &[event_id.into()]).await?;
+    Ok(())
 }
 
 /// An event of the project.

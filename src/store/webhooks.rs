@@ -98,15 +98,21 @@ const PENDING_DELIVERY: &str =
     "SELECT d.id, d.attempts, d.event_id, w.id AS webhook_id, w.project_id, w.url, w.sealed_secret \
                                 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                                 WHERE d.id = ?1 AND d.state = 'pending' AND w.deleted_at_ms IS NULL";
+/// Records the attempt only if no one recorded it first (`?5` = the attempts read before it):
+/// a queue message handed over twice, or two messages of one delivery, make one record.
 const DELIVERY_ATTEMPTED: &str =
     "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?2, last_status = ?3, \
-                                  updated_at_ms = ?4 WHERE id = ?1 AND state = 'pending'";
-const ENDPOINT_DELIVERED: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = NULL, \
-                                  consecutive_failures = 0, delivered = delivered + 1 WHERE id = ?1";
+                                  updated_at_ms = ?4 WHERE id = ?1 AND state = 'pending' AND attempts = ?5";
+/// The endpoint's health moves with the delivery's record: the same condition, checked first.
+const ENDPOINT_DELIVERED: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
+                                  consecutive_failures = 0, delivered = delivered + 1 WHERE id = ?1 AND EXISTS \
+                                  (SELECT 1 FROM webhook_deliveries WHERE id = ?5 AND state = 'pending' AND attempts = ?6)";
 const ENDPOINT_FAILED: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
-                               consecutive_failures = consecutive_failures + 1 WHERE id = ?1";
+                               consecutive_failures = consecutive_failures + 1 WHERE id = ?1 AND EXISTS \
+                               (SELECT 1 FROM webhook_deliveries WHERE id = ?5 AND state = 'pending' AND attempts = ?6)";
 const ENDPOINT_DEAD: &str = "UPDATE webhooks SET last_attempt_at_ms = ?2, last_status = ?3, last_error = ?4, \
-                             consecutive_failures = consecutive_failures + 1, dead_lettered = dead_lettered + 1 WHERE id = ?1";
+                             consecutive_failures = consecutive_failures + 1, dead_lettered = dead_lettered + 1 WHERE id = ?1 \
+                             AND EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?5 AND state = 'pending' AND attempts = ?6)";
 const DELIVERY_STATE: &str = "SELECT state, attempts FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2";
 
 /// Served by the partial `webhooks_page` index, so the query repeats `deleted_at_ms IS NULL`.
@@ -178,12 +184,19 @@ pub async fn soft_delete(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<
     Ok(changed == 1)
 }
 
-/// Records a delivery of `event_id` to `webhook_id`; `false` if it exists already.
-pub async fn add_delivery(rt: &Runtime, delivery_id: &str, webhook_id: &str, event_id: &str) -> ApiResult<bool> {
+/// Records a delivery of `event_id` to each endpoint of `deliveries` (delivery id, webhook
+/// id) in one batch; one that exists already is left as it is.
+pub async fn add_deliveries(rt: &Runtime, event_id: &str, deliveries: &[(String, String)]) -> ApiResult<()> {
     let now = rt.now_ms() as i64;
-    let inserted =
-        rt.db.execute(ADD_DELIVERY, &[delivery_id.into(), webhook_id.into(), event_id.into(), now.into()]).await?;
-    Ok(inserted == 1)
+    let statements: Vec<Statement> = deliveries
+        .iter()
+        .map(|(delivery_id, webhook_id)| Statement {
+            sql: ADD_DELIVERY,
+            params: vec![delivery_id.as_str().into(), webhook_id.as_str().into(), event_id.into(), now.into()],
+        })
+        .collect();
+    rt.db.batch(&statements).await?;
+    Ok(())
 }
 
 /// A pending delivery with what sending it needs.
@@ -234,7 +247,10 @@ pub enum Attempt {
     },
 }
 
-pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt) -> ApiResult<()> {
+/// Records an attempt on the delivery and its endpoint's health, in one transaction. `false`
+/// when the attempt was recorded already (by another handling of the same message): nothing
+/// changes then.
+pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt) -> ApiResult<bool> {
     let now = rt.now_ms() as i64;
     let (state, status, error) = match attempt {
         Attempt::Delivered { status } => ("delivered", Some(*status), None),
@@ -247,20 +263,27 @@ pub async fn record_attempt(rt: &Runtime, d: &PendingDelivery, attempt: &Attempt
         Attempt::Failed { .. } => ENDPOINT_FAILED,
         Attempt::Dead { .. } => ENDPOINT_DEAD,
     };
-    let mut webhook_params = vec![d.webhook_id.as_str().into(), now.into(), status.into()];
-    if error.is_some() {
-        webhook_params.push(error.clone().into());
-    }
-    rt.db
+    let changed = rt
+        .db
         .batch(&[
             Statement {
-                sql: DELIVERY_ATTEMPTED,
-                params: vec![d.id.as_str().into(), state.into(), status.into(), now.into()],
+                sql: webhook_sql,
+                params: vec![
+                    d.webhook_id.as_str().into(),
+                    now.into(),
+                    status.into(),
+                    error.into(),
+                    d.id.as_str().into(),
+                    d.attempts.into(),
+                ],
             },
-            Statement { sql: webhook_sql, params: webhook_params },
+            Statement {
+                sql: DELIVERY_ATTEMPTED,
+                params: vec![d.id.as_str().into(), state.into(), status.into(), now.into(), d.attempts.into()],
+            },
         ])
         .await?;
-    Ok(())
+    Ok(changed.get(1) == Some(&1))
 }
 
 /// The state and attempts of a delivery (for tests and diagnostics).

@@ -44,6 +44,12 @@ impl VendorError {
             HttpError::Unreachable(why) => {
                 VendorError::new(vendor, VendorFailure::Unreachable, format!("unreachable: {why}"))
             }
+            // An answer past the cap is no answer a vendor documents: a broken vendor.
+            HttpError::TooLarge { status } => VendorError::new(
+                vendor,
+                VendorFailure::ServerError,
+                format!("answer longer than {} bytes (HTTP {status})", crate::vendors::transport::MAX_RESPONSE_BYTES),
+            ),
         }
     }
 

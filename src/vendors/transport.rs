@@ -9,6 +9,10 @@ use crate::runtime::{OutboundRequest, OutboundResponse, Runtime};
 /// Vendor calls that take longer than this fail with VENDOR_TIMEOUT.
 pub const DEFAULT_TIMEOUT_MS: u64 = 8_000;
 
+/// The most of a vendor's answer that is read: far above any answer a vendor documents (room
+/// and participant lists, recording states), so that no answer is unbounded.
+pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+
 /// `VENDOR_TIMEOUT_MS` (100 ms … 60 s) or the default.
 pub fn timeout_from_env(env: EnvVars<'_>) -> u64 {
     setting(env, "VENDOR_TIMEOUT_MS")
@@ -58,6 +62,7 @@ pub fn json_request(
         headers,
         body: body.map(|b| serde_json::to_vec(b).expect("a Value always serializes")),
         timeout_ms,
+        max_response_bytes: MAX_RESPONSE_BYTES,
     }
 }
 

@@ -3,14 +3,18 @@
 //! last attempt the delivery is dead-lettered (kept, marked dead, counted on the endpoint).
 //! Receivers dedupe on `webhook-id` (the event id), the same on every attempt.
 //!
+//! A batch's messages are handled concurrently, each bounded by the delivery timeout, so a
+//! receiver that never answers holds up only its own message. A message that can never be
+//! handled (unreadable, or about a deleted endpoint or a finished delivery) is acked and
+//! dropped; one whose handling keeps failing (storage down) is left to the queue's retries and
+//! then its dead-letter queue, whose consumer (`dead_lettered`) marks the delivery dead.
+//!
 //! The endpoint's secret is opened here and only here. One that does not open (the key is
 //! missing or changed, or the row was copied from another project) makes the attempt fail
 //! without sending anything, with the reason in the endpoint's health.
 
-use serde_json::Value;
-
-use super::message;
 use super::signing::{self, SigningSecret};
+use super::{message, read_message};
 use crate::runtime::{HttpError, OutboundRequest, Runtime};
 use crate::sealed::EncryptionKey;
 use crate::store::events;
@@ -20,10 +24,7 @@ use crate::store::webhooks::{self, Attempt};
 /// (storage failing): the queue then redelivers the message.
 pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &str) -> Result<(), String> {
     let settings = &app_settings.webhooks;
-    let delivery_id = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("delivery").and_then(Value::as_str).map(str::to_owned));
-    let Some(delivery_id) = delivery_id else {
+    let Some((delivery_id, expected)) = read_message(body) else {
         crate::log::warn("webhook delivery: a queue message without a delivery id was dropped");
         return Ok(());
     };
@@ -31,6 +32,11 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         // Delivered already (a queue redelivery), dead, or its endpoint was deleted.
         return Ok(());
     };
+    if expected.is_some_and(|n| n != delivery.attempts) {
+        // Its attempt was made already: the queue handed the message over again, or a redo of
+        // the event's effects sent it a second time.
+        return Ok(());
+    }
     let Some(event) = events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.message)? else {
         return Ok(());
     };
@@ -53,10 +59,41 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         (status, Some(error)) if attempt_no >= settings.max_attempts => Attempt::Dead { status, error },
         (status, error) => Attempt::Failed { status, error: error.unwrap_or_default() },
     };
-    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
-    if matches!(attempt, Attempt::Failed { .. }) {
-        rt.queue.send(&message(&delivery.id), settings.backoff_s(attempt_no)).await?;
+    let recorded = webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+    // Only the handling that recorded the attempt schedules the next one.
+    if recorded && matches!(attempt, Attempt::Failed { .. }) {
+        rt.queue.send(&message(&delivery.id, delivery.attempts + 1), settings.backoff_s(attempt_no)).await?;
     }
+    Ok(())
+}
+
+/// Handles a batch's messages concurrently: each result, in the order of `bodies`.
+pub async fn consume_batch(
+    app_settings: &crate::app::Settings,
+    rt: &Runtime,
+    bodies: &[String],
+) -> Vec<Result<(), String>> {
+    futures_util::future::join_all(bodies.iter().map(|body| consume(app_settings, rt, body))).await
+}
+
+/// The endpoint's health for a delivery the queue gave up on.
+pub const GAVE_UP: &str = "the delivery queue gave up on this delivery after its retries (dead-letter queue)";
+
+/// A message of the dead-letter queue: one whose handling failed on every queue retry. Its
+/// delivery, if still pending, is marked dead and counted on its endpoint's health with
+/// `GAVE_UP`, so a dead-lettered message is visible where the project looks. `Err` when that
+/// cannot be recorded either (the queue retries it; after that it is only in the log).
+pub async fn dead_lettered(rt: &Runtime, body: &str) -> Result<(), String> {
+    let Some((delivery_id, _)) = read_message(body) else {
+        crate::log::warn("webhook dead letter: a message without a delivery id was dropped");
+        return Ok(());
+    };
+    let Some(delivery) = webhooks::pending_delivery(rt, &delivery_id).await.map_err(|e| e.message)? else {
+        return Ok(());
+    };
+    crate::log::warn(&format!("webhook {}: delivery {delivery_id} dead-lettered by the queue", delivery.webhook_id));
+    let attempt = Attempt::Dead { status: None, error: GAVE_UP.to_owned() };
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
     Ok(())
 }
 
@@ -91,11 +128,15 @@ async fn send(
         ],
         body: Some(payload),
         timeout_ms: settings.timeout_ms,
+        max_response_bytes: super::MAX_RESPONSE_BYTES,
     };
     match rt.http.send(request).await {
         Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None),
         Ok(r) => (Some(r.status), Some(format!("HTTP {}", r.status))),
         Err(HttpError::Timeout) => (None, Some(format!("no answer within {} ms", settings.timeout_ms))),
         Err(HttpError::Unreachable(_)) => (None, Some("unreachable".to_owned())),
+        Err(HttpError::TooLarge { status }) => {
+            (Some(status), Some(format!("answer longer than {} bytes", super::MAX_RESPONSE_BYTES)))
+        }
     }
 }

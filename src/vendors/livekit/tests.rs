@@ -238,6 +238,7 @@ fn join_token_is_signed_locally_with_the_client_url() {
         headers: vec![("authorization".into(), format!("Bearer {}", t.token))],
         body: None,
         timeout_ms: 0,
+        max_response_bytes: 0,
     };
     let claims = verified_claims(&req);
     assert_eq!(claims["sub"], "alice");

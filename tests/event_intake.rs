@@ -1,0 +1,335 @@
+//! Tenant boundaries of event intake and webhook fan-out, natively: a vendor event is stored
+//! before its 2xx (a store failure is a 5xx with nothing half-done), its effects are redone
+//! until done and never counted twice; fan-out is one queue message per endpoint sent in one
+//! batch, handled concurrently; an endless or missing answer fails only its own delivery; a
+//! poison message is dropped and a dead-lettered one shows on its endpoint; vendor answers
+//! are capped too. `tests/e2e/tenant_fanout.test.mjs` repeats the hostile receivers on the
+//! real Worker.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use futures_util::FutureExt;
+use hmac::{Hmac, Mac};
+use rtcgate::events::ingest;
+use rtcgate::http::ApiRequest;
+use rtcgate::native::{block_on, json_response, run_background};
+use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
+use rtcgate::webhooks::{delivery, message};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::{TestApp, LIVEKIT, NOW_MS};
+
+const NOW_S: u64 = NOW_MS / 1000;
+const HOOKS: &[(&str, &str)] = &[
+    ("WEBHOOK_ALLOW_HTTP_LOOPBACK", "1"),
+    ("WEBHOOK_MAX_ATTEMPTS", "1"),
+    ("RTCGATE_ENCRYPTION_KEY", "5f0e1d2c3b4a59687786954a3b2c1d0e6a0f3c9e21b84d57a6e0c3f19b2d4e8a"),
+];
+
+fn app() -> TestApp {
+    TestApp::new(&[LIVEKIT, HOOKS])
+}
+
+fn livekit_room(t: &TestApp, key: &str, name: &str) -> String {
+    t.native.http.respond_with(|req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        json_response(200, &json!({"sid": "RM_1", "name": body["name"], "creation_time": "1700000000"}))
+    });
+    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "livekit"})), Some(key));
+    assert_eq!(r.status, 201, "{}", r.json);
+    // Only webhook deliveries are in `sent()` from here on.
+    t.native.http.clear();
+    r.json["room"].as_str().unwrap().to_owned()
+}
+
+/// A LiveKit webhook request as the server sends it.
+fn livekit_request(body: &str) -> ApiRequest {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"iss": "APItestkey", "nbf": NOW_S, "iat": NOW_S, "exp": NOW_S + 300,
+                        "sha256": STANDARD.encode(Sha256::digest(body.as_bytes()))});
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let mut mac = Hmac::<Sha256>::new_from_slice(LIVEKIT[2].1.as_bytes()).unwrap();
+    mac.update(format!("{header}.{payload}").as_bytes());
+    let token = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let mut req = ApiRequest::new("POST", "/v1/vendor-events/livekit").with_header("authorization", &token);
+    req.body = body.as_bytes().to_vec();
+    req
+}
+
+fn presence(event: &str, room: &str, id: &str, created_s: u64) -> String {
+    json!({"event": event, "room": {"sid": "RM_1", "name": room},
+           "participant": {"sid": "PA_alice", "identity": "alice", "joinedAt": NOW_S.to_string(),
+                           "joinedAtMs": NOW_MS.to_string()},
+           "id": id, "createdAt": created_s.to_string()})
+    .to_string()
+}
+
+fn count(t: &TestApp, sql: &str) -> i64 {
+    t.native.db.rows(sql)[0]["n"].as_i64().unwrap()
+}
+
+fn webhook(t: &TestApp, key: &str, url: &str) -> String {
+    let r = t.call("POST", "/v1/rtc/webhook/create", Some(json!({"url": url})), Some(key));
+    assert_eq!(r.status, 201, "{}", r.json);
+    r.json["webhook"].as_str().unwrap().to_owned()
+}
+
+fn health(t: &TestApp, key: &str, id: &str) -> Value {
+    let r = t.call("GET", &format!("/v1/rtc/webhook/get/{id}"), None, Some(key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["delivery"].clone()
+}
+
+fn usage(t: &TestApp, key: &str) -> Value {
+    let r = t.call("GET", "/v1/rtc/usage", None, Some(key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["totals"].clone()
+}
+
+/// Every message now on the queue, handled as one batch by the consumer.
+fn consume_all(t: &TestApp) -> Vec<Result<(), String>> {
+    let due = t.native.queue.take_due();
+    block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &due))
+}
+
+#[test]
+fn a_vendor_event_is_stored_before_its_answer_and_its_effects_follow() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    webhook(&t, &key, "http://127.0.0.1:9/ok");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+
+    // The answer only: nothing after it has run yet, and the event is stored all the same.
+    let r = t.send_respond_only(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S)));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events"), 1, "stored before the 2xx");
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 0, "effects come after");
+    run_background();
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 1);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 0, "done");
+    assert_eq!(t.native.queue.len(), 1, "one delivery queued");
+}
+
+#[test]
+fn a_store_failure_is_a_5xx_with_nothing_half_done_and_the_retry_is_stored_once() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    webhook(&t, &key, "http://127.0.0.1:9/ok");
+    let join = presence("participant_joined", &room, "EV_1", NOW_S);
+
+    t.native.counters.fail_next_writes(1);
+    let r = t.send(livekit_request(&join));
+    assert_eq!((r.status, r.code()), (500, "INTERNAL"), "{}", r.json);
+    assert!(!r.json.to_string().contains("database"), "no storage detail in the answer: {}", r.json);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events"), 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 0);
+    assert!(t.native.queue.is_empty(), "no delivery for an event that was not stored");
+
+    // The vendor delivers it again, and again (its own retries): stored and applied once.
+    assert_eq!(t.send(livekit_request(&join)).status, 200);
+    assert_eq!(t.send(livekit_request(&join)).status, 200);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events"), 1);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 1);
+    assert_eq!(t.native.queue.len(), 1);
+}
+
+#[test]
+fn an_effect_that_fails_is_redone_by_the_sweep_and_counts_once() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+
+    // The join is stored; its first effect (the session write) fails after the answer.
+    let r = t.send_respond_only(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S)));
+    assert_eq!(r.status, 200);
+    t.native.counters.fail_next_writes(1);
+    run_background();
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 0);
+    assert!(t.native.queue.is_empty());
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
+    // The leave arrives and is applied at once.
+    let leave = presence("participant_left", &room, "EV_2", NOW_S + 70);
+    assert_eq!(t.send(livekit_request(&leave)).status, 200);
+
+    // Not due yet: the sweep leaves it alone.
+    let rt = &t.native.runtime;
+    assert_eq!(block_on(ingest::redo_unfinished(rt, 10)).unwrap(), ingest::Redone::default());
+    t.native.clock.advance_ms(ingest::REDO_AFTER_MS);
+    // Its redo fails once more (the write after the redo took the event): it waits its
+    // backoff, nothing half-done.
+    t.native.counters.fail_writes_after(1, 1);
+    assert_eq!(block_on(ingest::redo_unfinished(rt, 10)).unwrap(), ingest::Redone { applied: 0, failed: 1 });
+    assert_eq!(block_on(ingest::redo_unfinished(rt, 10)).unwrap(), ingest::Redone::default(), "backing off");
+    t.native.clock.advance_ms(ingest::REDO_BACKOFF_MS);
+    assert_eq!(block_on(ingest::redo_unfinished(rt, 10)).unwrap(), ingest::Redone { applied: 1, failed: 0 });
+    assert_eq!(block_on(ingest::redo_unfinished(rt, 10)).unwrap(), ingest::Redone::default(), "done is done");
+
+    // One session of 70 s, both events delivered once each.
+    assert_eq!(usage(&t, &key), json!({"sessions": 1, "participant_seconds": 70, "participant_minutes": 2}));
+    assert!(consume_all(&t).iter().all(Result::is_ok));
+    assert_eq!(health(&t, &key, &hook)["delivered"], 2);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM webhook_deliveries"), 2);
+}
+
+#[test]
+fn applying_an_event_twice_counts_it_once() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    let rt = &t.native.runtime;
+    let now = t.native.clock.now_ms();
+    let stored = |body: &str| {
+        let incoming = rtcgate::events::livekit::parse(body.as_bytes(), now).unwrap().unwrap();
+        block_on(ingest::store(rt, &incoming, now)).unwrap().expect("a new event")
+    };
+    let join = stored(&presence("participant_joined", &room, "EV_1", NOW_S));
+    let leave = stored(&presence("participant_left", &room, "EV_2", NOW_S + 70));
+    // Each applied twice (the response's run and a redo that overlapped it).
+    for s in [&join, &leave, &join, &leave] {
+        block_on(ingest::apply(rt, s)).unwrap();
+    }
+    assert_eq!(usage(&t, &key), json!({"sessions": 1, "participant_seconds": 70, "participant_minutes": 2}));
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM webhook_deliveries"), 2, "one delivery per event and endpoint");
+    // Re-sent messages of a delivery already made are dropped by the consumer.
+    assert_eq!(t.native.queue.len(), 4);
+    assert!(consume_all(&t).iter().all(Result::is_ok));
+    assert_eq!(t.native.http.sent().iter().filter(|e| e.request.url.ends_with("/ok")).count(), 2);
+    assert_eq!(health(&t, &key, &hook)["delivered"], 2);
+}
+
+#[test]
+fn fan_out_is_one_message_per_endpoint_in_one_batch_handled_concurrently() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let ok = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    let stream = webhook(&t, &key, "http://127.0.0.1:9/stream");
+    let hang = webhook(&t, &key, "http://127.0.0.1:9/hang");
+    // `/stream` answers 200 with a body far past the cap, `/hang` never answers in time.
+    t.native.http.respond_with(|req| match req.url.rsplit('/').next() {
+        Some("stream") => Ok(OutboundResponse { status: 200, headers: vec![], body: vec![b'x'; 1 << 20] }),
+        Some("hang") => Err(HttpError::Timeout),
+        _ => Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }),
+    });
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    assert_eq!((t.native.queue.len(), t.native.queue.batches_sent()), (3, 1), "three messages, one sendBatch");
+
+    // Every request of the batch is out before any is answered: no delivery waits on another.
+    t.native.http.wait_before_answering(2);
+    let due = t.native.queue.take_due();
+    let mut batch = Box::pin(delivery::consume_batch(&t.app.settings, &t.native.runtime, &due));
+    assert!(batch.as_mut().now_or_never().is_none());
+    assert_eq!(t.native.http.sent().len(), 3, "all three sent concurrently");
+    let results = block_on(batch);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for sent in t.native.http.sent() {
+        assert_eq!(sent.request.max_response_bytes, rtcgate::webhooks::MAX_RESPONSE_BYTES);
+        assert_eq!(sent.request.timeout_ms, t.app.settings.webhooks.timeout_ms);
+    }
+
+    assert_eq!(health(&t, &key, &ok)["delivered"], 1);
+    let s = health(&t, &key, &stream);
+    assert_eq!((s["delivered"].as_i64(), s["last_status"].as_i64()), (Some(0), Some(200)));
+    assert_eq!(s["last_error"], format!("answer longer than {} bytes", rtcgate::webhooks::MAX_RESPONSE_BYTES));
+    let h = health(&t, &key, &hang);
+    assert_eq!(h["last_error"], "no answer within 10000 ms");
+    assert_eq!(h["dead_lettered"], 1, "one attempt allowed here: dead after it");
+}
+
+#[test]
+fn poison_messages_are_dropped_without_holding_back_the_batch() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let ok = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    let gone = webhook(&t, &key, "http://127.0.0.1:9/gone");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    assert_eq!(t.call("DELETE", &format!("/v1/rtc/webhook/delete/{gone}"), None, Some(&key)).status, 200);
+
+    let mut due = t.native.queue.take_due();
+    due.insert(0, "not json".to_owned());
+    due.insert(1, message("dlv_unknown", 0));
+    let results = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &due));
+    assert_eq!(results.len(), 4);
+    assert!(results.iter().all(Result::is_ok), "each is acked: {results:?}");
+    assert_eq!(t.native.http.sent().len(), 1, "only the live endpoint is called");
+    assert_eq!(health(&t, &key, &ok)["delivered"], 1);
+}
+
+#[test]
+fn a_dead_lettered_message_shows_on_its_endpoint() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    // The consumer could not record anything (storage down) on every queue retry.
+    let due = t.native.queue.take_due();
+    t.native.counters.fail_next_writes(1);
+    let failed = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &due));
+    assert!(failed[0].is_err(), "left to the queue's retries: {failed:?}");
+
+    // The dead-letter queue's consumer marks it.
+    block_on(delivery::dead_lettered(&t.native.runtime, &due[0])).unwrap();
+    let h = health(&t, &key, &hook);
+    assert_eq!(h["dead_lettered"], 1, "{h}");
+    assert_eq!(h["last_error"], delivery::GAVE_UP);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'dead'"), 1);
+    // Again (a redelivery of the dead letter): nothing more.
+    block_on(delivery::dead_lettered(&t.native.runtime, &due[0])).unwrap();
+    block_on(delivery::dead_lettered(&t.native.runtime, "not json")).unwrap();
+    assert_eq!(health(&t, &key, &hook)["dead_lettered"], 1);
+}
+
+#[test]
+fn a_vendor_answer_past_the_cap_is_a_vendor_failure() {
+    let t = app();
+    let key = t.project_key();
+    let sizes = Rc::new(RefCell::new(Vec::new()));
+    let seen = sizes.clone();
+    t.native.http.respond_with(move |req| {
+        seen.borrow_mut().push(req.max_response_bytes);
+        let name = "x".repeat(rtcgate::vendors::transport::MAX_RESPONSE_BYTES);
+        json_response(200, &json!({"sid": "RM_1", "name": name}))
+    });
+    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "big", "vendor": "livekit"})), Some(&key));
+    assert_eq!((r.status, r.code()), (502, "VENDOR_UNAVAILABLE"), "{}", r.json);
+    assert!(sizes.borrow().iter().all(|&n| n == rtcgate::vendors::transport::MAX_RESPONSE_BYTES));
+}
+
+#[test]
+fn a_message_handed_over_twice_makes_one_attempt_and_counts_once() {
+    // Three attempts here (the first group of settings wins), so a failure schedules a retry.
+    let t = TestApp::new(&[&[("WEBHOOK_MAX_ATTEMPTS", "3")], LIVEKIT, HOOKS]);
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/down");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 500, headers: vec![], body: vec![] }));
+    let settings = &t.app.settings;
+    assert_eq!(settings.webhooks.max_attempts, 3);
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    // The queue hands the same message over twice (Queues deliver at least once).
+    let due = t.native.queue.take_due();
+    assert_eq!(due.len(), 1);
+    let twice = vec![due[0].clone(), due[0].clone()];
+    let results = block_on(delivery::consume_batch(settings, &t.native.runtime, &twice));
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(t.native.http.sent().len(), 1, "one attempt");
+    assert_eq!(t.native.queue.len(), 1, "one retry scheduled, not two");
+    let h = health(&t, &key, &hook);
+    assert_eq!(h["consecutive_failures"], 1, "{h}");
+    assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1);
+}
