@@ -83,6 +83,10 @@ impl Settings {
 /// What one run did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
+    /// Stored vendor events whose effects were applied by this run (they had failed or been
+    /// cancelled after the event's 2xx), and those whose redo failed again.
+    pub effects_applied: u32,
+    pub effects_failed: u32,
     /// Rooms whose vendor listed its participants.
     pub rooms_checked: u32,
     /// Rooms left alone because their vendor could not be asked.
@@ -103,7 +107,10 @@ impl Report {
     pub fn summary(&self) -> String {
         let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
         format!(
-            "scheduled: {} rooms reconciled, {} skipped, {} sessions closed; deleted {}{}",
+            "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
+             deleted {}{}",
+            self.effects_applied,
+            self.effects_failed,
             self.rooms_checked,
             self.rooms_skipped,
             self.sessions_closed,
@@ -116,6 +123,11 @@ impl Report {
 /// One run of the scheduled job at the runtime's clock.
 pub async fn run(app: &App, rt: &Runtime) -> Report {
     let mut report = Report::default();
+    // Effects first: a session a redone join opens is then reconciled in the same run.
+    match crate::events::ingest::redo_unfinished(rt, crate::events::ingest::REDO_BATCH).await {
+        Ok(redone) => (report.effects_applied, report.effects_failed) = (redone.applied, redone.failed),
+        Err(e) => crate::log::error(&format!("redoing event effects: {}", e.message)),
+    }
     reconcile(app, rt, &mut report).await;
     retain(&app.settings.maintenance, rt, &mut report).await;
     report

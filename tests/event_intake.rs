@@ -17,8 +17,10 @@ use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use rtcgate::events::ingest;
 use rtcgate::http::ApiRequest;
+use rtcgate::maintenance;
 use rtcgate::native::{block_on, json_response, run_background};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
+use rtcgate::store::retention::Kind;
 use rtcgate::webhooks::{delivery, message};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -332,4 +334,30 @@ fn a_message_handed_over_twice_makes_one_attempt_and_counts_once() {
     let h = health(&t, &key, &hook);
     assert_eq!(h["consecutive_failures"], 1, "{h}");
     assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1);
+}
+
+#[test]
+fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    // The join is stored and answered; its effects fail after the answer.
+    let r = t.send_respond_only(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S)));
+    assert_eq!(r.status, 200);
+    t.native.counters.fail_next_writes(1);
+    run_background();
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 0);
+
+    // Long past the events' retention window, the unfinished event is kept, not deleted...
+    t.native.clock.advance_ms(31 * 24 * 3600 * 1000);
+    let mut report = maintenance::Report::default();
+    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
+    assert_eq!(report.deleted(Kind::Events), 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
+
+    // ...and one scheduled run applies it first, after which its retention takes it.
+    let report = block_on(maintenance::run(&t.app, &t.native.runtime));
+    assert_eq!((report.effects_applied, report.effects_failed), (1, 0), "{report:?}");
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 1);
+    assert_eq!(report.deleted(Kind::Events), 1, "{report:?}");
 }

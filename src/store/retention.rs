@@ -45,8 +45,9 @@ impl Kind {
                  WHERE updated_at_ms < ?1 ORDER BY updated_at_ms LIMIT ?2)"
             }
             Kind::Events => {
+                // An event whose effects are not done yet stays until they are (its redo needs it).
                 "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events \
-                 WHERE received_at_ms < ?1 ORDER BY received_at_ms LIMIT ?2)"
+                 WHERE received_at_ms < ?1 AND effects_due_at_ms IS NULL ORDER BY received_at_ms LIMIT ?2)"
             }
             Kind::Sessions => {
                 "DELETE FROM participant_sessions WHERE rowid IN (SELECT rowid FROM participant_sessions \
