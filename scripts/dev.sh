@@ -216,10 +216,16 @@ cat >&2 <<EOF
   Try:
     curl -H "Authorization: Bearer $key" $url/v1/discovery/rtc.room.create
     curl -H "Authorization: Bearer $key" $url/v1/rtc/room/list
+    curl -H "Authorization: Bearer $key" $url/v1/rtc/limits
+  The scheduled job (retention, reconciliation, event effects) runs on Cloudflare every 5 minutes;
+  here run it once with:  curl "$url/__scheduled?cron=*/5+*+*+*+*"
   Admin API: the ADMIN_TOKEN in .dev.vars. Ctrl-C stops everything.
 
 EOF
 
 # Local development: webhook endpoints may be plain http on loopback (a receiver on this machine).
+# --test-scheduled serves /__scheduled, which runs the Cron Trigger's job on demand (the local
+# runtime does not fire crons by itself).
 # Not exec: the EXIT trap must stop the stand-ins when wrangler ends.
-wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --var WEBHOOK_ALLOW_HTTP_LOOPBACK:1 "${vendor_vars[@]}"
+wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --test-scheduled --var WEBHOOK_ALLOW_HTTP_LOOPBACK:1 \
+  "${vendor_vars[@]}"
