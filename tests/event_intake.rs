@@ -336,6 +336,50 @@ fn a_message_handed_over_twice_makes_one_attempt_and_counts_once() {
     assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1);
 }
 
+/// Hands every due message to the consumer, moving the clock to each retry, until none is
+/// left (at most `rounds` batches): the results of every batch.
+fn drain(t: &TestApp, rounds: usize) -> Vec<Result<(), String>> {
+    let mut results = Vec::new();
+    for _ in 0..rounds {
+        let Some(due) = t.native.queue.next_due_ms() else { break };
+        let now = t.native.clock.now_ms();
+        t.native.clock.advance_ms(due.saturating_sub(now));
+        results.extend(consume_all(t));
+    }
+    assert!(t.native.queue.is_empty(), "drained within {rounds} batches");
+    results
+}
+
+#[test]
+fn a_retry_that_could_not_be_queued_is_not_lost() {
+    let t = TestApp::new(&[&[("WEBHOOK_MAX_ATTEMPTS", "3")], LIVEKIT, HOOKS]);
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/down");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 500, headers: vec![], body: vec![] }));
+    let settings = &t.app.settings;
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    let first = t.native.queue.take_due();
+    assert_eq!(first.len(), 1);
+
+    // The first attempt fails, and the queue is down when its retry is to be sent: the
+    // handling fails, so the queue hands the message over again.
+    t.native.queue.fail_next_sends(1);
+    let failed = block_on(delivery::consume_batch(settings, &t.native.runtime, &first));
+    assert!(failed[0].is_err(), "left to the queue's retries: {failed:?}");
+    let again = block_on(delivery::consume_batch(settings, &t.native.runtime, &first));
+    assert!(again[0].is_ok(), "{again:?}");
+    assert_eq!(t.native.queue.len(), 1, "the next attempt is queued: the delivery is not stranded");
+    assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1, "the attempt is counted once");
+
+    // Every later attempt fails too: the delivery ends dead after its third, not pending.
+    assert!(drain(&t, 10).iter().all(Result::is_ok));
+    let rows = t.native.db.rows("SELECT state, attempts FROM webhook_deliveries");
+    assert_eq!((rows.len(), &rows[0]["state"], &rows[0]["attempts"]), (1, &json!("dead"), &json!(3)), "{rows:?}");
+    let h = health(&t, &key, &hook);
+    assert_eq!((h["dead_lettered"].as_i64(), h["consecutive_failures"].as_i64()), (Some(1), Some(3)), "{h}");
+}
+
 #[test]
 fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events() {
     let t = app();

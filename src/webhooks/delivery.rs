@@ -59,11 +59,17 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         (status, Some(error)) if attempt_no >= settings.max_attempts => Attempt::Dead { status, error },
         (status, error) => Attempt::Failed { status, error: error.unwrap_or_default() },
     };
-    let recorded = webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
-    // Only the handling that recorded the attempt schedules the next one.
-    if recorded && matches!(attempt, Attempt::Failed { .. }) {
+    // The next attempt's message is queued before this attempt is recorded. Were it sent after,
+    // a failed send would leave the attempt recorded and this message (handed over again by the
+    // queue) stale: the delivery would stay pending with no message left to make it. Sent first,
+    // a failed send records nothing, and the queue's redelivery makes the attempt again
+    // (receivers dedupe on `webhook-id`). A successor of an attempt that then goes unrecorded
+    // (storage failing) expects one attempt more than the delivery has and is dropped as stale;
+    // two successors of one attempt make one attempt, the attempts check fencing the second.
+    if matches!(attempt, Attempt::Failed { .. }) {
         rt.queue.send(&message(&delivery.id, delivery.attempts + 1), settings.backoff_s(attempt_no)).await?;
     }
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
     Ok(())
 }
 
