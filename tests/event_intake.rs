@@ -385,12 +385,14 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
     let t = app();
     let key = t.project_key();
     let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
     // The join is stored and answered; its effects fail after the answer.
     let r = t.send_respond_only(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S)));
     assert_eq!(r.status, 200);
     t.native.counters.fail_next_writes(1);
     run_background();
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 0);
+    assert!(t.native.queue.is_empty(), "no delivery yet");
 
     // Long past the events' retention window, the unfinished event is kept, not deleted...
     t.native.clock.advance_ms(31 * 24 * 3600 * 1000);
@@ -399,9 +401,36 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
     assert_eq!(report.deleted(Kind::Events), 0);
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
 
-    // ...and one scheduled run applies it first, after which its retention takes it.
+    // ...one scheduled run applies it first (its delivery is queued), and its retention keeps
+    // the event while that delivery is pending: the consumer needs the event to send it...
     let report = block_on(maintenance::run(&t.app, &t.native.runtime));
     assert_eq!((report.effects_applied, report.effects_failed), (1, 0), "{report:?}");
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 1);
+    assert_eq!(report.deleted(Kind::Events), 0, "{report:?}");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    assert!(consume_all(&t).iter().all(Result::is_ok));
+    assert_eq!(health(&t, &key, &hook)["delivered"], 1, "delivered, not stranded");
+
+    // ...and once it is delivered, the next run's retention takes the event.
+    let mut report = maintenance::Report::default();
+    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
     assert_eq!(report.deleted(Kind::Events), 1, "{report:?}");
+}
+
+#[test]
+fn a_delivery_whose_event_is_gone_is_marked_dead_with_the_reason() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    // The event goes before its delivery is made (deleted by hand: retention keeps it now).
+    t.native.db.exec_raw("DELETE FROM events");
+
+    assert!(consume_all(&t).iter().all(Result::is_ok), "acked: nothing to retry");
+    assert!(t.native.http.sent().is_empty(), "nothing sent");
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'dead'"), 1, "not left pending");
+    let h = health(&t, &key, &hook);
+    assert_eq!((h["dead_lettered"].as_i64(), h["last_error"].as_str()), (Some(1), Some(delivery::EVENT_GONE)), "{h}");
 }
