@@ -336,17 +336,144 @@ fn a_message_handed_over_twice_makes_one_attempt_and_counts_once() {
     assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1);
 }
 
+/// Hands every due message to the consumer, moving the clock to each retry, until none is
+/// left (at most `rounds` batches): the results of every batch.
+fn drain(t: &TestApp, rounds: usize) -> Vec<Result<(), String>> {
+    let mut results = Vec::new();
+    for _ in 0..rounds {
+        let Some(due) = t.native.queue.next_due_ms() else { break };
+        let now = t.native.clock.now_ms();
+        t.native.clock.advance_ms(due.saturating_sub(now));
+        results.extend(consume_all(t));
+    }
+    assert!(t.native.queue.is_empty(), "drained within {rounds} batches");
+    results
+}
+
+#[test]
+fn a_retry_that_could_not_be_queued_is_not_lost() {
+    let t = TestApp::new(&[&[("WEBHOOK_MAX_ATTEMPTS", "3")], LIVEKIT, HOOKS]);
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/down");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 500, headers: vec![], body: vec![] }));
+    let settings = &t.app.settings;
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    let first = t.native.queue.take_due();
+    assert_eq!(first.len(), 1);
+
+    // The first attempt fails, and the queue is down when its retry is to be sent: the
+    // handling fails, so the queue hands the message over again.
+    t.native.queue.fail_next_sends(1);
+    let failed = block_on(delivery::consume_batch(settings, &t.native.runtime, &first));
+    assert!(failed[0].is_err(), "left to the queue's retries: {failed:?}");
+    let again = block_on(delivery::consume_batch(settings, &t.native.runtime, &first));
+    assert!(again[0].is_ok(), "{again:?}");
+    assert_eq!(t.native.queue.len(), 1, "the next attempt is queued: the delivery is not stranded");
+    assert_eq!(count(&t, "SELECT attempts AS n FROM webhook_deliveries"), 1, "the attempt is counted once");
+
+    // Every later attempt fails too: the delivery ends dead after its third, not pending.
+    assert!(drain(&t, 10).iter().all(Result::is_ok));
+    let rows = t.native.db.rows("SELECT state, attempts FROM webhook_deliveries");
+    assert_eq!((rows.len(), &rows[0]["state"], &rows[0]["attempts"]), (1, &json!("dead"), &json!(3)), "{rows:?}");
+    let h = health(&t, &key, &hook);
+    assert_eq!((h["dead_lettered"].as_i64(), h["consecutive_failures"].as_i64()), (Some(1), Some(3)), "{h}");
+}
+
+#[test]
+fn one_tenants_failing_deliveries_do_not_hold_back_anothers_in_the_same_batch() {
+    // Two attempts here, so project A's failures are retried once before they are dead.
+    let t = TestApp::new(&[&[("WEBHOOK_MAX_ATTEMPTS", "2")], LIVEKIT, HOOKS]);
+    let (key_a, key_b) = (t.project_key(), t.project_key());
+    let room_a = livekit_room(&t, &key_a, "ra");
+    let room_b = livekit_room(&t, &key_b, "rb");
+    let hook_a = webhook(&t, &key_a, "http://127.0.0.1:9/a-down");
+    let hook_b = webhook(&t, &key_b, "http://127.0.0.1:9/b-ok");
+    t.native.http.respond_with(|req| {
+        let status = if req.url.ends_with("/a-down") { 500 } else { 204 };
+        Ok(OutboundResponse { status, headers: vec![], body: vec![] })
+    });
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room_a, "EV_A", NOW_S))).status, 200);
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room_b, "EV_B", NOW_S))).status, 200);
+    let mut batch = t.native.queue.take_due();
+    assert_eq!(batch.len(), 2, "one delivery per project");
+    // One batch: A's message, an unreadable one, B's. Storage fails when A's attempt is
+    // recorded (the batch's first write: the native runtime finishes A's handling first).
+    batch.insert(1, "not json".to_owned());
+    t.native.counters.fail_next_writes(1);
+    let results = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &batch));
+    assert!(results[0].is_err(), "A's is left to the queue's retries: {results:?}");
+    assert!(results[1].is_ok() && results[2].is_ok(), "the unreadable one is acked, B's made: {results:?}");
+    let state = |key: &str, hook: &str| {
+        let h = health(&t, key, hook);
+        (
+            h["delivered"].as_i64().unwrap(),
+            h["consecutive_failures"].as_i64().unwrap(),
+            h["dead_lettered"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(state(&key_b, &hook_b), (1, 0, 0), "B's delivery made and recorded");
+    assert_eq!(state(&key_a, &hook_a), (0, 0, 0), "A's attempt not recorded");
+
+    // A's message alone, handed over again: its receiver's 500 is retried, then dead.
+    let results = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &batch[..1]));
+    assert!(results[0].is_ok(), "{results:?}");
+    assert!(drain(&t, 5).iter().all(Result::is_ok));
+    assert_eq!(state(&key_a, &hook_a), (0, 2, 1), "A retried and dead-lettered on its own");
+    assert_eq!(state(&key_b, &hook_b), (1, 0, 0), "B untouched by A's failures");
+    assert_eq!(t.native.http.sent().iter().filter(|e| e.request.url.ends_with("/b-ok")).count(), 1);
+}
+
+#[test]
+fn a_message_that_fails_on_every_queue_retry_is_dead_lettered_on_its_own_endpoint() {
+    let t = app();
+    let (key_a, key_b) = (t.project_key(), t.project_key());
+    let room_a = livekit_room(&t, &key_a, "ra");
+    let room_b = livekit_room(&t, &key_b, "rb");
+    let hook_a = webhook(&t, &key_a, "http://127.0.0.1:9/a");
+    let hook_b = webhook(&t, &key_b, "http://127.0.0.1:9/b");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room_a, "EV_A", NOW_S))).status, 200);
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room_b, "EV_B", NOW_S))).status, 200);
+    let batch = t.native.queue.take_due();
+    assert_eq!(batch.len(), 2);
+    let consume = |bodies: &[String]| block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, bodies));
+
+    // Storage fails whenever A's attempt is recorded: in the shared batch, and on each of the
+    // queue's retries of A's message (`max_retries = 5` in wrangler.toml).
+    t.native.counters.fail_next_writes(1);
+    let results = consume(&batch);
+    assert!(results[0].is_err() && results[1].is_ok(), "{results:?}");
+    for _ in 0..5 {
+        t.native.counters.fail_next_writes(1);
+        assert!(consume(&batch[..1])[0].is_err());
+    }
+    // The queue gives up and hands A's message to the dead-letter queue's consumer.
+    block_on(delivery::dead_lettered(&t.native.runtime, &batch[0])).unwrap();
+
+    let (a, b) = (health(&t, &key_a, &hook_a), health(&t, &key_b, &hook_b));
+    assert_eq!((a["delivered"].as_i64(), a["dead_lettered"].as_i64()), (Some(0), Some(1)), "{a}");
+    assert_eq!(a["last_error"], delivery::GAVE_UP);
+    assert_eq!((b["delivered"].as_i64(), b["dead_lettered"].as_i64()), (Some(1), Some(0)), "{b}");
+    assert!(b["last_error"].is_null(), "{b}");
+    let states = t.native.db.rows("SELECT state FROM webhook_deliveries ORDER BY state");
+    assert_eq!(states.iter().map(|r| r["state"].as_str().unwrap()).collect::<Vec<_>>(), ["dead", "delivered"]);
+    assert!(t.native.queue.is_empty(), "nothing left to retry");
+}
+
 #[test]
 fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events() {
     let t = app();
     let key = t.project_key();
     let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
     // The join is stored and answered; its effects fail after the answer.
     let r = t.send_respond_only(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S)));
     assert_eq!(r.status, 200);
     t.native.counters.fail_next_writes(1);
     run_background();
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 0);
+    assert!(t.native.queue.is_empty(), "no delivery yet");
 
     // Long past the events' retention window, the unfinished event is kept, not deleted...
     t.native.clock.advance_ms(31 * 24 * 3600 * 1000);
@@ -355,9 +482,36 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
     assert_eq!(report.deleted(Kind::Events), 0);
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
 
-    // ...and one scheduled run applies it first, after which its retention takes it.
+    // ...one scheduled run applies it first (its delivery is queued), and its retention keeps
+    // the event while that delivery is pending: the consumer needs the event to send it...
     let report = block_on(maintenance::run(&t.app, &t.native.runtime));
     assert_eq!((report.effects_applied, report.effects_failed), (1, 0), "{report:?}");
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM participant_sessions"), 1);
+    assert_eq!(report.deleted(Kind::Events), 0, "{report:?}");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    assert!(consume_all(&t).iter().all(Result::is_ok));
+    assert_eq!(health(&t, &key, &hook)["delivered"], 1, "delivered, not stranded");
+
+    // ...and once it is delivered, the next run's retention takes the event.
+    let mut report = maintenance::Report::default();
+    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
     assert_eq!(report.deleted(Kind::Events), 1, "{report:?}");
+}
+
+#[test]
+fn a_delivery_whose_event_is_gone_is_marked_dead_with_the_reason() {
+    let t = app();
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let hook = webhook(&t, &key, "http://127.0.0.1:9/ok");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 204, headers: vec![], body: vec![] }));
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    // The event goes before its delivery is made (deleted by hand: retention keeps it now).
+    t.native.db.exec_raw("DELETE FROM events");
+
+    assert!(consume_all(&t).iter().all(Result::is_ok), "acked: nothing to retry");
+    assert!(t.native.http.sent().is_empty(), "nothing sent");
+    assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'dead'"), 1, "not left pending");
+    let h = health(&t, &key, &hook);
+    assert_eq!((h["dead_lettered"].as_i64(), h["last_error"].as_str()), (Some(1), Some(delivery::EVENT_GONE)), "{h}");
 }

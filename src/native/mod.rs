@@ -107,6 +107,8 @@ pub struct MemoryQueue {
     clock: Option<Rc<ManualClock>>,
     /// How many `send_batch` calls were made.
     batches: RefCell<u32>,
+    /// While non-zero, each send (or batch) fails and counts down, nothing sent.
+    failing_sends: Cell<u32>,
 }
 
 impl MemoryQueue {
@@ -133,6 +135,22 @@ impl MemoryQueue {
         *self.batches.borrow()
     }
 
+    /// The next `n` sends (a batch is one) fail as if the queue were unreachable.
+    pub fn fail_next_sends(&self, n: u32) {
+        self.failing_sends.set(n);
+    }
+
+    fn send_fails(&self) -> bool {
+        let left = self.failing_sends.get();
+        self.failing_sends.set(left.saturating_sub(1));
+        left > 0
+    }
+
+    fn push(&self, body: &str, delay_s: u32) {
+        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+        self.messages.borrow_mut().push((now + u64::from(delay_s) * 1000, body.to_owned()));
+    }
+
     /// When the next message becomes due, if any.
     pub fn next_due_ms(&self) -> Option<u64> {
         self.messages.borrow().iter().map(|(due, _)| *due).min()
@@ -142,8 +160,10 @@ impl MemoryQueue {
 #[async_trait(?Send)]
 impl Queue for MemoryQueue {
     async fn send(&self, body: &str, delay_s: u32) -> Result<(), String> {
-        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
-        self.messages.borrow_mut().push((now + u64::from(delay_s) * 1000, body.to_owned()));
+        if self.send_fails() {
+            return Err(QUEUE_DOWN.to_owned());
+        }
+        self.push(body, delay_s);
         Ok(())
     }
 
@@ -151,13 +171,18 @@ impl Queue for MemoryQueue {
         if bodies.len() > crate::runtime::MAX_QUEUE_BATCH {
             return Err(format!("a batch of {} messages is over the limit", bodies.len()));
         }
+        if self.send_fails() {
+            return Err(QUEUE_DOWN.to_owned());
+        }
         *self.batches.borrow_mut() += 1;
         for body in bodies {
-            self.send(body, delay_s).await?;
+            self.push(body, delay_s);
         }
         Ok(())
     }
 }
+
+const QUEUE_DOWN: &str = "queue unreachable (injected by the test)";
 
 /// A runtime wired to native parts, with handles to the parts tests steer. D1, KV and HTTP
 /// are counted (`round_trips`); the rate limiter counts its own calls (`limiter.calls()`).

@@ -15,7 +15,8 @@ pub enum Kind {
     /// Webhook deliveries whose last attempt is older than the cutoff (deleted before their
     /// events, which deliveries name).
     Deliveries,
-    /// Normalized events received before the cutoff.
+    /// Normalized events received before the cutoff, once their effects are done and none of
+    /// their deliveries is pending.
     Events,
     /// Participant sessions that ended before the cutoff (usage reads them).
     Sessions,
@@ -45,9 +46,14 @@ impl Kind {
                  WHERE updated_at_ms < ?1 ORDER BY updated_at_ms LIMIT ?2)"
             }
             Kind::Events => {
-                // An event whose effects are not done yet stays until they are (its redo needs it).
+                // An event whose effects are not done yet stays until they are (its redo needs
+                // it), and so does one with a delivery still pending (its consumer sends it):
+                // a redo in the same run queues deliveries of an old event. The pending
+                // deliveries are found by `webhook_deliveries_pending_event` (migration 0016).
                 "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events \
-                 WHERE received_at_ms < ?1 AND effects_due_at_ms IS NULL ORDER BY received_at_ms LIMIT ?2)"
+                 WHERE received_at_ms < ?1 AND effects_due_at_ms IS NULL AND NOT EXISTS \
+                 (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id AND d.state = 'pending') \
+                 ORDER BY received_at_ms LIMIT ?2)"
             }
             Kind::Sessions => {
                 "DELETE FROM participant_sessions WHERE rowid IN (SELECT rowid FROM participant_sessions \

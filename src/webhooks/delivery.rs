@@ -6,7 +6,8 @@
 //! A batch's messages are handled concurrently, each bounded by the delivery timeout, so a
 //! receiver that never answers holds up only its own message. A message that can never be
 //! handled (unreadable, or about a deleted endpoint or a finished delivery) is acked and
-//! dropped; one whose handling keeps failing (storage down) is left to the queue's retries and
+//! dropped (a delivery whose event is gone is marked dead first, with `EVENT_GONE` on its
+//! endpoint); one whose handling keeps failing (storage down) is left to the queue's retries and
 //! then its dead-letter queue, whose consumer (`dead_lettered`) marks the delivery dead.
 //!
 //! The endpoint's secret is opened here and only here. One that does not open (the key is
@@ -38,6 +39,10 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         return Ok(());
     }
     let Some(event) = events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.message)? else {
+        // Nothing can ever be sent: dead, with the reason on the endpoint, not pending forever.
+        crate::log::warn(&format!("webhook {}: delivery {delivery_id}: its event is gone", delivery.webhook_id));
+        let attempt = Attempt::Dead { status: None, error: EVENT_GONE.to_owned() };
+        webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
         return Ok(());
     };
     let secret = match &app_settings.encryption_key {
@@ -59,11 +64,17 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         (status, Some(error)) if attempt_no >= settings.max_attempts => Attempt::Dead { status, error },
         (status, error) => Attempt::Failed { status, error: error.unwrap_or_default() },
     };
-    let recorded = webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
-    // Only the handling that recorded the attempt schedules the next one.
-    if recorded && matches!(attempt, Attempt::Failed { .. }) {
+    // The next attempt's message is queued before this attempt is recorded. Were it sent after,
+    // a failed send would leave the attempt recorded and this message (handed over again by the
+    // queue) stale: the delivery would stay pending with no message left to make it. Sent first,
+    // a failed send records nothing, and the queue's redelivery makes the attempt again
+    // (receivers dedupe on `webhook-id`). A successor of an attempt that then goes unrecorded
+    // (storage failing) expects one attempt more than the delivery has and is dropped as stale;
+    // two successors of one attempt make one attempt, the attempts check fencing the second.
+    if matches!(attempt, Attempt::Failed { .. }) {
         rt.queue.send(&message(&delivery.id, delivery.attempts + 1), settings.backoff_s(attempt_no)).await?;
     }
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
     Ok(())
 }
 
@@ -78,6 +89,10 @@ pub async fn consume_batch(
 
 /// The endpoint's health for a delivery the queue gave up on.
 pub const GAVE_UP: &str = "the delivery queue gave up on this delivery after its retries (dead-letter queue)";
+
+/// The endpoint's health for a delivery whose event is gone (deleted by retention, or not the
+/// endpoint's project's): nothing can be sent, so it is dead rather than left pending.
+pub const EVENT_GONE: &str = "the event of this delivery no longer exists: nothing was sent";
 
 /// A message of the dead-letter queue: one whose handling failed on every queue retry. Its
 /// delivery, if still pending, is marked dead and counted on its endpoint's health with
