@@ -667,6 +667,18 @@ fn webhook_urls_and_types_are_checked() {
         let r = create(&prod, &key, json!({"url": url}));
         assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some("url")), "{url}: {}", r.json);
     }
+    // Of the documented form but not a URL the WHATWG parser takes (a port past 65535, a
+    // punycode label that does not decode): 400 INVALID_REQUEST on `url`, never 422, which is
+    // only for a host deliveries may not go to.
+    for url in ["https://hooks.example.com:99999/x", "https://xn--a/", "https://hooks.xn--a.example/"] {
+        let r = create(&prod, &key, json!({"url": url}));
+        assert_eq!(
+            (r.status, r.code(), r.json["error"]["field"].as_str()),
+            (400, "INVALID_REQUEST", Some("url")),
+            "{url}: {}",
+            r.json
+        );
+    }
     // Well-formed, but a host deliveries may not go to: 422.
     for url in
         ["https://localhost/x", "https://api.localhost/", "https://printer.local/", "https://metadata.google.internal/"]

@@ -6,10 +6,10 @@ mod support;
 
 use futures_util::FutureExt;
 use rtcgate::app::{CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
-use rtcgate::native::{json_response, run_background, RoundTrips};
+use rtcgate::native::{block_on, json_response, run_background, RoundTrips};
 use rtcgate::runtime::{Clock, Runtime};
-use rtcgate::store::participants;
 use rtcgate::store::registry_writer::{COALESCE_MS, FLUSH_ATTEMPTS, FLUSH_TASK_MAX_MS};
+use rtcgate::store::{participants, sessions};
 use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
 
@@ -392,4 +392,48 @@ fn a_flush_the_runtime_stopped_is_replaced_by_a_deferral_after_its_time() {
     run_background();
     assert!(registered(&t, room, "a").is_some());
     assert_eq!(diff(t.native.round_trips(), start), d1(1));
+}
+
+/// Agora lists a channel's members by uid only (up to 10 000 audience plus hosts): the list maps
+/// each back to the identity registered with it by reading the registry for the listed uids
+/// `UIDS_PER_LOOKUP` at a time, and their join times `IDENTITIES_PER_LOOKUP` at a time — never
+/// one unbounded statement, and never the room's whole registry.
+#[test]
+fn an_agora_list_of_many_uids_maps_every_one_reading_the_registry_in_bounded_chunks() {
+    let (t, key, rooms) = warm_app();
+    let room = rooms[1].1.clone();
+    // Registered straight into D1 (outside the counters): 2 500 listed members and 300
+    // identities that once had a token but are not in the channel.
+    let uncounted = Runtime { db: t.native.db.clone(), ..t.native.runtime.clone() };
+    let listed: usize = 2_500;
+    let mut uids = Vec::new();
+    for i in 0..listed + 300 {
+        let uid = block_on(participants::upsert(&uncounted, &room, &format!("user{i}"), None, None)).unwrap();
+        if i < listed {
+            uids.push(uid);
+        }
+    }
+    let users = uids.clone();
+    t.native.http.respond_with(move |_| {
+        json_response(
+            200,
+            &json!({"success": true, "data": {"channel_exist": true, "mode": 1, "total": users.len(), "users": users}}),
+        )
+    });
+    let (r, before, after) =
+        measured(&t, || t.call_respond_only("GET", &format!("/v1/rtc/participant/list/{room}"), None, Some(&key)));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let mut named: Vec<String> =
+        r.json["items"].as_array().unwrap().iter().map(|p| p["identity"].as_str().unwrap().to_owned()).collect();
+    named.sort();
+    let mut expected: Vec<String> = (0..listed).map(|i| format!("user{i}")).collect();
+    expected.sort();
+    assert_eq!(named, expected, "every listed uid is mapped to its identity, nobody unlisted appears");
+    // One read of the room, ⌈2 500 / 1 000⌉ = 3 registry reads by uid, and as many join-time
+    // reads (Agora's list carries no join times); one call to Agora.
+    let by_uid = listed.div_ceil(participants::UIDS_PER_LOOKUP) as u32;
+    let join_times = listed.div_ceil(sessions::IDENTITIES_PER_LOOKUP) as u32;
+    assert_eq!(by_uid, 3);
+    assert_eq!((before.d1_total(), before.kv, before.http), (1 + by_uid + join_times, 0, 1), "{before:?}");
+    assert_eq!(after, NONE);
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use super::{int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use super::{file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
 use crate::vendors::recording::RecordingStatus;
 
 pub const NAME: &str = "agora";
@@ -146,8 +146,16 @@ fn recording_event(
     if let Some(status) = status {
         data["status"] = json!(status.as_str());
     }
-    if let Some(files) = details.get("fileList") {
-        data["files"] = files.clone();
+    // `fileList`: `[{fileName, …}]` or one m3u8 name; Agora reports no sizes or durations.
+    let files: Option<Vec<Value>> = match details.get("fileList") {
+        Some(Value::Array(items)) => {
+            Some(items.iter().filter_map(|f| file_entry(str_of(f, "fileName"), None, None)).collect())
+        }
+        Some(Value::String(name)) => Some(file_entry(Some(name), None, None).into_iter().collect()),
+        _ => None,
+    };
+    if let Some(files) = files {
+        data["files"] = json!(files);
     }
     let mut incoming = incoming(notice_id, channel, kind, occurred_at_ms, data);
     incoming.recording = Some(RecordingChange { vendor_recording_id: sid.to_owned(), status });
@@ -209,5 +217,32 @@ mod tests {
         let recorder = br#"{"noticeId":"n3","productId":1,"eventType":103,
             "payload":{"channelName":"rm_1","uid":9,"platform":6,"clientType":10,"ts":1700000000}}"#;
         assert_eq!(parse(recorder, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn recording_files_keep_only_our_fields() {
+        // Agora's fileList entries carry uids, track types and whatever Agora adds later; only
+        // the file's name reaches the event, as the recording API's `location`.
+        let uploaded = br#"{"noticeId":"n9","productId":3,"eventType":31,"notifyMs":1700000000000,
+            "payload":{"cname":"rm_1","sid":"sid1","sendts":1700000000000,"details":{"msgName":"uploaded",
+            "status":0,"fileList":[{"fileName":"calls/sid1_rm_1.m3u8","trackType":"audio_and_video","uid":"0",
+            "mixedAllUser":true,"isPlayable":true,"sliceStartTime":1700000000000,"note":"free vendor text"}]}}}"#;
+        let event = parse(uploaded, 0).unwrap().unwrap();
+        assert_eq!(
+            event.data["files"],
+            json!([{"location": "calls/sid1_rm_1.m3u8", "size_bytes": null, "duration_ms": null}])
+        );
+        let text = event.data.to_string();
+        assert!(!text.contains("free vendor text") && !text.contains("trackType"), "{text}");
+        // `fileListMode: "string"`: one m3u8 name.
+        let string_mode = br#"{"noticeId":"n10","productId":3,"eventType":31,
+            "payload":{"cname":"rm_1","sid":"sid1","details":{"fileList":"sid1_rm_1.m3u8"}}}"#;
+        assert_eq!(
+            parse(string_mode, 0).unwrap().unwrap().data["files"],
+            json!([{"location": "sid1_rm_1.m3u8", "size_bytes": null, "duration_ms": null}])
+        );
+        let odd = br#"{"noticeId":"n11","productId":3,"eventType":31,
+            "payload":{"cname":"rm_1","sid":"sid1","details":{"fileList":{"msg":"free vendor text"}}}}"#;
+        assert_eq!(parse(odd, 0).unwrap().unwrap().data.get("files"), None);
     }
 }

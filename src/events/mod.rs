@@ -167,6 +167,27 @@ pub(crate) fn int_of(v: &Value) -> Option<i64> {
     }
 }
 
+/// Longest file location passed on in event data; a longer one is not a file name.
+const MAX_FILE_LOCATION: usize = 1024;
+
+/// A recording file in event data, in the shape of the recording API's file objects
+/// (`RecordingFile`: `location`, `size_bytes`, `duration_ms`), built from the vendor's values
+/// so that nothing else of the vendor's object reaches tenants. `None` without a usable location.
+pub(crate) fn file_entry(
+    location: Option<&str>,
+    size_bytes: Option<&Value>,
+    duration_ms: Option<&Value>,
+) -> Option<Value> {
+    let location =
+        location.filter(|l| !l.is_empty() && l.len() <= MAX_FILE_LOCATION && !l.chars().any(char::is_control))?;
+    let count = |v: Option<&Value>| v.and_then(int_of).and_then(|n| u64::try_from(n).ok());
+    Some(serde_json::json!({
+        "location": location,
+        "size_bytes": count(size_bytes),
+        "duration_ms": count(duration_ms),
+    }))
+}
+
 /// A non-empty string field.
 pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())

@@ -11,7 +11,7 @@
 use serde_json::{json, Map, Value};
 use sha1::{Digest, Sha1};
 
-use super::{int_of, same, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use super::{file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
 use crate::http::percent_decode;
 use crate::vendors::recording::RecordingStatus;
 
@@ -179,8 +179,16 @@ fn recording_event(
     if let Some(status) = status {
         data["status"] = json!(status.as_str());
     }
-    if let Some(files) = detail.get("file_info") {
-        data["files"] = files.clone();
+    // `file_info[]` has RecordFiles' fields in snake_case; only where, how big and how long.
+    if let Some(Value::Array(items)) = detail.get("file_info") {
+        let files: Vec<Value> = items
+            .iter()
+            .filter_map(|f| {
+                let location = str_of(f, "file_url").or_else(|| str_of(f, "file_id"));
+                file_entry(location, f.get("file_size"), f.get("duration"))
+            })
+            .collect();
+        data["files"] = json!(files);
     }
     Ok(Some(Incoming {
         vendor: NAME,
@@ -250,5 +258,29 @@ mod tests {
         let close =
             form("event=room_close&room_id=rm_1&room_session_id=9&close_reason=node+zg-7+gone&nonce=c&timestamp=1");
         assert!(parse(&close, "c", 0).unwrap().unwrap().data.get("reason").is_none());
+    }
+
+    #[test]
+    fn recording_files_keep_only_our_fields() {
+        // A vendor's file object may grow fields (ZEGO: "parameters may be added") and carries
+        // user names; only location, size and duration reach the event.
+        let upload = fields(
+            br#"{"task_id":"T1","room_id":"rm_1","event_type":1,"sequence":3,"timestamp":1700000000,
+                "detail":{"upload_status":1,"file_info":[{"user_id":"u1","user_name":"Alice Secret",
+                "file_url":"https://bucket.example/rec/a.mp4","file_id":"rec/a.mp4","file_size":2048,
+                "duration":61000,"media_track_type":3,"status":3,"vendor_note":"internal text"}]}}"#,
+        )
+        .unwrap();
+        let event = parse(&upload, "n", 0).unwrap().unwrap();
+        assert_eq!(
+            event.data["files"],
+            json!([{"location": "https://bucket.example/rec/a.mp4", "size_bytes": 2048, "duration_ms": 61000}])
+        );
+        let text = event.data.to_string();
+        assert!(!text.contains("Alice") && !text.contains("internal text") && !text.contains("user_id"), "{text}");
+        // Not a list, or an entry without a location: no files rather than the vendor's value.
+        let odd =
+            fields(br#"{"task_id":"T1","room_id":"rm_1","event_type":1,"detail":{"file_info":"free text"}}"#).unwrap();
+        assert_eq!(parse(&odd, "n", 0).unwrap().unwrap().data.get("files"), None);
     }
 }

@@ -53,13 +53,15 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     body.finish()?;
     // The server takes exactly the documented form: outside it is 400 (only a local development
     // deployment also takes what `url::check` lets through for it, such as http to loopback);
-    // within it, a host deliveries may not go to is well-formed but refused (422).
+    // within it, a host deliveries may not go to is well-formed but refused (422), and a URL the
+    // parser refuses (a port past 65535, a punycode label that does not decode) is 400.
     let dev = ctx.app.settings.webhooks.allow_http_loopback;
     let checked = match (has_documented_form(&raw_url), url::check(&raw_url, dev)) {
         (true, Ok(checked)) => checked,
-        (true, Err(why)) => {
+        (true, Err(url::Refusal::NotAllowed(why))) => {
             return Err(ApiError::new(ErrorCode::DestinationNotAllowed, why).with_detail("field", "url"));
         }
+        (true, Err(url::Refusal::Malformed(why))) => return Err(ApiError::invalid_field("url", why)),
         (false, Ok(checked)) if dev => checked,
         (false, Ok(_)) => {
             return Err(ApiError::invalid_field(
@@ -68,7 +70,7 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                  an optional port, then a path of visible ASCII",
             ));
         }
-        (false, Err(why)) => return Err(ApiError::invalid_field("url", why)),
+        (false, Err(refusal)) => return Err(ApiError::invalid_field("url", refusal.why())),
     };
     let types = match types {
         None => None,

@@ -34,7 +34,7 @@ const CLOSE_PRESENCES: &str = "UPDATE participants SET left_at_ms = ?2 \
 const JOINED_AT: &str = "SELECT identity, joined_at_ms FROM participants WHERE room_id = ?1 \
                          AND identity IN (SELECT value FROM json_each(?2)) AND joined_at_ms IS NOT NULL";
 /// Identities per `JOINED_AT` statement (each up to 256 bytes: at most ~256 KiB of parameter).
-const IDENTITIES_PER_LOOKUP: usize = 1000;
+pub const IDENTITIES_PER_LOOKUP: usize = 1000;
 
 /// The closed sessions of the project that began in `[?2, ?3)`, optionally of room `?4`,
 /// summed per room in SQL, in room order: a session counts once, its seconds, and its seconds

@@ -7,25 +7,46 @@ use crate::net_policy::{self, Reach};
 
 pub const MAX_URL_BYTES: usize = 2048;
 
-/// The URL to store and call (the parsed URL, serialized), or why it is refused (for the client).
-pub fn check(raw: &str, allow_http_loopback: bool) -> Result<String, String> {
-    let too_long = || format!("'url' must be a URL of at most {MAX_URL_BYTES} bytes without spaces");
+/// Why a webhook URL is refused, in words for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a URL the parser takes, too long, or not of a scheme deliveries use.
+    Malformed(String),
+    /// A URL whose host deliveries may not go to (`net_policy`: loopback, private, internal).
+    NotAllowed(String),
+}
+
+impl Refusal {
+    pub fn why(&self) -> &str {
+        match self {
+            Refusal::Malformed(why) | Refusal::NotAllowed(why) => why,
+        }
+    }
+}
+
+/// The URL to store and call (the parsed URL, serialized), or why it is refused.
+pub fn check(raw: &str, allow_http_loopback: bool) -> Result<String, Refusal> {
+    let too_long =
+        || Refusal::Malformed(format!("'url' must be a URL of at most {MAX_URL_BYTES} bytes without spaces"));
     if raw.len() > MAX_URL_BYTES {
         return Err(too_long());
     }
-    let url = net_policy::parse_http_url(raw).map_err(|refusal| format!("'url' {}", refusal.why()))?;
+    let url =
+        net_policy::parse_http_url(raw).map_err(|refusal| Refusal::Malformed(format!("'url' {}", refusal.why())))?;
     // The host first: every spelling of an internal address gets the same answer, whatever
     // its scheme.
     let reach = net_policy::url_reach(&url);
     if reach == Reach::Internal || (reach == Reach::Loopback && !allow_http_loopback) {
-        return Err("'url' must not point at a loopback, private, link-local or otherwise internal address".into());
+        return Err(Refusal::NotAllowed(
+            "'url' must not point at a loopback, private, link-local or otherwise internal address".into(),
+        ));
     }
     if url.scheme() == "http" && reach != Reach::Loopback {
-        return Err(if allow_http_loopback {
+        return Err(Refusal::Malformed(if allow_http_loopback {
             "'url' must be https (plain http only to a loopback address in local development)".into()
         } else {
             "'url' must be an https:// URL".into()
-        });
+        }));
     }
     let url = String::from(url);
     if url.len() > MAX_URL_BYTES {
@@ -97,6 +118,16 @@ mod tests {
         }
         for junk in ["https://127.0.0.1:443junk/", "https://127.0.0.1%00/", "https://1.2.3.4.5/", "https://[::1/"] {
             assert!(check(junk, false).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_url_the_parser_refuses_is_malformed_and_an_internal_host_is_not_allowed() {
+        for raw in ["https://hooks.example.com:99999/x", "https://xn--a/", "not a url", "http://hooks.example.com/"] {
+            assert!(matches!(check(raw, false), Err(Refusal::Malformed(_))), "{raw}: {:?}", check(raw, false));
+        }
+        for raw in ["https://localhost/", "https://printer.local/", "https://127.0.0.1/", "https://[fd00::1]/"] {
+            assert!(matches!(check(raw, false), Err(Refusal::NotAllowed(_))), "{raw}: {:?}", check(raw, false));
         }
     }
 
