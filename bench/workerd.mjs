@@ -57,9 +57,9 @@ export async function startWorkerd({ sdk = false, inspectorPort } = {}) {
           .map(([k, v]) => [k, String(v)]),
       ),
       // The per-key rate limiter is in the path as deployed (one call per API-key request), with
-      // a limit the load generator's one key never reaches. BENCH_RATE_LIMITER=off leaves the
-      // binding out (the Worker then answers as without a limiter: the missing binding is
-      // known before any await), to measure what the limiter costs in one build.
+      // a limit the load generator's one key never reaches (it is asked after the response).
+      // BENCH_RATE_LIMITER=off leaves the binding out (the call after the response then fails at
+      // once, fail-open), to measure what the limiter costs in one build.
       ...(process.env.BENCH_RATE_LIMITER === 'off'
         ? {}
         : { ratelimits: { RATE_LIMITER: { simple: { limit: BENCH_RATE_LIMIT, period: 60 } } } }),

@@ -358,7 +358,7 @@ impl App {
             }
             Access::ApiKey => {
                 let caller = auth::authenticate(self, rt, req).await?;
-                crate::limits::check_rate(&self.settings.limits, rt, &caller.key_id).await?;
+                crate::limits::check_rate(&self.settings.limits, rt, &caller.key_id)?;
                 Some(caller)
             }
         };

@@ -7,6 +7,18 @@
 //! Every API-key route is limited. Health and the OpenAPI document carry no key and cost
 //! nothing; vendor events come from the vendors (a 429 would only make them retry and
 //! duplicate); admin routes are the operator's own.
+//!
+//! The limiter decides the next request, not this one: asking the binding is an await, and it
+//! would turn every warm token (answered synchronously otherwise) into a promise. So a request
+//! is refused at once only when this isolate holds a block for its key (`429`, `Retry-After` the
+//! seconds left of the block); otherwise it proceeds without waiting, and the binding is asked
+//! after the response (`ctx.waitUntil`). Every request is still counted by the binding exactly
+//! once. When the binding answers no, the isolate blocks the key for a whole period (the binding
+//! does not say when its window ends: a full period is the conservative bound), so a key over its
+//! limit is refused from its next request in that isolate on, for at most one period. The
+//! overshoot: the requests of that key that were already in flight in the isolate when the
+//! binding first said no are served. The blocks live in isolate memory, at most
+//! `MAX_BLOCKED_KEYS` of them (oldest dropped first), expired ones dropped lazily.
 //! A limiter that cannot answer (binding missing, platform error) lets the request through and
 //! logs one line per isolate: the limit protects the shared service from one tenant, and an
 //! outage of the limiter must not become an outage of every tenant.
@@ -15,7 +27,9 @@
 //! (`INSERT … SELECT … WHERE (SELECT COUNT(*) …) < limit`, see `store::quotas`), so concurrent
 //! creates cannot overshoot.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
@@ -29,6 +43,9 @@ pub const DEFAULT_RATE_REQUESTS: u32 = 3000;
 pub const DEFAULT_RATE_PERIOD_S: u32 = 10;
 /// The periods the binding accepts.
 pub const RATE_PERIODS_S: [u32; 2] = [10, 60];
+/// The most keys one isolate holds blocked at once (a block costs tens of bytes); past it the
+/// oldest block is dropped (its key is then asked of the binding again, and blocked again).
+pub const MAX_BLOCKED_KEYS: usize = 4096;
 /// The largest quota a var may set (the counts stay cheap index walks below it).
 pub const MAX_QUOTA: u32 = 1_000_000;
 
@@ -92,8 +109,57 @@ impl Quota {
 pub struct Limits {
     pub rate: RateLimit,
     quotas: [u32; 4],
-    /// Whether this isolate has logged that its limiter could not answer.
-    limiter_failure_logged: Cell<bool>,
+    /// The keys the binding said no to, and whether this isolate has logged that its limiter
+    /// could not answer; shared with the checks running after the response.
+    state: Rc<LimiterState>,
+}
+
+#[derive(Default)]
+struct LimiterState {
+    blocks: RefCell<Blocks>,
+    failure_logged: Cell<bool>,
+}
+
+/// Blocked keys → the end of their block (ms since the epoch), bounded by `MAX_BLOCKED_KEYS`.
+/// Blocks are all one period long, so insertion order is expiry order: `order` is oldest first
+/// and may hold stale entries of a key blocked again (skipped when they come out).
+#[derive(Default)]
+struct Blocks {
+    until: HashMap<String, u64>,
+    order: VecDeque<(String, u64)>,
+}
+
+impl Blocks {
+    /// The end of `key`'s block when it is still running; an expired block is dropped.
+    fn blocked_until(&mut self, key: &str, now_ms: u64) -> Option<u64> {
+        match self.until.get(key) {
+            Some(&until) if until > now_ms => Some(until),
+            Some(_) => {
+                self.until.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn block(&mut self, key: &str, until_ms: u64, now_ms: u64) {
+        while let Some((_, front_until)) = self.order.front() {
+            if *front_until > now_ms && self.order.len() < MAX_BLOCKED_KEYS {
+                break;
+            }
+            let (k, u) = self.order.pop_front().expect("a front");
+            if self.until.get(&k) == Some(&u) {
+                self.until.remove(&k);
+            }
+        }
+        self.until.insert(key.to_owned(), until_ms);
+        self.order.push_back((key.to_owned(), until_ms));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.until.len()
+    }
 }
 
 impl Default for Limits {
@@ -118,7 +184,7 @@ impl Limits {
         Limits {
             rate: RateLimit { requests, period_s },
             quotas: Quota::ALL.map(|q| number(env, q.var(), 0, MAX_QUOTA, q.default_limit())),
-            limiter_failure_logged: Cell::new(false),
+            state: Rc::default(),
         }
     }
 
@@ -149,28 +215,43 @@ pub fn quota_exceeded(quota: Quota, limit: u32) -> ApiError {
     .with_detail("limit", limit)
 }
 
-/// Counts one request of API key `key_id`: `429 RATE_LIMITED` over the limit. The binding
-/// does not say when its window ends, so `Retry-After` is the whole period (never too early).
-pub async fn check_rate(limits: &Limits, rt: &Runtime, key_id: &str) -> ApiResult<()> {
-    match rt.limiter.allow(key_id).await {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            let RateLimit { requests, period_s } = limits.rate;
-            Err(ApiError::new(
-                ErrorCode::RateLimited,
-                format!("this API key is limited to {requests} requests per {period_s} s; retry later"),
-            )
-            .with_detail("requests", requests)
-            .with_detail("period_s", period_s)
-            .with_header("Retry-After", period_s.to_string()))
-        }
-        Err(e) => {
-            if !limits.limiter_failure_logged.replace(true) {
-                crate::log::error(&format!("rate limiter unavailable, requests are not rate limited: {e}"));
-            }
-            Ok(())
-        }
+/// Counts one request of API key `key_id` without waiting for the limiter: `429 RATE_LIMITED`
+/// when this isolate holds a block for the key (`Retry-After` the seconds left of it, at least 1);
+/// otherwise the request proceeds and the binding is asked after the response, its no blocking
+/// the key here for a whole period (see the module doc).
+pub fn check_rate(limits: &Limits, rt: &Runtime, key_id: &str) -> ApiResult<()> {
+    let now_ms = rt.now_ms();
+    if let Some(until_ms) = limits.state.blocks.borrow_mut().blocked_until(key_id, now_ms) {
+        let RateLimit { requests, period_s } = limits.rate;
+        let retry_after_s = (until_ms - now_ms).div_ceil(1000).max(1);
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!("this API key is limited to {requests} requests per {period_s} s; retry later"),
+        )
+        .with_detail("requests", requests)
+        .with_detail("period_s", period_s)
+        .with_header("Retry-After", retry_after_s.to_string()));
     }
+    let state = limits.state.clone();
+    let period_ms = u64::from(limits.rate.period_s) * 1000;
+    let limiter = rt.limiter.clone();
+    let clock = rt.clock.clone();
+    let key = key_id.to_owned();
+    rt.after_response(async move {
+        match limiter.allow(&key).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let now_ms = clock.now_ms();
+                state.blocks.borrow_mut().block(&key, now_ms + period_ms, now_ms);
+            }
+            Err(e) => {
+                if !state.failure_logged.replace(true) {
+                    crate::log::error(&format!("rate limiter unavailable, requests are not rate limited: {e}"));
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -212,5 +293,50 @@ mod tests {
         let e = quota_exceeded(Quota::Webhooks, 7);
         assert_eq!((e.status(), e.code.as_str()), (422, "QUOTA_EXCEEDED"));
         assert_eq!((e.details["quota"].as_str(), e.details["limit"].as_u64()), (Some("webhooks"), Some(7)));
+    }
+
+    #[test]
+    fn blocks_expire_lazily_and_are_bounded_oldest_first() {
+        let mut b = Blocks::default();
+        b.block("a", 10_000, 0);
+        assert_eq!(b.blocked_until("a", 9_999), Some(10_000));
+        assert_eq!(b.blocked_until("a", 10_000), None, "a block ends at its until");
+        assert_eq!(b.len(), 0, "and is dropped when seen expired");
+        for i in 0..MAX_BLOCKED_KEYS + 10 {
+            b.block(&format!("k{i}"), 20_000 + i as u64, 1_000);
+        }
+        assert_eq!(b.len(), MAX_BLOCKED_KEYS);
+        assert_eq!(b.blocked_until("k0", 1_000), None, "the oldest blocks were dropped");
+        assert_eq!(b.blocked_until("k9", 1_000), None);
+        assert!(b.blocked_until("k10", 1_000).is_some());
+        // Expired blocks leave as soon as another key is blocked.
+        b.block("late", 60_000, 30_000);
+        assert_eq!((b.len(), b.order.len()), (1, 1));
+        // A key blocked again keeps its latest block.
+        b.block("late", 70_000, 31_000);
+        assert_eq!(b.blocked_until("late", 65_000), Some(70_000));
+    }
+
+    #[test]
+    fn a_request_is_answered_before_the_limiter_and_its_no_blocks_the_next_for_a_period() {
+        use crate::native::{respond_only, run_background, NativeRuntime};
+        let native = NativeRuntime::new(1_000_000);
+        native.limiter.configure(1, 10);
+        let rt = &native.runtime;
+        let l = limits(&[("RATE_LIMIT_REQUESTS", "1"), ("RATE_LIMIT_PERIOD_S", "10")]);
+        for i in 0..2 {
+            let calls = native.limiter.calls();
+            assert!(respond_only(async { check_rate(&l, rt, "key") }).is_ok(), "request {i}");
+            assert_eq!(native.limiter.calls(), calls, "request {i}: the limiter is asked after the answer");
+            run_background();
+            assert_eq!(native.limiter.calls(), calls + 1);
+        }
+        native.clock.advance_ms(2_500);
+        let e = check_rate(&l, rt, "key").unwrap_err();
+        assert_eq!((e.status(), e.code.as_str()), (429, "RATE_LIMITED"));
+        assert!(e.headers.iter().any(|(k, v)| k == "Retry-After" && v == "8"), "{:?}", e.headers);
+        assert!(check_rate(&l, rt, "other").is_ok());
+        native.clock.advance_ms(7_500);
+        assert!(check_rate(&l, rt, "key").is_ok(), "the block lasts one period");
     }
 }

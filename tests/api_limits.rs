@@ -64,7 +64,7 @@ fn create_room(t: &TestApp, key: &str, name: &str) -> Reply {
 const RATE_3_PER_10S: &[(&str, &str)] = &[("RATE_LIMIT_REQUESTS", "3"), ("RATE_LIMIT_PERIOD_S", "10")];
 
 #[test]
-fn a_key_over_its_rate_limit_gets_429_while_other_keys_and_projects_are_served() {
+fn a_key_over_its_rate_limit_gets_429_from_its_next_request_while_other_keys_and_projects_are_served() {
     let t = TestApp::new(&[ZEGO, RATE_3_PER_10S]);
     let (prj, key) = t.project_and_key();
     let sibling = another_key(&t, &prj);
@@ -72,22 +72,34 @@ fn a_key_over_its_rate_limit_gets_429_while_other_keys_and_projects_are_served()
 
     for i in 0..3 {
         assert_eq!(list_rooms(&t, &key).status, 200, "request {i} is within the limit");
+        if i < 2 {
+            assert_eq!(list_rooms(&t, &sibling).status, 200, "request {i} of another key");
+            assert_eq!(list_rooms(&t, &other_project).status, 200, "request {i} of another project");
+        }
     }
+    // The limiter decides the next request, not this one: the fourth is answered before the
+    // limiter says no (after the response), the fifth is refused.
+    let calls = t.native.limiter.calls();
+    assert_eq!(list_rooms(&t, &key).status, 200, "the request over the limit is served; its answer does not wait");
+    assert_eq!(t.native.limiter.calls(), calls + 1, "and counted once");
+    t.native.clock.advance_ms(1_500);
     let limited = list_rooms(&t, &key);
     assert_eq!((limited.status, limited.code()), (429, "RATE_LIMITED"), "{}", limited.json);
-    assert_eq!(limited.header("retry-after"), Some("10"), "Retry-After is the period");
+    assert_eq!(limited.header("retry-after"), Some("9"), "Retry-After is what is left of the block (one period)");
     assert_eq!(
         (limited.json["error"]["requests"].as_u64(), limited.json["error"]["period_s"].as_u64()),
         (Some(3), Some(10))
     );
     assert!(limited.json["error"]["request_id"].is_string());
+    assert_eq!(t.native.limiter.calls(), calls + 1, "a blocked request does not ask the limiter");
     // Every API-key route is limited, the token hot path too.
     let token = t.call("POST", "/v1/rtc/token/issue", Some(json!({"room": "r", "identity": "a"})), Some(&key));
     assert_eq!(token.status, 429, "{}", token.json);
 
-    // Another key of the same project, and another project, are not affected.
-    assert_eq!(list_rooms(&t, &sibling).status, 200);
-    assert_eq!(list_rooms(&t, &other_project).status, 200);
+    // Another key of the same project, and another project, are not affected (their third
+    // request each, within the limit).
+    assert_eq!(list_rooms(&t, &sibling).status, 200, "another key");
+    assert_eq!(list_rooms(&t, &other_project).status, 200, "another project");
     // Neither are the routes no API key calls.
     for _ in 0..5 {
         assert_eq!(t.call("GET", "/v1/health", None, None).status, 200);
@@ -95,9 +107,12 @@ fn a_key_over_its_rate_limit_gets_429_while_other_keys_and_projects_are_served()
         assert_eq!(keys.status, 200, "{}", keys.json);
     }
 
-    // The next window serves the key again.
-    t.native.clock.advance_ms(10_000);
-    assert_eq!(list_rooms(&t, &key).status, 200);
+    // The block lasts one period: just before its end the key is still refused, then served.
+    t.native.clock.advance_ms(8_499);
+    let last = list_rooms(&t, &key);
+    assert_eq!((last.status, last.header("retry-after")), (429, Some("1")), "at least 1 s");
+    t.native.clock.advance_ms(1);
+    assert_eq!(list_rooms(&t, &key).status, 200, "served again once the period has passed");
 }
 
 #[test]
@@ -106,6 +121,7 @@ fn the_limits_route_reports_the_rate_limit_and_is_itself_limited() {
     let key = t.project_key();
     let l = limits(&t, &key);
     assert_eq!(l["rate_limit"], json!({"requests": 3, "period_s": 10}));
+    limits(&t, &key);
     limits(&t, &key);
     limits(&t, &key);
     assert_eq!(t.call("GET", "/v1/rtc/limits", None, Some(&key)).status, 429);
@@ -120,7 +136,7 @@ fn a_failing_rate_limiter_lets_requests_through() {
         assert_eq!(list_rooms(&t, &key).status, 200, "request {i}: the limiter fails open");
     }
     t.native.limiter.fail(false);
-    for _ in 0..3 {
+    for _ in 0..4 {
         assert_eq!(list_rooms(&t, &key).status, 200);
     }
     assert_eq!(list_rooms(&t, &key).status, 429, "counting again once it answers");

@@ -144,8 +144,8 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
 /// The fetch handler. It is a plain (not async) export so that a request that needs no I/O
 /// (health, the OpenAPI document, most refusals) is answered in the same call, with no promise,
 /// task or microtask: its handler future is polled once here, and only one that is still waiting
-/// is handed to the promise executor. (An API-key request, a warm token too, waits for the rate
-/// limiter's answer, so it is answered by a promise.) A body is read by the glue, which calls
+/// is handed to the promise executor. (An API-key request, a warm token too, does not wait for the
+/// rate limiter: it is asked after the response, see `crate::limits`.) A body is read by the glue, which calls
 /// back into wasm.
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
