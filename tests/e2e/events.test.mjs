@@ -16,13 +16,15 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 
-import { AccessToken, WebhookReceiver } from 'livekit-server-sdk';
-import { ParticipantInfo, Room, WebhookEvent } from '@livekit/protocol';
+import { AccessToken } from 'livekit-server-sdk';
+import { ParticipantInfo, Room } from '@livekit/protocol';
 import { Webhook } from 'standardwebhooks';
 
 import { startWorker, api, adminSetup, randomToken, d1File } from './harness.mjs';
 import { startReceiver } from './receiver.mjs';
 import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
+import { livekitDelivery, postLiveKit } from './livekit_webhooks.mjs';
+import { waitFor } from './wait.mjs';
 
 const ADMIN = randomToken();
 const { livekit: LK } = CREDS;
@@ -38,32 +40,7 @@ let receiver;
 let a; // project A
 let b; // project B
 
-async function waitFor(what, fn, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
-/** A LiveKit webhook exactly as the server sends it, checked by the SDK's own receiver first. */
-async function livekitDelivery(fields) {
-  const body = new WebhookEvent(fields).toJsonString();
-  const at = new AccessToken(LK.apiKey, LK.apiSecret, { ttl: '5m' });
-  at.sha256 = crypto.createHash('sha256').update(body).digest('base64');
-  const token = await at.toJwt();
-  await new WebhookReceiver(LK.apiKey, LK.apiSecret).receive(body, token);
-  return { body, token };
-}
-
-function postLiveKit({ body, token }) {
-  return api(w, 'POST', '/v1/vendor-events/livekit', {
-    rawBody: body,
-    headers: { authorization: token, 'content-type': 'application/webhook+json' },
-  });
-}
 
 function zegoSigned(fields, nonce, timestamp) {
   const signature = crypto.createHash('sha1').update([ZEGO_SECRET, String(timestamp), nonce].sort().join('')).digest('hex');
@@ -164,17 +141,17 @@ test('LiveKit webhooks: verified, listed, delivered signed to the project only, 
   });
 
   // Forged: a body that does not match the signed hash, a token signed with another secret, none.
-  const tampered = await postLiveKit({ body: join.body.replace('alice', 'mallory'), token: join.token });
+  const tampered = await postLiveKit(w, { body: join.body.replace('alice', 'mallory'), token: join.token });
   assert.equal(tampered.status, 401);
   assert.equal(tampered.json.error.code, 'UNAUTHENTICATED');
   const other = new AccessToken(LK.apiKey, 'some-other-secret-0123456789abcdef', { ttl: '5m' });
   other.sha256 = crypto.createHash('sha256').update(join.body).digest('base64');
-  assert.equal((await postLiveKit({ body: join.body, token: await other.toJwt() })).status, 401);
+  assert.equal((await postLiveKit(w, { body: join.body, token: await other.toJwt() })).status, 401);
   assert.equal((await api(w, 'POST', '/v1/vendor-events/livekit', { rawBody: join.body })).status, 401);
 
-  assert.equal((await postLiveKit(join)).status, 200);
-  assert.equal((await postLiveKit(join)).status, 200, 'a redelivery is accepted');
-  assert.equal((await postLiveKit({ body: leave.body, token: `Bearer ${leave.token}` })).status, 200);
+  assert.equal((await postLiveKit(w, join)).status, 200);
+  assert.equal((await postLiveKit(w, join)).status, 200, 'a redelivery is accepted');
+  assert.equal((await postLiveKit(w, { body: leave.body, token: `Bearer ${leave.token}` })).status, 200);
 
   const items = await waitFor('both events listed', async () => {
     const e = await events(a.key);
@@ -280,7 +257,7 @@ test('a failing receiver gets retries with backoff through the queue, then the d
   const flaky = await createWebhook(b.key, `${receiver.url}/flaky`, ['room.started']);
   const down = await createWebhook(b.key, `${receiver.url}/down`, ['room.started']);
   const started = await livekitDelivery({ event: 'room_started', id: `EV_${randomToken(6)}`, room: new Room({ sid: 'RM_y', name: room }) });
-  assert.equal((await postLiveKit(started)).status, 200);
+  assert.equal((await postLiveKit(w, started)).status, 200);
 
   const flakyCalls = await waitFor('three attempts at /flaky', () => {
     const c = receiver.calls.filter((x) => x.path === '/flaky');

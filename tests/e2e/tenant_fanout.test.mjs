@@ -16,14 +16,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-import { AccessToken, WebhookReceiver } from 'livekit-server-sdk';
-import { ParticipantInfo, Room, WebhookEvent } from '@livekit/protocol';
+import { ParticipantInfo, Room } from '@livekit/protocol';
 
 import { startWorker, api, adminSetup, randomToken, freePort } from './harness.mjs';
-import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
+import { startVendorStandins, vendorVars } from './fixtures.mjs';
+import { livekitDelivery, postLiveKit } from './livekit_webhooks.mjs';
+import { waitFor } from './wait.mjs';
 
 const ADMIN = randomToken();
-const { livekit: LK } = CREDS;
 const ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
 // Long enough that a delivery stuck behind a hostile endpoint would visibly miss HEALTHY_WITHIN_MS.
 const WEBHOOK_TIMEOUT_MS = 15_000;
@@ -38,15 +38,6 @@ let hostile;
 let a; // the project with hostile endpoints
 let b; // another tenant
 
-async function waitFor(what, fn, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /**
  * Loopback endpoints: `/ok` records and answers 204; `/stream` answers 200 and then writes 16 KiB
@@ -97,22 +88,6 @@ async function startHostileReceiver() {
   };
 }
 
-/** A LiveKit webhook exactly as the server sends it, checked by the SDK's own receiver first. */
-async function livekitDelivery(fields) {
-  const body = new WebhookEvent(fields).toJsonString();
-  const at = new AccessToken(LK.apiKey, LK.apiSecret, { ttl: '5m' });
-  at.sha256 = crypto.createHash('sha256').update(body).digest('base64');
-  const token = await at.toJwt();
-  await new WebhookReceiver(LK.apiKey, LK.apiSecret).receive(body, token);
-  return { body, token };
-}
-
-function postLiveKit({ body, token }) {
-  return api(w, 'POST', '/v1/vendor-events/livekit', {
-    rawBody: body,
-    headers: { authorization: token, 'content-type': 'application/webhook+json' },
-  });
-}
 
 /** A participant's join and leave, as LiveKit sends them (the same participant sid). */
 async function presence(room, identity) {
@@ -193,7 +168,7 @@ test('a streaming and a never-answering receiver delay neither a healthy endpoin
 
   try {
     const sentAt = Date.now();
-    const posted = await postLiveKit((await presence(room, 'alice')).join);
+    const posted = await postLiveKit(w, (await presence(room, 'alice')).join);
     assert.equal(posted.status, 200, posted.text);
     const healthy = await waitFor('the healthy endpoint gets the event', () =>
       hostile.calls.find((c) => c.path === '/ok'), WEBHOOK_TIMEOUT_MS * 4);
@@ -209,7 +184,7 @@ test('a streaming and a never-answering receiver delay neither a healthy endpoin
     // invocations run concurrently): a hostile endpoint holds no one back past its own timeout.
     await new Promise((r) => setTimeout(r, 1500));
     const otherSentAt = Date.now();
-    assert.equal((await postLiveKit((await presence(roomB, 'bob')).join)).status, 200);
+    assert.equal((await postLiveKit(w, (await presence(roomB, 'bob')).join)).status, 200);
     const other = await waitFor("the other project's endpoint gets its event", () =>
       hostile.calls.find((c) => c.path === '/ok/b'), WEBHOOK_TIMEOUT_MS * 4);
     const otherMs = other.at - otherSentAt;
@@ -254,7 +229,7 @@ test('a vendor event is stored before it is answered 2xx', async () => {
   for (let i = 0; i < 5; i++) {
     const { join, leave } = await presence(room, `user-${i}`);
     for (const [delivery, type] of [[join, 'participant.joined'], [leave, 'participant.left']]) {
-      const posted = await postLiveKit(delivery);
+      const posted = await postLiveKit(w, delivery);
       assert.equal(posted.status, 200, posted.text);
       const listed = await api(w, 'GET', `/v1/rtc/event/list?room=${room}`, { key: b.key });
       assert.equal(listed.status, 200, listed.text);

@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 
 import { startWorker, api, adminSetup, randomToken, d1File, d1Execute, scheduled } from './harness.mjs';
 import { startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
+import { waitFor } from './wait.mjs';
 
 const ADMIN = randomToken();
 const NCS_SECRET = `ncs-${randomToken(8)}`;
@@ -69,15 +70,6 @@ async function rows(sql) {
   return JSON.parse(stdout);
 }
 
-async function waitFor(what, fn, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function runScheduled() {
   const r = await scheduled(w);
