@@ -34,15 +34,8 @@ fn app() -> TestApp {
     TestApp::new(&[LIVEKIT, AGORA, ZEGO, EVENTS, LOCAL_DEV, ENCRYPTION])
 }
 
-/// A LiveKit room of the project (CreateRoom answered by the script).
 fn livekit_room(t: &TestApp, key: &str, name: &str) -> String {
-    t.native.http.respond_with(|req| {
-        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
-        json_response(200, &json!({"sid": "RM_1", "name": body["name"], "creation_time": "1700000000"}))
-    });
-    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "livekit"})), Some(key));
-    assert_eq!(r.status, 201, "{}", r.json);
-    r.json["room"].as_str().unwrap().to_owned()
+    t.livekit_room(key, name)
 }
 
 /// A token for `identity` in an Agora room (created implicitly, no vendor call); the room

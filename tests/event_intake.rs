@@ -38,15 +38,10 @@ fn app() -> TestApp {
 }
 
 fn livekit_room(t: &TestApp, key: &str, name: &str) -> String {
-    t.native.http.respond_with(|req| {
-        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
-        json_response(200, &json!({"sid": "RM_1", "name": body["name"], "creation_time": "1700000000"}))
-    });
-    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "livekit"})), Some(key));
-    assert_eq!(r.status, 201, "{}", r.json);
+    let room = t.livekit_room(key, name);
     // Only webhook deliveries are in `sent()` from here on.
     t.native.http.clear();
-    r.json["room"].as_str().unwrap().to_owned()
+    room
 }
 
 /// A LiveKit webhook request as the server sends it.

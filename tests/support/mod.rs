@@ -63,6 +63,20 @@ pub fn app_with(vars: &[&[(&str, &str)]]) -> Rc<App> {
 }
 
 impl TestApp {
+    /// A LiveKit room of the project, created through the API (CreateRoom answered by the script).
+    pub fn livekit_room(&self, key: &str, name: &str) -> String {
+        self.native.http.respond_with(|req| {
+            let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+            rtcgate::native::json_response(
+                200,
+                &json!({"sid": "RM_1", "name": body["name"], "creation_time": "1700000000"}),
+            )
+        });
+        let r = self.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "livekit"})), Some(key));
+        assert_eq!(r.status, 201, "{}", r.json);
+        r.json["room"].as_str().unwrap().to_owned()
+    }
+
     /// An app with `ADMIN_TOKEN` set plus `vars`.
     pub fn new(vars: &[&[(&str, &str)]]) -> TestApp {
         let (app, native) = (app_with(vars), NativeRuntime::new(NOW_MS));
