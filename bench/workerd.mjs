@@ -57,8 +57,8 @@ export async function startWorkerd({ sdk = false, inspectorPort } = {}) {
           .map(([k, v]) => [k, String(v)]),
       ),
       // The per-key rate limiter is in the path as deployed (one call per API-key request), with
-      // a limit the load generator's one key never reaches (it is asked after the response).
-      // BENCH_RATE_LIMITER=off leaves the binding out (the call after the response then fails at
+      // a limit the load generator's one key never reaches (its verdict is never awaited).
+      // BENCH_RATE_LIMITER=off leaves the binding out (each count then fails at
       // once, fail-open), to measure what the limiter costs in one build.
       ...(process.env.BENCH_RATE_LIMITER === 'off'
         ? {}

@@ -8,17 +8,19 @@
 //! nothing; vendor events come from the vendors (a 429 would only make them retry and
 //! duplicate); admin routes are the operator's own.
 //!
-//! The limiter decides the next request, not this one: asking the binding is an await, and it
-//! would turn every warm token (answered synchronously otherwise) into a promise. So a request
-//! is refused at once only when this isolate holds a block for its key (`429`, `Retry-After` the
-//! seconds left of the block); otherwise it proceeds without waiting, and the binding is asked
-//! after the response (`ctx.waitUntil`). Every request is still counted by the binding exactly
-//! once. When the binding answers no, the isolate blocks the key for a whole period (the binding
-//! does not say when its window ends: a full period is the conservative bound), so a key over its
-//! limit is refused from its next request in that isolate on, for at most one period. The
-//! overshoot: the requests of that key that were already in flight in the isolate when the
-//! binding first said no are served. The blocks live in isolate memory, at most
-//! `MAX_BLOCKED_KEYS` of them (oldest dropped first), expired ones dropped lazily.
+//! The limiter decides the next request, not this one: waiting for the binding's verdict would
+//! turn every warm token (answered synchronously otherwise) into a promise. So a request is
+//! refused at once only when this isolate holds a block for its key (`429`, `Retry-After` the
+//! seconds left of the block); otherwise it is counted — the binding is called, its verdict not
+//! awaited — and proceeds. The verdict arrives after the response and is handed back by the
+//! limiter on a later count in the isolate (`RateLimiter::count`): every request is counted by
+//! the binding exactly once, and no task is scheduled for it on the hot path. A key found over
+//! its limit is blocked in the isolate for a whole period (the binding does not say when its
+//! window ends: a full period is the conservative bound), so it is refused from the next request
+//! after the verdict arrives, for at most one period. The overshoot: the requests of that key
+//! that were already counted when the binding first said no are served. The blocks live in
+//! isolate memory, at most `MAX_BLOCKED_KEYS` of them (oldest dropped first), expired ones
+//! dropped lazily.
 //! A limiter that cannot answer (binding missing, platform error) lets the request through and
 //! logs one line per isolate: the limit protects the shared service from one tenant, and an
 //! outage of the limiter must not become an outage of every tenant.
@@ -29,7 +31,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
@@ -109,14 +110,9 @@ impl Quota {
 pub struct Limits {
     pub rate: RateLimit,
     quotas: [u32; 4],
-    /// The keys the binding said no to, and whether this isolate has logged that its limiter
-    /// could not answer; shared with the checks running after the response.
-    state: Rc<LimiterState>,
-}
-
-#[derive(Default)]
-struct LimiterState {
+    /// The keys the binding said no to.
     blocks: RefCell<Blocks>,
+    /// Whether this isolate has logged that its limiter could not answer.
     failure_logged: Cell<bool>,
 }
 
@@ -184,7 +180,8 @@ impl Limits {
         Limits {
             rate: RateLimit { requests, period_s },
             quotas: Quota::ALL.map(|q| number(env, q.var(), 0, MAX_QUOTA, q.default_limit())),
-            state: Rc::default(),
+            blocks: RefCell::default(),
+            failure_logged: Cell::new(false),
         }
     }
 
@@ -217,41 +214,35 @@ pub fn quota_exceeded(quota: Quota, limit: u32) -> ApiError {
 
 /// Counts one request of API key `key_id` without waiting for the limiter: `429 RATE_LIMITED`
 /// when this isolate holds a block for the key (`Retry-After` the seconds left of it, at least 1);
-/// otherwise the request proceeds and the binding is asked after the response, its no blocking
-/// the key here for a whole period (see the module doc).
+/// otherwise the request is counted, the verdicts that arrived since the last count block their
+/// keys here for a whole period (see the module doc), and the request proceeds unless one of them
+/// was its own key's.
 pub fn check_rate(limits: &Limits, rt: &Runtime, key_id: &str) -> ApiResult<()> {
     let now_ms = rt.now_ms();
-    if let Some(until_ms) = limits.state.blocks.borrow_mut().blocked_until(key_id, now_ms) {
-        let RateLimit { requests, period_s } = limits.rate;
-        let retry_after_s = (until_ms - now_ms).div_ceil(1000).max(1);
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            format!("this API key is limited to {requests} requests per {period_s} s; retry later"),
-        )
-        .with_detail("requests", requests)
-        .with_detail("period_s", period_s)
-        .with_header("Retry-After", retry_after_s.to_string()));
-    }
-    let state = limits.state.clone();
-    let period_ms = u64::from(limits.rate.period_s) * 1000;
-    let limiter = rt.limiter.clone();
-    let clock = rt.clock.clone();
-    let key = key_id.to_owned();
-    rt.after_response(async move {
-        match limiter.allow(&key).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let now_ms = clock.now_ms();
-                state.blocks.borrow_mut().block(&key, now_ms + period_ms, now_ms);
-            }
-            Err(e) => {
-                if !state.failure_logged.replace(true) {
-                    crate::log::error(&format!("rate limiter unavailable, requests are not rate limited: {e}"));
-                }
+    let mut blocks = limits.blocks.borrow_mut();
+    if blocks.blocked_until(key_id, now_ms).is_none() {
+        let learned = rt.limiter.count(key_id);
+        let until_ms = now_ms + u64::from(limits.rate.period_s) * 1000;
+        for key in &learned.over_limit {
+            blocks.block(key, until_ms, now_ms);
+        }
+        if let Some(e) = learned.failure {
+            if !limits.failure_logged.replace(true) {
+                crate::log::error(&format!("rate limiter unavailable, requests are not rate limited: {e}"));
             }
         }
-    });
-    Ok(())
+    }
+    // Blocked before, or by a verdict this count brought back.
+    let Some(until_ms) = blocks.blocked_until(key_id, now_ms) else { return Ok(()) };
+    let RateLimit { requests, period_s } = limits.rate;
+    let retry_after_s = (until_ms - now_ms).div_ceil(1000).max(1);
+    Err(ApiError::new(
+        ErrorCode::RateLimited,
+        format!("this API key is limited to {requests} requests per {period_s} s; retry later"),
+    )
+    .with_detail("requests", requests)
+    .with_detail("period_s", period_s)
+    .with_header("Retry-After", retry_after_s.to_string()))
 }
 
 #[cfg(test)]
@@ -318,25 +309,43 @@ mod tests {
     }
 
     #[test]
-    fn a_request_is_answered_before_the_limiter_and_its_no_blocks_the_next_for_a_period() {
-        use crate::native::{respond_only, run_background, NativeRuntime};
+    fn a_request_never_waits_for_its_verdict_and_a_no_blocks_the_next_for_a_period() {
+        use crate::native::NativeRuntime;
         let native = NativeRuntime::new(1_000_000);
         native.limiter.configure(1, 10);
         let rt = &native.runtime;
         let l = limits(&[("RATE_LIMIT_REQUESTS", "1"), ("RATE_LIMIT_PERIOD_S", "10")]);
         for i in 0..2 {
-            let calls = native.limiter.calls();
-            assert!(respond_only(async { check_rate(&l, rt, "key") }).is_ok(), "request {i}");
-            assert_eq!(native.limiter.calls(), calls, "request {i}: the limiter is asked after the answer");
-            run_background();
-            assert_eq!(native.limiter.calls(), calls + 1);
+            assert!(check_rate(&l, rt, "key").is_ok(), "request {i}: the verdict is not awaited");
+            assert_eq!(native.limiter.calls(), i + 1, "request {i} is counted");
         }
+        // The second count was over the limit; its verdict comes back with the next count (of
+        // any key), and blocks the key from then on.
         native.clock.advance_ms(2_500);
+        assert!(check_rate(&l, rt, "other").is_ok());
         let e = check_rate(&l, rt, "key").unwrap_err();
         assert_eq!((e.status(), e.code.as_str()), (429, "RATE_LIMITED"));
-        assert!(e.headers.iter().any(|(k, v)| k == "Retry-After" && v == "8"), "{:?}", e.headers);
-        assert!(check_rate(&l, rt, "other").is_ok());
-        native.clock.advance_ms(7_500);
+        assert!(e.headers.iter().any(|(k, v)| k == "Retry-After" && v == "10"), "{:?}", e.headers);
+        assert_eq!(native.limiter.calls(), 3, "a blocked request is not counted");
+        native.clock.advance_ms(9_999);
+        assert!(check_rate(&l, rt, "key").is_err());
+        native.clock.advance_ms(1);
         assert!(check_rate(&l, rt, "key").is_ok(), "the block lasts one period");
+    }
+
+    #[test]
+    fn a_verdict_brought_back_by_the_keys_own_count_refuses_that_request() {
+        use crate::native::NativeRuntime;
+        let native = NativeRuntime::new(1_000_000);
+        native.limiter.configure(1, 10);
+        let rt = &native.runtime;
+        let l = limits(&[("RATE_LIMIT_REQUESTS", "1"), ("RATE_LIMIT_PERIOD_S", "10")]);
+        assert!(check_rate(&l, rt, "key").is_ok());
+        assert!(check_rate(&l, rt, "key").is_ok(), "over the limit; the verdict is not awaited");
+        let e = check_rate(&l, rt, "key").unwrap_err();
+        assert_eq!(e.code.as_str(), "RATE_LIMITED", "refused by the verdict its own count brought back");
+        assert_eq!(native.limiter.calls(), 3);
+        assert!(check_rate(&l, rt, "key").is_err());
+        assert_eq!(native.limiter.calls(), 3, "and then no longer counted");
     }
 }

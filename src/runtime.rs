@@ -164,11 +164,23 @@ pub trait Queue {
 
 /// A request counter per key over a fixed period (Cloudflare's Rate Limiting binding on
 /// Workers, whose counters live in the Cloudflare location and cost no storage round trip).
-#[async_trait(?Send)]
+/// Counting never makes a request wait: the verdict on a count arrives after the response, and
+/// is handed back by a later call (see `crate::limits`).
 pub trait RateLimiter {
-    /// Counts one request for `key`: `Ok(true)` within the limit, `Ok(false)` over it, `Err`
-    /// when the limiter cannot answer (binding missing, platform error).
-    async fn allow(&self, key: &str) -> Result<bool, String>;
+    /// Counts one request for `key` and returns what the limiter has learned since the previous
+    /// call: the keys a count found over their limit, and a failure to count (binding missing,
+    /// platform error). Whether this very count is over the limit is never among them (a count
+    /// that fails at once, the binding missing, may report that failure in the same call).
+    fn count(&self, key: &str) -> RateVerdicts;
+}
+
+/// The limiter's answers that arrived since it was last asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RateVerdicts {
+    /// Keys a count found over their limit (a key may appear more than once).
+    pub over_limit: Vec<String>,
+    /// Why a count could not be made or answered, when one could not.
+    pub failure: Option<String>,
 }
 
 /// The most messages one `Queue::send_batch` takes (Cloudflare Queues' `sendBatch` limit).

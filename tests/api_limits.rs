@@ -78,20 +78,23 @@ fn a_key_over_its_rate_limit_gets_429_from_its_next_request_while_other_keys_and
         }
     }
     // The limiter decides the next request, not this one: the fourth is answered before the
-    // limiter says no (after the response), the fifth is refused.
+    // limiter's verdict on it arrives, the fifth is refused.
     let calls = t.native.limiter.calls();
     assert_eq!(list_rooms(&t, &key).status, 200, "the request over the limit is served; its answer does not wait");
     assert_eq!(t.native.limiter.calls(), calls + 1, "and counted once");
     t.native.clock.advance_ms(1_500);
     let limited = list_rooms(&t, &key);
     assert_eq!((limited.status, limited.code()), (429, "RATE_LIMITED"), "{}", limited.json);
-    assert_eq!(limited.header("retry-after"), Some("9"), "Retry-After is what is left of the block (one period)");
+    assert_eq!(limited.header("retry-after"), Some("10"), "the verdict it brought back blocks the key for one period");
     assert_eq!(
         (limited.json["error"]["requests"].as_u64(), limited.json["error"]["period_s"].as_u64()),
         (Some(3), Some(10))
     );
     assert!(limited.json["error"]["request_id"].is_string());
-    assert_eq!(t.native.limiter.calls(), calls + 1, "a blocked request does not ask the limiter");
+    assert_eq!(t.native.limiter.calls(), calls + 2, "the refused request's own count brought the verdict back");
+    let again = list_rooms(&t, &key);
+    assert_eq!((again.status, again.header("retry-after")), (429, Some("10")));
+    assert_eq!(t.native.limiter.calls(), calls + 2, "a request refused by a block is not counted");
     // Every API-key route is limited, the token hot path too.
     let token = t.call("POST", "/v1/rtc/token/issue", Some(json!({"room": "r", "identity": "a"})), Some(&key));
     assert_eq!(token.status, 429, "{}", token.json);
@@ -108,7 +111,7 @@ fn a_key_over_its_rate_limit_gets_429_from_its_next_request_while_other_keys_and
     }
 
     // The block lasts one period: just before its end the key is still refused, then served.
-    t.native.clock.advance_ms(8_499);
+    t.native.clock.advance_ms(9_999);
     let last = list_rooms(&t, &key);
     assert_eq!((last.status, last.header("retry-after")), (429, Some("1")), "at least 1 s");
     t.native.clock.advance_ms(1);

@@ -124,3 +124,40 @@ export async function fetchBounded(url, method, head, body, maxBytes, timeoutMs)
 export function queueSendBatch(queue, bodies, delaySeconds) {
   return queue.sendBatch(bodies.map((body) => ({ body, contentType: 'json', delaySeconds })));
 }
+
+// Verdicts of the Rate Limiting binding that arrived since `rateCount` last returned: keys found
+// over their limit, and a failure to count. Isolate state, like the wasm side's blocks.
+let overLimit = [];
+let rateFailure = null;
+
+/**
+ * Counts one request of `key` with the Rate Limiting binding `env[name]` without waiting for its
+ * verdict: the call is kept alive past the response by `ctx.waitUntil`, and its verdict lands in
+ * the isolate state above. One call per request, no wasm promise or task: the hot path stays
+ * synchronous. Returns the verdicts that arrived since the previous call — a first line with the
+ * failure (empty when none), then one line per key over its limit — or `undefined` when none did.
+ */
+export function rateCount(env, name, ctx, key) {
+  try {
+    const binding = env[name];
+    if (binding === undefined) throw new Error(`binding ${name} is not configured`);
+    ctx.waitUntil(
+      binding.limit({ key }).then(
+        (outcome) => {
+          if (outcome?.success === false) overLimit.push(key);
+          else if (outcome?.success !== true) rateFailure = 'an outcome without a boolean success';
+        },
+        (e) => {
+          rateFailure = String(e);
+        },
+      ),
+    );
+  } catch (e) {
+    rateFailure = String(e);
+  }
+  if (overLimit.length === 0 && rateFailure === null) return undefined;
+  const learned = `${(rateFailure ?? '').replace(/\n/g, ' ')}\n${overLimit.join('\n')}`;
+  overLimit = [];
+  rateFailure = null;
+  return learned;
+}

@@ -64,6 +64,7 @@ fn start() {
 /// The runtime of one invocation. Bindings are looked up on first use, so a request that needs
 /// no D1, KV, queue or rate limiter (health, a refusal before authentication) pays for none of them.
 fn runtime(env: &Env, ctx: Context) -> Runtime {
+    let js_ctx: JsValue = AsRef::<JsValue>::as_ref(ctx.as_ref()).clone();
     Runtime {
         db: Rc::new(platform::D1(platform::Lazy::new(env, "DB", Env::d1))),
         kv: Rc::new(platform::Kv(platform::Lazy::new(env, "KV", Env::kv))),
@@ -72,11 +73,7 @@ fn runtime(env: &Env, ctx: Context) -> Runtime {
         entropy: Rc::new(platform::JsEntropy),
         background: Rc::new(platform::WaitUntil(ctx)),
         queue: Rc::new(platform::Queue(platform::Lazy::new(env, "DELIVERIES", Env::queue))),
-        limiter: Rc::new(platform::RateLimit(platform::Lazy::new(
-            env,
-            crate::limits::RATE_LIMITER_BINDING,
-            Env::rate_limiter,
-        ))),
+        limiter: Rc::new(platform::RateLimit { env: env.clone(), ctx: js_ctx }),
     }
 }
 
@@ -145,7 +142,7 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
 /// (health, the OpenAPI document, most refusals) is answered in the same call, with no promise,
 /// task or microtask: its handler future is polled once here, and only one that is still waiting
 /// is handed to the promise executor. (An API-key request, a warm token too, does not wait for the
-/// rate limiter: it is asked after the response, see `crate::limits`.) A body is read by the glue, which calls
+/// rate limiter's verdict, see `crate::limits`.) A body is read by the glue, which calls
 /// back into wasm.
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
@@ -230,6 +227,8 @@ pub(crate) mod glue {
             max_bytes: f64,
             timeout_ms: f64,
         ) -> js_sys::Promise;
+        #[wasm_bindgen(js_name = rateCount)]
+        pub fn rate_count(env: &JsValue, name: &JsValue, ctx: &JsValue, key: &str) -> Option<String>;
         #[wasm_bindgen(js_name = queueSendBatch)]
         pub fn queue_send_batch(queue: &JsValue, bodies: &js_sys::Array, delay_seconds: u32) -> js_sys::Promise;
     }

@@ -9,7 +9,7 @@ use worker::{Context, D1Database, Env, KvStore};
 
 use crate::runtime::{
     Background, Clock, Db, DbError, Entropy, Http, HttpError, Kv as KvTrait, OutboundRequest, OutboundResponse,
-    Queue as QueueTrait, RateLimiter as RateLimiterTrait, Row, SqlValue, Statement, Task,
+    Queue as QueueTrait, RateLimiter as RateLimiterTrait, RateVerdicts, Row, SqlValue, Statement, Task,
 };
 
 /// A binding looked up on first use: a request that touches no storage (health, OpenAPI,
@@ -246,27 +246,25 @@ impl QueueTrait for Queue {
 }
 
 /// The per-key rate limiter (binding `RATE_LIMITER`, `[[ratelimits]]` in `wrangler.toml`).
-/// Its counters live in the Cloudflare location: a call is no storage round trip.
-pub struct RateLimit(pub Lazy<worker::RateLimiter>);
-
-thread_local! {
-    static KEY: JsValue = JsValue::from_str("key");
-    static SUCCESS: JsValue = JsValue::from_str("success");
+/// Its counters live in the Cloudflare location: a call is no storage round trip. The call and
+/// the collection of its verdict are the glue's (`rateCount`): one JS call per request, and no
+/// wasm future or `waitUntil` task of ours on the hot path.
+pub struct RateLimit {
+    pub env: Env,
+    /// The invocation's `ExecutionContext`, whose `waitUntil` keeps the count alive.
+    pub ctx: JsValue,
 }
 
-#[async_trait(?Send)]
+thread_local! {
+    static BINDING_NAME: JsValue = JsValue::from_str(crate::limits::RATE_LIMITER_BINDING);
+}
+
 impl RateLimiterTrait for RateLimit {
-    async fn allow(&self, key: &str) -> Result<bool, String> {
-        // `limit({key})` → `{success}`, built and read with two property accesses: this runs
-        // on every API-key request, so not through `worker::RateLimiter::limit`'s serde round
-        // trip of the options and the outcome.
-        let binding: &worker::worker_sys::RateLimiter = self.0.get()?.as_ref().unchecked_ref();
-        let js_error = |e: JsValue| format!("rate limiter: {e:?}");
-        let options = js_sys::Object::new();
-        KEY.with(|k| js_sys::Reflect::set(&options, k, &JsValue::from_str(key))).map_err(js_error)?;
-        let outcome =
-            wasm_bindgen_futures::JsFuture::from(binding.limit(options).map_err(js_error)?).await.map_err(js_error)?;
-        let success = SUCCESS.with(|s| js_sys::Reflect::get(&outcome, s)).map_err(js_error)?;
-        success.as_bool().ok_or_else(|| format!("rate limiter: an outcome without a boolean success: {outcome:?}"))
+    fn count(&self, key: &str) -> RateVerdicts {
+        let learned = BINDING_NAME.with(|name| super::glue::rate_count(self.env.as_ref(), name, &self.ctx, key));
+        let Some(learned) = learned else { return RateVerdicts::default() };
+        let mut lines = learned.split('\n');
+        let failure = lines.next().filter(|f| !f.is_empty()).map(|f| format!("binding RATE_LIMITER: {f}"));
+        RateVerdicts { over_limit: lines.filter(|k| !k.is_empty()).map(str::to_owned).collect(), failure }
     }
 }

@@ -1,16 +1,16 @@
 //! The Rate Limiting binding natively: a fixed-window counter per key on the manual clock,
 //! windows aligned to multiples of the period as Cloudflare's are, so tests can exercise
 //! 429s and the next window. Its calls are counted apart from the storage round trips.
+//! Like the binding's, a count's verdict is not known to the request that made it: a key found
+//! over its limit is handed back by the next call, as the Worker learns of it after the response.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use async_trait::async_trait;
-
 use super::ManualClock;
 use crate::limits::{DEFAULT_RATE_PERIOD_S, DEFAULT_RATE_REQUESTS};
-use crate::runtime::{Clock, RateLimiter};
+use crate::runtime::{Clock, RateLimiter, RateVerdicts};
 
 pub struct FixedWindowLimiter {
     clock: Rc<ManualClock>,
@@ -22,6 +22,8 @@ pub struct FixedWindowLimiter {
     failing: Cell<bool>,
     /// Calls made, answered or not.
     calls: Cell<u32>,
+    /// Verdicts not yet handed back.
+    pending: RefCell<RateVerdicts>,
 }
 
 impl FixedWindowLimiter {
@@ -34,6 +36,7 @@ impl FixedWindowLimiter {
             windows: RefCell::default(),
             failing: Cell::new(false),
             calls: Cell::new(0),
+            pending: RefCell::default(),
         }
     }
 
@@ -54,10 +57,9 @@ impl FixedWindowLimiter {
     }
 }
 
-#[async_trait(?Send)]
-impl RateLimiter for FixedWindowLimiter {
-    async fn allow(&self, key: &str) -> Result<bool, String> {
-        self.calls.set(self.calls.get() + 1);
+impl FixedWindowLimiter {
+    /// Counts one request of `key` in its window: `Ok(true)` within the limit.
+    fn count_now(&self, key: &str) -> Result<bool, String> {
         if self.failing.get() {
             return Err("binding RATE_LIMITER: not configured (injected by the test)".into());
         }
@@ -73,26 +75,43 @@ impl RateLimiter for FixedWindowLimiter {
     }
 }
 
+impl RateLimiter for FixedWindowLimiter {
+    fn count(&self, key: &str) -> RateVerdicts {
+        self.calls.set(self.calls.get() + 1);
+        let learned = self.pending.take();
+        match self.count_now(key) {
+            Ok(true) => {}
+            Ok(false) => self.pending.borrow_mut().over_limit.push(key.to_owned()),
+            Err(e) => self.pending.borrow_mut().failure = Some(e),
+        }
+        learned
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::block_on;
 
     #[test]
-    fn counts_per_key_in_fixed_windows() {
+    fn counts_per_key_in_fixed_windows_and_hands_each_verdict_to_the_next_call() {
         let clock = Rc::new(ManualClock::new(1_000_005_000));
         let limiter = FixedWindowLimiter::new(clock.clone());
         limiter.configure(2, 10);
-        let allow = |key: &str| block_on(limiter.allow(key)).unwrap();
-        assert_eq!([allow("a"), allow("a"), allow("a")], [true, true, false]);
-        assert!(allow("b"), "another key has its own count");
+        let over = |key: &str| limiter.count(key).over_limit;
+        let none: Vec<String> = Vec::new();
+        assert_eq!([over("a"), over("a"), over("a")], [none.clone(), none.clone(), none.clone()]);
+        assert_eq!(over("b"), ["a"], "the third count of a was over; the next call says so");
+        assert_eq!(over("b"), none, "another key has its own count, and a verdict is handed back once");
         // The window started at ...000 000: five seconds in, the next one starts in five.
         clock.advance_ms(4_999);
-        assert!(!allow("a"));
+        over("a");
         clock.advance_ms(1);
-        assert_eq!([allow("a"), allow("a"), allow("a")], [true, true, false]);
+        assert_eq!(over("a"), ["a"], "the verdict on the last count of the old window");
+        assert_eq!([over("a"), over("a")], [none.clone(), none.clone()], "the new window counts from zero");
+        assert_eq!(over("a"), ["a"], "the new window's third count was over");
         limiter.fail(true);
-        assert!(block_on(limiter.allow("a")).is_err());
-        assert_eq!(limiter.calls(), 9, "every call counts, answered or not");
+        limiter.count("a");
+        assert!(limiter.count("a").failure.is_some());
+        assert_eq!(limiter.calls(), 12, "every call counts, answered or not");
     }
 }

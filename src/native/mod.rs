@@ -87,6 +87,13 @@ thread_local! {
         let spawner = pool.spawner();
         (RefCell::new(pool), spawner)
     };
+    static SPAWNED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many background tasks this thread has been handed so far (`ctx.waitUntil` calls on
+/// Workers): tests hold hot paths to scheduling none.
+pub fn tasks_spawned() -> u64 {
+    SPAWNED.with(Cell::get)
 }
 
 /// `ctx.waitUntil` natively: tasks go to this thread's pool and run while `block_on` (or
@@ -95,6 +102,7 @@ pub struct Pool;
 
 impl Background for Pool {
     fn spawn(&self, task: Task) {
+        SPAWNED.with(|n| n.set(n.get() + 1));
         POOL.with(|(_, spawner)| spawner.spawn_local(task).expect("the thread's pool is alive"));
     }
 }

@@ -3,8 +3,9 @@
 //  - `limits-rate`: a per-key rate limit of 5 requests per 60 s (its own `[ratelimits.simple]`
 //    and RATE_LIMIT_* vars, see harness `rateLimit`): one key is answered 429 RATE_LIMITED with
 //    Retry-After while another key of the same project and a key of another project are served.
-//    The binding is asked after the response, so its first no refuses the key's next request:
-//    the first 429 comes one request later than the binding's first no, never more;
+//    The binding's verdict is never awaited: the request it says no to is served, and that no,
+//    brought back by the key's next count, refuses the next request: the first 429 comes one
+//    request later than the binding's first no, never more;
 //  - `limits-quota`: the default rate limit and quotas of 2 live rooms, 1 webhook endpoint,
 //    1 recording destination and 1 concurrent recording (QUOTA_* vars): each create past its quota
 //    is 422 QUOTA_EXCEEDED naming it, GET /v1/rtc/limits agrees with what exists, and deleting
@@ -81,8 +82,8 @@ describe('per-key rate limit (Rate Limiting binding)', () => {
     const b = await adminSetup(rate, { projectName: 'limits-b' });
 
     // Sequential requests: at most two windows pass in that time, so at most 2 × 5 are served
-    // before the binding's first no, and never fewer than 5. That no is given after the response
-    // to the request over the limit, which is served: the first 429 is the request after it.
+    // before the binding's first no, and never fewer than 5. The request over the limit is served
+    // (its verdict is not awaited); the first 429 is the request after it.
     let served = 0;
     let limited;
     for (let i = 0; i < 2 * RATE.requests + 2 && !limited; i++) {
