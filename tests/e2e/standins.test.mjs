@@ -1,4 +1,4 @@
-// Self-test of the vendor stand-ins (tests/e2e/standins/*). Run: node --test tests/e2e/standins.test.mjs
+// Self-test of the vendor stand-ins (tests/e2e/support/standins/*). Run: node --test tests/e2e/standins.test.mjs
 //
 // Each stand-in must accept what the vendor accepts (LiveKit requests are produced by the official
 // livekit-server-sdk clients and AccessToken), reject each kind of bad request the way the vendor
@@ -15,8 +15,8 @@ import {
   RoomServiceClient,
   S3Upload,
 } from 'livekit-server-sdk';
-import { startAll, startLiveKit, startAgora, startZego, zegoSignature, zegoSignedQuery } from './standins/index.mjs';
-import { jsonOrUndefined } from './json.mjs';
+import { startAll, startLiveKit, startAgora, startZego, zegoSignature, zegoSignedQuery } from './support/standins/index.mjs';
+import { jsonOrUndefined } from './support/json.mjs';
 
 const LK = { apiKey: 'APIstandinKey', apiSecret: 'standin-secret-0123456789abcdef0123456789' };
 const AG = { appId: '0123456789abcdef0123456789abcdef', customerId: 'cust-id', customerSecret: 'cust-secret' };

@@ -31,7 +31,7 @@ import { freeTcpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
 import { jsonOrUndefined } from './json.mjs';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 const START_TIMEOUT_MS = Number(process.env.RTCGATE_E2E_START_TIMEOUT_MS || 120_000);
 const KEEP = process.env.RTCGATE_E2E_KEEP === '1';
@@ -102,7 +102,7 @@ function testConfig(toml) {
     }
   }
   if (!sawMain || !sawMigrations) {
-    throw new Error('harness: wrangler.toml has no `main =` or `migrations_dir =` line to rewrite; update testConfig() in tests/e2e/harness.mjs');
+    throw new Error('harness: wrangler.toml has no `main =` or `migrations_dir =` line to rewrite; update testConfig() in tests/e2e/support/harness.mjs');
   }
   return out.join('\n');
 }
@@ -120,7 +120,7 @@ function withRateLimit(toml, { requests, period }) {
     return line;
   });
   if (replaced !== 2) {
-    throw new Error('harness: wrangler.toml has no [ratelimits.simple] limit/period to rewrite; update withRateLimit() in tests/e2e/harness.mjs');
+    throw new Error('harness: wrangler.toml has no [ratelimits.simple] limit/period to rewrite; update withRateLimit() in tests/e2e/support/harness.mjs');
   }
   return out.join('\n');
 }
