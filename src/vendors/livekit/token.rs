@@ -324,7 +324,7 @@ mod tests {
     }
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/livekit_jwt.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/livekit_jwt.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }

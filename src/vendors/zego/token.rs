@@ -180,7 +180,7 @@ mod tests {
     const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/zego_token04.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/zego_token04.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
