@@ -665,7 +665,7 @@ describe('ZEGO stand-in', () => {
   const call = (query) => http(`${zg.url}/?${query}`);
   const act = (action, params, opts) => call(zg.signedQuery(action, params, opts));
 
-  test('signature matches the VENDORS.md test vector', () => {
+  test('signature matches the example in ZEGOCLOUD\'s server API docs', () => {
     assert.equal(zegoSignature(12345, '4fd24687296dd9f3', '9193cc662a4c0ec135ec71fb57194b38', 1615186943), '43e5cfcca828314675f91b001390566a');
     assert.equal(zg.sign('4fd24687296dd9f3', 1615186943), '43e5cfcca828314675f91b001390566a');
   });

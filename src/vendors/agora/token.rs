@@ -1,4 +1,5 @@
-//! Agora AccessToken2 ("007") with one RTC service (VENDORS.md §1 "Agora AccessToken2").
+//! Agora AccessToken2 ("007") with one RTC service (AgoraIO/Tools
+//! `DynamicKey/AgoraDynamicKey/python3/src/{AccessToken2,RtcTokenBuilder2}.py`).
 //!
 //! Layout (integers little-endian, `string` = u16 length + raw bytes):
 //! ```text

@@ -1,4 +1,5 @@
-//! LiveKit access tokens: JWT, HS256 only (VENDORS.md §1 "LiveKit access token").
+//! LiveKit access tokens: JWT, HS256 only (livekit/protocol
+//! `auth/{grants,accesstoken,verifier}.go`).
 //!
 //! Pure functions: the caller injects the clock (`now_s`); nothing here reads the time,
 //! does I/O or draws randomness.

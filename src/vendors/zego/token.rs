@@ -1,4 +1,5 @@
-//! ZEGOCLOUD token04, AES-256-CBC form (VENDORS.md §1 "ZEGOCLOUD token04").
+//! ZEGOCLOUD token04, AES-256-CBC form (zegoim/zego_server_assistant
+//! `token/go/src/token04/token04.go`).
 //!
 //! ```text
 //! plaintext = {"app_id":u32,"user_id":str,"nonce":i32,"ctime":i64,"expire":ctime+ttl,"payload":str}
