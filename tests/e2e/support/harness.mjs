@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { freeTcpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
 import { jsonOrUndefined } from './json.mjs';
+import { withoutBuildTable } from '../../../scripts/wrangler_config.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -84,13 +85,9 @@ function workspace() {
 /** wrangler.toml for tests: no [build] step, migrations from the checkout, main = the snapshot. */
 function testConfig(toml) {
   const out = [];
-  let inBuild = false;
   let sawMain = false;
   let sawMigrations = false;
-  for (const line of toml.split('\n')) {
-    const header = line.match(/^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$/);
-    if (header) inBuild = header[1] === 'build';
-    if (inBuild) continue;
+  for (const line of withoutBuildTable(toml).split('\n')) {
     if (/^\s*main\s*=/.test(line)) {
       out.push('main = "build/index.js"');
       sawMain = true;
