@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, adminSetup, freePort } from '../tests/e2e/harness.mjs';
+import { ROOT, adminSetup, freePort } from '../tests/e2e/support/harness.mjs';
 import { runLoad } from './load.mjs';
 import { health, pooled, postJson, sdkMint, tokenRows } from './rows.mjs';
 import { cpuMicros, startWorkerd } from './workerd.mjs';

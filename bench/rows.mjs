@@ -1,6 +1,6 @@
 // The requests the benchmark rows send, shared by bench/side_by_side.mjs and bench/profile.mjs
 // so that a profile measures exactly what the side-by-side table does.
-import { api } from '../tests/e2e/harness.mjs';
+import { api } from '../tests/e2e/support/harness.mjs';
 
 /** Identities that reconnect: request i uses one of a pool of 256. */
 export const POOL = 256;

@@ -9,7 +9,7 @@
 // identity on every request. Prints a table and writes target/bench-side-by-side.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, adminSetup } from '../tests/e2e/harness.mjs';
+import { ROOT, adminSetup } from '../tests/e2e/support/harness.mjs';
 import { percentile, runLoad } from './load.mjs';
 import { POOL, health, sdkMint, tokenRows } from './rows.mjs';
 import { startWorkerd } from './workerd.mjs';

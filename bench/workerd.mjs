@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
-import { CREDS, startVendorStandins, vendorVars } from '../tests/e2e/fixtures.mjs';
-import { ROOT, freePort, randomToken } from '../tests/e2e/harness.mjs';
+import { CREDS, startVendorStandins, vendorVars } from '../tests/e2e/support/fixtures.mjs';
+import { ROOT, freePort, randomToken } from '../tests/e2e/support/harness.mjs';
 
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 /** The bench's per-key rate limit: counted on every request, never reached. */

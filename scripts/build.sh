@@ -10,10 +10,13 @@ if [ "${1:-}" = "--if-needed" ] && [ "${RTCGATE_PREBUILT:-}" = 1 ] && [ -f build
   exit 0
 fi
 
-export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+# ESBUILD_BIN: the pinned esbuild, through scripts/worker_build_esbuild.mjs, which first removes
+# the duplicate module keys wasm-bindgen writes into its output (see there).
+export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/scripts/worker_build_esbuild.mjs" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 # worker-build reruns wasm-bindgen and wasm-opt (~15 s) even when nothing changed; skip it
 # when the bundle is newer than every input of the build.
-inputs=(src api migrations Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs)
+inputs=(src api migrations Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs
+  scripts/worker_build_esbuild.mjs)
 if [ -f build/index.js ] && [ -f build/index_bg.wasm ] && [ -z "$(find "${inputs[@]}" -newer build/index_bg.wasm -print -quit)" ]; then
   log "Worker build is up to date"
 else
@@ -26,6 +29,15 @@ if ! node scripts/lighten_entry.mjs build/index.js 2>/dev/null; then
   log "build/index.js is not the unminified shim: building it again"
   NO_MINIFY=1 "$WORKER_BUILD_BIN" --release >&2
   node scripts/lighten_entry.mjs build/index.js
+fi
+
+# The bundle as `wrangler deploy` reads it: anything esbuild warns about here, a deployer sees.
+warnings=$("$ROOT/node_modules/.bin/esbuild" build/index.js --bundle --format=esm '--external:cloudflare:*' \
+  --external:./index_bg.wasm --outfile=/dev/null --log-level=warning 2>&1) || warnings="esbuild failed: $warnings"
+if [ -n "$warnings" ]; then
+  printf '%s\n' "$warnings" >&2
+  log "build/index.js: esbuild (as wrangler deploy bundles it) has the warnings above; the build must have none"
+  exit 1
 fi
 
 wasm=build/index_bg.wasm

@@ -6,7 +6,9 @@
 #   RTCGATE_DEV_API_KEY=rtc_sk_…  install exactly this API key for the local project; otherwise one is
 #                                 generated once, kept in .wrangler/rtcgate-dev-key, and printed
 #   RTCGATE_DEV_WATCH=1           let wrangler build (and rebuild on every change under src/)
-#                                 instead of building once up front
+#                                 instead of building once up front; wrangler 4.86.0 then runs the
+#                                 build a second time at start (it finds it up to date) and restarts
+#                                 the Worker once (scripts/wrangler_config.mjs says why)
 #   LIVEKIT_PORT / LIVEKIT_RTC_TCP_PORT / LIVEKIT_RTC_UDP_PORT (7880 / 7883 / 7884)
 #                                 the local LiveKit server's HTTP+WebSocket and media ports
 #   RTCGATE_DEV_LIVEKIT=standin   play LiveKit with the stand-in (LIVEKIT_STANDIN_PORT, 7880) instead
@@ -33,9 +35,12 @@ bash scripts/setup.sh
 
 if [ "${RTCGATE_DEV_WATCH:-}" = 1 ]; then
   unset RTCGATE_PREBUILT # wrangler runs [build] (scripts/build.sh) now and on every change
+  config=wrangler.toml
 else
   bash scripts/build.sh
-  export RTCGATE_PREBUILT=1
+  # The same settings without [build], so wrangler starts the built Worker once.
+  config=.dev.wrangler.toml
+  node scripts/wrangler_config.mjs wrangler.toml "$config"
 fi
 mkdir -p .wrangler
 
@@ -227,5 +232,5 @@ EOF
 # --test-scheduled serves /__scheduled, which runs the Cron Trigger's job on demand (the local
 # runtime does not fire crons by itself).
 # Not exec: the EXIT trap must stop the stand-ins when wrangler ends.
-wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --test-scheduled --var WEBHOOK_ALLOW_HTTP_LOOPBACK:1 \
-  "${vendor_vars[@]}"
+wrangler dev --config "$config" --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --test-scheduled \
+  --var WEBHOOK_ALLOW_HTTP_LOOPBACK:1 "${vendor_vars[@]}"

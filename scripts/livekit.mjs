@@ -12,7 +12,7 @@
 // LIVEKIT_API_SECRET; scripts/dev.sh passes each on as `wrangler dev --var`) as NAME=value lines,
 // then `ready`, then the server's log. SIGINT/SIGTERM stop it.
 
-import { startLiveKitServer } from '../tests/e2e/livekit_server.mjs';
+import { startLiveKitServer } from '../tests/e2e/support/livekit_server.mjs';
 
 const port = (name, fallback) => {
   const v = Number(process.env[name] || fallback);

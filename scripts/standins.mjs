@@ -1,4 +1,4 @@
-// Runs the project's vendor stand-ins (tests/e2e/standins/) as local LiveKit, Agora and ZEGOCLOUD
+// Runs the project's vendor stand-ins (tests/e2e/support/standins/) as local LiveKit, Agora and ZEGOCLOUD
 // servers, so `make dev` works without any vendor account. Started by scripts/dev.sh when
 // .dev.vars configures no vendor; can also be run alone:
 //
@@ -7,7 +7,7 @@
 // Settings (environment): STANDIN_HOST (127.0.0.1), LIVEKIT_STANDIN_PORT (7880),
 // AGORA_STANDIN_PORT (7881), ZEGO_STANDIN_PORT (7882), STANDIN_VENDORS (livekit,agora,zego: which
 // vendors to play; `make dev` leaves LiveKit to the real server, scripts/livekit.mjs). The credentials are the end-to-end suite's
-// fixed test values, CREDS in tests/e2e/fixtures.mjs (deliberately not read from the environment,
+// fixed test values, CREDS in tests/e2e/support/fixtures.mjs (deliberately not read from the environment,
 // where real ones may live).
 //
 // Prints one `NAME=value` line per Worker setting that points the Worker at the stand-ins (URLs and
@@ -15,8 +15,8 @@
 // `ready`; after that one line per request a stand-in receives (flagged `VIOLATION` when the
 // request breaks the vendor's rules). SIGINT/SIGTERM stop it.
 
-import { startLiveKit, startAgora, startZego } from '../tests/e2e/standins/index.mjs';
-import { standinOptions, vendorVars } from '../tests/e2e/fixtures.mjs';
+import { startLiveKit, startAgora, startZego } from '../tests/e2e/support/standins/index.mjs';
+import { standinOptions, vendorVars } from '../tests/e2e/support/fixtures.mjs';
 
 const host = process.env.STANDIN_HOST || '127.0.0.1';
 const port = (name, fallback) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: native unit and integration tests, one Worker build, then the end-to-end suite
-# against the real Worker (workerd under `wrangler dev`, local D1/KV; see tests/e2e/harness.mjs),
+# against the real Worker (workerd under `wrangler dev`, local D1/KV; see tests/e2e/support/harness.mjs),
 # then schemathesis holding the served OpenAPI document to the Worker.
 # Exits non-zero on the first failing stage.
 set -euo pipefail
@@ -35,10 +35,10 @@ stage "end-to-end suite: node --test tests/e2e/*.test.mjs"
 # Node 20's runner takes files, not a directory; one file at a time, since each starts Workers.
 node --test --test-concurrency=1 --test-timeout=600000 tests/e2e/*.test.mjs
 
-stage "OpenAPI conformance: schemathesis against the Worker (tests/e2e/schemathesis.mjs)"
+stage "OpenAPI conformance: schemathesis against the Worker (tests/e2e/support/schemathesis.mjs)"
 # Every check, the examples/coverage/fuzzing/stateful phases, a bounded number of cases per
 # operation; any failure or 5xx fails the stage.
-node tests/e2e/schemathesis.mjs
+node tests/e2e/support/schemathesis.mjs
 
 stage "all tests passed"
 if [ -n "$size_line" ]; then log "$size_line"; fi

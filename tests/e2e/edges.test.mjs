@@ -9,9 +9,9 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 
-import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
-import { CREDS } from './fixtures.mjs';
-import { jsonOrUndefined } from './json.mjs';
+import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { CREDS } from './support/fixtures.mjs';
+import { jsonOrUndefined } from './support/json.mjs';
 
 const ADMIN = randomToken();
 const LIMIT = 64 * 1024;

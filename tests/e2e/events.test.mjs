@@ -20,11 +20,11 @@ import { AccessToken } from 'livekit-server-sdk';
 import { ParticipantInfo, Room } from '@livekit/protocol';
 import { Webhook } from 'standardwebhooks';
 
-import { startWorker, api, adminSetup, randomToken, d1File } from './harness.mjs';
-import { startReceiver } from './receiver.mjs';
-import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
-import { livekitDelivery, postLiveKit } from './livekit_webhooks.mjs';
-import { waitFor } from './wait.mjs';
+import { startWorker, api, adminSetup, randomToken, d1File } from './support/harness.mjs';
+import { startReceiver } from './support/receiver.mjs';
+import { CREDS, startVendorStandins, vendorVars } from './support/fixtures.mjs';
+import { livekitDelivery, postLiveKit } from './support/livekit_webhooks.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const ADMIN = randomToken();
 const { livekit: LK } = CREDS;

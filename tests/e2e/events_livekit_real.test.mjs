@@ -23,10 +23,10 @@ import crypto from 'node:crypto';
 import { RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
 import { Webhook } from 'standardwebhooks';
 
-import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
-import { freePorts, startLiveKitServer } from './livekit_server.mjs';
-import { rtc, nextEvent, until, publishTone, joinWith } from './livekit_clients.mjs';
-import { startReceiver } from './receiver.mjs';
+import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
+import { rtc, nextEvent, until, publishTone, joinWith } from './support/livekit_clients.mjs';
+import { startReceiver } from './support/receiver.mjs';
 
 const ADMIN = randomToken();
 const API_KEY = `APIevents${crypto.randomBytes(6).toString('hex')}`;

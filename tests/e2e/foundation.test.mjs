@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT, startWorker, api, adminSetup, randomToken } from './harness.mjs';
+import { ROOT, startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startWorker, api as rawApi, adminSetup, randomToken, d1File } from './harness.mjs';
-import { startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
+import { startWorker, api as rawApi, adminSetup, randomToken, d1File } from './support/harness.mjs';
+import { startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
 
 let vendors;
 let w;

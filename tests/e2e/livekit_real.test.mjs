@@ -29,11 +29,11 @@ import { promisify } from 'node:util';
 
 import { AccessToken, RoomServiceClient } from 'livekit-server-sdk';
 
-import { ROOT, startWorker, api, adminSetup, randomToken } from './harness.mjs';
-import { startLiveKitServer } from './livekit_server.mjs';
-import { jsonOrUndefined } from './json.mjs';
-import { startLiveKit } from './standins/index.mjs';
-import { rtc, nextEvent, until, publishTone, firstAudibleFrame, joinWith } from './livekit_clients.mjs';
+import { ROOT, startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { startLiveKitServer } from './support/livekit_server.mjs';
+import { jsonOrUndefined } from './support/json.mjs';
+import { startLiveKit } from './support/standins/index.mjs';
+import { rtc, nextEvent, until, publishTone, firstAudibleFrame, joinWith } from './support/livekit_clients.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;

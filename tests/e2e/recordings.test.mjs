@@ -29,9 +29,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
-import { startLiveKit } from './standins/index.mjs';
-import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
+import { startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
+import { startLiveKit } from './support/standins/index.mjs';
+import { CREDS, startVendorStandins, vendorVars } from './support/fixtures.mjs';
 import { EncodedFileOutput, RoomCompositeEgressRequest, RoomEgress, S3Upload } from '@livekit/protocol';
 import { RoomServiceClient } from 'livekit-server-sdk';
 

@@ -1,5 +1,5 @@
 // rtc.room.* / rtc.participant.* / discovery against the real Worker (workerd under `wrangler dev`,
-// local D1/KV) and the strict vendor stand-ins (tests/e2e/standins): rooms on each vendor pinned with
+// local D1/KV) and the strict vendor stand-ins (tests/e2e/support/standins): rooms on each vendor pinned with
 // `vendor`, occupancy and participants from the vendor, every vendor error mapped to a stable code
 // without the vendor's words, idempotent create under 50-way concurrency, keyset paging while rooms
 // come and go, project isolation, routing with failover and the circuit breaker, and discovery.
@@ -17,9 +17,9 @@
 import { describe, test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
-import { startLiveKit } from './standins/index.mjs';
-import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
+import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { startLiveKit } from './support/standins/index.mjs';
+import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
 
 const ADMIN = randomToken();
 const VENDOR_TIMEOUT_MS = 1500;

@@ -1,4 +1,4 @@
-// Self-test of the vendor stand-ins (tests/e2e/standins/*). Run: node --test tests/e2e/standins.test.mjs
+// Self-test of the vendor stand-ins (tests/e2e/support/standins/*). Run: node --test tests/e2e/standins.test.mjs
 //
 // Each stand-in must accept what the vendor accepts (LiveKit requests are produced by the official
 // livekit-server-sdk clients and AccessToken), reject each kind of bad request the way the vendor
@@ -15,8 +15,8 @@ import {
   RoomServiceClient,
   S3Upload,
 } from 'livekit-server-sdk';
-import { startAll, startLiveKit, startAgora, startZego, zegoSignature, zegoSignedQuery } from './standins/index.mjs';
-import { jsonOrUndefined } from './json.mjs';
+import { startAll, startLiveKit, startAgora, startZego, zegoSignature, zegoSignedQuery } from './support/standins/index.mjs';
+import { jsonOrUndefined } from './support/json.mjs';
 
 const LK = { apiKey: 'APIstandinKey', apiSecret: 'standin-secret-0123456789abcdef0123456789' };
 const AG = { appId: '0123456789abcdef0123456789abcdef', customerId: 'cust-id', customerSecret: 'cust-secret' };
@@ -665,7 +665,7 @@ describe('ZEGO stand-in', () => {
   const call = (query) => http(`${zg.url}/?${query}`);
   const act = (action, params, opts) => call(zg.signedQuery(action, params, opts));
 
-  test('signature matches the VENDORS.md test vector', () => {
+  test('signature matches the example in ZEGOCLOUD\'s server API docs', () => {
     assert.equal(zegoSignature(12345, '4fd24687296dd9f3', '9193cc662a4c0ec135ec71fb57194b38', 1615186943), '43e5cfcca828314675f91b001390566a');
     assert.equal(zg.sign('4fd24687296dd9f3', 1615186943), '43e5cfcca828314675f91b001390566a');
   });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 
-import { startAgora, startZego, zegoSignature } from './standins/index.mjs';
+import { startAgora, startZego, zegoSignature } from './support/standins/index.mjs';
 
 const require = createRequire(import.meta.url);
 const { RtcTokenBuilder, RtcRole } = require('agora-token');

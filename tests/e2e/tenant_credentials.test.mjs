@@ -14,7 +14,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
+import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
 
 const ENCRYPTION_KEY = '3c9e21b84d57a6e0c3f19b2d4e8a7c5f0e1d2c3b4a5968778695a4b3c2d16a0f';
 

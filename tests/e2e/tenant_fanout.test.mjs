@@ -18,10 +18,10 @@ import http from 'node:http';
 
 import { ParticipantInfo, Room } from '@livekit/protocol';
 
-import { startWorker, api, adminSetup, randomToken, freePort } from './harness.mjs';
-import { startVendorStandins, vendorVars } from './fixtures.mjs';
-import { livekitDelivery, postLiveKit } from './livekit_webhooks.mjs';
-import { waitFor } from './wait.mjs';
+import { startWorker, api, adminSetup, randomToken, freePort } from './support/harness.mjs';
+import { startVendorStandins, vendorVars } from './support/fixtures.mjs';
+import { livekitDelivery, postLiveKit } from './support/livekit_webhooks.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const ADMIN = randomToken();
 const ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');

@@ -16,8 +16,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startWorker, api, adminSetup, randomToken } from './harness.mjs';
-import { startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
+import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
 
 const ADMIN = randomToken();
 const ENCRYPTION_KEY = '7b1e4d2c3a5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9';

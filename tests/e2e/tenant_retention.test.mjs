@@ -17,9 +17,9 @@ import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
-import { startWorker, api, adminSetup, randomToken, d1File, d1Execute, scheduled } from './harness.mjs';
-import { startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
-import { waitFor } from './wait.mjs';
+import { startWorker, api, adminSetup, randomToken, d1File, d1Execute, scheduled } from './support/harness.mjs';
+import { startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const ADMIN = randomToken();
 const NCS_SECRET = `ncs-${randomToken(8)}`;

@@ -1,6 +1,6 @@
 // rtc.token.issue against the real Worker (workerd under `wrangler dev`, local D1/KV) with the
 // three vendor stand-ins configured, every token checked by the vendors' own libraries:
-//  - LiveKit: PyPI `livekit-api` TokenVerifier (tests/e2e/verifiers/livekit_verify.py, run with the
+//  - LiveKit: PyPI `livekit-api` TokenVerifier (tests/e2e/support/verifiers/livekit_verify.py, run with the
 //    repo's .venv) AND npm `livekit-server-sdk` TokenVerifier (verifiers/vendor_verify.mjs), plus
 //    the decoded JWT compared claim by claim;
 //  - Agora: npm `agora-token` AccessToken2.from_string + verifySignature (vendor_verify.mjs), with
@@ -25,9 +25,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { ROOT, startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
-import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './fixtures.mjs';
-import { verifyLiveKit, verifyAgora } from './verifiers/vendor_verify.mjs';
+import { ROOT, startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
+import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
+import { verifyLiveKit, verifyAgora } from './support/verifiers/vendor_verify.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -42,8 +42,8 @@ const ZG_WRONG_SECRET = 'fa94dd0f974cf2e293728a526b028272';
 const SECRETS = [LK.apiSecret, AG.certificate, AG.customerSecret, ZG.serverSecret];
 
 const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
-const LIVEKIT_PY = path.join(ROOT, 'tests', 'e2e', 'verifiers', 'livekit_verify.py');
-const ZEGO_PY = path.join(ROOT, 'tests', 'e2e', 'verifiers', 'zego_decrypt.py');
+const LIVEKIT_PY = path.join(ROOT, 'tests', 'e2e', 'support', 'verifiers', 'livekit_verify.py');
+const ZEGO_PY = path.join(ROOT, 'tests', 'e2e', 'support', 'verifiers', 'zego_decrypt.py');
 
 let vendors; // { livekit, agora, zego }
 let lk;

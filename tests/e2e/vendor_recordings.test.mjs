@@ -12,8 +12,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startWorker, api as rawApi, adminSetup, randomToken } from './harness.mjs';
-import { startVendorStandins, vendorVars } from './fixtures.mjs';
+import { startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
+import { startVendorStandins, vendorVars } from './support/fixtures.mjs';
 
 const ADMIN = randomToken();
 const VENDOR_TIMEOUT_MS = 1500;

@@ -18,7 +18,8 @@ pub const CUSTOMER_ID: &str = "AGORA_CUSTOMER_ID";
 pub const CUSTOMER_SECRET: &str = "AGORA_CUSTOMER_SECRET";
 pub const API_BASE: &str = "AGORA_API_BASE";
 
-/// Agora's RESTful API host (VENDORS.md §2; `api.agora.io` serves the same API).
+/// Agora's RESTful API host (AgoraIO/Docs-Source `shared/common/channel-management-api/**`;
+/// `api.agora.io` serves the same API).
 pub const DEFAULT_API_BASE: &str = "https://api.sd-rtn.com";
 
 pub const APP_ID_INVALID: &str = "AGORA_APP_ID must be 32 hex characters";

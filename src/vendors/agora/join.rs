@@ -1,7 +1,7 @@
 //! Join tokens: turns a [`JoinGrant`] into an AccessToken2 for channel = room id and the
 //! participant's numeric uid, refusing grants an RTC token cannot express.
 //!
-//! What an AccessToken2 RTC service can say (VENDORS.md §1 "Agora AccessToken2"): join
+//! What an AccessToken2 RTC service can say (AgoraIO/Tools `DynamicKey/AgoraDynamicKey/python3/src/RtcTokenBuilder2.py`): join
 //! (privilege 1), publish audio (2), publish video (3), publish data (4). It cannot withhold
 //! subscribing and has no admin privilege, so `can_subscribe: false` and `is_admin: true`
 //! are refused rather than silently granted. Display name and metadata have no place in the
@@ -18,7 +18,8 @@ use crate::vendors::{grant_not_supported, JoinGrant, JoinToken};
 /// Agora channel names are at most 64 bytes (Docs-Source `shared/media-pull/reference/
 /// _restful-api.mdx`, "channelName … maximum length … 64 bytes").
 const MAX_CHANNEL_BYTES: usize = 64;
-/// Salts are drawn from 1..=SALT_MAX (VENDORS.md §1: "Salt in 1..99999999").
+/// Salts are drawn from 1..=SALT_MAX, the range Agora's own builders draw from (AgoraIO/Tools
+/// `DynamicKey/AgoraDynamicKey/python3/src/AccessToken2.py`).
 const SALT_MAX: u32 = 99_999_999;
 /// Largest multiple of SALT_MAX that fits a u32: draws at or above it would bias the salt.
 const SALT_ZONE: u32 = (u32::MAX / SALT_MAX) * SALT_MAX;

@@ -2,7 +2,7 @@
 //! destinations as Agora `storageConfig`, and its answers as [`RecordingState`]. `mod.rs`
 //! sends what these build.
 //!
-//! Facts (VENDOR-EVENTS.md §C1; AgoraIO/Docs-Source `cloud-recording/rest-api/{acquire,start,
+//! Facts (AgoraIO/Docs-Source `cloud-recording/rest-api/{acquire,start,
 //! query,stop,status-codes}.mdx`, `cloud-recording/reference/region-vendor.mdx`):
 //! - Basic auth as for the channel API; paths under `/v1/apps/{appid}/cloud_recording/`.
 //! - `acquire {cname, uid, clientRequest}` → `resourceId`, single use, valid five minutes:

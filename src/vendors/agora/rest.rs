@@ -1,7 +1,7 @@
 //! Agora's Channel Management RESTful API as pure functions: the requests we send and what
 //! its answers mean. No I/O here; `mod.rs` sends what these build.
 //!
-//! Facts (VENDORS.md §2 "Agora", and AgoraIO/Docs-Source
+//! Facts (AgoraIO/Docs-Source
 //! `shared/common/channel-management-api/**`):
 //! - `Authorization: Basic base64(customer_id:customer_secret)` on every call.
 //! - User list: `GET /dev/v1/channel/user/{appid}/{channel}` → `{success, data:{channel_exist,
@@ -14,7 +14,7 @@
 //!   `{status:"success", id}` (`endpoints/ban-user-privileges/create-rules.mdx`). `time` is in
 //!   minutes and `0` means "set matching users offline, no lasting ban"; `time_in_seconds`
 //!   is the newer alternative (it wins when both are sent). We send `time: 0` only, the field
-//!   VENDORS.md and Agora's own request examples use. `cname` without `uid` removes everyone.
+//!   Agora's own request examples use. `cname` without `uid` removes everyone.
 //! - Errors: non-200 with `{"message"}` (sometimes `reason`); 401 covers a wrong customer
 //!   pair AND an App ID that does not exist; the `X-Request-ID` response header identifies
 //!   the call for Agora support (`response-status-code.mdx`).

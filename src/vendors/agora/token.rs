@@ -1,4 +1,5 @@
-//! Agora AccessToken2 ("007") with one RTC service (VENDORS.md §1 "Agora AccessToken2").
+//! Agora AccessToken2 ("007") with one RTC service (AgoraIO/Tools
+//! `DynamicKey/AgoraDynamicKey/python3/src/{AccessToken2,RtcTokenBuilder2}.py`).
 //!
 //! Layout (integers little-endian, `string` = u16 length + raw bytes):
 //! ```text
@@ -518,7 +519,7 @@ mod tests {
     const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/agora_accesstoken2.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/agora_accesstoken2.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }

@@ -1,4 +1,5 @@
-//! LiveKit access tokens: JWT, HS256 only (VENDORS.md §1 "LiveKit access token").
+//! LiveKit access tokens: JWT, HS256 only (livekit/protocol
+//! `auth/{grants,accesstoken,verifier}.go`).
 //!
 //! Pure functions: the caller injects the clock (`now_s`); nothing here reads the time,
 //! does I/O or draws randomness.
@@ -324,7 +325,7 @@ mod tests {
     }
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/livekit_jwt.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/livekit_jwt.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }

@@ -1,4 +1,5 @@
-//! Reading a ZEGO answer: `{Code, Message, RequestId, Data}` (VENDORS.md §2), where `Code`
+//! Reading a ZEGO answer: `{Code, Message, RequestId, Data}` (ZEGOCLOUD/docs_all
+//! `core_products/real-time-voice-video/en/server/api-reference/**`), where `Code`
 //! decides the outcome even on HTTP 200. "Room does not exist" and "user not online" are
 //! outcomes rather than errors here, because what they mean depends on the call (a delete
 //! of a missing room succeeded, a kick of a missing user did not).

@@ -10,9 +10,11 @@ pub const SERVER_SECRET: &str = "ZEGO_SERVER_SECRET";
 pub const API_BASE: &str = "ZEGO_API_BASE";
 pub const RECORDING_API_BASE: &str = "ZEGO_RECORDING_API_BASE";
 
-/// ZEGO's unified (region-independent) server API address (VENDORS.md §2).
+/// ZEGO's unified (region-independent) server API address (ZEGOCLOUD/docs_all
+/// `core_products/real-time-voice-video/en/server/api-reference/accessing-server-apis.mdx`).
 pub const DEFAULT_API_BASE: &str = "https://rtc-api.zego.im";
-/// ZEGO Cloud Recording's unified address (VENDOR-EVENTS.md §C2).
+/// ZEGO Cloud Recording's unified address
+/// (https://www.zegocloud.com/docs/cloud-recording-server/start-record).
 pub const DEFAULT_RECORDING_API_BASE: &str = "https://cloudrecord-api.zego.im";
 
 pub const APP_ID_INVALID: &str = "ZEGO_APP_ID must be a non-zero unsigned 32-bit integer";

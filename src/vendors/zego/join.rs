@@ -1,4 +1,4 @@
-//! Join tokens for ZEGO: a strict-room token04 (VENDORS.md §1) carrying the room and the
+//! Join tokens for ZEGO: a strict-room token04 (zegoim/zego_server_assistant `token/go/src/token04`) carrying the room and the
 //! publish privilege, and the refusal of every grant token04 cannot express.
 
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! ZEGO Cloud Recording as pure functions: StartRecord, StopRecord and DescribeRecordStatus
 //! requests, our destinations as `StorageParams`, and the answers as [`RecordingState`].
 //!
-//! Facts (VENDOR-EVENTS.md §C2; ZEGOCLOUD/docs_all `extended_services/cloud_recording/en/server/
+//! Facts (ZEGOCLOUD/docs_all `extended_services/cloud_recording/en/server/
 //! {start-record,stop-record,describe-record-status}.yaml`, `return-codes.mdx`):
 //! - `POST {base}/?Action=…&<the signed common parameters of every ZEGO server API>` with the
 //!   business parameters as a JSON body; answers `{Code, Message, RequestId, Data}`.

@@ -1,5 +1,5 @@
-//! The signed query string every ZEGO server API call carries (VENDORS.md §2, ZEGOCLOUD;
-//! ZEGOCLOUD/docs_all `core_products/real-time-voice-video/en/server/api-reference/accessing-server-apis.mdx`):
+//! The signed query string every ZEGO server API call carries (ZEGOCLOUD/docs_all
+//! `core_products/real-time-voice-video/en/server/api-reference/accessing-server-apis.mdx`):
 //! `AppId`, a fresh 16-hex-character `SignatureNonce`, `Timestamp` in unix seconds (±10 min),
 //! `Signature = md5_hex(AppId + SignatureNonce + ServerSecret + Timestamp)` and
 //! `SignatureVersion=2.0`. The secret itself never travels.
@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn signature_matches_the_documented_vector() {
-        // VENDORS.md §2 ZEGOCLOUD test vector.
+        // The example in ZEGOCLOUD's `accessing-server-apis.mdx`.
         let sig = signature(12345, "4fd24687296dd9f3", "9193cc662a4c0ec135ec71fb57194b38", 1615186943);
         assert_eq!(sig, "43e5cfcca828314675f91b001390566a");
     }

@@ -1,4 +1,5 @@
-//! ZEGOCLOUD token04, AES-256-CBC form (VENDORS.md §1 "ZEGOCLOUD token04").
+//! ZEGOCLOUD token04, AES-256-CBC form (zegoim/zego_server_assistant
+//! `token/go/src/token04/token04.go`).
 //!
 //! ```text
 //! plaintext = {"app_id":u32,"user_id":str,"nonce":i32,"ctime":i64,"expire":ctime+ttl,"payload":str}
@@ -180,7 +181,7 @@ mod tests {
     const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
 
     fn vectors() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/zego_token04.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/zego_token04.json");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }

@@ -1,7 +1,8 @@
 // Agora Cloud Recording for the Agora stand-in (same host and Basic auth as the channel API).
 //
 // Sources (AgoraIO/Docs-Source, read, not copied): cloud-recording/rest-api/{acquire,start,query,stop,
-// status-codes}.mdx, cloud-recording/reference/region-vendor.mdx, and ../../../../shared/VENDOR-EVENTS.md §C1:
+// status-codes}.mdx and cloud-recording/reference/region-vendor.mdx, rendered under
+// https://docs.agora.io/en/api-reference/api-ref/cloud-recording (…/acquire, …/start, …/status-codes):
 //  - POST /v1/apps/{appid}/cloud_recording/acquire {cname, uid: "<decimal>", clientRequest:{scene,
 //    resourceExpiredHour 1–720, region, startParameter, excludeResourceIds}} → {cname, uid, resourceId}.
 //    A resource id is single use and valid five minutes.

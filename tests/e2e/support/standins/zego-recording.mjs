@@ -2,8 +2,9 @@
 // checks the common parameters and hands the action here).
 //
 // Sources (ZEGOCLOUD/docs_all, read, not copied): extended_services/cloud_recording/en/server/
-// {start-record,stop-record,describe-record-status}.yaml, return-codes.mdx, and
-// ../../../../shared/VENDOR-EVENTS.md §C2:
+// {start-record,stop-record,describe-record-status}.yaml and return-codes.mdx, rendered at
+// https://www.zegocloud.com/docs/cloud-recording-server/{start-record,stop-record,describe-record-status,
+// return-codes}:
 //  - POST /?Action=StartRecord|StopRecord|DescribeRecordStatus&<common parameters>, business
 //    parameters as a JSON body; answers {Code, Message, RequestId, Data}.
 //  - StartRecord: RoomId (required), RecordInputParams (required: RecordMode 1|2; StreamType 1–4;

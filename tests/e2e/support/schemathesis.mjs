@@ -5,7 +5,7 @@
 // the document does not describe, any schema-valid request refused for a reason the document does
 // not state. The run is bounded (examples per operation, and a wall-clock cap).
 //
-// Run: node tests/e2e/schemathesis.mjs   (after `bash scripts/build.sh` and `bash scripts/setup.sh`;
+// Run: node tests/e2e/support/schemathesis.mjs   (after `bash scripts/build.sh` and `bash scripts/setup.sh`;
 // `make test` runs it). Knobs: RTCGATE_SCHEMATHESIS_EXAMPLES (default 25 per operation and phase),
 // RTCGATE_SCHEMATHESIS_SEED (default fixed, so a run is reproducible), RTCGATE_SCHEMATHESIS_REPORT
 // (a directory for the JUnit/NDJSON reports).

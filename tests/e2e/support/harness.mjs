@@ -30,8 +30,9 @@ import { fileURLToPath } from 'node:url';
 import { freeTcpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
 import { jsonOrUndefined } from './json.mjs';
+import { withoutBuildTable } from '../../../scripts/wrangler_config.mjs';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 const START_TIMEOUT_MS = Number(process.env.RTCGATE_E2E_START_TIMEOUT_MS || 120_000);
 const KEEP = process.env.RTCGATE_E2E_KEEP === '1';
@@ -84,13 +85,9 @@ function workspace() {
 /** wrangler.toml for tests: no [build] step, migrations from the checkout, main = the snapshot. */
 function testConfig(toml) {
   const out = [];
-  let inBuild = false;
   let sawMain = false;
   let sawMigrations = false;
-  for (const line of toml.split('\n')) {
-    const header = line.match(/^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$/);
-    if (header) inBuild = header[1] === 'build';
-    if (inBuild) continue;
+  for (const line of withoutBuildTable(toml).split('\n')) {
     if (/^\s*main\s*=/.test(line)) {
       out.push('main = "build/index.js"');
       sawMain = true;
@@ -102,7 +99,7 @@ function testConfig(toml) {
     }
   }
   if (!sawMain || !sawMigrations) {
-    throw new Error('harness: wrangler.toml has no `main =` or `migrations_dir =` line to rewrite; update testConfig() in tests/e2e/harness.mjs');
+    throw new Error('harness: wrangler.toml has no `main =` or `migrations_dir =` line to rewrite; update testConfig() in tests/e2e/support/harness.mjs');
   }
   return out.join('\n');
 }
@@ -120,7 +117,7 @@ function withRateLimit(toml, { requests, period }) {
     return line;
   });
   if (replaced !== 2) {
-    throw new Error('harness: wrangler.toml has no [ratelimits.simple] limit/period to rewrite; update withRateLimit() in tests/e2e/harness.mjs');
+    throw new Error('harness: wrangler.toml has no [ratelimits.simple] limit/period to rewrite; update withRateLimit() in tests/e2e/support/harness.mjs');
   }
   return out.join('\n');
 }

@@ -1,12 +1,12 @@
 // Check rtcgate's tokens with the vendors' own npm libraries (pinned in /package.json).
 //
-//   import { verifyLiveKit, verifyAgora } from './tests/e2e/verifiers/vendor_verify.mjs';
+//   import { verifyLiveKit, verifyAgora } from './tests/e2e/support/verifiers/vendor_verify.mjs';
 //   const claims = await verifyLiveKit(token, apiKey, apiSecret);   // throws if rejected
 //   const info = verifyAgora(token, appCertificate);                  // throws if rejected
 //
 // CLI (prints the same objects as JSON; exit 1 if rejected, 2 on bad usage):
-//   node tests/e2e/verifiers/vendor_verify.mjs livekit TOKEN API_KEY API_SECRET
-//   node tests/e2e/verifiers/vendor_verify.mjs agora TOKEN APP_CERTIFICATE
+//   node tests/e2e/support/verifiers/vendor_verify.mjs livekit TOKEN API_KEY API_SECRET
+//   node tests/e2e/support/verifiers/vendor_verify.mjs agora TOKEN APP_CERTIFICATE
 
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { freeTcpPort, freeUdpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const START_TIMEOUT_MS = Number(process.env.RTCGATE_E2E_START_TIMEOUT_MS || 120_000);
 
 /** The pinned server version, read from scripts/tools.sh (its one source). */
