@@ -82,7 +82,7 @@ RTCGATE_ENCRYPTION_KEY=$encryption_key
 # Routing order for new rooms (default from wrangler.toml):
 # RTC_VENDOR_ORDER=livekit,agora,zego
 
-# Recording storage shared by all projects, each confined to its own folder (see README, Security):
+# Recording storage shared by all projects, each confined to its own folder (see docs/security.md):
 # RECORDING_DEFAULT_URI=
 # RECORDING_SHARED_BUCKETS=
 # RECORDING_S3_ACCESS_KEY=
@@ -93,7 +93,7 @@ RTCGATE_ENCRYPTION_KEY=$encryption_key
 # RECORDING_AZURE_ACCOUNT_NAME=
 # RECORDING_AZURE_ACCOUNT_KEY=
 
-# Vendor webhooks in (see README, Events and webhooks):
+# Vendor webhooks in (see docs/vendors.md, Vendor webhooks in):
 # AGORA_NCS_SECRET=
 # ZEGO_CALLBACK_SECRET=
 EOF

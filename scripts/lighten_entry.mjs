@@ -1,7 +1,7 @@
 // Post-build step (scripts/build.sh): worker-build 0.8.7's entry exports a WorkerEntrypoint
 // class wrapped in a Proxy whose traps make a new Proxy for the instance on every request and
 // another for every method read from it, to re-instantiate the wasm module after a trap. That
-// costs 6–9 % of a request's CPU (README, Performance), and workerd constructs the class itself
+// costs 6–9 % of a request's CPU (docs/performance-log.md, item 6), and workerd constructs the class itself
 // for every request too. This replaces the default export with a plain module-Worker object
 // whose fetch, queue and scheduled call the wasm exports directly (they take env and ctx as arguments and
 // need no instance), keeping the same recovery around each: before a call, re-instantiate if

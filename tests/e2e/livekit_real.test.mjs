@@ -409,7 +409,7 @@ function goBin() {
     if (dir && fs.existsSync(path.join(dir, 'go'))) return path.join(dir, 'go');
   }
   if (fs.existsSync('/usr/local/go/bin/go')) return '/usr/local/go/bin/go';
-  throw new Error('Go is not installed (see README: Go 1.26 or newer)');
+  throw new Error('Go is not installed (see docs/testing.md: Go 1.26 or newer)');
 }
 
 /** Runs the verifier on [{token, secret}] and returns its answers. */
