@@ -84,7 +84,7 @@ impl Agora {
         };
         join::join_token(&self.tokens, &self.app_id, &grant, rt.now_ms(), rt.entropy.as_ref())
             .map(|t| t.token)
-            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, format!("recorder token: {}", e.message)))
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, format!("recorder token: {}", e.log_text())))
     }
 
     /// acquire, then start at once (a resource id lives five minutes and is single use). A
@@ -92,7 +92,7 @@ impl Agora {
     /// remedy: a task it did start is then answered "already started" with its sid.
     async fn acquire_and_start(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         let storage = recording::storage_config(&spec.destination)
-            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.message))?;
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.log_text()))?;
         let acquire = recording::acquire_body(spec)?;
         let resource_id =
             recording::parse_acquire(&self.send(rt, "POST", self.paths().acquire(), Some(&acquire)).await?)?;

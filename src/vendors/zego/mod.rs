@@ -98,7 +98,7 @@ impl Zego {
     /// answer was lost is asked once more right away.
     async fn start_record(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         let storage = recording::storage_params(&spec.destination)
-            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.message))?;
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.log_text()))?;
         let body = recording::start_body(spec, storage);
         let data = match self.record_call(rt, recording::START, &body).await {
             Err(e) if e.is_outage() => self.record_call(rt, recording::START, &body).await?,
