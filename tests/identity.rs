@@ -22,14 +22,17 @@ fn body_text(r: &support::Reply) -> String {
     String::from_utf8(r.response.body.clone()).unwrap()
 }
 
-fn invalid(message: &str) -> (u16, Value) {
+/// An expected answer: its status and its body.
+type Answer = (u16, Value);
+
+fn invalid(message: &str) -> Answer {
     (
         400,
         json!({"error": {"code": "INVALID_REQUEST", "message": message, "request_id": REQUEST_ID, "field": "identity"}}),
     )
 }
 
-fn not_supported(vendor: &str, why: &str) -> (u16, Value) {
+fn not_supported(vendor: &str, why: &str) -> Answer {
     let message = format!("{vendor} cannot take this identity: {why}");
     let error = json!({"code": "IDENTITY_NOT_SUPPORTED", "message": message, "request_id": REQUEST_ID,
         "field": "identity", "vendor": vendor});
@@ -38,7 +41,7 @@ fn not_supported(vendor: &str, why: &str) -> (u16, Value) {
 
 /// Identities every vendor refuses the same way (the common rule), as the `identity` field
 /// of a body, with their answers.
-fn common_refusals() -> Vec<(Option<Value>, (u16, Value))> {
+fn common_refusals() -> Vec<(Option<Value>, Answer)> {
     vec![
         (None, invalid("'identity' is required")),
         (Some(Value::Null), invalid("'identity' is required")),
@@ -58,7 +61,7 @@ const ZEGO_CHARSET: &str = "ZEGO user ids may contain only ASCII letters, digits
 
 /// Per vendor: identities within the common rule that the vendor refuses, with their
 /// answers, and the longest or oddest ones it takes.
-fn vendor_cases(vendor: &str) -> (Vec<(String, (u16, Value))>, Vec<String>) {
+fn vendor_cases(vendor: &str) -> (Vec<(String, Answer)>, Vec<String>) {
     match vendor {
         "livekit" => (
             vec![
@@ -111,7 +114,7 @@ fn app_for(vendor: &str) -> (TestApp, String) {
     (t, key)
 }
 
-fn assert_answer(r: &support::Reply, expected: &(u16, Value), what: &str) {
+fn assert_answer(r: &support::Reply, expected: &Answer, what: &str) {
     assert_eq!((r.status, &r.json), (expected.0, &expected.1), "{what}");
     // Byte for byte, not only as a value: the envelope's keys in their order.
     assert_eq!(body_text(r), expected.1.to_string(), "{what}");
@@ -163,4 +166,70 @@ fn refused_identities_get_the_same_answer_on_every_route_and_vendor() {
             );
         }
     }
+}
+
+fn openapi() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api/openapi.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every string of the document, with where it is.
+fn strings(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((at.to_owned(), s.clone())),
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| strings(x, &format!("{at}/{i}"), out)),
+        Value::Object(map) => map.iter().for_each(|(k, x)| strings(x, &format!("{at}/{k}"), out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_openapi_document_states_the_identity_rules_the_code_applies() {
+    use rtcgate::domain::identity::{IdentityRule, MAX_IDENTITY_CHARS};
+    use rtcgate::domain::text::CONTROL_FREE_PATTERN;
+    use rtcgate::vendors::{agora, livekit, zego};
+
+    let doc = openapi();
+    let common = format!("1 to {MAX_IDENTITY_CHARS} characters, no control characters.");
+    for schema in ["IssueTokenRequest", "KickRequest"] {
+        let identity = &doc["components"]["schemas"][schema]["properties"]["identity"];
+        assert_eq!(identity["type"], "string", "{schema}");
+        assert_eq!(identity["minLength"], 1, "{schema}");
+        assert_eq!(identity["maxLength"], MAX_IDENTITY_CHARS, "{schema}");
+        assert_eq!(identity["pattern"], CONTROL_FREE_PATTERN, "{schema}");
+        assert!(identity["description"].as_str().unwrap().contains(&common), "{schema}: {}", identity["description"]);
+    }
+
+    // Each vendor's rule, in the words the document uses for it.
+    assert!(matches!(livekit::IDENTITY_RULE, IdentityRule::Utf8 { .. }));
+    assert!(matches!(agora::IDENTITY_RULE, IdentityRule::Utf8 { .. }));
+    let IdentityRule::AsciiUserId { punctuation, .. } = zego::IDENTITY_RULE else {
+        panic!("ZEGO takes ASCII user ids")
+    };
+    let (lk, ag, zg) =
+        (livekit::IDENTITY_RULE.max_bytes(), agora::IDENTITY_RULE.max_bytes(), zego::IDENTITY_RULE.max_bytes());
+    let in_the_request = format!(
+        "LiveKit at most {lk} bytes of UTF-8, Agora {ag} bytes, ZEGO {zg} bytes of ASCII letters, digits and ``{punctuation}``"
+    );
+    let in_the_refusal = format!(
+        "LiveKit at most {lk} bytes of UTF-8, Agora at most {ag} bytes, ZEGO at most {zg} bytes of ASCII letters, digits and ``{punctuation}``"
+    );
+    let request = doc["components"]["schemas"]["IssueTokenRequest"]["properties"]["identity"]["description"].as_str();
+    assert!(request.unwrap().contains(&in_the_request), "{request:?}\nshould say: {in_the_request}");
+    let refusal = doc["paths"]["/v1/rtc/token/issue"]["post"]["responses"]["422"]["description"].as_str();
+    assert!(refusal.unwrap().contains(&in_the_refusal), "{refusal:?}\nshould say: {in_the_refusal}");
+
+    // And no other copy of the vendor limits hides elsewhere in the document.
+    let mut all = Vec::new();
+    strings(&doc, "", &mut all);
+    let copies: Vec<&str> =
+        all.iter().filter(|(_, s)| s.contains("bytes of ASCII letters")).map(|(at, _)| at.as_str()).collect();
+    assert_eq!(
+        copies,
+        [
+            "/components/schemas/IssueTokenRequest/properties/identity/description",
+            "/paths//v1/rtc/token/issue/post/responses/422/description",
+        ],
+        "every statement of the vendors' identity limits is one this test checks"
+    );
 }

@@ -9,6 +9,7 @@ mod actions;
 mod answer;
 mod config;
 mod identity;
+pub use identity::IDENTITY_RULE;
 mod join;
 mod recording;
 mod signing;
@@ -26,6 +27,7 @@ use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
     RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::domain::identity::IdentityRule;
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 
@@ -259,9 +261,13 @@ impl Vendor for Zego {
         join::mint(&self.minter, self.config.app_id, grant, now_ms, entropy)
     }
 
+    fn identity_rule(&self) -> &'static IdentityRule {
+        &IDENTITY_RULE
+    }
+
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
-        identity::validate(&grant.identity)
+        self.identity_rule().check(&grant.identity)
     }
 }
 
@@ -749,7 +755,7 @@ mod tests {
 
         assert!(v.check_grant(&grant).is_ok());
         assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
-        let long = JoinGrant { identity: "a".repeat(64), ..grant };
+        let long = JoinGrant { identity: crate::domain::identity::Identity::parse("a".repeat(64)).unwrap(), ..grant };
         assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::IdentityNotSupported);
     }
 }
