@@ -119,3 +119,21 @@ fn every_code_renders_its_envelope_unchanged_by_a_cause() {
     assert_eq!(plain.envelope("r"), caused.envelope("r"));
     assert_eq!((plain.status(), &plain.headers), (caused.status(), &caused.headers));
 }
+
+#[test]
+fn work_after_the_response_logs_the_cause_of_what_it_could_not_do() {
+    // Nobody answers this failure, so it is logged where it happens, cause included.
+    let t = TestApp::new(&[support::ZEGO]);
+    let key = t.project_key();
+    let body = json!({"room": "standup", "identity": "u1"});
+    assert_eq!(send(&t, "POST", "/v1/rtc/token/issue", Some(body.clone()), &key, "req-1").status, 200);
+    t.native.clock.advance_ms(rtcgate::app::ROOM_REFRESH_AFTER_MS);
+    t.native.db.fail_statements_containing(Some("FROM rooms"));
+    let capture = LogCapture::start();
+    let r = send(&t, "POST", "/v1/rtc/token/issue", Some(body), &key, "req-2");
+    assert_eq!(r.status, 200, "served from the isolate's cache: {}", r.json);
+    assert_eq!(
+        capture.lines(),
+        [(Level::Error, "re-reading cached room standup: database: Other(\"injected failure\")".to_owned())]
+    );
+}
