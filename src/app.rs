@@ -185,7 +185,8 @@ impl IsolateCache {
                 Ok(None) => {
                     rooms.borrow_mut().remove(&key);
                 }
-                Err(_) => {
+                Err(e) => {
+                    crate::log::error(&format!("re-reading cached room {}: {}", key.1, e.log_text()));
                     if let Some(cached) = rooms.borrow_mut().get_mut(&key) {
                         cached.refreshing = false;
                     }
@@ -307,13 +308,7 @@ impl App {
                 }
                 r
             }
-            Err(err) => {
-                let mut r = ApiResponse::json(err.status(), &err.envelope(&request_id));
-                for (k, v) in &err.headers {
-                    r.set_header(k, v);
-                }
-                r
-            }
+            Err(err) => render_error(&err, &request_id),
         };
         response.set_header("x-request-id", &request_id);
         response.set_header("cache-control", "no-store");
@@ -374,6 +369,19 @@ impl App {
         let ctx = Ctx { app: self, rt, req, params, caller };
         handlers::serve(route, &ctx).await
     }
+}
+
+/// The one place an error becomes a response, and so the one place it is logged: once, with
+/// the request id the client is told to report.
+fn render_error(err: &ApiError, request_id: &str) -> ApiResponse {
+    if let Some((level, line)) = err.log_line(request_id) {
+        crate::log::write(level, &line);
+    }
+    let mut response = ApiResponse::json(err.status(), &err.envelope(request_id));
+    for (k, v) in &err.headers {
+        response.set_header(k, v);
+    }
+    response
 }
 
 /// A body must be JSON when its type is declared; an undeclared type is read as JSON.

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::text;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Bodies larger than this are refused with 413 before they are parsed.
@@ -33,26 +34,28 @@ impl Body {
 
     /// A non-empty string of at most `max_len` characters without control characters.
     pub fn required_str(&mut self, field: &str, max_len: usize) -> ApiResult<String> {
-        self.optional_str(field, max_len)?
-            .ok_or_else(|| ApiError::invalid_field(field, format!("'{field}' is required")))
+        self.required_parsed(field, |s| text::check(field, &s, max_len).map(|()| s))
     }
 
     pub fn optional_str(&mut self, field: &str, max_len: usize) -> ApiResult<Option<String>> {
+        self.optional_parsed(field, |s| text::check(field, &s, max_len).map(|()| s))
+    }
+
+    /// A required string parsed into its domain type by `parse`, which applies its rule.
+    pub fn required_parsed<T>(&mut self, field: &str, parse: impl FnOnce(String) -> ApiResult<T>) -> ApiResult<T> {
+        self.optional_parsed(field, parse)?
+            .ok_or_else(|| ApiError::invalid_field(field, format!("'{field}' is required")))
+    }
+
+    /// An optional string parsed into its domain type by `parse`.
+    pub fn optional_parsed<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(String) -> ApiResult<T>,
+    ) -> ApiResult<Option<T>> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::String(s)) => {
-                if s.is_empty() {
-                    Err(ApiError::invalid_field(field, format!("'{field}' must not be empty")))
-                } else if s.chars().count() > max_len {
-                    // Characters (code points), as JSON Schema's maxLength counts them; a
-                    // vendor whose own limit is in bytes checks that itself.
-                    Err(ApiError::invalid_field(field, format!("'{field}' must be at most {max_len} characters")))
-                } else if s.chars().any(char::is_control) {
-                    Err(ApiError::invalid_field(field, format!("'{field}' must not contain control characters")))
-                } else {
-                    Ok(Some(s))
-                }
-            }
+            Some(Value::String(s)) => parse(s).map(Some),
             Some(_) => Err(ApiError::invalid_field(field, format!("'{field}' must be a string"))),
         }
     }

@@ -146,13 +146,16 @@ pub struct ApiError {
     pub message: String,
     pub details: Map<String, Value>,
     pub headers: Vec<(String, String)>,
+    /// Why it happened, for the log line written when the error is answered (an internal
+    /// failure, a vendor's own text); never part of the response.
+    cause: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, status: None, message: message.into(), details: Map::new(), headers: Vec::new() }
+        ApiError { code, status: None, message: message.into(), details: Map::new(), headers: Vec::new(), cause: None }
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -170,6 +173,17 @@ impl ApiError {
         self
     }
 
+    /// Keeps `cause` for the log line written when this error is answered.
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// What to log about this error: its cause, or else what the client is told.
+    pub fn log_text(&self) -> &str {
+        self.cause.as_deref().unwrap_or(&self.message)
+    }
+
     pub fn status(&self) -> u16 {
         self.status.unwrap_or_else(|| self.code.status())
     }
@@ -185,8 +199,8 @@ impl ApiError {
 
     /// An internal failure. `cause` goes to the log line only; the client sees a fixed text.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        crate::log::error(&format!("internal error: {cause}"));
         ApiError::new(ErrorCode::Internal, "internal error; retry later or report the request_id")
+            .with_cause(cause.to_string())
     }
 
     pub fn room_not_found(room: &str) -> Self {
@@ -198,6 +212,15 @@ impl ApiError {
         ApiError::new(ErrorCode::RoomNotReady, "the room is still being created on its vendor; retry shortly")
             .with_detail("room", room_id)
             .with_header("Retry-After", "1")
+    }
+
+    /// The line logged when this error is answered, if it has one: its cause with the request
+    /// id the client was given (an error without a cause is the client's own mistake, and the
+    /// response says all there is to say). Internal failures are errors, the rest warnings.
+    pub fn log_line(&self, request_id: &str) -> Option<(crate::log::Level, String)> {
+        let cause = self.cause.as_deref()?;
+        let level = if self.code == ErrorCode::Internal { crate::log::Level::Error } else { crate::log::Level::Warn };
+        Some((level, format!("request {request_id}: {} {}: {cause}", self.status(), self.code.as_str())))
     }
 
     /// The envelope body: `{"error":{"code","message","request_id",...details}}`.

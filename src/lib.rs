@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod byte_cache;
+pub mod domain;
 pub mod entropy_pool;
 pub mod error;
 pub mod events;

@@ -126,7 +126,7 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
     // Effects first: a session a redone join opens is then reconciled in the same run.
     match crate::events::ingest::redo_unfinished(rt, crate::events::ingest::REDO_BATCH).await {
         Ok(redone) => (report.effects_applied, report.effects_failed) = (redone.applied, redone.failed),
-        Err(e) => crate::log::error(&format!("redoing event effects: {}", e.message)),
+        Err(e) => crate::log::error(&format!("redoing event effects: {}", e.log_text())),
     }
     reconcile(app, rt, &mut report).await;
     retain(&app.settings.maintenance, rt, &mut report).await;
@@ -155,7 +155,7 @@ pub async fn retain(settings: &Settings, rt: &Runtime, report: &mut Report) {
                     }
                 }
                 Err(e) => {
-                    crate::log::error(&format!("retention of {}: {}", kind.name(), e.message));
+                    crate::log::error(&format!("retention of {}: {}", kind.name(), e.log_text()));
                     break;
                 }
             }
@@ -171,7 +171,7 @@ pub async fn reconcile(app: &App, rt: &Runtime, report: &mut Report) {
     let due = match sessions::due_rooms(rt, started, SESSIONS_SCANNED, ROOMS_PER_RUN).await {
         Ok(due) => due,
         Err(e) => {
-            crate::log::error(&format!("reconciliation: {}", e.message));
+            crate::log::error(&format!("reconciliation: {}", e.log_text()));
             return;
         }
     };
@@ -184,7 +184,7 @@ pub async fn reconcile(app: &App, rt: &Runtime, report: &mut Report) {
             Ok(None) => report.rooms_skipped += 1,
             Err(e) => {
                 report.rooms_skipped += 1;
-                crate::log::error(&format!("reconciliation of {}: {}", room.room_id, e.message));
+                crate::log::error(&format!("reconciliation of {}: {}", room.room_id, e.log_text()));
             }
         }
     }

@@ -172,7 +172,6 @@ pub async fn choose(
     if let Some(d) = own.into_iter().filter(|d| location.is_under(&d.prefix)).max_by_key(|d| d.prefix.len()) {
         let credentials = open(settings, project_id, &d)?;
         credentials.recheck().map_err(|e| {
-            crate::log::warn(&format!("destination {} holds refused credentials: {}", d.id, e.message));
             ApiError::new(
                 ErrorCode::DestinationUnsupported,
                 format!(
@@ -183,6 +182,7 @@ pub async fn choose(
             )
             .with_detail("field", field)
             .with_detail("destination", d.id.as_str())
+            .with_cause(format!("destination {} holds refused credentials: {}", d.id, e.log_text()))
         })?;
         return Ok(Chosen { location, credentials, within: d.prefix, field });
     }
@@ -199,7 +199,6 @@ fn open(settings: &Settings, project_id: &str, d: &destinations::StoredDestinati
         .and_then(|v| StorageCredentials::from_json(&v))
         .filter(|c| c.kind() == d.kind)
         .ok_or_else(|| {
-            crate::log::warn(&format!("destination {} does not open with the current encryption key", d.id));
             ApiError::new(
                 ErrorCode::DestinationNotConfigured,
                 format!(
@@ -209,6 +208,7 @@ fn open(settings: &Settings, project_id: &str, d: &destinations::StoredDestinati
                 ),
             )
             .with_detail("destination", d.id.as_str())
+            .with_cause(format!("destination {} does not open with the current encryption key", d.id))
         })
 }
 

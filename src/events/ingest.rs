@@ -188,7 +188,7 @@ pub async fn redo_unfinished(rt: &Runtime, limit: u32) -> ApiResult<Redone> {
         match apply(rt, &stored).await {
             Ok(()) => done.applied += 1,
             Err(e) => {
-                crate::log::warn(&format!("redoing the effects of {}: {}", stored.event.id, e.message));
+                crate::log::warn(&format!("redoing the effects of {}: {}", stored.event.id, e.log_text()));
                 done.failed += 1;
             }
         }

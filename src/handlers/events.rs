@@ -13,19 +13,20 @@ use crate::http::RequestHeader;
 use crate::store::events as event_store;
 use crate::store::events::Event;
 
+/// The answer to a refused delivery; why exactly is the cause, for the log.
 fn rejected(vendor: &str, r: Rejection) -> ApiError {
     match r {
         Rejection::Unauthenticated(why) => {
-            crate::log::warn(&format!("{vendor} webhook refused: {why}"));
             ApiError::new(ErrorCode::Unauthenticated, format!("the {vendor} webhook signature is missing or invalid"))
+                .with_cause(format!("{vendor} webhook refused: {why}"))
         }
         Rejection::NotConfigured(setting) => {
-            crate::log::warn(&format!("{vendor} webhook refused: {setting} is not set"));
             ApiError::new(ErrorCode::Unauthenticated, format!("{vendor} webhooks are not configured ({setting})"))
+                .with_cause(format!("{vendor} webhook refused: {setting} is not set"))
         }
         Rejection::Malformed(why) => {
-            crate::log::warn(&format!("{vendor} webhook unreadable: {why}"));
             ApiError::new(ErrorCode::InvalidRequest, format!("the {vendor} webhook body cannot be read"))
+                .with_cause(format!("{vendor} webhook unreadable: {why}"))
         }
     }
 }
@@ -83,7 +84,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             ctx.rt.after_response(async move {
                 let window_ms = 2 * zego::MAX_SKEW_S * 1000;
                 if let Err(e) = event_store::forget_nonces(&rt, window_ms).await {
-                    crate::log::warn(&format!("forgetting old nonces: {}", e.message));
+                    crate::log::warn(&format!("forgetting old nonces: {}", e.log_text()));
                 }
             });
             zego::parse(&fields, &nonce, now_ms).map_err(|r| rejected(&vendor, r))?
@@ -98,7 +99,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             let rt = ctx.rt.clone();
             ctx.rt.after_response(async move {
                 if let Err(e) = ingest::apply(&rt, &stored).await {
-                    crate::log::warn(&format!("applying a vendor event (a redo will): {}", e.message));
+                    crate::log::warn(&format!("applying a vendor event (a redo will): {}", e.log_text()));
                 }
             });
         }

@@ -75,7 +75,7 @@ where
             let (purger, project) = (rt.clone(), k.project_id.to_owned());
             rt.after_response(async move {
                 if let Err(e) = idempotency::purge_expired(&purger, &project).await {
-                    crate::log::warn(&format!("purging expired idempotency keys: {}", e.message));
+                    crate::log::warn(&format!("purging expired idempotency keys: {}", e.log_text()));
                 }
             });
             return run(rt, &k, &owner, work).await;
@@ -148,7 +148,7 @@ where
                 Ok(true) => {}
                 Ok(false) => crate::log::warn(&format!("idempotency claim on {} was taken over", k.scope)),
                 // The claim stays and is taken over once abandoned; the work's error is the answer.
-                Err(r) => crate::log::warn(&format!("releasing an idempotency claim: {}", r.message)),
+                Err(r) => crate::log::warn(&format!("releasing an idempotency claim: {}", r.log_text())),
             }
             Err(e)
         }
@@ -168,7 +168,7 @@ async fn store_result(rt: &Runtime, k: &ClaimKey<'_>, owner: &str, status: u16, 
                 crate::log::warn(&format!("idempotency claim on {} was taken over before its result", k.scope));
                 return;
             }
-            Err(e) => last_error = e.message,
+            Err(e) => last_error = e.log_text().to_owned(),
         }
     }
     // Storage refuses the result: keep it where a retry that finds the claim abandoned looks
@@ -206,7 +206,7 @@ async fn adopt_kept(
 ) -> Reply {
     if owner == claim_owner {
         if let Err(e) = idempotency::complete(rt, k, &owner, status, &body).await {
-            crate::log::warn(&format!("storing a kept idempotent result: {}", e.message));
+            crate::log::warn(&format!("storing a kept idempotent result: {}", e.log_text()));
         }
     }
     replay(status, body)

@@ -5,13 +5,12 @@ use serde_json::{json, Value};
 use super::rooms::{load, vendor_of};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
+use crate::domain::identity::Identity;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routing;
 use crate::store::participants;
 use crate::time::rfc3339;
 use crate::vendors::{Capability, ParticipantRef, VendorFailure};
-
-pub const MAX_IDENTITY_BYTES: usize = 256;
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let room = load(ctx, ctx.param(0)).await?;
@@ -65,7 +64,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
 pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
-    let identity = body.required_str("identity", MAX_IDENTITY_BYTES)?;
+    let identity = body.required_parsed("identity", Identity::parse)?;
     let pin = body.optional_str("vendor", 32)?;
     // The contract's example repeats the room in the body; when present it must agree.
     let body_room = body.optional_str("room", 256)?;
@@ -81,14 +80,14 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         }
     }
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::ParticipantKick)?;
-    let uid = participants::find(ctx.rt, &room.id, &identity).await?.map(|r| r.uid);
-    let who = ParticipantRef { identity: identity.clone(), uid };
+    let uid = participants::find(ctx.rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
+    let who = ParticipantRef { identity: identity.to_string(), uid };
     let result = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
     match result {
         Ok(()) => Ok(Reply::ok(json!({ "ok": true }))),
         Err(e) if e.failure == VendorFailure::NotFound => {
             Err(ApiError::new(ErrorCode::ParticipantNotFound, format!("'{identity}' is not in room {}", room.id))
-                .with_detail("identity", identity))
+                .with_detail("identity", identity.as_str()))
         }
         Err(e) => Err(e.to_api_error()),
     }

@@ -7,10 +7,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::participants::MAX_IDENTITY_BYTES;
 use super::rooms::{check_name, create_room, looks_like_room_id, settled, vendor_of, NewRoom, MAX_NAME_CHARS};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
+use crate::domain::identity::Identity;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::registry_writer::Entry;
 use crate::store::{rooms, rooms::Room};
@@ -26,7 +26,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
     // No room name is longer than a new room's may be, so neither is a reference to one.
     let room_ref = body.required_str("room", MAX_NAME_CHARS)?;
-    let identity = body.required_str("identity", MAX_IDENTITY_BYTES)?;
+    let identity = body.required_parsed("identity", Identity::parse)?;
     let display_name = body.optional_str("display_name", 256)?;
     let ttl_s = body.optional_int("ttl_s", MIN_TTL_S, MAX_TTL_S)?.unwrap_or(DEFAULT_TTL_S);
     let can_publish = body.optional_bool("can_publish")?.unwrap_or(true);
@@ -39,7 +39,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
     let mut grant = JoinGrant {
         room_id: String::new(),
-        identity: identity.clone(),
+        identity,
         uid: 0,
         display_name,
         metadata_json: metadata,
@@ -57,7 +57,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
     Ok(Reply::ok_encoded(&Issued {
         expires_at: rfc3339(token.expires_at_ms),
-        identity: &identity,
+        identity: grant.identity.as_str(),
         join: &token.join,
         name: &room.name,
         room: &room.id,
@@ -131,7 +131,7 @@ async fn room_for_token(
 async fn register(ctx: &Ctx<'_>, grant: &JoinGrant, need_uid: bool) -> ApiResult<u32> {
     let entry = Entry {
         room_id: grant.room_id.clone(),
-        identity: grant.identity.clone(),
+        identity: grant.identity.to_string(),
         display_name: grant.display_name.clone(),
         metadata: grant.metadata_json.clone(),
         at_ms: ctx.rt.now_ms() as i64,

@@ -5,6 +5,7 @@
 mod counting;
 mod http;
 mod limiter;
+mod log_capture;
 mod sqlite;
 
 use std::cell::{Cell, RefCell};
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 pub use counting::{Counters, RoundTrips};
 pub use http::{json_response, Exchange, ScriptedHttp};
 pub use limiter::FixedWindowLimiter;
+pub use log_capture::LogCapture;
 pub use sqlite::SqliteDb;
 
 use futures_executor::{LocalPool, LocalSpawner};

@@ -420,7 +420,7 @@ async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
     }
     let mut uids = Vec::with_capacity(batch.len());
     for e in batch {
-        let uid = e.upsert(rt).await.map_err(|err| DbError::Other(err.message))?;
+        let uid = e.upsert(rt).await.map_err(|err| DbError::Other(err.log_text().to_owned()))?;
         uids.push(uid);
     }
     Ok(uids)

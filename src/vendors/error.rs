@@ -81,11 +81,11 @@ impl VendorError {
         matches!(self.failure, VendorFailure::Timeout | VendorFailure::Unreachable | VendorFailure::ServerError)
     }
 
-    /// The client's view. The summary may quote the vendor's own error text, so it goes to
-    /// the log only; the client gets our wording, the vendor's error code and request id.
+    /// The client's view. The summary may quote the vendor's own error text, so it is kept
+    /// as the error's cause, for the log only; the client gets our wording, the vendor's error
+    /// code and request id.
     pub fn to_api_error(&self) -> ApiError {
         let v = self.vendor;
-        crate::log::warn(&format!("{v}: {:?}: {}", self.failure, self.summary));
         let err = match &self.failure {
             VendorFailure::Timeout => ApiError::new(ErrorCode::VendorTimeout, format!("{v} did not answer in time")),
             VendorFailure::Unreachable => {
@@ -107,7 +107,7 @@ impl VendorError {
             VendorFailure::NotFound => ApiError::new(ErrorCode::RoomNotFound, format!("{v} does not know it")),
             VendorFailure::Rejected => ApiError::new(ErrorCode::VendorRejected, format!("{v} rejected the request")),
         };
-        let mut err = err.with_detail("vendor", v);
+        let mut err = err.with_detail("vendor", v).with_cause(format!("{v}: {:?}: {}", self.failure, self.summary));
         if let Some(id) = &self.vendor_request_id {
             err = err.with_detail("vendor_request_id", id.as_str());
         }

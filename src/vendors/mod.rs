@@ -15,6 +15,7 @@ use serde_json::Value;
 pub use capability::Capability;
 pub use error::{VendorError, VendorFailure};
 
+use crate::domain::identity::{Identity, IdentityRule};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{Entropy, Runtime};
 
@@ -90,7 +91,7 @@ pub struct ParticipantRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinGrant {
     pub room_id: String,
-    pub identity: String,
+    pub identity: Identity,
     /// Room-stable numeric uid from the participant registry (Agora joins with it).
     pub uid: u32,
     pub display_name: Option<String>,
@@ -117,7 +118,7 @@ impl JoinGrant {
     pub fn publisher(room_id: &str, identity: &str, uid: u32) -> JoinGrant {
         JoinGrant {
             room_id: room_id.to_owned(),
-            identity: identity.to_owned(),
+            identity: Identity::parse(identity.to_owned()).expect("a test identity passes the common rule"),
             uid,
             display_name: None,
             metadata_json: None,
@@ -398,6 +399,9 @@ pub trait Vendor {
         false
     }
 
+    /// What this vendor takes as an identity beyond the common rule (`Identity::parse`).
+    fn identity_rule(&self) -> &'static IdentityRule;
+
     /// Mints a join token in the vendor's own format. No I/O: signed in-isolate.
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken>;
 
@@ -465,14 +469,6 @@ pub trait Vendor {
 pub fn grant_not_supported(vendor: &str, grant: &str, why: &str) -> ApiError {
     ApiError::new(ErrorCode::GrantNotSupported, format!("{vendor} cannot enforce '{grant}': {why}"))
         .with_detail("field", grant)
-        .with_detail("vendor", vendor.to_owned())
-}
-
-/// `IDENTITY_NOT_SUPPORTED`: an identity that is well formed in general (1 to 256 characters,
-/// no control characters) but outside what `vendor` takes, e.g. ZEGO's shorter ASCII ids.
-pub fn identity_not_supported(vendor: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::IdentityNotSupported, format!("{vendor} cannot take this identity: {why}"))
-        .with_detail("field", "identity")
         .with_detail("vendor", vendor.to_owned())
 }
 

@@ -29,7 +29,8 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         crate::log::warn("webhook delivery: a queue message without a delivery id was dropped");
         return Ok(());
     };
-    let Some(delivery) = webhooks::pending_delivery(rt, &delivery_id).await.map_err(|e| e.message)? else {
+    let Some(delivery) = webhooks::pending_delivery(rt, &delivery_id).await.map_err(|e| e.log_text().to_owned())?
+    else {
         // Delivered already (a queue redelivery), dead, or its endpoint was deleted.
         return Ok(());
     };
@@ -38,11 +39,13 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
         // the event's effects sent it a second time.
         return Ok(());
     }
-    let Some(event) = events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.message)? else {
+    let Some(event) =
+        events::find(rt, &delivery.project_id, &delivery.event_id).await.map_err(|e| e.log_text().to_owned())?
+    else {
         // Nothing can ever be sent: dead, with the reason on the endpoint, not pending forever.
         crate::log::warn(&format!("webhook {}: delivery {delivery_id}: its event is gone", delivery.webhook_id));
         let attempt = Attempt::Dead { status: None, error: EVENT_GONE.to_owned() };
-        webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+        webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.log_text().to_owned())?;
         return Ok(());
     };
     let secret = match &app_settings.encryption_key {
@@ -74,7 +77,7 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
     if matches!(attempt, Attempt::Failed { .. }) {
         rt.queue.send(&message(&delivery.id, delivery.attempts + 1), settings.backoff_s(attempt_no)).await?;
     }
-    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.log_text().to_owned())?;
     Ok(())
 }
 
@@ -103,12 +106,13 @@ pub async fn dead_lettered(rt: &Runtime, body: &str) -> Result<(), String> {
         crate::log::warn("webhook dead letter: a message without a delivery id was dropped");
         return Ok(());
     };
-    let Some(delivery) = webhooks::pending_delivery(rt, &delivery_id).await.map_err(|e| e.message)? else {
+    let Some(delivery) = webhooks::pending_delivery(rt, &delivery_id).await.map_err(|e| e.log_text().to_owned())?
+    else {
         return Ok(());
     };
     crate::log::warn(&format!("webhook {}: delivery {delivery_id} dead-lettered by the queue", delivery.webhook_id));
     let attempt = Attempt::Dead { status: None, error: GAVE_UP.to_owned() };
-    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.message)?;
+    webhooks::record_attempt(rt, &delivery, &attempt).await.map_err(|e| e.log_text().to_owned())?;
     Ok(())
 }
 

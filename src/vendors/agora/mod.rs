@@ -9,6 +9,7 @@
 
 mod config;
 mod identity;
+pub use identity::IDENTITY_RULE;
 mod join;
 mod recording;
 mod rest;
@@ -25,6 +26,7 @@ use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
     RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::domain::identity::{Identity, IdentityRule};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, OutboundResponse, Runtime};
 
@@ -70,9 +72,9 @@ impl Agora {
     /// The bot's own token: join only (it publishes nothing), valid for a day — Agora does
     /// not renew a recorder's token, and query/stop stay callable for that long.
     fn recorder_token(&self, rt: &Runtime, spec: &RecordingSpec, uid: u32) -> Result<String, VendorError> {
-        let grant = JoinGrant {
+        let grant = |identity| JoinGrant {
             room_id: spec.room_id.clone(),
-            identity: format!("recorder-{uid}"),
+            identity,
             uid,
             display_name: None,
             metadata_json: None,
@@ -82,9 +84,12 @@ impl Agora {
             can_publish_data: Some(false),
             is_admin: false,
         };
-        join::join_token(&self.tokens, &self.app_id, &grant, rt.now_ms(), rt.entropy.as_ref())
+        Identity::parse(format!("recorder-{uid}"))
+            .and_then(|identity| {
+                join::join_token(&self.tokens, &self.app_id, &grant(identity), rt.now_ms(), rt.entropy.as_ref())
+            })
             .map(|t| t.token)
-            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, format!("recorder token: {}", e.message)))
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, format!("recorder token: {}", e.log_text())))
     }
 
     /// acquire, then start at once (a resource id lives five minutes and is single use). A
@@ -92,7 +97,7 @@ impl Agora {
     /// remedy: a task it did start is then answered "already started" with its sid.
     async fn acquire_and_start(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         let storage = recording::storage_config(&spec.destination)
-            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.message))?;
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.log_text()))?;
         let acquire = recording::acquire_body(spec)?;
         let resource_id =
             recording::parse_acquire(&self.send(rt, "POST", self.paths().acquire(), Some(&acquire)).await?)?;
@@ -265,9 +270,13 @@ impl Vendor for Agora {
         true
     }
 
+    fn identity_rule(&self) -> &'static IdentityRule {
+        &IDENTITY_RULE
+    }
+
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
-        identity::validate_identity(&grant.identity)
+        self.identity_rule().check(&grant.identity)
     }
 }
 
@@ -713,6 +722,6 @@ mod tests {
 
         assert!(v.check_grant(&grant).is_ok());
         assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
-        assert!(v.check_grant(&JoinGrant { identity: "a".repeat(256), ..grant }).is_err());
+        assert!(v.check_grant(&JoinGrant { identity: Identity::parse("a".repeat(256)).unwrap(), ..grant }).is_err());
     }
 }

@@ -4,34 +4,21 @@
 use serde_json::{json, Value};
 
 use super::token::{JoinClaims, LiveKitSigner};
-use crate::error::{ApiError, ApiResult};
-use crate::vendors::{identity_not_supported, JoinGrant, JoinToken};
+use crate::domain::identity::IdentityRule;
+use crate::error::ApiResult;
+use crate::vendors::{JoinGrant, JoinToken};
 
 /// LiveKit refuses a connection whose identity is empty or longer than
 /// `limit.max_participant_identity_length` bytes, 256 by default (livekit/livekit
 /// pkg/config/config.go `DefaultConfig`, checked in pkg/service/utils.go
-/// `ValidateConnectRequest` with Go's byte length).
-pub const MAX_IDENTITY_BYTES: usize = 256;
-
-/// LiveKit's limits, plus one of ours: no control characters (LiveKit allows them, but an
-/// identity is echoed into logs, URLs and client UIs).
-pub fn validate_identity(identity: &str) -> ApiResult<()> {
-    if identity.is_empty() {
-        return Err(ApiError::invalid_field("identity", "identity must not be empty"));
-    }
-    if identity.len() > MAX_IDENTITY_BYTES {
-        return Err(identity_not_supported("livekit", format!("at most {MAX_IDENTITY_BYTES} bytes of UTF-8")));
-    }
-    if identity.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("identity", "identity must not contain control characters"));
-    }
-    Ok(())
-}
+/// `ValidateConnectRequest` with Go's byte length). LiveKit allows control characters; the
+/// common rule refuses them (an identity is echoed into logs, URLs and client UIs).
+pub const IDENTITY_RULE: IdentityRule = IdentityRule::Utf8 { vendor: super::NAME, max_bytes: 256 };
 
 /// The JWT claims for `grant`. LiveKit enforces every grant flag itself, so none is refused.
 pub fn claims(grant: &JoinGrant) -> JoinClaims<'_> {
     JoinClaims {
-        identity: &grant.identity,
+        identity: grant.identity.as_str(),
         name: grant.display_name.as_deref(),
         metadata: grant.metadata_json.as_deref(),
         room: &grant.room_id,
@@ -46,7 +33,7 @@ pub fn claims(grant: &JoinGrant) -> JoinClaims<'_> {
 /// Signs a join token at `now_ms`. `expires_at_ms` is the token's own `exp` (whole seconds),
 /// so it never promises more than the server will honour.
 pub fn issue(signer: &LiveKitSigner, client_url: &str, grant: &JoinGrant, now_ms: u64) -> ApiResult<JoinToken> {
-    validate_identity(&grant.identity)?;
+    IDENTITY_RULE.check(&grant.identity)?;
     let now_s = now_ms / 1000;
     let token = signer.join_token(&claims(grant), now_s);
     let exp_s = now_s.saturating_add(u64::from(grant.ttl_s));
@@ -64,6 +51,7 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
+    use crate::domain::identity::Identity;
     use crate::error::ErrorCode;
 
     fn grant() -> JoinGrant {
@@ -81,16 +69,12 @@ mod tests {
 
     #[test]
     fn identity_limits() {
-        assert!(validate_identity("alice").is_ok());
-        assert!(validate_identity(&"é".repeat(128)).is_ok()); // 256 bytes
-        for bad in [String::new(), "a\nb".into(), "tab\there".into(), "nul\0".into()] {
-            let e = validate_identity(&bad).unwrap_err();
-            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad:?}");
-            assert_eq!(e.details["field"], "identity");
-        }
-        // Well formed in general, over LiveKit's own byte limit.
-        for long in ["x".repeat(257), "é".repeat(129)] {
-            let e = validate_identity(&long).unwrap_err();
+        let check = |s: &str| IDENTITY_RULE.check(&Identity::parse(s.to_owned()).unwrap());
+        assert!(check("alice").is_ok());
+        assert!(check(&"é".repeat(128)).is_ok()); // 256 bytes
+                                                  // Well formed in general, over LiveKit's own byte limit.
+        for long in ["é".repeat(129), format!("{}é", "x".repeat(255))] {
+            let e = check(&long).unwrap_err();
             assert_eq!((e.code, e.details["vendor"].as_str()), (ErrorCode::IdentityNotSupported, Some("livekit")));
             assert!(e.message.contains("256 bytes"), "{}", e.message);
         }
@@ -139,7 +123,7 @@ mod tests {
             p["video"],
             json!({"roomJoin": true, "room": "rm_7Hq2", "canPublish": true, "canSubscribe": true, "canPublishData": true})
         );
-        let bad = JoinGrant { identity: String::new(), ..grant() };
-        assert_eq!(issue(&signer, "wss://h", &bad, 0).unwrap_err().details["field"], "identity");
+        let long = JoinGrant { identity: Identity::parse("é".repeat(129)).unwrap(), ..grant() };
+        assert_eq!(issue(&signer, "wss://h", &long, 0).unwrap_err().details["field"], "identity");
     }
 }

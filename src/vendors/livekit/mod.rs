@@ -11,6 +11,7 @@
 mod config;
 mod egress;
 mod join;
+pub use join::IDENTITY_RULE;
 mod rooms;
 pub mod token;
 mod twirp;
@@ -30,6 +31,7 @@ use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
     RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::domain::identity::IdentityRule;
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 
@@ -113,9 +115,13 @@ impl Vendor for LiveKit {
         join::issue(&self.client.signer, &self.client_url, grant, now_ms)
     }
 
+    fn identity_rule(&self) -> &'static IdentityRule {
+        &IDENTITY_RULE
+    }
+
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         // LiveKit tokens express every grant of the contract; only the identity has limits.
-        join::validate_identity(&grant.identity)
+        self.identity_rule().check(&grant.identity)
     }
 
     async fn start_recording(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {

@@ -43,7 +43,7 @@ pub fn mint(
     entropy: &dyn Entropy,
 ) -> ApiResult<JoinToken> {
     refuse_unenforceable(grant)?;
-    identity::validate(&grant.identity)?;
+    identity::IDENTITY_RULE.check(&grant.identity)?;
     if grant.ttl_s == 0 {
         return Err(ApiError::invalid_field("ttl_s", "a ZEGO token must live at least 1 second"));
     }
@@ -53,7 +53,7 @@ pub fn mint(
     let mut iv_bytes = [0u8; 16];
     entropy.fill(&mut iv_bytes);
     let token = minter.token04(
-        &grant.identity,
+        grant.identity.as_str(),
         &strict_room_payload(&grant.room_id, grant.can_publish),
         ctime_s as i64,
         i64::from(grant.ttl_s),
@@ -63,7 +63,7 @@ pub fn mint(
     Ok(JoinToken {
         token,
         expires_at_ms: (ctime_s + u64::from(grant.ttl_s)) * 1000,
-        join: json!({ "app_id": app_id, "room_id": grant.room_id, "user_id": grant.identity }),
+        join: json!({ "app_id": app_id, "room_id": grant.room_id, "user_id": grant.identity.as_str() }),
     })
 }
 
@@ -72,6 +72,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+    use crate::domain::identity::Identity;
     use crate::error::ErrorCode;
 
     const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
@@ -158,7 +159,9 @@ mod tests {
     #[test]
     fn refuses_bad_identity_and_zero_ttl() {
         let entropy = CountingEntropy(Cell::new(0));
-        let e = mint(&minter(), 1, &JoinGrant { identity: "a b".into(), ..grant() }, 0, &entropy).unwrap_err();
+        let e =
+            mint(&minter(), 1, &JoinGrant { identity: Identity::parse("a b".into()).unwrap(), ..grant() }, 0, &entropy)
+                .unwrap_err();
         assert_eq!(e.details["field"], "identity");
         let e = mint(&minter(), 1, &JoinGrant { ttl_s: 0, ..grant() }, 0, &entropy).unwrap_err();
         assert_eq!(e.details["field"], "ttl_s");

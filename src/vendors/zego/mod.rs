@@ -9,6 +9,7 @@ mod actions;
 mod answer;
 mod config;
 mod identity;
+pub use identity::IDENTITY_RULE;
 mod join;
 mod recording;
 mod signing;
@@ -26,6 +27,7 @@ use super::{
     entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
     RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::domain::identity::IdentityRule;
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 
@@ -98,7 +100,7 @@ impl Zego {
     /// answer was lost is asked once more right away.
     async fn start_record(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
         let storage = recording::storage_params(&spec.destination)
-            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.message))?;
+            .map_err(|e| VendorError::new(NAME, VendorFailure::Rejected, e.log_text()))?;
         let body = recording::start_body(spec, storage);
         let data = match self.record_call(rt, recording::START, &body).await {
             Err(e) if e.is_outage() => self.record_call(rt, recording::START, &body).await?,
@@ -259,9 +261,13 @@ impl Vendor for Zego {
         join::mint(&self.minter, self.config.app_id, grant, now_ms, entropy)
     }
 
+    fn identity_rule(&self) -> &'static IdentityRule {
+        &IDENTITY_RULE
+    }
+
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
-        identity::validate(&grant.identity)
+        self.identity_rule().check(&grant.identity)
     }
 }
 
@@ -749,7 +755,7 @@ mod tests {
 
         assert!(v.check_grant(&grant).is_ok());
         assert_eq!(v.check_grant(&admin).unwrap_err().code, ErrorCode::GrantNotSupported);
-        let long = JoinGrant { identity: "a".repeat(64), ..grant };
+        let long = JoinGrant { identity: crate::domain::identity::Identity::parse("a".repeat(64)).unwrap(), ..grant };
         assert_eq!(v.check_grant(&long).unwrap_err().code, ErrorCode::IdentityNotSupported);
     }
 }
