@@ -12,14 +12,6 @@ use std::process::Command;
 /// What a reference to the folder outside the repository looks like in code, scripts and prose.
 const OUTSIDE: &str = "../shared";
 
-/// Files allowed to name it for now, each with why. An entry is refused once its file no longer
-/// names it, so none outlives its reason.
-const STILL_POINTING_OUTSIDE: &[(&str, &str)] = &[(
-    "README.md",
-    "names the API contract and the token vectors by their old place; they are in \
-     docs/contract/realtime-comms-api.txt and tests/fixtures/vectors/",
-)];
-
 fn repository_files(root: &Path) -> Vec<String> {
     let out = Command::new("git")
         .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
@@ -52,7 +44,6 @@ fn no_file_reads_or_points_outside_the_repository() {
         );
     }
     let mut offenders = Vec::new();
-    let mut allowed_seen = Vec::new();
     for name in &files {
         if name == file!() {
             continue; // it names the folder to look for it
@@ -60,10 +51,6 @@ fn no_file_reads_or_points_outside_the_repository() {
         // A file deleted in the work tree but not yet in the index: nothing to read.
         let Ok(bytes) = std::fs::read(root.join(name)) else { continue };
         if !mentions(&bytes, OUTSIDE) {
-            continue;
-        }
-        if STILL_POINTING_OUTSIDE.iter().any(|(allowed, _)| allowed == name) {
-            allowed_seen.push(name.as_str());
             continue;
         }
         let lines: Vec<String> = String::from_utf8_lossy(&bytes)
@@ -79,7 +66,4 @@ fn no_file_reads_or_points_outside_the_repository() {
         "files that read or point at {OUTSIDE} (put the data in tests/fixtures/ or docs/ and point there):\n{}",
         offenders.join("\n")
     );
-    let stale: Vec<&str> =
-        STILL_POINTING_OUTSIDE.iter().map(|(name, _)| *name).filter(|name| !allowed_seen.contains(name)).collect();
-    assert!(stale.is_empty(), "{stale:?} no longer name {OUTSIDE}: remove them from STILL_POINTING_OUTSIDE");
 }
