@@ -858,3 +858,97 @@ fn agora_recording_status_follows_cloud_recording_notices() {
     assert_eq!(agora(&t, &notice("n-late", 40, "SID-1", json!({"msgName": "recorder_started"}))).status, 200);
     assert_eq!(status(), "complete");
 }
+
+/// A ZEGO callback posted as JSON: `fields` plus the signature over (secret, timestamp, nonce).
+fn zego_json(t: &TestApp, fields: Value, nonce: &str) -> support::Reply {
+    let form = zego_form("", nonce, NOW_S);
+    let mut body = fields;
+    for (k, v) in url::form_urlencoded::parse(form.trim_start_matches('&').as_bytes()) {
+        body[k.as_ref()] = json!(v);
+    }
+    post_vendor(t, "zego", &body.to_string(), &[("content-type", "application/json")])
+}
+
+/// ZEGO's cloud recording callbacks name a task by the `task_id` ZEGO gave at StartRecord: a
+/// stop under way, the upload finished (whole or partly), a failure move the recording; another
+/// task's callback and a late one move nothing.
+#[test]
+fn zego_recording_status_follows_cloud_recording_callbacks() {
+    let t = TestApp::new(&[
+        ZEGO,
+        EVENTS,
+        &[
+            ("ZEGO_RECORDING_API_BASE", "https://zego-rec.test"),
+            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+            ("RECORDING_S3_SECRET", "s3-secret"),
+            ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
+        ],
+    ]);
+    let (project, key) = t.project_and_key();
+    let tasks = std::rc::Rc::new(std::cell::Cell::new(0));
+    let started = tasks.clone();
+    t.native.http.respond_with(move |req| {
+        let data = if req.url.contains("Action=StartRecord") {
+            started.set(started.get() + 1);
+            json!({"TaskId": format!("TASK-{}", started.get())})
+        } else {
+            json!({"Status": 2, "RecordFiles": []})
+        };
+        json_response(200, &json!({"Code": 0, "Message": "succeed", "RequestId": "r1", "Data": data}))
+    });
+    let mut rooms = Vec::new();
+    for name in ["whole", "partial", "failing"] {
+        let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "zego"})), Some(&key));
+        assert_eq!(room.status, 201, "{}", room.json);
+        let room = room.json["room"].as_str().unwrap().to_owned();
+        let s = t.call(
+            "POST",
+            "/v1/rtc/recording/start",
+            Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/{name}/")})),
+            Some(&key),
+        );
+        assert_eq!(s.status, 201, "{}", s.json);
+        rooms.push((
+            room,
+            s.json["recording"].as_str().unwrap().to_owned(),
+            s.json["status"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(tasks.get(), 3, "one ZEGO task per recording: TASK-1, TASK-2, TASK-3");
+    // As stored (`get` would ask ZEGO; the list shows what the callbacks made of it).
+    let status = |recording: &str| {
+        let r = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
+        assert_eq!(r.status, 200, "{}", r.json);
+        let items = r.json["items"].as_array().unwrap();
+        let item = items.iter().find(|i| i["recording"] == recording).unwrap_or_else(|| panic!("{}", r.json));
+        item["status"].as_str().unwrap().to_owned()
+    };
+    let callback = |room: &str, task: &str, event_type: u32, sequence: u32, detail: Value| {
+        let fields = json!({"app_id": 1234567890, "task_id": task, "room_id": room, "event_type": event_type,
+                            "sequence": sequence, "message": "", "detail": detail});
+        let r = zego_json(&t, fields, &format!("n-{task}-{event_type}-{sequence}"));
+        assert_eq!(r.status, 200, "{}", r.json);
+    };
+    let (whole, whole_rec, before) = &rooms[0];
+    // Another task's callback (a task id this room never had) moves nothing.
+    callback(whole, "TASK-9", 5, 1, json!({}));
+    assert_eq!(&status(whole_rec), before);
+    callback(whole, "TASK-1", 5, 2, json!({}));
+    assert_eq!(status(whole_rec), "stopping");
+    let files = json!({"upload_status": 1, "file_info": [{"file_url": "https://b.s3/rtc/x.mp4", "file_size": 4096, "duration": 61000}]});
+    callback(whole, "TASK-1", 1, 3, files);
+    assert_eq!(status(whole_rec), "complete");
+    // A late "stopping" does not reopen it.
+    callback(whole, "TASK-1", 5, 4, json!({}));
+    assert_eq!(status(whole_rec), "complete");
+
+    let (partial, partial_rec, _) = &rooms[1];
+    callback(partial, "TASK-2", 1, 1, json!({"upload_status": 2}));
+    assert_eq!(status(partial_rec), "failed", "a partial upload is a failure");
+    let (failing, failing_rec, _) = &rooms[2];
+    callback(failing, "TASK-3", 2, 1, json!({}));
+    assert_eq!(status(failing_rec), "failed");
+    let types: Vec<Value> = events(&t, &key, &format!("?room={whole}")).iter().map(|e| e["type"].clone()).collect();
+    assert!(types.contains(&json!("recording.ended")), "{types:?}");
+}
