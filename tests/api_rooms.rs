@@ -338,6 +338,50 @@ fn unpinned_create_fails_over_past_a_down_vendor() {
     assert_eq!(disc.json["vendors"][0]["status"], "live");
 }
 
+/// A breaker opening is published to KV: another isolate (another `App` over the same KV and
+/// D1), which has seen no failure itself, skips the vendor and reports it down until the
+/// cool-down ends, then tries it again.
+#[test]
+fn a_breaker_opening_is_shared_with_other_isolates() {
+    let t = TestApp::new(&[LIVEKIT, AGORA]);
+    let key = t.project_key();
+    t.native.http.respond_with(|req| {
+        if req.url.contains("livekit") {
+            Err(HttpError::Unreachable("connection refused".into()))
+        } else {
+            json_response(200, &agora_users(0))
+        }
+    });
+    for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+        let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": format!("a{i}")})), Some(&key));
+        assert_eq!((c.status, c.json["vendor"].as_str()), (201, Some("agora")), "{}", c.json);
+    }
+    let livekit_calls = || t.native.http.sent().iter().filter(|x| x.request.url.contains("livekit")).count();
+    assert_eq!(livekit_calls(), rtcgate::routing::BREAKER_THRESHOLD as usize, "each create tried LiveKit first");
+
+    let other = support::app_with(&[LIVEKIT, AGORA]);
+    let on_other = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let req = request(method, path, body, &key);
+        let response = block_on(other.handle(&t.native.runtime, req));
+        (response.status, response.json_body())
+    };
+    let (status, created) = on_other("POST", "/v1/rtc/room/create", Some(json!({"name": "elsewhere"})));
+    assert_eq!((status, created["vendor"].as_str()), (201, Some("agora")), "{created}");
+    assert_eq!(livekit_calls(), 3, "the other isolate skipped LiveKit without trying it");
+    let (_, disc) = on_other("GET", "/v1/discovery/rtc.room.create", None);
+    assert_eq!(
+        (disc["vendors"][0]["vendor"].as_str(), disc["vendors"][0]["status"].as_str()),
+        (Some("livekit"), Some("down"))
+    );
+
+    t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
+    let (_, disc) = on_other("GET", "/v1/discovery/rtc.room.create", None);
+    assert_eq!(disc["vendors"][0]["status"], "live", "{disc}");
+    let (status, _) = on_other("POST", "/v1/rtc/room/create", Some(json!({"name": "after"})));
+    assert_eq!(status, 201);
+    assert_eq!(livekit_calls(), 4, "after the cool-down the other isolate tries LiveKit again");
+}
+
 #[test]
 fn pins_are_checked() {
     let t = TestApp::new(&[AGORA]);
