@@ -952,3 +952,79 @@ fn zego_recording_status_follows_cloud_recording_callbacks() {
     let types: Vec<Value> = events(&t, &key, &format!("?room={whole}")).iter().map(|e| e["type"].clone()).collect();
     assert!(types.contains(&json!("recording.ended")), "{types:?}");
 }
+
+/// Another project asking for a room of A's, by its id or its name, in `usage?room=` and
+/// `recording/list?room=`, sees nothing of A's: by id an empty answer, by a name it does not
+/// have a 404, by a name it has too only its own room.
+#[test]
+fn usage_and_recordings_by_room_show_another_project_nothing() {
+    let t = TestApp::new(&[
+        AGORA,
+        EVENTS,
+        &[
+            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+            ("RECORDING_S3_SECRET", "s3-secret"),
+            ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
+        ],
+    ]);
+    let (project_a, a) = t.project_and_key();
+    let b = t.project_key();
+    // A's rooms: one with a session and a recording, one whose name only A has.
+    let (room, uid) = agora_member(&t, &a, "standup", "alice");
+    agora_member(&t, &a, "a-only", "alice");
+    let join = json!({"noticeId": "n-1", "productId": 1, "eventType": 103, "notifyMs": NOW_MS,
+                      "payload": {"channelName": room, "uid": uid, "platform": 7, "clientSeq": 1, "ts": NOW_S}});
+    let leave = json!({"noticeId": "n-2", "productId": 1, "eventType": 104, "notifyMs": NOW_MS + 60_000,
+                       "payload": {"channelName": room, "uid": uid, "platform": 7, "clientSeq": 2,
+                                   "ts": NOW_S + 60, "reason": 1, "duration": 60}});
+    assert_eq!(agora(&t, &join.to_string()).status, 200);
+    assert_eq!(agora(&t, &leave.to_string()).status, 200);
+    t.native.http.respond_with(|req| {
+        if req.url.ends_with("/acquire") {
+            json_response(200, &json!({"resourceId": "RID-1"}))
+        } else {
+            json_response(200, &json!({"resourceId": "RID-1", "sid": "SID-1"}))
+        }
+    });
+    let started = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project_a}/p/")})),
+        Some(&a),
+    );
+    assert_eq!(started.status, 201, "{}", started.json);
+    // B has a room of the same name, with nothing in it.
+    let (room_b, _) = agora_member(&t, &b, "standup", "bob");
+    assert_ne!(room_b, room);
+
+    let usage =
+        |key: &str, query: &str| t.call("GET", &format!("/v1/rtc/usage?from=2023-11-14&{query}"), None, Some(key));
+    let recordings =
+        |key: &str, query: &str| t.call("GET", &format!("/v1/rtc/recording/list?{query}"), None, Some(key));
+    // What A sees: its session and its recording, by id and by name.
+    for query in [format!("room={room}"), "room=standup".to_owned()] {
+        let u = usage(&a, &query);
+        assert_eq!((u.status, u.json["totals"]["sessions"].as_i64()), (200, Some(1)), "{query}: {}", u.json);
+        let r = recordings(&a, &query);
+        assert_eq!((r.status, r.json["items"].as_array().map(Vec::len)), (200, Some(1)), "{query}: {}", r.json);
+    }
+    // B, by A's room id: nothing.
+    let u = usage(&b, &format!("room={room}"));
+    assert_eq!(u.status, 200, "{}", u.json);
+    assert_eq!(u.json["totals"], json!({"sessions": 0, "participant_seconds": 0, "participant_minutes": 0}));
+    assert_eq!(u.json["rooms"], json!([]));
+    let r = recordings(&b, &format!("room={room}"));
+    assert_eq!((r.status, r.json["items"].clone()), (200, json!([])), "{}", r.json);
+    // B, by the name both have: its own room, which has nothing.
+    let u = usage(&b, "room=standup");
+    assert_eq!((u.status, u.json["room"].as_str()), (200, Some(room_b.as_str())), "{}", u.json);
+    assert_eq!(u.json["totals"]["sessions"], 0);
+    let r = recordings(&b, "room=standup");
+    assert_eq!((r.status, r.json["items"].clone()), (200, json!([])), "{}", r.json);
+    // B, by a name only A has: no such room.
+    for reply in [usage(&b, "room=a-only"), recordings(&b, "room=a-only")] {
+        assert_eq!((reply.status, reply.code()), (404, "ROOM_NOT_FOUND"), "{}", reply.json);
+    }
+    assert!(!t.call("GET", "/v1/rtc/recording/list", None, Some(&b)).json.to_string().contains(&room));
+}
