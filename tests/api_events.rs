@@ -858,3 +858,173 @@ fn agora_recording_status_follows_cloud_recording_notices() {
     assert_eq!(agora(&t, &notice("n-late", 40, "SID-1", json!({"msgName": "recorder_started"}))).status, 200);
     assert_eq!(status(), "complete");
 }
+
+/// A ZEGO callback posted as JSON: `fields` plus the signature over (secret, timestamp, nonce).
+fn zego_json(t: &TestApp, fields: Value, nonce: &str) -> support::Reply {
+    let form = zego_form("", nonce, NOW_S);
+    let mut body = fields;
+    for (k, v) in url::form_urlencoded::parse(form.trim_start_matches('&').as_bytes()) {
+        body[k.as_ref()] = json!(v);
+    }
+    post_vendor(t, "zego", &body.to_string(), &[("content-type", "application/json")])
+}
+
+/// ZEGO's cloud recording callbacks name a task by the `task_id` ZEGO gave at StartRecord: a
+/// stop under way, the upload finished (whole or partly), a failure move the recording; another
+/// task's callback and a late one move nothing.
+#[test]
+fn zego_recording_status_follows_cloud_recording_callbacks() {
+    let t = TestApp::new(&[
+        ZEGO,
+        EVENTS,
+        &[
+            ("ZEGO_RECORDING_API_BASE", "https://zego-rec.test"),
+            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+            ("RECORDING_S3_SECRET", "s3-secret"),
+            ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
+        ],
+    ]);
+    let (project, key) = t.project_and_key();
+    let tasks = std::rc::Rc::new(std::cell::Cell::new(0));
+    let started = tasks.clone();
+    t.native.http.respond_with(move |req| {
+        let data = if req.url.contains("Action=StartRecord") {
+            started.set(started.get() + 1);
+            json!({"TaskId": format!("TASK-{}", started.get())})
+        } else {
+            json!({"Status": 2, "RecordFiles": []})
+        };
+        json_response(200, &json!({"Code": 0, "Message": "succeed", "RequestId": "r1", "Data": data}))
+    });
+    let mut rooms = Vec::new();
+    for name in ["whole", "partial", "failing"] {
+        let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "zego"})), Some(&key));
+        assert_eq!(room.status, 201, "{}", room.json);
+        let room = room.json["room"].as_str().unwrap().to_owned();
+        let s = t.call(
+            "POST",
+            "/v1/rtc/recording/start",
+            Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/{name}/")})),
+            Some(&key),
+        );
+        assert_eq!(s.status, 201, "{}", s.json);
+        rooms.push((
+            room,
+            s.json["recording"].as_str().unwrap().to_owned(),
+            s.json["status"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(tasks.get(), 3, "one ZEGO task per recording: TASK-1, TASK-2, TASK-3");
+    // As stored (`get` would ask ZEGO; the list shows what the callbacks made of it).
+    let status = |recording: &str| {
+        let r = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
+        assert_eq!(r.status, 200, "{}", r.json);
+        let items = r.json["items"].as_array().unwrap();
+        let item = items.iter().find(|i| i["recording"] == recording).unwrap_or_else(|| panic!("{}", r.json));
+        item["status"].as_str().unwrap().to_owned()
+    };
+    let callback = |room: &str, task: &str, event_type: u32, sequence: u32, detail: Value| {
+        let fields = json!({"app_id": 1234567890, "task_id": task, "room_id": room, "event_type": event_type,
+                            "sequence": sequence, "message": "", "detail": detail});
+        let r = zego_json(&t, fields, &format!("n-{task}-{event_type}-{sequence}"));
+        assert_eq!(r.status, 200, "{}", r.json);
+    };
+    let (whole, whole_rec, before) = &rooms[0];
+    // Another task's callback (a task id this room never had) moves nothing.
+    callback(whole, "TASK-9", 5, 1, json!({}));
+    assert_eq!(&status(whole_rec), before);
+    callback(whole, "TASK-1", 5, 2, json!({}));
+    assert_eq!(status(whole_rec), "stopping");
+    let files = json!({"upload_status": 1, "file_info": [{"file_url": "https://b.s3/rtc/x.mp4", "file_size": 4096, "duration": 61000}]});
+    callback(whole, "TASK-1", 1, 3, files);
+    assert_eq!(status(whole_rec), "complete");
+    // A late "stopping" does not reopen it.
+    callback(whole, "TASK-1", 5, 4, json!({}));
+    assert_eq!(status(whole_rec), "complete");
+
+    let (partial, partial_rec, _) = &rooms[1];
+    callback(partial, "TASK-2", 1, 1, json!({"upload_status": 2}));
+    assert_eq!(status(partial_rec), "failed", "a partial upload is a failure");
+    let (failing, failing_rec, _) = &rooms[2];
+    callback(failing, "TASK-3", 2, 1, json!({}));
+    assert_eq!(status(failing_rec), "failed");
+    let types: Vec<Value> = events(&t, &key, &format!("?room={whole}")).iter().map(|e| e["type"].clone()).collect();
+    assert!(types.contains(&json!("recording.ended")), "{types:?}");
+}
+
+/// Another project asking for a room of A's, by its id or its name, in `usage?room=` and
+/// `recording/list?room=`, sees nothing of A's: by id an empty answer, by a name it does not
+/// have a 404, by a name it has too only its own room.
+#[test]
+fn usage_and_recordings_by_room_show_another_project_nothing() {
+    let t = TestApp::new(&[
+        AGORA,
+        EVENTS,
+        &[
+            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+            ("RECORDING_S3_SECRET", "s3-secret"),
+            ("RECORDING_S3_REGION", "eu-west-1"),
+            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
+        ],
+    ]);
+    let (project_a, a) = t.project_and_key();
+    let b = t.project_key();
+    // A's rooms: one with a session and a recording, one whose name only A has.
+    let (room, uid) = agora_member(&t, &a, "standup", "alice");
+    agora_member(&t, &a, "a-only", "alice");
+    let join = json!({"noticeId": "n-1", "productId": 1, "eventType": 103, "notifyMs": NOW_MS,
+                      "payload": {"channelName": room, "uid": uid, "platform": 7, "clientSeq": 1, "ts": NOW_S}});
+    let leave = json!({"noticeId": "n-2", "productId": 1, "eventType": 104, "notifyMs": NOW_MS + 60_000,
+                       "payload": {"channelName": room, "uid": uid, "platform": 7, "clientSeq": 2,
+                                   "ts": NOW_S + 60, "reason": 1, "duration": 60}});
+    assert_eq!(agora(&t, &join.to_string()).status, 200);
+    assert_eq!(agora(&t, &leave.to_string()).status, 200);
+    t.native.http.respond_with(|req| {
+        if req.url.ends_with("/acquire") {
+            json_response(200, &json!({"resourceId": "RID-1"}))
+        } else {
+            json_response(200, &json!({"resourceId": "RID-1", "sid": "SID-1"}))
+        }
+    });
+    let started = t.call(
+        "POST",
+        "/v1/rtc/recording/start",
+        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project_a}/p/")})),
+        Some(&a),
+    );
+    assert_eq!(started.status, 201, "{}", started.json);
+    // B has a room of the same name, with nothing in it.
+    let (room_b, _) = agora_member(&t, &b, "standup", "bob");
+    assert_ne!(room_b, room);
+
+    let usage =
+        |key: &str, query: &str| t.call("GET", &format!("/v1/rtc/usage?from=2023-11-14&{query}"), None, Some(key));
+    let recordings =
+        |key: &str, query: &str| t.call("GET", &format!("/v1/rtc/recording/list?{query}"), None, Some(key));
+    // What A sees: its session and its recording, by id and by name.
+    for query in [format!("room={room}"), "room=standup".to_owned()] {
+        let u = usage(&a, &query);
+        assert_eq!((u.status, u.json["totals"]["sessions"].as_i64()), (200, Some(1)), "{query}: {}", u.json);
+        let r = recordings(&a, &query);
+        assert_eq!((r.status, r.json["items"].as_array().map(Vec::len)), (200, Some(1)), "{query}: {}", r.json);
+    }
+    // B, by A's room id: nothing.
+    let u = usage(&b, &format!("room={room}"));
+    assert_eq!(u.status, 200, "{}", u.json);
+    assert_eq!(u.json["totals"], json!({"sessions": 0, "participant_seconds": 0, "participant_minutes": 0}));
+    assert_eq!(u.json["rooms"], json!([]));
+    let r = recordings(&b, &format!("room={room}"));
+    assert_eq!((r.status, r.json["items"].clone()), (200, json!([])), "{}", r.json);
+    // B, by the name both have: its own room, which has nothing.
+    let u = usage(&b, "room=standup");
+    assert_eq!((u.status, u.json["room"].as_str()), (200, Some(room_b.as_str())), "{}", u.json);
+    assert_eq!(u.json["totals"]["sessions"], 0);
+    let r = recordings(&b, "room=standup");
+    assert_eq!((r.status, r.json["items"].clone()), (200, json!([])), "{}", r.json);
+    // B, by a name only A has: no such room.
+    for reply in [usage(&b, "room=a-only"), recordings(&b, "room=a-only")] {
+        assert_eq!((reply.status, reply.code()), (404, "ROOM_NOT_FOUND"), "{}", reply.json);
+    }
+    assert!(!t.call("GET", "/v1/rtc/recording/list", None, Some(&b)).json.to_string().contains(&room));
+}

@@ -133,7 +133,33 @@ fn request_ids_are_echoed_when_sane_and_match_the_envelope() {
     assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
 }
 
-/// Arbitrary bytes, methods and paths never produce a 5xx or a panic.
+/// What a garbage request must get, from the first rule it breaks: the route's method, then
+/// its credential (a project key for `/v1/rtc` and discovery, the admin token for `/v1/admin`),
+/// then the body (anything but a JSON object, or blank, is not JSON the API reads), then the
+/// route's own fields and query (every route here requires something the garbage lacks).
+fn garbage_verdict(method: &str, path: &str, admin: bool, body: &str) -> (u16, &'static str) {
+    let (route_method, admin_route) = match path {
+        "/v1/admin/projects" => ("POST", true),
+        p if p.starts_with("/v1/rtc/room/list") || p.starts_with("/v1/discovery/") => ("GET", false),
+        _ => ("POST", false),
+    };
+    let blank = body.bytes().all(|b| b.is_ascii_whitespace());
+    let object = serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v.is_object());
+    if method != route_method {
+        (405, "METHOD_NOT_ALLOWED")
+    } else if admin != admin_route {
+        (401, "UNAUTHENTICATED")
+    } else if !(blank || object) {
+        (400, "INVALID_JSON")
+    } else if path.starts_with("/v1/discovery/") {
+        (404, "CAPABILITY_NOT_FOUND")
+    } else {
+        (400, "INVALID_REQUEST")
+    }
+}
+
+/// Arbitrary bytes, methods and paths never produce a 5xx or a panic: each gets the 4xx
+/// envelope of the first rule it breaks.
 #[test]
 fn garbage_input_gets_4xx_envelopes() {
     let t = TestApp::new(&[support::AGORA]);
@@ -156,21 +182,46 @@ fn garbage_input_gets_4xx_envelopes() {
     ];
     let fragments =
         ["{", "}", "\"name\"", ":", "1e999", "null", "[", "\"\\u0000\"", ",", "\"room\"", "-1", "true", "\"identity\""];
+    let mut verdicts = std::collections::BTreeMap::new();
     for i in 0..600 {
         let path = paths[(next() % paths.len() as u64) as usize];
         let mut body = String::new();
         for _ in 0..(next() % 12) {
             body.push_str(fragments[(next() % fragments.len() as u64) as usize]);
         }
-        let mut req = ApiRequest::new(if i % 5 == 0 { "GET" } else { "POST" }, path)
-            .with_header("authorization", &format!("Bearer {}", if i % 2 == 0 { key.as_str() } else { ADMIN }))
+        let (method, admin) = (if i % 5 == 0 { "GET" } else { "POST" }, i % 2 == 1);
+        let mut req = ApiRequest::new(method, path)
+            .with_header("authorization", &format!("Bearer {}", if admin { ADMIN } else { key.as_str() }))
             .with_header("content-type", "application/json");
         req.body = body.clone().into_bytes();
         let r = t.send(req);
-        assert!(r.status < 500, "{path} {body:?} -> {} {}", r.status, r.json);
-        if r.status >= 400 {
-            assert!(r.json["error"]["code"].is_string(), "{path} {body:?} -> {}", r.json);
-        }
+        let expected = garbage_verdict(method, path, admin, &body);
+        assert_eq!((r.status, r.code()), expected, "{method} {path} {body:?} -> {}", r.json);
+        assert!(r.json["error"]["message"].is_string() && r.json["error"]["request_id"].is_string(), "{}", r.json);
+        *verdicts.entry(expected).or_insert(0) += 1;
+    }
+    // The garbage reaches every rule (a change to the generator cannot leave one untried).
+    assert_eq!(verdicts.len(), 4, "{verdicts:?}");
+    // One of each, stated by hand rather than by the rules above.
+    // (method, path, with the admin token, body, expected status and code)
+    let cases = [
+        ("GET", "/v1/rtc/room/create", false, "{", (405, "METHOD_NOT_ALLOWED")),
+        ("POST", "/v1/rtc/room/list", true, "", (405, "METHOD_NOT_ALLOWED")),
+        ("POST", "/v1/rtc/token/issue", true, "{\"room\":\"r\"}", (401, "UNAUTHENTICATED")),
+        ("POST", "/v1/admin/projects", false, "{\"name\":\"p\"}", (401, "UNAUTHENTICATED")),
+        ("POST", "/v1/rtc/room/create", false, "[1e999", (400, "INVALID_JSON")),
+        ("POST", "/v1/rtc/token/issue", false, "\"\\u0000\"", (400, "INVALID_JSON")),
+        ("POST", "/v1/rtc/token/issue", false, "{}", (400, "INVALID_REQUEST")),
+        ("GET", "/v1/rtc/room/list?limit=%ff&cursor=%00", false, "", (400, "INVALID_REQUEST")),
+        ("GET", "/v1/discovery/%2e%2e", false, "", (404, "CAPABILITY_NOT_FOUND")),
+    ];
+    for (method, path, admin, body, expected) in cases {
+        let mut req = ApiRequest::new(method, path)
+            .with_header("authorization", &format!("Bearer {}", if admin { ADMIN } else { key.as_str() }));
+        req.body = body.as_bytes().to_vec();
+        let r = t.send(req);
+        assert_eq!((r.status, r.code()), expected, "{method} {path} {body:?} -> {}", r.json);
+        assert_eq!(garbage_verdict(method, path, admin, body), expected, "the rules agree: {method} {path} {body:?}");
     }
 }
 

@@ -5,7 +5,9 @@ mod support;
 
 use std::collections::HashSet;
 
-use rtcgate::native::json_response;
+use futures_util::future::{join3, join_all};
+use rtcgate::http::ApiRequest;
+use rtcgate::native::{block_on, json_response};
 use rtcgate::runtime::HttpError;
 use serde_json::json;
 use support::{TestApp, AGORA, LIVEKIT, ZEGO};
@@ -135,50 +137,100 @@ fn id_shaped_names_and_bad_fields_are_refused() {
     }
 }
 
+/// A request as `TestApp::call` builds it, for sending several at once.
+fn request(method: &str, path: &str, body: Option<serde_json::Value>, key: &str) -> ApiRequest {
+    let req = ApiRequest::new(method, path).with_header("authorization", &format!("Bearer {key}"));
+    match body {
+        Some(b) => req.with_json(&b),
+        None => req,
+    }
+}
+
 #[test]
 fn paging_is_keyset_stable_under_concurrent_changes() {
     let t = TestApp::new(&[AGORA]);
     let key = t.project_key();
     t.native.http.respond_with(|_| json_response(200, &json!({"status": "success", "id": 1})));
-    let mut all = Vec::new();
+    let mut before = Vec::new();
     for i in 0..40 {
         // Several rooms share a millisecond: the id breaks the tie.
         if i % 3 == 0 {
             t.native.clock.advance_ms(1);
         }
         let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": format!("r{i}")})), Some(&key));
-        all.push(r.json["room"].as_str().unwrap().to_owned());
+        assert_eq!(r.status, 201, "{}", r.json);
+        before.push(r.json["room"].as_str().unwrap().to_owned());
     }
-    let mut seen = Vec::new();
+    // The order the walk meets them in: newest first, ties broken by id.
+    let listed = t.call("GET", "/v1/rtc/room/list?limit=100", None, Some(&key));
+    let mut unseen: Vec<String> =
+        listed.json["items"].as_array().unwrap().iter().map(|i| i["room"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(unseen.len(), before.len());
+    let mut seen: Vec<String> = Vec::new();
+    let mut deleted: HashSet<String> = HashSet::new();
     let mut cursor: Option<String> = None;
     let mut round = 0;
     loop {
+        round += 1;
         let path = match &cursor {
             Some(c) => format!("/v1/rtc/room/list?limit=7&cursor={c}"),
             None => "/v1/rtc/room/list?limit=7".to_owned(),
         };
-        let page = t.call("GET", &path, None, Some(&key));
-        assert_eq!(page.status, 200, "{}", page.json);
-        for item in page.json["items"].as_array().unwrap() {
-            seen.push(item["room"].as_str().unwrap().to_owned());
+        // In flight at once with the page read: the delete of a room already seen (offset
+        // paging would then skip one), the delete of the very room the page starts with, and a
+        // create (offset paging would then show one twice). On odd rounds the vendor answers
+        // the deletes only after the page is read, on even rounds before it.
+        let deletes_land_first = round % 2 == 0;
+        t.native.http.wait_before_answering(if deletes_land_first { 0 } else { 2 });
+        let behind = seen.iter().find(|r| !deleted.contains(*r)).cloned();
+        let ahead = if unseen.is_empty() { None } else { Some(unseen.remove(0)) };
+        let mut deletes = Vec::new();
+        for victim in behind.iter().chain(ahead.iter()) {
+            deleted.insert(victim.clone());
+            deletes.push(
+                t.app
+                    .handle(&t.native.runtime, request("DELETE", &format!("/v1/rtc/room/delete/{victim}"), None, &key)),
+            );
         }
-        // Between pages: delete an unseen old room, create a new one.
-        round += 1;
-        let victim = &all[round];
-        t.call("DELETE", &format!("/v1/rtc/room/delete/{victim}"), None, Some(&key));
         t.native.clock.advance_ms(1);
-        t.call("POST", "/v1/rtc/room/create", Some(json!({"name": format!("new{round}")})), Some(&key));
-        match page.json["next_cursor"].as_str() {
+        let create = t.app.handle(
+            &t.native.runtime,
+            request("POST", "/v1/rtc/room/create", Some(json!({"name": format!("new{round}")})), &key),
+        );
+        let page = t.app.handle(&t.native.runtime, request("GET", &path, None, &key));
+        let (deleted_now, created, page) = block_on(join3(join_all(deletes), create, page));
+        t.native.http.wait_before_answering(0);
+        for d in deleted_now {
+            assert_eq!((d.status, d.json_body()), (200, json!({"ok": true})), "every delete succeeds");
+        }
+        assert_eq!(created.status, 201, "every create succeeds: {}", created.json_body());
+        let page = page.json_body();
+        let items: Vec<String> =
+            page["items"].as_array().unwrap().iter().map(|i| i["room"].as_str().unwrap().to_owned()).collect();
+        if let Some(ahead) = &ahead {
+            // The page read saw the database as it was at that moment: the proof the requests
+            // really were in flight together, in the order this round chose.
+            assert_eq!(items.contains(ahead), !deletes_land_first, "round {round}: {ahead} in {items:?}");
+        }
+        unseen.retain(|r| !items.contains(r));
+        seen.extend(items);
+        match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
+    assert!(round >= 4 && deleted.len() >= 2 * round - 1, "the walk ran with changes in every round");
     let unique: HashSet<&String> = seen.iter().collect();
-    assert_eq!(unique.len(), seen.len(), "no room twice");
-    let deleted: HashSet<&String> = all[1..=round].iter().collect();
-    for room in all.iter().filter(|r| !deleted.contains(r)) {
+    assert_eq!(unique.len(), seen.len(), "no room twice: {seen:?}");
+    for room in before.iter().filter(|r| !deleted.contains(*r)) {
         assert!(unique.contains(room), "{room} existed throughout and was skipped");
     }
+    // What the walk deleted is gone, and what it created is listed.
+    let everything = t.call("GET", "/v1/rtc/room/list?limit=100", None, Some(&key));
+    let listed: HashSet<&str> =
+        everything.json["items"].as_array().unwrap().iter().map(|i| i["room"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), before.len() - deleted.len() + round, "{}", everything.json);
+    assert!(deleted.iter().all(|d| !listed.contains(d.as_str())));
     for bad in ["limit=0", "limit=101", "cursor=garbage!", "limit=abc"] {
         let r = t.call("GET", &format!("/v1/rtc/room/list?{bad}"), None, Some(&key));
         assert_eq!(r.status, 400, "{bad}");
@@ -284,6 +336,50 @@ fn unpinned_create_fails_over_past_a_down_vendor() {
     t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
     let disc = t.call("GET", "/v1/discovery/rtc.room.create", None, Some(&key));
     assert_eq!(disc.json["vendors"][0]["status"], "live");
+}
+
+/// A breaker opening is published to KV: another isolate (another `App` over the same KV and
+/// D1), which has seen no failure itself, skips the vendor and reports it down until the
+/// cool-down ends, then tries it again.
+#[test]
+fn a_breaker_opening_is_shared_with_other_isolates() {
+    let t = TestApp::new(&[LIVEKIT, AGORA]);
+    let key = t.project_key();
+    t.native.http.respond_with(|req| {
+        if req.url.contains("livekit") {
+            Err(HttpError::Unreachable("connection refused".into()))
+        } else {
+            json_response(200, &agora_users(0))
+        }
+    });
+    for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+        let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": format!("a{i}")})), Some(&key));
+        assert_eq!((c.status, c.json["vendor"].as_str()), (201, Some("agora")), "{}", c.json);
+    }
+    let livekit_calls = || t.native.http.sent().iter().filter(|x| x.request.url.contains("livekit")).count();
+    assert_eq!(livekit_calls(), rtcgate::routing::BREAKER_THRESHOLD as usize, "each create tried LiveKit first");
+
+    let other = support::app_with(&[LIVEKIT, AGORA]);
+    let on_other = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let req = request(method, path, body, &key);
+        let response = block_on(other.handle(&t.native.runtime, req));
+        (response.status, response.json_body())
+    };
+    let (status, created) = on_other("POST", "/v1/rtc/room/create", Some(json!({"name": "elsewhere"})));
+    assert_eq!((status, created["vendor"].as_str()), (201, Some("agora")), "{created}");
+    assert_eq!(livekit_calls(), 3, "the other isolate skipped LiveKit without trying it");
+    let (_, disc) = on_other("GET", "/v1/discovery/rtc.room.create", None);
+    assert_eq!(
+        (disc["vendors"][0]["vendor"].as_str(), disc["vendors"][0]["status"].as_str()),
+        (Some("livekit"), Some("down"))
+    );
+
+    t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
+    let (_, disc) = on_other("GET", "/v1/discovery/rtc.room.create", None);
+    assert_eq!(disc["vendors"][0]["status"], "live", "{disc}");
+    let (status, _) = on_other("POST", "/v1/rtc/room/create", Some(json!({"name": "after"})));
+    assert_eq!(status, 201);
+    assert_eq!(livekit_calls(), 4, "after the cool-down the other isolate tries LiveKit again");
 }
 
 #[test]

@@ -510,3 +510,49 @@ fn a_delivery_whose_event_is_gone_is_marked_dead_with_the_reason() {
     let h = health(&t, &key, &hook);
     assert_eq!((h["dead_lettered"].as_i64(), h["last_error"].as_str()), (Some(1), Some(delivery::EVENT_GONE)), "{h}");
 }
+
+/// An endpoint deleted while a delivery to it waits for its retry: the delete is answered, the
+/// retry's message is acked without a request (also should the dead-letter queue hand it
+/// over), nothing more is queued, and the project's endpoints and events answer as before.
+#[test]
+fn an_endpoint_deleted_mid_retry_gets_no_further_attempt() {
+    let t = TestApp::new(&[
+        LIVEKIT,
+        &[("WEBHOOK_MAX_ATTEMPTS", "3"), ("WEBHOOK_RETRY_BASE_S", "10")],
+        &HOOKS[..1],
+        &HOOKS[2..],
+    ]);
+    let key = t.project_key();
+    let room = livekit_room(&t, &key, "r");
+    let down = webhook(&t, &key, "http://127.0.0.1:9/down");
+    t.native.http.respond_with(|_| Ok(OutboundResponse { status: 500, headers: vec![], body: vec![] }));
+    assert_eq!(t.send(livekit_request(&presence("participant_joined", &room, "EV_1", NOW_S))).status, 200);
+    let first = t.native.queue.take_due();
+    assert_eq!(first.len(), 1);
+    let results = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &first));
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(t.native.http.sent().len(), 1, "the first attempt");
+    assert_eq!(t.native.queue.len(), 1, "its retry waits in the queue");
+    assert_eq!(health(&t, &key, &down)["consecutive_failures"], 1);
+
+    let deleted = t.call("DELETE", &format!("/v1/rtc/webhook/delete/{down}"), None, Some(&key));
+    assert_eq!((deleted.status, deleted.json.clone()), (200, json!({"ok": true})));
+
+    let at = t.native.queue.next_due_ms().unwrap();
+    t.native.clock.advance_ms(at - t.native.clock.now_ms());
+    let retry = t.native.queue.take_due();
+    assert_eq!(retry.len(), 1);
+    let results = block_on(delivery::consume_batch(&t.app.settings, &t.native.runtime, &retry));
+    assert!(results.iter().all(Result::is_ok), "acked, not left to the queue's retries: {results:?}");
+    assert_eq!(t.native.http.sent().len(), 1, "no attempt after the delete");
+    assert!(t.native.queue.is_empty(), "and none queued");
+    block_on(delivery::dead_lettered(&t.native.runtime, &retry[0])).unwrap();
+    assert_eq!(t.native.http.sent().len(), 1);
+
+    let gone = t.call("GET", &format!("/v1/rtc/webhook/get/{down}"), None, Some(&key));
+    assert_eq!((gone.status, gone.code()), (404, "WEBHOOK_NOT_FOUND"));
+    let listed = t.call("GET", "/v1/rtc/webhook/list", None, Some(&key));
+    assert_eq!((listed.status, listed.json["items"].clone()), (200, json!([])));
+    let events = t.call("GET", "/v1/rtc/event/list", None, Some(&key));
+    assert_eq!((events.status, events.json["items"].as_array().map(Vec::len)), (200, Some(1)));
+}

@@ -39,27 +39,141 @@ fn every_store_statement_uses_an_index() {
     assert!(failures.is_empty(), "statements that read more than their index allows:\n{}", failures.join("\n"));
 }
 
+/// Every table of the schema (read from SQLite, so a new table is covered the day it is made).
+fn schema_tables(db: &SqliteDb) -> Vec<String> {
+    db.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
 fn the_statement_list_covers_every_table_and_kind() {
+    let db = SqliteDb::in_memory_migrated();
     let statements = rtcgate::store::statements();
-    for table in [
-        "projects",
-        "api_keys",
-        "rooms",
-        "participants",
-        "idempotency",
-        "recordings",
-        "events",
-        "vendor_nonces",
-        "participant_sessions",
-        "webhooks",
-        "webhook_deliveries",
-    ] {
-        assert!(statements.iter().any(|s| s.contains(&format!(" {table} "))), "nothing on {table}");
+    let tables = schema_tables(&db);
+    assert!(tables.len() >= 12 && tables.iter().any(|t| t == "recording_destinations"), "{tables:?}");
+    for table in &tables {
+        assert!(!touched(&statements, table).is_empty(), "nothing on {table}");
     }
     for kind in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
         assert!(statements.iter().any(|s| s.starts_with(kind)), "no {kind}");
     }
+}
+
+/// The statements that read or write `table`.
+fn touched<'a>(statements: &'a [String], table: &str) -> Vec<&'a String> {
+    statements
+        .iter()
+        .filter(|s| {
+            let s = format!("{s} ");
+            ["FROM", "INTO", "UPDATE", "JOIN"].iter().any(|verb| s.contains(&format!("{verb} {table} ")))
+        })
+        .collect()
+}
+
+/// Tables that hold no project's data: nothing to scope.
+const NOT_TENANT_DATA: &[(&str, &str)] =
+    &[("vendor_nonces", "a vendor webhook's replay guard: nonces and body hashes, which belong to no project")];
+
+/// The statements on a project's data that are not scoped by `project_id`, each group with why.
+/// A statement matches a group when it contains all of the group's fragments.
+const UNSCOPED: &[(&[&str], &str)] = &[
+    (&["INSERT INTO projects "], "creates a project: the tenant itself, by the admin API"),
+    (&["FROM projects WHERE id = ?1"], "reads a project by its id: the tenant itself"),
+    (&["FROM api_keys WHERE key_hash = ?1"], "authentication: the key is what names its project"),
+    (&["FROM api_keys WHERE id = ?1"], "the admin API reads a key by its id (admin token only)"),
+    (&["UPDATE api_keys SET revoked_at_ms", "WHERE id = ?1"], "the admin API revokes a key by its id"),
+    (
+        &[" participants ", "room_id = ?1"],
+        "the participant registry has no project_id: it is reached through a room the request found in its project",
+    ),
+    (
+        &[" participant_sessions ", "WHERE room_id = ?1"],
+        "one room's sessions, reached through a room found in its project (or by the scheduled job's queue)",
+    ),
+    (&["UPDATE recordings SET", "WHERE id = ?1"], "a recording by its id, after it was read in its project"),
+    (&["DELETE FROM recordings WHERE id = ?1"], "undoes a recording row this request inserted in its project"),
+    (&["UPDATE rooms SET", "WHERE id = ?1"], "a room by its id, after it was read in its project"),
+    (&["DELETE FROM rooms WHERE id = ?1"], "undoes a room row this request inserted in its project"),
+    (
+        &["FROM rooms WHERE id = ?1 AND vendor = ?2"],
+        "a vendor webhook names the vendor's room, not a project: the room found says which project",
+    ),
+    (&["FROM events WHERE effects_due_at_ms <= ?1"], "the scheduled job: event effects due, in every project"),
+    (&["UPDATE events SET effects_due_at_ms", "WHERE id = ?1"], "the scheduled job: one due event by its id"),
+    (
+        &["FROM participant_sessions AS s JOIN rooms AS r"],
+        "the scheduled job: reconciliation's queue of open sessions, in every project",
+    ),
+    (
+        &["INSERT INTO webhook_deliveries "],
+        "fan-out: one delivery per webhook of the event's project (the webhooks were read in that project)",
+    ),
+    (
+        &["FROM webhook_deliveries d JOIN webhooks w", "d.id = ?1"],
+        "the delivery queue's consumer: the message carries a delivery id, and the row says its project",
+    ),
+    (&["UPDATE webhook_deliveries SET", "WHERE id = ?1"], "records the outcome of the delivery being attempted"),
+    (&["UPDATE webhooks SET last_attempt_at_ms", "WHERE id = ?1"], "the outcome on the webhook the delivery is for"),
+    (&["FROM webhook_deliveries WHERE webhook_id = ?1"], "a delivery of a webhook read in its project"),
+    (
+        &["DELETE FROM ", " WHERE rowid IN (SELECT rowid FROM "],
+        "the scheduled job's retention sweeps, bounded instead (the_scheduled_jobs_sweeps_are_bounded…)",
+    ),
+];
+
+/// Whether `sql` keeps to one project: it filters by `project_id`, or it is an INSERT that
+/// writes the `project_id` column.
+fn scoped_by_project(sql: &str) -> bool {
+    let insert_columns = sql.strip_prefix("INSERT INTO ").and_then(|s| Some(&s[s.find('(')?..s.find(')')?]));
+    sql.contains("project_id = ?") || insert_columns.is_some_and(|cols| cols.contains("project_id"))
+}
+
+/// The statements on a project's data that neither keep to one project nor are listed in
+/// `UNSCOPED`, and the groups of `UNSCOPED` that no statement needs any more.
+fn scope_problems(statements: &[String], tables: &[String]) -> (Vec<String>, Vec<&'static str>) {
+    let tenant_tables: Vec<&String> = tables.iter().filter(|t| !NOT_TENANT_DATA.iter().any(|(n, _)| n == t)).collect();
+    let mut used = vec![false; UNSCOPED.len()];
+    let mut unlisted = Vec::new();
+    for sql in statements {
+        let on_tenant_data = tenant_tables.iter().any(|t| touched(std::slice::from_ref(sql), t).len() == 1);
+        if !on_tenant_data || scoped_by_project(sql) {
+            continue;
+        }
+        match UNSCOPED.iter().position(|(fragments, _)| fragments.iter().all(|f| sql.contains(f))) {
+            Some(i) => used[i] = true,
+            None => unlisted.push(sql.clone()),
+        }
+    }
+    let stale = UNSCOPED.iter().zip(used).filter(|(_, used)| !used).map(|((_, why), _)| *why).collect();
+    (unlisted, stale)
+}
+
+/// One project never reads or writes another's rows: every statement on a project's data
+/// names its `project_id`, or is listed in `UNSCOPED` with the reason it need not.
+#[test]
+fn every_statement_on_a_projects_data_is_scoped_by_project_or_listed_with_a_reason() {
+    let db = SqliteDb::in_memory_migrated();
+    let tables = schema_tables(&db);
+    for (table, _) in NOT_TENANT_DATA {
+        let columns = db.rows(&format!("SELECT name FROM pragma_table_info('{table}')"));
+        assert!(!columns.is_empty() && !columns.iter().any(|c| c["name"] == "project_id"), "{table}");
+    }
+    let (unlisted, stale) = scope_problems(&rtcgate::store::statements(), &tables);
+    assert!(unlisted.is_empty(), "statements not scoped by project_id and not in UNSCOPED:\n{}", unlisted.join("\n"));
+    assert!(stale.is_empty(), "UNSCOPED groups no statement needs: {stale:?}");
+}
+
+#[test]
+fn the_scope_check_catches_an_unscoped_statement() {
+    let tables = schema_tables(&SqliteDb::in_memory_migrated());
+    let caught = |sql: &str| !scope_problems(&[sql.to_owned()], &tables).0.is_empty();
+    assert!(caught("SELECT id FROM rooms WHERE name = ?1"));
+    assert!(caught("UPDATE webhooks SET url = ?2 WHERE id = ?1"));
+    assert!(caught("INSERT INTO recording_destinations (id, kind) VALUES (?1, ?2)"));
+    assert!(!caught("SELECT id FROM rooms WHERE project_id = ?1 AND name = ?2"));
+    assert!(!caught("SELECT body_sha256 FROM vendor_nonces WHERE vendor = ?1"), "no project's data");
 }
 
 #[test]

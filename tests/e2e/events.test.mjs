@@ -63,15 +63,25 @@ async function createRoom(key, name, vendor) {
   return r.json.room;
 }
 
-/** Every webhook row as D1 stores it (every column, as text). */
-function storedWebhooks() {
+/** The rows `sql` (over `params` as ?) reads from the Worker's local D1 file, every column as text. */
+function d1Rows(sql, ...params) {
   const script = [
     'import json, sqlite3, sys',
     'db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)',
     'db.row_factory = sqlite3.Row',
-    'print(json.dumps([{k: str(r[k]) for k in r.keys()} for r in db.execute("SELECT * FROM webhooks")]))',
+    'print(json.dumps([{k: str(r[k]) for k in r.keys()} for r in db.execute(sys.argv[2], sys.argv[3:])]))',
   ].join('\n');
-  return JSON.parse(execFileSync('python3', ['-c', script, d1File(w)], { encoding: 'utf8' }));
+  return JSON.parse(execFileSync('python3', ['-c', script, d1File(w), sql, ...params.map(String)], { encoding: 'utf8' }));
+}
+
+/** Every webhook row as D1 stores it (every column, as text). */
+function storedWebhooks() {
+  return d1Rows('SELECT * FROM webhooks');
+}
+
+/** The deliveries D1 holds for `eventId`: to which endpoint, in which state, after how many attempts. */
+function deliveriesOf(eventId) {
+  return d1Rows('SELECT webhook_id, state, attempts FROM webhook_deliveries WHERE event_id = ? ORDER BY webhook_id', eventId);
 }
 
 /** Every secret a create response returned, to look for where it must never be. */
@@ -111,9 +121,10 @@ after(async () => {
 
 test('LiveKit webhooks: verified, listed, delivered signed to the project only, metered', async () => {
   const room = await createRoom(a.key, 'standup', 'livekit');
-  const hook = await createWebhook(a.key, `${receiver.url}/ok`);
+  // Each project's endpoint on its own path, so what reaches B's is told apart from A's.
+  const hook = await createWebhook(a.key, `${receiver.url}/ok/a`);
   assert.match(hook.secret, /^whsec_/);
-  const hookB = await createWebhook(b.key, `${receiver.url}/ok`);
+  const hookB = await createWebhook(b.key, `${receiver.url}/ok/b`);
   const listed = await api(w, 'GET', '/v1/rtc/webhook/list', { key: a.key });
   assert.equal(listed.json.items.length, 1);
   assert.ok(!listed.text.includes(hook.secret), 'the list never shows the secret');
@@ -168,7 +179,7 @@ test('LiveKit webhooks: verified, listed, delivered signed to the project only, 
 
   // Deliveries: verified with the official Standard Webhooks library and the endpoint's secret.
   const delivered = await waitFor('two deliveries', () => {
-    const c = receiver.calls.filter((x) => x.path === '/ok');
+    const c = receiver.calls.filter((x) => x.path === '/ok/a');
     return c.length >= 2 && c;
   });
   const verifier = new Webhook(hook.secret);
@@ -187,11 +198,34 @@ test('LiveKit webhooks: verified, listed, delivered signed to the project only, 
     ['participant.joined', 'participant.left'],
   );
 
+  // Nothing of A's reached B. An event's fan-out writes all of its delivery rows at once, so
+  // with A's deliveries in, D1 already holds every delivery A's events will ever get: one each,
+  // to A's endpoint.
+  for (const event of [joined, left]) {
+    assert.deepEqual(deliveriesOf(event.event), [{ webhook_id: hook.webhook, state: 'delivered', attempts: '1' }]);
+  }
   const usage = await api(w, 'GET', '/v1/rtc/usage', { key: a.key });
   assert.equal(usage.status, 200, usage.text);
   assert.deepEqual(usage.json.totals, { sessions: 1, participant_seconds: 70, participant_minutes: 2 });
   const usageB = await api(w, 'GET', '/v1/rtc/usage', { key: b.key });
   assert.equal(usageB.json.totals.sessions, 0);
+
+  // And B's endpoint, once its own later event has come through the same queue, got only that.
+  // (An Agora join: its room and token need no vendor call.)
+  const tokenB = await api(w, 'POST', '/v1/rtc/token/issue', { key: b.key, body: { room: 'b-own-event', identity: 'bea', vendor: 'agora' } });
+  assert.equal(tokenB.status, 200, tokenB.text);
+  const joinB = JSON.stringify({
+    noticeId: `n-${randomToken(6)}`, productId: 1, eventType: 103, notifyMs: Date.now(),
+    payload: { channelName: tokenB.json.room, uid: tokenB.json.join.uid, platform: 7, clientSeq: 1, ts: Math.floor(Date.now() / 1000) },
+  });
+  const signedB = crypto.createHmac('sha256', NCS_SECRET).update(joinB).digest('hex');
+  const postedB = await api(w, 'POST', '/v1/vendor-events/agora', { rawBody: joinB, headers: { 'content-type': 'application/json', 'Agora-Signature-V2': signedB } });
+  assert.equal(postedB.status, 200, postedB.text);
+  const [eventB] = await waitFor("B's own event listed", () => events(b.key).then((e) => e.length > 0 && e));
+  await waitFor("B's own event delivered", () => receiver.calls.some((x) => x.path === '/ok/b'));
+  const toB = receiver.calls.filter((x) => x.path === '/ok/b');
+  assert.deepEqual(toB.map((c) => c.headers['webhook-id']), [eventB.event], "B's endpoint got B's event and nothing else");
+  assert.equal(new Webhook(hookB.secret).verify(toB[0].body, toB[0].headers).identity, 'bea');
 
   const health = await api(w, 'GET', `/v1/rtc/webhook/get/${hook.webhook}`, { key: a.key });
   assert.equal(health.json.delivery.delivered, 2);
@@ -276,7 +310,26 @@ test('a failing receiver gets retries with backoff through the queue, then the d
   });
   assert.equal(dead.delivery.last_status, 500);
   assert.equal(dead.delivery.consecutive_failures, 3);
-  assert.equal(receiver.calls.filter((x) => x.path === '/down').length, 3, 'no attempt after the last');
+  // No attempt after the last. A fourth would come the next backoff (4 s) after the third; so
+  // once that much more has passed, a later event is sent through the same queue, and only once
+  // its delivery is in is the count read: by then the queue has handed over everything due
+  // before it.
+  const [startedEvent] = ids;
+  const downCalls = () => receiver.calls.filter((x) => x.path === '/down' && x.id === startedEvent);
+  const third = downCalls()[2];
+  assert.ok(third, 'three attempts at /down');
+  const nextBackoffMs = 4 * 1000; // WEBHOOK_RETRY_BASE_S · 2^(3−1)
+  await new Promise((r) => setTimeout(r, Math.max(0, third.at + nextBackoffMs + 2000 - Date.now())));
+  const sentinel = await createWebhook(b.key, `${receiver.url}/ok/sentinel`, ['room.finished']);
+  const finished = await livekitDelivery({ event: 'room_finished', id: `EV_${randomToken(6)}`, room: new Room({ sid: 'RM_y', name: room }) });
+  assert.equal((await postLiveKit(w, finished)).status, 200);
+  await waitFor('the later event delivered', () => receiver.calls.some((x) => x.path === '/ok/sentinel'));
+  assert.equal(downCalls().length, 3, 'no attempt after the last');
+  const [downDelivery] = d1Rows('SELECT state, attempts FROM webhook_deliveries WHERE webhook_id = ?', down.webhook);
+  assert.deepEqual(downDelivery, { state: 'dead', attempts: '3' });
+  const after = await api(w, 'GET', `/v1/rtc/webhook/get/${down.webhook}`, { key: b.key });
+  assert.equal(after.json.delivery.dead_lettered, 1);
+  assert.equal((await api(w, 'DELETE', `/v1/rtc/webhook/delete/${sentinel.webhook}`, { key: b.key })).status, 200);
   const ok = await api(w, 'GET', `/v1/rtc/webhook/get/${flaky.webhook}`, { key: b.key });
   assert.equal(ok.json.delivery.delivered, 1);
   assert.equal((await api(w, 'GET', `/v1/rtc/webhook/get/${flaky.webhook}`, { key: a.key })).status, 404);

@@ -2,7 +2,15 @@
 // of new LiveKit and ZEGO identities are written after the response through ctx.waitUntil, an
 // Agora identity's row (and uid) is in D1 before its token is answered, and repeats keep the uid.
 // The registry is read straight from the Worker's local D1 file (Python's sqlite3), so what is
-// checked is what D1 holds, not what the Worker says.
+// checked is what D1 holds, not what the Worker says. To see what the Worker does with D1 from
+// outside, the tests put triggers into that database (`wrangler d1 execute`): one that refuses
+// chosen rows (an answer that does not depend on the write is given all the same; one that does
+// fails), one that notes the SQLite step each row was written in (rows written by one statement
+// share it, so the steps bound the number of D1 writes from below).
+// That no D1 round trip at all precedes the answer, and how many calls a window makes, are counted
+// natively where the runtime counts every call (tests/round_trips.rs:
+// a_new_identity_on_livekit_or_zego_waits_for_no_round_trip_and_is_written_after_the_response,
+// new_identities_arriving_together_share_one_write_and_get_distinct_uids).
 //
 // Run: node --test --test-concurrency=1 tests/e2e/hot_path.test.mjs   (after `bash scripts/build.sh`)
 
@@ -11,8 +19,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startWorker, api as rawApi, adminSetup, randomToken, d1File } from './support/harness.mjs';
+import { startWorker, api as rawApi, adminSetup, randomToken, d1File, d1Execute } from './support/harness.mjs';
 import { startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
+import { waitFor } from './support/wait.mjs';
 
 let vendors;
 let w;
@@ -49,6 +58,11 @@ function registryRow(room, identity) {
   return JSON.parse(execFileSync('python3', ['-c', script, d1File(w), room, identity], { encoding: 'utf8' }));
 }
 
+/** The Worker's log lines about registry writes that failed and named `roomSlashIdentity`. */
+function refusedWrites(roomSlashIdentity) {
+  return w.logs().split('\n').filter((line) => line.includes('participant registry write failed') && line.includes(roomSlashIdentity));
+}
+
 /** Polls until the row exists (background work has no completion signal to wait on). */
 async function eventualRow(room, identity) {
   for (let i = 0; i < 100; i++) {
@@ -59,15 +73,37 @@ async function eventualRow(room, identity) {
   return null;
 }
 
-test('a new LiveKit or ZEGO identity is answered at once and its registry row is written after the response', async () => {
+test('a new LiveKit or ZEGO identity is answered while D1 refuses its registry row, which lands once D1 takes it', async () => {
+  // D1 refuses the rows of identities named held-…, until the trigger is dropped.
+  await d1Execute(w, "CREATE TRIGGER held_rows BEFORE INSERT ON participants WHEN NEW.identity LIKE 'held-%' BEGIN SELECT RAISE(ABORT, 'held by the test'); END");
+  try {
+    // The control: an Agora token carries the uid its write allocates, so it cannot be answered.
+    const agora = await issue({ room: rooms.agora, identity: 'held-agora' });
+    assert.ok(agora.status >= 500, `Agora waits for its write, which D1 refused: ${agora.status} ${agora.text}`);
+    assert.equal(registryRow(rooms.agora, 'held-agora'), null);
+    for (const vendor of ['livekit', 'zego']) {
+      const identity = `held-${vendor}`;
+      const r = await issue({ room: rooms[vendor], identity, display_name: 'Late Writer' });
+      assert.equal(r.status, 200, `${vendor}: answered whatever becomes of the write: ${r.text}`);
+      // The write was made after that answer, and refused; its flush retries, then gives up
+      // (the row stays queued), so the next vendor's row starts a flush of its own.
+      const refused = () => refusedWrites(`${rooms[vendor]}/${identity}`);
+      await waitFor(`${vendor}: the refused deferred write in the log`, () => refused().length > 0);
+      assert.equal(registryRow(rooms[vendor], identity), null);
+      await waitFor(`${vendor}: its flush gave up`, () => refused().some((line) => line.includes('(attempt 4 of 4)')));
+    }
+  } finally {
+    await d1Execute(w, 'DROP TRIGGER held_rows');
+  }
   for (const vendor of ['livekit', 'zego']) {
-    const identity = `late-${vendor}-${randomToken(4).replace(/[^A-Za-z0-9]/g, 'x')}`;
-    const r = await issue({ room: rooms[vendor], identity, display_name: 'Late Writer' });
-    assert.equal(r.status, 200, r.text);
-    const row = await eventualRow(rooms[vendor], identity);
+    // Kept queued: the next new identity's flush writes it too.
+    const next = await issue({ room: rooms[vendor], identity: `after-held-${vendor}` });
+    assert.equal(next.status, 200, next.text);
+    const row = await eventualRow(rooms[vendor], `held-${vendor}`);
     assert.ok(row, `${vendor}: the deferred registry write landed in D1`);
     assert.equal(row.display_name, 'Late Writer');
     assert.ok(row.uid >= 1, JSON.stringify(row));
+    assert.ok(await eventualRow(rooms[vendor], `after-held-${vendor}`), vendor);
   }
   assertNoViolations(vendors);
 });
@@ -87,11 +123,28 @@ test('a new Agora identity has its uid in D1 before the token is answered; repea
   assert.equal(registryRow(rooms.agora, 'agora-second').uid, other.json.join.uid);
 });
 
-test('many new identities at once: every registry row is written (batched after the responses)', async () => {
+test('many new identities at once: every registry row is written, by far fewer D1 writes than rows', async (t) => {
+  // Each burst row notes the SQLite step that wrote it: one statement's rows share its step's
+  // time ('now' is fixed within a step), so the distinct times are at most the writes made.
+  await d1Execute(w, [
+    'CREATE TABLE burst_steps (identity TEXT, at TEXT)',
+    "CREATE TRIGGER burst_step AFTER INSERT ON participants WHEN NEW.identity LIKE 'burst-%' " +
+      "BEGIN INSERT INTO burst_steps VALUES (NEW.identity, strftime('%Y-%m-%d %H:%M:%f', 'now')); END",
+  ].join('; '));
   const ids = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
   const answers = await Promise.all(ids.map((identity) => issue({ room: rooms.zego, identity })));
   assert.deepEqual(answers.map((a) => a.status), ids.map(() => 200));
   for (const identity of ids) assert.ok(await eventualRow(rooms.zego, identity), identity);
   const uids = ids.map((identity) => registryRow(rooms.zego, identity).uid);
   assert.equal(new Set(uids).size, ids.length, 'each identity got its own uid');
+  const steps = JSON.parse(execFileSync('python3', ['-c', [
+    'import json, sqlite3, sys',
+    'db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)',
+    'print(json.dumps(db.execute("SELECT COUNT(*), COUNT(DISTINCT at) FROM burst_steps").fetchone()))',
+  ].join('\n'), d1File(w)], { encoding: 'utf8' }));
+  assert.equal(steps[0], ids.length, 'every row noted once');
+  t.diagnostic(`${ids.length} rows written in ${steps[1]} SQLite steps`);
+  // Written one by one, 40 rows would take about as many steps; coalesced, a handful of windows.
+  assert.ok(steps[1] <= ids.length / 4, `${steps[1]} D1 writes or more for ${ids.length} rows`);
+  await d1Execute(w, 'DROP TRIGGER burst_step; DROP TABLE burst_steps');
 });

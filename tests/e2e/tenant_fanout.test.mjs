@@ -189,6 +189,13 @@ test('a streaming and a never-answering receiver delay neither a healthy endpoin
       hostile.calls.find((c) => c.path === '/ok/b'), WEBHOOK_TIMEOUT_MS * 4);
     const otherMs = other.at - otherSentAt;
     assert.ok(otherMs < WEBHOOK_TIMEOUT_MS + HEALTHY_WITHIN_MS, `the other project's delivery took ${otherMs} ms`);
+    // What reached B's endpoint is B's own event, and only that: A's event was fanned out (its
+    // healthy delivery came) before B's was even sent, so anything of A's bound for B would have
+    // been queued ahead of B's own.
+    const [eventA] = (await api(w, 'GET', `/v1/rtc/event/list?room=${room}`, { key: a.key })).json.items;
+    const [eventB] = (await api(w, 'GET', `/v1/rtc/event/list?room=${roomB}`, { key: b.key })).json.items;
+    assert.equal(healthy.id, eventA.event, "A's healthy endpoint got A's event");
+    assert.deepEqual(hostile.calls.filter((c) => c.path === '/ok/b').map((c) => c.id), [eventB.event], "B's endpoint got only B's event");
 
     // Both hostile deliveries fail on their own endpoint.
     const streamHealth = await waitFor('the streaming delivery fails', async () => {
@@ -203,6 +210,8 @@ test('a streaming and a never-answering receiver delay neither a healthy endpoin
     }, WEBHOOK_TIMEOUT_MS * 3);
     assert.match(hangHealth.last_error, /no answer within/);
     assert.equal((await health(a.key, ok)).delivered, 1);
+    // With every delivery of A's event settled, still nothing of A's at B's endpoint.
+    assert.deepEqual(hostile.calls.filter((c) => c.path === '/ok/b').map((c) => c.id), [eventB.event]);
     // The Worker let go of both hostile connections.
     await waitFor('the streaming connection is closed', () => hostile.open.stream === 0, WEBHOOK_TIMEOUT_MS * 2);
     await waitFor('the never-answered connection is closed', () => hostile.open.hang === 0, WEBHOOK_TIMEOUT_MS * 2);

@@ -1,5 +1,6 @@
 // rtc.token.issue against the real Worker (workerd under `wrangler dev`, local D1/KV) with the
-// three vendor stand-ins configured, every token checked by the vendors' own libraries:
+// three vendor stand-ins configured, every token checked by the vendors' own libraries where there
+// are any (ZEGO publishes no verifier for token04: it is opened independently, twice):
 //  - LiveKit: PyPI `livekit-api` TokenVerifier (tests/e2e/support/verifiers/livekit_verify.py, run with the
 //    repo's .venv) AND npm `livekit-server-sdk` TokenVerifier (verifiers/vendor_verify.mjs), plus
 //    the decoded JWT compared claim by claim;
