@@ -10,16 +10,17 @@ use serde_json::Value;
 use crate::auth;
 use crate::body::MAX_BODY_BYTES;
 use crate::byte_cache::{ByteCache, HeapSize};
+use crate::config::{setting, EnvVars};
+use crate::domain::ids;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::handlers;
 use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
-use crate::ids;
 use crate::router::{self, Access, Match};
 use crate::routing::Breakers;
 use crate::runtime::Runtime;
 use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
-use crate::vendors::{self, setting, EnvVars, VendorEntry};
+use crate::vendors::{self, VendorEntry};
 
 /// Deployment settings that are not a vendor's.
 pub struct Settings {
@@ -30,7 +31,7 @@ pub struct Settings {
     /// The deployment's recording storage and how projects share it.
     pub shared_storage: crate::storage_policy::SharedStorage,
     /// Seals projects' storage credentials at rest (`RTCGATE_ENCRYPTION_KEY`).
-    pub encryption_key: crate::sealed::EncryptionKey,
+    pub encryption_key: crate::crypto::sealed::EncryptionKey,
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
     pub vendor_timeout_ms: u64,
     /// The secrets that authenticate vendor webhooks.
@@ -64,7 +65,7 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .collect(),
             shared_storage: crate::storage_policy::SharedStorage::from_env(env),
-            encryption_key: crate::sealed::EncryptionKey::from_setting(
+            encryption_key: crate::crypto::sealed::EncryptionKey::from_setting(
                 setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
             ),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),

@@ -7,28 +7,23 @@
 //! (the only wasm-only module, besides the SIMD lanes in `aes256`, whose algorithm the tests
 //! run on a model of those lanes) and `native` provides them for tests and benches.
 
-pub mod aes256;
 pub mod app;
 pub mod auth;
 pub mod body;
 pub mod byte_cache;
-pub mod entropy_pool;
+pub mod config;
+pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod handlers;
-pub mod head;
-pub mod hex;
 pub mod http;
-pub mod ids;
 pub mod limits;
 pub mod log;
 pub mod maintenance;
-pub mod net_policy;
-pub mod recording_destination;
 pub mod router;
 pub mod routing;
 pub mod runtime;
-pub mod sealed;
 pub mod storage_policy;
 pub mod store;
 pub mod time;

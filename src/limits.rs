@@ -31,9 +31,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
+use crate::config::{setting, EnvVars};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
-use crate::vendors::{setting, EnvVars};
 
 /// The Rate Limiting binding's name in `wrangler.toml`.
 pub const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";

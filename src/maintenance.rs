@@ -54,11 +54,11 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn from_env(env: crate::vendors::EnvVars<'_>) -> Settings {
+    pub fn from_env(env: crate::config::EnvVars<'_>) -> Settings {
         let d = Settings::default();
         // At most ten years; anything that is not a whole number keeps the default.
         let days = |name: &str, default: u32| {
-            crate::vendors::setting(env, name).and_then(|v| v.parse::<u32>().ok()).map_or(default, |n| n.min(3650))
+            crate::config::setting(env, name).and_then(|v| v.parse::<u32>().ok()).map_or(default, |n| n.min(3650))
         };
         Settings {
             retention_days: days("RETENTION_DAYS", d.retention_days),

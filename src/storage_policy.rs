@@ -8,15 +8,15 @@
 //! (`recording.destination.create`); an `output_uri` inside one of those uses them.
 
 use crate::app::Settings;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::recording_destination::{
+use crate::config::{setting, EnvVars};
+use crate::crypto::sealed::SealingKey;
+use crate::domain::recording::Destination;
+use crate::domain::recording_destination::{
     self, expand_path, Kind, Location, PathNames, SharedCredentials, StorageCredentials,
 };
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
-use crate::sealed::SealingKey;
 use crate::store::destinations;
-use crate::vendors::recording::Destination;
-use crate::vendors::{setting, EnvVars};
 
 /// The deployment's storage and the rules for sharing it between projects.
 #[derive(Default)]

@@ -151,7 +151,7 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let app = app(&env);
     let runtime = runtime(&env, Context::new(ctx));
-    let head = crate::head::parse_request(&HEADER_NAMES.with(|names| glue::request_head(&req, names)));
+    let head = crate::http::head::parse_request(&HEADER_NAMES.with(|names| glue::request_head(&req, names)));
     let mut api_req = head.request;
     trap_if_asked(&env, &api_req.path);
     // A body declared larger than the limit is refused unread (413), not buffered first.
@@ -205,7 +205,7 @@ async fn handle(app: Rc<App>, runtime: Runtime, api_req: ApiRequest) -> JsValue 
 /// The response as a JS `Response`, made by the glue in one call.
 fn respond(response: ApiResponse, is_head: bool) -> JsValue {
     let body: &[u8] = if is_head { &[] } else { &response.body };
-    glue::respond(response.status, &crate::head::response_head(&response), body).into()
+    glue::respond(response.status, &crate::http::head::response_head(&response), body).into()
 }
 
 /// The JS half of the boundary (`glue.js`).

@@ -201,7 +201,7 @@ impl Clock for JsClock {
 pub struct JsEntropy;
 
 thread_local! {
-    static ENTROPY: crate::entropy_pool::EntropyPool = const { crate::entropy_pool::EntropyPool::new(4096) };
+    static ENTROPY: crate::crypto::entropy_pool::EntropyPool = const { crate::crypto::entropy_pool::EntropyPool::new(4096) };
 }
 
 impl Entropy for JsEntropy {

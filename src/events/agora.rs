@@ -14,12 +14,12 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 use super::{file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
-use crate::vendors::recording::RecordingStatus;
+use crate::domain::recording::RecordingStatus;
 
 pub const NAME: &str = "agora";
 
 fn hex_of(mac: impl Mac) -> String {
-    crate::hex::lower(&mac.finalize().into_bytes())
+    crate::crypto::hex::lower(&mac.finalize().into_bytes())
 }
 
 /// Checks the V2 signature, or V1 when V2 is absent.

@@ -14,13 +14,13 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::ids;
+use crate::domain::recording::RecordingStatus;
 use crate::error::ApiResult;
 use crate::events::{EventType, Incoming, Session, Who};
-use crate::ids;
 use crate::runtime::Runtime;
 use crate::store::events::{self, Event, Pending};
 use crate::store::{participants, recordings, rooms, sessions};
-use crate::vendors::recording::RecordingStatus;
 use crate::webhooks;
 
 /// How long after an event was stored its effects may be redone if nothing marked them done:

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use crate::domain::recording::RecordingStatus;
 use crate::vendors::livekit::{egress_client_error, egress_status_named};
-use crate::vendors::recording::RecordingStatus;
 
 pub const NAME: &str = "livekit";
 
@@ -125,7 +125,7 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
         .to_owned();
     let dedupe_key = match str_of(&event, "id") {
         Some(id) => id.to_owned(),
-        None => crate::hex::lower(&Sha256::digest(body)),
+        None => crate::crypto::hex::lower(&Sha256::digest(body)),
     };
     let mut incoming = Incoming {
         vendor: NAME,

@@ -12,8 +12,8 @@ pub mod zego;
 
 use serde_json::Value;
 
-use crate::vendors::recording::RecordingStatus;
-use crate::vendors::{setting, EnvVars};
+use crate::config::{setting, EnvVars};
+use crate::domain::recording::RecordingStatus;
 
 /// The normalized event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

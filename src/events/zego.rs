@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use sha1::{Digest, Sha1};
 
 use super::{file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use crate::domain::recording::RecordingStatus;
 use crate::http::percent_decode;
-use crate::vendors::recording::RecordingStatus;
 
 pub const NAME: &str = "zego";
 
@@ -58,7 +58,7 @@ pub fn verify(secret: &str, fields: &Map<String, Value>, now_s: u64) -> Result<S
     };
     let mut parts = [secret, timestamp.as_str(), nonce.as_str()];
     parts.sort_unstable();
-    let expected = crate::hex::lower(&Sha1::digest(parts.concat().as_bytes()));
+    let expected = crate::crypto::hex::lower(&Sha1::digest(parts.concat().as_bytes()));
     if !same(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
         return Err(Rejection::Unauthenticated("ZEGO signature does not match"));
     }

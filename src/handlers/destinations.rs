@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 use super::paging;
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
+use crate::domain::ids;
+use crate::domain::recording_destination::{self, Kind, StorageCredentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids;
 use crate::limits::Quota;
-use crate::recording_destination::{self, Kind, StorageCredentials};
 use crate::storage_policy::sealing_key;
 use crate::store::destinations::{self, StoredDestination};
 

@@ -75,7 +75,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 other => rejected(&vendor, other),
             })?;
             let nonce = zego::verify(secret, &fields, now_ms / 1000).map_err(|r| rejected(&vendor, r))?;
-            let body_sha = crate::hex::lower(&Sha256::digest(body));
+            let body_sha = crate::crypto::hex::lower(&Sha256::digest(body));
             if !event_store::claim_nonce(ctx.rt, zego::NAME, &nonce, &body_sha).await? {
                 return Err(rejected(&vendor, Rejection::Unauthenticated("nonce replayed with another body")));
             }

@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::waiting::Backoff;
 use crate::app::{Ctx, Reply, ReplyBody};
+use crate::domain::ids;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
-use crate::ids;
 use crate::runtime::Runtime;
 use crate::store::idempotency::{self, ClaimKey, Seen};
 
@@ -185,7 +185,7 @@ fn kv_key(k: &ClaimKey<'_>) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    format!("idem:{}", crate::hex::lower(&h.finalize()))
+    format!("idem:{}", crate::crypto::hex::lower(&h.finalize()))
 }
 
 /// A result kept in KV because storage refused it: (owner, status, body).

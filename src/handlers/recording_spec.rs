@@ -4,13 +4,13 @@
 //! answer was lost.
 
 use crate::app::{App, Ctx};
+use crate::domain::recording::{Destination, RecordingSpec};
+use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult};
-use crate::recording_destination::PathNames;
 use crate::runtime::Runtime;
 use crate::storage_policy;
 use crate::store::participants;
 use crate::store::recordings::Recording;
-use crate::vendors::recording::{Destination, RecordingSpec};
 use crate::vendors::Vendor;
 
 /// The spec for a new recording: checked by the vendor (a destination it cannot write to is

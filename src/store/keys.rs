@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{int, text};
+use crate::domain::ids;
 use crate::error::ApiResult;
-use crate::ids;
 use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
 
@@ -77,7 +77,7 @@ pub(crate) fn statements() -> Vec<String> {
 }
 
 pub fn hash_key(key: &str) -> String {
-    crate::hex::lower(&Sha256::digest(key.as_bytes()))
+    crate::crypto::hex::lower(&Sha256::digest(key.as_bytes()))
 }
 
 /// A new key: prefix + 32 base62 characters (≈190 random bits).

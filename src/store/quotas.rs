@@ -4,10 +4,10 @@
 //! of an index (see `tests/query_plans.rs`).
 
 use super::int;
+use crate::domain::recording::RecordingStatus;
 use crate::error::ApiResult;
 use crate::limits::Quota;
 use crate::runtime::Runtime;
-use crate::vendors::recording::RecordingStatus;
 
 /// Recordings that hold a vendor recorder: the start is under way or it runs. A stopping one
 /// is on its way out (the stop was accepted) and no longer counts.

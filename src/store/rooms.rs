@@ -182,7 +182,7 @@ pub async fn remove(rt: &Runtime, room_id: &str) -> ApiResult<()> {
 /// A live room of `project_id` by id or by name: an id-shaped reference is an id (names
 /// never have that shape), anything else a name.
 pub async fn find(rt: &Runtime, project_id: &str, id_or_name: &str) -> ApiResult<Option<Room>> {
-    let sql = if crate::ids::is_room_id(id_or_name) { find_by_id_sql() } else { find_by_name_sql() };
+    let sql = if crate::domain::ids::is_room_id(id_or_name) { find_by_id_sql() } else { find_by_name_sql() };
     let rows = rt.db.query(&sql, &[project_id.into(), id_or_name.into()]).await?;
     Ok(rows.first().and_then(Room::from_row))
 }

@@ -16,8 +16,8 @@
 
 use super::signing::{self, SigningSecret};
 use super::{message, read_message};
+use crate::crypto::sealed::EncryptionKey;
 use crate::runtime::{HttpError, OutboundRequest, Runtime};
-use crate::sealed::EncryptionKey;
 use crate::store::events;
 use crate::store::webhooks::{self, Attempt};
 

@@ -13,11 +13,11 @@ pub mod url;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::config::{setting, EnvVars};
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{Runtime, MAX_QUEUE_BATCH};
 use crate::store::events::Event;
 use crate::store::webhooks;
-use crate::vendors::{setting, EnvVars};
 
 /// The most of a receiver's answer that is read: its status is what counts, and a receiver
 /// that streams an endless body fails its own delivery after this many bytes.
@@ -83,7 +83,7 @@ pub fn read_message(message: &str) -> Option<(String, Option<i64>)> {
 /// event's effects again (a redo) names the same delivery rather than making a second one.
 pub fn delivery_id(event_id: &str, webhook_id: &str) -> String {
     let digest = Sha256::digest(format!("{event_id}/{webhook_id}").as_bytes());
-    format!("dlv_{}", crate::hex::lower(&digest[..11]))
+    format!("dlv_{}", crate::crypto::hex::lower(&digest[..11]))
 }
 
 /// Queues a delivery of `event` to each of its project's endpoints that wants its type: the

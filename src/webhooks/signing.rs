@@ -3,7 +3,7 @@
 //! `webhook-signature: v1,<base64 HMAC-SHA256 over "{id}.{timestamp}.{body}">`, keyed with the
 //! secret's decoded bytes.
 //!
-//! At rest the secret is sealed to its project (`crate::sealed`); it is opened only to sign a
+//! At rest the secret is sealed to its project (`crate::crypto::sealed`); it is opened only to sign a
 //! delivery, and neither form shows in `Debug`.
 
 use base64::engine::general_purpose::STANDARD;
@@ -11,8 +11,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::crypto::sealed::{Sealed, SealingKey};
 use crate::runtime::Runtime;
-use crate::sealed::{Sealed, SealingKey};
 
 pub const SECRET_PREFIX: &str = "whsec_";
 
@@ -82,8 +82,8 @@ mod tests {
     #[test]
     fn the_secret_opens_only_for_its_project_and_never_shows_in_debug() {
         let rt = crate::native::NativeRuntime::new(0);
-        let key = match crate::sealed::EncryptionKey::from_setting(Some(&"ab".repeat(32))) {
-            crate::sealed::EncryptionKey::Ready(k) => k,
+        let key = match crate::crypto::sealed::EncryptionKey::from_setting(Some(&"ab".repeat(32))) {
+            crate::crypto::sealed::EncryptionKey::Ready(k) => k,
             _ => panic!("a valid key"),
         };
         let secret = new_secret(&rt.runtime);

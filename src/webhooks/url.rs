@@ -3,7 +3,7 @@
 //! the WHATWG way and judges the parsed host). Plain http to a loopback address only where the
 //! deployment says it is local development (`WEBHOOK_ALLOW_HTTP_LOOPBACK`).
 
-use crate::net_policy::{self, Reach};
+use crate::domain::net_policy::{self, Reach};
 
 pub const MAX_URL_BYTES: usize = 2048;
 

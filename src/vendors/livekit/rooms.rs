@@ -111,7 +111,7 @@ fn joined_at_ms(p: Fields<'_>) -> Result<Option<u64>, VendorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendors::recording::Destination;
+    use crate::domain::recording::Destination;
     use crate::vendors::VendorFailure;
 
     #[test]

@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
+use crate::config::{setting, EnvVars};
+use crate::domain::recording::Destination;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::vendors::recording::Destination;
-use crate::vendors::{setting, EnvVars};
 
 /// The kinds of object store a recording can be written to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +261,7 @@ pub fn checked_gcp_key(doc: &serde_json::Map<String, Value>, field: &str) -> Api
 /// call is `DESTINATION_UNSUPPORTED`. The parsed URL is returned (without a trailing `/`), so
 /// the recorder calls the host that was checked.
 pub fn checked_s3_endpoint(raw: &str, field: &str) -> ApiResult<String> {
-    use crate::net_policy::{self, Reach, Refusal};
+    use crate::domain::net_policy::{self, Reach, Refusal};
     let url = match net_policy::parse_http_url(raw) {
         Ok(url) => url,
         Err(Refusal::Scheme) => return Err(unsupported(field, format!("'{field}' must be an https:// URL"))),

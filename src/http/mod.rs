@@ -1,6 +1,8 @@
 //! The request and response as the core sees them: plain data, no runtime types, so that a
 //! handler can be driven natively with a request built in a test.
 
+pub mod head;
+
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,7 +27,7 @@ impl EncryptionKey {
     pub fn from_setting(value: Option<&str>) -> EncryptionKey {
         match value {
             None => EncryptionKey::Absent,
-            Some(v) => match crate::hex::decode(v) {
+            Some(v) => match crate::crypto::hex::decode(v) {
                 Some(bytes) if bytes.len() == 32 => {
                     EncryptionKey::Ready(Box::new(SealingKey(Aes256Gcm::new_from_slice(&bytes).expect("32 bytes"))))
                 }
@@ -82,12 +82,12 @@ impl SealingKey {
             .0
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: owner.as_bytes() })
             .expect("AES-GCM encrypts any message under 64 GiB");
-        format!("{VERSION}{}{}", crate::hex::lower(&nonce), crate::hex::lower(&sealed))
+        format!("{VERSION}{}{}", crate::crypto::hex::lower(&nonce), crate::crypto::hex::lower(&sealed))
     }
 
     /// The plaintext, if `sealed` was sealed by this key for `owner` and is intact.
     pub fn open(&self, owner: &str, sealed: &str) -> Option<Vec<u8>> {
-        let bytes = crate::hex::decode(sealed.strip_prefix(VERSION)?)?;
+        let bytes = crate::crypto::hex::decode(sealed.strip_prefix(VERSION)?)?;
         if bytes.len() < NONCE_BYTES {
             return None;
         }
