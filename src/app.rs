@@ -16,10 +16,10 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::handlers;
 use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
 use crate::router::{self, Access, Match};
-use crate::routing::Breakers;
 use crate::runtime::Runtime;
 use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
+use crate::vendors::routing::Breakers;
 use crate::vendors::{self, VendorEntry};
 
 /// Deployment settings that are not a vendor's.
@@ -35,7 +35,7 @@ pub struct Settings {
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
     pub vendor_timeout_ms: u64,
     /// The secrets that authenticate vendor webhooks.
-    pub events: crate::events::Settings,
+    pub events: crate::domain::events::Settings,
     /// Outbound webhook delivery.
     pub webhooks: crate::webhooks::Settings,
     /// The per-key rate limit and the per-project quotas.
@@ -69,7 +69,7 @@ impl Settings {
                 setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
             ),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
-            events: crate::events::Settings::from_env(env),
+            events: crate::domain::events::Settings::from_env(env),
             webhooks: crate::webhooks::Settings::from_env(env),
             limits: crate::limits::Limits::from_env(env),
             maintenance: crate::maintenance::Settings::from_env(env),

@@ -17,10 +17,10 @@ use std::collections::HashSet;
 
 use crate::app::App;
 use crate::error::ApiResult;
-use crate::routing;
 use crate::runtime::Runtime;
 use crate::store::retention::{self, Kind};
 use crate::store::{idempotency, participants, sessions};
+use crate::vendors::routing;
 use crate::vendors::{Capability, VendorFailure};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -75,7 +75,7 @@ impl Settings {
             // Keys are honoured for `RETENTION_MS`, and purged after twice that.
             Kind::Idempotency => Some(now_ms - 2 * idempotency::RETENTION_MS as i64),
             // Callbacks older than the timestamp window are refused anyway.
-            Kind::Nonces => Some(now_ms - 2 * crate::events::zego::MAX_SKEW_S as i64 * 1000),
+            Kind::Nonces => Some(now_ms - 2 * crate::vendors::zego::webhook::MAX_SKEW_S as i64 * 1000),
         }
     }
 }
@@ -124,7 +124,7 @@ impl Report {
 pub async fn run(app: &App, rt: &Runtime) -> Report {
     let mut report = Report::default();
     // Effects first: a session a redone join opens is then reconciled in the same run.
-    match crate::events::ingest::redo_unfinished(rt, crate::events::ingest::REDO_BATCH).await {
+    match crate::resources::events::ingest::redo_unfinished(rt, crate::resources::events::ingest::REDO_BATCH).await {
         Ok(redone) => (report.effects_applied, report.effects_failed) = (redone.applied, redone.failed),
         Err(e) => crate::log::error(&format!("redoing event effects: {}", e.message)),
     }

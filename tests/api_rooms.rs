@@ -281,7 +281,7 @@ fn unpinned_create_fails_over_past_a_down_vendor() {
             ("zego".into(), "unconfigured".into(), false)
         ]
     );
-    t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
+    t.native.clock.advance_ms(rtcgate::vendors::routing::DEFAULT_COOLDOWN_MS + 1);
     let disc = t.call("GET", "/v1/discovery/rtc.room.create", None, Some(&key));
     assert_eq!(disc.json["vendors"][0]["status"], "live");
 }
@@ -344,7 +344,7 @@ fn a_room_create_without_a_vendor_call_does_not_reset_the_breaker() {
         let room = c.json["room"].as_str().unwrap().to_owned();
         t.native.http.respond_with(|_| json_response(503, &json!({})));
         let delete = |t: &TestApp| t.call("DELETE", &format!("/v1/rtc/room/delete/{room}"), None, Some(&key));
-        for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+        for i in 0..rtcgate::vendors::routing::BREAKER_THRESHOLD {
             assert_eq!(delete(&t).status, 502, "{vendor}");
             if i == 0 {
                 let other = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "b"})), Some(&key));

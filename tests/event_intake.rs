@@ -15,10 +15,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
-use rtcgate::events::ingest;
 use rtcgate::http::ApiRequest;
 use rtcgate::maintenance;
 use rtcgate::native::{block_on, json_response, run_background};
+use rtcgate::resources::events::ingest;
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
 use rtcgate::store::retention::Kind;
 use rtcgate::webhooks::{delivery, message};
@@ -188,7 +188,7 @@ fn applying_an_event_twice_counts_it_once() {
     let rt = &t.native.runtime;
     let now = t.native.clock.now_ms();
     let stored = |body: &str| {
-        let incoming = rtcgate::events::livekit::parse(body.as_bytes(), now).unwrap().unwrap();
+        let incoming = rtcgate::vendors::livekit::webhook::parse(body.as_bytes(), now).unwrap().unwrap();
         block_on(ingest::store(rt, &incoming, now)).unwrap().expect("a new event")
     };
     let join = stored(&presence("participant_joined", &room, "EV_1", NOW_S));

@@ -5,7 +5,7 @@
 
 mod support;
 
-use rtcgate::events::Session;
+use rtcgate::domain::events::Session;
 use rtcgate::maintenance::{self, Report, Settings};
 use rtcgate::native::{block_on, json_response, NativeRuntime};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};

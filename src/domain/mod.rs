@@ -2,6 +2,7 @@
 //! and storage destinations, and which hosts a tenant's URL may reach. Plain data and pure
 //! functions; nothing here reads the store or calls a vendor.
 
+pub mod events;
 pub mod ids;
 pub mod net_policy;
 pub mod recording;

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::app::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routing;
+use crate::vendors::routing;
 use crate::vendors::Capability;
 
 pub async fn discover(ctx: &Ctx<'_>) -> ApiResult<Reply> {

@@ -7,11 +7,15 @@ use sha2::{Digest, Sha256};
 use super::paging;
 use super::rooms::{load, looks_like_room_id};
 use crate::app::{Ctx, Reply};
+use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::events::{self, agora, ingest, livekit, zego, EventType, Incoming, Rejection};
 use crate::http::RequestHeader;
+use crate::resources::events::ingest;
 use crate::store::events as event_store;
 use crate::store::events::Event;
+use crate::vendors::agora::webhook as agora;
+use crate::vendors::livekit::webhook as livekit;
+use crate::vendors::zego::webhook as zego;
 
 fn rejected(vendor: &str, r: Rejection) -> ApiError {
     match r {

@@ -6,9 +6,9 @@ use super::rooms::{load, vendor_of};
 use crate::app::{Ctx, Reply};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routing;
 use crate::store::participants;
 use crate::time::rfc3339;
+use crate::vendors::routing;
 use crate::vendors::{Capability, ParticipantRef, VendorFailure};
 
 pub const MAX_IDENTITY_BYTES: usize = 256;

@@ -27,11 +27,11 @@ use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::limits::Quota;
-use crate::routing;
 use crate::runtime::Runtime;
 use crate::storage_policy;
 use crate::store::idempotency::fingerprint;
 use crate::store::recordings::{self, Recording};
+use crate::vendors::routing;
 use crate::vendors::{Capability, Vendor, VendorError, VendorFailure};
 
 const LAYOUTS: [&str; 3] = ["grid", "speaker", "single-speaker"];

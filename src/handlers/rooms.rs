@@ -10,9 +10,9 @@ use crate::domain::ids;
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::limits::Quota;
-use crate::routing;
 use crate::storage_policy;
 use crate::store::rooms::{self, Room};
+use crate::vendors::routing;
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
 
 /// Limits on what a room may carry.

@@ -6,6 +6,7 @@ pub mod agora;
 pub mod capability;
 pub mod error;
 pub mod livekit;
+pub mod routing;
 pub mod transport;
 pub mod zego;
 

@@ -14,6 +14,7 @@ mod join;
 mod rooms;
 pub mod token;
 mod twirp;
+pub mod webhook;
 mod wire;
 
 pub(crate) use self::egress::client_error as egress_client_error;

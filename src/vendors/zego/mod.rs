@@ -13,6 +13,7 @@ mod join;
 mod recording;
 mod signing;
 pub mod token;
+pub mod webhook;
 
 use async_trait::async_trait;
 

@@ -14,10 +14,10 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::events::{EventType, Incoming, Session, Who};
 use crate::domain::ids;
 use crate::domain::recording::RecordingStatus;
 use crate::error::ApiResult;
-use crate::events::{EventType, Incoming, Session, Who};
 use crate::runtime::Runtime;
 use crate::store::events::{self, Event, Pending};
 use crate::store::{participants, recordings, rooms, sessions};

@@ -1,14 +1,9 @@
 //! Vendor webhooks in, one normalized event stream out.
 //!
-//! Each vendor module verifies a delivery the way that vendor's own receiver does and turns
-//! its body into `Incoming` events (pure functions); `ingest` stores each vendor event once,
-//! applies its effects (participant times, sessions for usage, recording status) and fans it
-//! out to the project's webhooks.
-
-pub mod agora;
-pub mod ingest;
-pub mod livekit;
-pub mod zego;
+//! Each vendor's `webhook` module (`vendors::<vendor>::webhook`) verifies a delivery the way
+//! that vendor's own receiver does and turns its body into `Incoming` events (pure functions);
+//! `resources::events::ingest` stores each vendor event once, applies its effects (participant
+//! times, sessions for usage, recording status) and fans it out to the project's webhooks.
 
 use serde_json::Value;
 

@@ -11,7 +11,9 @@
 use serde_json::{json, Map, Value};
 use sha1::{Digest, Sha1};
 
-use super::{file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use crate::domain::events::{
+    file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who,
+};
 use crate::domain::recording::RecordingStatus;
 use crate::http::percent_decode;
 

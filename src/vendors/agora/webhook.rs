@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use super::{file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use crate::domain::events::{
+    file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who,
+};
 use crate::domain::recording::RecordingStatus;
 
 pub const NAME: &str = "agora";

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
+use crate::domain::events::{int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
 use crate::domain::recording::RecordingStatus;
 use crate::vendors::livekit::{egress_client_error, egress_status_named};
 
