@@ -7,27 +7,21 @@
 //! (the only wasm-only module, besides the SIMD lanes in `aes256`, whose algorithm the tests
 //! run on a model of those lanes) and `native` provides them for tests and benches.
 
+pub mod api;
 pub mod app;
-pub mod auth;
-pub mod body;
 pub mod byte_cache;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
-pub mod handlers;
 pub mod http;
-pub mod limits;
+pub mod idempotency;
 pub mod log;
-pub mod maintenance;
 pub mod resources;
-pub mod router;
 pub mod runtime;
-pub mod storage_policy;
 pub mod store;
 pub mod time;
 pub mod vendors;
-pub mod webhooks;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

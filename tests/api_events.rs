@@ -350,7 +350,7 @@ fn drain_with(t: &TestApp, settings: &rtcgate::app::Settings) {
             continue;
         }
         for message in due {
-            block_on(rtcgate::webhooks::delivery::consume(settings, &t.native.runtime, &message)).unwrap();
+            block_on(rtcgate::resources::webhooks::delivery::consume(settings, &t.native.runtime, &message)).unwrap();
         }
     }
     panic!("the queue did not drain");

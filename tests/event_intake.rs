@@ -15,13 +15,13 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
+use rtcgate::app::maintenance;
 use rtcgate::http::ApiRequest;
-use rtcgate::maintenance;
 use rtcgate::native::{block_on, json_response, run_background};
 use rtcgate::resources::events::ingest;
+use rtcgate::resources::webhooks::{delivery, message};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
 use rtcgate::store::retention::Kind;
-use rtcgate::webhooks::{delivery, message};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{TestApp, LIVEKIT, NOW_MS};
@@ -232,14 +232,17 @@ fn fan_out_is_one_message_per_endpoint_in_one_batch_handled_concurrently() {
     let results = block_on(batch);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     for sent in t.native.http.sent() {
-        assert_eq!(sent.request.max_response_bytes, rtcgate::webhooks::MAX_RESPONSE_BYTES);
+        assert_eq!(sent.request.max_response_bytes, rtcgate::resources::webhooks::MAX_RESPONSE_BYTES);
         assert_eq!(sent.request.timeout_ms, t.app.settings.webhooks.timeout_ms);
     }
 
     assert_eq!(health(&t, &key, &ok)["delivered"], 1);
     let s = health(&t, &key, &stream);
     assert_eq!((s["delivered"].as_i64(), s["last_status"].as_i64()), (Some(0), Some(200)));
-    assert_eq!(s["last_error"], format!("answer longer than {} bytes", rtcgate::webhooks::MAX_RESPONSE_BYTES));
+    assert_eq!(
+        s["last_error"],
+        format!("answer longer than {} bytes", rtcgate::resources::webhooks::MAX_RESPONSE_BYTES)
+    );
     let h = health(&t, &key, &hang);
     assert_eq!(h["last_error"], "no answer within 10000 ms");
     assert_eq!(h["dead_lettered"], 1, "one attempt allowed here: dead after it");

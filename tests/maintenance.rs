@@ -5,8 +5,8 @@
 
 mod support;
 
+use rtcgate::app::maintenance::{self, Report, Settings};
 use rtcgate::domain::events::Session;
-use rtcgate::maintenance::{self, Report, Settings};
 use rtcgate::native::{block_on, json_response, NativeRuntime};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
 use rtcgate::store::retention::Kind;

@@ -16,8 +16,8 @@ use wasm_bindgen_futures::future_to_promise;
 use worker::worker_sys::web_sys;
 use worker::{event, Context, Env, MessageBatch, MessageExt};
 
+use crate::api::body::MAX_BODY_BYTES;
 use crate::app::App;
-use crate::body::MAX_BODY_BYTES;
 use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
 use crate::runtime::Runtime;
 
@@ -74,7 +74,7 @@ fn runtime(env: &Env, ctx: Context) -> Runtime {
         queue: Rc::new(platform::Queue(platform::Lazy::new(env, "DELIVERIES", Env::queue))),
         limiter: Rc::new(platform::RateLimit(platform::Lazy::new(
             env,
-            crate::limits::RATE_LIMITER_BINDING,
+            crate::api::limits::RATE_LIMITER_BINDING,
             Env::rate_limiter,
         ))),
     }
@@ -108,11 +108,11 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     let bodies: Vec<String> = messages.iter().map(|(_, body)| body.clone()).collect();
     let results = if batch.queue() == DEAD_LETTERS {
         futures_util::future::join_all(
-            bodies.iter().map(|body| crate::webhooks::delivery::dead_lettered(&runtime, body)),
+            bodies.iter().map(|body| crate::resources::webhooks::delivery::dead_lettered(&runtime, body)),
         )
         .await
     } else {
-        crate::webhooks::delivery::consume_batch(&app.settings, &runtime, &bodies).await
+        crate::resources::webhooks::delivery::consume_batch(&app.settings, &runtime, &bodies).await
     };
     for ((message, _), result) in messages.iter().zip(results) {
         match result {
@@ -135,7 +135,7 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
     let app = app(&env);
     let runtime = runtime(&env, Context::new(ctx));
     future_to_promise(async move {
-        let report = crate::maintenance::run(&app, &runtime).await;
+        let report = crate::app::maintenance::run(&app, &runtime).await;
         crate::log::info(&report.summary());
         Ok(JsValue::UNDEFINED)
     })
@@ -145,7 +145,7 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
 /// (health, the OpenAPI document, most refusals) is answered in the same call, with no promise,
 /// task or microtask: its handler future is polled once here, and only one that is still waiting
 /// is handed to the promise executor. (An API-key request, a warm token too, does not wait for the
-/// rate limiter: it is asked after the response, see `crate::limits`.) A body is read by the glue, which calls
+/// rate limiter: it is asked after the response, see `crate::api::limits`.) A body is read by the glue, which calls
 /// back into wasm.
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {

@@ -4,9 +4,9 @@
 use serde_json::{json, Value};
 
 use super::{int, quotas, text};
+use crate::api::limits::{quota_exceeded, Quota};
 use crate::crypto::sealed::Sealed;
 use crate::error::ApiResult;
-use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{Row, Runtime, Statement};
 use crate::time::rfc3339;
 

@@ -18,10 +18,10 @@ use crate::domain::events::{EventType, Incoming, Session, Who};
 use crate::domain::ids;
 use crate::domain::recording::RecordingStatus;
 use crate::error::ApiResult;
+use crate::resources::webhooks;
 use crate::runtime::Runtime;
 use crate::store::events::{self, Event, Pending};
 use crate::store::{participants, recordings, rooms, sessions};
-use crate::webhooks;
 
 /// How long after an event was stored its effects may be redone if nothing marked them done:
 /// far longer than applying them takes after the response.

@@ -2,10 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::rooms::{load, vendor_of};
+use crate::api::body::Body;
 use crate::app::{Ctx, Reply};
-use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::resources::rooms::api::{load, vendor_of};
 use crate::store::participants;
 use crate::time::rfc3339;
 use crate::vendors::routing;

@@ -7,8 +7,8 @@ use crate::app::{App, Ctx};
 use crate::domain::recording::{Destination, RecordingSpec};
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::recordings::storage;
 use crate::runtime::Runtime;
-use crate::storage_policy;
 use crate::store::participants;
 use crate::store::recordings::Recording;
 use crate::vendors::Vendor;
@@ -44,8 +44,7 @@ pub async fn for_new(
 /// project's folder in shared storage), never with the deployment's credentials for whatever
 /// the record names; the stored path is already expanded, so expanding it again changes nothing.
 pub async fn of_record(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) -> ApiResult<RecordingSpec> {
-    let chosen =
-        storage_policy::choose(&app.settings, rt, &rec.project_id, Some(&rec.output_uri), "output_uri").await?;
+    let chosen = storage::choose(&app.settings, rt, &rec.project_id, Some(&rec.output_uri), "output_uri").await?;
     let ext = if rec.audio_only { "ogg" } else { "mp4" };
     let names =
         PathNames { room_id: &rec.room_id, recording_id: Some(&rec.id), unix_ms: rec.started_at_ms as u64, ext };

@@ -7,11 +7,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::participants::MAX_IDENTITY_BYTES;
-use super::rooms::{check_name, create_room, looks_like_room_id, settled, vendor_of, NewRoom, MAX_NAME_CHARS};
+use crate::api::body::Body;
 use crate::app::{Ctx, Reply};
-use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::resources::participants::api::MAX_IDENTITY_BYTES;
+use crate::resources::rooms::api::{
+    check_name, create_room, looks_like_room_id, settled, vendor_of, NewRoom, MAX_NAME_CHARS,
+};
 use crate::store::registry_writer::Entry;
 use crate::store::{rooms, rooms::Room};
 use crate::time::rfc3339;

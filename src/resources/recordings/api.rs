@@ -18,17 +18,19 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 
-use super::rooms::{load, vendor_of};
-use super::{idempotent, paging, recording_spec};
+use crate::api::body::Body;
+use crate::api::limits::Quota;
+use crate::api::paging;
 use crate::app::{App, Ctx, Reply};
-use crate::body::Body;
 use crate::domain::ids;
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::limits::Quota;
+use crate::idempotency;
+use crate::resources::recordings::spec;
+use crate::resources::recordings::storage;
+use crate::resources::rooms::api::{load, vendor_of};
 use crate::runtime::Runtime;
-use crate::storage_policy;
 use crate::store::idempotency::fingerprint;
 use crate::store::recordings::{self, Recording};
 use crate::vendors::routing;
@@ -43,26 +45,25 @@ pub const ADOPTION_WINDOW_MS: u64 = 15 * 60 * 1000;
 
 pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
-    let request = super::rooms::fingerprint_without_key(&ctx.req.body);
+    let request = crate::resources::rooms::api::fingerprint_without_key(&ctx.req.body);
     let room_ref = body.required_str("room", 256)?;
     let layout = body.optional_str("layout", 32)?.unwrap_or_else(|| "grid".to_owned());
     let audio_only = body.optional_bool("audio_only")?.unwrap_or(false);
     let output_uri = body.optional_str("output_uri", 1024)?;
     let pin = body.optional_str("vendor", 32)?;
     let metadata = body.optional_object("metadata", 16 * 1024)?.map(|m| Value::Object(m).to_string());
-    let key = idempotent::key(ctx, body.optional_str("idempotency_key", 255)?)?;
+    let key = idempotency::key(ctx, body.optional_str("idempotency_key", 255)?)?;
     body.finish()?;
     if !LAYOUTS.contains(&layout.as_str()) {
         return Err(ApiError::invalid_field("layout", format!("'layout' must be one of {}", LAYOUTS.join(", "))));
     }
 
     // The key comes first: a retry gets the first response even if the room is gone since.
-    idempotent::once(ctx, SCOPE, key, &request, || async {
+    idempotency::once(ctx, SCOPE, key, &request, || async {
         let room = load(ctx, &room_ref).await?;
         let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::RecordingStart)?;
         let storage =
-            storage_policy::choose(&ctx.app.settings, ctx.rt, ctx.project_id(), output_uri.as_deref(), "output_uri")
-                .await?;
+            storage::choose(&ctx.app.settings, ctx.rt, ctx.project_id(), output_uri.as_deref(), "output_uri").await?;
         let request_hash = fingerprint(SCOPE, &json!([ctx.project_id(), room.id, request]));
 
         // This request's earlier start never got its answer to the client: that record is the
@@ -113,7 +114,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             started_at_ms: now as i64,
             ended_at_ms: None,
         };
-        let spec = recording_spec::for_new(ctx, vendor, &record.id, &room.id, &layout, audio_only, destination).await?;
+        let spec = spec::for_new(ctx, vendor, &record.id, &room.id, &layout, audio_only, destination).await?;
         let work = start_once(ctx.app.clone(), ctx.rt.clone(), vendor.name(), spec, record);
         let recording = ctx
             .rt
@@ -189,7 +190,7 @@ type Vendored<T> = ApiResult<Result<T, VendorError>>;
 async fn confirm(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) -> Vendored<Confirmation> {
     // Vendors that deduplicate starts by this record's own keys are simply asked again.
     if vendor.recovers_lost_starts() {
-        let spec = recording_spec::of_record(app, rt, vendor, rec).await?;
+        let spec = spec::of_record(app, rt, vendor, rec).await?;
         let again = vendor.recover_start(rt, &spec).await;
         return Ok(match routing::observe(app, rt, vendor.name(), again).await {
             Ok(state) => Ok(Confirmation::Found(state)),
@@ -334,7 +335,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // A room id filters even after the room was deleted (its recordings remain); a name
     // must name a live room.
     let room_id = match q.rest.iter().find(|(k, _)| k == "room") {
-        Some((_, r)) if super::rooms::looks_like_room_id(r) => Some(r.clone()),
+        Some((_, r)) if crate::resources::rooms::api::looks_like_room_id(r) => Some(r.clone()),
         Some((_, r)) => Some(load(ctx, r).await?.id),
         None => None,
     };

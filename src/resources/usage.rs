@@ -5,9 +5,9 @@
 
 use serde_json::json;
 
-use super::rooms::{load, looks_like_room_id};
 use crate::app::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::resources::rooms::api::{load, looks_like_room_id};
 use crate::store::sessions;
 use crate::time::{parse_rfc3339, rfc3339};
 

@@ -2,15 +2,16 @@
 
 use serde_json::{json, Value};
 
-use super::waiting::Backoff;
-use super::{idempotent, paging};
+use crate::api::body::Body;
+use crate::api::limits::Quota;
+use crate::api::paging;
 use crate::app::{Ctx, Reply};
-use crate::body::Body;
 use crate::domain::ids;
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::limits::Quota;
-use crate::storage_policy;
+use crate::idempotency;
+use crate::idempotency::backoff::Backoff;
+use crate::resources::recordings::storage;
 use crate::store::rooms::{self, Room};
 use crate::vendors::routing;
 use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
@@ -69,10 +70,10 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         region: body.optional_str("region", 64)?,
         vendor: body.optional_str("vendor", 32)?,
     };
-    let key = idempotent::key(ctx, body.optional_str("idempotency_key", 255)?)?;
+    let key = idempotency::key(ctx, body.optional_str("idempotency_key", 255)?)?;
     body.finish()?;
     check_name(&new.name)?;
-    idempotent::once(ctx, "rtc.room.create", key, &fingerprint, || async {
+    idempotency::once(ctx, "rtc.room.create", key, &fingerprint, || async {
         let room = create_room(ctx, new, None).await?;
         Ok(Reply::created(room.to_json()))
     })
@@ -104,7 +105,7 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         }
         // The project's folder of the default storage. A bad default is the deployment's
         // problem, not a field the client sent.
-        let chosen = storage_policy::choose(&app.settings, rt, ctx.project_id(), None, "enable_recording")
+        let chosen = storage::choose(&app.settings, rt, ctx.project_id(), None, "enable_recording")
             .await
             .map_err(|e| e.with_detail("field", "enable_recording"))?;
         Some(chosen)

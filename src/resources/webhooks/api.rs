@@ -2,15 +2,15 @@
 
 use serde_json::{json, Value};
 
-use super::events::type_names;
+use crate::api::body::Body;
+use crate::api::limits::Quota;
 use crate::app::{Ctx, Reply};
-use crate::body::Body;
 use crate::domain::events::EventType;
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::limits::Quota;
+use crate::resources::events::api::type_names;
+use crate::resources::webhooks::{signing, url};
 use crate::store::webhooks::{self, Webhook};
-use crate::webhooks::{signing, url};
 
 fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::WebhookNotFound, format!("no webhook '{id}' in this project")).with_detail("webhook", id)

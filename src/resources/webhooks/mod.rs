@@ -6,6 +6,7 @@
 //! delivery is its own attempt, bounded by the timeout and the answer cap: a slow or hostile
 //! receiver delays nobody else's delivery.
 
+pub mod api;
 pub mod delivery;
 pub mod signing;
 pub mod url;

@@ -2,20 +2,22 @@
 //! one `ApiRequest` into one `ApiResponse` — request id, routing, size limit, auth, the
 //! handler, and the error envelope — without ever panicking on client input.
 
+pub mod maintenance;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::auth;
-use crate::body::MAX_BODY_BYTES;
+use crate::api::auth;
+use crate::api::body::MAX_BODY_BYTES;
+use crate::api::router::{self, Access, Match};
 use crate::byte_cache::{ByteCache, HeapSize};
 use crate::config::{setting, EnvVars};
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::handlers;
 use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
-use crate::router::{self, Access, Match};
+use crate::resources;
 use crate::runtime::Runtime;
 use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
@@ -29,7 +31,7 @@ pub struct Settings {
     /// Vendor names in routing order for new rooms.
     pub vendor_order: Vec<String>,
     /// The deployment's recording storage and how projects share it.
-    pub shared_storage: crate::storage_policy::SharedStorage,
+    pub shared_storage: crate::resources::recordings::storage::SharedStorage,
     /// Seals projects' storage credentials at rest (`RTCGATE_ENCRYPTION_KEY`).
     pub encryption_key: crate::crypto::sealed::EncryptionKey,
     /// The per-call vendor timeout (`VENDOR_TIMEOUT_MS`).
@@ -37,11 +39,11 @@ pub struct Settings {
     /// The secrets that authenticate vendor webhooks.
     pub events: crate::domain::events::Settings,
     /// Outbound webhook delivery.
-    pub webhooks: crate::webhooks::Settings,
+    pub webhooks: crate::resources::webhooks::Settings,
     /// The per-key rate limit and the per-project quotas.
-    pub limits: crate::limits::Limits,
+    pub limits: crate::api::limits::Limits,
     /// The scheduled job: retention windows.
-    pub maintenance: crate::maintenance::Settings,
+    pub maintenance: crate::app::maintenance::Settings,
 }
 
 impl Settings {
@@ -64,15 +66,15 @@ impl Settings {
                 .map(|s| s.trim().to_ascii_lowercase())
                 .filter(|s| !s.is_empty())
                 .collect(),
-            shared_storage: crate::storage_policy::SharedStorage::from_env(env),
+            shared_storage: crate::resources::recordings::storage::SharedStorage::from_env(env),
             encryption_key: crate::crypto::sealed::EncryptionKey::from_setting(
                 setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
             ),
             vendor_timeout_ms: crate::vendors::transport::timeout_from_env(env),
             events: crate::domain::events::Settings::from_env(env),
-            webhooks: crate::webhooks::Settings::from_env(env),
-            limits: crate::limits::Limits::from_env(env),
-            maintenance: crate::maintenance::Settings::from_env(env),
+            webhooks: crate::resources::webhooks::Settings::from_env(env),
+            limits: crate::api::limits::Limits::from_env(env),
+            maintenance: crate::app::maintenance::Settings::from_env(env),
         }
     }
 }
@@ -359,12 +361,12 @@ impl App {
             }
             Access::ApiKey => {
                 let caller = auth::authenticate(self, rt, req).await?;
-                crate::limits::check_rate(&self.settings.limits, rt, &caller.key_id)?;
+                crate::api::limits::check_rate(&self.settings.limits, rt, &caller.key_id)?;
                 Some(caller)
             }
         };
         if !route.takes_body() && !req.body.is_empty() {
-            crate::body::Body::parse(&req.body)?.finish()?;
+            crate::api::body::Body::parse(&req.body)?.finish()?;
         }
         if !route.takes_query() {
             if let Some((name, _)) = req.query_pairs().into_iter().next() {
@@ -373,7 +375,7 @@ impl App {
             }
         }
         let ctx = Ctx { app: self, rt, req, params, caller };
-        handlers::serve(route, &ctx).await
+        resources::serve(route, &ctx).await
     }
 }
 

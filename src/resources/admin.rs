@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
+use crate::api::auth;
+use crate::api::body::Body;
 use crate::app::{Ctx, Reply};
-use crate::auth;
-use crate::body::Body;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::keys;
 

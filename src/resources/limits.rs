@@ -3,9 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::api::limits::Quota;
 use crate::app::{Ctx, Reply};
 use crate::error::ApiResult;
-use crate::limits::Quota;
 use crate::store::quotas;
 
 pub async fn limits(ctx: &Ctx<'_>) -> ApiResult<Reply> {

@@ -4,14 +4,14 @@
 
 use serde_json::{json, Map, Value};
 
-use super::paging;
+use crate::api::body::Body;
+use crate::api::limits::Quota;
+use crate::api::paging;
 use crate::app::{Ctx, Reply};
-use crate::body::Body;
 use crate::domain::ids;
 use crate::domain::recording_destination::{self, Kind, StorageCredentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::limits::Quota;
-use crate::storage_policy::sealing_key;
+use crate::resources::recordings::storage::sealing_key;
 use crate::store::destinations::{self, StoredDestination};
 
 /// The largest GCP service-account document accepted.

@@ -4,13 +4,13 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::paging;
-use super::rooms::{load, looks_like_room_id};
+use crate::api::paging;
 use crate::app::{Ctx, Reply};
 use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
 use crate::resources::events::ingest;
+use crate::resources::rooms::api::{load, looks_like_room_id};
 use crate::store::events as event_store;
 use crate::store::events::Event;
 use crate::vendors::agora::webhook as agora;

@@ -14,9 +14,9 @@
 //! missing or changed, or the row was copied from another project) makes the attempt fail
 //! without sending anything, with the reason in the endpoint's health.
 
-use super::signing::{self, SigningSecret};
-use super::{message, read_message};
 use crate::crypto::sealed::EncryptionKey;
+use crate::resources::webhooks::signing::{self, SigningSecret};
+use crate::resources::webhooks::{message, read_message};
 use crate::runtime::{HttpError, OutboundRequest, Runtime};
 use crate::store::events;
 use crate::store::webhooks::{self, Attempt};
@@ -122,7 +122,7 @@ const NO_KEY: &str = "RTCGATE_ENCRYPTION_KEY is not set (or not 64 hex character
 
 /// Signs and POSTs the event: the answer's status, and why it failed if it did.
 async fn send(
-    settings: &super::Settings,
+    settings: &crate::resources::webhooks::Settings,
     rt: &Runtime,
     url: &str,
     secret: &SigningSecret,
@@ -143,7 +143,7 @@ async fn send(
         ],
         body: Some(payload),
         timeout_ms: settings.timeout_ms,
-        max_response_bytes: super::MAX_RESPONSE_BYTES,
+        max_response_bytes: crate::resources::webhooks::MAX_RESPONSE_BYTES,
     };
     match rt.http.send(request).await {
         Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None),
@@ -151,7 +151,7 @@ async fn send(
         Err(HttpError::Timeout) => (None, Some(format!("no answer within {} ms", settings.timeout_ms))),
         Err(HttpError::Unreachable(_)) => (None, Some("unreachable".to_owned())),
         Err(HttpError::TooLarge { status }) => {
-            (Some(status), Some(format!("answer longer than {} bytes", super::MAX_RESPONSE_BYTES)))
+            (Some(status), Some(format!("answer longer than {} bytes", crate::resources::webhooks::MAX_RESPONSE_BYTES)))
         }
     }
 }

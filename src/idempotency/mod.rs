@@ -5,16 +5,18 @@
 //! abandoned. Work that succeeded is never run again, even when its result cannot be
 //! stored: the result is then kept in KV until storage takes it.
 
+pub mod backoff;
+
 use std::future::Future;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::waiting::Backoff;
 use crate::app::{Ctx, Reply, ReplyBody};
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
+use crate::idempotency::backoff::Backoff;
 use crate::runtime::Runtime;
 use crate::store::idempotency::{self, ClaimKey, Seen};
 

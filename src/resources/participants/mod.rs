@@ -1,0 +1,3 @@
+//! Participants of a room: `api` parses and replies.
+
+pub mod api;

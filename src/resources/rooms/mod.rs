@@ -1,0 +1,3 @@
+//! Rooms: `api` parses and replies.
+
+pub mod api;

@@ -1,0 +1,3 @@
+//! Join tokens: `api` parses and replies.
+
+pub mod api;
