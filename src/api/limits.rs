@@ -32,6 +32,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use crate::config::{setting, EnvVars};
+use crate::domain::limits::Quota;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
 
@@ -53,56 +54,6 @@ pub const MAX_QUOTA: u32 = 1_000_000;
 pub struct RateLimit {
     pub requests: u32,
     pub period_s: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Quota {
-    LiveRooms,
-    Webhooks,
-    RecordingDestinations,
-    ConcurrentRecordings,
-}
-
-impl Quota {
-    pub const ALL: [Quota; 4] =
-        [Quota::LiveRooms, Quota::Webhooks, Quota::RecordingDestinations, Quota::ConcurrentRecordings];
-
-    /// Its name in `/v1/rtc/limits` and in `QUOTA_EXCEEDED`'s `quota`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Quota::LiveRooms => "live_rooms",
-            Quota::Webhooks => "webhooks",
-            Quota::RecordingDestinations => "recording_destinations",
-            Quota::ConcurrentRecordings => "concurrent_recordings",
-        }
-    }
-
-    /// The Worker var that overrides the default.
-    pub fn var(self) -> &'static str {
-        match self {
-            Quota::LiveRooms => "QUOTA_LIVE_ROOMS",
-            Quota::Webhooks => "QUOTA_WEBHOOKS",
-            Quota::RecordingDestinations => "QUOTA_RECORDING_DESTINATIONS",
-            Quota::ConcurrentRecordings => "QUOTA_CONCURRENT_RECORDINGS",
-        }
-    }
-
-    /// Defaults, per project: rooms are cheap records, but each live one is a vendor room and
-    /// an isolate cache entry; every event fans out to every webhook endpoint (Stripe allows 16);
-    /// a destination is a set of sealed credentials read on each start; a recording is a
-    /// vendor recorder (a LiveKit egress is a headless browser), the most expensive of all.
-    pub fn default_limit(self) -> u32 {
-        match self {
-            Quota::LiveRooms => 1000,
-            Quota::Webhooks => 20,
-            Quota::RecordingDestinations => 20,
-            Quota::ConcurrentRecordings => 50,
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
 }
 
 /// The deployment's limits, read once per isolate.
@@ -205,16 +156,6 @@ fn number(env: EnvVars<'_>, name: &str, min: u32, max: u32, default: u32) -> u32
     }
 }
 
-/// `422 QUOTA_EXCEEDED` for a create that would take the project past `quota`.
-pub fn quota_exceeded(quota: Quota, limit: u32) -> ApiError {
-    ApiError::new(
-        ErrorCode::QuotaExceeded,
-        format!("this project has reached its {} quota ({limit}); free one before creating another", quota.name()),
-    )
-    .with_detail("quota", quota.name())
-    .with_detail("limit", limit)
-}
-
 /// Counts one request of API key `key_id` without waiting for the limiter: `429 RATE_LIMITED`
 /// when this isolate holds a block for the key (`Retry-After` the seconds left of it, at least 1);
 /// otherwise the request proceeds and the binding is asked after the response, its no blocking
@@ -286,13 +227,6 @@ mod tests {
         ]);
         assert_eq!(l.rate, RateLimit { requests: DEFAULT_RATE_REQUESTS, period_s: DEFAULT_RATE_PERIOD_S });
         assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50]);
-    }
-
-    #[test]
-    fn quota_exceeded_names_the_quota_and_its_limit() {
-        let e = quota_exceeded(Quota::Webhooks, 7);
-        assert_eq!((e.status(), e.code.as_str()), (422, "QUOTA_EXCEEDED"));
-        assert_eq!((e.details["quota"].as_str(), e.details["limit"].as_u64()), (Some("webhooks"), Some(7)));
     }
 
     #[test]

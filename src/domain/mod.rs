@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod ids;
+pub mod limits;
 pub mod net_policy;
 pub mod recording;
 pub mod recording_destination;

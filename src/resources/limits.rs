@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::limits::Quota;
 use crate::app::{Ctx, Reply};
+use crate::domain::limits::Quota;
 use crate::error::ApiResult;
 use crate::store::quotas;
 

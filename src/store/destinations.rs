@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{int, newest_first, page_sqls, quotas, text, Cursor};
-use crate::api::limits::{quota_exceeded, Quota};
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::domain::recording_destination::{Kind, Location};
 use crate::error::ApiResult;
 use crate::runtime::{DbError, Row, Runtime};

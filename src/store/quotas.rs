@@ -1,10 +1,10 @@
-//! What counts against each per-project quota (`crate::api::limits::Quota`), in one place: the
+//! What counts against each per-project quota (`crate::domain::limits::Quota`), in one place: the
 //! inserts that create counted rows check the count in the same statement, and the limits
 //! route reads all four counts in one round trip. Each count is a walk of one project's part
 //! of an index (see `tests/query_plans.rs`).
 
 use super::int;
-use crate::api::limits::Quota;
+use crate::domain::limits::Quota;
 use crate::domain::recording::RecordingStatus;
 use crate::error::ApiResult;
 use crate::runtime::Runtime;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
-use crate::api::limits::{quota_exceeded, Quota};
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::domain::recording::{FileResult, RecordingState, RecordingStatus};
 use crate::error::ApiResult;
 use crate::runtime::{Row, Runtime};

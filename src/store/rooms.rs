@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
-use crate::api::limits::{quota_exceeded, Quota};
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;

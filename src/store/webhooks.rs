@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{int, quotas, text};
-use crate::api::limits::{quota_exceeded, Quota};
 use crate::crypto::sealed::Sealed;
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::ApiResult;
 use crate::runtime::{Row, Runtime, Statement};
 use crate::time::rfc3339;

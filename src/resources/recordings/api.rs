@@ -19,10 +19,10 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 
 use crate::api::body::Body;
-use crate::api::limits::Quota;
 use crate::api::paging;
 use crate::app::{App, Ctx, Reply};
 use crate::domain::ids;
+use crate::domain::limits::Quota;
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};

@@ -3,10 +3,10 @@
 use serde_json::{json, Value};
 
 use crate::api::body::Body;
-use crate::api::limits::Quota;
 use crate::api::paging;
 use crate::app::{Ctx, Reply};
 use crate::domain::ids;
+use crate::domain::limits::Quota;
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency;
