@@ -222,7 +222,14 @@ async fn listed_identities(app: &App, rt: &Runtime, room: &sessions::DueRoom) ->
     if !vendor.supports(Capability::ParticipantList) {
         return Ok(None);
     }
-    let live = match routing::observe(app, rt, vendor.name(), vendor.list_participants(rt, &room.room_id).await).await {
+    let live = match routing::observe(
+        &app.vendors,
+        rt,
+        vendor.name(),
+        vendor.list_participants(rt, &room.room_id).await,
+    )
+    .await
+    {
         Ok(live) => live,
         // The vendor's own answer that the room does not exist (its error code says so); a
         // bare 404 (a wrong base URL, say) is an error like any other.

@@ -21,15 +21,12 @@ use crate::resources;
 use crate::runtime::Runtime;
 use crate::store::registry_writer::Registry;
 use crate::store::rooms::Room;
-use crate::vendors::routing::Breakers;
-use crate::vendors::{self, VendorEntry};
+use crate::vendors::routing::VendorRouter;
 
 /// Deployment settings that are not a vendor's.
 pub struct Settings {
     /// Guards the admin routes; admin is disabled when unset.
     pub admin_token: Option<String>,
-    /// Vendor names in routing order for new rooms.
-    pub vendor_order: Vec<String>,
     /// The deployment's recording storage and how projects share it.
     pub shared_storage: crate::resources::recordings::storage::SharedStorage,
     /// Seals projects' storage credentials at rest (`RTCGATE_ENCRYPTION_KEY`).
@@ -54,18 +51,10 @@ impl Settings {
     }
 }
 
-pub const DEFAULT_VENDOR_ORDER: &str = "livekit,agora,zego";
-
 impl Settings {
     pub fn from_env(env: EnvVars<'_>) -> Settings {
         Settings {
             admin_token: setting(env, "ADMIN_TOKEN"),
-            vendor_order: setting(env, "RTC_VENDOR_ORDER")
-                .unwrap_or_else(|| DEFAULT_VENDOR_ORDER.to_owned())
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect(),
             shared_storage: crate::resources::recordings::storage::SharedStorage::from_env(env),
             encryption_key: crate::crypto::sealed::EncryptionKey::from_setting(
                 setting(env, "RTCGATE_ENCRYPTION_KEY").as_deref(),
@@ -212,8 +201,8 @@ fn remember_room(rooms: &RefCell<RoomCache>, id_or_name: &str, room: &Room, now_
 
 pub struct App {
     pub settings: Settings,
-    pub vendors: Vec<VendorEntry>,
-    pub breakers: Breakers,
+    /// The vendors and the routing between them.
+    pub vendors: VendorRouter,
     pub cache: IsolateCache,
     /// The participant registry as this isolate knows it, and its deferred writes.
     pub registry: Rc<Registry>,
@@ -283,14 +272,9 @@ impl Reply {
 
 impl App {
     pub fn from_env(env: EnvVars<'_>) -> App {
-        let breakers = Breakers::default();
-        if let Some(ms) = setting(env, "VENDOR_COOLDOWN_MS").and_then(|v| v.parse().ok()) {
-            breakers.cooldown_ms.set(ms);
-        }
         App {
             settings: Settings::from_env(env),
-            vendors: vendors::registry(env),
-            breakers,
+            vendors: VendorRouter::from_env(env),
             cache: IsolateCache::default(),
             registry: Rc::default(),
         }

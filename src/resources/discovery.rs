@@ -16,13 +16,13 @@ pub async fn discover(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     })?;
     let mut statuses = Vec::new();
     for entry in &ctx.app.vendors {
-        statuses.push((entry, routing::status(ctx.app, ctx.rt, entry, capability).await));
+        statuses.push((entry, routing::status(&ctx.app.vendors, ctx.rt, entry, capability).await));
     }
     // The default is the vendor an unpinned call would pick: first live one in routing order.
     let default = ctx
         .app
-        .settings
-        .vendor_order
+        .vendors
+        .order
         .iter()
         .find(|name| statuses.iter().any(|(e, s)| e.name == name.as_str() && *s == "live"))
         .cloned();

@@ -10,10 +10,54 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::app::App;
+use crate::config::{setting, EnvVars};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
-use crate::vendors::{Capability, Vendor, VendorError, VendorState};
+use crate::vendors::{self, Capability, Vendor, VendorEntry, VendorError, VendorState};
+
+/// The deployment's vendors, the order new rooms try them in, and each one's breaker: all a
+/// routing decision reads, built once per isolate.
+pub struct VendorRouter {
+    /// Every vendor rtcgate knows, configured or not, in listing order.
+    pub entries: Vec<VendorEntry>,
+    /// Vendor names in routing order for new rooms (`RTC_VENDOR_ORDER`).
+    pub order: Vec<String>,
+    pub breakers: Breakers,
+}
+
+pub const DEFAULT_VENDOR_ORDER: &str = "livekit,agora,zego";
+
+impl VendorRouter {
+    pub fn from_env(env: EnvVars<'_>) -> VendorRouter {
+        let breakers = Breakers::default();
+        if let Some(ms) = setting(env, "VENDOR_COOLDOWN_MS").and_then(|v| v.parse().ok()) {
+            breakers.cooldown_ms.set(ms);
+        }
+        VendorRouter {
+            entries: vendors::registry(env),
+            order: setting(env, "RTC_VENDOR_ORDER")
+                .unwrap_or_else(|| DEFAULT_VENDOR_ORDER.to_owned())
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            breakers,
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, VendorEntry> {
+        self.entries.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a VendorRouter {
+    type Item = &'a VendorEntry;
+    type IntoIter = std::slice::Iter<'a, VendorEntry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
 
 pub const BREAKER_THRESHOLD: u32 = 3;
 pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
@@ -73,41 +117,41 @@ impl Breakers {
 
 /// Feeds a vendor call's result to the breaker and passes it on.
 pub async fn observe<T>(
-    app: &App,
+    router: &VendorRouter,
     rt: &Runtime,
     vendor: &'static str,
     result: Result<T, VendorError>,
 ) -> Result<T, VendorError> {
     let outage = matches!(&result, Err(e) if e.is_outage());
     let now = rt.now_ms();
-    if app.breakers.record(vendor, outage, now) {
-        let until = now + app.breakers.cooldown();
-        rt.kv.put(&kv_key(vendor), &until.to_string(), app.breakers.cooldown() / 1000 + 60).await;
+    if router.breakers.record(vendor, outage, now) {
+        let until = now + router.breakers.cooldown();
+        rt.kv.put(&kv_key(vendor), &until.to_string(), router.breakers.cooldown() / 1000 + 60).await;
     }
     result
 }
 
 /// Whether `vendor` is healthy, consulting other isolates' published openings.
-pub async fn is_healthy(app: &App, rt: &Runtime, vendor: &'static str) -> bool {
+pub async fn is_healthy(router: &VendorRouter, rt: &Runtime, vendor: &'static str) -> bool {
     let now = rt.now_ms();
     if let Some(until) = rt.kv.get(&kv_key(vendor)).await.and_then(|v| v.parse::<u64>().ok()) {
-        app.breakers.adopt(vendor, until);
+        router.breakers.adopt(vendor, until);
     }
-    !app.breakers.is_open(vendor, now)
+    !router.breakers.is_open(vendor, now)
 }
 
 /// The vendor entry named `name`, or 400 for a name no deployment knows.
-fn named<'a>(app: &'a App, name: &str) -> ApiResult<&'a crate::vendors::VendorEntry> {
-    app.vendors.iter().find(|e| e.name == name).ok_or_else(|| {
-        let known: Vec<&str> = app.vendors.iter().map(|e| e.name).collect();
+fn named<'a>(router: &'a VendorRouter, name: &str) -> ApiResult<&'a VendorEntry> {
+    router.iter().find(|e| e.name == name).ok_or_else(|| {
+        let known: Vec<&str> = router.iter().map(|e| e.name).collect();
         ApiError::new(ErrorCode::UnknownVendor, format!("unknown vendor '{name}'; known vendors: {}", known.join(", ")))
             .with_detail("field", "vendor")
     })
 }
 
 /// A pinned vendor, usable for `capability`, or the reason it is not.
-pub fn pinned<'a>(app: &'a App, name: &str, capability: Capability) -> ApiResult<&'a dyn Vendor> {
-    let entry = named(app, name)?;
+pub fn pinned<'a>(router: &'a VendorRouter, name: &str, capability: Capability) -> ApiResult<&'a dyn Vendor> {
+    let entry = named(router, name)?;
     let vendor = match &entry.state {
         VendorState::Ready(v) => v.as_ref(),
         VendorState::Unconfigured => {
@@ -123,15 +167,15 @@ pub fn pinned<'a>(app: &'a App, name: &str, capability: Capability) -> ApiResult
         }
     };
     if !vendor.supports(capability) {
-        return Err(unsupported(app, entry.name, capability));
+        return Err(unsupported(router, entry.name, capability));
     }
     Ok(vendor)
 }
 
 /// `UNSUPPORTED_BY_VENDOR`, naming the vendors that do support the capability.
-pub fn unsupported(app: &App, vendor: &str, capability: Capability) -> ApiError {
+pub fn unsupported(router: &VendorRouter, vendor: &str, capability: Capability) -> ApiError {
     let supporting: Vec<&str> =
-        app.vendors.iter().filter_map(|e| e.ready()).filter(|v| v.supports(capability)).map(|v| v.name()).collect();
+        router.iter().filter_map(|e| e.ready()).filter(|v| v.supports(capability)).map(|v| v.name()).collect();
     ApiError::new(
         ErrorCode::UnsupportedByVendor,
         format!(
@@ -147,22 +191,22 @@ pub fn unsupported(app: &App, vendor: &str, capability: Capability) -> ApiError 
 /// Vendors to try for a new room, in order: the pin alone, or every configured vendor that
 /// supports `capability`, healthy ones first (an open breaker is a last resort, not a ban).
 pub async fn candidates<'a>(
-    app: &'a App,
+    router: &'a VendorRouter,
     rt: &Runtime,
     capability: Capability,
     pin: Option<&str>,
 ) -> ApiResult<Vec<&'a dyn Vendor>> {
     if let Some(name) = pin {
-        return Ok(vec![pinned(app, name, capability)?]);
+        return Ok(vec![pinned(router, name, capability)?]);
     }
     let mut healthy = Vec::new();
     let mut down = Vec::new();
-    for name in &app.settings.vendor_order {
-        let Some(vendor) = app.vendors.iter().filter(|e| e.name == name).find_map(|e| e.ready()) else { continue };
+    for name in &router.order {
+        let Some(vendor) = router.iter().filter(|e| e.name == name).find_map(|e| e.ready()) else { continue };
         if !vendor.supports(capability) {
             continue;
         }
-        if is_healthy(app, rt, vendor.name()).await {
+        if is_healthy(router, rt, vendor.name()).await {
             healthy.push(vendor);
         } else {
             down.push(vendor);
@@ -180,13 +224,13 @@ pub async fn candidates<'a>(
 
 /// The vendor hosting an existing room. A pin that names another vendor is a conflict.
 pub fn for_room<'a>(
-    app: &'a App,
+    router: &'a VendorRouter,
     room_vendor: &str,
     pin: Option<&str>,
     capability: Capability,
 ) -> ApiResult<&'a dyn Vendor> {
     if let Some(name) = pin {
-        named(app, name)?;
+        named(router, name)?;
         if name != room_vendor {
             return Err(ApiError::new(
                 ErrorCode::VendorMismatch,
@@ -195,10 +239,10 @@ pub fn for_room<'a>(
             .with_detail("vendor", room_vendor.to_owned()));
         }
     }
-    let entry = named(app, room_vendor)?;
+    let entry = named(router, room_vendor)?;
     match entry.ready() {
         Some(v) if v.supports(capability) => Ok(v),
-        Some(_) => Err(unsupported(app, entry.name, capability)),
+        Some(_) => Err(unsupported(router, entry.name, capability)),
         None => Err(ApiError::new(
             ErrorCode::VendorUnavailable,
             format!("the room's vendor '{room_vendor}' is not configured in this deployment"),
@@ -208,18 +252,13 @@ pub fn for_room<'a>(
 }
 
 /// Discovery status of one vendor for one capability.
-pub async fn status(
-    app: &App,
-    rt: &Runtime,
-    entry: &crate::vendors::VendorEntry,
-    capability: Capability,
-) -> &'static str {
+pub async fn status(router: &VendorRouter, rt: &Runtime, entry: &VendorEntry, capability: Capability) -> &'static str {
     match &entry.state {
         VendorState::Unconfigured => "unconfigured",
         VendorState::Misconfigured(_) => "misconfigured",
         VendorState::Ready(v) if !v.supports(capability) => "unsupported",
         VendorState::Ready(v) => {
-            if is_healthy(app, rt, v.name()).await {
+            if is_healthy(router, rt, v.name()).await {
                 "live"
             } else {
                 "down"

@@ -16,9 +16,10 @@ pub const MAX_IDENTITY_BYTES: usize = 256;
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let room = load(ctx, ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::ParticipantList)?;
-    let live = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.list_participants(ctx.rt, &room.id).await)
-        .await
-        .map_err(|e| e.to_api_error())?;
+    let live =
+        routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.list_participants(ctx.rt, &room.id).await)
+            .await
+            .map_err(|e| e.to_api_error())?;
     // Vendors that report numeric uids are mapped back to the identities we registered.
     let unnamed: Vec<u32> = live.iter().filter(|p| p.identity.is_none()).filter_map(|p| p.uid).collect();
     let registry =
@@ -83,7 +84,8 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::ParticipantKick)?;
     let uid = participants::find(ctx.rt, &room.id, &identity).await?.map(|r| r.uid);
     let who = ParticipantRef { identity: identity.clone(), uid };
-    let result = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
+    let result =
+        routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
     match result {
         Ok(()) => Ok(Reply::ok(json!({ "ok": true }))),
         Err(e) if e.failure == VendorFailure::NotFound => {

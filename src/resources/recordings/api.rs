@@ -138,9 +138,9 @@ async fn start_once(
     mut record: Recording,
 ) -> ApiResult<Recording> {
     let (app, rt) = (app.as_ref(), &rt);
-    let vendor = routing::for_room(app, vendor, None, Capability::RecordingStart)?;
+    let vendor = routing::for_room(&app.vendors, vendor, None, Capability::RecordingStart)?;
     recordings::insert(rt, &record, app.settings.limits.quota(Quota::ConcurrentRecordings)).await?;
-    match routing::observe(app, rt, vendor.name(), vendor.start_recording(rt, &spec).await).await {
+    match routing::observe(&app.vendors, rt, vendor.name(), vendor.start_recording(rt, &spec).await).await {
         Ok(state) => {
             record.apply(&state);
             recordings::save_state(rt, &record).await?;
@@ -192,7 +192,7 @@ async fn confirm(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) 
     if vendor.recovers_lost_starts() {
         let spec = spec::of_record(app, rt, vendor, rec).await?;
         let again = vendor.recover_start(rt, &spec).await;
-        return Ok(match routing::observe(app, rt, vendor.name(), again).await {
+        return Ok(match routing::observe(&app.vendors, rt, vendor.name(), again).await {
             Ok(state) => Ok(Confirmation::Found(state)),
             // Refused as a request: the same request, lost, cannot have started it either.
             Err(e) if matches!(e.failure, VendorFailure::Rejected | VendorFailure::NotFound) => {
@@ -202,7 +202,7 @@ async fn confirm(app: &App, rt: &Runtime, vendor: &dyn Vendor, rec: &Recording) 
             Err(e) => Err(e),
         });
     }
-    let listed = routing::observe(app, rt, vendor.name(), vendor.room_recordings(rt, &rec.room_id).await);
+    let listed = routing::observe(&app.vendors, rt, vendor.name(), vendor.room_recordings(rt, &rec.room_id).await);
     let all = match listed.await {
         Ok(all) => all,
         Err(e) => return Ok(Err(e)),
@@ -257,7 +257,7 @@ async fn load_recording(ctx: &Ctx<'_>) -> ApiResult<Recording> {
 }
 
 fn recording_vendor<'a>(ctx: &Ctx<'a>, r: &Recording, capability: Capability) -> ApiResult<&'a dyn Vendor> {
-    routing::for_room(ctx.app, &r.vendor, None, capability)
+    routing::for_room(&ctx.app.vendors, &r.vendor, None, capability)
 }
 
 pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
@@ -274,16 +274,17 @@ pub async fn stop(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     if rec.status.is_final() {
         return Ok(Reply::ok(rec.to_json()));
     }
-    let state = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.stop_recording(ctx.rt, &vendor_id).await)
-        .await
-        .map_err(|e| match e.failure {
-            VendorFailure::NotFound => ApiError::new(
-                ErrorCode::RecordingNotFound,
-                format!("{} no longer knows recording '{}'", e.vendor, rec.id),
-            )
-            .with_detail("recording", rec.id.as_str()),
-            _ => e.to_api_error(),
-        })?;
+    let state =
+        routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.stop_recording(ctx.rt, &vendor_id).await)
+            .await
+            .map_err(|e| match e.failure {
+                VendorFailure::NotFound => ApiError::new(
+                    ErrorCode::RecordingNotFound,
+                    format!("{} no longer knows recording '{}'", e.vendor, rec.id),
+                )
+                .with_detail("recording", rec.id.as_str()),
+                _ => e.to_api_error(),
+            })?;
     rec.apply(&state);
     recordings::save_state(ctx.rt, &rec).await?;
     Ok(Reply::ok(rec.to_json()))
@@ -316,7 +317,7 @@ async fn refresh(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Recording) -> Vendored
     };
     let Some(vendor_id) = rec.vendor_recording_id.clone() else { return Ok(Ok(rec)) };
     let state = routing::observe(
-        ctx.app,
+        &ctx.app.vendors,
         ctx.rt,
         vendor.name(),
         vendor.recording_state(ctx.rt, &rec.room_id, &vendor_id).await,

@@ -113,7 +113,7 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         None
     };
     let capability = if new.enable_recording { Capability::RecordingStart } else { Capability::RoomCreate };
-    let mut candidates = routing::candidates(app, rt, capability, new.vendor.as_deref()).await?;
+    let mut candidates = routing::candidates(&app.vendors, rt, capability, new.vendor.as_deref()).await?;
     if new.enable_recording {
         candidates = self_recording(app, candidates)?;
     }
@@ -174,7 +174,7 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         let result = vendor.create_room(rt, &spec).await;
         // A create that reached no vendor proves nothing about its health either way.
         let result = if vendor.room_create_calls_vendor() {
-            routing::observe(app, rt, vendor.name(), result).await
+            routing::observe(&app.vendors, rt, vendor.name(), result).await
         } else {
             result
         };
@@ -254,13 +254,14 @@ pub(crate) fn vendor_of<'a>(
     pin: Option<&str>,
     capability: Capability,
 ) -> ApiResult<&'a dyn Vendor> {
-    routing::for_room(ctx.app, &room.vendor, pin, capability)
+    routing::for_room(&ctx.app.vendors, &room.vendor, pin, capability)
 }
 
 pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let room = load(ctx, ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::RoomGet)?;
-    let occupancy = routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.occupancy(ctx.rt, &room.id).await).await;
+    let occupancy =
+        routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.occupancy(ctx.rt, &room.id).await).await;
     let mut body = room.to_json();
     match occupancy {
         Ok(n) => {
@@ -291,7 +292,7 @@ pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let room = load(ctx, ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::RoomDelete)?;
     // The vendor goes first: if it fails, the room stays as it was and a retry can finish.
-    routing::observe(ctx.app, ctx.rt, vendor.name(), vendor.delete_room(ctx.rt, &room.id).await)
+    routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.delete_room(ctx.rt, &room.id).await)
         .await
         .map_err(|e| e.to_api_error())?;
     if !rooms::soft_delete(ctx.rt, &room.id).await? {
