@@ -339,7 +339,7 @@ fn drain(t: &TestApp) {
 }
 
 /// `drain` with a consumer of other settings (another deployment of the same database).
-fn drain_with(t: &TestApp, settings: &rtcgate::app::Settings) {
+fn drain_with(t: &TestApp, settings: &rtcgate::api::Settings) {
     for _ in 0..20 {
         let due = t.native.queue.take_due();
         if due.is_empty() {

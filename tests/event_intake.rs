@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
+use rtcgate::api::settings::RetentionSettings;
 use rtcgate::app::maintenance;
 use rtcgate::http::ApiRequest;
 use rtcgate::native::{block_on, json_response, run_background};
@@ -476,7 +477,7 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
     // Long past the events' retention window, the unfinished event is kept, not deleted...
     t.native.clock.advance_ms(31 * 24 * 3600 * 1000);
     let mut report = maintenance::Report::default();
-    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
+    block_on(maintenance::retain(&RetentionSettings::default(), &t.native.runtime, &mut report));
     assert_eq!(report.deleted(Kind::Events), 0);
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
 
@@ -492,7 +493,7 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
 
     // ...and once it is delivered, the next run's retention takes the event.
     let mut report = maintenance::Report::default();
-    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
+    block_on(maintenance::retain(&RetentionSettings::default(), &t.native.runtime, &mut report));
     assert_eq!(report.deleted(Kind::Events), 1, "{report:?}");
 }
 

@@ -5,7 +5,8 @@
 
 mod support;
 
-use rtcgate::app::maintenance::{self, Report, Settings};
+use rtcgate::api::settings::RetentionSettings as Settings;
+use rtcgate::app::maintenance::{self, Report};
 use rtcgate::domain::events::Session;
 use rtcgate::native::{block_on, json_response, NativeRuntime};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};

@@ -3,6 +3,13 @@
 
 pub mod auth;
 pub mod body;
+pub mod context;
 pub mod limits;
 pub mod paging;
 pub mod router;
+pub mod settings;
+pub mod state;
+
+pub use context::{Ctx, Reply, ReplyBody};
+pub use settings::Settings;
+pub use state::App;

@@ -15,7 +15,8 @@
 
 use std::collections::HashSet;
 
-use crate::app::App;
+use crate::api::settings::RetentionSettings;
+use crate::api::App;
 use crate::error::ApiResult;
 use crate::runtime::Runtime;
 use crate::store::retention::{self, Kind};
@@ -38,34 +39,7 @@ pub const SESSIONS_SCANNED: u32 = 500;
 /// not show a participant who has just joined.
 pub const JOIN_GRACE_MS: i64 = 60_000;
 
-/// The job's settings (`RETENTION_DAYS`, `SESSION_RETENTION_DAYS`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Events and webhook deliveries are kept this many days (0: forever).
-    pub retention_days: u32,
-    /// Finished participant sessions (what usage sums) are kept this many days (0: forever).
-    pub session_retention_days: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { retention_days: 30, session_retention_days: 400 }
-    }
-}
-
-impl Settings {
-    pub fn from_env(env: crate::config::EnvVars<'_>) -> Settings {
-        let d = Settings::default();
-        // At most ten years; anything that is not a whole number keeps the default.
-        let days = |name: &str, default: u32| {
-            crate::config::setting(env, name).and_then(|v| v.parse::<u32>().ok()).map_or(default, |n| n.min(3650))
-        };
-        Settings {
-            retention_days: days("RETENTION_DAYS", d.retention_days),
-            session_retention_days: days("SESSION_RETENTION_DAYS", d.session_retention_days),
-        }
-    }
-
+impl RetentionSettings {
     /// Rows of `kind` older than this go (`None`: the kind is kept forever).
     pub fn cutoff_ms(&self, kind: Kind, now_ms: i64) -> Option<i64> {
         let days = |n: u32| (n > 0).then(|| now_ms - i64::from(n) * DAY_MS);
@@ -135,7 +109,7 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
 
 /// Deletes every kind's old rows, `MAX_BATCHES_PER_KIND` batches at most each. A failed batch
 /// is logged and ends that kind for this run; the next run tries again.
-pub async fn retain(settings: &Settings, rt: &Runtime, report: &mut Report) {
+pub async fn retain(settings: &RetentionSettings, rt: &Runtime, report: &mut Report) {
     let now = rt.now_ms() as i64;
     for kind in Kind::ALL {
         let Some(cutoff) = settings.cutoff_ms(kind, now) else { continue };

@@ -12,7 +12,7 @@ use std::future::Future;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::app::{Ctx, Reply, ReplyBody};
+use crate::api::{Ctx, Reply, ReplyBody};
 use crate::domain::ids;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::api::auth;
 use crate::api::body::Body;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::keys;
 
@@ -31,7 +31,7 @@ pub async fn create_key(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     body.finish()?;
     let secret = keys::generate_key(ctx.rt);
     let record = keys::insert_key(ctx.rt, &project.id, &label, &secret).await?;
-    auth::forget_unknown_keys(ctx.app);
+    auth::forget_unknown_keys(&ctx.app.cache.keys);
     Ok(Reply::created(json!({ "key": record.to_json(), "secret": secret })))
 }
 
@@ -46,6 +46,6 @@ pub async fn revoke_key(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let record = keys::revoke_key(ctx.rt, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::KeyNotFound, format!("no API key '{id}'")))?;
-    auth::forget_cached_keys(ctx.app);
+    auth::forget_cached_keys(&ctx.app.cache.keys);
     Ok(Reply::ok(json!({ "key": record.to_json() })))
 }

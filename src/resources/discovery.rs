@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::vendors::routing;
 use crate::vendors::Capability;

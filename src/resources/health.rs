@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::app::Reply;
+use crate::api::Reply;
 use crate::error::ApiResult;
 
 /// The OpenAPI 3.1 document kept in the repository, served as is.

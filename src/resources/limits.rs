@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::domain::limits::Quota;
 use crate::error::ApiResult;
 use crate::store::quotas;

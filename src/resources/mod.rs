@@ -13,7 +13,7 @@ pub mod usage;
 pub mod webhooks;
 
 use crate::api::router::Route;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::error::ApiResult;
 
 pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::rooms::api::{load, looks_like_room_id};
 use crate::store::sessions;

@@ -5,7 +5,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::api::paging;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::api::body::Body;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::rooms::api::{load, vendor_of};
 use crate::store::participants;

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::api::body::Body;
 use crate::api::paging;
-use crate::app::{App, Ctx, Reply};
+use crate::api::{App, Ctx, Reply};
 use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};

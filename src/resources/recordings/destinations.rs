@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::body::Body;
 use crate::api::paging;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::recording_destination::{self, Kind, StorageCredentials};

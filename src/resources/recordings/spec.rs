@@ -3,7 +3,7 @@
 //! registry. Also rebuilt from a stored record, to ask the vendor again about a start whose
 //! answer was lost.
 
-use crate::app::{App, Ctx};
+use crate::api::{App, Ctx};
 use crate::domain::recording::{Destination, RecordingSpec};
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult};

@@ -7,25 +7,13 @@
 //! files. A project that wants its own bucket registers it with its own credentials
 //! (`recording.destination.create`); an `output_uri` inside one of those uses them.
 
-use crate::app::Settings;
-use crate::config::{setting, EnvVars};
+use crate::api::settings::{Settings, SharedStorage};
 use crate::crypto::sealed::SealingKey;
 use crate::domain::recording::Destination;
-use crate::domain::recording_destination::{
-    self, expand_path, Kind, Location, PathNames, SharedCredentials, StorageCredentials,
-};
+use crate::domain::recording_destination::{self, expand_path, Location, PathNames, StorageCredentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Runtime;
 use crate::store::destinations;
-
-/// The deployment's storage and the rules for sharing it between projects.
-#[derive(Default)]
-pub struct SharedStorage {
-    pub credentials: SharedCredentials,
-    default_uri: Option<String>,
-    /// Buckets besides the default's, each for one scheme or (`None`) any.
-    listed: Vec<(Option<Kind>, String)>,
-}
 
 /// A `DESTINATION_NOT_ALLOWED` naming `field`.
 fn not_allowed(field: &str, message: String) -> ApiError {
@@ -38,26 +26,9 @@ fn folder_of(path: &str) -> &str {
     &fixed[..fixed.rfind('/').map_or(0, |i| i + 1)]
 }
 
+/// The rules for sharing the deployment's storage (`api::settings::SharedStorage`) between
+/// projects.
 impl SharedStorage {
-    pub fn from_env(env: EnvVars<'_>) -> SharedStorage {
-        let listed = setting(env, "RECORDING_SHARED_BUCKETS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|b| !b.is_empty())
-            // An entry with an unknown scheme shares nothing.
-            .filter_map(|b| match b.split_once("://") {
-                Some((scheme, bucket)) => Some((Some(Kind::parse(scheme)?), bucket.trim_end_matches('/').to_owned())),
-                None => Some((None, b.to_owned())),
-            })
-            .collect();
-        SharedStorage {
-            credentials: SharedCredentials::from_env(env),
-            default_uri: setting(env, "RECORDING_DEFAULT_URI"),
-            listed,
-        }
-    }
-
     pub fn has_default(&self) -> bool {
         self.default_uri.is_some()
     }

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::api::body::Body;
 use crate::api::paging;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::recording_destination::PathNames;
@@ -298,14 +298,14 @@ pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     if !rooms::soft_delete(ctx.rt, &room.id).await? {
         return Err(ApiError::room_not_found(ctx.param(0)));
     }
-    ctx.app.cache.forget_room(&room.id);
+    ctx.app.cache.rooms.forget(&room.id);
     Ok(Reply::ok(json!({ "ok": true })))
 }
 
 /// The candidates that can record a room from its creation; `UNSUPPORTED_BY_VENDOR` when none
 /// can (Agora and ZEGO record only through `rtc.recording.start`).
 fn self_recording<'a>(
-    app: &'a crate::app::App,
+    app: &'a crate::api::App,
     candidates: Vec<&'a dyn crate::vendors::Vendor>,
 ) -> ApiResult<Vec<&'a dyn crate::vendors::Vendor>> {
     let first = candidates[0].name();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::body::Body;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::participants::api::MAX_IDENTITY_BYTES;
 use crate::resources::rooms::api::{
@@ -94,15 +94,15 @@ async fn room_for_token(
     grant: &JoinGrant,
 ) -> ApiResult<(Room, bool)> {
     let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
-    if let Some(room) = ctx.app.cache.room(project, room_ref, now) {
-        ctx.app.cache.refresh_room_if_due(ctx.rt, project, room_ref, now);
+    if let Some(room) = ctx.app.cache.rooms.get(project, room_ref, now) {
+        ctx.app.cache.rooms.refresh_if_due(ctx.rt, project, room_ref, now);
         return Ok((room, false));
     }
     // Only a room whose vendor is settled is used (and cached): one still being created may
     // yet fail over to another vendor.
     if let Some(found) = rooms::find(ctx.rt, project, room_ref).await? {
         if let Some(room) = settled(ctx, found).await? {
-            ctx.app.cache.remember_room(room_ref, &room, now);
+            ctx.app.cache.rooms.remember(room_ref, &room, now);
             return Ok((room, false));
         }
         // Its create failed or died: the name is free for this one.
@@ -113,14 +113,14 @@ async fn room_for_token(
     check_name(room_ref).map_err(|e| with_field(e, "room"))?;
     match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin), Some(grant)).await {
         Ok(room) => {
-            ctx.app.cache.remember_room(room_ref, &room, now);
+            ctx.app.cache.rooms.remember(room_ref, &room, now);
             Ok((room, true))
         }
         // Another request created it a moment ago: use that room.
         Err(e) if e.code == ErrorCode::RoomNameTaken => {
             let Some(found) = rooms::find(ctx.rt, project, room_ref).await? else { return Err(e) };
             let room = settled(ctx, found).await?.ok_or(e)?;
-            ctx.app.cache.remember_room(room_ref, &room, now);
+            ctx.app.cache.rooms.remember(room_ref, &room, now);
             Ok((room, false))
         }
         Err(e) => Err(e),

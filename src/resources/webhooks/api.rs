@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::api::body::Body;
-use crate::app::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::domain::events::EventType;
 use crate::domain::ids;
 use crate::domain::limits::Quota;

@@ -23,7 +23,7 @@ use crate::store::webhooks::{self, Attempt};
 
 /// Handles one queue message. `Err` only when the attempt could not be made or recorded
 /// (storage failing): the queue then redelivers the message.
-pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &str) -> Result<(), String> {
+pub async fn consume(app_settings: &crate::api::Settings, rt: &Runtime, body: &str) -> Result<(), String> {
     let settings = &app_settings.webhooks;
     let Some((delivery_id, expected)) = read_message(body) else {
         crate::log::warn("webhook delivery: a queue message without a delivery id was dropped");
@@ -80,7 +80,7 @@ pub async fn consume(app_settings: &crate::app::Settings, rt: &Runtime, body: &s
 
 /// Handles a batch's messages concurrently: each result, in the order of `bodies`.
 pub async fn consume_batch(
-    app_settings: &crate::app::Settings,
+    app_settings: &crate::api::Settings,
     rt: &Runtime,
     bodies: &[String],
 ) -> Vec<Result<(), String>> {
@@ -122,7 +122,7 @@ const NO_KEY: &str = "RTCGATE_ENCRYPTION_KEY is not set (or not 64 hex character
 
 /// Signs and POSTs the event: the answer's status, and why it failed if it did.
 async fn send(
-    settings: &crate::resources::webhooks::Settings,
+    settings: &crate::api::settings::WebhookSettings,
     rt: &Runtime,
     url: &str,
     secret: &SigningSecret,

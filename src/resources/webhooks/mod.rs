@@ -14,7 +14,7 @@ pub mod url;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::config::{setting, EnvVars};
+use crate::api::settings::WebhookSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{Runtime, MAX_QUEUE_BATCH};
 use crate::store::events::Event;
@@ -24,40 +24,7 @@ use crate::store::webhooks;
 /// that streams an endless body fails its own delivery after this many bytes.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024;
 
-/// Delivery settings of a deployment.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Attempts per delivery before it is dead-lettered (`WEBHOOK_MAX_ATTEMPTS`, default 8).
-    pub max_attempts: u32,
-    /// The wait before the first retry; each later one doubles it (`WEBHOOK_RETRY_BASE_S`,
-    /// default 30: 30 s, 1 min, 2 min … about 1 h before the eighth attempt).
-    pub retry_base_s: u32,
-    /// Per-attempt timeout (`WEBHOOK_TIMEOUT_MS`, default 10000).
-    pub timeout_ms: u64,
-    /// `WEBHOOK_ALLOW_HTTP_LOOPBACK=1` (local development only): endpoints may be plain http
-    /// on a loopback address.
-    pub allow_http_loopback: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { max_attempts: 8, retry_base_s: 30, timeout_ms: 10_000, allow_http_loopback: false }
-    }
-}
-
-impl Settings {
-    pub fn from_env(env: EnvVars<'_>) -> Settings {
-        let d = Settings::default();
-        let num = |name: &str| setting(env, name).and_then(|v| v.trim().parse::<u64>().ok());
-        Settings {
-            max_attempts: num("WEBHOOK_MAX_ATTEMPTS").map_or(d.max_attempts, |n| n.clamp(1, 50) as u32),
-            retry_base_s: num("WEBHOOK_RETRY_BASE_S").map_or(d.retry_base_s, |n| n.clamp(1, 3600) as u32),
-            timeout_ms: num("WEBHOOK_TIMEOUT_MS").map_or(d.timeout_ms, |n| n.clamp(100, 60_000)),
-            allow_http_loopback: setting(env, "WEBHOOK_ALLOW_HTTP_LOOPBACK")
-                .is_some_and(|v| matches!(v.trim(), "1" | "true")),
-        }
-    }
-
+impl WebhookSettings {
     /// The wait after failed attempt `attempt` (1-based): base · 2^(attempt−1), at most 12 h
     /// (the longest delay a Cloudflare Queue takes).
     pub fn backoff_s(&self, attempt: u32) -> u32 {
@@ -117,12 +84,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let s = Settings::default();
+        let s = WebhookSettings::default();
         assert_eq!((1..=4).map(|a| s.backoff_s(a)).collect::<Vec<_>>(), vec![30, 60, 120, 240]);
         assert_eq!(s.backoff_s(60), 12 * 3600);
         let env =
             crate::vendors::settings_tests::env_of(&[("WEBHOOK_MAX_ATTEMPTS", "3"), ("WEBHOOK_RETRY_BASE_S", "1")]);
-        let s = Settings::from_env(&env);
+        let s = WebhookSettings::from_env(&env);
         assert_eq!((s.max_attempts, s.backoff_s(1), s.backoff_s(2), s.allow_http_loopback), (3, 1, 2, false));
     }
 }
