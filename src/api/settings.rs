@@ -1,6 +1,6 @@
 //! The deployment's settings, read from its environment once per isolate: plain data, each
 //! part documented with its variables. The rules that use a part live with their user (the
-//! storage confinement in `resources::recordings::storage`, the retry schedule in
+//! storage confinement in `resources::storage`, the retry schedule in
 //! `resources::webhooks`, the retention cutoffs in `app::maintenance`).
 
 use crate::api::limits::Limits;
@@ -53,7 +53,7 @@ impl Settings {
 }
 
 /// The deployment's storage; the rules for sharing it between projects are in
-/// `resources::recordings::storage`.
+/// `resources::storage`.
 #[derive(Default)]
 pub struct SharedStorage {
     pub credentials: SharedCredentials,

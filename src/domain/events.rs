@@ -193,3 +193,8 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
+
+/// Every event type's name, for messages listing the accepted ones.
+pub fn type_names() -> String {
+    EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+}

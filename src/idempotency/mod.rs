@@ -51,6 +51,15 @@ pub fn key(ctx: &Ctx<'_>, from_body: Option<String>) -> ApiResult<Option<String>
     Ok(key)
 }
 
+/// The request body as JSON minus `idempotency_key`: what a retry must repeat exactly.
+pub(crate) fn fingerprint_without_key(raw: &[u8]) -> Value {
+    let mut v: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("idempotency_key");
+    }
+    v
+}
+
 /// `fingerprint_of` is the request minus the key itself.
 pub async fn once<F, Fut>(
     ctx: &Ctx<'_>,

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod participants;
 pub mod recordings;
 pub mod rooms;
+pub mod storage;
 pub mod tokens;
 pub mod usage;
 pub mod webhooks;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::resources::rooms::api::{load, looks_like_room_id};
+use crate::resources::rooms::directory::RoomDirectory;
 use crate::store::sessions;
 use crate::time::{parse_rfc3339, rfc3339};
 
@@ -27,8 +27,7 @@ pub async fn usage(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         match k.as_str() {
             "from" => from = Some(time("from")?),
             "to" => to = Some(time("to")?),
-            "room" if looks_like_room_id(&v) => room = Some(v),
-            "room" => room = Some(load(ctx, &v).await?.id),
+            "room" => room = Some(RoomDirectory::of(ctx).filter_id(&v).await?),
             other => {
                 return Err(ApiError::new(ErrorCode::UnknownField, format!("unknown query parameter '{other}'"))
                     .with_detail("field", other))

@@ -10,7 +10,7 @@ use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
 use crate::resources::events::ingest;
-use crate::resources::rooms::api::{load, looks_like_room_id};
+use crate::resources::rooms::directory::RoomDirectory;
 use crate::store::events as event_store;
 use crate::store::events::Event;
 use crate::vendors::agora::webhook as agora;
@@ -117,11 +117,10 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     for (k, v) in &q.rest {
         match k.as_str() {
             // A room id filters even after the room was deleted; a name must name a live room.
-            "room" if looks_like_room_id(v) => room_id = Some(v.clone()),
-            "room" => room_id = Some(load(ctx, v).await?.id),
+            "room" => room_id = Some(RoomDirectory::of(ctx).filter_id(v).await?),
             _ => {
                 let t = EventType::parse(v).ok_or_else(|| {
-                    ApiError::invalid_field("type", format!("'type' must be one of {}", type_names()))
+                    ApiError::invalid_field("type", format!("'type' must be one of {}", events::type_names()))
                 })?;
                 kind = Some(t.as_str());
             }
@@ -131,8 +130,4 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         event_store::page(ctx.rt, ctx.project_id(), room_id.as_deref(), kind, q.after.as_ref(), q.limit).await?;
     let next_cursor = if more { items.last().map(|e| paging::encode_cursor(e.received_at_ms, &e.id)) } else { None };
     Ok(Reply::ok(json!({ "items": items.iter().map(Event::to_json).collect::<Vec<_>>(), "next_cursor": next_cursor })))
-}
-
-pub(crate) fn type_names() -> String {
-    events::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
 }

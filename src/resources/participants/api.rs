@@ -2,19 +2,19 @@
 
 use serde_json::{json, Value};
 
+use super::service::{kick_out, MAX_IDENTITY_BYTES};
 use crate::api::body::Body;
 use crate::api::{Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::resources::rooms::api::{load, vendor_of};
+use crate::resources::rooms::directory::RoomDirectory;
+use crate::resources::rooms::service::vendor_of;
 use crate::store::participants;
 use crate::time::rfc3339;
 use crate::vendors::routing;
-use crate::vendors::{Capability, ParticipantRef, VendorFailure};
-
-pub const MAX_IDENTITY_BYTES: usize = 256;
+use crate::vendors::Capability;
 
 pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
-    let room = load(ctx, ctx.param(0)).await?;
+    let room = RoomDirectory::of(ctx).find(ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::ParticipantList)?;
     let live =
         routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.list_participants(ctx.rt, &room.id).await)
@@ -71,7 +71,7 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // The contract's example repeats the room in the body; when present it must agree.
     let body_room = body.optional_str("room", 256)?;
     body.finish()?;
-    let room = load(ctx, ctx.param(0)).await?;
+    let room = RoomDirectory::of(ctx).find(ctx.param(0)).await?;
     if let Some(r) = body_room {
         if r != room.id && r != room.name {
             return Err(ApiError::new(
@@ -82,16 +82,6 @@ pub async fn kick(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         }
     }
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::ParticipantKick)?;
-    let uid = participants::find(ctx.rt, &room.id, &identity).await?.map(|r| r.uid);
-    let who = ParticipantRef { identity: identity.clone(), uid };
-    let result =
-        routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
-    match result {
-        Ok(()) => Ok(Reply::ok(json!({ "ok": true }))),
-        Err(e) if e.failure == VendorFailure::NotFound => {
-            Err(ApiError::new(ErrorCode::ParticipantNotFound, format!("'{identity}' is not in room {}", room.id))
-                .with_detail("identity", identity))
-        }
-        Err(e) => Err(e.to_api_error()),
-    }
+    kick_out(ctx, &room, vendor, identity).await?;
+    Ok(Reply::ok(json!({ "ok": true })))
 }

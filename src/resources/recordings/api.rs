@@ -28,8 +28,9 @@ use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency;
 use crate::resources::recordings::spec;
-use crate::resources::recordings::storage;
-use crate::resources::rooms::api::{load, vendor_of};
+use crate::resources::rooms::directory::RoomDirectory;
+use crate::resources::rooms::service::vendor_of;
+use crate::resources::storage;
 use crate::runtime::Runtime;
 use crate::store::idempotency::fingerprint;
 use crate::store::recordings::{self, Recording};
@@ -45,7 +46,7 @@ pub const ADOPTION_WINDOW_MS: u64 = 15 * 60 * 1000;
 
 pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
-    let request = crate::resources::rooms::api::fingerprint_without_key(&ctx.req.body);
+    let request = idempotency::fingerprint_without_key(&ctx.req.body);
     let room_ref = body.required_str("room", 256)?;
     let layout = body.optional_str("layout", 32)?.unwrap_or_else(|| "grid".to_owned());
     let audio_only = body.optional_bool("audio_only")?.unwrap_or(false);
@@ -60,7 +61,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 
     // The key comes first: a retry gets the first response even if the room is gone since.
     idempotency::once(ctx, SCOPE, key, &request, || async {
-        let room = load(ctx, &room_ref).await?;
+        let room = RoomDirectory::of(ctx).find(&room_ref).await?;
         let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::RecordingStart)?;
         let storage =
             storage::choose(&ctx.app.settings, ctx.rt, ctx.project_id(), output_uri.as_deref(), "output_uri").await?;
@@ -336,8 +337,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // A room id filters even after the room was deleted (its recordings remain); a name
     // must name a live room.
     let room_id = match q.rest.iter().find(|(k, _)| k == "room") {
-        Some((_, r)) if crate::resources::rooms::api::looks_like_room_id(r) => Some(r.clone()),
-        Some((_, r)) => Some(load(ctx, r).await?.id),
+        Some((_, r)) => Some(RoomDirectory::of(ctx).filter_id(r).await?),
         None => None,
     };
     let (items, more) =

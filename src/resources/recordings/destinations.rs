@@ -11,7 +11,7 @@ use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::recording_destination::{self, Kind, StorageCredentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::resources::recordings::storage::sealing_key;
+use crate::resources::storage::sealing_key;
 use crate::store::destinations::{self, StoredDestination};
 
 /// The largest GCP service-account document accepted.

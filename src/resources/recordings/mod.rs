@@ -1,8 +1,7 @@
 //! Recordings: `api` parses and replies; `spec` builds what a vendor is asked to record;
-//! `storage` decides where a recording may be written; `destinations` are a project's own
-//! storage.
+//! `destinations` are a project's own storage (where a recording may be written is
+//! `resources::storage`, shared with rooms that record themselves).
 
 pub mod api;
 pub mod destinations;
 pub mod spec;
-pub mod storage;

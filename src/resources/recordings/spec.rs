@@ -7,7 +7,7 @@ use crate::api::{App, Ctx};
 use crate::domain::recording::{Destination, RecordingSpec};
 use crate::domain::recording_destination::PathNames;
 use crate::error::{ApiError, ApiResult};
-use crate::resources::recordings::storage;
+use crate::resources::storage;
 use crate::runtime::Runtime;
 use crate::store::participants;
 use crate::store::recordings::Recording;

@@ -2,61 +2,19 @@
 
 use serde_json::{json, Value};
 
+use super::directory::RoomDirectory;
+use super::service::{check_name, create_room, vendor_of, NewRoom, MAX_NAME_CHARS};
 use crate::api::body::Body;
 use crate::api::paging;
 use crate::api::{Ctx, Reply};
-use crate::domain::ids;
-use crate::domain::limits::Quota;
-use crate::domain::recording_destination::PathNames;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::idempotency;
-use crate::idempotency::backoff::Backoff;
-use crate::resources::recordings::storage;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{self, fingerprint_without_key};
 use crate::store::rooms::{self, Room};
 use crate::vendors::routing;
-use crate::vendors::{Capability, JoinGrant, RoomSpec, Vendor};
+use crate::vendors::Capability;
 
-/// Limits on what a room may carry.
-pub(crate) const MAX_NAME_CHARS: usize = 128;
+/// The most metadata a room may carry.
 const MAX_METADATA_BYTES: usize = 16 * 1024;
-
-/// A validated create request.
-pub(crate) struct NewRoom {
-    pub name: String,
-    pub max_participants: Option<i64>,
-    pub empty_timeout_s: Option<i64>,
-    pub metadata: Option<String>,
-    pub region: Option<String>,
-    pub enable_recording: bool,
-    pub vendor: Option<String>,
-}
-
-impl NewRoom {
-    /// A room created implicitly by `token.issue`: only a name and perhaps a vendor pin.
-    pub fn named(name: String, vendor: Option<String>) -> NewRoom {
-        NewRoom {
-            name,
-            max_participants: None,
-            empty_timeout_s: None,
-            metadata: None,
-            region: None,
-            enable_recording: false,
-            vendor,
-        }
-    }
-}
-
-/// Room names: what a person types, not an id-shaped string (ids and names share `{room}`).
-pub(crate) fn check_name(name: &str) -> ApiResult<()> {
-    if looks_like_room_id(name) {
-        return Err(ApiError::invalid_field("name", "'name' must not have the form of a room id (rm_…)"));
-    }
-    Ok(())
-}
-
-pub(crate) fn looks_like_room_id(s: &str) -> bool {
-    ids::is_room_id(s)
-}
 
 pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let mut body = Body::parse(&ctx.req.body)?;
@@ -80,185 +38,8 @@ pub async fn create(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     .await
 }
 
-/// The request body as JSON minus `idempotency_key`: what a retry must repeat exactly.
-pub(crate) fn fingerprint_without_key(raw: &[u8]) -> Value {
-    let mut v: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
-    if let Some(map) = v.as_object_mut() {
-        map.remove("idempotency_key");
-    }
-    v
-}
-
-/// Creates a room on the first vendor that accepts it: the pin, or the routing order with
-/// failover past vendors that are down. The record is written first (it reserves the name)
-/// and removed again if no vendor takes the room. With `for_token`, the room is created only
-/// on a vendor whose tokens can carry that grant (else the refusal is the answer).
-pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&JoinGrant>) -> ApiResult<Room> {
-    let (app, rt) = (ctx.app, ctx.rt);
-    // A room that records itself must land on a vendor that can record.
-    let auto_record = if new.enable_recording {
-        if !app.settings.shared_storage.has_default() {
-            return Err(ApiError::invalid_field(
-                "enable_recording",
-                "enable_recording needs RECORDING_DEFAULT_URI to be configured",
-            ));
-        }
-        // The project's folder of the default storage. A bad default is the deployment's
-        // problem, not a field the client sent.
-        let chosen = storage::choose(&app.settings, rt, ctx.project_id(), None, "enable_recording")
-            .await
-            .map_err(|e| e.with_detail("field", "enable_recording"))?;
-        Some(chosen)
-    } else {
-        None
-    };
-    let capability = if new.enable_recording { Capability::RecordingStart } else { Capability::RoomCreate };
-    let mut candidates = routing::candidates(&app.vendors, rt, capability, new.vendor.as_deref()).await?;
-    if new.enable_recording {
-        candidates = self_recording(app, candidates)?;
-    }
-    let mut room = Room {
-        id: ids::room_id(rt),
-        project_id: ctx.project_id().to_owned(),
-        name: new.name,
-        vendor: candidates[0].name().to_owned(),
-        vendor_sid: None,
-        max_participants: new.max_participants,
-        empty_timeout_s: new.empty_timeout_s,
-        metadata: new.metadata,
-        region: new.region,
-        enable_recording: new.enable_recording,
-        created_at_ms: rt.now_ms() as i64,
-        vendor_confirmed: false,
-    };
-    let live_rooms = app.settings.limits.quota(Quota::LiveRooms);
-    match rooms::insert(rt, &room, live_rooms).await {
-        // The name's holder may be a create that died before settling its vendor.
-        Err(e) if e.code == ErrorCode::RoomNameTaken => {
-            let started_before = room.created_at_ms - abandoned_after_ms(ctx) as i64;
-            if !rooms::remove_abandoned(rt, &room.project_id, &room.name, started_before).await? {
-                return Err(e);
-            }
-            rooms::insert(rt, &room, live_rooms).await?;
-        }
-        other => other?,
-    }
-    let spec = RoomSpec {
-        room_id: room.id.clone(),
-        max_participants: room.max_participants.map(|n| n as u32),
-        empty_timeout_s: room.empty_timeout_s.map(|n| n as u32),
-        metadata_json: room.metadata.clone(),
-        auto_record: match auto_record {
-            Some(chosen) => {
-                let names =
-                    PathNames { room_id: &room.id, recording_id: None, unix_ms: room.created_at_ms as u64, ext: "mp4" };
-                match chosen.for_recording(&names) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        rooms::remove(rt, &room.id).await?;
-                        return Err(e.with_detail("field", "enable_recording"));
-                    }
-                }
-            }
-            None => None,
-        },
-    };
-    let mut last_error = None;
-    for vendor in &candidates {
-        if let Some(grant) = for_token {
-            if let Err(refused) = vendor.check_grant(grant) {
-                rooms::remove(rt, &room.id).await?;
-                return Err(refused);
-            }
-        }
-        let result = vendor.create_room(rt, &spec).await;
-        // A create that reached no vendor proves nothing about its health either way.
-        let result = if vendor.room_create_calls_vendor() {
-            routing::observe(&app.vendors, rt, vendor.name(), result).await
-        } else {
-            result
-        };
-        match result {
-            Ok(created) => {
-                // Until this write the room serves nobody, so no token is ever minted for a
-                // vendor the create then failed over from.
-                if !rooms::confirm_vendor(rt, &room.id, vendor.name(), created.vendor_sid.as_deref()).await? {
-                    return Err(ApiError::internal(format!("room {} was removed while being created", room.id)));
-                }
-                room.vendor = vendor.name().to_owned();
-                room.vendor_sid = created.vendor_sid;
-                room.vendor_confirmed = true;
-                return Ok(room);
-            }
-            // Only an outage moves an unpinned create on to the next vendor; a refusal
-            // (bad credentials, invalid request) would be refused the same way on retry.
-            Err(e) if e.is_outage() && new.vendor.is_none() => last_error = Some(e),
-            Err(e) => {
-                last_error = Some(e);
-                break;
-            }
-        }
-    }
-    rooms::remove(rt, &room.id).await?;
-    Err(last_error.map(|e| e.to_api_error()).unwrap_or_else(|| ApiError::internal("no vendor was tried")))
-}
-
-/// The room `{room}` names in this project once its vendor is settled, or 404.
-pub(crate) async fn load(ctx: &Ctx<'_>, id_or_name: &str) -> ApiResult<Room> {
-    match rooms::find(ctx.rt, ctx.project_id(), id_or_name).await? {
-        Some(room) => settled(ctx, room).await?.ok_or_else(|| ApiError::room_not_found(id_or_name)),
-        None => Err(ApiError::room_not_found(id_or_name)),
-    }
-}
-
-/// How long a request waits for a room whose create is still trying vendors.
-const SETTLE_WAIT_MS: u64 = 10_000;
-
-/// A create outlives at most three vendor calls (a failover across every vendor); one older
-/// than an idempotency claim's abandonment window died with its request.
-fn abandoned_after_ms(ctx: &Ctx<'_>) -> u64 {
-    crate::store::idempotency::abandoned_after_ms(ctx.app.settings.vendor_timeout_ms)
-}
-
-/// `room` once its vendor is confirmed. A room still being created elsewhere is waited for
-/// (reads at growing intervals; `ROOM_NOT_READY` after `SETTLE_WAIT_MS`); one whose create
-/// failed or died is gone (`None`), and a died one is removed so its name is free again.
-pub(crate) async fn settled(ctx: &Ctx<'_>, mut room: Room) -> ApiResult<Option<Room>> {
-    let rt = ctx.rt;
-    let abandoned_after = abandoned_after_ms(ctx) as i64;
-    let mut backoff = Backoff::new(rt, SETTLE_WAIT_MS);
-    loop {
-        if room.vendor_confirmed {
-            return Ok(Some(room));
-        }
-        let now = rt.now_ms() as i64;
-        if now - room.created_at_ms >= abandoned_after {
-            rooms::remove_abandoned(rt, &room.project_id, &room.name, now - abandoned_after).await?;
-            return Ok(None);
-        }
-        if backoff.expired(rt) {
-            return Err(ApiError::room_not_ready(&room.id));
-        }
-        backoff.pause(rt).await;
-        match rooms::find(rt, &room.project_id, &room.id).await? {
-            Some(latest) => room = latest,
-            None => return Ok(None),
-        }
-    }
-}
-
-/// The vendor hosting `room`, for `capability`.
-pub(crate) fn vendor_of<'a>(
-    ctx: &Ctx<'a>,
-    room: &Room,
-    pin: Option<&str>,
-    capability: Capability,
-) -> ApiResult<&'a dyn Vendor> {
-    routing::for_room(&ctx.app.vendors, &room.vendor, pin, capability)
-}
-
 pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Reply> {
-    let room = load(ctx, ctx.param(0)).await?;
+    let room = RoomDirectory::of(ctx).find(ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::RoomGet)?;
     let occupancy =
         routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.occupancy(ctx.rt, &room.id).await).await;
@@ -289,7 +70,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
 }
 
 pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
-    let room = load(ctx, ctx.param(0)).await?;
+    let room = RoomDirectory::of(ctx).find(ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::RoomDelete)?;
     // The vendor goes first: if it fails, the room stays as it was and a retry can finish.
     routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.delete_room(ctx.rt, &room.id).await)
@@ -300,26 +81,4 @@ pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     }
     ctx.app.cache.rooms.forget(&room.id);
     Ok(Reply::ok(json!({ "ok": true })))
-}
-
-/// The candidates that can record a room from its creation; `UNSUPPORTED_BY_VENDOR` when none
-/// can (Agora and ZEGO record only through `rtc.recording.start`).
-fn self_recording<'a>(
-    app: &'a crate::api::App,
-    candidates: Vec<&'a dyn crate::vendors::Vendor>,
-) -> ApiResult<Vec<&'a dyn crate::vendors::Vendor>> {
-    let first = candidates[0].name();
-    let able: Vec<_> = candidates.into_iter().filter(|v| v.records_rooms_itself()).collect();
-    if !able.is_empty() {
-        return Ok(able);
-    }
-    let supporting: Vec<&str> =
-        app.vendors.iter().filter_map(|e| e.ready()).filter(|v| v.records_rooms_itself()).map(|v| v.name()).collect();
-    Err(ApiError::new(
-        ErrorCode::UnsupportedByVendor,
-        format!("{first} cannot record a room from its creation; start a recording with rtc.recording.start"),
-    )
-    .with_detail("field", "enable_recording")
-    .with_detail("vendor", first.to_owned())
-    .with_detail("supported_by", supporting))
 }

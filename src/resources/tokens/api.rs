@@ -7,15 +7,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::service::register;
 use crate::api::body::Body;
 use crate::api::{Ctx, Reply};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::resources::participants::api::MAX_IDENTITY_BYTES;
-use crate::resources::rooms::api::{
-    check_name, create_room, looks_like_room_id, settled, vendor_of, NewRoom, MAX_NAME_CHARS,
-};
-use crate::store::registry_writer::Entry;
-use crate::store::{rooms, rooms::Room};
+use crate::error::ApiResult;
+use crate::resources::participants::service::MAX_IDENTITY_BYTES;
+use crate::resources::rooms::directory::RoomDirectory;
+use crate::resources::rooms::service::{vendor_of, MAX_NAME_CHARS};
 use crate::time::rfc3339;
 use crate::vendors::{Capability, JoinGrant};
 
@@ -51,7 +49,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         can_publish_data,
         is_admin,
     };
-    let (room, created) = room_for_token(ctx, &room_ref, pin.clone(), &grant).await?;
+    let (room, created) = RoomDirectory::of(ctx).for_token(&room_ref, pin.clone(), &grant).await?;
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
     vendor.check_grant(&grant)?;
     grant.room_id = room.id.clone();
@@ -81,67 +79,4 @@ struct Issued<'a> {
     room_created: bool,
     token: &'a str,
     vendor: &'a str,
-}
-
-/// The room a token is for: cached, stored, or created now (every vendor opens a room on
-/// first join, so a token for a new name creates the room). Returns whether it was created.
-/// A new room is created only on a vendor that accepts `grant` (checked before its vendor
-/// call, also after a failover), so a refused token leaves nothing behind.
-async fn room_for_token(
-    ctx: &Ctx<'_>,
-    room_ref: &str,
-    pin: Option<String>,
-    grant: &JoinGrant,
-) -> ApiResult<(Room, bool)> {
-    let (project, now) = (ctx.project_id(), ctx.rt.now_ms());
-    if let Some(room) = ctx.app.cache.rooms.get(project, room_ref, now) {
-        ctx.app.cache.rooms.refresh_if_due(ctx.rt, project, room_ref, now);
-        return Ok((room, false));
-    }
-    // Only a room whose vendor is settled is used (and cached): one still being created may
-    // yet fail over to another vendor.
-    if let Some(found) = rooms::find(ctx.rt, project, room_ref).await? {
-        if let Some(room) = settled(ctx, found).await? {
-            ctx.app.cache.rooms.remember(room_ref, &room, now);
-            return Ok((room, false));
-        }
-        // Its create failed or died: the name is free for this one.
-    }
-    if looks_like_room_id(room_ref) {
-        return Err(ApiError::room_not_found(room_ref));
-    }
-    check_name(room_ref).map_err(|e| with_field(e, "room"))?;
-    match create_room(ctx, NewRoom::named(room_ref.to_owned(), pin), Some(grant)).await {
-        Ok(room) => {
-            ctx.app.cache.rooms.remember(room_ref, &room, now);
-            Ok((room, true))
-        }
-        // Another request created it a moment ago: use that room.
-        Err(e) if e.code == ErrorCode::RoomNameTaken => {
-            let Some(found) = rooms::find(ctx.rt, project, room_ref).await? else { return Err(e) };
-            let room = settled(ctx, found).await?.ok_or(e)?;
-            ctx.app.cache.rooms.remember(room_ref, &room, now);
-            Ok((room, false))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Records the identity in the participant registry: from isolate memory when this isolate
-/// already wrote it, after the response for vendors that join by identity, and now (one D1
-/// round trip) only for a new identity on a vendor whose token carries its numeric uid.
-async fn register(ctx: &Ctx<'_>, grant: &JoinGrant, need_uid: bool) -> ApiResult<u32> {
-    let entry = Entry {
-        room_id: grant.room_id.clone(),
-        identity: grant.identity.clone(),
-        display_name: grant.display_name.clone(),
-        metadata: grant.metadata_json.clone(),
-        at_ms: ctx.rt.now_ms() as i64,
-    };
-    ctx.app.registry.register(ctx.rt, entry, need_uid).await
-}
-
-fn with_field(mut e: ApiError, field: &str) -> ApiError {
-    e.details.insert("field".into(), field.into());
-    e
 }

@@ -4,11 +4,11 @@ use serde_json::{json, Value};
 
 use crate::api::body::Body;
 use crate::api::{Ctx, Reply};
+use crate::domain::events::type_names;
 use crate::domain::events::EventType;
 use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::resources::events::api::type_names;
 use crate::resources::webhooks::{signing, url};
 use crate::store::webhooks::{self, Webhook};
 
