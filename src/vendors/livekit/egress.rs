@@ -7,8 +7,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::twirp::Method;
-use super::wire::{malformed, Fields};
+use super::twirp::{malformed, Method};
+use super::wire::Fields;
 use crate::domain::recording::{Destination, FileResult, RecordingSpec, RecordingState, RecordingStatus};
 use crate::vendors::{VendorError, VendorFailure};
 
