@@ -1,7 +1,7 @@
 //! Recording destinations: an `output_uri` (`s3://bucket/path`, `gs://bucket/path`,
 //! `azure://container/path`) parsed and checked, its path expanded for one recording, and
 //! joined with storage credentials into the vendor's `Destination`. Which credentials a
-//! project may use where is `storage_policy`'s job; credentials never go back out in a
+//! project may use where is `resources::storage`'s job; credentials never go back out in a
 //! response.
 
 use serde_json::{json, Value};

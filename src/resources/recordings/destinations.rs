@@ -1,5 +1,5 @@
 //! `rtc.recording.destination.*`: a project's own storage for its recordings. The
-//! credentials are sealed before they are stored and never come back out (`storage_policy`
+//! credentials are sealed before they are stored and never come back out (`resources::storage`
 //! unseals them only to hand them to the vendor for a recording).
 
 use serde_json::{json, Map, Value};
