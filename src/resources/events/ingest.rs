@@ -159,7 +159,7 @@ pub async fn apply(rt: &Runtime, stored: &Stored) -> ApiResult<()> {
         )
         .await?;
     }
-    webhooks::fan_out(rt, event).await?;
+    webhooks::fanout::fan_out(rt, event).await?;
     events::effects_done(rt, &event.id).await
 }
 

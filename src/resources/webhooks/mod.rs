@@ -2,23 +2,21 @@
 //! signed per the Standard Webhooks specification, at least once, through a queue with
 //! exponential backoff and a dead letter after the last attempt.
 //!
-//! Fan-out makes one queue message per endpoint (sent in batches), so each endpoint's
-//! delivery is its own attempt, bounded by the timeout and the answer cap: a slow or hostile
-//! receiver delays nobody else's delivery.
+//! Fan-out (`fanout`) makes one queue message per endpoint (sent in batches), so each
+//! endpoint's delivery (`delivery`) is its own attempt, bounded by the timeout and the answer
+//! cap: a slow or hostile receiver delays nobody else's delivery. `api` manages the endpoints,
+//! `signing` and `url` are what a delivery is signed with and may be sent to; this module holds
+//! what fan-out and delivery share (the queue message, the retry schedule, the answer cap).
 
 pub mod api;
 pub mod delivery;
+pub mod fanout;
 pub mod signing;
 pub mod url;
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::api::settings::WebhookSettings;
-use crate::error::{ApiError, ApiResult};
-use crate::runtime::{Runtime, MAX_QUEUE_BATCH};
-use crate::store::events::Event;
-use crate::store::webhooks;
 
 /// The most of a receiver's answer that is read: its status is what counts, and a receiver
 /// that streams an endless body fails its own delivery after this many bytes.
@@ -45,37 +43,6 @@ pub fn read_message(message: &str) -> Option<(String, Option<i64>)> {
     let v = serde_json::from_str::<serde_json::Value>(message).ok()?;
     let id = v.get("delivery")?.as_str().filter(|id| !id.is_empty())?.to_owned();
     Some((id, v.get("attempts").and_then(serde_json::Value::as_i64)))
-}
-
-/// The id of the delivery of `event_id` to `webhook_id`: derived from both, so applying an
-/// event's effects again (a redo) names the same delivery rather than making a second one.
-pub fn delivery_id(event_id: &str, webhook_id: &str) -> String {
-    let digest = Sha256::digest(format!("{event_id}/{webhook_id}").as_bytes());
-    format!("dlv_{}", crate::crypto::hex::lower(&digest[..11]))
-}
-
-/// Queues a delivery of `event` to each of its project's endpoints that wants its type: the
-/// delivery rows in one batch, then one message per endpoint, `MAX_QUEUE_BATCH` per send.
-/// Run again for the same event (a redo), it adds no delivery and re-sends their messages;
-/// the consumer drops those already delivered, so a delivery may be attempted twice, never
-/// lost (receivers dedupe on `webhook-id`).
-pub async fn fan_out(rt: &Runtime, event: &Event) -> ApiResult<()> {
-    let Some(project_id) = event.project_id.as_deref() else { return Ok(()) };
-    let deliveries: Vec<(String, String)> = webhooks::list(rt, project_id)
-        .await?
-        .into_iter()
-        .filter(|w| w.wants(&event.kind))
-        .map(|w| (delivery_id(&event.id, &w.id), w.id))
-        .collect();
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    webhooks::add_deliveries(rt, &event.id, &deliveries).await?;
-    let messages: Vec<String> = deliveries.iter().map(|(id, _)| message(id, 0)).collect();
-    for batch in messages.chunks(MAX_QUEUE_BATCH) {
-        rt.queue.send_batch(batch, 0).await.map_err(ApiError::internal)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
