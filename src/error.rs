@@ -48,7 +48,7 @@ pub enum ErrorCode {
     DestinationNotFound,
     DestinationExists,
     EncryptionNotConfigured,
-    // Limits (`crate::limits`).
+    // Limits (`crate::api::limits`).
     RateLimited,
     QuotaExceeded,
     Internal,

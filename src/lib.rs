@@ -1,40 +1,58 @@
 //! rtcgate: one REST API for realtime audio/video rooms across LiveKit, Agora and ZEGOCLOUD.
 //!
-//! Everything but `edge` is plain Rust that compiles and tests natively: the request model
-//! (`http`), routing of paths (`router`) and of vendors (`routing`), validation (`body`),
-//! auth, handlers, storage, and the vendors themselves. `runtime` names the eight
-//! capabilities the core needs from its host; `edge` provides them on Cloudflare Workers
-//! (the only wasm-only module, besides the SIMD lanes in `aes256`, whose algorithm the tests
-//! run on a model of those lanes) and `native` provides them for tests and benches.
+//! # Where things are
+//!
+//! - `edge`, `native`: the two runtimes, the entry points. `edge` runs the Worker on
+//!   Cloudflare (the only wasm-only module, besides the SIMD lanes in `crypto::aes256`, whose
+//!   algorithm the tests run on a model of those lanes); `native` runs the same core for tests
+//!   and benches on SQLite.
+//! - `app`: the composition root. `App::from_env` builds the isolate's state; `App::handle`
+//!   runs the request pipeline (request id, body limit, content type, auth, rate limit, route
+//!   → `resources::serve`) and renders every error as the API's envelope; `app::maintenance`
+//!   is the scheduled job.
+//! - `resources`: one folder per resource (rooms, tokens, participants, recordings, events,
+//!   webhooks, and the small ones). Its `api` parses the request and replies; its `service`
+//!   decides. `resources::rooms::directory` is the one place that turns a `{room}` into a
+//!   usable room.
+//! - `api`: what a handler gets: `Ctx` and `Reply`, the isolate's state and settings, the
+//!   router, authentication (with its key cache), the body reader, paging, the rate limit.
+//! - `idempotency`: running a create at most once per key, and the backoff waiters use.
+//! - `store`: SQL only (D1 on the edge, SQLite natively), one module per table family, and
+//!   the isolate caches of its rows (rooms, the participant registry).
+//! - `vendors`: the `Vendor` trait, routing between vendors (`VendorRouter`, breakers), and
+//!   one folder per vendor: its settings, tokens, REST calls, recording and webhook parser.
+//! - `domain`: the types everything speaks in (ids, events, recordings and their storage,
+//!   quotas, which hosts a tenant's URL may reach); `crypto`: AES, sealing, hex, entropy.
+//! - The ground floor: `error` (the API's error type), `runtime` (the eight capabilities the
+//!   core needs from its host), `http` (the request and response as plain data), `config`
+//!   (reading settings), `time`, `log`, `byte_cache`.
+//!
+//! # The layering rule
+//!
+//! Imports point one way, top to bottom: entry (`edge`, `native`) → `app` → `resources` →
+//! `idempotency`, `api` → `store`, `vendors` → `domain`, `crypto` → `error`, `runtime`,
+//! `http`, `config`, `time`, `log`, `byte_cache`. A module may import its own layer and the
+//! layers below, never above, and no two units import each other (each resource is a unit of
+//! its own). No resource's `api` imports another resource's `api`: what two resources share is
+//! a service or plumbing. `store` imports only `domain`, `crypto` and the ground floor;
+//! `vendors` never imports `store`, `resources` or `app`. `tests/layering.rs` holds the tree
+//! to this rule (its table at the top is the rule as data).
 
-pub mod aes256;
+pub mod api;
 pub mod app;
-pub mod auth;
-pub mod body;
 pub mod byte_cache;
+pub mod config;
+pub mod crypto;
 pub mod domain;
-pub mod entropy_pool;
 pub mod error;
-pub mod events;
-pub mod handlers;
-pub mod head;
-pub mod hex;
 pub mod http;
-pub mod ids;
-pub mod limits;
+pub mod idempotency;
 pub mod log;
-pub mod maintenance;
-pub mod net_policy;
-pub mod recording_destination;
-pub mod router;
-pub mod routing;
+pub mod resources;
 pub mod runtime;
-pub mod sealed;
-pub mod storage_policy;
 pub mod store;
 pub mod time;
 pub mod vendors;
-pub mod webhooks;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

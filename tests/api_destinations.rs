@@ -477,7 +477,7 @@ fn stored_credentials_are_checked_again_before_a_recorder_gets_them() {
     let (prj, key) = t.project_and_key();
     livekit(&t);
     assert_eq!(t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "r"})), Some(&key)).status, 201);
-    let sealing = rtcgate::sealed::EncryptionKey::from_setting(Some(KEY));
+    let sealing = rtcgate::crypto::sealed::EncryptionKey::from_setting(Some(KEY));
     let sealing = sealing.require("tests").unwrap();
     for (uri, stored) in [
         (

@@ -339,7 +339,7 @@ fn drain(t: &TestApp) {
 }
 
 /// `drain` with a consumer of other settings (another deployment of the same database).
-fn drain_with(t: &TestApp, settings: &rtcgate::app::Settings) {
+fn drain_with(t: &TestApp, settings: &rtcgate::api::Settings) {
     for _ in 0..20 {
         let due = t.native.queue.take_due();
         if due.is_empty() {
@@ -350,7 +350,7 @@ fn drain_with(t: &TestApp, settings: &rtcgate::app::Settings) {
             continue;
         }
         for message in due {
-            block_on(rtcgate::webhooks::delivery::consume(settings, &t.native.runtime, &message)).unwrap();
+            block_on(rtcgate::resources::webhooks::delivery::consume(settings, &t.native.runtime, &message)).unwrap();
         }
     }
     panic!("the queue did not drain");

@@ -248,7 +248,7 @@ fn routes_without_a_body_or_query_refuse_stray_fields() {
 /// creates is never held as unknown.
 #[test]
 fn unknown_keys_are_remembered_briefly() {
-    use rtcgate::auth::UNKNOWN_KEY_TTL_MS;
+    use rtcgate::api::auth::UNKNOWN_KEY_TTL_MS;
     use rtcgate::native::block_on;
     use rtcgate::store::keys;
 

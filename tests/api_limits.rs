@@ -365,7 +365,7 @@ fn wrangler_settings() -> std::collections::HashMap<(String, String), String> {
         let Some((k, v)) = line.split_once('=') else { continue };
         let (k, v) = (k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
         if section == "ratelimits" && k == "name" {
-            ours = v == rtcgate::limits::RATE_LIMITER_BINDING;
+            ours = v == rtcgate::api::limits::RATE_LIMITER_BINDING;
         }
         if section == "vars" || (section.starts_with("ratelimits") && ours) {
             out.insert((section.clone(), k), v);
@@ -388,8 +388,8 @@ fn wrangler_toml_rate_limit_binding_vars_and_defaults_agree() {
     assert_eq!(binding, vars, "[ratelimits.simple] limit/period and the RATE_LIMIT_* vars must agree");
     assert_eq!(
         binding,
-        (rtcgate::limits::DEFAULT_RATE_REQUESTS, rtcgate::limits::DEFAULT_RATE_PERIOD_S),
+        (rtcgate::api::limits::DEFAULT_RATE_REQUESTS, rtcgate::api::limits::DEFAULT_RATE_PERIOD_S),
         "a deployment without the vars reports the binding's own numbers"
     );
-    assert!(rtcgate::limits::RATE_PERIODS_S.contains(&binding.1), "the binding takes a period of 10 or 60 s");
+    assert!(rtcgate::api::limits::RATE_PERIODS_S.contains(&binding.1), "the binding takes a period of 10 or 60 s");
 }

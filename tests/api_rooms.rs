@@ -333,7 +333,7 @@ fn unpinned_create_fails_over_past_a_down_vendor() {
             ("zego".into(), "unconfigured".into(), false)
         ]
     );
-    t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
+    t.native.clock.advance_ms(rtcgate::vendors::routing::DEFAULT_COOLDOWN_MS + 1);
     let disc = t.call("GET", "/v1/discovery/rtc.room.create", None, Some(&key));
     assert_eq!(disc.json["vendors"][0]["status"], "live");
 }
@@ -352,12 +352,16 @@ fn a_breaker_opening_is_shared_with_other_isolates() {
             json_response(200, &agora_users(0))
         }
     });
-    for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+    for i in 0..rtcgate::vendors::routing::BREAKER_THRESHOLD {
         let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": format!("a{i}")})), Some(&key));
         assert_eq!((c.status, c.json["vendor"].as_str()), (201, Some("agora")), "{}", c.json);
     }
     let livekit_calls = || t.native.http.sent().iter().filter(|x| x.request.url.contains("livekit")).count();
-    assert_eq!(livekit_calls(), rtcgate::routing::BREAKER_THRESHOLD as usize, "each create tried LiveKit first");
+    assert_eq!(
+        livekit_calls(),
+        rtcgate::vendors::routing::BREAKER_THRESHOLD as usize,
+        "each create tried LiveKit first"
+    );
 
     let other = support::app_with(&[LIVEKIT, AGORA]);
     let on_other = |method: &str, path: &str, body: Option<serde_json::Value>| {
@@ -374,7 +378,7 @@ fn a_breaker_opening_is_shared_with_other_isolates() {
         (Some("livekit"), Some("down"))
     );
 
-    t.native.clock.advance_ms(rtcgate::routing::DEFAULT_COOLDOWN_MS + 1);
+    t.native.clock.advance_ms(rtcgate::vendors::routing::DEFAULT_COOLDOWN_MS + 1);
     let (_, disc) = on_other("GET", "/v1/discovery/rtc.room.create", None);
     assert_eq!(disc["vendors"][0]["status"], "live", "{disc}");
     let (status, _) = on_other("POST", "/v1/rtc/room/create", Some(json!({"name": "after"})));
@@ -440,7 +444,7 @@ fn a_room_create_without_a_vendor_call_does_not_reset_the_breaker() {
         let room = c.json["room"].as_str().unwrap().to_owned();
         t.native.http.respond_with(|_| json_response(503, &json!({})));
         let delete = |t: &TestApp| t.call("DELETE", &format!("/v1/rtc/room/delete/{room}"), None, Some(&key));
-        for i in 0..rtcgate::routing::BREAKER_THRESHOLD {
+        for i in 0..rtcgate::vendors::routing::BREAKER_THRESHOLD {
             assert_eq!(delete(&t).status, 502, "{vendor}");
             if i == 0 {
                 let other = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "b"})), Some(&key));

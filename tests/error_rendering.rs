@@ -127,7 +127,7 @@ fn work_after_the_response_logs_the_cause_of_what_it_could_not_do() {
     let key = t.project_key();
     let body = json!({"room": "standup", "identity": "u1"});
     assert_eq!(send(&t, "POST", "/v1/rtc/token/issue", Some(body.clone()), &key, "req-1").status, 200);
-    t.native.clock.advance_ms(rtcgate::app::ROOM_REFRESH_AFTER_MS);
+    t.native.clock.advance_ms(rtcgate::store::room_cache::ROOM_REFRESH_AFTER_MS);
     t.native.db.fail_statements_containing(Some("FROM rooms"));
     let capture = LogCapture::start();
     let r = send(&t, "POST", "/v1/rtc/token/issue", Some(body), &key, "req-2");

@@ -15,13 +15,14 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
-use rtcgate::events::ingest;
+use rtcgate::api::settings::RetentionSettings;
+use rtcgate::app::maintenance;
 use rtcgate::http::ApiRequest;
-use rtcgate::maintenance;
 use rtcgate::native::{block_on, json_response, run_background};
+use rtcgate::resources::events::ingest;
+use rtcgate::resources::webhooks::{delivery, message};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
 use rtcgate::store::retention::Kind;
-use rtcgate::webhooks::{delivery, message};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{TestApp, LIVEKIT, NOW_MS};
@@ -188,7 +189,7 @@ fn applying_an_event_twice_counts_it_once() {
     let rt = &t.native.runtime;
     let now = t.native.clock.now_ms();
     let stored = |body: &str| {
-        let incoming = rtcgate::events::livekit::parse(body.as_bytes(), now).unwrap().unwrap();
+        let incoming = rtcgate::vendors::livekit::webhook::parse(body.as_bytes(), now).unwrap().unwrap();
         block_on(ingest::store(rt, &incoming, now)).unwrap().expect("a new event")
     };
     let join = stored(&presence("participant_joined", &room, "EV_1", NOW_S));
@@ -232,14 +233,17 @@ fn fan_out_is_one_message_per_endpoint_in_one_batch_handled_concurrently() {
     let results = block_on(batch);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     for sent in t.native.http.sent() {
-        assert_eq!(sent.request.max_response_bytes, rtcgate::webhooks::MAX_RESPONSE_BYTES);
+        assert_eq!(sent.request.max_response_bytes, rtcgate::resources::webhooks::MAX_RESPONSE_BYTES);
         assert_eq!(sent.request.timeout_ms, t.app.settings.webhooks.timeout_ms);
     }
 
     assert_eq!(health(&t, &key, &ok)["delivered"], 1);
     let s = health(&t, &key, &stream);
     assert_eq!((s["delivered"].as_i64(), s["last_status"].as_i64()), (Some(0), Some(200)));
-    assert_eq!(s["last_error"], format!("answer longer than {} bytes", rtcgate::webhooks::MAX_RESPONSE_BYTES));
+    assert_eq!(
+        s["last_error"],
+        format!("answer longer than {} bytes", rtcgate::resources::webhooks::MAX_RESPONSE_BYTES)
+    );
     let h = health(&t, &key, &hang);
     assert_eq!(h["last_error"], "no answer within 10000 ms");
     assert_eq!(h["dead_lettered"], 1, "one attempt allowed here: dead after it");
@@ -473,7 +477,7 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
     // Long past the events' retention window, the unfinished event is kept, not deleted...
     t.native.clock.advance_ms(31 * 24 * 3600 * 1000);
     let mut report = maintenance::Report::default();
-    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
+    block_on(maintenance::retain(&RetentionSettings::default(), &t.native.runtime, &mut report));
     assert_eq!(report.deleted(Kind::Events), 0);
     assert_eq!(count(&t, "SELECT COUNT(*) AS n FROM events WHERE effects_due_at_ms IS NOT NULL"), 1);
 
@@ -489,7 +493,7 @@ fn the_scheduled_job_redoes_unfinished_effects_and_retention_keeps_their_events(
 
     // ...and once it is delivered, the next run's retention takes the event.
     let mut report = maintenance::Report::default();
-    block_on(maintenance::retain(&maintenance::Settings::default(), &t.native.runtime, &mut report));
+    block_on(maintenance::retain(&RetentionSettings::default(), &t.native.runtime, &mut report));
     assert_eq!(report.deleted(Kind::Events), 1, "{report:?}");
 }
 

@@ -4,11 +4,11 @@
 
 mod support;
 
-use rtcgate::app::{ROOM_CACHE_BYTES, ROOM_CACHE_ENTRIES};
 use rtcgate::native::{json_response, run_background, RoundTrips};
 use rtcgate::runtime::Runtime;
 use rtcgate::store::participants;
 use rtcgate::store::registry_writer::{KNOWN_BYTES, PENDING_BYTES};
+use rtcgate::store::room_cache::{ROOM_CACHE_BYTES, ROOM_CACHE_ENTRIES};
 use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT};
 
@@ -62,14 +62,14 @@ fn a_burst_of_rooms_with_maximal_metadata_stays_within_the_room_budget() {
         // Room 0 is in use all along.
         let (r, trips) = before_response(&t, || issue(&t, &key, json!({"room": name(0), "identity": "u"})));
         assert_eq!((r.status, trips), (200, NONE), "room 0, in use, was evicted at room {i}: {}", r.json);
-        let (held, bytes) = t.app.cache.rooms_held();
+        let (held, bytes) = t.app.cache.rooms.held();
         assert!(bytes <= ROOM_CACHE_BYTES, "{bytes} bytes > {ROOM_CACHE_BYTES} at room {i}");
         assert!(held <= ROOM_CACHE_ENTRIES);
         seen_full |= bytes + 2 * 17_000 > ROOM_CACHE_BYTES;
     }
     run_background();
-    assert!(seen_full, "the burst never filled the budget: {:?}", t.app.cache.rooms_held());
-    let (held, _) = t.app.cache.rooms_held();
+    assert!(seen_full, "the burst never filled the budget: {:?}", t.app.cache.rooms.held());
+    let (held, _) = t.app.cache.rooms.held();
     assert!(held < 2 * rooms, "nothing was evicted: {held}");
     // The newest room is still served from memory; the oldest unused one is read again.
     let (r, trips) = before_response(&t, || issue(&t, &key, json!({"room": name(rooms - 1), "identity": "u"})));

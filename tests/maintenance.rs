@@ -5,8 +5,9 @@
 
 mod support;
 
-use rtcgate::events::Session;
-use rtcgate::maintenance::{self, Report, Settings};
+use rtcgate::api::settings::RetentionSettings as Settings;
+use rtcgate::app::maintenance::{self, Report};
+use rtcgate::domain::events::Session;
 use rtcgate::native::{block_on, json_response, NativeRuntime};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
 use rtcgate::store::retention::Kind;

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use rtcgate::api::router::table;
 use rtcgate::error::ErrorCode;
-use rtcgate::handlers::OPENAPI_JSON;
-use rtcgate::router::table;
+use rtcgate::resources::health::OPENAPI_JSON;
 use serde_json::Value;
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -305,10 +305,10 @@ fn documented_error_statuses_agree_with_the_codes() {
 fn the_cursor_pattern_is_the_servers() {
     let doc = doc();
     let param = &doc["components"]["parameters"]["cursor"]["schema"]["pattern"];
-    assert_eq!(param.as_str(), Some(format!("^$|{}", rtcgate::handlers::CURSOR_PATTERN).as_str()));
+    assert_eq!(param.as_str(), Some(format!("^$|{}", rtcgate::api::paging::CURSOR_PATTERN).as_str()));
     for list in ["RoomList", "RecordingList"] {
         let next = &doc["components"]["schemas"][list]["properties"]["next_cursor"]["pattern"];
-        assert_eq!(next.as_str(), Some(rtcgate::handlers::CURSOR_PATTERN), "{list}");
+        assert_eq!(next.as_str(), Some(rtcgate::api::paging::CURSOR_PATTERN), "{list}");
     }
 }
 
@@ -318,5 +318,5 @@ fn the_cursor_pattern_is_the_servers() {
 fn the_webhook_url_pattern_is_the_servers() {
     let doc = doc();
     let url = &doc["components"]["schemas"]["CreateWebhookRequest"]["properties"]["url"]["pattern"];
-    assert_eq!(url.as_str(), Some(rtcgate::handlers::WEBHOOK_URL_PATTERN));
+    assert_eq!(url.as_str(), Some(rtcgate::resources::webhooks::api::URL_PATTERN));
 }

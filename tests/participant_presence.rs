@@ -3,7 +3,7 @@
 //! store on native SQLite (the same migrations as D1), so every statement is also one the
 //! plan check knows.
 
-use rtcgate::events::Session;
+use rtcgate::domain::events::Session;
 use rtcgate::native::{block_on, NativeRuntime};
 use rtcgate::store::{participants, sessions};
 use serde_json::Value;

@@ -5,10 +5,10 @@
 mod support;
 
 use futures_util::FutureExt;
-use rtcgate::app::{CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
 use rtcgate::native::{block_on, json_response, run_background, tasks_spawned, RoundTrips};
 use rtcgate::runtime::{Clock, Runtime};
 use rtcgate::store::registry_writer::{COALESCE_MS, FLUSH_ATTEMPTS, FLUSH_TASK_MAX_MS};
+use rtcgate::store::room_cache::{ROOM_CACHE_TTL_MS as CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
 use rtcgate::store::{participants, sessions};
 use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};

@@ -16,8 +16,8 @@ use wasm_bindgen_futures::future_to_promise;
 use worker::worker_sys::web_sys;
 use worker::{event, Context, Env, MessageBatch, MessageExt};
 
+use crate::api::body::MAX_BODY_BYTES;
 use crate::app::App;
-use crate::body::MAX_BODY_BYTES;
 use crate::http::{ApiRequest, ApiResponse, Method, RequestHeader};
 use crate::runtime::Runtime;
 
@@ -105,11 +105,11 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     let bodies: Vec<String> = messages.iter().map(|(_, body)| body.clone()).collect();
     let results = if batch.queue() == DEAD_LETTERS {
         futures_util::future::join_all(
-            bodies.iter().map(|body| crate::webhooks::delivery::dead_lettered(&runtime, body)),
+            bodies.iter().map(|body| crate::resources::webhooks::delivery::dead_lettered(&runtime, body)),
         )
         .await
     } else {
-        crate::webhooks::delivery::consume_batch(&app.settings, &runtime, &bodies).await
+        crate::resources::webhooks::delivery::consume_batch(&app.settings, &runtime, &bodies).await
     };
     for ((message, _), result) in messages.iter().zip(results) {
         match result {
@@ -132,7 +132,7 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
     let app = app(&env);
     let runtime = runtime(&env, Context::new(ctx));
     future_to_promise(async move {
-        let report = crate::maintenance::run(&app, &runtime).await;
+        let report = crate::app::maintenance::run(&app, &runtime).await;
         crate::log::info(&report.summary());
         Ok(JsValue::UNDEFINED)
     })
@@ -142,13 +142,13 @@ pub fn scheduled(_controller: JsValue, env: Env, ctx: worker::worker_sys::Contex
 /// (health, the OpenAPI document, most refusals) is answered in the same call, with no promise,
 /// task or microtask: its handler future is polled once here, and only one that is still waiting
 /// is handed to the promise executor. (An API-key request, a warm token too, does not wait for the
-/// rate limiter's verdict, see `crate::limits`.) A body is read by the glue, which calls
+/// rate limiter's verdict, see `crate::api::limits`.) A body is read by the glue, which calls
 /// back into wasm.
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let app = app(&env);
     let runtime = runtime(&env, Context::new(ctx));
-    let head = crate::head::parse_request(&HEADER_NAMES.with(|names| glue::request_head(&req, names)));
+    let head = crate::http::head::parse_request(&HEADER_NAMES.with(|names| glue::request_head(&req, names)));
     let mut api_req = head.request;
     trap_if_asked(&env, &api_req.path);
     // A body declared larger than the limit is refused unread (413), not buffered first.
@@ -202,7 +202,7 @@ async fn handle(app: Rc<App>, runtime: Runtime, api_req: ApiRequest) -> JsValue 
 /// The response as a JS `Response`, made by the glue in one call.
 fn respond(response: ApiResponse, is_head: bool) -> JsValue {
     let body: &[u8] = if is_head { &[] } else { &response.body };
-    glue::respond(response.status, &crate::head::response_head(&response), body).into()
+    glue::respond(response.status, &crate::http::head::response_head(&response), body).into()
 }
 
 /// The JS half of the boundary (`glue.js`).

@@ -201,7 +201,7 @@ impl Clock for JsClock {
 pub struct JsEntropy;
 
 thread_local! {
-    static ENTROPY: crate::entropy_pool::EntropyPool = const { crate::entropy_pool::EntropyPool::new(4096) };
+    static ENTROPY: crate::crypto::entropy_pool::EntropyPool = const { crate::crypto::entropy_pool::EntropyPool::new(4096) };
 }
 
 impl Entropy for JsEntropy {
@@ -256,7 +256,7 @@ pub struct RateLimit {
 }
 
 thread_local! {
-    static BINDING_NAME: JsValue = JsValue::from_str(crate::limits::RATE_LIMITER_BINDING);
+    static BINDING_NAME: JsValue = JsValue::from_str(crate::api::limits::RATE_LIMITER_BINDING);
 }
 
 impl RateLimiterTrait for RateLimit {

@@ -5,7 +5,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::{ByteStream, Request};
 
-use crate::body::MAX_BODY_BYTES;
+use crate::api::body::MAX_BODY_BYTES;
 use crate::http::ApiRequest;
 use crate::runtime::Runtime;
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ManualClock;
-use crate::limits::{DEFAULT_RATE_PERIOD_S, DEFAULT_RATE_REQUESTS};
+use crate::api::limits::{DEFAULT_RATE_PERIOD_S, DEFAULT_RATE_REQUESTS};
 use crate::runtime::{Clock, RateLimiter, RateVerdicts};
 
 pub struct FixedWindowLimiter {

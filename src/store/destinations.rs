@@ -5,9 +5,9 @@
 use serde_json::{json, Value};
 
 use super::{int, newest_first, page_sqls, quotas, text, Cursor};
+use crate::domain::limits::{quota_exceeded, Quota};
+use crate::domain::recording_destination::{Kind, Location};
 use crate::error::ApiResult;
-use crate::limits::{quota_exceeded, Quota};
-use crate::recording_destination::{Kind, Location};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
 

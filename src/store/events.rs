@@ -118,7 +118,7 @@ pub(crate) fn statements() -> Vec<String> {
 /// What applying a stored event does, and when a redo may apply it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pending {
-    /// JSON text (`crate::events::ingest` reads and writes it).
+    /// JSON text (`crate::resources::events::ingest` reads and writes it).
     pub effects: String,
     /// When a redo sweep may apply them if nothing has yet.
     pub due_at_ms: i64,

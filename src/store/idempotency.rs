@@ -51,7 +51,7 @@ pub fn fingerprint(scope: &str, body: &Value) -> String {
     h.update(scope.as_bytes());
     h.update([0]);
     h.update(serde_json::to_vec(body).expect("a Value always serializes"));
-    crate::hex::lower(&h.finalize())
+    crate::crypto::hex::lower(&h.finalize())
 }
 
 pub(crate) const CLAIM: &str =

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{int, text};
+use crate::domain::ids;
 use crate::error::ApiResult;
-use crate::ids;
 use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
 
@@ -77,7 +77,7 @@ pub(crate) fn statements() -> Vec<String> {
 }
 
 pub fn hash_key(key: &str) -> String {
-    crate::hex::lower(&Sha256::digest(key.as_bytes()))
+    crate::crypto::hex::lower(&Sha256::digest(key.as_bytes()))
 }
 
 /// A new key: prefix + 32 base62 characters (≈190 random bits).
@@ -143,7 +143,7 @@ pub async fn revoke_key(rt: &Runtime, key_id: &str) -> ApiResult<Option<ApiKey>>
 /// The live (not revoked) key whose hash (`hash_key`) is `key_hash`, if any.
 ///
 /// Read from the nearest D1 read replica first: a key revoked moments ago may still be found
-/// there for the replica's lag (on top of the isolate cache's 60 s, see `auth`). A key that
+/// there for the replica's lag (on top of the isolate cache's 60 s, see `api::auth`). A key that
 /// the replica does not have yet (created moments ago) is looked up again on the primary, so
 /// a new key works at once.
 pub async fn find_live_key(rt: &Runtime, key_hash: &str) -> ApiResult<Option<ApiKey>> {

@@ -10,6 +10,7 @@ pub mod quotas;
 pub mod recordings;
 pub mod registry_writer;
 pub mod retention;
+pub mod room_cache;
 pub mod rooms;
 pub mod sessions;
 pub mod webhooks;

@@ -1,13 +1,13 @@
-//! What counts against each per-project quota (`crate::limits::Quota`), in one place: the
+//! What counts against each per-project quota (`crate::domain::limits::Quota`), in one place: the
 //! inserts that create counted rows check the count in the same statement, and the limits
 //! route reads all four counts in one round trip. Each count is a walk of one project's part
 //! of an index (see `tests/query_plans.rs`).
 
 use super::int;
+use crate::domain::limits::Quota;
+use crate::domain::recording::RecordingStatus;
 use crate::error::ApiResult;
-use crate::limits::Quota;
 use crate::runtime::Runtime;
-use crate::vendors::recording::RecordingStatus;
 
 /// Recordings that hold a vendor recorder: the start is under way or it runs. A stopping one
 /// is on its way out (the stop was accepted) and no longer counts.

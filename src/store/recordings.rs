@@ -3,11 +3,11 @@
 use serde_json::{json, Value};
 
 use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
+use crate::domain::limits::{quota_exceeded, Quota};
+use crate::domain::recording::{FileResult, RecordingState, RecordingStatus};
 use crate::error::ApiResult;
-use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{Row, Runtime};
 use crate::time::rfc3339;
-use crate::vendors::recording::{FileResult, RecordingState, RecordingStatus};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recording {
@@ -288,7 +288,7 @@ pub async fn follow_vendor(
     project_id: &str,
     room_id: &str,
     vendor_recording_id: &str,
-    status: crate::vendors::recording::RecordingStatus,
+    status: crate::domain::recording::RecordingStatus,
     at_ms: u64,
 ) -> ApiResult<()> {
     let sql = if status.is_final() { FOLLOW_TO_FINAL } else { FOLLOW_UNLESS_FINAL };

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
 
@@ -182,7 +182,7 @@ pub async fn remove(rt: &Runtime, room_id: &str) -> ApiResult<()> {
 /// A live room of `project_id` by id or by name: an id-shaped reference is an id (names
 /// never have that shape), anything else a name.
 pub async fn find(rt: &Runtime, project_id: &str, id_or_name: &str) -> ApiResult<Option<Room>> {
-    let sql = if crate::ids::is_room_id(id_or_name) { find_by_id_sql() } else { find_by_name_sql() };
+    let sql = if crate::domain::ids::is_room_id(id_or_name) { find_by_id_sql() } else { find_by_name_sql() };
     let rows = rt.db.query(&sql, &[project_id.into(), id_or_name.into()]).await?;
     Ok(rows.first().and_then(Room::from_row))
 }

@@ -3,8 +3,8 @@
 //! write only fills in what is missing or newer.
 
 use super::{int, text};
+use crate::domain::events::Session;
 use crate::error::ApiResult;
-use crate::events::Session;
 use crate::runtime::{Runtime, SqlValue, Statement};
 
 fn opt_ms(v: Option<u64>) -> SqlValue {

@@ -4,10 +4,10 @@
 use serde_json::{json, Value};
 
 use super::{int, quotas, text};
+use crate::crypto::sealed::Sealed;
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::ApiResult;
-use crate::limits::{quota_exceeded, Quota};
 use crate::runtime::{Row, Runtime, Statement};
-use crate::sealed::Sealed;
 use crate::time::rfc3339;
 
 #[derive(Clone, Debug, PartialEq)]

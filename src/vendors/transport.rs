@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{setting, EnvVars, VendorError, VendorFailure};
+use super::{VendorError, VendorFailure};
+use crate::config::{setting, EnvVars};
 use crate::runtime::{OutboundRequest, OutboundResponse, Runtime};
 
 /// Vendor calls that take longer than this fail with VENDOR_TIMEOUT.

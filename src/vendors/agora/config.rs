@@ -10,7 +10,8 @@
 use std::fmt;
 
 use super::token::{AgoraConfigError, AgoraTokenBuilder};
-use crate::vendors::{required_settings, setting, EnvVars, VendorState};
+use crate::config::{setting, EnvVars};
+use crate::vendors::{required_settings, VendorState};
 
 pub const APP_ID: &str = "AGORA_APP_ID";
 pub const APP_CERTIFICATE: &str = "AGORA_APP_CERTIFICATE";

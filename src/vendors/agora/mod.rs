@@ -14,6 +14,7 @@ mod join;
 mod recording;
 mod rest;
 pub mod token;
+pub mod webhook;
 
 use async_trait::async_trait;
 
@@ -21,12 +22,13 @@ use self::config::AgoraConfig;
 use self::recording::{Handle, Paths};
 use self::rest::{AgoraApi, ChannelUsers};
 use self::token::AgoraTokenBuilder;
-use super::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use super::{
-    entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
-    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
+    VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::config::EnvVars;
 use crate::domain::identity::{Identity, IdentityRule};
+use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, OutboundResponse, Runtime};
 
@@ -285,10 +287,10 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::domain::recording::{Destination, RecordingSpec};
     use crate::error::ErrorCode;
     use crate::native::{block_on, json_response, NativeRuntime};
     use crate::runtime::HttpError;
-    use crate::vendors::recording::{Destination, RecordingSpec};
 
     const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
     const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
@@ -439,7 +441,7 @@ mod tests {
         recorder(&rt, |_| json_response(200, &json!({"sid": "S1", "resourceId": "RID-1"})));
         let v = vendor();
         let started = block_on(v.start_recording(&rt.runtime, &recording_spec())).unwrap();
-        assert_eq!(started.status, crate::vendors::recording::RecordingStatus::Starting);
+        assert_eq!(started.status, crate::domain::recording::RecordingStatus::Starting);
         let sent = rt.http.sent();
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].request.url, format!("{BASE}/v1/apps/{APP_ID}/cloud_recording/acquire"));
@@ -457,10 +459,10 @@ mod tests {
 
         let id = started.vendor_recording_id;
         let running = block_on(v.recording_state(&rt.runtime, ROOM, &id)).unwrap();
-        assert_eq!(running.status, crate::vendors::recording::RecordingStatus::Active);
+        assert_eq!(running.status, crate::domain::recording::RecordingStatus::Active);
         assert!(rt.http.sent()[2].request.url.ends_with("/resourceid/RID-1/sid/S1/mode/mix/query"));
         let stopped = block_on(v.stop_recording(&rt.runtime, &id)).unwrap();
-        assert_eq!(stopped.status, crate::vendors::recording::RecordingStatus::Complete);
+        assert_eq!(stopped.status, crate::domain::recording::RecordingStatus::Complete);
         assert_eq!(stopped.files[0].location, "s3://media/calls/rm1rec1/S1_rm_0.mp4");
         let stop = rt.http.sent()[3].json.clone().unwrap();
         assert_eq!(stop, json!({"cname": ROOM, "uid": "9", "clientRequest": {"async_stop": false}}));
@@ -500,7 +502,7 @@ mod tests {
             }
         });
         let state = block_on(vendor().recover_start(&rt.runtime, &recording_spec())).unwrap();
-        assert_eq!(state.status, crate::vendors::recording::RecordingStatus::Aborted);
+        assert_eq!(state.status, crate::domain::recording::RecordingStatus::Aborted);
         let sent = rt.http.sent();
         let kick = sent.last().unwrap();
         assert_eq!(kick.request.url, kick_url());

@@ -27,13 +27,13 @@ use serde_json::{json, Map, Value};
 
 use super::rest::error_from;
 use super::NAME;
-use crate::error::ApiResult;
-use crate::http::percent_encode;
-use crate::runtime::OutboundResponse;
-use crate::vendors::recording::{
+use crate::domain::recording::{
     destination_unsupported, folder_of, required_gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState,
     RecordingStatus,
 };
+use crate::error::ApiResult;
+use crate::http::percent_encode;
+use crate::runtime::OutboundResponse;
 use crate::vendors::transport::{join_url, json_body};
 use crate::vendors::{VendorError, VendorFailure};
 

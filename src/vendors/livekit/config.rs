@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::vendors::{required_settings, EnvVars, VendorState};
+use crate::config::EnvVars;
+use crate::vendors::{required_settings, VendorState};
 
 pub const URL: &str = "LIVEKIT_URL";
 pub const API_KEY: &str = "LIVEKIT_API_KEY";

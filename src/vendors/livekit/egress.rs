@@ -7,9 +7,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::twirp::Method;
-use super::wire::{malformed, Fields};
-use crate::vendors::recording::{Destination, FileResult, RecordingSpec, RecordingState, RecordingStatus};
+use super::twirp::{malformed, Method};
+use super::wire::Fields;
+use crate::domain::recording::{Destination, FileResult, RecordingSpec, RecordingState, RecordingStatus};
 use crate::vendors::{VendorError, VendorFailure};
 
 /// `EncodedFileOutput` for one file at `destination` (its `path`, already expanded by the

@@ -15,6 +15,7 @@ pub use join::IDENTITY_RULE;
 mod rooms;
 pub mod token;
 mod twirp;
+pub mod webhook;
 mod wire;
 
 pub(crate) use self::egress::client_error as egress_client_error;
@@ -26,12 +27,13 @@ use serde_json::Value;
 use self::config::Settings;
 use self::token::LiveKitSigner;
 use self::twirp::{Client, Method};
-use super::recording::{RecordingSpec, RecordingState};
 use super::{
-    entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
-    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
+    VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
+use crate::domain::recording::{RecordingSpec, RecordingState};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 

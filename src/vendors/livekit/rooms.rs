@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::egress;
-use super::twirp::Method;
-use super::wire::{malformed, EnumValue, Fields};
+use super::twirp::{malformed, Method};
+use super::wire::{EnumValue, Fields};
 use crate::vendors::{CreatedRoom, LiveParticipant, RoomSpec, VendorError};
 
 /// CreateRoom body: the room id is the LiveKit room name. Unset options are left out so the
@@ -111,7 +111,7 @@ fn joined_at_ms(p: Fields<'_>) -> Result<Option<u64>, VendorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendors::recording::Destination;
+    use crate::domain::recording::Destination;
     use crate::vendors::VendorFailure;
 
     #[test]

@@ -9,9 +9,9 @@ use sha2::Sha256;
 
 use super::config::{API_KEY, API_SECRET, URL};
 use super::*;
+use crate::domain::recording::{Destination, FileResult, RecordingStatus};
 use crate::native::{block_on, json_response, NativeRuntime, OsEntropy};
 use crate::runtime::{HttpError, OutboundRequest, OutboundResponse};
-use crate::vendors::recording::{Destination, FileResult, RecordingStatus};
 
 const KEY: &str = "APIlk7";
 const SECRET: &str = "lk-secret-0123456789abcdef0123456789";

@@ -5,7 +5,6 @@
 use serde_json::Value;
 
 use super::token::{LiveKitSigner, ServerGrant};
-use super::wire::malformed;
 use super::NAME;
 use crate::runtime::{OutboundRequest, OutboundResponse, Runtime};
 use crate::vendors::{transport, VendorError, VendorFailure};
@@ -94,6 +93,11 @@ impl Client {
         let response = transport::send(rt, NAME, self.request(method, room, body, rt.now_s())).await?;
         read_answer(method, &response)
     }
+}
+
+/// A 2xx answer that is not what the proto says.
+pub fn malformed(method: Method, what: &str) -> VendorError {
+    VendorError::new(NAME, VendorFailure::ServerError, format!("{}: unexpected answer: {what}", method.name()))
 }
 
 /// A 2xx answer's JSON object, or the failure the answer describes.

@@ -4,14 +4,8 @@
 
 use serde_json::Value;
 
-use super::twirp::Method;
-use super::NAME;
-use crate::vendors::{VendorError, VendorFailure};
-
-/// A 2xx answer that is not what the proto says.
-pub fn malformed(method: Method, what: &str) -> VendorError {
-    VendorError::new(NAME, VendorFailure::ServerError, format!("{}: unexpected answer: {what}", method.name()))
-}
+use super::twirp::{malformed, Method};
+use crate::vendors::VendorError;
 
 /// Reads fields of one message of a `method`'s answer with proto3 JSON rules.
 #[derive(Clone, Copy)]
@@ -113,6 +107,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::vendors::VendorFailure;
 
     #[test]
     fn fields_follow_proto3_json() {

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::vendors::{required_settings, setting, EnvVars, VendorState};
+use crate::config::{setting, EnvVars};
+use crate::vendors::{required_settings, VendorState};
 
 pub const APP_ID: &str = "ZEGO_APP_ID";
 pub const SERVER_SECRET: &str = "ZEGO_SERVER_SECRET";

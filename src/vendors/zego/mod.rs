@@ -14,6 +14,7 @@ mod join;
 mod recording;
 mod signing;
 pub mod token;
+pub mod webhook;
 
 use async_trait::async_trait;
 
@@ -22,12 +23,13 @@ use self::answer::{Answer, Outcome};
 use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
-use super::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use super::{
-    entry, transport, Capability, CreatedRoom, EnvVars, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
-    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
+    VendorEntry, VendorError, VendorFailure, VendorState,
 };
+use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
+use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 
@@ -368,12 +370,12 @@ mod tests {
         assert_eq!(ready.ready().map(|v| v.name()), Some("zego"));
     }
 
-    fn recording_spec() -> crate::vendors::recording::RecordingSpec {
-        crate::vendors::recording::RecordingSpec {
+    fn recording_spec() -> crate::domain::recording::RecordingSpec {
+        crate::domain::recording::RecordingSpec {
             room_id: "rm_1".into(),
             layout: "grid".into(),
             audio_only: false,
-            destination: crate::vendors::recording::Destination::S3 {
+            destination: crate::domain::recording::Destination::S3 {
                 bucket: "media".into(),
                 path: "calls/rm_1-rec_1.mp4".into(),
                 access_key: "AK".into(),
@@ -425,7 +427,7 @@ mod tests {
         assert_eq!(sent[0].json.as_ref().unwrap()["RecordInputParams"]["ClientTaskId"], "rec_1");
 
         let stopped = block_on(v.stop_recording(&rt, "TASK1")).unwrap();
-        assert_eq!(stopped.status, crate::vendors::recording::RecordingStatus::Complete);
+        assert_eq!(stopped.status, crate::domain::recording::RecordingStatus::Complete);
         assert_eq!(stopped.files[0].duration_ms, Some(2000));
         let sent = native.http.sent();
         assert!(sent[1].request.url.contains("Action=StopRecord"));

@@ -21,12 +21,12 @@ use serde_json::{json, Map, Value};
 
 use super::signing::{self, Stamp};
 use super::NAME;
-use crate::error::ApiResult;
-use crate::runtime::OutboundResponse;
-use crate::vendors::recording::{
+use crate::domain::recording::{
     destination_unsupported, folder_of, required_gcs_hmac, Destination, FileResult, RecordingSpec, RecordingState,
     RecordingStatus,
 };
+use crate::error::ApiResult;
+use crate::runtime::OutboundResponse;
 use crate::vendors::transport::retry_after;
 use crate::vendors::{VendorError, VendorFailure};
 

@@ -20,7 +20,7 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn new(nonce_bytes: [u8; 8], timestamp_s: u64) -> Self {
-        Stamp { nonce: crate::hex::lower(&nonce_bytes), timestamp_s }
+        Stamp { nonce: crate::crypto::hex::lower(&nonce_bytes), timestamp_s }
     }
 }
 
@@ -31,7 +31,7 @@ pub fn signature(app_id: u32, nonce: &str, server_secret: &str, timestamp_s: u64
     md5.update(nonce);
     md5.update(server_secret);
     md5.update(timestamp_s.to_string());
-    crate::hex::lower(&md5.finalize())
+    crate::crypto::hex::lower(&md5.finalize())
 }
 
 /// The common parameters, in the order ZEGO's examples list them.

@@ -19,7 +19,7 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::aes256::Aes256Cbc;
+use crate::crypto::aes256::Aes256Cbc;
 
 /// Token version prefix.
 const VERSION: &str = "04";

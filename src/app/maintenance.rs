@@ -1,0 +1,225 @@
+//! The scheduled job (a Cron Trigger; `src/edge` hands each run to [`run`]): keeps the shared
+//! database bounded and usage honest.
+//!
+//! - **Reconciliation**: a session left open because its leave event never came is compared
+//!   with its vendor's own participant list. A session whose identity the vendor no longer
+//!   lists is closed at the last time it was known present (the last run that found it listed,
+//!   else its join), so it is short by at most the time between that run and the one that
+//!   missed it. A room whose vendor cannot be asked (unconfigured, down, any error) is left as
+//!   it is: nothing is closed on an error.
+//! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
+//!   and stale vendor nonces older than their window are deleted oldest first, in batches.
+//!
+//! Both are bounded per run (rooms asked, sessions read, batches deleted), so one run takes
+//! bounded time and the next run continues where it stopped.
+
+use std::collections::HashSet;
+
+use crate::api::settings::RetentionSettings;
+use crate::api::App;
+use crate::error::ApiResult;
+use crate::runtime::Runtime;
+use crate::store::retention::{self, Kind};
+use crate::store::{idempotency, participants, sessions};
+use crate::vendors::routing;
+use crate::vendors::{Capability, VendorFailure};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Rows per delete statement.
+pub const BATCH_ROWS: u32 = 500;
+/// Delete statements per kind per run: at most `BATCH_ROWS` × this rows of a kind per run.
+pub const MAX_BATCHES_PER_KIND: u32 = 10;
+/// Rooms whose vendor is asked per run (one participant-list call each; Agora allows 10 per
+/// second per account for channel management).
+pub const ROOMS_PER_RUN: usize = 20;
+/// Open sessions looked at to find the rooms due, and read per room, per run.
+pub const SESSIONS_SCANNED: u32 = 500;
+/// A session that began this recently is not closed for being unlisted: the vendor's list may
+/// not show a participant who has just joined.
+pub const JOIN_GRACE_MS: i64 = 60_000;
+
+impl RetentionSettings {
+    /// Rows of `kind` older than this go (`None`: the kind is kept forever).
+    pub fn cutoff_ms(&self, kind: Kind, now_ms: i64) -> Option<i64> {
+        let days = |n: u32| (n > 0).then(|| now_ms - i64::from(n) * DAY_MS);
+        match kind {
+            Kind::Events | Kind::Deliveries => days(self.retention_days),
+            Kind::Sessions => days(self.session_retention_days),
+            // Keys are honoured for `RETENTION_MS`, and purged after twice that.
+            Kind::Idempotency => Some(now_ms - 2 * idempotency::RETENTION_MS as i64),
+            // Callbacks older than the timestamp window are refused anyway.
+            Kind::Nonces => Some(now_ms - 2 * crate::vendors::zego::webhook::MAX_SKEW_S as i64 * 1000),
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Stored vendor events whose effects were applied by this run (they had failed or been
+    /// cancelled after the event's 2xx), and those whose redo failed again.
+    pub effects_applied: u32,
+    pub effects_failed: u32,
+    /// Rooms whose vendor listed its participants.
+    pub rooms_checked: u32,
+    /// Rooms left alone because their vendor could not be asked.
+    pub rooms_skipped: u32,
+    /// Sessions closed because their identity was no longer listed.
+    pub sessions_closed: u64,
+    /// Rows deleted, per kind (in `Kind::ALL` order).
+    pub deleted: Vec<(Kind, u64)>,
+    /// Kinds that still had rows past their cutoff when the run's batches ran out.
+    pub more_to_delete: Vec<Kind>,
+}
+
+impl Report {
+    pub fn deleted(&self, kind: Kind) -> u64 {
+        self.deleted.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    }
+
+    pub fn summary(&self) -> String {
+        let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
+        format!(
+            "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
+             deleted {}{}",
+            self.effects_applied,
+            self.effects_failed,
+            self.rooms_checked,
+            self.rooms_skipped,
+            self.sessions_closed,
+            deleted.join(" "),
+            if self.more_to_delete.is_empty() { "" } else { " (more left for the next run)" }
+        )
+    }
+}
+
+/// One run of the scheduled job at the runtime's clock.
+pub async fn run(app: &App, rt: &Runtime) -> Report {
+    let mut report = Report::default();
+    // Effects first: a session a redone join opens is then reconciled in the same run.
+    match crate::resources::events::ingest::redo_unfinished(rt, crate::resources::events::ingest::REDO_BATCH).await {
+        Ok(redone) => (report.effects_applied, report.effects_failed) = (redone.applied, redone.failed),
+        Err(e) => crate::log::error(&format!("redoing event effects: {}", e.log_text())),
+    }
+    reconcile(app, rt, &mut report).await;
+    retain(&app.settings.maintenance, rt, &mut report).await;
+    report
+}
+
+/// Deletes every kind's old rows, `MAX_BATCHES_PER_KIND` batches at most each. A failed batch
+/// is logged and ends that kind for this run; the next run tries again.
+pub async fn retain(settings: &RetentionSettings, rt: &Runtime, report: &mut Report) {
+    let now = rt.now_ms() as i64;
+    for kind in Kind::ALL {
+        let Some(cutoff) = settings.cutoff_ms(kind, now) else { continue };
+        let mut total = 0;
+        let mut batches = 0;
+        loop {
+            match retention::delete_batch(rt, kind, cutoff, BATCH_ROWS).await {
+                Ok(n) => {
+                    total += n;
+                    batches += 1;
+                    if n < u64::from(BATCH_ROWS) {
+                        break;
+                    }
+                    if batches == MAX_BATCHES_PER_KIND {
+                        report.more_to_delete.push(kind);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    crate::log::error(&format!("retention of {}: {}", kind.name(), e.log_text()));
+                    break;
+                }
+            }
+        }
+        report.deleted.push((kind, total));
+    }
+}
+
+/// Compares the open sessions of up to `ROOMS_PER_RUN` rooms (those checked longest ago) with
+/// their vendors' participant lists.
+pub async fn reconcile(app: &App, rt: &Runtime, report: &mut Report) {
+    let started = rt.now_ms() as i64;
+    let due = match sessions::due_rooms(rt, started, SESSIONS_SCANNED, ROOMS_PER_RUN).await {
+        Ok(due) => due,
+        Err(e) => {
+            crate::log::error(&format!("reconciliation: {}", e.log_text()));
+            return;
+        }
+    };
+    for room in due {
+        match reconcile_room(app, rt, &room).await {
+            Ok(Some(closed)) => {
+                report.rooms_checked += 1;
+                report.sessions_closed += closed;
+            }
+            Ok(None) => report.rooms_skipped += 1,
+            Err(e) => {
+                report.rooms_skipped += 1;
+                crate::log::error(&format!("reconciliation of {}: {}", room.room_id, e.log_text()));
+            }
+        }
+    }
+}
+
+/// One room: `Some(sessions closed)`, or `None` when its vendor could not be asked (the
+/// sessions read are still marked checked, so the next run moves on to other rooms).
+async fn reconcile_room(app: &App, rt: &Runtime, room: &sessions::DueRoom) -> ApiResult<Option<u64>> {
+    let open = sessions::open_in_room(rt, &room.room_id, SESSIONS_SCANNED).await?;
+    let checked: Vec<&str> = open.iter().map(|s| s.key.as_str()).collect();
+    let listed_at = rt.now_ms() as i64;
+    let Some(listed) = listed_identities(app, rt, room).await? else {
+        sessions::reconcile(rt, &room.room_id, &checked, &[], &[], listed_at).await?;
+        return Ok(None);
+    };
+    let (mut seen, mut unlisted) = (Vec::new(), Vec::new());
+    for s in &open {
+        if listed.contains(&s.identity) {
+            seen.push(s.key.as_str());
+        } else if s.joined_at_ms.is_some_and(|joined| joined <= listed_at - JOIN_GRACE_MS) {
+            unlisted.push(s.key.as_str());
+        }
+    }
+    let closed = sessions::reconcile(rt, &room.room_id, &checked, &seen, &unlisted, listed_at).await?;
+    Ok(Some(closed))
+}
+
+/// The identities the room's vendor lists now; `None` when it cannot be asked. A vendor that
+/// answers that the room does not exist lists nobody: the room has ended (Agora answers so
+/// with an empty channel).
+async fn listed_identities(app: &App, rt: &Runtime, room: &sessions::DueRoom) -> ApiResult<Option<HashSet<String>>> {
+    let Some(vendor) = app.vendors.iter().find(|v| v.name == room.vendor).and_then(|v| v.ready()) else {
+        return Ok(None);
+    };
+    if !vendor.supports(Capability::ParticipantList) {
+        return Ok(None);
+    }
+    let live = match routing::observe(
+        &app.vendors,
+        rt,
+        vendor.name(),
+        vendor.list_participants(rt, &room.room_id).await,
+    )
+    .await
+    {
+        Ok(live) => live,
+        // The vendor's own answer that the room does not exist (its error code says so); a
+        // bare 404 (a wrong base URL, say) is an error like any other.
+        Err(e) if e.failure == VendorFailure::NotFound && e.vendor_code.is_some() => Vec::new(),
+        Err(e) => {
+            crate::log::warn(&format!("reconciliation of {}: {} not asked: {}", room.room_id, room.vendor, e.summary));
+            return Ok(None);
+        }
+    };
+    // Vendors that list numeric uids are mapped back to identities through the registry.
+    let uids: Vec<u32> = live.iter().filter(|p| p.identity.is_none()).filter_map(|p| p.uid).collect();
+    let registry =
+        if uids.is_empty() { Default::default() } else { participants::by_uids(rt, &room.room_id, &uids).await? };
+    Ok(Some(
+        live.into_iter()
+            .filter_map(|p| p.identity.or_else(|| p.uid.and_then(|uid| registry.get(&uid)).map(|r| r.identity.clone())))
+            .collect(),
+    ))
+}
