@@ -142,7 +142,10 @@ pub fn storage_config(destination: &Destination) -> ApiResult<Value> {
                 let code = S3_REGIONS.iter().find(|(r, _)| *r == name).map(|(_, c)| *c).ok_or_else(|| {
                     destination_unsupported(
                         NAME,
-                        format!("agora needs RECORDING_S3_REGION to be an AWS region it supports (got '{name}')"),
+                        format!(
+                            "agora needs the S3 bucket's region (credentials.region on a project's destination, \
+                             RECORDING_S3_REGION for the shared bucket) to be an AWS region it supports (got '{name}')"
+                        ),
                     )
                 })?;
                 config.insert("vendor".into(), json!(1));
@@ -541,6 +544,13 @@ mod tests {
             let e = storage_config(&bad).unwrap_err();
             assert_eq!(e.code, ErrorCode::DestinationUnsupported);
             assert_eq!(e.details["field"], "output_uri");
+            // A project's own destination takes its region from its credentials, the shared
+            // bucket from RECORDING_S3_REGION: the answer names both, not only the setting.
+            assert!(
+                e.message.contains("credentials.region") && e.message.contains("RECORDING_S3_REGION"),
+                "{}",
+                e.message
+            );
         }
         let long = Destination::S3 {
             bucket: "b".into(),

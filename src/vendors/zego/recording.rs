@@ -58,7 +58,8 @@ pub fn storage_params(destination: &Destination) -> ApiResult<Value> {
                     if region.is_none() {
                         return Err(destination_unsupported(
                             NAME,
-                            "zego writes to Amazon S3 only with RECORDING_S3_REGION set",
+                            "zego writes to Amazon S3 only with the bucket's region set (credentials.region on a \
+                             project's destination, RECORDING_S3_REGION for the shared bucket)",
                         ));
                     }
                     params.insert("Vendor".into(), json!(1));
@@ -289,7 +290,15 @@ mod tests {
             (compatible["Vendor"].clone(), compatible["EndPoint"].clone()),
             (json!(10), json!("https://minio.local"))
         );
-        assert_eq!(storage_params(&s3(None, None)).unwrap_err().code, ErrorCode::DestinationUnsupported);
+        let no_region = storage_params(&s3(None, None)).unwrap_err();
+        assert_eq!(no_region.code, ErrorCode::DestinationUnsupported);
+        // A project's own destination takes its region from its credentials, the shared bucket
+        // from RECORDING_S3_REGION: the answer names both, not only the setting.
+        assert!(
+            no_region.message.contains("credentials.region") && no_region.message.contains("RECORDING_S3_REGION"),
+            "{}",
+            no_region.message
+        );
         let gcs = Destination::Gcs {
             bucket: "g".into(),
             path: "p/".into(),
