@@ -14,7 +14,7 @@ use rtcgate::runtime::{Clock, OutboundResponse};
 use serde_json::{json, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use support::{TestApp, AGORA, LIVEKIT, NOW_MS, ZEGO};
+use support::{Reply, TestApp, AGORA, LIVEKIT, NOW_MS, ZEGO};
 
 const NCS_SECRET: &str = "ncs-secret-for-tests";
 const ZEGO_SECRET: &str = "zego-callback-secret";
@@ -723,12 +723,7 @@ fn recording_status_follows_egress_events() {
     });
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "livekit"})), Some(&key));
     let room = room.json["room"].as_str().unwrap().to_owned();
-    let s = t.call(
-        "POST",
-        "/v1/rtc/recording/start",
-        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/p/")})),
-        Some(&key),
-    );
+    let s = start_recording(&t, &key, &room, &format!("s3://b/rtc/{project}/p/"));
     assert_eq!(s.status, 201, "{}", s.json);
     let status = || {
         let l = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
@@ -829,12 +824,7 @@ fn agora_recording_status_follows_cloud_recording_notices() {
     let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "rec", "vendor": "agora"})), Some(&key));
     assert_eq!(room.status, 201, "{}", room.json);
     let room = room.json["room"].as_str().unwrap().to_owned();
-    let s = t.call(
-        "POST",
-        "/v1/rtc/recording/start",
-        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/p/")})),
-        Some(&key),
-    );
+    let s = start_recording(&t, &key, &room, &format!("s3://b/rtc/{project}/p/"));
     assert_eq!((s.status, s.json["status"].as_str()), (201, Some("starting")), "{}", s.json);
     let status = || {
         let l = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
@@ -902,12 +892,7 @@ fn zego_recording_status_follows_cloud_recording_callbacks() {
         let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "zego"})), Some(&key));
         assert_eq!(room.status, 201, "{}", room.json);
         let room = room.json["room"].as_str().unwrap().to_owned();
-        let s = t.call(
-            "POST",
-            "/v1/rtc/recording/start",
-            Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project}/{name}/")})),
-            Some(&key),
-        );
+        let s = start_recording(&t, &key, &room, &format!("s3://b/rtc/{project}/{name}/"));
         assert_eq!(s.status, 201, "{}", s.json);
         rooms.push((
             room,
@@ -987,12 +972,7 @@ fn usage_and_recordings_by_room_show_another_project_nothing() {
             json_response(200, &json!({"resourceId": "RID-1", "sid": "SID-1"}))
         }
     });
-    let started = t.call(
-        "POST",
-        "/v1/rtc/recording/start",
-        Some(json!({"room": room, "output_uri": format!("s3://b/rtc/{project_a}/p/")})),
-        Some(&a),
-    );
+    let started = start_recording(&t, &a, &room, &format!("s3://b/rtc/{project_a}/p/"));
     assert_eq!(started.status, 201, "{}", started.json);
     // B has a room of the same name, with nothing in it.
     let (room_b, _) = agora_member(&t, &b, "standup", "bob");
@@ -1027,4 +1007,9 @@ fn usage_and_recordings_by_room_show_another_project_nothing() {
         assert_eq!((reply.status, reply.code()), (404, "ROOM_NOT_FOUND"), "{}", reply.json);
     }
     assert!(!t.call("GET", "/v1/rtc/recording/list", None, Some(&b)).json.to_string().contains(&room));
+}
+
+/// `POST /v1/rtc/recording/start` for `room` into `output_uri`.
+fn start_recording(t: &TestApp, key: &str, room: &str, output_uri: &str) -> Reply {
+    t.call("POST", "/v1/rtc/recording/start", Some(json!({"room": room, "output_uri": output_uri})), Some(key))
 }

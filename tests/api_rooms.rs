@@ -290,13 +290,7 @@ fn idempotency_replays_and_refuses_a_changed_body() {
 fn unpinned_create_fails_over_past_a_down_vendor() {
     let t = TestApp::new(&[LIVEKIT, AGORA]);
     let key = t.project_key();
-    t.native.http.respond_with(|req| {
-        if req.url.contains("livekit") {
-            Err(HttpError::Unreachable("connection refused".into()))
-        } else {
-            json_response(200, &agora_users(0))
-        }
-    });
+    livekit_down_agora_up(&t);
     let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "a"})), Some(&key));
     assert_eq!((c.status, c.json["vendor"].as_str()), (201, Some("agora")), "{}", c.json);
 
@@ -345,13 +339,7 @@ fn unpinned_create_fails_over_past_a_down_vendor() {
 fn a_breaker_opening_is_shared_with_other_isolates() {
     let t = TestApp::new(&[LIVEKIT, AGORA]);
     let key = t.project_key();
-    t.native.http.respond_with(|req| {
-        if req.url.contains("livekit") {
-            Err(HttpError::Unreachable("connection refused".into()))
-        } else {
-            json_response(200, &agora_users(0))
-        }
-    });
+    livekit_down_agora_up(&t);
     for i in 0..rtcgate::vendors::routing::BREAKER_THRESHOLD {
         let c = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": format!("a{i}")})), Some(&key));
         assert_eq!((c.status, c.json["vendor"].as_str()), (201, Some("agora")), "{}", c.json);
@@ -456,4 +444,15 @@ fn a_room_create_without_a_vendor_call_does_not_reset_the_breaker() {
             disc.json["vendors"].as_array().unwrap().iter().find(|v| v["vendor"] == vendor).unwrap()["status"].clone();
         assert_eq!(status, "down", "{vendor}: three outages in a row open the breaker");
     }
+}
+
+/// LiveKit refuses every connection; Agora answers with an empty channel.
+fn livekit_down_agora_up(t: &TestApp) {
+    t.native.http.respond_with(|req| {
+        if req.url.contains("livekit") {
+            Err(HttpError::Unreachable("connection refused".into()))
+        } else {
+            json_response(200, &agora_users(0))
+        }
+    });
 }
