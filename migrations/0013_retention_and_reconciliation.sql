@@ -1,4 +1,4 @@
--- Retention (the scheduled job, src/maintenance.rs): each kind of old row is deleted oldest
+-- Retention (the scheduled job, src/app/maintenance.rs): each kind of old row is deleted oldest
 -- first in bounded batches, so each needs an index on its age. These deletes are not scoped by
 -- project: they sweep the shared database for every project alike.
 CREATE INDEX events_age ON events (received_at_ms);

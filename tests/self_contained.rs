@@ -67,3 +67,60 @@ fn no_file_reads_or_points_outside_the_repository() {
         offenders.join("\n")
     );
 }
+
+/// Every `src/….rs` or `src/….js` path a file names (a comment pointing at the code, a test
+/// reading a source file, a doc) exists: code that moves takes its pointers with it.
+#[test]
+fn every_source_path_a_file_names_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = repository_files(root);
+    let mut dangling = Vec::new();
+    for name in &files {
+        if name.starts_with("tests/fixtures/") || name.ends_with(".lock") || name.ends_with("package-lock.json") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(root.join(name)) else { continue };
+        for (i, line) in text.lines().enumerate() {
+            for path in source_paths(line) {
+                if !root.join(&path).is_file() {
+                    dangling.push(format!("  {name}:{}: {path}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        dangling.is_empty(),
+        "paths named but not in the tree (moved? update the pointer):\n{}",
+        dangling.join("\n")
+    );
+}
+
+/// The `src/<segments>.rs|.js` paths in `line`: segments of letters, digits and `_`, split by `/`.
+fn source_paths(line: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("src/") {
+        let preceded_by_word =
+            rest[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || "_/.-".contains(c));
+        let tail = &rest[at..];
+        let end =
+            tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '/' || c == '.')).unwrap_or(tail.len());
+        let candidate = tail[..end].trim_end_matches('.');
+        if !preceded_by_word && (candidate.ends_with(".rs") || candidate.ends_with(".js")) {
+            paths.push(candidate.to_owned());
+        }
+        rest = &tail[4..];
+    }
+    paths
+}
+
+#[test]
+fn source_paths_are_found_where_prose_and_code_name_them() {
+    assert_eq!(
+        source_paths("see src/api/router.rs, and `src/edge/glue.js`."),
+        ["src/api/router.rs", "src/edge/glue.js"]
+    );
+    assert_eq!(source_paths("path.join(ROOT, 'src', 'router.rs')"), Vec::<String>::new());
+    assert_eq!(source_paths("a/src/x.rs and mysrc/y.rs"), Vec::<String>::new(), "only paths from the root");
+    assert_eq!(source_paths("src/ alone, src/api/ a folder"), Vec::<String>::new());
+}

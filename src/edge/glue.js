@@ -1,7 +1,7 @@
 // The JS half of the edge's boundary with the runtime. Each function replaces what would
 // otherwise be many JS↔wasm calls, each copying a small string: the request head goes into
 // wasm as one string, the response comes out in one call. The string formats are defined and
-// tested in src/head.rs.
+// tested in src/http/head.rs.
 
 /**
  * The request head: method, URL, body flag, then one `name:value` line for each of `names`

@@ -159,7 +159,7 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
             serve(app, runtime, api_req)
         }
         // The runtime holds a body to its declared length, so it is read whole in one call.
-        // (A declared length is itself a body flag in the head: see `src/head.rs`.)
+        // (A declared length is itself a body flag in the head: see `src/http/head.rs`.)
         Some(n) if n > 0 => {
             let next = Closure::once_into_js(move |body: JsValue| -> JsValue {
                 match body.dyn_into::<js_sys::Uint8Array>() {

@@ -162,7 +162,7 @@ describe('admin API and API keys', () => {
     assert.equal(r.json.key.id, key.id);
     assertTimestamp(r.json.key.revoked_at, 'key.revoked_at');
 
-    // Revoked through this same isolate, so its cache forgets the key at once (src/auth.rs).
+    // Revoked through this same isolate, so its cache forgets the key at once (src/api/auth.rs).
     const refused = await api(w, 'GET', '/v1/discovery/rtc.room.create', { key: secret });
     assertUnauthenticated(refused);
     assertUnauthenticated(await api(w, 'GET', '/v1/rtc/room/list', { key: secret }));
@@ -423,7 +423,7 @@ describe('X-Request-Id', () => {
 // Coverage, both directions, because neither source alone can prove "the document describes every
 // route that exists":
 //  - Worker → document: the Worker has no route-listing endpoint, so the only complete list of
-//    its routes is the `TABLE` in src/router.rs, which is parsed here (strictly: every `Method::`
+//    its routes is the `TABLE` in src/api/router.rs, which is parsed here (strictly: every `Method::`
 //    entry must parse). Each entry must be a documented operation.
 //  - The parse is checked against the compiled Worker: every parsed route is probed on the live
 //    Worker without credentials and must be routed (not 404 ROUTE_NOT_FOUND, not 405). Probing
@@ -450,16 +450,16 @@ const normalize = (p) => p.replace(/\{[^}/]*\}/g, '{}');
 const concrete = (p) => p.replace(/\{[^}/]*\}/g, 'probe_1');
 
 function routeTable() {
-  const src = fs.readFileSync(path.join(ROOT, 'src', 'router.rs'), 'utf8');
+  const src = fs.readFileSync(path.join(ROOT, 'src', 'api', 'router.rs'), 'utf8');
   const m = src.match(/const\s+TABLE\b[^=]*=\s*&\[([\s\S]*?)\n\];/);
-  assert.ok(m, 'could not find `const TABLE ... = &[ ... ];` in src/router.rs');
+  assert.ok(m, 'could not find `const TABLE ... = &[ ... ];` in src/api/router.rs');
   const routes = [...m[1].matchAll(/\(\s*Method::(\w+)\s*,\s*"([^"]+)"\s*,\s*Route::(\w+)\s*\)/g)].map(([, method, pattern, route]) => ({
     method: method.toLowerCase(),
     pattern,
     route,
   }));
   const entries = (m[1].match(/Method::/g) ?? []).length;
-  assert.equal(routes.length, entries, 'some TABLE entries in src/router.rs did not parse; update routeTable() in this test');
+  assert.equal(routes.length, entries, 'some TABLE entries in src/api/router.rs did not parse; update routeTable() in this test');
   assert.ok(routes.length > 0, 'empty route table');
   return routes;
 }
@@ -512,7 +512,7 @@ describe('OpenAPI document', () => {
     }
   });
 
-  test('every route in the route table (src/router.rs) is documented', () => {
+  test('every route in the route table (src/api/router.rs) is documented', () => {
     const documented = new Set(documentedOperations(served).map((o) => `${o.method} ${normalize(o.path)}`));
     const missing = routeTable()
       .filter((r) => !documented.has(`${r.method} ${normalize(r.pattern)}`))
