@@ -7,6 +7,9 @@
 // Rows: the SDK Worker's LiveKit and Agora mint; rtcgate GET /v1/health; rtcgate token.issue
 // per vendor, warm (a fixed pool of identities that were all served before) and with a new
 // identity on every request. Prints a table and writes target/bench-side-by-side.json.
+// BENCH_ALSO=label=path/to/build[,label=path…] serves other rtcgate builds (e.g. an earlier
+// commit's `build/`) in the same workerd and measures their health and token rows in the same
+// rounds, named `rtcgate <label> …`: two builds compared in one run, each against the SDK Worker.
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, adminSetup } from '../tests/e2e/support/harness.mjs';
@@ -22,7 +25,12 @@ const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 200_000);
 // Targets, as ratios to the SDK Worker in the same run.
 const TARGETS = { warm: 0.9, fresh: 0.8, health: 1.2 };
 
-const bench = await startWorkerd({ sdk: true });
+const ALSO = (process.env.BENCH_ALSO ?? '').split(',').filter(Boolean).map((entry) => {
+  const at = entry.indexOf('=');
+  if (at < 1) throw new Error(`BENCH_ALSO: '${entry}' is not label=path/to/build`);
+  return { label: entry.slice(0, at), build: entry.slice(at + 1) };
+});
+const bench = await startWorkerd({ sdk: true, also: ALSO });
 
 const rows = [];
 try {
@@ -43,16 +51,18 @@ try {
     ref[vendor] = plan.at(-1);
   }
   // ZEGO has no npm SDK, and health is measured against minting: both compare to the LiveKit mint.
-  row('rtcgate GET /v1/health', `${rtc.url}/v1/health`, health, { row: ref.livekit, target: TARGETS.health });
-
-  const { key } = await adminSetup(rtc);
-  for (const vendor of ['livekit', 'agora', 'zego']) {
-    const tokens = await tokenRows(rtc, key, vendor, `bench-${vendor}`);
-    const against = ref[vendor] ?? ref.livekit;
-    // Warm: 256 identities that reconnect; the warm-up serves each of them first.
-    row(`rtcgate token.issue ${vendor}, warm`, tokens.url, tokens.warm, { row: against, target: vendor === 'zego' ? null : TARGETS.warm }, POOL);
-    // A new identity on every request, warm-up and every round included.
-    row(`rtcgate token.issue ${vendor}, new identity`, tokens.url, tokens.fresh, { row: against, target: vendor === 'agora' ? null : TARGETS.fresh });
+  for (const [label, rtcgate] of [['', rtc], ...bench.also.map((o) => [`${o.label} `, o])]) {
+    row(`rtcgate ${label}GET /v1/health`, `${rtcgate.url}/v1/health`, health, { row: ref.livekit, target: label ? null : TARGETS.health });
+    const { key } = await adminSetup(rtcgate, { projectName: `bench ${label}`.trim() });
+    for (const vendor of ['livekit', 'agora', 'zego']) {
+      const tokens = await tokenRows(rtcgate, key, vendor, `bench-${vendor}`);
+      const against = ref[vendor] ?? ref.livekit;
+      const target = (t) => (label || t === null ? null : t);
+      // Warm: 256 identities that reconnect; the warm-up serves each of them first.
+      row(`rtcgate ${label}token.issue ${vendor}, warm`, tokens.url, tokens.warm, { row: against, target: target(vendor === 'zego' ? null : TARGETS.warm) }, POOL);
+      // A new identity on every request, warm-up and every round included.
+      row(`rtcgate ${label}token.issue ${vendor}, new identity`, tokens.url, tokens.fresh, { row: against, target: target(vendor === 'agora' ? null : TARGETS.fresh) });
+    }
   }
 
   for (const r of plan) {

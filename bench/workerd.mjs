@@ -19,9 +19,12 @@ const BENCH_RATE_LIMIT = 1_000_000_000;
  * @param {object} [o]
  * @param {boolean} [o.sdk]            also serve the SDK Worker
  * @param {number} [o.inspectorPort]   open workerd's inspector (CPU profiles) on this port
+ * @param {{label: string, build: string}[]} [o.also]  other rtcgate builds (a `build/` folder each, e.g.
+ *   of an earlier commit) served by the same workerd beside this one, with the same settings and
+ *   the same D1 (their schema must be this build's or older), so that two builds compare in one run
  * @returns {Promise<{rtc: {url: string, adminToken: string}, sdk: string|null, workerdPids: () => number[], close: () => Promise<void>}>}
  */
-export async function startWorkerd({ sdk = false, inspectorPort } = {}) {
+export async function startWorkerd({ sdk = false, inspectorPort, also = [] } = {}) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcgate-bench-'));
   const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', RTCGATE_PREBUILT: '1', NO_COLOR: '1' };
   const quiet = { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] };
@@ -34,38 +37,43 @@ export async function startWorkerd({ sdk = false, inspectorPort } = {}) {
   const standins = await startVendorStandins();
   const admin = randomToken();
   const rtcPort = await freePort();
-  const workers = [
-    {
-      name: 'rtcgate',
-      modules: true,
-      scriptPath: path.join(ROOT, 'build', 'index.js'),
-      modulesRoot: path.join(ROOT, 'build'),
-      modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-      compatibilityDate: '2026-04-20',
-      d1Databases: { DB: databaseId },
-      kvNamespaces: { KV: 'rtcgate-bench-kv' },
-      // Vars are strings on Workers (Miniflare would pass a number as a JSON binding).
-      bindings: Object.fromEntries(
-        Object.entries({
-          ADMIN_TOKEN: admin,
-          RTC_VENDOR_ORDER: 'livekit,agora,zego',
-          VENDOR_TIMEOUT_MS: '8000',
-          RATE_LIMIT_REQUESTS: BENCH_RATE_LIMIT,
-          RATE_LIMIT_PERIOD_S: 60,
-          ...vendorVars(standins),
-        })
-          .map(([k, v]) => [k, String(v)]),
-      ),
-      // The per-key rate limiter is in the path as deployed (one call per API-key request), with
-      // a limit the load generator's one key never reaches (its verdict is never awaited).
-      // BENCH_RATE_LIMITER=off leaves the binding out (each count then fails at
-      // once, fail-open), to measure what the limiter costs in one build.
-      ...(process.env.BENCH_RATE_LIMITER === 'off'
-        ? {}
-        : { ratelimits: { RATE_LIMITER: { simple: { limit: BENCH_RATE_LIMIT, period: 60 } } } }),
-      unsafeDirectSockets: [{ host: '127.0.0.1', port: rtcPort }],
-    },
-  ];
+  const rtcgateWorker = (name, build, port) => ({
+    name,
+    modules: true,
+    scriptPath: path.join(build, 'index.js'),
+    modulesRoot: build,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate: '2026-04-20',
+    d1Databases: { DB: databaseId },
+    kvNamespaces: { KV: 'rtcgate-bench-kv' },
+    // Vars are strings on Workers (Miniflare would pass a number as a JSON binding).
+    bindings: Object.fromEntries(
+      Object.entries({
+        ADMIN_TOKEN: admin,
+        RTC_VENDOR_ORDER: 'livekit,agora,zego',
+        VENDOR_TIMEOUT_MS: '8000',
+        RATE_LIMIT_REQUESTS: BENCH_RATE_LIMIT,
+        RATE_LIMIT_PERIOD_S: 60,
+        ...vendorVars(standins),
+      })
+        .map(([k, v]) => [k, String(v)]),
+    ),
+    // The per-key rate limiter is in the path as deployed (one call per API-key request), with
+    // a limit the load generator's one key never reaches (its verdict is never awaited).
+    // BENCH_RATE_LIMITER=off leaves the binding out (each count then fails at once and the
+    // request is let through), a rough measure of the limiter's share in one build.
+    ...(process.env.BENCH_RATE_LIMITER === 'off'
+      ? {}
+      : { ratelimits: { RATE_LIMITER: { simple: { limit: BENCH_RATE_LIMIT, period: 60 } } } }),
+    unsafeDirectSockets: [{ host: '127.0.0.1', port }],
+  });
+  const workers = [rtcgateWorker('rtcgate', path.join(ROOT, 'build'), rtcPort)];
+  const others = [];
+  for (const [i, { label, build }] of also.entries()) {
+    const port = await freePort();
+    workers.push(rtcgateWorker(`rtcgate-${i + 1}`, path.resolve(build), port));
+    others.push({ label, url: `http://127.0.0.1:${port}`, adminToken: admin });
+  }
   let sdkPort = null;
   if (sdk) {
     // The SDK Worker bundled by wrangler (nodejs_compat brings node:crypto and node:zlib).
@@ -99,6 +107,7 @@ export async function startWorkerd({ sdk = false, inspectorPort } = {}) {
   await mf.ready;
   return {
     rtc: { url: `http://127.0.0.1:${rtcPort}`, adminToken: admin },
+    also: others,
     sdk: sdkPort && `http://127.0.0.1:${sdkPort}`,
     workerdPids,
     async close() {
