@@ -17,7 +17,7 @@ fn a_key_revoked_elsewhere_works_here_for_less_than_the_key_cache_ttl() {
 
     let rt = &t.native.runtime;
     let record = block_on(keys::find_live_key(rt, &keys::hash_key(&key))).unwrap().expect("the key is live");
-    block_on(keys::revoke_key(rt, &record.id)).unwrap().expect("the key existed");
+    block_on(keys::revoke_key(rt, &record.key.id)).unwrap().expect("the key existed");
 
     t.native.clock.advance_ms(KEY_CACHE_TTL_MS - 1);
     let r = t.call("GET", "/v1/rtc/room/list", None, Some(&key));

@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use crate::api::auth::KeyCache;
+use crate::api::revocation::Revocation;
 use crate::api::settings::Settings;
 use crate::store::registry_writer::Registry;
 use crate::store::room_cache::RoomCache;
@@ -21,6 +22,8 @@ use crate::vendors::routing::VendorRouter;
 pub struct IsolateCache {
     pub keys: KeyCache,
     pub rooms: RoomCache,
+    /// Live bans of the projects served, and the change feed that keeps them and `keys` fresh.
+    pub revocation: Revocation,
 }
 
 pub struct App {

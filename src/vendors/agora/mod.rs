@@ -152,6 +152,7 @@ impl Vendor for Agora {
             | Capability::TokenIssue
             | Capability::ParticipantList
             | Capability::ParticipantKick
+            | Capability::ParticipantBan
             | Capability::RecordingStart
             | Capability::RecordingStop => true,
         }
