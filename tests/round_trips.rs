@@ -449,3 +449,36 @@ fn an_agora_list_of_many_uids_maps_every_one_reading_the_registry_in_bounded_chu
     assert_eq!((before.d1_total(), before.kv, before.http), (1 + by_uid + join_times, 0, 1), "{before:?}");
     assert_eq!(after, NONE);
 }
+
+#[test]
+fn a_ban_check_costs_the_warm_token_no_round_trip() {
+    let (t, key, rooms) = warm_app();
+    for (vendor, room) in &rooms {
+        let b = t.call(
+            "POST",
+            &format!("/v1/rtc/participant/ban/{room}"),
+            Some(json!({"identity": "banned", "kick": false})),
+            Some(&key),
+        );
+        assert_eq!(b.status, 201, "{vendor}: {}", b.json);
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "banned"})));
+        assert_eq!((r.status, before, after), (403, NONE, NONE), "{vendor}: refused from memory: {}", r.json);
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "first"})));
+        assert_eq!((r.status, before, after), (200, NONE, NONE), "{vendor}: the project has bans, the token none");
+    }
+}
+
+#[test]
+fn the_change_feed_is_read_once_per_interval_after_responses_and_before_one_only_when_idle() {
+    use rtcgate::api::revocation::{FEED_POLL_AFTER_MS, FEED_STALE_MS};
+    let (t, key, rooms) = warm_app();
+    let body = json!({"room": rooms[0].1, "identity": "first"});
+    t.native.clock.advance_ms(FEED_POLL_AFTER_MS);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (NONE, FEED_READ), "one read, after the response");
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (NONE, NONE), "not again within the interval");
+    t.native.clock.advance_ms(FEED_STALE_MS);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (FEED_READ, NONE), "idle past the window: one read before answering");
+}
