@@ -104,7 +104,12 @@ fn a_ban_is_created_extended_listed_and_lifted() {
     // Another project sees none of it.
     let stranger = t.project_key();
     assert_eq!(t.call("GET", "/v1/rtc/ban/list", None, Some(&stranger)).json["items"], json!([]));
-    let theirs = t.call("DELETE", &format!("/v1/rtc/ban/delete/{}", renewed.json["ban"].as_str().unwrap()), None, Some(&stranger));
+    let theirs = t.call(
+        "DELETE",
+        &format!("/v1/rtc/ban/delete/{}", renewed.json["ban"].as_str().unwrap()),
+        None,
+        Some(&stranger),
+    );
     assert_eq!(theirs.status, 404);
 }
 
@@ -127,7 +132,9 @@ fn bad_ban_requests_are_refused_with_the_field() {
     }
     let r = ban(&t, &key, "no-such-room", json!({"identity": "eve"}));
     assert_eq!((r.status, r.code()), (404, "ROOM_NOT_FOUND"));
-    assert!(ban(&t, &key, &room, json!({"identity": "eve", "duration_s": 30 * 24 * 3600, "kick": false})).status == 201);
+    assert!(
+        ban(&t, &key, &room, json!({"identity": "eve", "duration_s": 30 * 24 * 3600, "kick": false})).status == 201
+    );
 }
 
 #[test]
@@ -304,7 +311,11 @@ fn under_steady_traffic_the_feed_is_read_after_responses_and_no_caller_waits() {
 
     t.native.clock.advance_ms(FEED_STALE_MS);
     let (status, before, _) = issue("bob");
-    assert_eq!((status, before), (200, RoundTrips { d1: 1, ..NONE }), "idle past the window: one read before answering");
+    assert_eq!(
+        (status, before),
+        (200, RoundTrips { d1: 1, ..NONE }),
+        "idle past the window: one read before answering"
+    );
 }
 
 #[test]
@@ -328,4 +339,29 @@ fn a_key_revoked_through_one_isolate_is_refused_by_another_within_the_window() {
 
 fn diff(a: RoundTrips, b: RoundTrips) -> RoundTrips {
     RoundTrips { d1: a.d1 - b.d1, d1_replica: a.d1_replica - b.d1_replica, kv: a.kv - b.kv, http: a.http - b.http }
+}
+
+#[test]
+fn a_banned_identity_that_joins_with_an_old_token_is_kicked_when_its_join_arrives() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let room = room_of(&t, &key, "livekit");
+    // The token was minted before the ban.
+    assert_eq!(token(&t, &key, &room, "eve").status, 200);
+    assert_eq!(ban(&t, &key, &room, json!({"identity": "eve", "kick": false})).status, 201);
+    t.native.http.clear();
+    let join = |identity: &str, id: &str| {
+        let body = json!({"event": "participant_joined", "room": {"sid": "RM_1", "name": room},
+                          "participant": {"sid": format!("PA_{identity}"), "identity": identity},
+                          "id": id, "createdAt": (support::NOW_MS / 1000).to_string()});
+        let r = t.send(support::livekit_webhook(&body.to_string()));
+        assert_eq!(r.status, 200, "{}", r.json);
+        let sent = t.native.http.sent();
+        t.native.http.clear();
+        sent.into_iter().filter(|e| e.request.url.ends_with("/RemoveParticipant")).collect::<Vec<_>>()
+    };
+    let kicks = join("eve", "EV_1");
+    assert_eq!(kicks.len(), 1, "the join is answered, then the banned identity removed");
+    assert_eq!(kicks[0].json.as_ref().unwrap()["identity"], "eve");
+    assert!(join("bob", "EV_2").is_empty(), "anyone else stays");
 }

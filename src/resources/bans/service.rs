@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::api::App;
 use crate::api::Ctx;
 use crate::domain::events::EventType;
 use crate::domain::identity::Identity;
@@ -10,10 +11,14 @@ use crate::domain::ids;
 use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::events::ingest::{self, Effects, Stored, REDO_AFTER_MS};
-use crate::resources::participants::service::kick_out;
+use crate::resources::participants::service::{kick_from, kick_out};
+use crate::runtime::Runtime;
 use crate::store::bans::{self, ActiveBan, Ban, Banned, NewBan};
 use crate::store::events::{self as event_store, Event, Pending};
+use crate::store::rooms;
 use crate::store::rooms::Room;
+use crate::vendors::routing;
+use crate::vendors::Capability;
 use crate::vendors::Vendor;
 
 /// Default and longest ban, in seconds.
@@ -160,3 +165,25 @@ async fn emit(ctx: &Ctx<'_>, ban: &Ban, kind: EventType, room_id: Option<&str>) 
     Ok(())
 }
 
+/// A participant's join reported by the vendor (an old token, minted before the ban, or a
+/// server that does not honour revocation): a banned identity is removed at once. Runs after
+/// the vendor was answered; the vendor's leave event follows the kick as for any kick.
+pub(crate) async fn enforce_on_join(app: &App, rt: &Runtime, event: &Event) -> ApiResult<bool> {
+    let (Some(project_id), Some(room_id), Some(identity)) = (&event.project_id, &event.room_id, &event.identity) else {
+        return Ok(false);
+    };
+    if event.kind != EventType::ParticipantJoined.as_str() {
+        return Ok(false);
+    }
+    let Some(_ban) = app.cache.revocation.ban_for(rt, project_id, Some(room_id), identity).await? else {
+        return Ok(false);
+    };
+    let Some(room) = rooms::find(rt, project_id, room_id).await? else { return Ok(false) };
+    let vendor = routing::for_room(&app.vendors, &room.vendor, None, Capability::ParticipantKick)?;
+    let identity = Identity::parse(identity.clone())?;
+    match kick_from(app, rt, &room, vendor, &identity).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.code == ErrorCode::ParticipantNotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
