@@ -239,6 +239,11 @@ fn a_ban_kicks_the_identity_from_the_room_now_unless_told_not_to() {
     let kicks: Vec<_> = sent.iter().filter(|e| e.request.url.ends_with("/RemoveParticipant")).collect();
     assert_eq!(kicks.len(), 1, "{:?}", sent.iter().map(|e| &e.request.url).collect::<Vec<_>>());
     assert_eq!(kicks[0].json.as_ref().unwrap()["identity"], "eve");
+    assert_eq!(
+        kicks[0].json.as_ref().unwrap()["revoke_token_ts"].as_u64(),
+        Some(support::NOW_MS / 1000),
+        "tokens minted before the ban are revoked where the server honours it"
+    );
 
     t.native.http.clear();
     assert_eq!(ban(&t, &key, &room, json!({"identity": "bob", "kick": false})).status, 201);

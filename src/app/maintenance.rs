@@ -7,6 +7,9 @@
 //!   else its join), so it is short by at most the time between that run and the one that
 //!   missed it. A room whose vendor cannot be asked (unconfigured, down, any error) is left as
 //!   it is: nothing is closed on an error.
+//! - **Bans**: expired bans are ended (they leave the quota), vendor ban rules (Agora, ZEGO:
+//!   at most about a day each) are renewed before they lapse while their ban lasts, and
+//!   removed when it ends.
 //! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
 //!   and stale vendor nonces older than their window are deleted oldest first, in batches.
 //!
@@ -73,6 +76,9 @@ pub struct Report {
     pub deleted: Vec<(Kind, u64)>,
     /// Expired bans ended (they no longer count against the quota).
     pub bans_ended: u64,
+    /// Vendor ban rules renewed before they lapsed, removed after their ban ended, and failed
+    /// (tried again in a later run).
+    pub ban_rules: (u32, u32, u32),
     /// Kinds that still had rows past their cutoff when the run's batches ran out.
     pub more_to_delete: Vec<Kind>,
 }
@@ -108,6 +114,10 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
     }
     reconcile(app, rt, &mut report).await;
     end_expired_bans(rt, &mut report).await;
+    match crate::resources::bans::service::maintain_rules(app, rt).await {
+        Ok((renewed, removed, failed)) => report.ban_rules = (renewed, removed, failed),
+        Err(e) => crate::log::error(&format!("renewing vendor ban rules: {}", e.log_text())),
+    }
     retain(&app.settings.maintenance, rt, &mut report).await;
     report
 }

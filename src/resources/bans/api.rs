@@ -32,9 +32,11 @@ pub async fn ban(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     body.finish()?;
     let room = RoomDirectory::of(ctx).find(ctx.param(0)).await?;
     let vendor = vendor_of(ctx, &room, None, Capability::ParticipantBan)?;
-    let (ban, created) =
+    let (ban, created, rule) =
         service::ban(ctx, &room, vendor, &BanRequest { identity, duration_s, scope, kick, reason }).await?;
-    let mut reply = Reply::ok(ban.to_json());
+    let mut body = ban.to_json();
+    body["vendor_rule"] = rule.to_json();
+    let mut reply = Reply::ok(body);
     if created {
         reply.status = 201;
     }

@@ -1,7 +1,7 @@
 //! Ban decisions: storing a ban (or extending it), telling this isolate at once and every
 //! other through the change feed, the events, and the kick of whoever is in the room now.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::api::App;
 use crate::api::Ctx;
@@ -11,15 +11,15 @@ use crate::domain::ids;
 use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::events::ingest::{self, Effects, Stored, REDO_AFTER_MS};
-use crate::resources::participants::service::{kick_from, kick_out};
+use crate::resources::participants::service::kick_from;
 use crate::runtime::Runtime;
 use crate::store::bans::{self, ActiveBan, Ban, Banned, NewBan};
 use crate::store::events::{self as event_store, Event, Pending};
-use crate::store::rooms;
+use crate::store::participants;
 use crate::store::rooms::Room;
 use crate::vendors::routing;
 use crate::vendors::Capability;
-use crate::vendors::Vendor;
+use crate::vendors::{ParticipantRef, Vendor};
 
 /// Default and longest ban, in seconds.
 pub const DEFAULT_DURATION_S: i64 = 3600;
@@ -53,8 +53,39 @@ pub struct BanRequest {
     pub reason: Option<String>,
 }
 
-/// Bans `req.identity` through `room`; the ban and whether it is new (else extended).
-pub(crate) async fn ban(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, req: &BanRequest) -> ApiResult<(Ban, bool)> {
+/// What a ban did at its vendor, for the answer.
+pub enum RuleOutcome {
+    /// The vendor has no ban rule here: tokens alone keep the identity out.
+    None,
+    Set(VendorRule),
+    /// The rule could not be set (translated); the ban stands, enforced by tokens.
+    Failed {
+        vendor: &'static str,
+        error: ApiError,
+    },
+}
+
+impl RuleOutcome {
+    pub fn to_json(&self) -> Value {
+        match self {
+            RuleOutcome::None => Value::Null,
+            RuleOutcome::Set(rule) => rule.to_json(),
+            RuleOutcome::Failed { vendor, error } => json!({
+                "vendor": vendor,
+                "error": { "code": error.code.as_str(), "message": error.message },
+            }),
+        }
+    }
+}
+
+/// Bans `req.identity` through `room`; the ban, whether it is new (else extended), and what
+/// its vendor rule did.
+pub(crate) async fn ban(
+    ctx: &Ctx<'_>,
+    room: &Room,
+    vendor: &dyn Vendor,
+    req: &BanRequest,
+) -> ApiResult<(Ban, bool, RuleOutcome)> {
     let now = ctx.rt.now_ms() as i64;
     let target = match req.scope {
         Scope::Room => room.id.as_str(),
@@ -79,13 +110,149 @@ pub(crate) async fn ban(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, req: &B
     emit(ctx, &ban, EventType::ParticipantBanned, Some(&room.id)).await?;
     if req.kick {
         // Whoever is in the room now goes; not being there is no failure of the ban.
-        match kick_out(ctx, room, vendor, &req.identity).await {
+        match kick_from(ctx.app, ctx.rt, room, vendor, &req.identity, Some(ctx.rt.now_s())).await {
             Ok(()) => {}
             Err(e) if e.code == ErrorCode::ParticipantNotFound => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((ban, outcome == Banned::Created))
+    let rule = match apply_rule(ctx.app, ctx.rt, &ban, &room.id, vendor).await {
+        Ok(Some(rule)) => RuleOutcome::Set(rule),
+        Ok(None) => RuleOutcome::None,
+        Err(error) => RuleOutcome::Failed { vendor: vendor.name(), error },
+    };
+    Ok((ban, outcome == Banned::Created, rule))
+}
+
+/// How long before a vendor rule lapses the scheduled job (every 5 minutes) renews it.
+pub const RENEW_AHEAD_MS: i64 = 3600 * 1000;
+/// After a failed renewal or removal, when the scheduled job tries again.
+pub const RULE_RETRY_MS: i64 = 5 * 60 * 1000;
+/// Vendor rules one scheduled run renews or removes at most (Agora allows 10 calls/s per
+/// account, ZEGO 10/s per app).
+pub const RULES_PER_RUN: u32 = 50;
+
+/// A vendor ban rule as stored with its ban.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VendorRule {
+    pub vendor: String,
+    /// The room the rule is set in (a project-wide ban's rule is in the room it was made
+    /// through: vendor rules by user alone would reach other rooms' people of that uid).
+    pub room_id: String,
+    pub rule_id: String,
+    pub lapses_at_ms: i64,
+}
+
+impl VendorRule {
+    fn stored(&self) -> String {
+        json!({"vendor": self.vendor, "room": self.room_id, "rule": self.rule_id, "lapses_at_ms": self.lapses_at_ms})
+            .to_string()
+    }
+
+    pub fn parse(text: &str) -> Option<VendorRule> {
+        let v: Value = serde_json::from_str(text).ok()?;
+        Some(VendorRule {
+            vendor: v.get("vendor")?.as_str()?.to_owned(),
+            room_id: v.get("room")?.as_str()?.to_owned(),
+            rule_id: v.get("rule")?.as_str()?.to_owned(),
+            lapses_at_ms: v.get("lapses_at_ms")?.as_i64()?,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({"vendor": self.vendor, "lapses_at": crate::time::rfc3339(self.lapses_at_ms.max(0) as u64)})
+    }
+
+    /// When the scheduled job next looks at it: before it lapses if the ban outlasts it, else
+    /// when the ban ends (to remove it).
+    fn due_at_ms(&self, ban_expires_at_ms: i64) -> i64 {
+        if self.lapses_at_ms < ban_expires_at_ms {
+            self.lapses_at_ms - RENEW_AHEAD_MS
+        } else {
+            ban_expires_at_ms
+        }
+    }
+}
+
+/// Sets (or renews) `ban`'s vendor rule in `room_id` for the rest of the ban, and records it.
+async fn apply_rule(
+    app: &App,
+    rt: &Runtime,
+    ban: &Ban,
+    room_id: &str,
+    vendor: &dyn Vendor,
+) -> ApiResult<Option<VendorRule>> {
+    let now = rt.now_ms() as i64;
+    let seconds = ((ban.expires_at_ms - now).max(0) as u64).div_ceil(1000);
+    let previous = ban.vendor_rule.as_deref().and_then(VendorRule::parse).filter(|r| r.vendor == vendor.name());
+    let who = participant(rt, room_id, &ban.identity).await?;
+    let answer = vendor.set_ban_rule(rt, room_id, &who, seconds, previous.as_ref().map(|r| r.rule_id.as_str())).await;
+    let set = routing::observe(&app.vendors, rt, vendor.name(), answer).await.map_err(|e| e.to_api_error())?;
+    let Some(set) = set else { return Ok(None) };
+    let rule = VendorRule {
+        vendor: vendor.name().to_owned(),
+        room_id: room_id.to_owned(),
+        rule_id: set.id,
+        lapses_at_ms: set.lapses_at_ms as i64,
+    };
+    bans::set_rule(rt, &ban.project_id, &ban.id, Some(&rule.stored()), Some(rule.due_at_ms(ban.expires_at_ms))).await?;
+    Ok(Some(rule))
+}
+
+async fn participant(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<ParticipantRef> {
+    let uid = participants::find(rt, room_id, identity).await?.map(|r| r.uid);
+    Ok(ParticipantRef { identity: identity.to_owned(), uid })
+}
+
+/// Removes `ban`'s vendor rule; on failure it stays due, for the scheduled job to retry.
+async fn remove_rule(app: &App, rt: &Runtime, ban: &Ban) -> ApiResult<()> {
+    let Some(rule) = ban.vendor_rule.as_deref().and_then(VendorRule::parse) else {
+        return bans::set_rule(rt, &ban.project_id, &ban.id, None, None).await;
+    };
+    let now = rt.now_ms() as i64;
+    let vendor = routing::for_room(&app.vendors, &rule.vendor, None, Capability::ParticipantBan)?;
+    let who = participant(rt, &rule.room_id, &ban.identity).await?;
+    let answer = vendor.remove_ban_rule(rt, &rule.room_id, &who, &rule.rule_id).await;
+    match routing::observe(&app.vendors, rt, vendor.name(), answer).await {
+        Ok(()) => bans::set_rule(rt, &ban.project_id, &ban.id, None, None).await,
+        Err(e) if rule.lapses_at_ms <= now => {
+            // Lapsed by itself meanwhile.
+            crate::log::warn(&format!("removing a lapsed {} ban rule: {}", rule.vendor, e.summary));
+            bans::set_rule(rt, &ban.project_id, &ban.id, None, None).await
+        }
+        Err(e) => {
+            bans::set_rule(rt, &ban.project_id, &ban.id, ban.vendor_rule.as_deref(), Some(now + RULE_RETRY_MS)).await?;
+            Err(e.to_api_error())
+        }
+    }
+}
+
+/// The scheduled job: renews vendor rules of live bans before they lapse (a 30-day ban
+/// outlives a vendor's 24 h cap many times over) and removes those of bans that ended.
+/// Returns (renewed, removed, failed).
+pub async fn maintain_rules(app: &App, rt: &Runtime) -> ApiResult<(u32, u32, u32)> {
+    let now = rt.now_ms() as i64;
+    let mut done = (0, 0, 0);
+    for ban in bans::rules_due(rt, now, RULES_PER_RUN).await? {
+        let live = ban.ended_at_ms.is_none() && ban.expires_at_ms > now;
+        let result = match ban.vendor_rule.as_deref().and_then(VendorRule::parse) {
+            Some(rule) if live => match routing::for_room(&app.vendors, &rule.vendor, None, Capability::ParticipantBan)
+            {
+                Ok(vendor) => apply_rule(app, rt, &ban, &rule.room_id, vendor).await.map(|_| done.0 += 1),
+                Err(e) => Err(e),
+            },
+            _ => remove_rule(app, rt, &ban).await.map(|_| done.1 += 1),
+        };
+        if let Err(e) = result {
+            crate::log::warn(&format!("the vendor rule of {}: {}", ban.id, e.log_text()));
+            done.2 += 1;
+            if live {
+                bans::set_rule(rt, &ban.project_id, &ban.id, ban.vendor_rule.as_deref(), Some(now + RULE_RETRY_MS))
+                    .await?;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// Lifts a live ban of the project; `BAN_NOT_FOUND` when there is none by that id.
@@ -98,6 +265,12 @@ pub(crate) async fn lift(ctx: &Ctx<'_>, ban_id: &str) -> ApiResult<Ban> {
     }
     ctx.app.cache.revocation.apply_own(ctx.project_id(), ban_id, None);
     let ended = Ban { ended_at_ms: Some(now), ..ban };
+    if ended.vendor_rule.is_some() {
+        // A failure leaves the rule due: the scheduled job removes it.
+        if let Err(e) = remove_rule(ctx.app, ctx.rt, &ended).await {
+            crate::log::warn(&format!("removing the vendor rule of {ban_id}: {}", e.log_text()));
+        }
+    }
     emit(ctx, &ended, EventType::ParticipantUnbanned, ended.room_id()).await?;
     Ok(ended)
 }
@@ -163,27 +336,4 @@ async fn emit(ctx: &Ctx<'_>, ban: &Ban, kind: EventType, room_id: Option<&str>) 
         });
     }
     Ok(())
-}
-
-/// A participant's join reported by the vendor (an old token, minted before the ban, or a
-/// server that does not honour revocation): a banned identity is removed at once. Runs after
-/// the vendor was answered; the vendor's leave event follows the kick as for any kick.
-pub(crate) async fn enforce_on_join(app: &App, rt: &Runtime, event: &Event) -> ApiResult<bool> {
-    let (Some(project_id), Some(room_id), Some(identity)) = (&event.project_id, &event.room_id, &event.identity) else {
-        return Ok(false);
-    };
-    if event.kind != EventType::ParticipantJoined.as_str() {
-        return Ok(false);
-    }
-    let Some(_ban) = app.cache.revocation.ban_for(rt, project_id, Some(room_id), identity).await? else {
-        return Ok(false);
-    };
-    let Some(room) = rooms::find(rt, project_id, room_id).await? else { return Ok(false) };
-    let vendor = routing::for_room(&app.vendors, &room.vendor, None, Capability::ParticipantKick)?;
-    let identity = Identity::parse(identity.clone())?;
-    match kick_from(app, rt, &room, vendor, &identity).await {
-        Ok(()) => Ok(true),
-        Err(e) if e.code == ErrorCode::ParticipantNotFound => Ok(false),
-        Err(e) => Err(e),
-    }
 }

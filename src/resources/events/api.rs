@@ -9,7 +9,7 @@ use crate::api::{Ctx, Reply};
 use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
-use crate::resources::bans::service::enforce_on_join;
+use crate::resources::events::enforce::enforce_on_join;
 use crate::resources::events::ingest;
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::store::events as event_store;
