@@ -69,8 +69,9 @@ struct Feed {
 
 pub struct Revocation {
     feed: RefCell<Feed>,
-    /// An after-response read is under way (one at a time).
-    reading: Cell<bool>,
+    /// When the after-response read under way started (one at a time; one the runtime
+    /// cancelled counts as over after `FEED_STALE_MS`).
+    reading_since_ms: Cell<Option<u64>>,
     bans: RefCell<ByteCache<String, ProjectBans>>,
 }
 
@@ -78,7 +79,7 @@ impl Default for Revocation {
     fn default() -> Self {
         Revocation {
             feed: RefCell::default(),
-            reading: Cell::new(false),
+            reading_since_ms: Cell::new(None),
             bans: RefCell::new(ByteCache::new(BAN_CACHE_BYTES, BAN_CACHE_PROJECTS)),
         }
     }
@@ -101,18 +102,21 @@ impl Revocation {
     /// `FEED_POLL_AFTER_MS` (and no read is under way).
     pub fn after_response(app: &Rc<crate::api::state::App>, rt: &Runtime) {
         let this = &app.cache.revocation;
+        let now = rt.now_ms();
         let due = {
             let feed = this.feed.borrow();
-            feed.cursor.is_some() && rt.now_ms().saturating_sub(feed.read_at_ms) >= FEED_POLL_AFTER_MS
+            feed.cursor.is_some() && now.saturating_sub(feed.read_at_ms) >= FEED_POLL_AFTER_MS
         };
-        if !due || this.reading.replace(true) {
+        let busy = this.reading_since_ms.get().is_some_and(|since| now.saturating_sub(since) < FEED_STALE_MS);
+        if !due || busy {
             return;
         }
+        this.reading_since_ms.set(Some(now));
         let (app, rt2) = (app.clone(), rt.clone());
         rt.after_response(async move {
             let this = &app.cache.revocation;
             this.read(&app.cache.keys, &rt2).await;
-            this.reading.set(false);
+            this.reading_since_ms.set(None);
         });
     }
 
@@ -226,6 +230,22 @@ mod tests {
 
     fn ban(id: &str, target: &str, identity: &str, expires_at_ms: i64) -> ActiveBan {
         ActiveBan { id: id.into(), target: target.into(), identity: identity.into(), expires_at_ms }
+    }
+
+    #[test]
+    fn the_ban_memory_stays_within_its_budget_and_a_project_too_large_is_not_held() {
+        let revocation = Revocation::default();
+        let bans = |n: usize| {
+            (0..n).map(|i| ban(&format!("ban_{i:022}"), "rm_room", &format!("user-{i:040}"), 9)).collect::<Vec<_>>()
+        };
+        for p in 0..200 {
+            revocation.hold(&format!("prj_{p}"), bans(200), 1, 0);
+            assert!(revocation.bans.borrow().bytes() <= BAN_CACHE_BYTES);
+        }
+        assert!(revocation.bans.borrow().len() < 200, "the oldest projects made room");
+        revocation.hold("prj_huge", bans(60_000), 1, 0);
+        assert!(!revocation.bans.borrow().contains_key("prj_huge"), "checked in D1 per token instead");
+        assert!(revocation.bans.borrow().bytes() <= BAN_CACHE_BYTES);
     }
 
     #[test]

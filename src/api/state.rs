@@ -4,8 +4,8 @@
 //!
 //! Each cache owns its lifetime and budget next to its type (`api::auth::KeyCache`,
 //! `store::room_cache::RoomCache`, `store::registry_writer::Registry`). A Workers isolate has
-//! 128 MB; together they keep what rtcgate remembers under about 25 MB however large the
-//! entries are.
+//! 128 MB; together they keep what rtcgate remembers under about 30 MB however large the
+//! entries are (bans included).
 
 use std::rc::Rc;
 
