@@ -11,10 +11,7 @@ mod support;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
 use futures_util::FutureExt;
-use hmac::{Hmac, Mac};
 use rtcgate::api::settings::RetentionSettings;
 use rtcgate::app::maintenance;
 use rtcgate::http::ApiRequest;
@@ -24,7 +21,6 @@ use rtcgate::resources::webhooks::{delivery, message};
 use rtcgate::runtime::{Clock, HttpError, OutboundResponse};
 use rtcgate::store::retention::Kind;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use support::{TestApp, LIVEKIT, NOW_MS};
 
 const NOW_S: u64 = NOW_MS / 1000;
@@ -47,16 +43,7 @@ fn livekit_room(t: &TestApp, key: &str, name: &str) -> String {
 
 /// A LiveKit webhook request as the server sends it.
 fn livekit_request(body: &str) -> ApiRequest {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = json!({"iss": "APItestkey", "nbf": NOW_S, "iat": NOW_S, "exp": NOW_S + 300,
-                        "sha256": STANDARD.encode(Sha256::digest(body.as_bytes()))});
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let mut mac = Hmac::<Sha256>::new_from_slice(LIVEKIT[2].1.as_bytes()).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    let token = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
-    let mut req = ApiRequest::new("POST", "/v1/vendor-events/livekit").with_header("authorization", &token);
-    req.body = body.as_bytes().to_vec();
-    req
+    support::livekit_webhook(body)
 }
 
 fn presence(event: &str, room: &str, id: &str, created_s: u64) -> String {

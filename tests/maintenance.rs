@@ -81,7 +81,14 @@ fn retention_deletes_each_kind_past_its_window_and_keeps_the_rest() {
     assert_eq!(count(&native, "SELECT COUNT(*) AS n FROM participant_sessions WHERE session_key = 'open_old'"), 1);
     assert_eq!(
         report.deleted,
-        vec![(Kind::Deliveries, 2), (Kind::Events, 2), (Kind::Sessions, 1), (Kind::Idempotency, 3), (Kind::Nonces, 3)]
+        vec![
+            (Kind::Deliveries, 2),
+            (Kind::Events, 2),
+            (Kind::Sessions, 1),
+            (Kind::Idempotency, 3),
+            (Kind::Nonces, 3),
+            (Kind::Changes, 0)
+        ]
     );
     assert!(report.more_to_delete.is_empty());
 
@@ -100,6 +107,20 @@ fn retention_deletes_each_kind_past_its_window_and_keeps_the_rest() {
     retain(&native, &short);
     assert_eq!(rows_left(&native, "year"), [0, 0, 0, 0, 0]);
     assert_eq!(rows_left(&native, "week"), [0, 0, 1, 0, 0]);
+}
+
+#[test]
+fn change_feed_rows_older_than_a_day_are_deleted() {
+    let native = NativeRuntime::new(NOW_MS);
+    for (subject, age_ms) in [("fresh", 5 * MINUTE_MS), ("old", DAY_MS + 1)] {
+        native.db.exec_raw(&format!(
+            "INSERT INTO changes (project_id, kind, subject, created_at_ms) VALUES ('prj_a', 'key', '{subject}', {})",
+            NOW_MS - age_ms
+        ));
+    }
+    let report = retain(&native, &Settings::default());
+    assert_eq!(report.deleted(Kind::Changes), 1);
+    assert_eq!(count(&native, "SELECT COUNT(*) AS n FROM changes WHERE subject = 'fresh'"), 1);
 }
 
 #[test]

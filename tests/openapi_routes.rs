@@ -195,6 +195,8 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::EncryptionNotConfigured,
     ErrorCode::RateLimited,
     ErrorCode::QuotaExceeded,
+    ErrorCode::ParticipantBanned,
+    ErrorCode::BanNotFound,
     ErrorCode::Internal,
 ];
 
@@ -242,6 +244,8 @@ fn every_variant_is_listed(code: ErrorCode) {
         | EncryptionNotConfigured
         | RateLimited
         | QuotaExceeded
+        | ParticipantBanned
+        | BanNotFound
         | Internal => {}
     }
 }

@@ -81,7 +81,20 @@ const NOT_TENANT_DATA: &[(&str, &str)] =
 const UNSCOPED: &[(&[&str], &str)] = &[
     (&["INSERT INTO projects "], "creates a project: the tenant itself, by the admin API"),
     (&["FROM projects WHERE id = ?1"], "reads a project by its id: the tenant itself"),
-    (&["FROM api_keys WHERE key_hash = ?1"], "authentication: the key is what names its project"),
+    (
+        &["FROM api_keys AS k WHERE k.key_hash = ?1", "b.project_id = k.project_id"],
+        "authentication: the key is what names its project, and the bans it brings are that project's",
+    ),
+    (
+        &["FROM changes AS c LEFT JOIN bans AS b", "WHERE c.seq > ?1"],
+        "the change feed: every isolate serves every project, so it follows the deployment's feed (a seq range)",
+    ),
+    (&["SELECT COALESCE(MAX(seq), 0) AS seq FROM changes"], "the change feed's head (the last row of its key)"),
+    (&["FROM bans WHERE rule_due_at_ms <= ?1"], "the scheduled job: vendor ban rules due, in every project"),
+    (
+        &["UPDATE bans SET ended_at_ms = expires_at_ms WHERE rowid IN"],
+        "the scheduled job: ends expired bans of every project, a bounded batch through bans_expiry",
+    ),
     (&["FROM api_keys WHERE id = ?1"], "the admin API reads a key by its id (admin token only)"),
     (&["UPDATE api_keys SET revoked_at_ms", "WHERE id = ?1"], "the admin API revokes a key by its id"),
     (
@@ -264,7 +277,7 @@ fn usage_reads_a_time_range_of_one_project() {
 fn the_scheduled_jobs_sweeps_are_bounded_and_read_only_what_they_touch() {
     let db = SqliteDb::in_memory_migrated();
     let sweeps = rtcgate::store::retention::statements();
-    assert_eq!(sweeps.len(), 5, "events, deliveries, sessions, idempotency, nonces");
+    assert_eq!(sweeps.len(), 6, "events, deliveries, sessions, idempotency, nonces, changes");
     for sql in &sweeps {
         assert!(sql.starts_with("DELETE FROM ") && sql.contains(" LIMIT ?2)"), "{sql}");
         let plan = db.plan(sql);

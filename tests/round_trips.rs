@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
 
 const NONE: RoundTrips = RoundTrips { d1: 0, d1_replica: 0, kv: 0, http: 0 };
+/// One read of the change feed (`api::revocation`): what an isolate pays once per
+/// `FEED_POLL_AFTER_MS` after a response, or before one after `FEED_STALE_MS` idle.
+const FEED_READ: RoundTrips = RoundTrips { d1: 1, ..NONE };
 
 fn d1(n: u32) -> RoundTrips {
     RoundTrips { d1: n, ..NONE }
@@ -185,7 +188,9 @@ fn a_deferred_write_that_fails_is_retried_and_never_lost() {
     // …and the next deferral (anyone's) flushes it along, once D1 is back.
     let (_, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "erin"})));
     assert_eq!(before, NONE);
-    assert_eq!(after, d1(1), "both queued rows in one batch");
+    // The failed flushes' backoff moved the clock past FEED_POLL_AFTER_MS: the isolate also
+    // reads the change feed after this response.
+    assert_eq!(after, d1(1 + FEED_READ.d1), "both queued rows in one batch");
     assert_eq!(registered(&t, room, "dave").unwrap().display_name.as_deref(), Some("D"));
     assert!(registered(&t, room, "erin").is_some());
     assert_eq!(t.app.registry.pending(), 0);
@@ -196,7 +201,7 @@ fn a_deferred_write_that_fails_is_retried_and_never_lost() {
     run_background();
     assert!(registered(&t, room, "frank").is_none());
     let (_, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "frank"})));
-    assert_eq!((before, after), (NONE, d1(1)));
+    assert_eq!((before, after), (NONE, d1(1 + FEED_READ.d1)), "the write, and the feed read the backoff made due");
     assert!(registered(&t, room, "frank").is_some());
 }
 
@@ -232,22 +237,24 @@ fn a_room_in_steady_use_is_re_read_after_the_response_never_before_it() {
     let (t, key, rooms) = warm_app();
     let room = &rooms[2].1;
     let body = json!({"room": room, "identity": "first"});
-    // Past half the cache's life: served from memory, re-read once after the response.
+    // Past half the cache's life: served from memory, re-read once after the response. (The
+    // isolate was idle past the change feed's staleness window, so it reads the feed first:
+    // that is the one read before the response, `api::revocation`.)
     t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
     let (r, before, after) = measured(&t, || issue(&t, &key, body.clone()));
-    assert_eq!((r.status, before, after), (200, NONE, d1(1)), "{}", r.json);
+    assert_eq!((r.status, before, after), (200, FEED_READ, d1(1)), "{}", r.json);
     let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
     assert_eq!((before, after), (NONE, NONE), "the re-read renewed the entry");
     // Renewed: another half life later, the same again — never a read before the response
     // while the room is in use (the key has its own, separate 60 s cache).
     t.native.clock.advance_ms(ROOM_REFRESH_AFTER_MS);
     let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
-    assert_eq!(before.d1, 0);
+    assert_eq!(before.d1, FEED_READ.d1, "the feed only, as above (the key's own cache lapsed: a replica read)");
     assert_eq!(after, d1(1));
     // Unused for the whole cache life: the next token reads the room first.
     t.native.clock.advance_ms(CACHE_TTL_MS);
     let (_, before, _) = measured(&t, || issue(&t, &key, body.clone()));
-    assert_eq!(before.d1, 1, "an expired entry is read before minting");
+    assert_eq!(before.d1, 2, "the feed, and an expired entry is read before minting");
 }
 
 #[test]
@@ -388,14 +395,15 @@ fn a_flush_the_runtime_stopped_is_replaced_by_a_deferral_after_its_time() {
     t.native.clock.advance_ms(FLUSH_TASK_MAX_MS);
     assert_eq!(issue(&t, &key, json!({"room": room, "identity": "c"})).status, 200);
     run_background();
-    assert_eq!(diff(t.native.round_trips(), start), d1(1));
+    // (And the isolate, idle that long, read the change feed before answering.)
+    assert_eq!(diff(t.native.round_trips(), start), d1(1 + FEED_READ.d1));
     assert_eq!(t.app.registry.pending(), 0);
     assert!(registered(&t, room, "b").is_some() && registered(&t, room, "c").is_some());
     // Should the stopped flush ever go on, its row lands too and nothing is written twice.
     gate.release();
     run_background();
     assert!(registered(&t, room, "a").is_some());
-    assert_eq!(diff(t.native.round_trips(), start), d1(1));
+    assert_eq!(diff(t.native.round_trips(), start), d1(1 + FEED_READ.d1));
 }
 
 /// Agora lists a channel's members by uid only (up to 10 000 audience plus hosts): the list maps
@@ -440,4 +448,37 @@ fn an_agora_list_of_many_uids_maps_every_one_reading_the_registry_in_bounded_chu
     assert_eq!(by_uid, 3);
     assert_eq!((before.d1_total(), before.kv, before.http), (1 + by_uid + join_times, 0, 1), "{before:?}");
     assert_eq!(after, NONE);
+}
+
+#[test]
+fn a_ban_check_costs_the_warm_token_no_round_trip() {
+    let (t, key, rooms) = warm_app();
+    for (vendor, room) in &rooms {
+        let b = t.call(
+            "POST",
+            &format!("/v1/rtc/participant/ban/{room}"),
+            Some(json!({"identity": "banned", "kick": false})),
+            Some(&key),
+        );
+        assert_eq!(b.status, 201, "{vendor}: {}", b.json);
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "banned"})));
+        assert_eq!((r.status, before, after), (403, NONE, NONE), "{vendor}: refused from memory: {}", r.json);
+        let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "first"})));
+        assert_eq!((r.status, before, after), (200, NONE, NONE), "{vendor}: the project has bans, the token none");
+    }
+}
+
+#[test]
+fn the_change_feed_is_read_once_per_interval_after_responses_and_before_one_only_when_idle() {
+    use rtcgate::api::revocation::{FEED_POLL_AFTER_MS, FEED_STALE_MS};
+    let (t, key, rooms) = warm_app();
+    let body = json!({"room": rooms[0].1, "identity": "first"});
+    t.native.clock.advance_ms(FEED_POLL_AFTER_MS);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (NONE, FEED_READ), "one read, after the response");
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (NONE, NONE), "not again within the interval");
+    t.native.clock.advance_ms(FEED_STALE_MS);
+    let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
+    assert_eq!((before, after), (FEED_READ, NONE), "idle past the window: one read before answering");
 }

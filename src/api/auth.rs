@@ -1,7 +1,9 @@
 //! Who is calling. API-key routes take `Authorization: Bearer <api key>`; the key is hashed
 //! and looked up, and a hit is cached in isolate memory for `KEY_CACHE_TTL_MS` so the token
-//! hot path does not pay a D1 round trip per request. Consequence, by design: a revoked key
-//! keeps working in an isolate that cached it for at most that long. A miss is remembered
+//! hot path does not pay a D1 round trip per request. A key revoked anywhere is dropped from
+//! the cache when the isolate reads the change feed (`api::revocation`), so it keeps working
+//! in another isolate for at most `FEED_STALE_MS`. The lookup also brings the project's live
+//! bans, which the isolate then holds (`Revocation::hold`). A miss is remembered
 //! too, for `UNKNOWN_KEY_TTL_MS`, so a client hammering with a wrong or revoked key costs one
 //! D1 read per key per window rather than one per request.
 //! Admin routes take the `ADMIN_TOKEN` secret; the SHA-256 digests of the given and the
@@ -13,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use std::cell::RefCell;
 
+use crate::api::revocation::Revocation;
 use crate::byte_cache::{ByteCache, HeapSize};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::{ApiRequest, RequestHeader};
@@ -82,7 +85,12 @@ fn bearer(req: &ApiRequest) -> ApiResult<&str> {
     Ok(credential)
 }
 
-pub async fn authenticate(cache: &KeyCache, rt: &Runtime, req: &ApiRequest) -> ApiResult<Caller> {
+pub async fn authenticate(
+    cache: &KeyCache,
+    revocation: &Revocation,
+    rt: &Runtime,
+    req: &ApiRequest,
+) -> ApiResult<Caller> {
     let key = bearer(req)?;
     let hash = keys::hash_key(key);
     let now = rt.now_ms();
@@ -95,8 +103,9 @@ pub async fn authenticate(cache: &KeyCache, rt: &Runtime, req: &ApiRequest) -> A
         return Err(unknown_key());
     }
     match keys::find_live_key(rt, &hash).await? {
-        Some(record) => {
-            let caller = Caller { project_id: record.project_id, key_id: record.id };
+        Some(live) => {
+            revocation.hold(&live.key.project_id, live.bans, live.feed_seq, now);
+            let caller = Caller { project_id: live.key.project_id, key_id: live.key.id };
             cache.keys.borrow_mut().insert(hash, (caller.clone(), now));
             Ok(caller)
         }
@@ -141,6 +150,13 @@ fn admin_token_matches(given: &str, expected: &str) -> bool {
 /// Forgets a key at once in this isolate (used when this isolate revokes it).
 pub fn forget_cached_keys(cache: &KeyCache) {
     cache.keys.borrow_mut().clear();
+}
+
+impl KeyCache {
+    /// Forgets the key `key_id` (revoked elsewhere: read from the change feed).
+    pub fn forget_key_id(&self, key_id: &str) {
+        self.keys.borrow_mut().retain(|_, (caller, _)| caller.key_id != key_id);
+    }
 }
 
 /// Forgets the misses (used when this isolate creates a key, so it is never held as unknown).

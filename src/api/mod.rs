@@ -6,6 +6,7 @@ pub mod body;
 pub mod context;
 pub mod limits;
 pub mod paging;
+pub mod revocation;
 pub mod router;
 pub mod settings;
 pub mod state;

@@ -19,6 +19,9 @@ pub enum Route {
     TokenIssue,
     ParticipantList,
     ParticipantKick,
+    ParticipantBan,
+    BanList,
+    BanDelete,
     RecordingStart,
     RecordingStop,
     RecordingGet,
@@ -56,6 +59,7 @@ impl Route {
                 | RoomCreate
                 | TokenIssue
                 | ParticipantKick
+                | ParticipantBan
                 | RecordingStart
                 | RecordingStop
                 | VendorEvents
@@ -73,7 +77,12 @@ impl Route {
     pub fn takes_query(self) -> bool {
         matches!(
             self,
-            Route::RoomList | Route::RecordingList | Route::EventList | Route::Usage | Route::DestinationList
+            Route::RoomList
+                | Route::RecordingList
+                | Route::EventList
+                | Route::Usage
+                | Route::DestinationList
+                | Route::BanList
         )
     }
 
@@ -104,6 +113,9 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/token/issue", Route::TokenIssue),
     (Method::Get, "/v1/rtc/participant/list/{}", Route::ParticipantList),
     (Method::Post, "/v1/rtc/participant/kick/{}", Route::ParticipantKick),
+    (Method::Post, "/v1/rtc/participant/ban/{}", Route::ParticipantBan),
+    (Method::Get, "/v1/rtc/ban/list", Route::BanList),
+    (Method::Delete, "/v1/rtc/ban/delete/{}", Route::BanDelete),
     (Method::Post, "/v1/rtc/recording/start", Route::RecordingStart),
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),

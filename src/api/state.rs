@@ -4,12 +4,13 @@
 //!
 //! Each cache owns its lifetime and budget next to its type (`api::auth::KeyCache`,
 //! `store::room_cache::RoomCache`, `store::registry_writer::Registry`). A Workers isolate has
-//! 128 MB; together they keep what rtcgate remembers under about 25 MB however large the
-//! entries are.
+//! 128 MB; together they keep what rtcgate remembers under about 30 MB however large the
+//! entries are (bans included).
 
 use std::rc::Rc;
 
 use crate::api::auth::KeyCache;
+use crate::api::revocation::Revocation;
 use crate::api::settings::Settings;
 use crate::store::registry_writer::Registry;
 use crate::store::room_cache::RoomCache;
@@ -21,6 +22,8 @@ use crate::vendors::routing::VendorRouter;
 pub struct IsolateCache {
     pub keys: KeyCache,
     pub rooms: RoomCache,
+    /// Live bans of the projects served, and the change feed that keeps them and `keys` fresh.
+    pub revocation: Revocation,
 }
 
 pub struct App {

@@ -7,6 +7,9 @@
 //!   else its join), so it is short by at most the time between that run and the one that
 //!   missed it. A room whose vendor cannot be asked (unconfigured, down, any error) is left as
 //!   it is: nothing is closed on an error.
+//! - **Bans**: expired bans are ended (they leave the quota), vendor ban rules (Agora, ZEGO:
+//!   at most about a day each) are renewed before they lapse while their ban lasts, and
+//!   removed when it ends.
 //! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
 //!   and stale vendor nonces older than their window are deleted oldest first, in batches.
 //!
@@ -50,6 +53,8 @@ impl RetentionSettings {
             Kind::Idempotency => Some(now_ms - 2 * idempotency::RETENTION_MS as i64),
             // Callbacks older than the timestamp window are refused anyway.
             Kind::Nonces => Some(now_ms - 2 * crate::vendors::zego::webhook::MAX_SKEW_S as i64 * 1000),
+            // Isolates read the feed every few seconds; a day is ample.
+            Kind::Changes => Some(now_ms - crate::store::changes::FEED_RETENTION_MS as i64),
         }
     }
 }
@@ -69,6 +74,11 @@ pub struct Report {
     pub sessions_closed: u64,
     /// Rows deleted, per kind (in `Kind::ALL` order).
     pub deleted: Vec<(Kind, u64)>,
+    /// Expired bans ended (they no longer count against the quota).
+    pub bans_ended: u64,
+    /// Vendor ban rules renewed before they lapsed, removed after their ban ended, and failed
+    /// (tried again in a later run).
+    pub ban_rules: (u32, u32, u32),
     /// Kinds that still had rows past their cutoff when the run's batches ran out.
     pub more_to_delete: Vec<Kind>,
 }
@@ -103,8 +113,33 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
         Err(e) => crate::log::error(&format!("redoing event effects: {}", e.log_text())),
     }
     reconcile(app, rt, &mut report).await;
+    end_expired_bans(rt, &mut report).await;
+    match crate::resources::bans::service::maintain_rules(app, rt).await {
+        Ok((renewed, removed, failed)) => report.ban_rules = (renewed, removed, failed),
+        Err(e) => crate::log::error(&format!("renewing vendor ban rules: {}", e.log_text())),
+    }
     retain(&app.settings.maintenance, rt, &mut report).await;
     report
+}
+
+/// The scheduled job: ends bans past their expiry (every isolate already stopped enforcing
+/// them at that time), so that they leave the quota; bounded per run.
+pub async fn end_expired_bans(rt: &Runtime, report: &mut Report) {
+    let now = rt.now_ms() as i64;
+    for _ in 0..MAX_BATCHES_PER_KIND {
+        match crate::store::bans::end_expired(rt, now, BATCH_ROWS).await {
+            Ok(n) => {
+                report.bans_ended += n;
+                if n < u64::from(BATCH_ROWS) {
+                    return;
+                }
+            }
+            Err(e) => {
+                crate::log::error(&format!("ending expired bans: {}", e.log_text()));
+                return;
+            }
+        }
+    }
 }
 
 /// Deletes every kind's old rows, `MAX_BATCHES_PER_KIND` batches at most each. A failed batch

@@ -13,6 +13,7 @@ pub use crate::api::state::App;
 
 use crate::api::auth;
 use crate::api::body::MAX_BODY_BYTES;
+use crate::api::revocation::Revocation;
 use crate::api::router::{self, Access, Match};
 use crate::api::settings::Settings;
 use crate::api::state::IsolateCache;
@@ -93,7 +94,11 @@ impl App {
                 None
             }
             Access::ApiKey => {
-                let caller = auth::authenticate(&self.cache.keys, rt, req).await?;
+                // An isolate idle past the staleness window catches up before it trusts its
+                // memory; one in use reads the feed after its responses.
+                self.cache.revocation.before_answering(&self.cache.keys, rt).await;
+                let caller = auth::authenticate(&self.cache.keys, &self.cache.revocation, rt, req).await?;
+                Revocation::after_response(self, rt);
                 crate::api::limits::check_rate(&self.settings.limits, rt, &caller.key_id)?;
                 Some(caller)
             }

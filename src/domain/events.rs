@@ -22,10 +22,13 @@ pub enum EventType {
     RecordingStarted,
     RecordingUpdated,
     RecordingEnded,
+    /// Emitted by the gateway itself (not a vendor): a ban was set or extended, or lifted.
+    ParticipantBanned,
+    ParticipantUnbanned,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::RoomStarted,
         EventType::RoomFinished,
         EventType::ParticipantJoined,
@@ -35,6 +38,8 @@ impl EventType {
         EventType::RecordingStarted,
         EventType::RecordingUpdated,
         EventType::RecordingEnded,
+        EventType::ParticipantBanned,
+        EventType::ParticipantUnbanned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +53,8 @@ impl EventType {
             EventType::RecordingStarted => "recording.started",
             EventType::RecordingUpdated => "recording.updated",
             EventType::RecordingEnded => "recording.ended",
+            EventType::ParticipantBanned => "participant.banned",
+            EventType::ParticipantUnbanned => "participant.unbanned",
         }
     }
 

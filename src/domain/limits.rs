@@ -10,11 +10,12 @@ pub enum Quota {
     Webhooks,
     RecordingDestinations,
     ConcurrentRecordings,
+    Bans,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 4] =
-        [Quota::LiveRooms, Quota::Webhooks, Quota::RecordingDestinations, Quota::ConcurrentRecordings];
+    pub const ALL: [Quota; 5] =
+        [Quota::LiveRooms, Quota::Webhooks, Quota::RecordingDestinations, Quota::ConcurrentRecordings, Quota::Bans];
 
     /// Its name in `/v1/rtc/limits` and in `QUOTA_EXCEEDED`'s `quota`.
     pub fn name(self) -> &'static str {
@@ -23,6 +24,7 @@ impl Quota {
             Quota::Webhooks => "webhooks",
             Quota::RecordingDestinations => "recording_destinations",
             Quota::ConcurrentRecordings => "concurrent_recordings",
+            Quota::Bans => "bans",
         }
     }
 
@@ -33,19 +35,22 @@ impl Quota {
             Quota::Webhooks => "QUOTA_WEBHOOKS",
             Quota::RecordingDestinations => "QUOTA_RECORDING_DESTINATIONS",
             Quota::ConcurrentRecordings => "QUOTA_CONCURRENT_RECORDINGS",
+            Quota::Bans => "QUOTA_BANS",
         }
     }
 
     /// Defaults, per project: rooms are cheap records, but each live one is a vendor room and
     /// an isolate cache entry; every event fans out to every webhook endpoint (Stripe allows 16);
     /// a destination is a set of sealed credentials read on each start; a recording is a
-    /// vendor recorder (a LiveKit egress is a headless browser), the most expensive of all.
+    /// vendor recorder (a LiveKit egress is a headless browser), the most expensive of all; a
+    /// ban is a small row every isolate serving the project holds in memory (about 150 bytes).
     pub fn default_limit(self) -> u32 {
         match self {
             Quota::LiveRooms => 1000,
             Quota::Webhooks => 20,
             Quota::RecordingDestinations => 20,
             Quota::ConcurrentRecordings => 50,
+            Quota::Bans => 10_000,
         }
     }
 

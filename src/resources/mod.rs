@@ -1,6 +1,7 @@
 //! One module per resource; `serve` maps a matched route to its handler.
 
 pub mod admin;
+pub mod bans;
 pub mod discovery;
 pub mod events;
 pub mod health;
@@ -33,6 +34,9 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::TokenIssue => tokens::api::issue(ctx).await,
         Route::ParticipantList => participants::api::list(ctx).await,
         Route::ParticipantKick => participants::api::kick(ctx).await,
+        Route::ParticipantBan => bans::api::ban(ctx).await,
+        Route::BanList => bans::api::list(ctx).await,
+        Route::BanDelete => bans::api::delete(ctx).await,
         Route::RecordingStart => recordings::api::start(ctx).await,
         Route::RecordingStop => recordings::api::stop(ctx).await,
         Route::RecordingGet => recordings::api::get(ctx).await,

@@ -4,10 +4,11 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{int, text};
+use super::{changes, int, text};
 use crate::domain::ids;
 use crate::error::ApiResult;
-use crate::runtime::{Row, Runtime};
+use crate::runtime::{Row, Runtime, SqlValue, Statement};
+use crate::store::bans::ActiveBan;
 use crate::time::rfc3339;
 
 pub const KEY_PREFIX: &str = "rtc_sk_";
@@ -68,8 +69,15 @@ const LIST_KEYS: &str = "SELECT id, project_id, label, last4, created_at_ms, rev
                          WHERE project_id = ?1 ORDER BY created_at_ms, id";
 const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL";
 const GET_KEY: &str = "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys WHERE id = ?1";
-const FIND_LIVE_KEY: &str = "SELECT id, project_id, label, last4, created_at_ms, revoked_at_ms FROM api_keys \
-                             WHERE key_hash = ?1 AND revoked_at_ms IS NULL";
+/// A live key with what its isolate must hold to serve the project, read in the same round
+/// trip: the project's live bans (at ?2, now) and the change feed's head at that moment, so
+/// the isolate follows the feed from exactly the state it loaded (`api::revocation`).
+const FIND_LIVE_KEY: &str = "SELECT k.id, k.project_id, k.label, k.last4, k.created_at_ms, k.revoked_at_ms, \
+     (SELECT COALESCE(MAX(seq), 0) FROM changes) AS feed_seq, \
+     (SELECT json_group_array(json_object('id', b.id, 'target', b.target, 'identity', b.identity, \
+     'expires_at_ms', b.expires_at_ms)) FROM bans AS b WHERE b.project_id = k.project_id \
+     AND b.ended_at_ms IS NULL AND b.expires_at_ms > ?2) AS bans \
+     FROM api_keys AS k WHERE k.key_hash = ?1 AND k.revoked_at_ms IS NULL";
 
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
@@ -133,27 +141,54 @@ pub async fn list_keys(rt: &Runtime, project_id: &str) -> ApiResult<Vec<ApiKey>>
     Ok(rows.iter().filter_map(ApiKey::from_row).collect())
 }
 
-/// Marks a key revoked (idempotently: a second revoke keeps the first time).
+/// Marks a key revoked (idempotently: a second revoke keeps the first time), and tells every
+/// isolate through the change feed in the same batch.
 pub async fn revoke_key(rt: &Runtime, key_id: &str) -> ApiResult<Option<ApiKey>> {
-    rt.db.execute(REVOKE_KEY, &[key_id.into(), (rt.now_ms() as i64).into()]).await?;
+    let params: Vec<SqlValue> = vec![key_id.into(), (rt.now_ms() as i64).into()];
+    rt.db
+        .batch(&[
+            Statement { sql: REVOKE_KEY, params: params.clone() },
+            Statement { sql: changes::APPEND_KEY_REVOKED, params },
+        ])
+        .await?;
     let rows = rt.db.query(GET_KEY, &[key_id.into()]).await?;
     Ok(rows.first().and_then(ApiKey::from_row))
 }
 
-/// The live (not revoked) key whose hash (`hash_key`) is `key_hash`, if any.
+/// A live key as looked up: the key, its project's live bans and the feed's head then.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveKey {
+    pub key: ApiKey,
+    pub bans: Vec<ActiveBan>,
+    pub feed_seq: i64,
+}
+
+impl LiveKey {
+    fn from_row(row: &Row) -> Option<LiveKey> {
+        let bans: Vec<Row> = text(row, "bans").and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        Some(LiveKey {
+            key: ApiKey::from_row(row)?,
+            bans: bans.iter().filter_map(super::bans::active_from_row).collect(),
+            feed_seq: int(row, "feed_seq").unwrap_or(0),
+        })
+    }
+}
+
+/// The live (not revoked) key whose hash (`hash_key`) is `key_hash`, if any, with its
+/// project's live bans and the feed's head.
 ///
 /// Read from the nearest D1 read replica first: a key revoked moments ago may still be found
 /// there for the replica's lag (on top of the isolate cache's 60 s, see `api::auth`). A key that
 /// the replica does not have yet (created moments ago) is looked up again on the primary, so
 /// a new key works at once.
-pub async fn find_live_key(rt: &Runtime, key_hash: &str) -> ApiResult<Option<ApiKey>> {
+pub async fn find_live_key(rt: &Runtime, key_hash: &str) -> ApiResult<Option<LiveKey>> {
     // A replica first (the Sessions API: any nearby copy); a miss there may just be a key
     // created moments ago, so it is asked of the primary before it counts as unknown.
-    let params = [key_hash.into()];
-    if let Some(key) = rt.db.query_replica(FIND_LIVE_KEY, &params).await?.first().and_then(ApiKey::from_row) {
+    let params = [key_hash.into(), (rt.now_ms() as i64).into()];
+    if let Some(key) = rt.db.query_replica(FIND_LIVE_KEY, &params).await?.first().and_then(LiveKey::from_row) {
         return Ok(Some(key));
     }
-    Ok(rt.db.query(FIND_LIVE_KEY, &params).await?.first().and_then(ApiKey::from_row))
+    Ok(rt.db.query(FIND_LIVE_KEY, &params).await?.first().and_then(LiveKey::from_row))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Durable state in D1 (SQLite natively): one module per table family. Every query that
 //! reads tenant data filters by project, so one project can never see another's rows.
 
+pub mod bans;
+pub mod changes;
 pub mod destinations;
 pub mod events;
 pub mod idempotency;
@@ -72,6 +74,8 @@ pub fn statements() -> Vec<String> {
     all.extend(sessions::statements());
     all.extend(webhooks::statements());
     all.extend(quotas::statements());
+    all.extend(bans::statements());
+    all.extend(changes::statements());
     // The scheduled job's sweeps, which alone are not scoped by project (`retention`).
     all.extend(retention::statements());
     all

@@ -33,6 +33,8 @@ pub(crate) fn count_sql(quota: Quota, project: &str) -> String {
                 running.join(", ")
             )
         }
+        // Live bans, and expired ones until the scheduled job ends them (minutes later).
+        Quota::Bans => format!("SELECT COUNT(*) FROM bans WHERE project_id = {project} AND ended_at_ms IS NULL"),
     }
 }
 
@@ -56,7 +58,7 @@ pub(crate) fn statements() -> Vec<String> {
 }
 
 /// How much of each quota the project uses, in `Quota::ALL` order.
-pub async fn usage(rt: &Runtime, project_id: &str) -> ApiResult<[u64; 4]> {
+pub async fn usage(rt: &Runtime, project_id: &str) -> ApiResult<[u64; 5]> {
     let rows = rt.db.query(&usage_sql(), &[project_id.into()]).await?;
     let row = rows.first();
     Ok(Quota::ALL.map(|q| row.and_then(|r| int(r, q.name())).unwrap_or(0).max(0) as u64))

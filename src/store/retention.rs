@@ -24,10 +24,13 @@ pub enum Kind {
     Idempotency,
     /// Vendor signature nonces seen before the cutoff.
     Nonces,
+    /// Change-feed rows appended before the cutoff (isolates read them within seconds).
+    Changes,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Deliveries, Kind::Events, Kind::Sessions, Kind::Idempotency, Kind::Nonces];
+    pub const ALL: [Kind; 6] =
+        [Kind::Deliveries, Kind::Events, Kind::Sessions, Kind::Idempotency, Kind::Nonces, Kind::Changes];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +39,7 @@ impl Kind {
             Kind::Sessions => "participant_sessions",
             Kind::Idempotency => "idempotency",
             Kind::Nonces => "vendor_nonces",
+            Kind::Changes => "changes",
         }
     }
 
@@ -66,6 +70,10 @@ impl Kind {
             Kind::Nonces => {
                 "DELETE FROM vendor_nonces WHERE rowid IN (SELECT rowid FROM vendor_nonces \
                  WHERE seen_at_ms < ?1 ORDER BY seen_at_ms LIMIT ?2)"
+            }
+            Kind::Changes => {
+                "DELETE FROM changes WHERE rowid IN (SELECT rowid FROM changes \
+                 WHERE created_at_ms < ?1 ORDER BY created_at_ms LIMIT ?2)"
             }
         }
     }

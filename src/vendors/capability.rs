@@ -11,10 +11,13 @@ pub enum Capability {
     RecordingStop,
     ParticipantList,
     ParticipantKick,
+    /// Refusing an identity tokens (every vendor, as rtcgate mints every token), plus the
+    /// vendor's own ban rule where it has one.
+    ParticipantBan,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::RoomCreate,
         Capability::RoomGet,
         Capability::RoomList,
@@ -24,6 +27,7 @@ impl Capability {
         Capability::RecordingStop,
         Capability::ParticipantList,
         Capability::ParticipantKick,
+        Capability::ParticipantBan,
     ];
 
     pub fn id(self) -> &'static str {
@@ -37,6 +41,7 @@ impl Capability {
             Capability::RecordingStop => "rtc.recording.stop",
             Capability::ParticipantList => "rtc.participant.list",
             Capability::ParticipantKick => "rtc.participant.kick",
+            Capability::ParticipantBan => "rtc.participant.ban",
         }
     }
 

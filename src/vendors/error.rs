@@ -21,6 +21,9 @@ pub enum VendorFailure {
     NotFound,
     /// The vendor refused the request as invalid or in the wrong state.
     Rejected,
+    /// The vendor offers this, but not to this app until the vendor enables it (ZEGO's
+    /// forbid rules: `Code 9`); `what` says what, for the client.
+    NotEnabled { what: &'static str },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -106,6 +109,9 @@ impl VendorError {
             }
             VendorFailure::NotFound => ApiError::new(ErrorCode::RoomNotFound, format!("{v} does not know it")),
             VendorFailure::Rejected => ApiError::new(ErrorCode::VendorRejected, format!("{v} rejected the request")),
+            VendorFailure::NotEnabled { what } => {
+                ApiError::new(ErrorCode::UnsupportedByVendor, format!("{what} are not enabled for this {v} app"))
+            }
         };
         let mut err = err.with_detail("vendor", v).with_cause(format!("{v}: {:?}: {}", self.failure, self.summary));
         if let Some(id) = &self.vendor_request_id {

@@ -86,6 +86,16 @@ pub struct ParticipantRef {
     pub uid: Option<u32>,
 }
 
+/// A vendor's own ban rule, as set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BanRule {
+    /// The vendor's handle for it (Agora's rule id; ZEGO's rule type, as ZEGO names a rule by
+    /// its room and user).
+    pub id: String,
+    /// When the vendor lets it lapse.
+    pub lapses_at_ms: u64,
+}
+
 /// What a join token grants. Vendors refuse grants they cannot enforce.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinGrant {
@@ -168,6 +178,44 @@ pub trait Vendor {
 
     /// Removes one participant; `VendorFailure::NotFound` when they are not in the room.
     async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError>;
+
+    /// Removes a participant being banned: like `kick`, and where the vendor can, it also
+    /// refuses the tokens minted before `banned_at_s` (LiveKit's `revoke_token_ts`).
+    async fn kick_banned(
+        &self,
+        rt: &Runtime,
+        room_id: &str,
+        who: &ParticipantRef,
+        _banned_at_s: u64,
+    ) -> Result<(), VendorError> {
+        self.kick(rt, room_id, who).await
+    }
+
+    /// Sets the vendor's own rule keeping `who` out of `room_id` for `seconds` (capped by the
+    /// vendor, about a day), replacing `previous` (a rule id it returned before). `Ok(None)`:
+    /// this vendor has no such rule here (unsupported, or not enabled): the ban rests on the
+    /// tokens rtcgate refuses.
+    async fn set_ban_rule(
+        &self,
+        _rt: &Runtime,
+        _room_id: &str,
+        _who: &ParticipantRef,
+        _seconds: u64,
+        _previous: Option<&str>,
+    ) -> Result<Option<BanRule>, VendorError> {
+        Ok(None)
+    }
+
+    /// Removes a rule `set_ban_rule` set (a rule already gone is no failure).
+    async fn remove_ban_rule(
+        &self,
+        _rt: &Runtime,
+        _room_id: &str,
+        _who: &ParticipantRef,
+        _rule_id: &str,
+    ) -> Result<(), VendorError> {
+        Ok(())
+    }
 
     /// Whether `join_token` needs the participant's room-stable numeric uid (`JoinGrant::uid`)
     /// from the registry. Vendors that join by identity mint without waiting for the registry.

@@ -141,6 +141,7 @@ describe('per-project quotas', () => {
         webhooks: { limit: 1, used: 0 },
         recording_destinations: { limit: 1, used: 0 },
         concurrent_recordings: { limit: 1, used: 0 },
+        bans: { limit: 10000, used: 0 },
       },
     });
   });

@@ -31,6 +31,25 @@ pub const ZEGO: &[(&str, &str)] = &[
     ("ZEGO_API_BASE", "https://zego.test"),
 ];
 
+/// A LiveKit webhook request as the server sends it (signed with `LIVEKIT`'s secret), at `NOW_MS`.
+pub fn livekit_webhook(body: &str) -> ApiRequest {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let now_s = NOW_MS / 1000;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"iss": "APItestkey", "nbf": now_s, "iat": now_s, "exp": now_s + 300,
+                        "sha256": STANDARD.encode(Sha256::digest(body.as_bytes()))});
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let mut mac = Hmac::<Sha256>::new_from_slice(LIVEKIT[2].1.as_bytes()).unwrap();
+    mac.update(format!("{header}.{payload}").as_bytes());
+    let token = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let mut req = ApiRequest::new("POST", "/v1/vendor-events/livekit").with_header("authorization", &token);
+    req.body = body.as_bytes().to_vec();
+    req
+}
+
 pub struct TestApp {
     pub app: Rc<App>,
     pub native: NativeRuntime,

@@ -9,6 +9,7 @@ use crate::api::{Ctx, Reply};
 use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
+use crate::resources::events::enforce::enforce_on_join;
 use crate::resources::events::ingest;
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::store::events as event_store;
@@ -100,8 +101,12 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // if this isolate does not (`ingest::redo_unfinished`).
     if let Some(incoming) = incoming {
         if let Some(stored) = ingest::store(ctx.rt, &incoming, now_ms).await? {
-            let rt = ctx.rt.clone();
+            let (rt, app) = (ctx.rt.clone(), ctx.app.clone());
             ctx.rt.after_response(async move {
+                // A banned identity that joined anyway (a token minted before its ban) goes first.
+                if let Err(e) = enforce_on_join(&app, &rt, &stored.event).await {
+                    crate::log::warn(&format!("removing a banned participant: {}", e.log_text()));
+                }
                 if let Err(e) = ingest::apply(&rt, &stored).await {
                     crate::log::warn(&format!("applying a vendor event (a redo will): {}", e.log_text()));
                 }

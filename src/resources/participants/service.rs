@@ -1,8 +1,9 @@
 //! Participant decisions: removing someone from a room.
 
-use crate::api::Ctx;
+use crate::api::{App, Ctx};
 use crate::domain::identity::Identity;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::runtime::Runtime;
 use crate::store::participants;
 use crate::store::rooms::Room;
 use crate::vendors::routing;
@@ -11,10 +12,26 @@ use crate::vendors::{ParticipantRef, Vendor, VendorFailure};
 /// Asks `vendor` to remove `identity` from `room`; `PARTICIPANT_NOT_FOUND` when the vendor
 /// does not have them.
 pub(crate) async fn kick_out(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, identity: &Identity) -> ApiResult<()> {
-    let uid = participants::find(ctx.rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
+    kick_from(ctx.app, ctx.rt, room, vendor, identity, None).await
+}
+
+/// `kick_out` outside a request (work after a response: a banned identity's join), or for a
+/// ban (`banned_at_s`: the vendor also refuses tokens minted before it, where it can).
+pub(crate) async fn kick_from(
+    app: &App,
+    rt: &Runtime,
+    room: &Room,
+    vendor: &dyn Vendor,
+    identity: &Identity,
+    banned_at_s: Option<u64>,
+) -> ApiResult<()> {
+    let uid = participants::find(rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
     let who = ParticipantRef { identity: identity.to_string(), uid };
-    let result =
-        routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), vendor.kick(ctx.rt, &room.id, &who).await).await;
+    let answer = match banned_at_s {
+        Some(at) => vendor.kick_banned(rt, &room.id, &who, at).await,
+        None => vendor.kick(rt, &room.id, &who).await,
+    };
+    let result = routing::observe(&app.vendors, rt, vendor.name(), answer).await;
     match result {
         Ok(()) => Ok(()),
         Err(e) if e.failure == VendorFailure::NotFound => {

@@ -12,6 +12,7 @@ use crate::api::body::Body;
 use crate::api::{Ctx, Reply};
 use crate::domain::identity::Identity;
 use crate::error::ApiResult;
+use crate::resources::bans::service::refused;
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::resources::rooms::service::{vendor_of, MAX_NAME_CHARS};
 use crate::time::rfc3339;
@@ -37,6 +38,12 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let metadata = body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string());
     body.finish()?;
 
+    // Bans come from isolate memory (`api::revocation`): no round trip on the hot path. A
+    // project-wide ban is checked before the room is looked up (or created) for the token.
+    let bans = &ctx.app.cache.revocation;
+    if let Some(ban) = bans.ban_for(ctx.rt, ctx.project_id(), None, identity.as_str()).await? {
+        return Err(refused(&ban));
+    }
     let mut grant = JoinGrant {
         room_id: String::new(),
         identity,
@@ -50,6 +57,9 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         is_admin,
     };
     let (room, created) = RoomDirectory::of(ctx).for_token(&room_ref, pin.clone(), &grant).await?;
+    if let Some(ban) = bans.ban_for(ctx.rt, ctx.project_id(), Some(&room.id), grant.identity.as_str()).await? {
+        return Err(refused(&ban));
+    }
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
     vendor.check_grant(&grant)?;
     grant.room_id = room.id.clone();

@@ -11,6 +11,7 @@ mod config;
 mod identity;
 pub use identity::IDENTITY_RULE;
 mod join;
+pub mod moderation;
 mod recording;
 mod rest;
 pub mod token;
@@ -19,12 +20,13 @@ pub mod webhook;
 use async_trait::async_trait;
 
 use self::config::AgoraConfig;
+use self::moderation::Privilege;
 use self::recording::{Handle, Paths};
 use self::rest::{AgoraApi, ChannelUsers};
 use self::token::AgoraTokenBuilder;
 use super::{
-    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
-    VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, BanRule, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::{Identity, IdentityRule};
@@ -152,6 +154,7 @@ impl Vendor for Agora {
             | Capability::TokenIssue
             | Capability::ParticipantList
             | Capability::ParticipantKick
+            | Capability::ParticipantBan
             | Capability::RecordingStart
             | Capability::RecordingStop => true,
         }
@@ -261,6 +264,46 @@ impl Vendor for Agora {
             return Err(not_found("participant is not in the channel"));
         }
         self.kicking_rule(rt, room_id, Some(uid)).await
+    }
+
+    /// A `join_channel` kicking rule for the participant's room-stable uid in this channel (a
+    /// uid alone would ban it in every channel, where other rooms give it to other people).
+    async fn set_ban_rule(
+        &self,
+        rt: &Runtime,
+        room_id: &str,
+        who: &ParticipantRef,
+        seconds: u64,
+        previous: Option<&str>,
+    ) -> Result<Option<BanRule>, VendorError> {
+        let Some(uid) = who.uid else { return Ok(None) };
+        let request = moderation::create_rule_request(&self.api, room_id, uid, &[Privilege::JoinChannel], seconds);
+        let id = moderation::parse_rule_id(&transport::send(rt, NAME, request).await?)?;
+        let lapses_at_ms = rt.now_ms() + moderation::clamp_seconds(seconds) * 1000;
+        // The new rule holds before the old one goes, so there is no gap.
+        if let Some(old) = previous.filter(|old| *old != id.to_string()) {
+            if let Err(e) = self.remove_ban_rule(rt, room_id, who, old).await {
+                crate::log::warn(&format!("removing the replaced Agora kicking rule {old}: {}", e.summary));
+            }
+        }
+        Ok(Some(BanRule { id: id.to_string(), lapses_at_ms }))
+    }
+
+    async fn remove_ban_rule(
+        &self,
+        rt: &Runtime,
+        _room_id: &str,
+        _who: &ParticipantRef,
+        rule_id: &str,
+    ) -> Result<(), VendorError> {
+        let Ok(id) = rule_id.parse::<u64>() else { return Ok(()) };
+        let response = transport::send(rt, NAME, moderation::delete_rule_request(&self.api, id)).await?;
+        match moderation::parse_rule_id(&response) {
+            Ok(_) => Ok(()),
+            // A rule that lapsed or was removed already.
+            Err(_) if response.status == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {

@@ -92,6 +92,15 @@ impl AgoraApi {
         }
     }
 
+    /// A JSON request to `path` under the API base, with this account's credentials.
+    pub fn request(&self, method: &'static str, path: &str, body: Option<&Value>) -> OutboundRequest {
+        json_request(method, join_url(&self.base, path), self.headers(), body, self.timeout_ms)
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
     pub fn headers(&self) -> Vec<(String, String)> {
         vec![("authorization".into(), self.authorization.clone()), ("accept".into(), "application/json".into())]
     }
@@ -123,13 +132,13 @@ fn request_id(response: &OutboundResponse) -> Option<String> {
 }
 
 /// A 200 answer whose body is not what Agora documents.
-fn malformed(response: &OutboundResponse, what: &str) -> VendorError {
+pub(super) fn malformed(response: &OutboundResponse, what: &str) -> VendorError {
     VendorError::new(NAME, VendorFailure::ServerError, format!("unexpected answer: {what}"))
         .with_request_id(request_id(response))
 }
 
 /// The JSON body of a 200 answer, or the error that any other status means.
-fn success_body(response: &OutboundResponse) -> Result<Value, VendorError> {
+pub(super) fn success_body(response: &OutboundResponse) -> Result<Value, VendorError> {
     if response.status != 200 {
         return Err(error_from(response));
     }

@@ -113,6 +113,17 @@ impl Vendor for LiveKit {
         self.call(rt, Method::RemoveParticipant, room_id, &body).await.map(drop)
     }
 
+    async fn kick_banned(
+        &self,
+        rt: &Runtime,
+        room_id: &str,
+        who: &ParticipantRef,
+        banned_at_s: u64,
+    ) -> Result<(), VendorError> {
+        let body = rooms::remove_banned_participant_body(room_id, &who.identity, banned_at_s);
+        self.call(rt, Method::RemoveParticipant, room_id, &body).await.map(drop)
+    }
+
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, _entropy: &dyn Entropy) -> ApiResult<JoinToken> {
         join::issue(&self.client.signer, &self.client_url, grant, now_ms)
     }

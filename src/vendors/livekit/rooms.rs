@@ -70,6 +70,15 @@ pub fn remove_participant_body(room_id: &str, identity: &str) -> Value {
     json!({ "room": room_id, "identity": identity })
 }
 
+/// `RemoveParticipant` for a ban: `revoke_token_ts` (seconds) asks the server to refuse every
+/// token whose `nbf` is before it — the tokens minted before the ban, since rtcgate's carry
+/// `nbf` = issue time. LiveKit Cloud honours it; the open-source server ignores it (and
+/// rtcgate then removes a banned participant again when its join event arrives).
+/// livekit/protocol `protobufs/livekit_room.proto` (`RoomParticipantIdentity.revoke_token_ts`).
+pub fn remove_banned_participant_body(room_id: &str, identity: &str, banned_at_s: u64) -> Value {
+    json!({ "room": room_id, "identity": identity, "revoke_token_ts": banned_at_s })
+}
+
 /// `ParticipantInfo.Kind` values that are machinery, not members: egress recorders and
 /// agents. Left out of participant lists so the list agrees with `num_participants`,
 /// which LiveKit counts the same way.
@@ -170,6 +179,10 @@ mod tests {
         assert_eq!(delete_room_body("rm_1"), json!({"room": "rm_1"}));
         assert_eq!(list_participants_body("rm_1"), json!({"room": "rm_1"}));
         assert_eq!(remove_participant_body("rm_1", "alice"), json!({"room": "rm_1", "identity": "alice"}));
+        assert_eq!(
+            remove_banned_participant_body("rm_1", "alice", 1_700_000_000),
+            json!({"room": "rm_1", "identity": "alice", "revoke_token_ts": 1_700_000_000u64})
+        );
     }
 
     fn participant(identity: &str, name: &str, kind: Value, joined_at: &str, joined_at_ms: &str) -> Value {

@@ -197,7 +197,11 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
             }
             incoming.recording = Some(RecordingChange { vendor_recording_id: egress_id.to_owned(), status });
         }
-        EventType::RoomStarted | EventType::RoomFinished => {}
+        // The gateway's own events: no LiveKit event maps to them.
+        EventType::RoomStarted
+        | EventType::RoomFinished
+        | EventType::ParticipantBanned
+        | EventType::ParticipantUnbanned => {}
     }
     Ok(Some(incoming))
 }

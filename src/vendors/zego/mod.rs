@@ -11,6 +11,7 @@ mod config;
 mod identity;
 pub use identity::IDENTITY_RULE;
 mod join;
+pub mod moderation;
 mod recording;
 mod signing;
 pub mod token;
@@ -24,8 +25,8 @@ use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
 use super::{
-    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
-    VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, BanRule, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
@@ -53,7 +54,9 @@ pub fn setup(env: EnvVars<'_>) -> VendorEntry {
         Err(ZegoConfigError::AppIdZero) => return misconfigured(config::APP_ID_INVALID),
         Err(ZegoConfigError::SecretNot32Chars) => return misconfigured(config::SECRET_INVALID),
     };
-    let vendor = Zego { config, minter, timeout_ms: transport::timeout_from_env(env) };
+    // Forbid-user rules need enabling by ZEGO support, so they are used only when said so.
+    let forbid_rules = crate::config::setting(env, FORBID_RULES).is_some_and(|v| v == "1");
+    let vendor = Zego { config, minter, timeout_ms: transport::timeout_from_env(env), forbid_rules };
     entry(NAME, VendorState::Ready(Box::new(vendor)))
 }
 
@@ -65,7 +68,12 @@ pub struct Zego {
     config: ZegoConfig,
     minter: ZegoTokenMinter,
     timeout_ms: u64,
+    /// `ZEGO_FORBID_RULES=1`: the app has forbid-user rules enabled; a ban sets one.
+    forbid_rules: bool,
 }
+
+/// The setting that turns ZEGO forbid-user rules on for bans.
+pub const FORBID_RULES: &str = "ZEGO_FORBID_RULES";
 
 impl Zego {
     /// Sends one action, signed with a fresh nonce and the current time, and reads its `Code`.
@@ -257,6 +265,44 @@ impl Vendor for Zego {
             Outcome::UserAbsent => Err(answer.not_found(call.action, "the user is not in the room")),
             Outcome::RoomAbsent => Err(answer.not_found(call.action, "the room does not exist")),
         }
+    }
+
+    async fn set_ban_rule(
+        &self,
+        rt: &Runtime,
+        room_id: &str,
+        who: &ParticipantRef,
+        seconds: u64,
+        _previous: Option<&str>,
+    ) -> Result<Option<BanRule>, VendorError> {
+        if !self.forbid_rules {
+            return Ok(None);
+        }
+        // A rule of the same room and user is replaced by the new one: no removal needed.
+        let call = moderation::set_forbid_user_rule(room_id, &who.identity, seconds);
+        match self.call(rt, &call).await {
+            Ok(_) => Ok(Some(BanRule {
+                id: moderation::RULE_ROOM_USER.to_owned(),
+                lapses_at_ms: rt.now_ms() + moderation::clamp_seconds(seconds) * 1000,
+            })),
+            Err(e) if e.vendor_code.as_deref() == Some(moderation::CODE_NOT_ENABLED) => Err(VendorError {
+                failure: VendorFailure::NotEnabled { what: "forbid-user rules (ZEGO support enables them)" },
+                summary: format!("forbid-user rules are not enabled (code 9); unset {FORBID_RULES} until they are"),
+                ..e
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_ban_rule(
+        &self,
+        rt: &Runtime,
+        room_id: &str,
+        who: &ParticipantRef,
+        _rule_id: &str,
+    ) -> Result<(), VendorError> {
+        let call = moderation::del_forbid_user_rule(room_id, &who.identity);
+        self.call(rt, &call).await.map(drop)
     }
 
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {

@@ -38,6 +38,15 @@
 // without `[]`, a SignatureNonce that is not 16 hex characters (ZEGO's own example uses 14 digits),
 // an upper-case signature, a reused SignatureNonce, any method but GET, any path but `/`.
 //
+// Forbid-user rules (ZEGOCLOUD/docs_all core_products/real-time-voice-video/en/server/api-reference/
+// room/forbid-user-rule/{set,del}-forbid-user-rule.yaml): SetForbidUserRule {RuleType 1 IP | 2 RoomId |
+// 3 UserId | 4 RoomId+UserId, IP/RoomId/UserId as the type needs, DisabledPrivilege[] 1 login | 2
+// publish, EffectiveTime 1..86400 s} → Data.ExpireTime; a new rule of the same subject replaces the
+// old; DelForbidUserRule {RuleType, IP/RoomId/UserId}. Both answer Code 9 (no permission) unless the
+// app has them enabled (option `forbidRules: true`, as ZEGO support would). Stricter than ZEGO: an
+// EffectiveTime above 86400 (ZEGO caps it) and rule types 1-3 (rtcgate only bans a user in a room)
+// are violations. A forbidden user's login is refused by `seedUser` (it returns null).
+//
 // Cloud Recording's actions (StartRecord, StopRecord, DescribeRecordStatus: POST with a JSON body,
 // signed the same way) are served here too (zego-recording.mjs); ZEGO serves them from its own host.
 
@@ -75,6 +84,9 @@ const ACTIONS = {
   DescribeUsers: { RoomId: 'string', 'UserId[]': 'array' },
   KickoutUser: { RoomId: 'string', 'UserId[]': 'array', CustomReason: 'string' },
   CloseRoom: { RoomId: 'string', CustomReason: 'string', RoomCloseCallback: 'bool' },
+  // ---- forbid-user rules (bans) ----
+  SetForbidUserRule: { RuleType: 'int', IP: 'string', RoomId: 'string', UserId: 'string', 'DisabledPrivilege[]': 'array', EffectiveTime: 'int' },
+  DelForbidUserRule: { RuleType: 'int', IP: 'string', RoomId: 'string', UserId: 'string' },
 };
 
 const DEFAULT_CODES = {
@@ -104,6 +116,7 @@ export async function startZego(options = {}) {
     now = Date.now,
     maxSkewSec = 600,
     rejectNonceReuse = true,
+    forbidRules = false,
   } = options;
   if (appId === undefined || !serverSecret) throw new TypeError('startZego: appId and serverSecret are required');
   const codes = { ...DEFAULT_CODES, ...(options.codes ?? {}) };
@@ -118,6 +131,13 @@ export async function startZego(options = {}) {
   /** markers issued by DescribeUserList: marker → { RoomId, Mode, index } */
   const markers = new Map();
   const seenNonces = new Set();
+  /** Forbid-user rules: `${RoomId}\u0000${UserId}` → { RuleType, RoomId, UserId, privileges, expiresAt } */
+  const forbidden = new Map();
+  const ruleKey = (roomId, userId) => `${roomId}\u0000${userId}`;
+  const forbids = (roomId, userId, privilege) => {
+    const r = forbidden.get(ruleKey(roomId, userId));
+    return Boolean(r) && r.expiresAt > now() && r.privileges.includes(privilege);
+  };
   let pageCap = Infinity;
   const recording = zegoCloudRecording();
 
@@ -326,6 +346,35 @@ export async function startZego(options = {}) {
           },
         };
       }
+      // ---- forbid-user rules (bans) ----
+      case 'SetForbidUserRule':
+      case 'DelForbidUserRule': {
+        // Not enabled for this app: a legitimate answer, not a breach of the rules.
+        if (!forbidRules) return { op, exec: () => envelope(9, 'no permission') };
+        if (p.RuleType !== 4) return { op, ...violation(2, 'input parameter error', `RuleType ${p.RuleType}: rtcgate bans a user in a room (4) only`) };
+        if (p.IP !== undefined) return { op, ...violation(2, 'input parameter error', 'IP given for RuleType 4') };
+        const bad = roomIdOk(p.RoomId);
+        if (bad) return { op, ...bad };
+        if (!p.UserId) return { op, ...violation(2, 'input parameter error', 'UserId is required for RuleType 4') };
+        const key = ruleKey(p.RoomId, p.UserId);
+        if (Action === 'DelForbidUserRule') {
+          return { op, exec: () => { forbidden.delete(key); return envelope(0, 'success'); } };
+        }
+        const privileges = (p['DisabledPrivilege[]'] ?? []).map(Number);
+        if (privileges.length === 0 || privileges.some((x) => x !== 1 && x !== 2)) {
+          return { op, ...violation(2, 'input parameter error', `DisabledPrivilege[] ${JSON.stringify(p['DisabledPrivilege[]'])} (1 login, 2 publish)`) };
+        }
+        const seconds = p.EffectiveTime ?? 21600;
+        if (seconds < 1 || seconds > 86400) return { op, ...violation(2, 'input parameter error', `EffectiveTime ${seconds} outside 1..86400 (ZEGO caps it)`) };
+        return {
+          op,
+          exec: () => {
+            const expiresAt = now() + seconds * 1000;
+            forbidden.set(key, { RuleType: 4, RoomId: p.RoomId, UserId: p.UserId, privileges, seconds, expiresAt });
+            return envelope(0, 'success', { ExpireTime: Math.floor(expiresAt / 1000) });
+          },
+        };
+      }
       default:
         return { op, ...violation(100000007, 'unsupported Action') };
     }
@@ -343,6 +392,7 @@ export async function startZego(options = {}) {
       closedRooms.length = 0;
       markers.clear();
       seenNonces.clear();
+      forbidden.clear();
       pageCap = Infinity;
       recording.clear();
       Object.assign(codes, DEFAULT_CODES, options.codes ?? {});
@@ -369,6 +419,7 @@ export async function startZego(options = {}) {
      */
     seedUser(roomId, user = {}) {
       if (!user.UserId) throw new TypeError('seedUser: UserId is required');
+      if (!user.force && forbids(roomId, user.UserId, 1)) return null; // a forbid-user rule refuses the login
       let room = rooms.get(roomId);
       if (!room) {
         room = new Map();
@@ -390,6 +441,10 @@ export async function startZego(options = {}) {
       const ok = room.delete(userId);
       if (room.size === 0) rooms.delete(roomId);
       return ok;
+    },
+    /** Live forbid-user rules (bans): [{ RuleType, RoomId, UserId, privileges, seconds, expiresAt }]. */
+    forbidRules() {
+      return [...forbidden.values()].filter((r) => r.expiresAt > now());
     },
     usersIn(roomId) {
       return [...(rooms.get(roomId)?.keys() ?? [])];
