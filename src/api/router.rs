@@ -19,6 +19,8 @@ pub enum Route {
     TokenIssue,
     ParticipantList,
     ParticipantKick,
+    ParticipantMute,
+    ParticipantUpdate,
     RecordingStart,
     RecordingStop,
     RecordingGet,
@@ -56,6 +58,8 @@ impl Route {
                 | RoomCreate
                 | TokenIssue
                 | ParticipantKick
+                | ParticipantMute
+                | ParticipantUpdate
                 | RecordingStart
                 | RecordingStop
                 | VendorEvents
@@ -104,6 +108,8 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/token/issue", Route::TokenIssue),
     (Method::Get, "/v1/rtc/participant/list/{}", Route::ParticipantList),
     (Method::Post, "/v1/rtc/participant/kick/{}", Route::ParticipantKick),
+    (Method::Post, "/v1/rtc/participant/mute/{}", Route::ParticipantMute),
+    (Method::Post, "/v1/rtc/participant/update/{}", Route::ParticipantUpdate),
     (Method::Post, "/v1/rtc/recording/start", Route::RecordingStart),
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),

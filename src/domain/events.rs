@@ -22,10 +22,13 @@ pub enum EventType {
     RecordingStarted,
     RecordingUpdated,
     RecordingEnded,
+    /// A moderator muted a participant's media (rtcgate's own event: no vendor sends it).
+    ParticipantMuted,
+    ParticipantUnmuted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::RoomStarted,
         EventType::RoomFinished,
         EventType::ParticipantJoined,
@@ -35,6 +38,8 @@ impl EventType {
         EventType::RecordingStarted,
         EventType::RecordingUpdated,
         EventType::RecordingEnded,
+        EventType::ParticipantMuted,
+        EventType::ParticipantUnmuted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +53,8 @@ impl EventType {
             EventType::RecordingStarted => "recording.started",
             EventType::RecordingUpdated => "recording.updated",
             EventType::RecordingEnded => "recording.ended",
+            EventType::ParticipantMuted => "participant.muted",
+            EventType::ParticipantUnmuted => "participant.unmuted",
         }
     }
 

@@ -11,10 +11,13 @@ pub enum Capability {
     RecordingStop,
     ParticipantList,
     ParticipantKick,
+    ParticipantMuteSoft,
+    ParticipantMuteHard,
+    ParticipantUpdate,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 12] = [
         Capability::RoomCreate,
         Capability::RoomGet,
         Capability::RoomList,
@@ -24,6 +27,9 @@ impl Capability {
         Capability::RecordingStop,
         Capability::ParticipantList,
         Capability::ParticipantKick,
+        Capability::ParticipantMuteSoft,
+        Capability::ParticipantMuteHard,
+        Capability::ParticipantUpdate,
     ];
 
     pub fn id(self) -> &'static str {
@@ -37,6 +43,9 @@ impl Capability {
             Capability::RecordingStop => "rtc.recording.stop",
             Capability::ParticipantList => "rtc.participant.list",
             Capability::ParticipantKick => "rtc.participant.kick",
+            Capability::ParticipantMuteSoft => "rtc.participant.mute.soft",
+            Capability::ParticipantMuteHard => "rtc.participant.mute.hard",
+            Capability::ParticipantUpdate => "rtc.participant.update",
         }
     }
 

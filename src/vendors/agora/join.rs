@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::token::{AgoraTokenBuilder, RtcPrivileges};
 use super::NAME;
+use crate::domain::moderation::Media;
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::Entropy;
 use crate::vendors::{grant_not_supported, JoinGrant, JoinToken};
@@ -58,8 +59,13 @@ pub fn join_token(
     }
     let issue_ts = u32::try_from(now_ms / 1000).map_err(|_| ApiError::internal("clock beyond 2106"))?;
 
-    let privileges =
-        RtcPrivileges { publish_audio_video: grant.can_publish, publish_data: grant.effective_publish_data() };
+    // A hard-muted medium loses its publish privilege. Agora enforces publish privileges only
+    // where the project has co-host authentication on; its kicking rules enforce them anyway.
+    let privileges = RtcPrivileges {
+        publish_audio: grant.can_publish && !grant.blocked_media.contains(Media::Audio),
+        publish_video: grant.can_publish && !grant.blocked_media.contains(Media::Video),
+        publish_data: grant.effective_publish_data(),
+    };
     let token = tokens.rtc_token(&grant.room_id, grant.uid, privileges, issue_ts, salt(entropy), grant.ttl_s);
     Ok(JoinToken {
         token,

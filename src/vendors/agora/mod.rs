@@ -85,6 +85,7 @@ impl Agora {
             can_subscribe: true,
             can_publish_data: Some(false),
             is_admin: false,
+            blocked_media: Default::default(),
         };
         Identity::parse(format!("recorder-{uid}"))
             .and_then(|identity| {
@@ -153,7 +154,12 @@ impl Vendor for Agora {
             | Capability::ParticipantList
             | Capability::ParticipantKick
             | Capability::RecordingStart
-            | Capability::RecordingStop => true,
+            | Capability::RecordingStop
+            | Capability::ParticipantMuteHard
+            | Capability::ParticipantUpdate => true,
+            // No server-side soft mute (Agora points to app signaling for that:
+            // https://github.com/AgoraIO/Basic-Video-Call/issues/214).
+            Capability::ParticipantMuteSoft => false,
         }
     }
 

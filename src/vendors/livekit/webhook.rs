@@ -197,7 +197,11 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
             }
             incoming.recording = Some(RecordingChange { vendor_recording_id: egress_id.to_owned(), status });
         }
-        EventType::RoomStarted | EventType::RoomFinished => {}
+        // rtcgate's own events, which no LiveKit event name maps to.
+        EventType::RoomStarted
+        | EventType::RoomFinished
+        | EventType::ParticipantMuted
+        | EventType::ParticipantUnmuted => {}
     }
     Ok(Some(incoming))
 }

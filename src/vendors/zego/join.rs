@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::token::{iv_from_random, strict_room_payload, ZegoTokenMinter};
 use super::{identity, NAME};
+use crate::domain::moderation::Media;
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::Entropy;
 use crate::vendors::{grant_not_supported, JoinGrant, JoinToken};
@@ -33,6 +34,13 @@ pub fn refuse_unenforceable(grant: &JoinGrant) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether the token grants publishing (privilege "2"): not when audio and video are both
+/// hard-muted (ZEGO streams carry audio and video; a screen share is a video stream, so a
+/// mute of one medium alone is enforced by forbid-stream rules, not by the token).
+pub fn publishes(grant: &JoinGrant) -> bool {
+    grant.can_publish && !(grant.blocked_media.contains(Media::Audio) && grant.blocked_media.contains(Media::Video))
+}
+
 /// Mints the token: `user_id` = identity, the strict room payload, `ctime` = now, a random
 /// i32 nonce and a random IV. `expires_at_ms` is the token's own expiry, `(ctime + ttl)` s.
 pub fn mint(
@@ -54,7 +62,7 @@ pub fn mint(
     entropy.fill(&mut iv_bytes);
     let token = minter.token04(
         grant.identity.as_str(),
-        &strict_room_payload(&grant.room_id, grant.can_publish),
+        &strict_room_payload(&grant.room_id, publishes(grant)),
         ctime_s as i64,
         i64::from(grant.ttl_s),
         i32::from_le_bytes(nonce),

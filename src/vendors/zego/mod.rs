@@ -118,9 +118,10 @@ impl Vendor for Zego {
         NAME
     }
 
-    fn supports(&self, _capability: Capability) -> bool {
-        // RoomCreate needs no call and RoomList reads rtcgate's records.
-        true
+    fn supports(&self, capability: Capability) -> bool {
+        // RoomCreate needs no call and RoomList reads rtcgate's records. ZEGO's server API
+        // has no soft mute: its forbid rules block publishing outright.
+        capability != Capability::ParticipantMuteSoft
     }
 
     fn room_create_calls_vendor(&self) -> bool {
