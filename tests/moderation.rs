@@ -1,0 +1,366 @@
+//! Participant moderation through the API: `participant/mute` (soft and hard) and
+//! `participant/update`, the exact vendor calls each makes, the stored state folded into the
+//! tokens issued afterwards (decoded per vendor), and the refusals.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rtcgate::native::json_response;
+use serde_json::{json, Value};
+use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
+
+fn jwt_claims(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn issue(t: &TestApp, key: &str, body: Value) -> Reply {
+    t.call("POST", "/v1/rtc/token/issue", Some(body), Some(key))
+}
+
+fn mute(t: &TestApp, key: &str, room: &str, body: Value) -> Reply {
+    t.call("POST", &format!("/v1/rtc/participant/mute/{room}"), Some(body), Some(key))
+}
+
+fn update(t: &TestApp, key: &str, room: &str, body: Value) -> Reply {
+    t.call("POST", &format!("/v1/rtc/participant/update/{room}"), Some(body), Some(key))
+}
+
+/// What a LiveKit server holds of one participant, answering GetParticipant, UpdateParticipant
+/// (which replaces the whole permission, as the server does) and MutePublishedTrack.
+struct FakeLiveKit {
+    permission: Rc<RefCell<Value>>,
+}
+
+impl FakeLiveKit {
+    fn install(t: &TestApp, present: bool) -> FakeLiveKit {
+        let permission = Rc::new(RefCell::new(json!({
+            "can_subscribe": true, "can_publish": true, "can_publish_data": true, "hidden": false,
+            "can_update_metadata": false,
+        })));
+        let held = permission.clone();
+        t.native.http.respond_with(move |req| {
+            let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+            if !present && !req.url.ends_with("/CreateRoom") {
+                return json_response(404, &json!({"code": "not_found", "msg": "participant not found"}));
+            }
+            if req.url.ends_with("/GetParticipant") {
+                json_response(
+                    200,
+                    &json!({"identity": body["identity"], "permission": held.borrow().clone(), "tracks": [
+                        {"sid": "TR_mic", "type": "AUDIO", "source": "MICROPHONE"},
+                        {"sid": "TR_cam", "type": "VIDEO", "source": "CAMERA"},
+                    ]}),
+                )
+            } else if req.url.ends_with("/UpdateParticipant") {
+                *held.borrow_mut() = body["permission"].clone();
+                json_response(200, &json!({"identity": body["identity"], "permission": body["permission"]}))
+            } else if req.url.ends_with("/MutePublishedTrack") {
+                if body["muted"] == false {
+                    return json_response(
+                        412,
+                        &json!({"code": "failed_precondition", "msg": "remote unmute not enabled"}),
+                    );
+                }
+                json_response(200, &json!({"track": {"sid": body["track_sid"], "muted": true}}))
+            } else {
+                json_response(200, &json!({"sid": "RM_1", "name": body["name"], "creation_time": "1700000000"}))
+            }
+        });
+        FakeLiveKit { permission }
+    }
+}
+
+/// The (method, body) of every vendor call since the last `clear`.
+fn livekit_calls(t: &TestApp) -> Vec<(String, Value)> {
+    t.native
+        .http
+        .sent()
+        .into_iter()
+        .map(|e| (e.request.url.rsplit('/').next().unwrap().to_owned(), e.json.unwrap_or(Value::Null)))
+        .collect()
+}
+
+#[test]
+fn a_livekit_hard_mute_rewrites_the_whole_permission_and_keeps_subscribing() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    let fake = FakeLiveKit::install(&t, true);
+    t.native.http.clear();
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["muted"], json!({"audio": "hard", "video": null, "screen": null}));
+    assert_eq!((r.json["present"].as_bool(), r.json["expires_at"].clone()), (Some(true), Value::Null));
+    let calls = livekit_calls(&t);
+    assert_eq!(calls[0], ("GetParticipant".to_owned(), json!({"room": room, "identity": "alice"})));
+    assert_eq!(
+        calls[1],
+        (
+            "UpdateParticipant".to_owned(),
+            json!({"room": room, "identity": "alice", "permission": {
+                "can_subscribe": true, "can_publish": true, "can_publish_data": true, "hidden": false,
+                "can_update_metadata": false,
+                "can_publish_sources": ["CAMERA", "SCREEN_SHARE", "SCREEN_SHARE_AUDIO"]}})
+        )
+    );
+    assert_eq!(calls.len(), 2);
+
+    // Every medium: publishing off, subscribing untouched.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["video", "screen"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let p = fake.permission.borrow().clone();
+    assert_eq!((p["can_publish"].clone(), p["can_subscribe"].clone()), (json!(false), json!(true)));
+
+    // Lifting audio gives publishing back, microphone only.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": false}));
+    assert_eq!(r.json["muted"], json!({"audio": null, "video": "hard", "screen": "hard"}), "{}", r.json);
+    let p = fake.permission.borrow().clone();
+    assert_eq!((p["can_publish"].clone(), p["can_publish_sources"].clone()), (json!(true), json!(["MICROPHONE"])));
+}
+
+#[test]
+fn a_hard_mute_is_folded_into_every_later_token_and_survives_a_rejoin() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    let before = issue(&t, &key, json!({"room": room, "identity": "alice"}));
+    assert!(jwt_claims(before.json["token"].as_str().unwrap())["video"].get("canPublishSources").is_none());
+    FakeLiveKit::install(&t, false);
+    // Not in the room: nothing to change at LiveKit now, the state is stored all the same.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true, "duration_s": 600}));
+    assert_eq!((r.status, r.json["present"].as_bool()), (200, Some(false)), "{}", r.json);
+    assert_eq!(r.json["expires_at"], "2023-11-14T22:23:20Z");
+    let v = &jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
+        ["video"];
+    assert_eq!(v["canPublishSources"], json!(["camera", "screen_share", "screen_share_audio"]));
+    assert_eq!((v["canPublish"].as_bool(), v["canSubscribe"].as_bool()), (Some(true), Some(true)));
+    // Someone else is not muted.
+    let bob = jwt_claims(issue(&t, &key, json!({"room": room, "identity": "bob"})).json["token"].as_str().unwrap());
+    assert!(bob["video"].get("canPublishSources").is_none());
+
+    // Everything muted: no publishing at all, data still as asked.
+    mute(&t, &key, &room, json!({"identity": "alice", "media": ["video", "screen"], "muted": true}));
+    let v = &jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
+        ["video"];
+    assert_eq!((v["canPublish"].as_bool(), v["canPublishData"].as_bool()), (Some(false), Some(true)));
+    assert!(v.get("canPublishSources").is_none());
+
+    // The audio mute's duration was replaced by the later mute's (until lifted).
+    t.native.clock.advance_ms(601_000);
+    let v = &jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
+        ["video"];
+    assert_eq!(v["canPublish"].as_bool(), Some(false));
+}
+
+#[test]
+fn a_timed_mute_ends_by_itself() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, false);
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true, "duration_s": 60}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let token = |t: &TestApp| {
+        jwt_claims(issue(t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
+    };
+    assert_eq!(token(&t)["video"]["canPublishSources"], json!(["camera", "screen_share", "screen_share_audio"]));
+    t.native.clock.advance_ms(60_000);
+    assert!(token(&t)["video"].get("canPublishSources").is_none(), "expired at its end");
+}
+
+#[test]
+fn another_isolate_folds_a_mute_in_once_its_room_entry_is_read_again() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    // A second isolate of the same Worker: its own memory, the same database.
+    let other = support::app_with(&[LIVEKIT]);
+    let token_from = |app: &Rc<rtcgate::app::App>| {
+        let req = rtcgate::http::ApiRequest::new("POST", "/v1/rtc/token/issue")
+            .with_json(&json!({"room": room, "identity": "alice"}))
+            .with_header("authorization", &format!("Bearer {key}"));
+        let response = rtcgate::native::block_on(app.handle(&t.native.runtime, req));
+        jwt_claims(response.json_body()["token"].as_str().unwrap())["video"]["canPublishSources"].clone()
+    };
+    assert_eq!(token_from(&other), Value::Null, "the other isolate now holds the room");
+    FakeLiveKit::install(&t, false);
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["video"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let muted = json!(["microphone", "screen_share", "screen_share_audio"]);
+    // The isolate that muted forgot its room entry: its next token folds the mute in.
+    assert_eq!(token_from(&t.app), muted);
+    // The other one serves from its entry until that is read again: the staleness window.
+    assert_eq!(token_from(&other), Value::Null, "within the window the old entry still serves");
+    // Used once 30 s old, the entry is re-read after that response; the next token has it.
+    t.native.clock.advance_ms(rtcgate::store::room_cache::ROOM_REFRESH_AFTER_MS);
+    assert_eq!(token_from(&other), Value::Null);
+    assert_eq!(token_from(&other), muted);
+}
+
+#[test]
+fn a_warm_token_still_makes_no_round_trip_with_moderation_stored() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, false);
+    mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
+    let first = issue(&t, &key, json!({"room": room, "identity": "alice"}));
+    assert_eq!(first.status, 200);
+    let start = t.native.round_trips();
+    let again = issue(&t, &key, json!({"room": room, "identity": "alice"}));
+    let end = t.native.round_trips();
+    assert_eq!((end.d1_total() - start.d1_total(), end.kv - start.kv, end.http - start.http), (0, 0, 0));
+    let v = &jwt_claims(again.json["token"].as_str().unwrap())["video"];
+    assert_eq!(v["canPublishSources"], json!(["camera", "screen_share", "screen_share_audio"]));
+}
+
+#[test]
+fn a_livekit_soft_mute_mutes_each_matching_track() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, true);
+    t.native.http.clear();
+    let r = mute(
+        &t,
+        &key,
+        &room,
+        json!({"identity": "alice", "media": ["audio", "screen"], "muted": true, "mode": "soft"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["muted"], json!({"audio": "soft", "video": null, "screen": "soft"}));
+    assert_eq!(
+        livekit_calls(&t),
+        [
+            ("GetParticipant".to_owned(), json!({"room": room, "identity": "alice"})),
+            (
+                "MutePublishedTrack".to_owned(),
+                json!({"room": room, "identity": "alice", "track_sid": "TR_mic", "muted": true})
+            ),
+        ]
+    );
+    // A soft mute is not stored: the next token is unchanged.
+    let c = jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap());
+    assert!(c["video"].get("canPublishSources").is_none());
+    // The server refuses remote unmutes unless configured to allow them.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": false, "mode": "soft"}));
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["field"].as_str()),
+        (422, "UNSUPPORTED_BY_VENDOR", Some("muted")),
+        "{}",
+        r.json
+    );
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("enable_remote_unmute"));
+}
+
+#[test]
+fn a_soft_mute_of_someone_absent_is_not_found() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, false);
+    let r = mute(&t, &key, &room, json!({"identity": "ghost", "media": ["audio"], "muted": true, "mode": "soft"}));
+    assert_eq!((r.status, r.code()), (404, "PARTICIPANT_NOT_FOUND"), "{}", r.json);
+}
+
+#[test]
+fn mute_requests_are_checked_field_by_field() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    let cases = [
+        (json!({"identity": "a", "muted": true}), "media"),
+        (json!({"identity": "a", "media": [], "muted": true}), "media"),
+        (json!({"identity": "a", "media": ["audio", "audio"], "muted": true}), "media"),
+        (json!({"identity": "a", "media": ["mic"], "muted": true}), "media"),
+        (json!({"identity": "a", "media": ["audio"]}), "muted"),
+        (json!({"identity": "a", "media": ["audio"], "muted": true, "mode": "loud"}), "mode"),
+        (json!({"identity": "a", "media": ["audio"], "muted": true, "mode": "soft", "duration_s": 5}), "duration_s"),
+        (json!({"identity": "a", "media": ["audio"], "muted": false, "duration_s": 5}), "duration_s"),
+        (json!({"identity": "a", "media": ["audio"], "muted": true, "duration_s": 30 * 86_400 + 1}), "duration_s"),
+    ];
+    for (body, field) in cases {
+        let r = mute(&t, &key, &room, body.clone());
+        assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.json);
+    }
+    let r = update(&t, &key, &room, json!({"identity": "a"}));
+    assert_eq!(r.status, 400, "{}", r.json);
+}
+
+#[test]
+fn a_livekit_update_changes_permissions_and_later_tokens() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, true);
+    t.native.http.clear();
+    let r = update(
+        &t,
+        &key,
+        &room,
+        json!({"identity": "alice", "can_subscribe": false, "display_name": "Al", "metadata": {"role": "guest"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["permissions"], json!({"can_publish": null, "can_subscribe": false, "can_publish_data": null}));
+    let calls = livekit_calls(&t);
+    assert_eq!(
+        calls[1],
+        (
+            "UpdateParticipant".to_owned(),
+            json!({"room": room, "identity": "alice", "name": "Al", "metadata": "{\"role\":\"guest\"}",
+                   "permission": {"can_subscribe": false, "can_publish": true, "can_publish_data": true,
+                                  "hidden": false, "can_update_metadata": false}})
+        )
+    );
+    let v = &jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
+        ["video"];
+    assert_eq!((v["canSubscribe"].as_bool(), v["canPublish"].as_bool()), (Some(false), Some(true)));
+    // Lifted: later tokens grant what they ask again.
+    update(&t, &key, &room, json!({"identity": "alice", "can_subscribe": true}));
+    let v = &jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
+        ["video"];
+    assert_eq!(v["canSubscribe"].as_bool(), Some(true));
+}
+
+#[test]
+fn mutes_reach_the_event_stream() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, false);
+    mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio", "video"], "muted": true}));
+    mute(&t, &key, &room, json!({"identity": "alice", "media": ["video"], "muted": false}));
+    let list = t.call("GET", &format!("/v1/rtc/event/list?room={room}"), None, Some(&key));
+    assert_eq!(list.status, 200, "{}", list.json);
+    let items = list.json["items"].as_array().unwrap();
+    let seen: Vec<(&str, &str, Value)> = items
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["identity"].as_str().unwrap_or(""), e["data"]["media"].clone()))
+        .collect();
+    assert!(seen.contains(&("participant.muted", "alice", json!(["audio", "video"]))), "{seen:?}");
+    assert!(seen.contains(&("participant.unmuted", "alice", json!(["video"]))), "{seen:?}");
+}
+
+#[test]
+fn vendors_without_a_soft_mute_refuse_it() {
+    for vendor in [AGORA, ZEGO] {
+        let t = TestApp::new(&[vendor]);
+        let key = t.project_key();
+        let issued = issue(&t, &key, json!({"room": "r", "identity": "alice"}));
+        let room = issued.json["room"].as_str().unwrap().to_owned();
+        t.native.http.clear();
+        let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true, "mode": "soft"}));
+        assert_eq!((r.status, r.code()), (422, "UNSUPPORTED_BY_VENDOR"), "{}", r.json);
+        assert!(t.native.http.sent().is_empty(), "never upgraded to a hard mute");
+        let d = t.call("GET", "/v1/discovery/rtc.participant.mute.soft", None, Some(&key));
+        let status = d.json["vendors"].as_array().unwrap().iter().find(|v| v["status"] != "unconfigured").unwrap()
+            ["status"]
+            .clone();
+        assert_eq!(status, "unsupported");
+    }
+}
