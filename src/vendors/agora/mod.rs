@@ -408,8 +408,9 @@ mod tests {
     #[test]
     fn every_capability_including_recording() {
         let v = vendor();
+        // Every capability but a soft mute, which the vendor has no server API for.
         for cap in Capability::ALL {
-            assert!(v.supports(cap), "{}", cap.id());
+            assert_eq!(v.supports(cap), cap != Capability::ParticipantMuteSoft, "{}", cap.id());
         }
         assert!(v.recorder_needs_uid() && v.recovers_lost_starts());
         assert!(v.check_recording(&recording_spec()).is_ok());

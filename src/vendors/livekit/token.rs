@@ -381,6 +381,7 @@ mod tests {
                 can_subscribe: grant["canSubscribe"].as_bool().unwrap(),
                 can_publish_data: grant["canPublishData"].as_bool().unwrap(),
                 room_admin: grant["roomAdmin"].as_bool().unwrap_or(false),
+                can_publish_sources: None,
             };
             let ours = signer.join_token(&jc, now);
             let (header, payload) = parts(&ours);
