@@ -95,7 +95,7 @@ fn a_livekit_hard_mute_rewrites_the_whole_permission_and_keeps_subscribing() {
     let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["muted"], json!({"audio": "hard", "video": null, "screen": null}));
-    assert_eq!((r.json["present"].as_bool(), r.json["expires_at"].clone()), (Some(true), Value::Null));
+    assert_eq!((r.json["applied"].as_bool(), r.json["expires_at"].clone()), (Some(true), Value::Null));
     let calls = livekit_calls(&t);
     assert_eq!(calls[0], ("GetParticipant".to_owned(), json!({"room": room, "identity": "alice"})));
     assert_eq!(
@@ -133,7 +133,7 @@ fn a_hard_mute_is_folded_into_every_later_token_and_survives_a_rejoin() {
     FakeLiveKit::install(&t, false);
     // Not in the room: nothing to change at LiveKit now, the state is stored all the same.
     let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true, "duration_s": 600}));
-    assert_eq!((r.status, r.json["present"].as_bool()), (200, Some(false)), "{}", r.json);
+    assert_eq!((r.status, r.json["applied"].as_bool()), (200, Some(false)), "{}", r.json);
     assert_eq!(r.json["expires_at"], "2023-11-14T22:23:20Z");
     let v = &jwt_claims(issue(&t, &key, json!({"room": room, "identity": "alice"})).json["token"].as_str().unwrap())
         ["video"];

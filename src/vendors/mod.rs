@@ -198,9 +198,10 @@ pub struct ModerationChange<'a> {
 /// What `enforce_moderation` did at the vendor.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Enforced {
-    /// Whether the participant was in the room (LiveKit can only change someone present; the
-    /// stored state still reaches their next token).
-    pub present: bool,
+    /// Whether the change reached the vendor now: LiveKit changed the participant in the room
+    /// (someone absent cannot be changed there), Agora or ZEGO set or lifted a rule. Either
+    /// way the stored state reaches the identity's next token.
+    pub applied: bool,
     /// The vendor-side rules now enforcing `after`, to keep for the next change or re-apply.
     pub rules: Option<Value>,
     /// When those rules lapse (vendor rules last at most 24 h); re-apply before then.

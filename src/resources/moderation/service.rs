@@ -54,7 +54,7 @@ pub(crate) async fn mute(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, mute: 
         let state = stored.map(|s| s.moderation).unwrap_or_else(|| Moderation::new(mute.identity.as_str()));
         let soft = if mute.muted { mute.media } else { MediaSet::EMPTY };
         announce(ctx.rt, room, vendor, &mute.identity, mute.media, mute.muted, "soft", None).await?;
-        return Ok(with_presence(state.to_json(&room.id, soft, now), true));
+        return Ok(with_applied(state.to_json(&room.id, soft, now), true));
     }
     let expires_at = mute.duration_s.map(|s| now as i64 + s * 1000);
     let (after, enforced) = change(ctx, room, vendor, &who, None, None, |m| {
@@ -71,7 +71,7 @@ pub(crate) async fn mute(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, mute: 
     })
     .await?;
     announce(ctx.rt, room, vendor, &mute.identity, mute.media, mute.muted, "hard", expires_at).await?;
-    Ok(with_presence(after.to_json(&room.id, MediaSet::EMPTY, now), enforced.present))
+    Ok(with_applied(after.to_json(&room.id, MediaSet::EMPTY, now), enforced.applied))
 }
 
 pub(crate) async fn update(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, update: &Update) -> ApiResult<Value> {
@@ -83,7 +83,7 @@ pub(crate) async fn update(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, upda
             m.can_publish_data = update.can_publish_data.or(m.can_publish_data);
         })
         .await?;
-    Ok(with_presence(after.to_json(&room.id, MediaSet::EMPTY, ctx.rt.now_ms()), enforced.present))
+    Ok(with_applied(after.to_json(&room.id, MediaSet::EMPTY, ctx.rt.now_ms()), enforced.applied))
 }
 
 /// Stores the participant's moderation as `edit` leaves it, then enforces it at the vendor;
@@ -186,8 +186,8 @@ fn translated(e: &VendorError) -> ApiError {
     }
 }
 
-fn with_presence(mut state: Value, present: bool) -> Value {
-    state["present"] = json!(present);
+fn with_applied(mut state: Value, applied: bool) -> Value {
+    state["applied"] = json!(applied);
     state
 }
 

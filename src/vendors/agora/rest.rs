@@ -129,7 +129,7 @@ fn malformed(response: &OutboundResponse, what: &str) -> VendorError {
 }
 
 /// The JSON body of a 200 answer, or the error that any other status means.
-fn success_body(response: &OutboundResponse) -> Result<Value, VendorError> {
+pub(super) fn success_body(response: &OutboundResponse) -> Result<Value, VendorError> {
     if response.status != 200 {
         return Err(error_from(response));
     }

@@ -203,7 +203,7 @@ impl Vendor for LiveKit {
         let permission = moderation::permission_after(&info, change)?;
         let body = moderation::update_body(room_id, identity, permission, change);
         match self.call(rt, Method::UpdateParticipant, room_id, &body).await {
-            Ok(_) => Ok(Enforced { present: true, ..Enforced::default() }),
+            Ok(_) => Ok(Enforced { applied: true, ..Enforced::default() }),
             // Left between the two calls.
             Err(e) if e.failure == VendorFailure::NotFound => Ok(Enforced::default()),
             Err(e) => Err(e),
