@@ -364,3 +364,192 @@ fn vendors_without_a_soft_mute_refuse_it() {
         assert_eq!(status, "unsupported");
     }
 }
+
+/// An Agora room with alice's token issued; the rules script answers each create with the
+/// next rule id. Returns the room and alice's uid.
+fn agora_room_with_rules(t: &TestApp, key: &str) -> (String, u64) {
+    let issued = issue(t, key, json!({"room": "r", "identity": "alice"}));
+    assert_eq!(issued.status, 200, "{}", issued.json);
+    let next_id = Rc::new(RefCell::new(0));
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        if req.method == "POST" {
+            *next_id.borrow_mut() += 1;
+            json_response(200, &json!({"status": "success", "id": *next_id.borrow()}))
+        } else {
+            json_response(200, &json!({"status": "success", "id": body["id"]}))
+        }
+    });
+    t.native.http.clear();
+    (issued.json["room"].as_str().unwrap().to_owned(), issued.json["join"]["uid"].as_u64().unwrap())
+}
+
+/// The (method, body) of every Agora call since the last `clear`, all on the kicking-rule path.
+fn agora_calls(t: &TestApp) -> Vec<(String, Value)> {
+    t.native
+        .http
+        .sent()
+        .into_iter()
+        .map(|e| {
+            assert!(e.request.url.ends_with("/dev/v1/kicking-rule"), "{}", e.request.url);
+            (e.request.method.to_string(), e.json.unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+#[test]
+fn agora_hard_mutes_are_publish_rules_replaced_on_each_change() {
+    let t = TestApp::new(&[AGORA]);
+    let key = t.project_key();
+    let (room, uid) = agora_room_with_rules(&t, &key);
+    let app_id = AGORA[0].1;
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
+    assert_eq!((r.status, r.json["applied"].as_bool()), (200, Some(true)), "{}", r.json);
+    assert_eq!(
+        agora_calls(&t),
+        [(
+            "POST".to_owned(),
+            json!({"appid": app_id, "cname": room, "uid": uid, "time_in_seconds": 86_400,
+                   "privileges": ["publish_audio"]})
+        )]
+    );
+    t.native.http.clear();
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["video"], "muted": true, "duration_s": 600}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        agora_calls(&t),
+        [
+            ("DELETE".to_owned(), json!({"appid": app_id, "id": 1})),
+            (
+                "POST".to_owned(),
+                json!({"appid": app_id, "cname": room, "uid": uid, "time_in_seconds": 600,
+                       "privileges": ["publish_audio", "publish_video"]})
+            ),
+        ]
+    );
+    t.native.http.clear();
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio", "video"], "muted": false}));
+    assert_eq!(r.json["muted"], json!({"audio": null, "video": null, "screen": null}), "{}", r.json);
+    assert_eq!(agora_calls(&t), [("DELETE".to_owned(), json!({"appid": app_id, "id": 2}))]);
+
+    // Taking publishing away is the same rule, until lifted.
+    t.native.http.clear();
+    let r = update(&t, &key, &room, json!({"identity": "alice", "can_publish": false}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(agora_calls(&t)[0].1["privileges"], json!(["publish_audio", "publish_video"]));
+}
+
+#[test]
+fn agora_and_zego_refuse_what_their_rules_cannot_enforce_naming_the_field() {
+    for vendor in [AGORA, ZEGO] {
+        let t = TestApp::new(&[vendor]);
+        let key = t.project_key();
+        let issued = issue(&t, &key, json!({"room": "r", "identity": "alice"}));
+        let room = issued.json["room"].as_str().unwrap().to_owned();
+        t.native.http.clear();
+        let cases = [
+            ("mute", json!({"identity": "alice", "media": ["audio", "screen"], "muted": true}), "media"),
+            ("update", json!({"identity": "alice", "can_subscribe": false}), "can_subscribe"),
+            ("update", json!({"identity": "alice", "can_publish_data": false}), "can_publish_data"),
+            ("update", json!({"identity": "alice", "display_name": "Al"}), "display_name"),
+            ("update", json!({"identity": "alice", "metadata": {"a": 1}}), "metadata"),
+        ];
+        for (route, body, field) in cases {
+            let r = if route == "mute" { mute(&t, &key, &room, body) } else { update(&t, &key, &room, body) };
+            assert_eq!(
+                (r.status, r.code(), r.json["error"]["field"].as_str()),
+                (422, "UNSUPPORTED_BY_VENDOR", Some(field)),
+                "{}",
+                r.json
+            );
+        }
+        assert!(t.native.http.sent().is_empty(), "nothing was sent");
+    }
+}
+
+/// The ZEGO calls sent so far: each one's Action and its other parameters (signature and
+/// common parameters left out).
+fn zego_calls(t: &TestApp) -> Vec<(String, Vec<(String, String)>)> {
+    const COMMON: [&str; 6] = ["AppId", "SignatureNonce", "Timestamp", "Signature", "SignatureVersion", "IsTest"];
+    t.native
+        .http
+        .sent()
+        .iter()
+        .map(|e| {
+            let url = url::Url::parse(&e.request.url).unwrap();
+            let mut action = String::new();
+            let mut params = Vec::new();
+            for (k, v) in url.query_pairs() {
+                if k == "Action" {
+                    action = v.into_owned();
+                } else if !COMMON.contains(&k.as_ref()) {
+                    params.push((k.into_owned(), v.into_owned()));
+                }
+            }
+            (action, params)
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn zego_hard_mutes_forbid_each_of_the_participants_streams() {
+    let t = TestApp::new(&[ZEGO]);
+    let key = t.project_key();
+    let issued = issue(&t, &key, json!({"room": "r", "identity": "alice"}));
+    let room = issued.json["room"].as_str().unwrap().to_owned();
+    let rules_enabled = Rc::new(RefCell::new(true));
+    let enabled = rules_enabled.clone();
+    t.native.http.respond_with(move |req| {
+        if req.url.contains("Action=DescribeSimpleStreamList") {
+            let list = json!([{"StreamId": "alice-cam", "UserId": "alice"}, {"StreamId": "bob-cam", "UserId": "bob"}]);
+            json_response(200, &json!({"Code": 0, "RequestId": "r1", "Data": {"StreamList": list}}))
+        } else if *enabled.borrow() {
+            json_response(200, &json!({"Code": 0, "Message": "success", "RequestId": "r2"}))
+        } else {
+            json_response(200, &json!({"Code": 9, "Message": "no permission", "RequestId": "r3"}))
+        }
+    });
+    t.native.http.clear();
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true, "duration_s": 90}));
+    assert_eq!((r.status, r.json["applied"].as_bool()), (200, Some(true)), "{}", r.json);
+    assert_eq!(
+        zego_calls(&t),
+        [
+            ("DescribeSimpleStreamList".to_owned(), pairs(&[("RoomId", &room)])),
+            (
+                "SetForbidStreamRule".to_owned(),
+                pairs(&[
+                    ("RoomId", &room),
+                    ("StreamId", "alice-cam"),
+                    ("DisableAudio", "1"),
+                    ("DisableVideo", "0"),
+                    ("EffectiveTime", "90")
+                ])
+            ),
+        ]
+    );
+    t.native.http.clear();
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": false}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        zego_calls(&t),
+        [("DelForbidStreamRule".to_owned(), pairs(&[("RoomId", &room), ("StreamId", "alice-cam")]))]
+    );
+
+    // An app without forbid rules enabled: said so, and nothing stays stored.
+    *rules_enabled.borrow_mut() = false;
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio", "video"], "muted": true}));
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["field"].as_str()),
+        (422, "UNSUPPORTED_BY_VENDOR", Some("media")),
+        "{}",
+        r.json
+    );
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("not enabled"), "{}", r.json);
+    let stored = t.native.db.rows("SELECT identity, hard_muted FROM participant_moderation");
+    assert!(stored.is_empty(), "the failed mute was put back: {stored:?}");
+}

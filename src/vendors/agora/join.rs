@@ -180,6 +180,24 @@ mod tests {
     }
 
     #[test]
+    fn a_hard_muted_medium_loses_its_publish_privilege() {
+        use crate::domain::moderation::{Media, MediaSet};
+        let cases: [(&[Media], &[u16]); 4] = [
+            (&[Media::Audio], &[1, 3, 4]),
+            (&[Media::Video], &[1, 2, 4]),
+            // A screen share is video to Agora's token: a screen mute alone changes nothing here.
+            (&[Media::Screen], &[1, 2, 3, 4]),
+            (&[Media::Audio, Media::Video], &[1, 4]),
+        ];
+        for (muted, expected) in cases {
+            let g = JoinGrant { blocked_media: MediaSet::of(muted), ttl_s: 60, ..grant() };
+            let t = join_token(&builder(), APP_ID, &g, NOW_MS, &OsEntropy).unwrap();
+            let got: Vec<u16> = fields(&t.token).privileges.into_iter().map(|(p, _)| p).collect();
+            assert_eq!(got, expected, "{muted:?}");
+        }
+    }
+
+    #[test]
     fn privileges_follow_the_grant() {
         let cases: [(bool, Option<bool>, &[u16]); 5] = [
             (true, None, &[1, 2, 3, 4]),

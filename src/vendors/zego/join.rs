@@ -122,6 +122,28 @@ mod tests {
     }
 
     #[test]
+    fn publishing_goes_only_when_audio_and_video_are_both_muted() {
+        use crate::domain::moderation::{Media, MediaSet};
+        let with = |muted: &[Media]| JoinGrant { blocked_media: MediaSet::of(muted), ..grant() };
+        assert!(publishes(&with(&[Media::Audio])));
+        assert!(publishes(&with(&[Media::Video])));
+        assert!(!publishes(&with(&[Media::Audio, Media::Video])));
+        // The minted payload says the same.
+        let token = mint(
+            &minter(),
+            1234567890,
+            &with(&[Media::Audio, Media::Video]),
+            1_700_000_000_000,
+            &CountingEntropy(Cell::new(0)),
+        )
+        .unwrap();
+        let listener = JoinGrant { can_publish: false, ..grant() };
+        let expected =
+            mint(&minter(), 1234567890, &listener, 1_700_000_000_000, &CountingEntropy(Cell::new(0))).unwrap();
+        assert_eq!(token.token, expected.token);
+    }
+
+    #[test]
     fn subscribers_get_no_publish_privilege() {
         let listener = JoinGrant { can_publish: false, ..grant() };
         let token = mint(&minter(), 1234567890, &listener, 1_700_000_000_000, &CountingEntropy(Cell::new(0))).unwrap();
