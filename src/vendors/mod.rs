@@ -326,7 +326,8 @@ pub trait Vendor {
     /// Refuses a moderation request naming a field this vendor cannot enforce
     /// (`UNSUPPORTED_BY_VENDOR`), before anything is stored or sent.
     fn check_moderation(&self, _ask: &ModerationAsk) -> ApiResult<()> {
-        Err(moderation_unsupported(self.name(), "identity", "this vendor has no participant moderation"))
+        Err(ApiError::new(ErrorCode::UnsupportedByVendor, format!("{} has no participant moderation", self.name()))
+            .with_detail("vendor", self.name()))
     }
 
     /// Soft-mutes (or unmutes) the participant's published `media`: the participant may unmute
