@@ -92,11 +92,14 @@ describe('participant/mute with a real LiveKit server and real clients', () => {
     await publishTone(alice);
     await bobSeesTrack;
 
+    // Alice's own client is told its track was muted (the server's mute request), and bob sees it.
+    const aliceSeesMute = nextEvent(alice, rtc.RoomEvent.TrackMuted, (_pub, who) => who.identity === 'alice');
     const bobSeesMute = nextEvent(bob, rtc.RoomEvent.TrackMuted, (_pub, who) => who.identity === 'alice');
     const r = await mute(roomId, { identity: 'alice', media: ['audio'], muted: true, mode: 'soft' });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json.muted, { audio: 'soft', video: null, screen: null });
-    await bobSeesMute;
+    const [[ownPublication]] = await Promise.all([aliceSeesMute, bobSeesMute]);
+    assert.equal(ownPublication.muted, true);
     const info = await rooms.getParticipant(roomId, 'alice');
     assert.equal(info.tracks.length, 1);
     assert.equal(info.tracks[0].muted, true, 'the server holds the track muted');
