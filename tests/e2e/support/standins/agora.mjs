@@ -138,8 +138,8 @@ export async function startAgora(options = {}) {
     if (!privileges.some((p) => PUBLISH_PRIVILEGES.includes(p))) return { isPublishRule: false };
     if (!privileges.every((p) => PUBLISH_PRIVILEGES.includes(p))) return { error: `publish privileges mixed with others: ${JSON.stringify(privileges)}` };
     if (new Set(privileges).size !== privileges.length) return { error: `a privilege repeated: ${JSON.stringify(privileges)}` };
-    if (body.uid === undefined) return { error: 'a publish rule without uid would silence the whole channel' };
-    if (!(dur.seconds > 0)) return { error: 'a publish rule must last (time 0 only kicks)' };
+    if (body.uid === undefined) return { error: 'publish privileges without a uid would silence the whole channel' };
+    if (!(dur.seconds > 0)) return { error: 'publish privileges need a lasting rule (time 0 only kicks)' };
     return { isPublishRule: true };
   }
   /** The publish privileges `uid` has lost in `channel` now (from live rules). */
