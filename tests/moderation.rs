@@ -362,6 +362,27 @@ fn vendors_without_a_soft_mute_refuse_it() {
             ["status"]
             .clone();
         assert_eq!(status, "unsupported");
+        for capability in ["rtc.participant.mute.hard", "rtc.participant.update"] {
+            let d = t.call("GET", &format!("/v1/discovery/{capability}"), None, Some(&key));
+            let live: Vec<&str> = d.json["vendors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["status"] == "live")
+                .map(|v| v["vendor"].as_str().unwrap())
+                .collect();
+            assert_eq!(live.len(), 1, "{capability}: {}", d.json);
+        }
+    }
+    // LiveKit has every moderation capability.
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    for capability in ["rtc.participant.mute.soft", "rtc.participant.mute.hard", "rtc.participant.update"] {
+        let d = t.call("GET", &format!("/v1/discovery/{capability}"), None, Some(&key));
+        assert_eq!(
+            (d.json["vendors"][0]["vendor"].as_str(), d.json["vendors"][0]["status"].as_str()),
+            (Some("livekit"), Some("live"))
+        );
     }
 }
 
