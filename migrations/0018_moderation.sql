@@ -21,3 +21,7 @@ CREATE TABLE participant_moderation (
     updated_at_ms INTEGER NOT NULL,
     PRIMARY KEY (project_id, room_id, identity)
 );
+-- Vendor rules due for renewing before their 24 h cap, in every project (the scheduled job's
+-- queue; only rows with rules carry an expiry).
+CREATE INDEX participant_moderation_rules_due ON participant_moderation (rules_expire_at_ms)
+    WHERE rules_expire_at_ms IS NOT NULL;

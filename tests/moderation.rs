@@ -574,3 +574,58 @@ fn zego_hard_mutes_forbid_each_of_the_participants_streams() {
     let stored = t.native.db.rows("SELECT identity, hard_muted FROM participant_moderation");
     assert!(stored.is_empty(), "the failed mute was put back: {stored:?}");
 }
+
+#[test]
+fn the_renewal_keeps_agora_rules_alive_across_their_24_hour_cap() {
+    let t = TestApp::new(&[AGORA]);
+    let key = t.project_key();
+    let (room, uid) = agora_room_with_rules(&t, &key);
+    let app_id = AGORA[0].1;
+    // Until lifted: the rule lasts its 24 h and is renewed before it lapses, again and again.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let renew = |t: &TestApp| {
+        rtcgate::native::block_on(rtcgate::resources::moderation::service::renew_due_rules(
+            &t.native.runtime,
+            &t.app,
+            10,
+        ))
+        .unwrap()
+    };
+    t.native.http.clear();
+    assert_eq!(renew(&t), 0, "nothing is due a day ahead");
+    assert!(t.native.http.sent().is_empty());
+    for (day, old_id) in [(1, 1), (2, 2), (3, 3)] {
+        t.native.clock.advance_ms(23 * 3_600_000 + 30 * 60_000);
+        t.native.http.clear();
+        assert_eq!(renew(&t), 1, "day {day}");
+        assert_eq!(
+            agora_calls(&t),
+            [
+                ("DELETE".to_owned(), json!({"appid": app_id, "id": old_id})),
+                (
+                    "POST".to_owned(),
+                    json!({"appid": app_id, "cname": room, "uid": uid, "time_in_seconds": 86_400,
+                           "privileges": ["publish_audio"]})
+                ),
+            ],
+            "day {day}"
+        );
+        // Back to the day's rhythm: the new rule is not due at once.
+        t.native.clock.advance_ms(30 * 60_000);
+        t.native.http.clear();
+        assert_eq!(renew(&t), 0);
+    }
+
+    // A timed mute: its last rule lasts only what is left of it, and is not renewed after.
+    let r =
+        mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true, "duration_s": 90_000}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    t.native.clock.advance_ms(23 * 3_600_000 + 30 * 60_000);
+    t.native.http.clear();
+    assert_eq!(renew(&t), 1);
+    assert_eq!(agora_calls(&t)[1].1["time_in_seconds"], 90_000 - (23 * 3_600 + 30 * 60));
+    t.native.clock.advance_ms(24 * 3_600_000);
+    t.native.http.clear();
+    assert_eq!(renew(&t), 0, "the mute ended with its last rule");
+}

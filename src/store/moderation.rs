@@ -43,9 +43,37 @@ const PUT_SQL: &str = "INSERT INTO participant_moderation (project_id, room_id, 
 
 const DELETE_SQL: &str = "DELETE FROM participant_moderation WHERE project_id = ?1 AND room_id = ?2 AND identity = ?3";
 
+/// Rows whose vendor rules lapse at or before ?1, soonest first, at most ?2: in every project
+/// (the scheduled job's renewal queue, through `participant_moderation_rules_due`).
+fn due_sql() -> String {
+    format!(
+        "SELECT project_id, room_id, {COLUMNS} FROM participant_moderation \
+         WHERE rules_expire_at_ms IS NOT NULL AND rules_expire_at_ms <= ?1 ORDER BY rules_expire_at_ms LIMIT ?2"
+    )
+}
+
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    vec![get_sql(), PUT_SQL.to_owned(), DELETE_SQL.to_owned()]
+    vec![get_sql(), PUT_SQL.to_owned(), DELETE_SQL.to_owned(), due_sql()]
+}
+
+/// A row whose vendor rules are due for renewal, with where it belongs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Due {
+    pub project_id: String,
+    pub room_id: String,
+    pub stored: Stored,
+}
+
+/// Up to `limit` rows whose vendor rules lapse at or before `before_ms`, soonest first.
+pub async fn due(rt: &Runtime, before_ms: i64, limit: u32) -> ApiResult<Vec<Due>> {
+    let rows = rt.db.query(&due_sql(), &[before_ms.into(), i64::from(limit).into()]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            Some(Due { project_id: text(row, "project_id")?, room_id: text(row, "room_id")?, stored: from_row(row)? })
+        })
+        .collect())
 }
 
 /// A participant's stored moderation and the vendor rules enforcing it.

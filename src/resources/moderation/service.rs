@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::api::Ctx;
+use crate::api::{App, Ctx};
 use crate::domain::events::{EventType, Incoming, Who};
 use crate::domain::identity::Identity;
 use crate::domain::moderation::{MediaSet, Moderation};
@@ -14,7 +14,7 @@ use crate::resources::events::ingest;
 use crate::runtime::Runtime;
 use crate::store::moderation::{self, Stored};
 use crate::store::participants;
-use crate::store::rooms::Room;
+use crate::store::rooms::{self, Room};
 use crate::time::rfc3339;
 use crate::vendors::{
     routing, Enforced, ModerationChange, ParticipantRef, Vendor, VendorError, VendorFailure, REMOTE_UNMUTE_DISABLED,
@@ -152,6 +152,55 @@ pub async fn enforce(
     };
     let result = vendor.enforce_moderation(rt, &change).await;
     routing::observe(vendors, rt, vendor.name(), result).await.map_err(|e| translated(&e))
+}
+
+/// How long before a vendor rule lapses it is renewed.
+pub const RENEW_AHEAD_MS: i64 = 60 * 60 * 1000;
+
+/// Renews up to `limit` participants' vendor rules that lapse within `RENEW_AHEAD_MS` (Agora and
+/// ZEGO rules last at most 24 h; a mute may last 30 days): each is enforced again from its stored
+/// state, which replaces its rules and stores their new expiry. For the scheduled job. A row
+/// whose room is gone or whose renewal fails is left for the next run (and logged).
+pub async fn renew_due_rules(rt: &Runtime, app: &App, limit: u32) -> ApiResult<u32> {
+    let now = rt.now_ms();
+    let mut renewed = 0;
+    for due in moderation::due(rt, now as i64 + RENEW_AHEAD_MS, limit).await? {
+        let identity = due.stored.moderation.identity.clone();
+        let outcome = renew(rt, app, &due).await;
+        match outcome {
+            Ok(()) => renewed += 1,
+            Err(e) => crate::log::error(&format!(
+                "renewing moderation rules of {identity} in {}: {}",
+                due.room_id,
+                e.log_text()
+            )),
+        }
+    }
+    Ok(renewed)
+}
+
+async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> {
+    let now = rt.now_ms();
+    let Some(room) = rooms::find(rt, &due.project_id, &due.room_id).await? else {
+        // The room is gone: nothing to keep enforcing.
+        return moderation::put(
+            rt,
+            &due.project_id,
+            &due.room_id,
+            &Stored { vendor_rules: None, ..due.stored.clone() },
+            None,
+            now,
+        )
+        .await;
+    };
+    let vendor = routing::for_room(&app.vendors, &room.vendor, None, crate::vendors::Capability::ParticipantMuteHard)?;
+    let identity = &due.stored.moderation.identity;
+    let uid = participants::find(rt, &room.id, identity).await?.map(|r| r.uid);
+    let who = ParticipantRef { identity: identity.clone(), uid };
+    let moderation = &due.stored.moderation;
+    let enforced = enforce(rt, &app.vendors, &room, vendor, &who, &due.stored, moderation, None, None).await?;
+    let kept = Stored { moderation: moderation.clone(), vendor_rules: enforced.rules };
+    moderation::put(rt, &due.project_id, &room.id, &kept, enforced.rules_expire_at_ms, now).await
 }
 
 async fn participant(ctx: &Ctx<'_>, room: &Room, identity: &Identity) -> ApiResult<ParticipantRef> {
