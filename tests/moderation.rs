@@ -629,3 +629,20 @@ fn the_renewal_keeps_agora_rules_alive_across_their_24_hour_cap() {
     t.native.http.clear();
     assert_eq!(renew(&t), 0, "the mute ended with its last rule");
 }
+
+#[test]
+fn the_scheduled_job_renews_rules_due_within_the_hour() {
+    let t = TestApp::new(&[AGORA]);
+    let key = t.project_key();
+    let (room, _) = agora_room_with_rules(&t, &key);
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["video"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let run = |t: &TestApp| rtcgate::native::block_on(rtcgate::app::maintenance::run(&t.app, &t.native.runtime));
+    assert_eq!(run(&t).rules_renewed, 0);
+    t.native.clock.advance_ms(23 * 3_600_000 + 1);
+    t.native.http.clear();
+    let report = run(&t);
+    assert_eq!(report.rules_renewed, 1, "{}", report.summary());
+    let calls: Vec<String> = agora_calls(&t).into_iter().map(|(method, _)| method).collect();
+    assert_eq!(calls, ["DELETE", "POST"]);
+}

@@ -7,6 +7,8 @@
 //!   else its join), so it is short by at most the time between that run and the one that
 //!   missed it. A room whose vendor cannot be asked (unconfigured, down, any error) is left as
 //!   it is: nothing is closed on an error.
+//! - **Moderation rules**: Agora and ZEGO rules enforcing a hard mute last at most 24 h; those
+//!   lapsing within the hour are renewed from the stored mute (`RULES_PER_RUN` per run).
 //! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
 //!   and stale vendor nonces older than their window are deleted oldest first, in batches.
 //!
@@ -35,6 +37,9 @@ pub const MAX_BATCHES_PER_KIND: u32 = 10;
 pub const ROOMS_PER_RUN: usize = 20;
 /// Open sessions looked at to find the rooms due, and read per room, per run.
 pub const SESSIONS_SCANNED: u32 = 500;
+/// Participants whose vendor moderation rules are renewed per run (two vendor calls each;
+/// Agora allows 10 per second per account, ZEGO 10 rule calls per second per app).
+pub const RULES_PER_RUN: u32 = 20;
 /// A session that began this recently is not closed for being unlisted: the vendor's list may
 /// not show a participant who has just joined.
 pub const JOIN_GRACE_MS: i64 = 60_000;
@@ -67,6 +72,8 @@ pub struct Report {
     pub rooms_skipped: u32,
     /// Sessions closed because their identity was no longer listed.
     pub sessions_closed: u64,
+    /// Participants whose vendor moderation rules were renewed.
+    pub rules_renewed: u32,
     /// Rows deleted, per kind (in `Kind::ALL` order).
     pub deleted: Vec<(Kind, u64)>,
     /// Kinds that still had rows past their cutoff when the run's batches ran out.
@@ -82,12 +89,13 @@ impl Report {
         let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
         format!(
             "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
-             deleted {}{}",
+             {} moderation rules renewed; deleted {}{}",
             self.effects_applied,
             self.effects_failed,
             self.rooms_checked,
             self.rooms_skipped,
             self.sessions_closed,
+            self.rules_renewed,
             deleted.join(" "),
             if self.more_to_delete.is_empty() { "" } else { " (more left for the next run)" }
         )
@@ -103,6 +111,10 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
         Err(e) => crate::log::error(&format!("redoing event effects: {}", e.log_text())),
     }
     reconcile(app, rt, &mut report).await;
+    match crate::resources::moderation::service::renew_due_rules(rt, app, RULES_PER_RUN).await {
+        Ok(renewed) => report.rules_renewed = renewed,
+        Err(e) => crate::log::error(&format!("renewing moderation rules: {}", e.log_text())),
+    }
     retain(&app.settings.maintenance, rt, &mut report).await;
     report
 }
