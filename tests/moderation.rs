@@ -646,3 +646,28 @@ fn the_scheduled_job_renews_rules_due_within_the_hour() {
     let calls: Vec<String> = agora_calls(&t).into_iter().map(|(method, _)| method).collect();
     assert_eq!(calls, ["DELETE", "POST"]);
 }
+
+#[test]
+fn an_agora_rule_that_already_lapsed_does_not_stop_its_replacement() {
+    let t = TestApp::new(&[AGORA]);
+    let key = t.project_key();
+    let (room, _) = agora_room_with_rules(&t, &key);
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    // The rule is gone at Agora (say the job could not run before it lapsed).
+    t.native.http.respond_with(|req| {
+        if req.method == "DELETE" {
+            json_response(404, &json!({"message": "rule not found"}))
+        } else {
+            json_response(200, &json!({"status": "success", "id": 77}))
+        }
+    });
+    t.native.http.clear();
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["video"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let calls = agora_calls(&t);
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].1["privileges"], json!(["publish_audio", "publish_video"]));
+    let stored = t.native.db.rows("SELECT vendor_rules FROM participant_moderation");
+    assert_eq!(stored[0]["vendor_rules"], json!(r#"{"agora_rule_ids":[77]}"#));
+}
