@@ -89,6 +89,7 @@ fn livekit(c: &mut Criterion) {
             can_subscribe: true,
             can_publish_data: true,
             room_admin: false,
+            can_publish_sources: None,
         };
         signer.join_token(&claims, NOW + (i & 0xff))
     });
@@ -151,7 +152,7 @@ const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
 fn agora(c: &mut Criterion) {
     let builder = AgoraTokenBuilder::new(AGORA_APP_ID, AGORA_CERT).expect("valid config");
-    let publisher = RtcPrivileges { publish_audio_video: true, publish_data: true };
+    let publisher = RtcPrivileges { publish_audio: true, publish_video: true, publish_data: true };
     let mut g = c.benchmark_group("agora");
     g.sample_size(SAMPLES);
     // a fresh salt per token (as in production); issue_ts changes every 4096 tokens

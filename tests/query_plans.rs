@@ -114,6 +114,10 @@ const UNSCOPED: &[(&[&str], &str)] = &[
         "a vendor webhook names the vendor's room, not a project: the room found says which project",
     ),
     (&["FROM events WHERE effects_due_at_ms <= ?1"], "the scheduled job: event effects due, in every project"),
+    (
+        &["FROM participant_moderation WHERE rules_expire_at_ms IS NOT NULL"],
+        "the scheduled job: vendor moderation rules due for renewal, in every project",
+    ),
     (&["UPDATE events SET effects_due_at_ms", "WHERE id = ?1"], "the scheduled job: one due event by its id"),
     (
         &["FROM participant_sessions AS s JOIN rooms AS r"],

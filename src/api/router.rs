@@ -22,6 +22,8 @@ pub enum Route {
     ParticipantBan,
     BanList,
     BanDelete,
+    ParticipantMute,
+    ParticipantUpdate,
     RecordingStart,
     RecordingStop,
     RecordingGet,
@@ -60,6 +62,8 @@ impl Route {
                 | TokenIssue
                 | ParticipantKick
                 | ParticipantBan
+                | ParticipantMute
+                | ParticipantUpdate
                 | RecordingStart
                 | RecordingStop
                 | VendorEvents
@@ -116,6 +120,8 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/participant/ban/{}", Route::ParticipantBan),
     (Method::Get, "/v1/rtc/ban/list", Route::BanList),
     (Method::Delete, "/v1/rtc/ban/delete/{}", Route::BanDelete),
+    (Method::Post, "/v1/rtc/participant/mute/{}", Route::ParticipantMute),
+    (Method::Post, "/v1/rtc/participant/update/{}", Route::ParticipantUpdate),
     (Method::Post, "/v1/rtc/recording/start", Route::RecordingStart),
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),

@@ -10,6 +10,8 @@
 //! - **Bans**: expired bans are ended (they leave the quota), vendor ban rules (Agora, ZEGO:
 //!   at most about a day each) are renewed before they lapse while their ban lasts, and
 //!   removed when it ends.
+//! - **Moderation rules**: Agora and ZEGO rules enforcing a hard mute last at most 24 h; those
+//!   lapsing within the hour are renewed from the stored mute (`RULES_PER_RUN` per run).
 //! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
 //!   and stale vendor nonces older than their window are deleted oldest first, in batches.
 //!
@@ -38,6 +40,9 @@ pub const MAX_BATCHES_PER_KIND: u32 = 10;
 pub const ROOMS_PER_RUN: usize = 20;
 /// Open sessions looked at to find the rooms due, and read per room, per run.
 pub const SESSIONS_SCANNED: u32 = 500;
+/// Participants whose vendor moderation rules are renewed per run (two vendor calls each;
+/// Agora allows 10 per second per account, ZEGO 10 rule calls per second per app).
+pub const RULES_PER_RUN: u32 = 20;
 /// A session that began this recently is not closed for being unlisted: the vendor's list may
 /// not show a participant who has just joined.
 pub const JOIN_GRACE_MS: i64 = 60_000;
@@ -72,6 +77,8 @@ pub struct Report {
     pub rooms_skipped: u32,
     /// Sessions closed because their identity was no longer listed.
     pub sessions_closed: u64,
+    /// Participants whose vendor moderation rules were renewed.
+    pub rules_renewed: u32,
     /// Rows deleted, per kind (in `Kind::ALL` order).
     pub deleted: Vec<(Kind, u64)>,
     /// Expired bans ended (they no longer count against the quota).
@@ -92,12 +99,13 @@ impl Report {
         let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
         format!(
             "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
-             deleted {}{}",
+             {} moderation rules renewed; deleted {}{}",
             self.effects_applied,
             self.effects_failed,
             self.rooms_checked,
             self.rooms_skipped,
             self.sessions_closed,
+            self.rules_renewed,
             deleted.join(" "),
             if self.more_to_delete.is_empty() { "" } else { " (more left for the next run)" }
         )
@@ -117,6 +125,10 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
     match crate::resources::bans::service::maintain_rules(app, rt).await {
         Ok((renewed, removed, failed)) => report.ban_rules = (renewed, removed, failed),
         Err(e) => crate::log::error(&format!("renewing vendor ban rules: {}", e.log_text())),
+    }
+    match crate::resources::moderation::service::renew_due_rules(rt, app, RULES_PER_RUN).await {
+        Ok(renewed) => report.rules_renewed = renewed,
+        Err(e) => crate::log::error(&format!("renewing moderation rules: {}", e.log_text())),
     }
     retain(&app.settings.maintenance, rt, &mut report).await;
     report

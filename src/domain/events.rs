@@ -25,6 +25,9 @@ pub enum EventType {
     /// Emitted by the gateway itself (not a vendor): a ban was set or extended, or lifted.
     ParticipantBanned,
     ParticipantUnbanned,
+    /// A moderator muted a participant's media (rtcgate's own event: no vendor sends it).
+    ParticipantMuted,
+    ParticipantUnmuted,
 }
 
 impl EventType {
@@ -40,6 +43,8 @@ impl EventType {
         EventType::RecordingEnded,
         EventType::ParticipantBanned,
         EventType::ParticipantUnbanned,
+        EventType::ParticipantMuted,
+        EventType::ParticipantUnmuted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +60,8 @@ impl EventType {
             EventType::RecordingEnded => "recording.ended",
             EventType::ParticipantBanned => "participant.banned",
             EventType::ParticipantUnbanned => "participant.unbanned",
+            EventType::ParticipantMuted => "participant.muted",
+            EventType::ParticipantUnmuted => "participant.unmuted",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod events;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod moderation;
 pub mod net_policy;
 pub mod recording;
 pub mod recording_destination;

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod moderation;
 pub mod participants;
 pub mod recordings;
 pub mod rooms;
@@ -37,6 +38,8 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::ParticipantBan => bans::api::ban(ctx).await,
         Route::BanList => bans::api::list(ctx).await,
         Route::BanDelete => bans::api::delete(ctx).await,
+        Route::ParticipantMute => moderation::api::mute(ctx).await,
+        Route::ParticipantUpdate => moderation::api::update(ctx).await,
         Route::RecordingStart => recordings::api::start(ctx).await,
         Route::RecordingStop => recordings::api::stop(ctx).await,
         Route::RecordingGet => recordings::api::get(ctx).await,

@@ -7,6 +7,7 @@ pub mod destinations;
 pub mod events;
 pub mod idempotency;
 pub mod keys;
+pub mod moderation;
 pub mod participants;
 pub mod quotas;
 pub mod recordings;
@@ -68,6 +69,7 @@ pub fn statements() -> Vec<String> {
     all.extend(destinations::statements());
     all.extend(idempotency::STATEMENTS.iter().map(|s| s.to_string()));
     all.extend(participants::STATEMENTS.iter().map(|s| s.to_string()));
+    all.extend(moderation::statements());
     all.extend(recordings::statements());
     all.extend(rooms::statements());
     all.extend(events::statements());

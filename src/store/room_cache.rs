@@ -52,6 +52,7 @@ impl HeapSize for Room {
             + self.vendor_sid.heap_bytes()
             + self.metadata.heap_bytes()
             + self.region.heap_bytes()
+            + self.moderation.heap_bytes()
     }
 }
 

@@ -3,8 +3,10 @@
 
 use serde_json::{json, Value};
 
+use super::moderation::ROOM_SET_SQL;
 use super::{int, metadata_json, newest_first, page_sqls, quotas, text, Cursor};
 use crate::domain::limits::{quota_exceeded, Quota};
+use crate::domain::moderation::RoomModeration;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{DbError, Row, Runtime};
 use crate::time::rfc3339;
@@ -26,6 +28,10 @@ pub struct Room {
     /// False while the create that wrote the row is still trying vendors: `vendor` is only
     /// the one it is trying, and nothing may be served from the room yet.
     pub vendor_confirmed: bool,
+    /// The room's moderated participants (hard mutes, permission caps), read together with the
+    /// room by `find` (empty from every other read), so the token path folds them in without a
+    /// read of its own.
+    pub moderation: RoomModeration,
 }
 
 const COLUMNS: &str = "id, project_id, name, vendor, vendor_sid, max_participants, empty_timeout_s, \
@@ -46,6 +52,7 @@ impl Room {
             enable_recording: int(row, "enable_recording") == Some(1),
             created_at_ms: int(row, "created_at_ms")?,
             vendor_confirmed: int(row, "vendor_confirmed") != Some(0),
+            moderation: RoomModeration::parse(text(row, "moderation").as_deref()),
         })
     }
 
@@ -87,11 +94,13 @@ const SOFT_DELETE: &str = "UPDATE rooms SET deleted_at_ms = ?2 WHERE id = ?1 AND
 
 /// Each lookup is one primary-key or unique-index probe (`rooms_live_name` is partial, so
 /// the query repeats its `deleted_at_ms IS NULL`).
+/// Both carry the room's moderation rows as one more column (`moderation::ROOM_SET_SQL`, a
+/// primary-key range of `participant_moderation`).
 fn find_by_id_sql() -> String {
-    format!("SELECT {COLUMNS} FROM rooms WHERE id = ?2 AND project_id = ?1 AND deleted_at_ms IS NULL")
+    format!("SELECT {COLUMNS}, {ROOM_SET_SQL} FROM rooms WHERE id = ?2 AND project_id = ?1 AND deleted_at_ms IS NULL")
 }
 fn find_by_name_sql() -> String {
-    format!("SELECT {COLUMNS} FROM rooms WHERE project_id = ?1 AND name = ?2 AND deleted_at_ms IS NULL")
+    format!("SELECT {COLUMNS}, {ROOM_SET_SQL} FROM rooms WHERE project_id = ?1 AND name = ?2 AND deleted_at_ms IS NULL")
 }
 /// A room by id and vendor, in any project: vendor events name no project (primary key).
 fn by_vendor_name_sql() -> String {

@@ -14,10 +14,13 @@ pub enum Capability {
     /// Refusing an identity tokens (every vendor, as rtcgate mints every token), plus the
     /// vendor's own ban rule where it has one.
     ParticipantBan,
+    ParticipantMuteSoft,
+    ParticipantMuteHard,
+    ParticipantUpdate,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 13] = [
         Capability::RoomCreate,
         Capability::RoomGet,
         Capability::RoomList,
@@ -28,6 +31,9 @@ impl Capability {
         Capability::ParticipantList,
         Capability::ParticipantKick,
         Capability::ParticipantBan,
+        Capability::ParticipantMuteSoft,
+        Capability::ParticipantMuteHard,
+        Capability::ParticipantUpdate,
     ];
 
     pub fn id(self) -> &'static str {
@@ -42,6 +48,9 @@ impl Capability {
             Capability::ParticipantList => "rtc.participant.list",
             Capability::ParticipantKick => "rtc.participant.kick",
             Capability::ParticipantBan => "rtc.participant.ban",
+            Capability::ParticipantMuteSoft => "rtc.participant.mute.soft",
+            Capability::ParticipantMuteHard => "rtc.participant.mute.hard",
+            Capability::ParticipantUpdate => "rtc.participant.update",
         }
     }
 

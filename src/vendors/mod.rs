@@ -18,6 +18,7 @@ pub use error::{VendorError, VendorFailure};
 
 use crate::config::{setting, EnvVars};
 use crate::domain::identity::{Identity, IdentityRule};
+use crate::domain::moderation::{MediaSet, Moderation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{Entropy, Runtime};
 
@@ -112,11 +113,34 @@ pub struct JoinGrant {
     /// (a vendor that cannot restrict data refuses an explicit `false`).
     pub can_publish_data: Option<bool>,
     pub is_admin: bool,
+    /// Media the token must not let the participant publish (a stored hard mute). Vendors
+    /// whose tokens cannot say it per medium enforce it with their own rules instead.
+    pub blocked_media: MediaSet,
 }
 
 impl JoinGrant {
     pub fn effective_publish_data(&self) -> bool {
         self.can_publish_data.unwrap_or(self.can_publish)
+    }
+
+    /// Folds a participant's stored moderation into this grant at `now_ms`: it only ever takes
+    /// away (a cap of `true` grants nothing the request did not ask for). Every medium muted is
+    /// no publishing at all.
+    pub fn apply_moderation(&mut self, moderation: &Moderation, now_ms: u64) {
+        let muted = moderation.muted_at(now_ms);
+        self.blocked_media = self.blocked_media.union(muted);
+        if moderation.can_publish == Some(false) || self.blocked_media == MediaSet::ALL {
+            // Data keeps following what was asked of it: a participant muted everywhere may
+            // still send data unless that is taken too.
+            self.can_publish_data = Some(self.effective_publish_data());
+            self.can_publish = false;
+        }
+        if moderation.can_subscribe == Some(false) {
+            self.can_subscribe = false;
+        }
+        if moderation.can_publish_data == Some(false) {
+            self.can_publish_data = Some(false);
+        }
     }
 }
 
@@ -136,6 +160,7 @@ impl JoinGrant {
             can_subscribe: true,
             can_publish_data: None,
             is_admin: false,
+            blocked_media: MediaSet::EMPTY,
         }
     }
 }
@@ -149,6 +174,64 @@ pub struct JoinToken {
 }
 
 use crate::domain::recording::{self, RecordingSpec, RecordingState};
+
+/// What a moderation request touches, for `Vendor::check_moderation` to refuse what the
+/// vendor cannot enforce before anything is stored or sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ModerationAsk {
+    /// Media to soft-mute or soft-unmute (the participant may unmute).
+    pub soft: MediaSet,
+    /// Media to hard-mute or lift a hard mute of.
+    pub hard: MediaSet,
+    pub can_publish: Option<bool>,
+    pub can_subscribe: Option<bool>,
+    pub can_publish_data: Option<bool>,
+    pub display_name: bool,
+    pub metadata: bool,
+}
+
+/// A participant's moderation as it was and as it is to be, for `Vendor::enforce_moderation`.
+#[derive(Clone, Copy, Debug)]
+pub struct ModerationChange<'a> {
+    pub room_id: &'a str,
+    pub who: &'a ParticipantRef,
+    pub before: &'a Moderation,
+    pub after: &'a Moderation,
+    /// The vendor rules that enforce `before` (what the last `enforce_moderation` answered).
+    pub rules: Option<&'a Value>,
+    /// A new display name / metadata (JSON text), where the vendor has them.
+    pub display_name: Option<&'a str>,
+    pub metadata: Option<&'a str>,
+    pub now_ms: u64,
+}
+
+/// What `enforce_moderation` did at the vendor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Enforced {
+    /// Whether the change reached the vendor now: LiveKit changed the participant in the room
+    /// (someone absent cannot be changed there), Agora or ZEGO set or lifted a rule. Either
+    /// way the stored state reaches the identity's next token.
+    pub applied: bool,
+    /// The vendor-side rules now enforcing `after`, to keep for the next change or re-apply.
+    pub rules: Option<Value>,
+    /// When those rules lapse (vendor rules last at most 24 h); re-apply before then.
+    pub rules_expire_at_ms: Option<i64>,
+}
+
+/// `VendorError::vendor_code` of a soft unmute the vendor refuses because its server does not
+/// allow remote unmutes (a server setting).
+pub const REMOTE_UNMUTE_DISABLED: &str = "remote_unmute_disabled";
+
+/// `VendorError::vendor_code` of a moderation rule the vendor refuses because the app does not
+/// have rules enabled (ZEGO's forbid rules are enabled by its support: `Code 9`).
+pub const RULES_NOT_ENABLED: &str = "rules_not_enabled";
+
+/// `UNSUPPORTED_BY_VENDOR` naming the request field `vendor` cannot enforce.
+pub fn moderation_unsupported(vendor: &str, field: &str, why: &str) -> ApiError {
+    ApiError::new(ErrorCode::UnsupportedByVendor, format!("{vendor} cannot enforce '{field}': {why}"))
+        .with_detail("field", field.to_owned())
+        .with_detail("vendor", vendor.to_owned())
+}
 
 /// One vendor's implementation of the contract. Room-level calls take the room id, which is
 /// the vendor-side room name. Methods for capabilities the vendor lacks keep the default
@@ -286,6 +369,33 @@ pub trait Vendor {
     /// timed-out start began).
     async fn room_recordings(&self, _rt: &Runtime, _room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
         Ok(Vec::new())
+    }
+
+    /// Refuses a moderation request naming a field this vendor cannot enforce
+    /// (`UNSUPPORTED_BY_VENDOR`), before anything is stored or sent.
+    fn check_moderation(&self, _ask: &ModerationAsk) -> ApiResult<()> {
+        Err(ApiError::new(ErrorCode::UnsupportedByVendor, format!("{} has no participant moderation", self.name()))
+            .with_detail("vendor", self.name()))
+    }
+
+    /// Soft-mutes (or unmutes) the participant's published `media`: the participant may unmute
+    /// themselves. `VendorFailure::NotFound` when they are not in the room.
+    async fn mute_soft(
+        &self,
+        _rt: &Runtime,
+        _room_id: &str,
+        _who: &ParticipantRef,
+        _media: MediaSet,
+        _muted: bool,
+    ) -> Result<(), VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "soft mute is not supported"))
+    }
+
+    /// Brings the vendor from `change.before` to `change.after`: hard mutes, permission caps,
+    /// display name and metadata. Also what re-applies vendor rules before their 24 h cap:
+    /// called with `before == after` and the stored rules, it renews them.
+    async fn enforce_moderation(&self, _rt: &Runtime, _change: &ModerationChange<'_>) -> Result<Enforced, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "participant moderation is not supported"))
     }
 }
 

@@ -93,6 +93,7 @@ pub(crate) async fn create_room(ctx: &Ctx<'_>, new: NewRoom, for_token: Option<&
         enable_recording: new.enable_recording,
         created_at_ms: rt.now_ms() as i64,
         vendor_confirmed: false,
+        moderation: Default::default(),
     };
     let live_rooms = app.settings.limits.quota(Quota::LiveRooms);
     match rooms::insert(rt, &room, live_rooms).await {

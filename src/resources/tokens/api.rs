@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::service::register;
+use super::service::{fold_moderation, register};
 use crate::api::body::Body;
 use crate::api::{Ctx, Reply};
 use crate::domain::identity::Identity;
@@ -55,6 +55,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         can_subscribe,
         can_publish_data,
         is_admin,
+        blocked_media: Default::default(),
     };
     let (room, created) = RoomDirectory::of(ctx).for_token(&room_ref, pin.clone(), &grant).await?;
     if let Some(ban) = bans.ban_for(ctx.rt, ctx.project_id(), Some(&room.id), grant.identity.as_str()).await? {
@@ -62,6 +63,9 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     }
     let vendor = vendor_of(ctx, &room, pin.as_deref(), Capability::TokenIssue)?;
     vendor.check_grant(&grant)?;
+    // After the check: moderation only takes grants away, and each vendor's check refuses
+    // only grants a token cannot express, which a moderation change was refused for already.
+    fold_moderation(&mut grant, &room, ctx.rt.now_ms());
     grant.room_id = room.id.clone();
     grant.uid = register(ctx, &grant, vendor.joins_by_uid()).await?;
     let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;

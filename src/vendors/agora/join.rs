@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::token::{AgoraTokenBuilder, RtcPrivileges};
 use super::NAME;
+use crate::domain::moderation::Media;
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::Entropy;
 use crate::vendors::{grant_not_supported, JoinGrant, JoinToken};
@@ -58,8 +59,13 @@ pub fn join_token(
     }
     let issue_ts = u32::try_from(now_ms / 1000).map_err(|_| ApiError::internal("clock beyond 2106"))?;
 
-    let privileges =
-        RtcPrivileges { publish_audio_video: grant.can_publish, publish_data: grant.effective_publish_data() };
+    // A hard-muted medium loses its publish privilege. Agora enforces publish privileges only
+    // where the project has co-host authentication on; its kicking rules enforce them anyway.
+    let privileges = RtcPrivileges {
+        publish_audio: grant.can_publish && !grant.blocked_media.contains(Media::Audio),
+        publish_video: grant.can_publish && !grant.blocked_media.contains(Media::Video),
+        publish_data: grant.effective_publish_data(),
+    };
     let token = tokens.rtc_token(&grant.room_id, grant.uid, privileges, issue_ts, salt(entropy), grant.ttl_s);
     Ok(JoinToken {
         token,
@@ -171,6 +177,24 @@ mod tests {
         assert_eq!(t.expires_at_ms, 1_700_003_600_000);
         assert_eq!(t.join, json!({"app_id": APP_ID, "channel": "rm_7Hq2abcdefghijklmnopqr", "uid": 4242}));
         assert!(!t.token.contains(CERT) && !t.join.to_string().contains(CERT));
+    }
+
+    #[test]
+    fn a_hard_muted_medium_loses_its_publish_privilege() {
+        use crate::domain::moderation::{Media, MediaSet};
+        let cases: [(&[Media], &[u16]); 4] = [
+            (&[Media::Audio], &[1, 3, 4]),
+            (&[Media::Video], &[1, 2, 4]),
+            // A screen share is video to Agora's token: a screen mute alone changes nothing here.
+            (&[Media::Screen], &[1, 2, 3, 4]),
+            (&[Media::Audio, Media::Video], &[1, 4]),
+        ];
+        for (muted, expected) in cases {
+            let g = JoinGrant { blocked_media: MediaSet::of(muted), ttl_s: 60, ..grant() };
+            let t = join_token(&builder(), APP_ID, &g, NOW_MS, &OsEntropy).unwrap();
+            let got: Vec<u16> = fields(&t.token).privileges.into_iter().map(|(p, _)| p).collect();
+            assert_eq!(got, expected, "{muted:?}");
+        }
     }
 
     #[test]

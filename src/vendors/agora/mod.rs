@@ -12,6 +12,7 @@ mod identity;
 pub use identity::IDENTITY_RULE;
 mod join;
 pub mod moderation;
+mod publish_rules;
 mod recording;
 mod rest;
 pub mod token;
@@ -25,11 +26,13 @@ use self::recording::{Handle, Paths};
 use self::rest::{AgoraApi, ChannelUsers};
 use self::token::AgoraTokenBuilder;
 use super::{
-    entry, transport, BanRule, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
-    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, moderation_unsupported, transport, BanRule, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken,
+    LiveParticipant, ModerationAsk, ModerationChange, ParticipantRef, RoomSpec, Vendor, VendorEntry, VendorError,
+    VendorFailure, VendorState,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::{Identity, IdentityRule};
+use crate::domain::moderation::{Media, MediaSet};
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, OutboundResponse, Runtime};
@@ -87,6 +90,7 @@ impl Agora {
             can_subscribe: true,
             can_publish_data: Some(false),
             is_admin: false,
+            blocked_media: Default::default(),
         };
         Identity::parse(format!("recorder-{uid}"))
             .and_then(|identity| {
@@ -156,7 +160,12 @@ impl Vendor for Agora {
             | Capability::ParticipantKick
             | Capability::ParticipantBan
             | Capability::RecordingStart
-            | Capability::RecordingStop => true,
+            | Capability::RecordingStop
+            | Capability::ParticipantMuteHard
+            | Capability::ParticipantUpdate => true,
+            // No server-side soft mute (Agora points to app signaling for that:
+            // https://github.com/AgoraIO/Basic-Video-Call/issues/214).
+            Capability::ParticipantMuteSoft => false,
         }
     }
 
@@ -323,6 +332,81 @@ impl Vendor for Agora {
         join::refuse_unenforceable(grant)?;
         self.identity_rule().check(&grant.identity)
     }
+
+    /// Kicking rules withhold publishing audio and video; nothing on Agora withholds a screen
+    /// share apart from video, subscribing, data, or changes a name or metadata server-side.
+    fn check_moderation(&self, ask: &ModerationAsk) -> ApiResult<()> {
+        let refuse = |field: &str, why: &str| Err(moderation_unsupported(NAME, field, why));
+        if !ask.soft.is_empty() {
+            return refuse("mode", "Agora has no server-side soft mute");
+        }
+        if ask.hard.contains(Media::Screen) {
+            return refuse("media", "Agora's publish rules cannot tell a screen share from the camera's video");
+        }
+        if ask.can_subscribe.is_some() {
+            return refuse("can_subscribe", "Agora cannot withhold subscribing");
+        }
+        if ask.can_publish_data.is_some() {
+            return refuse("can_publish_data", "Agora's rules cannot withhold data streams");
+        }
+        if ask.display_name {
+            return refuse("display_name", "Agora has no server-side participant name");
+        }
+        if ask.metadata {
+            return refuse("metadata", "Agora has no server-side participant metadata");
+        }
+        Ok(())
+    }
+
+    /// Replaces the participant's publish rules: the old ones are deleted, one rule withholds
+    /// what `after` blocks (for the rest of the mute, at most 24 h; re-applied before it lapses).
+    async fn enforce_moderation(&self, rt: &Runtime, change: &ModerationChange<'_>) -> Result<Enforced, VendorError> {
+        let Some(uid) = change.who.uid else {
+            // Never issued a token for this room: no uid to rule on. Its first token folds the
+            // stored state in; a rule follows with the next change or re-apply.
+            return Ok(Enforced::default());
+        };
+        let old = publish_rules::stored_ids(change.rules);
+        for id in &old {
+            let body = publish_rules::delete_body(&self.app_id, *id);
+            let url = transport::join_url(&self.api_base, publish_rules::RULE_PATH);
+            let response = self.send(rt, "DELETE", url, Some(&body)).await?;
+            match rest::success_body(&response) {
+                Ok(_) => {}
+                // A rule Agora no longer has (it lapsed, or was deleted elsewhere) is gone, as
+                // asked; the create below still needs the API to work.
+                Err(e) if e.failure == VendorFailure::Rejected => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let now = change.now_ms;
+        let after = change.after;
+        let blocked = if after.can_publish == Some(false) {
+            MediaSet::of(&[Media::Audio, Media::Video])
+        } else {
+            after.muted_at(now).without(MediaSet::of(&[Media::Screen]))
+        };
+        if blocked.is_empty() {
+            return Ok(Enforced { applied: !old.is_empty(), ..Enforced::default() });
+        }
+        let until = if after.can_publish == Some(false) { None } else { after.mute_expires_at_ms };
+        let seconds = publish_rules::rule_seconds(now, until);
+        let body =
+            publish_rules::create_body(&self.app_id, change.room_id, uid, &publish_rules::privileges(blocked), seconds);
+        let url = transport::join_url(&self.api_base, publish_rules::RULE_PATH);
+        let response = self.send(rt, "POST", url, Some(&body)).await?;
+        let answer = rest::success_body(&response)?;
+        let id = publish_rules::created_id(&answer).ok_or_else(|| {
+            VendorError::new(NAME, VendorFailure::ServerError, "kicking rule answer without success and id")
+        })?;
+        let lapses_at = now as i64 + seconds * 1000;
+        let outlasts = until.is_none_or(|u| u > lapses_at);
+        Ok(Enforced {
+            applied: true,
+            rules: publish_rules::stored(&[id]),
+            rules_expire_at_ms: outlasts.then_some(lapses_at),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -445,8 +529,9 @@ mod tests {
     #[test]
     fn every_capability_including_recording() {
         let v = vendor();
+        // Every capability but a soft mute, which the vendor has no server API for.
         for cap in Capability::ALL {
-            assert!(v.supports(cap), "{}", cap.id());
+            assert_eq!(v.supports(cap), cap != Capability::ParticipantMuteSoft, "{}", cap.id());
         }
         assert!(v.recorder_needs_uid() && v.recovers_lost_starts());
         assert!(v.check_recording(&recording_spec()).is_ok());

@@ -64,8 +64,10 @@ impl std::error::Error for AgoraConfigError {}
 /// RTC privileges beyond joining (join is always granted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RtcPrivileges {
-    /// publishAudioStream (2) and publishVideoStream (3).
-    pub publish_audio_video: bool,
+    /// publishAudioStream (2).
+    pub publish_audio: bool,
+    /// publishVideoStream (3).
+    pub publish_video: bool,
     /// publishDataStream (4).
     pub publish_data: bool,
 }
@@ -173,8 +175,10 @@ impl AgoraTokenBuilder {
             n += 1;
         };
         grant(PRIV_JOIN_CHANNEL);
-        if privileges.publish_audio_video {
+        if privileges.publish_audio {
             grant(PRIV_PUBLISH_AUDIO);
+        }
+        if privileges.publish_video {
             grant(PRIV_PUBLISH_VIDEO);
         }
         if privileges.publish_data {
@@ -645,7 +649,8 @@ mod tests {
 
             // the public API gives the same content whenever every expiry equals the ttl
             if token_expire == privilege_expire {
-                let privileges = RtcPrivileges { publish_audio_video: publisher, publish_data: publisher };
+                let privileges =
+                    RtcPrivileges { publish_audio: publisher, publish_video: publisher, publish_data: publisher };
                 let public = b.rtc_token(channel, uid, privileges, issue_ts, salt, token_expire);
                 assert_eq!(inflate_token(&public).unwrap(), expected);
             }
@@ -655,7 +660,7 @@ mod tests {
     #[test]
     fn content_parses_back_field_by_field() {
         let b = AgoraTokenBuilder::new(APP_ID, CERT).unwrap();
-        let all = RtcPrivileges { publish_audio_video: true, publish_data: true };
+        let all = RtcPrivileges { publish_audio: true, publish_video: true, publish_data: true };
         let tok = b.rtc_token("rm_7Hq2", 12345, all, 1_700_000_000, 42, 3600);
         assert!(tok.starts_with("007"));
         let content = inflate_token(&tok).unwrap();
@@ -669,10 +674,14 @@ mod tests {
         assert_eq!(p.signature.len(), 32);
         assert!(signature_ok(&content, CERT));
 
-        let cases: [(RtcPrivileges, &[(u16, u32)]); 4] = [
+        let cases: [(RtcPrivileges, &[(u16, u32)]); 5] = [
             (RtcPrivileges::default(), &[(1, 60)]),
-            (RtcPrivileges { publish_audio_video: true, publish_data: false }, &[(1, 60), (2, 60), (3, 60)]),
-            (RtcPrivileges { publish_audio_video: false, publish_data: true }, &[(1, 60), (4, 60)]),
+            (
+                RtcPrivileges { publish_audio: true, publish_video: true, publish_data: false },
+                &[(1, 60), (2, 60), (3, 60)],
+            ),
+            (RtcPrivileges { publish_audio: false, publish_video: true, publish_data: false }, &[(1, 60), (3, 60)]),
+            (RtcPrivileges { publish_audio: false, publish_video: false, publish_data: true }, &[(1, 60), (4, 60)]),
             (all, &[(1, 60), (2, 60), (3, 60), (4, 60)]),
         ];
         for (privileges, expected) in cases {

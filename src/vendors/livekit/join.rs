@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::token::{JoinClaims, LiveKitSigner};
 use crate::domain::identity::IdentityRule;
+use crate::domain::moderation::MediaSet;
 use crate::error::ApiResult;
 use crate::vendors::{JoinGrant, JoinToken};
 
@@ -27,7 +28,28 @@ pub fn claims(grant: &JoinGrant) -> JoinClaims<'_> {
         can_subscribe: grant.can_subscribe,
         can_publish_data: grant.effective_publish_data(),
         room_admin: grant.is_admin,
+        can_publish_sources: publish_sources(grant.blocked_media),
     }
+}
+
+/// Every subset of LiveKit's publishable sources that a set of blocked media leaves, indexed by
+/// the set's bits (1 audio = microphone, 2 video = camera, 4 screen = both screen-share
+/// sources): the token grant's lowercase names (livekit/protocol `auth/grants.go`).
+const SOURCES_LEFT: [&[&str]; 8] = [
+    &["camera", "microphone", "screen_share", "screen_share_audio"],
+    &["camera", "screen_share", "screen_share_audio"],
+    &["microphone", "screen_share", "screen_share_audio"],
+    &["screen_share", "screen_share_audio"],
+    &["camera", "microphone"],
+    &["camera"],
+    &["microphone"],
+    &[],
+];
+
+/// `canPublishSources` for `blocked`: absent when nothing is blocked (every source), and when
+/// everything is (the grant's `canPublish` is then false: an empty list would mean every source).
+pub fn publish_sources(blocked: MediaSet) -> Option<&'static [&'static str]> {
+    (!blocked.is_empty() && blocked != MediaSet::ALL).then(|| SOURCES_LEFT[blocked.bits() as usize])
 }
 
 /// Signs a join token at `now_ms`. `expires_at_ms` is the token's own `exp` (whole seconds),
@@ -95,6 +117,7 @@ mod tests {
                 can_subscribe: true,
                 can_publish_data: true,
                 room_admin: false,
+                can_publish_sources: None,
             }
         );
         let viewer =

@@ -11,6 +11,7 @@
 mod config;
 mod egress;
 mod join;
+mod moderation;
 pub use join::IDENTITY_RULE;
 mod rooms;
 pub mod token;
@@ -28,11 +29,13 @@ use self::config::Settings;
 use self::token::LiveKitSigner;
 use self::twirp::{Client, Method};
 use super::{
-    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
-    VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken, LiveParticipant, ModerationAsk,
+    ModerationChange, ParticipantRef, RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+    REMOTE_UNMUTE_DISABLED,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
+use crate::domain::moderation::MediaSet;
 use crate::domain::recording::{RecordingSpec, RecordingState};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
@@ -167,6 +170,55 @@ impl Vendor for LiveKit {
     async fn room_recordings(&self, rt: &Runtime, room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
         let answer = self.call(rt, Method::ListEgress, room_id, &egress::in_room_body(room_id)).await?;
         egress::listed(&answer)
+    }
+
+    /// LiveKit enforces every moderation field: the participant's permission, name and metadata.
+    fn check_moderation(&self, _ask: &ModerationAsk) -> ApiResult<()> {
+        Ok(())
+    }
+
+    async fn mute_soft(
+        &self,
+        rt: &Runtime,
+        room_id: &str,
+        who: &ParticipantRef,
+        media: MediaSet,
+        muted: bool,
+    ) -> Result<(), VendorError> {
+        let body = moderation::get_participant_body(room_id, &who.identity);
+        let info = self.call(rt, Method::GetParticipant, room_id, &body).await?;
+        for sid in moderation::track_sids(&info, media)? {
+            let body = moderation::mute_track_body(room_id, &who.identity, &sid, muted);
+            match self.call(rt, Method::MutePublishedTrack, room_id, &body).await {
+                Ok(_) => {}
+                // The server refuses a remote unmute unless `room.enable_remote_unmute` is on
+                // (livekit/livekit pkg/service/roommanager.go, config-sample.yaml).
+                Err(e) if e.vendor_code.as_deref() == Some("failed_precondition") => {
+                    return Err(e.with_code(REMOTE_UNMUTE_DISABLED));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn enforce_moderation(&self, rt: &Runtime, change: &ModerationChange<'_>) -> Result<Enforced, VendorError> {
+        let (room_id, identity) = (change.room_id, change.who.identity.as_str());
+        let body = moderation::get_participant_body(room_id, identity);
+        let info = match self.call(rt, Method::GetParticipant, room_id, &body).await {
+            Ok(info) => info,
+            // Not in the room: nothing to change now; the stored state reaches their next token.
+            Err(e) if e.failure == VendorFailure::NotFound => return Ok(Enforced::default()),
+            Err(e) => return Err(e),
+        };
+        let permission = moderation::permission_after(&info, change)?;
+        let body = moderation::update_body(room_id, identity, permission, change);
+        match self.call(rt, Method::UpdateParticipant, room_id, &body).await {
+            Ok(_) => Ok(Enforced { applied: true, ..Enforced::default() }),
+            // Left between the two calls.
+            Err(e) if e.failure == VendorFailure::NotFound => Ok(Enforced::default()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -103,6 +103,9 @@ pub struct JoinClaims<'a> {
     pub can_publish_data: bool,
     /// `video.roomAdmin`, written only when true (as the SDKs do).
     pub room_admin: bool,
+    /// `video.canPublishSources` (lowercase source names), written only when `Some`: absent
+    /// means every source.
+    pub can_publish_sources: Option<&'a [&'static str]>,
 }
 
 /// Grants of a server-API (Twirp) token. Each `true` flag is written, `false` ones are omitted.
@@ -169,6 +172,16 @@ impl LiveKitSigner {
             push_bool(json, claims.can_publish_data);
             if claims.room_admin {
                 json.extend_from_slice(b",\"roomAdmin\":true");
+            }
+            if let Some(sources) = claims.can_publish_sources {
+                json.extend_from_slice(b",\"canPublishSources\":[");
+                for (i, source) in sources.iter().enumerate() {
+                    if i > 0 {
+                        json.push(b',');
+                    }
+                    push_json_str(json, source);
+                }
+                json.push(b']');
             }
             json.extend_from_slice(b"}}");
             sign(prefix, json)
@@ -344,6 +357,7 @@ mod tests {
             can_subscribe: true,
             can_publish_data: true,
             room_admin: false,
+            can_publish_sources: None,
         }
     }
 
@@ -367,6 +381,7 @@ mod tests {
                 can_subscribe: grant["canSubscribe"].as_bool().unwrap(),
                 can_publish_data: grant["canPublishData"].as_bool().unwrap(),
                 room_admin: grant["roomAdmin"].as_bool().unwrap_or(false),
+                can_publish_sources: None,
             };
             let ours = signer.join_token(&jc, now);
             let (header, payload) = parts(&ours);

@@ -20,6 +20,9 @@ pub enum Method {
     DeleteRoom,
     ListParticipants,
     RemoveParticipant,
+    GetParticipant,
+    MutePublishedTrack,
+    UpdateParticipant,
     StartRoomCompositeEgress,
     StopEgress,
     ListEgress,
@@ -33,6 +36,9 @@ impl Method {
             Method::DeleteRoom => "DeleteRoom",
             Method::ListParticipants => "ListParticipants",
             Method::RemoveParticipant => "RemoveParticipant",
+            Method::GetParticipant => "GetParticipant",
+            Method::MutePublishedTrack => "MutePublishedTrack",
+            Method::UpdateParticipant => "UpdateParticipant",
             Method::StartRoomCompositeEgress => "StartRoomCompositeEgress",
             Method::StopEgress => "StopEgress",
             Method::ListEgress => "ListEgress",
@@ -57,9 +63,11 @@ impl Method {
         match self {
             Method::CreateRoom | Method::DeleteRoom => ServerGrant { room_create: true, ..ServerGrant::default() },
             Method::ListRooms => ServerGrant { room_list: true, ..ServerGrant::default() },
-            Method::ListParticipants | Method::RemoveParticipant => {
-                ServerGrant { room_admin: true, room: Some(room), ..ServerGrant::default() }
-            }
+            Method::ListParticipants
+            | Method::RemoveParticipant
+            | Method::GetParticipant
+            | Method::MutePublishedTrack
+            | Method::UpdateParticipant => ServerGrant { room_admin: true, room: Some(room), ..ServerGrant::default() },
             Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress => {
                 ServerGrant { room_record: true, ..ServerGrant::default() }
             }

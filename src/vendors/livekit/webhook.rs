@@ -201,7 +201,9 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
         EventType::RoomStarted
         | EventType::RoomFinished
         | EventType::ParticipantBanned
-        | EventType::ParticipantUnbanned => {}
+        | EventType::ParticipantUnbanned
+        | EventType::ParticipantMuted
+        | EventType::ParticipantUnmuted => {}
     }
     Ok(Some(incoming))
 }

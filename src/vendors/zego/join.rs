@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::token::{iv_from_random, strict_room_payload, ZegoTokenMinter};
 use super::{identity, NAME};
+use crate::domain::moderation::Media;
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::Entropy;
 use crate::vendors::{grant_not_supported, JoinGrant, JoinToken};
@@ -33,6 +34,13 @@ pub fn refuse_unenforceable(grant: &JoinGrant) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether the token grants publishing (privilege "2"): not when audio and video are both
+/// hard-muted (ZEGO streams carry audio and video; a screen share is a video stream, so a
+/// mute of one medium alone is enforced by forbid-stream rules, not by the token).
+pub fn publishes(grant: &JoinGrant) -> bool {
+    grant.can_publish && !(grant.blocked_media.contains(Media::Audio) && grant.blocked_media.contains(Media::Video))
+}
+
 /// Mints the token: `user_id` = identity, the strict room payload, `ctime` = now, a random
 /// i32 nonce and a random IV. `expires_at_ms` is the token's own expiry, `(ctime + ttl)` s.
 pub fn mint(
@@ -54,7 +62,7 @@ pub fn mint(
     entropy.fill(&mut iv_bytes);
     let token = minter.token04(
         grant.identity.as_str(),
-        &strict_room_payload(&grant.room_id, grant.can_publish),
+        &strict_room_payload(&grant.room_id, publishes(grant)),
         ctime_s as i64,
         i64::from(grant.ttl_s),
         i32::from_le_bytes(nonce),
@@ -111,6 +119,28 @@ mod tests {
         assert!(token.token.starts_with("04"));
         assert_eq!(token.expires_at_ms, 1_700_003_600_000);
         assert_eq!(token.join, json!({"app_id": 1234567890u32, "room_id": "rm_7Hq2", "user_id": "alice"}));
+    }
+
+    #[test]
+    fn publishing_goes_only_when_audio_and_video_are_both_muted() {
+        use crate::domain::moderation::{Media, MediaSet};
+        let with = |muted: &[Media]| JoinGrant { blocked_media: MediaSet::of(muted), ..grant() };
+        assert!(publishes(&with(&[Media::Audio])));
+        assert!(publishes(&with(&[Media::Video])));
+        assert!(!publishes(&with(&[Media::Audio, Media::Video])));
+        // The minted payload says the same.
+        let token = mint(
+            &minter(),
+            1234567890,
+            &with(&[Media::Audio, Media::Video]),
+            1_700_000_000_000,
+            &CountingEntropy(Cell::new(0)),
+        )
+        .unwrap();
+        let listener = JoinGrant { can_publish: false, ..grant() };
+        let expected =
+            mint(&minter(), 1234567890, &listener, 1_700_000_000_000, &CountingEntropy(Cell::new(0))).unwrap();
+        assert_eq!(token.token, expected.token);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod join;
 pub mod moderation;
 mod recording;
 mod signing;
+mod stream_rules;
 pub mod token;
 pub mod webhook;
 
@@ -25,11 +26,13 @@ use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
 use super::{
-    entry, transport, BanRule, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
-    RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, moderation_unsupported, transport, BanRule, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken,
+    LiveParticipant, ModerationAsk, ModerationChange, ParticipantRef, RoomSpec, Vendor, VendorEntry, VendorError,
+    VendorFailure, VendorState, RULES_NOT_ENABLED,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
+use crate::domain::moderation::{Media, MediaSet};
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
@@ -76,6 +79,17 @@ pub struct Zego {
 pub const FORBID_RULES: &str = "ZEGO_FORBID_RULES";
 
 impl Zego {
+    /// A forbid-rule action; `Code 9` (rules not enabled for the app) says so in its code.
+    async fn rule_call(&self, rt: &Runtime, call: &Call) -> Result<(), VendorError> {
+        match self.call(rt, call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.vendor_code.as_deref() == Some(stream_rules::NOT_ENABLED_CODE) => {
+                Err(e.with_code(RULES_NOT_ENABLED))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends one action, signed with a fresh nonce and the current time, and reads its `Code`.
     async fn call(&self, rt: &Runtime, call: &Call) -> Result<Answer, VendorError> {
         let stamp = Stamp::new(rt.random_bytes(), rt.now_s());
@@ -126,9 +140,10 @@ impl Vendor for Zego {
         NAME
     }
 
-    fn supports(&self, _capability: Capability) -> bool {
-        // RoomCreate needs no call and RoomList reads rtcgate's records.
-        true
+    fn supports(&self, capability: Capability) -> bool {
+        // RoomCreate needs no call and RoomList reads rtcgate's records. ZEGO's server API
+        // has no soft mute: its forbid rules block publishing outright.
+        capability != Capability::ParticipantMuteSoft
     }
 
     fn room_create_calls_vendor(&self) -> bool {
@@ -313,6 +328,70 @@ impl Vendor for Zego {
         &IDENTITY_RULE
     }
 
+    /// Forbid-stream rules withhold a stream's audio and video; nothing on ZEGO withholds a
+    /// screen share apart from other video, subscribing, messages, or renames anyone.
+    fn check_moderation(&self, ask: &ModerationAsk) -> ApiResult<()> {
+        let refuse = |field: &str, why: &str| Err(moderation_unsupported(NAME, field, why));
+        if !ask.soft.is_empty() {
+            return refuse("mode", "ZEGO has no server-side soft mute");
+        }
+        if ask.hard.contains(Media::Screen) {
+            return refuse("media", "ZEGO's stream rules cannot tell a screen share from the camera's stream");
+        }
+        if ask.can_subscribe.is_some() {
+            return refuse("can_subscribe", "ZEGO cannot stop a logged-in user from playing streams");
+        }
+        if ask.can_publish_data.is_some() {
+            return refuse("can_publish_data", "ZEGO cannot stop a logged-in user from sending room messages");
+        }
+        if ask.display_name {
+            return refuse("display_name", "ZEGO has no server-side participant name");
+        }
+        if ask.metadata {
+            return refuse("metadata", "ZEGO has no server-side participant metadata");
+        }
+        Ok(())
+    }
+
+    /// Sets a forbid rule on each stream the participant publishes now (found with
+    /// `DescribeSimpleStreamList`), or lifts the stored ones when nothing is blocked any more.
+    async fn enforce_moderation(&self, rt: &Runtime, change: &ModerationChange<'_>) -> Result<Enforced, VendorError> {
+        let (room_id, identity, now) = (change.room_id, change.who.identity.as_str(), change.now_ms);
+        let after = change.after;
+        let blocked = if after.can_publish == Some(false) {
+            MediaSet::of(&[Media::Audio, Media::Video])
+        } else {
+            after.muted_at(now).without(MediaSet::of(&[Media::Screen]))
+        };
+        let old = stream_rules::stored_ids(change.rules);
+        let current = if blocked.is_empty() {
+            Vec::new()
+        } else {
+            let call = stream_rules::describe_streams(room_id);
+            let answer = self.call(rt, &call).await?;
+            match answer.outcome {
+                Outcome::Success => stream_rules::streams_of(&answer.data, identity)
+                    .map_err(|what| answer.malformed(call.action, what))?,
+                Outcome::RoomAbsent | Outcome::UserAbsent => Vec::new(),
+            }
+        };
+        for stream_id in old.iter().filter(|id| !current.contains(id)) {
+            self.rule_call(rt, &stream_rules::delete_rule(room_id, stream_id)).await?;
+        }
+        let until = if after.can_publish == Some(false) { None } else { after.mute_expires_at_ms };
+        let seconds = stream_rules::rule_seconds(now, until);
+        for stream_id in &current {
+            self.rule_call(rt, &stream_rules::set_rule(room_id, stream_id, blocked, seconds)).await?;
+        }
+        let lapses_at = now as i64 + seconds * 1000;
+        let outlasts = until.is_none_or(|u| u > lapses_at);
+        Ok(Enforced {
+            applied: !current.is_empty() || !old.is_empty(),
+            rules: stream_rules::stored(&current),
+            rules_expire_at_ms: (!current.is_empty() && outlasts).then_some(lapses_at),
+        })
+    }
+
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
         self.identity_rule().check(&grant.identity)
@@ -437,8 +516,9 @@ mod tests {
     #[test]
     fn every_capability_including_recording() {
         let v = vendor();
+        // Every capability but a soft mute, which the vendor has no server API for.
         for capability in Capability::ALL {
-            assert!(v.supports(capability), "{capability:?}");
+            assert_eq!(v.supports(capability), capability != Capability::ParticipantMuteSoft, "{capability:?}");
         }
         assert!(!v.recorder_needs_uid() && v.recovers_lost_starts());
         let (native, rt) = native();

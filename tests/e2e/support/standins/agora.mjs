@@ -128,6 +128,25 @@ export async function startAgora(options = {}) {
     return { seconds: body.time_in_seconds };
   }
 
+  // ---- publish rules (hard mutes) ----------------------------------------------------------
+  // create-rules.mdx: privileges may also be publish_audio / publish_video; time_in_seconds 10–86430
+  // (Agora clamps; 24 h cap). Stricter than Agora: a publish rule must name a uid (without one it
+  // would silence the whole channel), must last (time 0 is a kick), and must not repeat a privilege.
+  const PUBLISH_PRIVILEGES = ['publish_audio', 'publish_video'];
+  function checkPublishRule(body, dur) {
+    const privileges = Array.isArray(body.privileges) ? body.privileges : [];
+    if (!privileges.some((p) => PUBLISH_PRIVILEGES.includes(p))) return { isPublishRule: false };
+    if (!privileges.every((p) => PUBLISH_PRIVILEGES.includes(p))) return { error: `publish privileges mixed with others: ${JSON.stringify(privileges)}` };
+    if (new Set(privileges).size !== privileges.length) return { error: `a privilege repeated: ${JSON.stringify(privileges)}` };
+    if (body.uid === undefined) return { error: 'publish privileges without a uid would silence the whole channel' };
+    if (!(dur.seconds > 0)) return { error: 'publish privileges need a lasting rule (time 0 only kicks)' };
+    return { isPublishRule: true };
+  }
+  /** The publish privileges `uid` has lost in `channel` now (from live rules). */
+  const publishBlocked = (channel, uid) => [...new Set(activeRules()
+    .filter((r) => r.cname === channel && r.uid === uid)
+    .flatMap((r) => r.privileges.filter((p) => PUBLISH_PRIVILEGES.includes(p))))].sort();
+
   function jsonBody(ctx, allowed) {
     const ct = mediaType(ctx.headers['content-type']);
     if (ct !== 'application/json') {
@@ -287,8 +306,11 @@ export async function startAgora(options = {}) {
         if (body.ip !== undefined && body.ip !== '') return { op, ...violation(400, 'invalid ip', `rtcgate never bans by ip; got ${JSON.stringify(body.ip)}`) };
         const dur = checkDuration(body);
         if (dur.error) return { op, ...violation(400, 'invalid time', dur.error) };
-        if (!Array.isArray(body.privileges) || body.privileges.length !== 1 || body.privileges[0] !== 'join_channel') {
-          return { op, ...violation(400, 'invalid privileges', `privileges must be exactly ["join_channel"], got ${JSON.stringify(body.privileges)}`) };
+        // ---- publish rules (hard mutes): publish_audio / publish_video for one uid -------------
+        const publishRule = checkPublishRule(body, dur);
+        if (publishRule.error) return { op, ...violation(400, 'invalid privileges', publishRule.error) };
+        if (!publishRule.isPublishRule && (!Array.isArray(body.privileges) || body.privileges.length !== 1 || body.privileges[0] !== 'join_channel')) {
+          return { op, ...violation(400, 'invalid privileges', `privileges must be exactly ["join_channel"] or publish privileges, got ${JSON.stringify(body.privileges)}`) };
         }
         return {
           op,
@@ -310,6 +332,8 @@ export async function startAgora(options = {}) {
               request: body,
             };
             rules.push(r);
+            // A publish rule keeps the user in the channel, unable to publish what it names.
+            if (publishRule.isPublishRule) return jsonResponse(200, { status: 'success', id: r.id });
             if (r.uid !== undefined) {
               removeUser(r.cname, r.uid, r.id);
             } else {
@@ -436,6 +460,8 @@ export async function startAgora(options = {}) {
       return [...(channels.get(channel)?.users.keys() ?? [])];
     },
     isBanned,
+    /** Publish privileges a uid has lost in a channel (live publish rules), sorted. */
+    publishBlocked,
     /** Rules with ban time left (what GET /dev/v1/kicking-rule lists). */
     activeRules,
   });

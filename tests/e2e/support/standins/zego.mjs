@@ -87,6 +87,10 @@ const ACTIONS = {
   // ---- forbid-user rules (bans) ----
   SetForbidUserRule: { RuleType: 'int', IP: 'string', RoomId: 'string', UserId: 'string', 'DisabledPrivilege[]': 'array', EffectiveTime: 'int' },
   DelForbidUserRule: { RuleType: 'int', IP: 'string', RoomId: 'string', UserId: 'string' },
+  // ---- forbid-stream rules (hard mutes) ----
+  DescribeSimpleStreamList: { RoomId: 'string' },
+  SetForbidStreamRule: { RoomId: 'string', StreamId: 'string', DisableAudio: 'int', DisableVideo: 'int', EffectiveTime: 'int' },
+  DelForbidStreamRule: { RoomId: 'string', StreamId: 'string' },
 };
 
 const DEFAULT_CODES = {
@@ -106,6 +110,8 @@ const DEFAULT_CODES = {
  * @param {number} [options.maxSkewSec=600]
  * @param {boolean} [options.rejectNonceReuse=true]
  * @param {object} [options.codes]  overrides of DEFAULT_CODES
+ * @param {boolean} [options.forbidRulesEnabled=true]  false: every forbid-rule action answers Code 9
+ *   (rules are enabled per app by ZEGO support)
  */
 export async function startZego(options = {}) {
   const {
@@ -140,6 +146,21 @@ export async function startZego(options = {}) {
   };
   let pageCap = Infinity;
   const recording = zegoCloudRecording();
+
+  // ---- forbid-stream rules (hard mutes) -----------------------------------------------------
+  // api-reference/room/forbid-stream-rule/*.yaml, describe-simple-streamlist.yaml: rules are per
+  // StreamId (≤ 256 bytes), DisableAudio/DisableVideo 0|1 with at least one 1, EffectiveTime
+  // 1–86400 s (the stand-in refuses what ZEGO would clamp), the last call per stream wins; Code 9
+  // when the app does not have rules enabled; DescribeSimpleStreamList at most once per 10 s per
+  // room (Code 207 otherwise).
+  const forbid = { enabled: options.forbidRulesEnabled ?? true };
+  /** RoomId → Map<StreamId, { StreamId, UserId, UserName, CreateTime }> */
+  const streams = new Map();
+  /** `${RoomId}\u0000${StreamId}` → { RoomId, StreamId, DisableAudio, DisableVideo, expiresAt } */
+  const streamRules = new Map();
+  /** RoomId → ms of the last DescribeSimpleStreamList */
+  const lastStreamList = new Map();
+  const STREAM_LIST_INTERVAL_MS = 10_000;
 
   const envelope = (Code, Message, Data) => {
     const body = { Code, Message, RequestId: randomDigits(19) };
@@ -375,6 +396,54 @@ export async function startZego(options = {}) {
           },
         };
       }
+      // ---- forbid-stream rules (hard mutes) ----
+      case 'DescribeSimpleStreamList': {
+        const bad = roomIdOk(p.RoomId);
+        if (bad) return { op, ...bad };
+        return {
+          op,
+          exec: () => {
+            const at = now();
+            if (at - (lastStreamList.get(p.RoomId) ?? -Infinity) < STREAM_LIST_INTERVAL_MS) return envelope(207, 'room qps limit');
+            lastStreamList.set(p.RoomId, at);
+            return envelope(0, 'success', { StreamList: [...(streams.get(p.RoomId)?.values() ?? [])] });
+          },
+        };
+      }
+      case 'SetForbidStreamRule':
+      case 'DelForbidStreamRule': {
+        const bad = roomIdOk(p.RoomId);
+        if (bad) return { op, ...bad };
+        if (!p.StreamId) return { op, ...violation(2, 'input parameter error', 'StreamId is required') };
+        if (Buffer.byteLength(p.StreamId, 'utf8') > 256) return { op, ...violation(3, 'input parameter length too long', 'StreamId longer than 256 bytes') };
+        const ruleKey = `${p.RoomId}\u0000${p.StreamId}`;
+        if (Action === 'DelForbidStreamRule') {
+          return {
+            op,
+            exec: () => {
+              if (!forbid.enabled) return envelope(9, 'no permission');
+              streamRules.delete(ruleKey);
+              return envelope(0, 'success');
+            },
+          };
+        }
+        for (const k of ['DisableAudio', 'DisableVideo']) {
+          if (p[k] !== undefined && p[k] !== 0 && p[k] !== 1) return { op, ...violation(2, 'input parameter error', `${k} must be 0 or 1`) };
+        }
+        if (p.DisableAudio !== 1 && p.DisableVideo !== 1) return { op, ...violation(2, 'input parameter error', 'neither DisableAudio nor DisableVideo is 1') };
+        if (p.EffectiveTime !== undefined && (p.EffectiveTime < 1 || p.EffectiveTime > 86_400)) {
+          return { op, ...violation(2, 'input parameter error', `EffectiveTime ${p.EffectiveTime} outside [1, 86400] (ZEGO caps at 24 h)`) };
+        }
+        return {
+          op,
+          exec: () => {
+            if (!forbid.enabled) return envelope(9, 'no permission');
+            const seconds = p.EffectiveTime ?? 21_600;
+            streamRules.set(ruleKey, { RoomId: p.RoomId, StreamId: p.StreamId, DisableAudio: p.DisableAudio ?? 0, DisableVideo: p.DisableVideo ?? 0, expiresAt: now() + seconds * 1000 });
+            return envelope(0, 'success');
+          },
+        };
+      }
       default:
         return { op, ...violation(100000007, 'unsupported Action') };
     }
@@ -396,11 +465,30 @@ export async function startZego(options = {}) {
       pageCap = Infinity;
       recording.clear();
       Object.assign(codes, DEFAULT_CODES, options.codes ?? {});
+      streams.clear();
+      streamRules.clear();
+      lastStreamList.clear();
+      forbid.enabled = options.forbidRulesEnabled ?? true;
     },
   });
 
   return Object.assign(handle, {
     appId: appIdStr,
+    // ---- forbid-stream rules (hard mutes) ----
+    /** A user publishes a stream in a room (what a stream_create callback reports). */
+    seedStream(roomId, streamId, userId) {
+      if (!streams.has(roomId)) streams.set(roomId, new Map());
+      streams.get(roomId).set(streamId, { StreamId: streamId, UserId: userId, UserName: userId, CreateTime: Math.floor(now() / 1000) });
+    },
+    /** The live rule on a stream: { DisableAudio, DisableVideo, expiresAt } or undefined. */
+    streamRule(roomId, streamId) {
+      const r = streamRules.get(`${roomId}\u0000${streamId}`);
+      return r && r.expiresAt > now() ? r : undefined;
+    },
+    /** Turns forbid rules on or off for the app (off: Code 9). */
+    setForbidRulesEnabled(enabled) {
+      forbid.enabled = enabled;
+    },
     rooms,
     kicked,
     closedRooms,
