@@ -19,6 +19,7 @@ pub enum Route {
     TokenIssue,
     ParticipantList,
     ParticipantKick,
+    RoomMessage,
     RecordingStart,
     RecordingStop,
     RecordingGet,
@@ -56,6 +57,7 @@ impl Route {
                 | RoomCreate
                 | TokenIssue
                 | ParticipantKick
+                | RoomMessage
                 | RecordingStart
                 | RecordingStop
                 | VendorEvents
@@ -104,6 +106,7 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/token/issue", Route::TokenIssue),
     (Method::Get, "/v1/rtc/participant/list/{}", Route::ParticipantList),
     (Method::Post, "/v1/rtc/participant/kick/{}", Route::ParticipantKick),
+    (Method::Post, "/v1/rtc/room/message/{}", Route::RoomMessage),
     (Method::Post, "/v1/rtc/recording/start", Route::RecordingStart),
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),

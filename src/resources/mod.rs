@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod messages;
 pub mod participants;
 pub mod recordings;
 pub mod rooms;
@@ -33,6 +34,7 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::TokenIssue => tokens::api::issue(ctx).await,
         Route::ParticipantList => participants::api::list(ctx).await,
         Route::ParticipantKick => participants::api::kick(ctx).await,
+        Route::RoomMessage => messages::api::send_message(ctx).await,
         Route::RecordingStart => recordings::api::start(ctx).await,
         Route::RecordingStop => recordings::api::stop(ctx).await,
         Route::RecordingGet => recordings::api::get(ctx).await,

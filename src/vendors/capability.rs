@@ -11,10 +11,11 @@ pub enum Capability {
     RecordingStop,
     ParticipantList,
     ParticipantKick,
+    RoomMessage,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::RoomCreate,
         Capability::RoomGet,
         Capability::RoomList,
@@ -24,6 +25,7 @@ impl Capability {
         Capability::RecordingStop,
         Capability::ParticipantList,
         Capability::ParticipantKick,
+        Capability::RoomMessage,
     ];
 
     pub fn id(self) -> &'static str {
@@ -37,6 +39,7 @@ impl Capability {
             Capability::RecordingStop => "rtc.recording.stop",
             Capability::ParticipantList => "rtc.participant.list",
             Capability::ParticipantKick => "rtc.participant.kick",
+            Capability::RoomMessage => "rtc.room.message",
         }
     }
 

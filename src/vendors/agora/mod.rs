@@ -154,6 +154,9 @@ impl Vendor for Agora {
             | Capability::ParticipantKick
             | Capability::RecordingStart
             | Capability::RecordingStop => true,
+            // Server → room messages reach only Agora's Signaling (RTM) SDK, a separate product
+            // with its own login: an RTC client never sees them.
+            Capability::RoomMessage => false,
         }
     }
 
@@ -403,7 +406,7 @@ mod tests {
     fn every_capability_including_recording() {
         let v = vendor();
         for cap in Capability::ALL {
-            assert!(v.supports(cap), "{}", cap.id());
+            assert_eq!(v.supports(cap), cap != Capability::RoomMessage, "{}", cap.id());
         }
         assert!(v.recorder_needs_uid() && v.recovers_lost_starts());
         assert!(v.check_recording(&recording_spec()).is_ok());

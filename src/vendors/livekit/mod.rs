@@ -12,6 +12,7 @@ mod config;
 mod egress;
 mod join;
 pub use join::IDENTITY_RULE;
+mod messages;
 mod rooms;
 pub mod token;
 mod twirp;
@@ -28,8 +29,8 @@ use self::config::Settings;
 use self::token::LiveKitSigner;
 use self::twirp::{Client, Method};
 use super::{
-    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
-    VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, Capability, CreatedRoom, Delivery, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomMessage, RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
@@ -111,6 +112,11 @@ impl Vendor for LiveKit {
     async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError> {
         let body = rooms::remove_participant_body(room_id, &who.identity);
         self.call(rt, Method::RemoveParticipant, room_id, &body).await.map(drop)
+    }
+
+    async fn send_message(&self, rt: &Runtime, room_id: &str, message: &RoomMessage) -> Result<Delivery, VendorError> {
+        let body = messages::send_data_body(room_id, message);
+        messages::delivery(self.call(rt, Method::SendData, room_id, &body).await)
     }
 
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, _entropy: &dyn Entropy) -> ApiResult<JoinToken> {

@@ -20,6 +20,7 @@ pub enum Method {
     DeleteRoom,
     ListParticipants,
     RemoveParticipant,
+    SendData,
     StartRoomCompositeEgress,
     StopEgress,
     ListEgress,
@@ -33,6 +34,7 @@ impl Method {
             Method::DeleteRoom => "DeleteRoom",
             Method::ListParticipants => "ListParticipants",
             Method::RemoveParticipant => "RemoveParticipant",
+            Method::SendData => "SendData",
             Method::StartRoomCompositeEgress => "StartRoomCompositeEgress",
             Method::StopEgress => "StopEgress",
             Method::ListEgress => "ListEgress",
@@ -57,7 +59,7 @@ impl Method {
         match self {
             Method::CreateRoom | Method::DeleteRoom => ServerGrant { room_create: true, ..ServerGrant::default() },
             Method::ListRooms => ServerGrant { room_list: true, ..ServerGrant::default() },
-            Method::ListParticipants | Method::RemoveParticipant => {
+            Method::ListParticipants | Method::RemoveParticipant | Method::SendData => {
                 ServerGrant { room_admin: true, room: Some(room), ..ServerGrant::default() }
             }
             Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress => {
@@ -212,6 +214,7 @@ mod tests {
         let admin = ServerGrant { room_admin: true, room: Some("rm"), ..ServerGrant::default() };
         assert_eq!(g(Method::ListParticipants), admin);
         assert_eq!(g(Method::RemoveParticipant), admin);
+        assert_eq!(g(Method::SendData), admin);
         let record = ServerGrant { room_record: true, ..ServerGrant::default() };
         for m in [Method::StartRoomCompositeEgress, Method::StopEgress, Method::ListEgress] {
             assert_eq!(g(m), record);

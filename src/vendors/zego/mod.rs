@@ -11,6 +11,7 @@ mod config;
 mod identity;
 pub use identity::IDENTITY_RULE;
 mod join;
+mod messages;
 mod recording;
 mod signing;
 pub mod token;
@@ -24,8 +25,8 @@ use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
 use super::{
-    entry, transport, Capability, CreatedRoom, JoinGrant, JoinToken, LiveParticipant, ParticipantRef, RoomSpec, Vendor,
-    VendorEntry, VendorError, VendorFailure, VendorState,
+    entry, transport, Capability, CreatedRoom, Delivery, JoinGrant, JoinToken, LiveParticipant, ParticipantRef,
+    RoomMessage, RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
@@ -259,6 +260,14 @@ impl Vendor for Zego {
         }
     }
 
+    fn check_message(&self, message: &RoomMessage) -> ApiResult<()> {
+        messages::check(message)
+    }
+
+    async fn send_message(&self, rt: &Runtime, room_id: &str, message: &RoomMessage) -> Result<Delivery, VendorError> {
+        messages::delivery(self.call(rt, &messages::send_custom_command(room_id, message)).await)
+    }
+
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {
         join::mint(&self.minter, self.config.app_id, grant, now_ms, entropy)
     }
@@ -269,6 +278,7 @@ impl Vendor for Zego {
 
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
+        messages::refuse_reserved(grant.identity.as_str())?;
         self.identity_rule().check(&grant.identity)
     }
 }
