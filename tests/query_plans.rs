@@ -100,6 +100,10 @@ const UNSCOPED: &[(&[&str], &str)] = &[
         &["FROM rooms WHERE id = ?1 AND vendor = ?2"],
         "a vendor webhook names the vendor's room, not a project: the room found says which project",
     ),
+    (
+        &["FROM timed_sessions WHERE queued = 0 AND eject_at_ms <= ?1"],
+        "the scheduled job: timed-session deadlines coming within a queue delay's reach, in every project",
+    ),
     (&["FROM events WHERE effects_due_at_ms <= ?1"], "the scheduled job: event effects due, in every project"),
     (&["UPDATE events SET effects_due_at_ms", "WHERE id = ?1"], "the scheduled job: one due event by its id"),
     (

@@ -10,6 +10,7 @@ pub mod participants;
 pub mod recordings;
 pub mod rooms;
 pub mod storage;
+pub mod timed_sessions;
 pub mod tokens;
 pub mod usage;
 pub mod webhooks;

@@ -13,6 +13,7 @@ pub mod retention;
 pub mod room_cache;
 pub mod rooms;
 pub mod sessions;
+pub mod timed_sessions;
 pub mod webhooks;
 
 use serde_json::{Map, Value};
@@ -72,6 +73,7 @@ pub fn statements() -> Vec<String> {
     all.extend(sessions::statements());
     all.extend(webhooks::statements());
     all.extend(quotas::statements());
+    all.extend(timed_sessions::statements());
     // The scheduled job's sweeps, which alone are not scoped by project (`retention`).
     all.extend(retention::statements());
     all

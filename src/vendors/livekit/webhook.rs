@@ -197,7 +197,8 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
             }
             incoming.recording = Some(RecordingChange { vendor_recording_id: egress_id.to_owned(), status });
         }
-        EventType::RoomStarted | EventType::RoomFinished => {}
+        // rtcgate's own event: no LiveKit webhook maps to it.
+        EventType::RoomStarted | EventType::RoomFinished | EventType::ParticipantEjected => {}
     }
     Ok(Some(incoming))
 }
