@@ -6,7 +6,9 @@
 // - room.message: a SendData message arrives at the client with its bytes and its topic, from no
 //   participant (the server); one addressed to someone else does not arrive;
 // - a timed session (`max_session_s`) ends on time: the client is disconnected by the server
-//   within a stated margin after its deadline, and `participant.ejected` is listed.
+//   within a stated margin after its deadline, and `participant.ejected` is listed;
+// - on ZEGO, through the strict stand-in: SendCustomCommand from the reserved sender with its
+//   limits and codes translated, and a timed session ended by KickoutUser.
 //
 // Run: node --test --test-concurrency=1 tests/e2e/moderation_sessions.test.mjs   (after
 // `make setup` and `bash scripts/build.sh`)
@@ -15,6 +17,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
 import { startLiveKitServer } from './support/livekit_server.mjs';
 import { rtc, nextEvent, until, joinWith } from './support/livekit_clients.mjs';
 
@@ -25,6 +28,7 @@ const ADMIN = randomToken();
 const EJECT_MARGIN_MS = 4_000;
 
 let lk;
+let standins;
 let w;
 let key;
 const clients = new Set();
@@ -38,9 +42,10 @@ async function issue(body) {
 
 before(async () => {
   lk = await startLiveKitServer();
+  standins = await startVendorStandins();
   w = await startWorker({
     name: 'moderation-sessions',
-    vars: { ADMIN_TOKEN: ADMIN, RTC_VENDOR_ORDER: 'livekit', ...lk.vars, VENDOR_TIMEOUT_MS: 5000 },
+    vars: { ADMIN_TOKEN: ADMIN, RTC_VENDOR_ORDER: 'livekit,zego', ...vendorVars({ zego: standins.zego }), ...lk.vars, VENDOR_TIMEOUT_MS: 5000 },
   });
   ({ key } = await adminSetup(w));
 });
@@ -50,6 +55,7 @@ after(async () => {
   await rtc.dispose();
   await w?.stop();
   await lk?.stop();
+  await standins?.close();
 });
 
 describe('room messages and timed sessions with a real LiveKit server', () => {
@@ -110,5 +116,42 @@ describe('room messages and timed sessions with a real LiveKit server', () => {
     assert.equal(listed[0].identity, 'carol');
     assert.equal(listed[0].vendor, 'livekit');
     assert.equal(listed[0].data.reason, 'session_ended');
+  });
+
+  test('zego: a custom command from the reserved sender, its codes translated, and a timed session ended by KickoutUser', async () => {
+    const zego = standins.zego;
+    const room = (await api(w, 'POST', '/v1/rtc/room/create', { key, body: { name: 'zego-room', vendor: 'zego' } })).json.room;
+    zego.seedUser(room, { UserId: 'alice' });
+    zego.seedUser(room, { UserId: 'bob' });
+    const path = `/v1/rtc/room/message/${room}`;
+    const sent = await api(w, 'POST', path, { key, body: { data: 'hello & welcome', to: ['alice'] } });
+    assert.equal(sent.status, 202, sent.text);
+    assert.deepEqual(
+      zego.customCommands.map(({ FromUserId, ToUserId, MessageContent, receivers }) => ({ FromUserId, ToUserId, MessageContent, receivers })),
+      [{ FromUserId: 'rtcgate.server', ToUserId: ['alice'], MessageContent: 'hello & welcome', receivers: ['alice'] }],
+    );
+    const offline = await api(w, 'POST', path, { key, body: { data: 'x', to: ['ghost'] } });
+    assert.equal(offline.status, 404, offline.text);
+    assert.equal(offline.json.error.code, 'PARTICIPANT_NOT_FOUND');
+    const topic = await api(w, 'POST', path, { key, body: { data: 'x', topic: 'quiz' } });
+    assert.equal(topic.status, 422, topic.text);
+    assert.equal(topic.json.error.field, 'topic');
+    const empty = await api(w, 'POST', '/v1/rtc/room/message/zego-empty', { key, body: { data: 'x' } });
+    assert.equal(empty.status, 404, empty.text); // no such room of ours
+
+    const asked = Date.now();
+    const timed = await api(w, 'POST', '/v1/rtc/token/issue', { key, body: { room, identity: 'bob', max_session_s: 3 } });
+    assert.equal(timed.status, 200, timed.text);
+    const kick = await until(async () => zego.kicked.find((k) => k.UserId === 'bob'), Boolean, 'KickoutUser of bob');
+    assert.ok(kick.at >= asked + 3000, `kicked ${asked + 3000 - kick.at} ms before the deadline`);
+    assert.ok(kick.at <= Date.now(), 'kicked');
+    assert.deepEqual(zego.usersIn(room), ['alice']);
+    const listed = await until(
+      async () => (await api(w, 'GET', `/v1/rtc/event/list?room=${room}&type=participant.ejected`, { key })).json.items,
+      (items) => items.length === 1,
+      'participant.ejected on zego',
+    );
+    assert.equal(listed[0].identity, 'bob');
+    assertNoViolations(standins);
   });
 });
