@@ -310,3 +310,19 @@ fn session_fields_are_checked_before_anything_is_scheduled() {
     // The longest session is accepted.
     issue(&t, &key, json!({"room": room, "identity": "alice", "max_session_s": 7 * 86_400}));
 }
+
+#[test]
+fn a_dead_lettered_ejection_is_logged_and_leaves_deliveries_alone() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    issue(&t, &key, json!({"room": room, "identity": "alice", "max_session_s": 60}));
+    run_background();
+    advance_to(&t, NOW_MS + 61_000);
+    let message = t.native.queue.take_due();
+    assert_eq!(message.len(), 1);
+    assert!(block_on(queue::dead_lettered(&t.native.runtime, &message[0])).is_ok());
+    // A delivery's dead letter still goes to the delivery path (an unknown delivery is dropped).
+    let delivery = rtcgate::resources::webhooks::message("dlv_missing", 0);
+    assert!(block_on(queue::dead_lettered(&t.native.runtime, &delivery)).is_ok());
+}
