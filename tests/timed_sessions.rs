@@ -322,6 +322,11 @@ fn a_dead_lettered_ejection_is_logged_and_leaves_deliveries_alone() {
     let message = t.native.queue.take_due();
     assert_eq!(message.len(), 1);
     assert!(block_on(queue::dead_lettered(&t.native.runtime, &message[0])).is_ok());
+    // The deadline stays stored, so a later token for alice still replaces it, and nothing was
+    // asked of the vendor.
+    let left = t.native.db.rows("SELECT COUNT(*) AS n FROM timed_sessions WHERE identity = 'alice'");
+    assert_eq!(left[0]["n"], 1);
+    assert!(t.native.http.sent().iter().all(|x| !x.request.url.contains("RemoveParticipant")));
     // A delivery's dead letter still goes to the delivery path (an unknown delivery is dropped).
     let delivery = rtcgate::resources::webhooks::message("dlv_missing", 0);
     assert!(block_on(queue::dead_lettered(&t.native.runtime, &delivery)).is_ok());
