@@ -41,15 +41,7 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let max_session_s = body.optional_int("max_session_s", 1, MAX_SESSION_S)?;
     let eject_at = body.optional_str("eject_at", 64)?;
     body.finish()?;
-    let now_ms = ctx.rt.now_ms();
-    let deadline_ms = session_deadline(now_ms, max_session_s, eject_at.as_deref())?;
-    // A token never outlives its session: LiveKit refuses a join after it, Agora removes the
-    // user when the join privilege (which the token's expiry sets) runs out, ZEGO refuses a
-    // new login. The kick at the deadline is what ends a session every vendor keeps open.
-    let ttl_s = match deadline_ms {
-        Some(at) => ttl_s.min(delay_s(now_ms, at).max(1) as i64),
-        None => ttl_s,
-    };
+    let deadline_ms = session_deadline(ctx.rt.now_ms(), max_session_s, eject_at.as_deref())?;
 
     let mut grant = JoinGrant {
         room_id: String::new(),
@@ -68,6 +60,13 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     vendor.check_grant(&grant)?;
     grant.room_id = room.id.clone();
     grant.uid = register(ctx, &grant, vendor.joins_by_uid()).await?;
+    let now_ms = ctx.rt.now_ms();
+    if let Some(at) = deadline_ms {
+        // A token never outlives its session: LiveKit refuses a join after it, Agora removes
+        // the user when the join privilege (which the token's expiry sets) runs out, ZEGO
+        // refuses a new login. The kick at the deadline ends a session every vendor keeps open.
+        grant.ttl_s = grant.ttl_s.min(delay_s(now_ms, at).max(1) as u32);
+    }
     let token = vendor.join_token(&grant, now_ms, ctx.rt.entropy.as_ref())?;
     if let Some(eject_at_ms) = deadline_ms {
         let deadline = Deadline {
