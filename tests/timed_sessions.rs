@@ -93,6 +93,7 @@ fn a_timed_token_schedules_its_ejection_after_the_answer_and_the_kick_runs_at_th
     assert!(t.native.queue.is_empty());
 
     let before = t.native.round_trips();
+    let tasks_before = rtcgate::native::tasks_spawned();
     let r = t.call_respond_only(
         "POST",
         "/v1/rtc/token/issue",
@@ -105,6 +106,7 @@ fn a_timed_token_schedules_its_ejection_after_the_answer_and_the_kick_runs_at_th
     let answered = t.native.round_trips();
     assert_eq!((answered.d1_total(), answered.kv, answered.http), (before.d1_total(), before.kv, before.http));
     assert!(t.native.queue.is_empty(), "nothing is queued before the answer");
+    assert_eq!(rtcgate::native::tasks_spawned() - tasks_before, 1, "one task after the answer: store, then queue");
     run_background();
     let after = t.native.round_trips();
     assert_eq!((after.d1 - answered.d1, after.http - answered.http), (1, 0), "one D1 write, after the answer");
