@@ -50,6 +50,9 @@ pub enum ErrorCode {
     DestinationNotFound,
     DestinationExists,
     EncryptionNotConfigured,
+    // Room messages.
+    MessageTooLarge,
+    RoomNotLive,
     // Limits (`crate::api::limits`).
     RateLimited,
     QuotaExceeded,
@@ -100,6 +103,8 @@ impl ErrorCode {
             DestinationNotFound => "DESTINATION_NOT_FOUND",
             DestinationExists => "DESTINATION_EXISTS",
             EncryptionNotConfigured => "ENCRYPTION_NOT_CONFIGURED",
+            MessageTooLarge => "MESSAGE_TOO_LARGE",
+            RoomNotLive => "ROOM_NOT_LIVE",
             RateLimited => "RATE_LIMITED",
             QuotaExceeded => "QUOTA_EXCEEDED",
             Internal => "INTERNAL",
@@ -130,6 +135,9 @@ impl ErrorCode {
             DestinationNotFound => 404,
             DestinationExists => 409,
             DestinationNotAllowed | EncryptionNotConfigured => 422,
+            // Room messages.
+            MessageTooLarge => 413,
+            RoomNotLive => 409,
             // Limits.
             QuotaExceeded => 422,
             RateLimited => 429,

@@ -193,6 +193,8 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::DestinationNotFound,
     ErrorCode::DestinationExists,
     ErrorCode::EncryptionNotConfigured,
+    ErrorCode::MessageTooLarge,
+    ErrorCode::RoomNotLive,
     ErrorCode::RateLimited,
     ErrorCode::QuotaExceeded,
     ErrorCode::ParticipantBanned,
@@ -242,6 +244,8 @@ fn every_variant_is_listed(code: ErrorCode) {
         | DestinationNotFound
         | DestinationExists
         | EncryptionNotConfigured
+        | MessageTooLarge
+        | RoomNotLive
         | RateLimited
         | QuotaExceeded
         | ParticipantBanned

@@ -113,6 +113,10 @@ const UNSCOPED: &[(&[&str], &str)] = &[
         &["FROM rooms WHERE id = ?1 AND vendor = ?2"],
         "a vendor webhook names the vendor's room, not a project: the room found says which project",
     ),
+    (
+        &["FROM timed_sessions WHERE queued = 0 AND eject_at_ms <= ?1"],
+        "the scheduled job: timed-session deadlines coming within a queue delay's reach, in every project",
+    ),
     (&["FROM events WHERE effects_due_at_ms <= ?1"], "the scheduled job: event effects due, in every project"),
     (
         &["FROM participant_moderation WHERE rules_expire_at_ms IS NOT NULL"],

@@ -24,6 +24,7 @@ pub enum Route {
     BanDelete,
     ParticipantMute,
     ParticipantUpdate,
+    RoomMessage,
     RecordingStart,
     RecordingStop,
     RecordingGet,
@@ -64,6 +65,7 @@ impl Route {
                 | ParticipantBan
                 | ParticipantMute
                 | ParticipantUpdate
+                | RoomMessage
                 | RecordingStart
                 | RecordingStop
                 | VendorEvents
@@ -122,6 +124,7 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Delete, "/v1/rtc/ban/delete/{}", Route::BanDelete),
     (Method::Post, "/v1/rtc/participant/mute/{}", Route::ParticipantMute),
     (Method::Post, "/v1/rtc/participant/update/{}", Route::ParticipantUpdate),
+    (Method::Post, "/v1/rtc/room/message/{}", Route::RoomMessage),
     (Method::Post, "/v1/rtc/recording/start", Route::RecordingStart),
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),

@@ -15,7 +15,11 @@
 //! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
 //!   and stale vendor nonces older than their window are deleted oldest first, in batches.
 //!
-//! Both are bounded per run (rooms asked, sessions read, batches deleted), so one run takes
+//! - **Timed sessions**: deadlines too far off for a delayed queue message when their token was
+//!   issued (more than 12 h), or whose message could not be sent, are queued once they come
+//!   within 12 h, with the delay left (`resources::timed_sessions::service::sweep`).
+//!
+//! All are bounded per run (rooms asked, sessions read, batches deleted), so one run takes
 //! bounded time and the next run continues where it stopped.
 
 use std::collections::HashSet;
@@ -79,6 +83,8 @@ pub struct Report {
     pub sessions_closed: u64,
     /// Participants whose vendor moderation rules were renewed.
     pub rules_renewed: u32,
+    /// Timed-session ejections queued by this run.
+    pub ejections_queued: u32,
     /// Rows deleted, per kind (in `Kind::ALL` order).
     pub deleted: Vec<(Kind, u64)>,
     /// Expired bans ended (they no longer count against the quota).
@@ -99,13 +105,14 @@ impl Report {
         let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
         format!(
             "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
-             {} moderation rules renewed; deleted {}{}",
+             {} moderation rules renewed; {} ejections queued; deleted {}{}",
             self.effects_applied,
             self.effects_failed,
             self.rooms_checked,
             self.rooms_skipped,
             self.sessions_closed,
             self.rules_renewed,
+            self.ejections_queued,
             deleted.join(" "),
             if self.more_to_delete.is_empty() { "" } else { " (more left for the next run)" }
         )
@@ -129,6 +136,10 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
     match crate::resources::moderation::service::renew_due_rules(rt, app, RULES_PER_RUN).await {
         Ok(renewed) => report.rules_renewed = renewed,
         Err(e) => crate::log::error(&format!("renewing moderation rules: {}", e.log_text())),
+    }
+    match crate::resources::timed_sessions::service::sweep(rt).await {
+        Ok(n) => report.ejections_queued = n,
+        Err(e) => crate::log::error(&format!("timed sessions: {}", e.log_text())),
     }
     retain(&app.settings.maintenance, rt, &mut report).await;
     report

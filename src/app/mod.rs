@@ -6,6 +6,7 @@
 //! so that handlers can read it; this module builds it and runs the request pipeline over it.
 
 pub mod maintenance;
+pub mod queue;
 
 use std::rc::Rc;
 

@@ -17,6 +17,8 @@ pub enum EventType {
     RoomFinished,
     ParticipantJoined,
     ParticipantLeft,
+    /// rtcgate removed the participant at the deadline of their timed session.
+    ParticipantEjected,
     TrackPublished,
     TrackUnpublished,
     RecordingStarted,
@@ -31,11 +33,12 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 14] = [
         EventType::RoomStarted,
         EventType::RoomFinished,
         EventType::ParticipantJoined,
         EventType::ParticipantLeft,
+        EventType::ParticipantEjected,
         EventType::TrackPublished,
         EventType::TrackUnpublished,
         EventType::RecordingStarted,
@@ -53,6 +56,7 @@ impl EventType {
             EventType::RoomFinished => "room.finished",
             EventType::ParticipantJoined => "participant.joined",
             EventType::ParticipantLeft => "participant.left",
+            EventType::ParticipantEjected => "participant.ejected",
             EventType::TrackPublished => "track.published",
             EventType::TrackUnpublished => "track.unpublished",
             EventType::RecordingStarted => "recording.started",

@@ -81,9 +81,9 @@ fn runtime(env: &Env, ctx: Context) -> Runtime {
 /// failed on every one of the queue's retries.
 const DEAD_LETTERS: &str = "rtcgate-deliveries-dlq";
 
-/// The webhook delivery queue's consumer: each message is one delivery attempt, and a batch's
-/// messages are handled concurrently (each bounded by the delivery timeout), so a receiver
-/// that never answers holds up no other message. The core schedules its own retries (with
+/// The delivery queue's consumer (`app::queue`): each message is one webhook delivery attempt
+/// or one timed session's ejection, and a batch's messages are handled concurrently (each
+/// bounded by its own timeout), so a receiver that never answers holds up no other message. The core schedules its own retries (with
 /// backoff) as new messages, so a handled message is acked; only a failure to handle it
 /// (storage down) leaves it to the queue's own retries, and after those to the dead-letter
 /// queue, whose messages this same consumer marks dead on their endpoint's health.
@@ -104,18 +104,15 @@ async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> worker::R
     }
     let bodies: Vec<String> = messages.iter().map(|(_, body)| body.clone()).collect();
     let results = if batch.queue() == DEAD_LETTERS {
-        futures_util::future::join_all(
-            bodies.iter().map(|body| crate::resources::webhooks::delivery::dead_lettered(&runtime, body)),
-        )
-        .await
+        futures_util::future::join_all(bodies.iter().map(|body| crate::app::queue::dead_lettered(&runtime, body))).await
     } else {
-        crate::resources::webhooks::delivery::consume_batch(&app.settings, &runtime, &bodies).await
+        crate::app::queue::consume_batch(&app, &runtime, &bodies).await
     };
     for ((message, _), result) in messages.iter().zip(results) {
         match result {
             Ok(()) => message.ack(),
             Err(e) => {
-                crate::log::error(&format!("webhook delivery: {e}"));
+                crate::log::error(&format!("queue message: {e}"));
                 message.retry();
             }
         }

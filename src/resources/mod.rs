@@ -6,11 +6,13 @@ pub mod discovery;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod messages;
 pub mod moderation;
 pub mod participants;
 pub mod recordings;
 pub mod rooms;
 pub mod storage;
+pub mod timed_sessions;
 pub mod tokens;
 pub mod usage;
 pub mod webhooks;
@@ -40,6 +42,7 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::BanDelete => bans::api::delete(ctx).await,
         Route::ParticipantMute => moderation::api::mute(ctx).await,
         Route::ParticipantUpdate => moderation::api::update(ctx).await,
+        Route::RoomMessage => messages::api::send_message(ctx).await,
         Route::RecordingStart => recordings::api::start(ctx).await,
         Route::RecordingStop => recordings::api::stop(ctx).await,
         Route::RecordingGet => recordings::api::get(ctx).await,

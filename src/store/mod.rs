@@ -16,6 +16,7 @@ pub mod retention;
 pub mod room_cache;
 pub mod rooms;
 pub mod sessions;
+pub mod timed_sessions;
 pub mod webhooks;
 
 use serde_json::{Map, Value};
@@ -78,6 +79,7 @@ pub fn statements() -> Vec<String> {
     all.extend(quotas::statements());
     all.extend(bans::statements());
     all.extend(changes::statements());
+    all.extend(timed_sessions::statements());
     // The scheduled job's sweeps, which alone are not scoped by project (`retention`).
     all.extend(retention::statements());
     all

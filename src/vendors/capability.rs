@@ -17,10 +17,11 @@ pub enum Capability {
     ParticipantMuteSoft,
     ParticipantMuteHard,
     ParticipantUpdate,
+    RoomMessage,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 14] = [
         Capability::RoomCreate,
         Capability::RoomGet,
         Capability::RoomList,
@@ -34,6 +35,7 @@ impl Capability {
         Capability::ParticipantMuteSoft,
         Capability::ParticipantMuteHard,
         Capability::ParticipantUpdate,
+        Capability::RoomMessage,
     ];
 
     pub fn id(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Capability {
             Capability::ParticipantMuteSoft => "rtc.participant.mute.soft",
             Capability::ParticipantMuteHard => "rtc.participant.mute.hard",
             Capability::ParticipantUpdate => "rtc.participant.update",
+            Capability::RoomMessage => "rtc.room.message",
         }
     }
 

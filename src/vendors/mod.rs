@@ -165,6 +165,37 @@ impl JoinGrant {
     }
 }
 
+/// A message from the server to a room's participants (`rtc.room.message`), already checked
+/// against the portable limits (`MAX_MESSAGE_BYTES`, `MAX_MESSAGE_TARGETS`, `MAX_TOPIC_CHARS`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomMessage {
+    pub data: Vec<u8>,
+    /// The identities it is for; empty = everyone in the room.
+    pub to: Vec<String>,
+    pub topic: Option<String>,
+}
+
+/// What became of a room message the vendor answered: sent, or refused for a reason the
+/// caller can act on (none of them an outage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Nobody is connected to the room at the vendor (or it never opened there).
+    RoomNotLive,
+    /// A named recipient is not connected to the room.
+    RecipientAbsent,
+    /// The vendor found the message longer than it takes.
+    TooLarge,
+}
+
+/// The most data one room message carries, the same on every vendor: ZEGO's custom-command
+/// cap, the smallest of the three.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+/// The most recipients one room message names (ZEGO's `ToUserId` cap).
+pub const MAX_MESSAGE_TARGETS: usize = 10;
+/// The longest topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 64;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinToken {
     pub token: String,
@@ -396,6 +427,23 @@ pub trait Vendor {
     /// called with `before == after` and the stored rules, it renews them.
     async fn enforce_moderation(&self, _rt: &Runtime, _change: &ModerationChange<'_>) -> Result<Enforced, VendorError> {
         Err(VendorError::new(self.name(), VendorFailure::Rejected, "participant moderation is not supported"))
+    }
+
+    /// Refuses a message this vendor cannot deliver as asked (a field it has no place for),
+    /// before anything is sent. Only called when `supports(RoomMessage)`.
+    fn check_message(&self, _message: &RoomMessage) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Sends `message` to the room's connected participants (none are buffered for later).
+    /// What the vendor did with it; `Err` for failures that say nothing about the message.
+    async fn send_message(
+        &self,
+        _rt: &Runtime,
+        _room_id: &str,
+        _message: &RoomMessage,
+    ) -> Result<Delivery, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "room messages are not supported"))
     }
 }
 

@@ -11,11 +11,14 @@ use super::service::{fold_moderation, register};
 use crate::api::body::Body;
 use crate::api::{Ctx, Reply};
 use crate::domain::identity::Identity;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::bans::service::refused;
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::resources::rooms::service::{vendor_of, MAX_NAME_CHARS};
-use crate::time::rfc3339;
+use crate::resources::timed_sessions::service::schedule;
+use crate::resources::timed_sessions::{delay_s, MAX_SESSION_S};
+use crate::store::timed_sessions::Deadline;
+use crate::time::{parse_rfc3339, rfc3339};
 use crate::vendors::{Capability, JoinGrant};
 
 pub const DEFAULT_TTL_S: i64 = 3600;
@@ -36,7 +39,10 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let is_admin = body.optional_bool("is_admin")?.unwrap_or(false);
     let pin = body.optional_str("vendor", 32)?;
     let metadata = body.optional_object("metadata", MAX_METADATA_BYTES)?.map(|m| Value::Object(m).to_string());
+    let max_session_s = body.optional_int("max_session_s", 1, MAX_SESSION_S)?;
+    let eject_at = body.optional_str("eject_at", 64)?;
     body.finish()?;
+    let deadline_ms = session_deadline(ctx.rt.now_ms(), max_session_s, eject_at.as_deref())?;
 
     // Bans come from isolate memory (`api::revocation`): no round trip on the hot path. A
     // project-wide ban is checked before the room is looked up (or created) for the token.
@@ -68,7 +74,23 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     fold_moderation(&mut grant, &room, ctx.rt.now_ms());
     grant.room_id = room.id.clone();
     grant.uid = register(ctx, &grant, vendor.joins_by_uid()).await?;
-    let token = vendor.join_token(&grant, ctx.rt.now_ms(), ctx.rt.entropy.as_ref())?;
+    let now_ms = ctx.rt.now_ms();
+    if let Some(at) = deadline_ms {
+        // A token never outlives its session: LiveKit refuses a join after it, Agora removes
+        // the user when the join privilege (which the token's expiry sets) runs out, ZEGO
+        // refuses a new login. The kick at the deadline ends a session every vendor keeps open.
+        grant.ttl_s = grant.ttl_s.min(delay_s(now_ms, at).max(1) as u32);
+    }
+    let token = vendor.join_token(&grant, now_ms, ctx.rt.entropy.as_ref())?;
+    if let Some(eject_at_ms) = deadline_ms {
+        let deadline = Deadline {
+            project_id: ctx.project_id().to_owned(),
+            room_id: room.id.clone(),
+            identity: grant.identity.to_string(),
+            eject_at_ms,
+        };
+        schedule(ctx.rt, deadline, now_ms);
+    }
     Ok(Reply::ok_encoded(&Issued {
         expires_at: rfc3339(token.expires_at_ms),
         identity: grant.identity.as_str(),
@@ -79,6 +101,31 @@ pub async fn issue(ctx: &Ctx<'_>) -> ApiResult<Reply> {
         token: &token.token,
         vendor: vendor.name(),
     }))
+}
+
+/// The session's deadline (Unix ms) from `max_session_s` or `eject_at`, which exclude each
+/// other; `eject_at` must be in the future and no further than `MAX_SESSION_S` away.
+fn session_deadline(now_ms: u64, max_session_s: Option<i64>, eject_at: Option<&str>) -> ApiResult<Option<i64>> {
+    match (max_session_s, eject_at) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            ErrorCode::ConflictingFields,
+            "'max_session_s' and 'eject_at' both set a session's end: send one",
+        )
+        .with_detail("field", "eject_at")),
+        (Some(s), None) => Ok(Some(now_ms as i64 + s * 1000)),
+        (None, Some(text)) => {
+            let at = parse_rfc3339(text)
+                .ok_or_else(|| ApiError::invalid_field("eject_at", "'eject_at' must be an RFC 3339 date-time"))?;
+            if at <= now_ms as i64 || at > now_ms as i64 + MAX_SESSION_S * 1000 {
+                return Err(ApiError::invalid_field(
+                    "eject_at",
+                    format!("'eject_at' must be in the future and at most {MAX_SESSION_S} seconds away"),
+                ));
+            }
+            Ok(Some(at))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// token.issue's answer, encoded straight from this type on the hot path (fields in the

@@ -166,6 +166,9 @@ impl Vendor for Agora {
             // No server-side soft mute (Agora points to app signaling for that:
             // https://github.com/AgoraIO/Basic-Video-Call/issues/214).
             Capability::ParticipantMuteSoft => false,
+            // Server → room messages reach only Agora's Signaling (RTM) SDK, a separate product
+            // with its own login: an RTC client never sees them.
+            Capability::RoomMessage => false,
         }
     }
 
@@ -531,7 +534,12 @@ mod tests {
         let v = vendor();
         // Every capability but a soft mute, which the vendor has no server API for.
         for cap in Capability::ALL {
-            assert_eq!(v.supports(cap), cap != Capability::ParticipantMuteSoft, "{}", cap.id());
+            assert_eq!(
+                v.supports(cap),
+                cap != Capability::ParticipantMuteSoft && cap != Capability::RoomMessage,
+                "{}",
+                cap.id()
+            );
         }
         assert!(v.recorder_needs_uid() && v.recovers_lost_starts());
         assert!(v.check_recording(&recording_spec()).is_ok());

@@ -13,6 +13,7 @@ mod egress;
 mod join;
 mod moderation;
 pub use join::IDENTITY_RULE;
+mod messages;
 mod rooms;
 pub mod token;
 mod twirp;
@@ -29,9 +30,9 @@ use self::config::Settings;
 use self::token::LiveKitSigner;
 use self::twirp::{Client, Method};
 use super::{
-    entry, transport, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken, LiveParticipant, ModerationAsk,
-    ModerationChange, ParticipantRef, RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure, VendorState,
-    REMOTE_UNMUTE_DISABLED,
+    entry, transport, Capability, CreatedRoom, Delivery, Enforced, JoinGrant, JoinToken, LiveParticipant,
+    ModerationAsk, ModerationChange, ParticipantRef, RoomMessage, RoomSpec, Vendor, VendorEntry, VendorError,
+    VendorFailure, VendorState, REMOTE_UNMUTE_DISABLED,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
@@ -125,6 +126,11 @@ impl Vendor for LiveKit {
     ) -> Result<(), VendorError> {
         let body = rooms::remove_banned_participant_body(room_id, &who.identity, banned_at_s);
         self.call(rt, Method::RemoveParticipant, room_id, &body).await.map(drop)
+    }
+
+    async fn send_message(&self, rt: &Runtime, room_id: &str, message: &RoomMessage) -> Result<Delivery, VendorError> {
+        let body = messages::send_data_body(room_id, message);
+        messages::delivery(self.call(rt, Method::SendData, room_id, &body).await)
     }
 
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, _entropy: &dyn Entropy) -> ApiResult<JoinToken> {

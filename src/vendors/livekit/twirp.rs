@@ -23,6 +23,7 @@ pub enum Method {
     GetParticipant,
     MutePublishedTrack,
     UpdateParticipant,
+    SendData,
     StartRoomCompositeEgress,
     StopEgress,
     ListEgress,
@@ -39,6 +40,7 @@ impl Method {
             Method::GetParticipant => "GetParticipant",
             Method::MutePublishedTrack => "MutePublishedTrack",
             Method::UpdateParticipant => "UpdateParticipant",
+            Method::SendData => "SendData",
             Method::StartRoomCompositeEgress => "StartRoomCompositeEgress",
             Method::StopEgress => "StopEgress",
             Method::ListEgress => "ListEgress",
@@ -67,7 +69,8 @@ impl Method {
             | Method::RemoveParticipant
             | Method::GetParticipant
             | Method::MutePublishedTrack
-            | Method::UpdateParticipant => ServerGrant { room_admin: true, room: Some(room), ..ServerGrant::default() },
+            | Method::UpdateParticipant
+            | Method::SendData => ServerGrant { room_admin: true, room: Some(room), ..ServerGrant::default() },
             Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress => {
                 ServerGrant { room_record: true, ..ServerGrant::default() }
             }
@@ -220,6 +223,7 @@ mod tests {
         let admin = ServerGrant { room_admin: true, room: Some("rm"), ..ServerGrant::default() };
         assert_eq!(g(Method::ListParticipants), admin);
         assert_eq!(g(Method::RemoveParticipant), admin);
+        assert_eq!(g(Method::SendData), admin);
         let record = ServerGrant { room_record: true, ..ServerGrant::default() };
         for m in [Method::StartRoomCompositeEgress, Method::StopEgress, Method::ListEgress] {
             assert_eq!(g(m), record);

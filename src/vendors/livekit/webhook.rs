@@ -203,7 +203,8 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
         | EventType::ParticipantBanned
         | EventType::ParticipantUnbanned
         | EventType::ParticipantMuted
-        | EventType::ParticipantUnmuted => {}
+        | EventType::ParticipantUnmuted
+        | EventType::ParticipantEjected => {}
     }
     Ok(Some(incoming))
 }

@@ -51,6 +51,7 @@ pub fn mint(
     entropy: &dyn Entropy,
 ) -> ApiResult<JoinToken> {
     refuse_unenforceable(grant)?;
+    super::messages::refuse_reserved(grant.identity.as_str())?;
     identity::IDENTITY_RULE.check(&grant.identity)?;
     if grant.ttl_s == 0 {
         return Err(ApiError::invalid_field("ttl_s", "a ZEGO token must live at least 1 second"));

@@ -11,6 +11,7 @@ mod config;
 mod identity;
 pub use identity::IDENTITY_RULE;
 mod join;
+mod messages;
 pub mod moderation;
 mod recording;
 mod signing;
@@ -26,9 +27,9 @@ use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
 use super::{
-    entry, moderation_unsupported, transport, BanRule, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken,
-    LiveParticipant, ModerationAsk, ModerationChange, ParticipantRef, RoomSpec, Vendor, VendorEntry, VendorError,
-    VendorFailure, VendorState, RULES_NOT_ENABLED,
+    entry, moderation_unsupported, transport, BanRule, Capability, CreatedRoom, Delivery, Enforced, JoinGrant,
+    JoinToken, LiveParticipant, ModerationAsk, ModerationChange, ParticipantRef, RoomMessage, RoomSpec, Vendor,
+    VendorEntry, VendorError, VendorFailure, VendorState, RULES_NOT_ENABLED,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
@@ -320,6 +321,14 @@ impl Vendor for Zego {
         self.call(rt, &call).await.map(drop)
     }
 
+    fn check_message(&self, message: &RoomMessage) -> ApiResult<()> {
+        messages::check(message)
+    }
+
+    async fn send_message(&self, rt: &Runtime, room_id: &str, message: &RoomMessage) -> Result<Delivery, VendorError> {
+        messages::delivery(self.call(rt, &messages::send_custom_command(room_id, message)).await)
+    }
+
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {
         join::mint(&self.minter, self.config.app_id, grant, now_ms, entropy)
     }
@@ -394,6 +403,7 @@ impl Vendor for Zego {
 
     fn check_grant(&self, grant: &JoinGrant) -> ApiResult<()> {
         join::refuse_unenforceable(grant)?;
+        messages::refuse_reserved(grant.identity.as_str())?;
         self.identity_rule().check(&grant.identity)
     }
 }

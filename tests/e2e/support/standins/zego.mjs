@@ -91,7 +91,20 @@ const ACTIONS = {
   DescribeSimpleStreamList: { RoomId: 'string' },
   SetForbidStreamRule: { RoomId: 'string', StreamId: 'string', DisableAudio: 'int', DisableVideo: 'int', EffectiveTime: 'int' },
   DelForbidStreamRule: { RoomId: 'string', StreamId: 'string' },
+  // ---- server → room messages (room/send-custom-command.yaml) ----
+  SendCustomCommand: { RoomId: 'string', FromUserId: 'string', 'ToUserId[]': 'array', MessageContent: 'string' },
 };
+
+// ---- server → room messages: SendCustomCommand's limits and codes (docs_all
+// core_products/real-time-voice-video/en/server/api-reference/room/send-custom-command.yaml):
+// at most 10 ToUserId (50011), MessageContent at most 1024 bytes (50012), a target that is not
+// online 50003; the sender need not be in the room, and its own client does not receive it.
+const MAX_COMMAND_TARGETS = 10;
+const MAX_COMMAND_BYTES = 1024;
+const COMMAND_ROOM_MISSING = 50001;
+const COMMAND_TARGET_OFFLINE = 50003;
+const COMMAND_TOO_MANY = 50011;
+const COMMAND_TOO_LONG = 50012;
 
 const DEFAULT_CODES = {
   kickRoomMissing: 104,
@@ -134,6 +147,8 @@ export async function startZego(options = {}) {
   const kicked = [];
   /** CloseRoom effects: { RoomId, CustomReason, users: [UserId], at } */
   const closedRooms = [];
+  /** SendCustomCommand effects: { RoomId, FromUserId, ToUserId: [..], MessageContent, receivers: [UserId], at } */
+  const customCommands = [];
   /** markers issued by DescribeUserList: marker → { RoomId, Mode, index } */
   const markers = new Map();
   const seenNonces = new Set();
@@ -444,6 +459,30 @@ export async function startZego(options = {}) {
           },
         };
       }
+      // ---- server → room messages ----
+      case 'SendCustomCommand': {
+        const bad = roomIdOk(p.RoomId);
+        if (bad) return { op, ...bad };
+        if (!p.FromUserId) return { op, ...violation(2, 'input parameter error', 'FromUserId is required') };
+        const to = p['ToUserId[]'] ?? [];
+        if (to.length > MAX_COMMAND_TARGETS) return { op, ...violation(COMMAND_TOO_MANY, 'user list too long', `${to.length} ToUserId[] values (max ${MAX_COMMAND_TARGETS})`) };
+        if (to.some((u) => u === '')) return { op, ...violation(2, 'input parameter error', 'empty ToUserId') };
+        if (!p.MessageContent) return { op, ...violation(2, 'input parameter error', 'MessageContent is required') };
+        if (Buffer.byteLength(p.MessageContent, 'utf8') > MAX_COMMAND_BYTES) {
+          return { op, ...violation(COMMAND_TOO_LONG, 'message too long', `MessageContent is ${Buffer.byteLength(p.MessageContent, 'utf8')} bytes (max ${MAX_COMMAND_BYTES})`) };
+        }
+        return {
+          op,
+          exec: () => {
+            const room = rooms.get(p.RoomId);
+            if (!room || room.size === 0) return envelope(COMMAND_ROOM_MISSING, 'room not exist');
+            if (to.some((id) => !room.has(id))) return envelope(COMMAND_TARGET_OFFLINE, 'user not online');
+            const receivers = (to.length ? to : [...room.keys()]).filter((id) => id !== p.FromUserId);
+            customCommands.push({ RoomId: p.RoomId, FromUserId: p.FromUserId, ToUserId: to, MessageContent: p.MessageContent, receivers, at: Date.now() });
+            return envelope(0, 'success');
+          },
+        };
+      }
       default:
         return { op, ...violation(100000007, 'unsupported Action') };
     }
@@ -459,6 +498,7 @@ export async function startZego(options = {}) {
       rooms.clear();
       kicked.length = 0;
       closedRooms.length = 0;
+      customCommands.length = 0;
       markers.clear();
       seenNonces.clear();
       forbidden.clear();
@@ -492,6 +532,8 @@ export async function startZego(options = {}) {
     rooms,
     kicked,
     closedRooms,
+    /** Server → room messages sent (SendCustomCommand), with who received each. */
+    customCommands,
     codes,
     /** Cloud Recording tasks by TaskId: { TaskId, ClientTaskId, RoomId, Status, request, begin, end }. */
     recordingTasks: recording.tasks,
