@@ -371,10 +371,8 @@ impl Vendor for Agora {
         };
         let old = publish_rules::stored_ids(change.rules);
         for id in &old {
-            let body = publish_rules::delete_body(&self.app_id, *id);
-            let url = transport::join_url(&self.api_base, publish_rules::RULE_PATH);
-            let response = self.send(rt, "DELETE", url, Some(&body)).await?;
-            match rest::success_body(&response) {
+            let response = transport::send(rt, NAME, moderation::delete_rule_request(&self.api, *id)).await?;
+            match moderation::parse_rule_id(&response) {
                 Ok(_) => {}
                 // A rule Agora no longer has (it lapsed, or was deleted elsewhere) is gone, as
                 // asked; the create below still needs the API to work.
@@ -394,15 +392,15 @@ impl Vendor for Agora {
         }
         let until = if after.can_publish == Some(false) { None } else { after.mute_expires_at_ms };
         let seconds = publish_rules::rule_seconds(now, until);
-        let body =
-            publish_rules::create_body(&self.app_id, change.room_id, uid, &publish_rules::privileges(blocked), seconds);
-        let url = transport::join_url(&self.api_base, publish_rules::RULE_PATH);
-        let response = self.send(rt, "POST", url, Some(&body)).await?;
-        let answer = rest::success_body(&response)?;
-        let id = publish_rules::created_id(&answer).ok_or_else(|| {
-            VendorError::new(NAME, VendorFailure::ServerError, "kicking rule answer without success and id")
-        })?;
-        let lapses_at = now as i64 + seconds * 1000;
+        let request = moderation::create_rule_request(
+            &self.api,
+            change.room_id,
+            uid,
+            &publish_rules::privileges(blocked),
+            seconds,
+        );
+        let id = moderation::parse_rule_id(&transport::send(rt, NAME, request).await?)?;
+        let lapses_at = now as i64 + seconds as i64 * 1000;
         let outlasts = until.is_none_or(|u| u > lapses_at);
         Ok(Enforced {
             applied: true,
