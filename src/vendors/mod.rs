@@ -18,7 +18,7 @@ pub use error::{VendorError, VendorFailure};
 
 use crate::config::{setting, EnvVars};
 use crate::domain::identity::{Identity, IdentityRule};
-use crate::domain::moderation::{MediaSet, Moderation};
+use crate::domain::moderation::{Media, MediaSet, Moderation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{Entropy, Runtime};
 
@@ -262,6 +262,37 @@ pub fn moderation_unsupported(vendor: &str, field: &str, why: &str) -> ApiError 
     ApiError::new(ErrorCode::UnsupportedByVendor, format!("{vendor} cannot enforce '{field}': {why}"))
         .with_detail("field", field.to_owned())
         .with_detail("vendor", vendor.to_owned())
+}
+
+/// Why a vendor whose only moderation is withholding publishing (Agora's kicking rules, ZEGO's
+/// forbid-stream rules) cannot enforce each other part of a moderation request.
+pub struct PublishRulesOnly {
+    pub soft_mute: &'static str,
+    pub screen: &'static str,
+    pub can_subscribe: &'static str,
+    pub can_publish_data: &'static str,
+    pub display_name: &'static str,
+    pub metadata: &'static str,
+}
+
+impl PublishRulesOnly {
+    /// `UNSUPPORTED_BY_VENDOR` for the first part of `ask` `vendor` cannot enforce.
+    pub fn check(&self, vendor: &str, ask: &ModerationAsk) -> ApiResult<()> {
+        let refusal = [
+            (!ask.soft.is_empty(), "mode", self.soft_mute),
+            (ask.hard.contains(Media::Screen), "media", self.screen),
+            (ask.can_subscribe.is_some(), "can_subscribe", self.can_subscribe),
+            (ask.can_publish_data.is_some(), "can_publish_data", self.can_publish_data),
+            (ask.display_name, "display_name", self.display_name),
+            (ask.metadata, "metadata", self.metadata),
+        ]
+        .into_iter()
+        .find(|(refused, _, _)| *refused);
+        match refusal {
+            Some((_, field, why)) => Err(moderation_unsupported(vendor, field, why)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// One vendor's implementation of the contract. Room-level calls take the room id, which is

@@ -26,9 +26,9 @@ use self::recording::{Handle, Paths};
 use self::rest::{AgoraApi, ChannelUsers};
 use self::token::AgoraTokenBuilder;
 use super::{
-    entry, moderation_unsupported, transport, BanRule, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken,
-    LiveParticipant, ModerationAsk, ModerationChange, ParticipantRef, RoomSpec, Vendor, VendorEntry, VendorError,
-    VendorFailure, VendorState,
+    entry, transport, BanRule, Capability, CreatedRoom, Enforced, JoinGrant, JoinToken, LiveParticipant, ModerationAsk,
+    ModerationChange, ParticipantRef, PublishRulesOnly, RoomSpec, Vendor, VendorEntry, VendorError, VendorFailure,
+    VendorState,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::{Identity, IdentityRule};
@@ -142,6 +142,16 @@ impl Agora {
 fn not_found(summary: &str) -> VendorError {
     VendorError::new(NAME, VendorFailure::NotFound, summary)
 }
+
+/// What Agora's moderation cannot enforce, and why.
+const MODERATION_LIMITS: PublishRulesOnly = PublishRulesOnly {
+    soft_mute: "Agora has no server-side soft mute",
+    screen: "Agora's publish rules cannot tell a screen share from the camera's video",
+    can_subscribe: "Agora cannot withhold subscribing",
+    can_publish_data: "Agora's rules cannot withhold data streams",
+    display_name: "Agora has no server-side participant name",
+    metadata: "Agora has no server-side participant metadata",
+};
 
 #[async_trait(?Send)]
 impl Vendor for Agora {
@@ -339,26 +349,7 @@ impl Vendor for Agora {
     /// Kicking rules withhold publishing audio and video; nothing on Agora withholds a screen
     /// share apart from video, subscribing, data, or changes a name or metadata server-side.
     fn check_moderation(&self, ask: &ModerationAsk) -> ApiResult<()> {
-        let refuse = |field: &str, why: &str| Err(moderation_unsupported(NAME, field, why));
-        if !ask.soft.is_empty() {
-            return refuse("mode", "Agora has no server-side soft mute");
-        }
-        if ask.hard.contains(Media::Screen) {
-            return refuse("media", "Agora's publish rules cannot tell a screen share from the camera's video");
-        }
-        if ask.can_subscribe.is_some() {
-            return refuse("can_subscribe", "Agora cannot withhold subscribing");
-        }
-        if ask.can_publish_data.is_some() {
-            return refuse("can_publish_data", "Agora's rules cannot withhold data streams");
-        }
-        if ask.display_name {
-            return refuse("display_name", "Agora has no server-side participant name");
-        }
-        if ask.metadata {
-            return refuse("metadata", "Agora has no server-side participant metadata");
-        }
-        Ok(())
+        MODERATION_LIMITS.check(NAME, ask)
     }
 
     /// Replaces the participant's publish rules: the old ones are deleted, one rule withholds

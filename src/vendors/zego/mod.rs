@@ -27,9 +27,9 @@ use self::config::ZegoConfig;
 use self::signing::Stamp;
 use self::token::{ZegoConfigError, ZegoTokenMinter};
 use super::{
-    entry, moderation_unsupported, transport, BanRule, Capability, CreatedRoom, Delivery, Enforced, JoinGrant,
-    JoinToken, LiveParticipant, ModerationAsk, ModerationChange, ParticipantRef, RoomMessage, RoomSpec, Vendor,
-    VendorEntry, VendorError, VendorFailure, VendorState, RULES_NOT_ENABLED,
+    entry, transport, BanRule, Capability, CreatedRoom, Delivery, Enforced, JoinGrant, JoinToken, LiveParticipant,
+    ModerationAsk, ModerationChange, ParticipantRef, PublishRulesOnly, RoomMessage, RoomSpec, Vendor, VendorEntry,
+    VendorError, VendorFailure, VendorState, RULES_NOT_ENABLED,
 };
 use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
@@ -134,6 +134,16 @@ impl Zego {
         Ok(recording::state(&recording::task_id(&data)?, RecordingStatus::Starting))
     }
 }
+
+/// What ZEGO's moderation cannot enforce, and why.
+const MODERATION_LIMITS: PublishRulesOnly = PublishRulesOnly {
+    soft_mute: "ZEGO has no server-side soft mute",
+    screen: "ZEGO's stream rules cannot tell a screen share from the camera's stream",
+    can_subscribe: "ZEGO cannot stop a logged-in user from playing streams",
+    can_publish_data: "ZEGO cannot stop a logged-in user from sending room messages",
+    display_name: "ZEGO has no server-side participant name",
+    metadata: "ZEGO has no server-side participant metadata",
+};
 
 #[async_trait(?Send)]
 impl Vendor for Zego {
@@ -340,26 +350,7 @@ impl Vendor for Zego {
     /// Forbid-stream rules withhold a stream's audio and video; nothing on ZEGO withholds a
     /// screen share apart from other video, subscribing, messages, or renames anyone.
     fn check_moderation(&self, ask: &ModerationAsk) -> ApiResult<()> {
-        let refuse = |field: &str, why: &str| Err(moderation_unsupported(NAME, field, why));
-        if !ask.soft.is_empty() {
-            return refuse("mode", "ZEGO has no server-side soft mute");
-        }
-        if ask.hard.contains(Media::Screen) {
-            return refuse("media", "ZEGO's stream rules cannot tell a screen share from the camera's stream");
-        }
-        if ask.can_subscribe.is_some() {
-            return refuse("can_subscribe", "ZEGO cannot stop a logged-in user from playing streams");
-        }
-        if ask.can_publish_data.is_some() {
-            return refuse("can_publish_data", "ZEGO cannot stop a logged-in user from sending room messages");
-        }
-        if ask.display_name {
-            return refuse("display_name", "ZEGO has no server-side participant name");
-        }
-        if ask.metadata {
-            return refuse("metadata", "ZEGO has no server-side participant metadata");
-        }
-        Ok(())
+        MODERATION_LIMITS.check(NAME, ask)
     }
 
     /// Sets a forbid rule on each stream the participant publishes now (found with
