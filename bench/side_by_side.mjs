@@ -10,6 +10,8 @@
 // BENCH_ALSO=label=path/to/build[,label=path…] serves other rtcgate builds (e.g. an earlier
 // commit's `build/`) in the same workerd and measures their health and token rows in the same
 // rounds, named `rtcgate <label> …`: two builds compared in one run, each against the SDK Worker.
+// A path of `.` is this build; a label ending in `-nolimiter` is served without the Rate Limiting
+// binding (BENCH_ALSO=nolimiter=. measures what the limiter costs, in one build and one run).
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, adminSetup } from '../tests/e2e/support/harness.mjs';
@@ -28,7 +30,9 @@ const TARGETS = { warm: 0.9, fresh: 0.8, health: 1.2 };
 const ALSO = (process.env.BENCH_ALSO ?? '').split(',').filter(Boolean).map((entry) => {
   const at = entry.indexOf('=');
   if (at < 1) throw new Error(`BENCH_ALSO: '${entry}' is not label=path/to/build`);
-  return { label: entry.slice(0, at), build: entry.slice(at + 1) };
+  const label = entry.slice(0, at);
+  const build = entry.slice(at + 1) === '.' ? path.join(ROOT, 'build') : entry.slice(at + 1);
+  return { label, build, limiter: !label.endsWith('nolimiter') };
 });
 const bench = await startWorkerd({ sdk: true, also: ALSO });
 

@@ -19,9 +19,10 @@ const BENCH_RATE_LIMIT = 1_000_000_000;
  * @param {object} [o]
  * @param {boolean} [o.sdk]            also serve the SDK Worker
  * @param {number} [o.inspectorPort]   open workerd's inspector (CPU profiles) on this port
- * @param {{label: string, build: string}[]} [o.also]  other rtcgate builds (a `build/` folder each, e.g.
- *   of an earlier commit) served by the same workerd beside this one, with the same settings and
- *   the same D1 (their schema must be this build's or older), so that two builds compare in one run
+ * @param {{label: string, build: string, limiter?: boolean}[]} [o.also]  other rtcgate builds (a `build/`
+ *   folder each, e.g. of an earlier commit, or this one) served by the same workerd beside this one,
+ *   with the same settings and the same D1 (their schema must be this build's or older), so that two
+ *   builds compare in one run; `limiter: false` serves one without the Rate Limiting binding
  * @returns {Promise<{rtc: {url: string, adminToken: string}, sdk: string|null, workerdPids: () => number[], close: () => Promise<void>}>}
  */
 export async function startWorkerd({ sdk = false, inspectorPort, also = [] } = {}) {
@@ -37,7 +38,7 @@ export async function startWorkerd({ sdk = false, inspectorPort, also = [] } = {
   const standins = await startVendorStandins();
   const admin = randomToken();
   const rtcPort = await freePort();
-  const rtcgateWorker = (name, build, port) => ({
+  const rtcgateWorker = (name, build, port, limiter = process.env.BENCH_RATE_LIMITER !== 'off') => ({
     name,
     modules: true,
     scriptPath: path.join(build, 'index.js'),
@@ -60,18 +61,16 @@ export async function startWorkerd({ sdk = false, inspectorPort, also = [] } = {
     ),
     // The per-key rate limiter is in the path as deployed (one call per API-key request), with
     // a limit the load generator's one key never reaches (its verdict is never awaited).
-    // BENCH_RATE_LIMITER=off leaves the binding out (each count then fails at once and the
-    // request is let through), a rough measure of the limiter's share in one build.
-    ...(process.env.BENCH_RATE_LIMITER === 'off'
-      ? {}
-      : { ratelimits: { RATE_LIMITER: { simple: { limit: BENCH_RATE_LIMIT, period: 60 } } } }),
+    // BENCH_RATE_LIMITER=off (or `limiter: false`) leaves the binding out: the glue then notes
+    // once that it is missing and lets every request through, so the limiter's cost shows.
+    ...(limiter ? { ratelimits: { RATE_LIMITER: { simple: { limit: BENCH_RATE_LIMIT, period: 60 } } } } : {}),
     unsafeDirectSockets: [{ host: '127.0.0.1', port }],
   });
   const workers = [rtcgateWorker('rtcgate', path.join(ROOT, 'build'), rtcPort)];
   const others = [];
-  for (const [i, { label, build }] of also.entries()) {
+  for (const [i, { label, build, limiter }] of also.entries()) {
     const port = await freePort();
-    workers.push(rtcgateWorker(`rtcgate-${i + 1}`, path.resolve(build), port));
+    workers.push(rtcgateWorker(`rtcgate-${i + 1}`, path.resolve(build), port, limiter));
     others.push({ label, url: `http://127.0.0.1:${port}`, adminToken: admin });
   }
   let sdkPort = null;

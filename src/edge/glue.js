@@ -129,6 +129,7 @@ export function queueSendBatch(queue, bodies, delaySeconds) {
 // over their limit, and a failure to count. Isolate state, like the wasm side's blocks.
 let overLimit = [];
 let rateFailure = null;
+let bindingMissingSaid = false;
 
 /**
  * Counts one request of `key` with the Rate Limiting binding `env[name]` without waiting for its
@@ -140,18 +141,24 @@ let rateFailure = null;
 export function rateCount(env, name, ctx, key) {
   try {
     const binding = env[name];
-    if (binding === undefined) throw new Error(`binding ${name} is not configured`);
-    ctx.waitUntil(
-      binding.limit({ key }).then(
-        (outcome) => {
-          if (outcome?.success === false) overLimit.push(key);
-          else if (outcome?.success !== true) rateFailure = 'an outcome without a boolean success';
-        },
-        (e) => {
-          rateFailure = String(e);
-        },
-      ),
-    );
+    if (binding === undefined) {
+      // Said once per isolate (the wasm side logs it once): a deployment without the binding
+      // lets every request through at the cost of this one property lookup.
+      if (!bindingMissingSaid) rateFailure = `binding ${name} is not configured`;
+      bindingMissingSaid = true;
+    } else {
+      ctx.waitUntil(
+        binding.limit({ key }).then(
+          (outcome) => {
+            if (outcome?.success === false) overLimit.push(key);
+            else if (outcome?.success !== true) rateFailure = 'an outcome without a boolean success';
+          },
+          (e) => {
+            rateFailure = String(e);
+          },
+        ),
+      );
+    }
   } catch (e) {
     rateFailure = String(e);
   }
