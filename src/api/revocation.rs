@@ -24,6 +24,7 @@ use crate::error::ApiResult;
 use crate::runtime::Runtime;
 use crate::store::bans::{self, ActiveBan};
 use crate::store::changes::{self, Change};
+use crate::store::room_cache::RoomCache;
 
 /// After a response, the feed is read again once the last read is this old.
 pub const FEED_POLL_AFTER_MS: u64 = 1_000;
@@ -88,13 +89,13 @@ impl Default for Revocation {
 impl Revocation {
     /// Before answering an API-key request: reads the feed first when the view is older than
     /// `FEED_STALE_MS`.
-    pub async fn before_answering(&self, keys: &KeyCache, rt: &Runtime) {
+    pub async fn before_answering(&self, keys: &KeyCache, rooms: &RoomCache, rt: &Runtime) {
         let due = {
             let feed = self.feed.borrow();
             feed.cursor.is_some() && rt.now_ms().saturating_sub(feed.read_at_ms) >= FEED_STALE_MS
         };
         if due {
-            self.read(keys, rt).await;
+            self.read(keys, rooms, rt).await;
         }
     }
 
@@ -115,13 +116,13 @@ impl Revocation {
         let (app, rt2) = (app.clone(), rt.clone());
         rt.after_response(async move {
             let this = &app.cache.revocation;
-            this.read(&app.cache.keys, &rt2).await;
+            this.read(&app.cache.keys, &app.cache.rooms, &rt2).await;
             this.reading_since_ms.set(None);
         });
     }
 
     /// Reads and applies the changes after the cursor.
-    async fn read(&self, keys: &KeyCache, rt: &Runtime) {
+    async fn read(&self, keys: &KeyCache, rooms: &RoomCache, rt: &Runtime) {
         let Some(cursor) = self.feed.borrow().cursor else { return };
         let started = rt.now_ms();
         match changes::after(rt, cursor, FEED_BATCH).await {
@@ -133,6 +134,7 @@ impl Revocation {
                 for row in rows {
                     match row.change {
                         Change::KeyRevoked { key_id } => keys.forget_key_id(&key_id),
+                        Change::RoomChanged { room_id } => rooms.forget(&room_id),
                         Change::Ban { ban_id, live } => {
                             let mut cache = self.bans.borrow_mut();
                             if let Some(mut held) = cache.remove(&row.project_id) {

@@ -97,7 +97,7 @@ impl App {
             Access::ApiKey => {
                 // An isolate idle past the staleness window catches up before it trusts its
                 // memory; one in use reads the feed after its responses.
-                self.cache.revocation.before_answering(&self.cache.keys, rt).await;
+                self.cache.revocation.before_answering(&self.cache.keys, &self.cache.rooms, rt).await;
                 let caller = auth::authenticate(&self.cache.keys, &self.cache.revocation, rt, req).await?;
                 Revocation::after_response(self, rt);
                 crate::api::limits::check_rate(&self.settings.limits, rt, &caller.key_id)?;

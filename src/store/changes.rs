@@ -1,4 +1,5 @@
-//! The change feed: one row per revocation (an API key) or ban change, appended by the writer
+//! The change feed: one row per revocation (an API key), ban change or change of what a room
+//! carries for its tokens (moderation), appended by the writer
 //! in the same batch as the change itself, read by every isolate from its last `seq` on
 //! (`api::revocation`). Rows older than `FEED_RETENTION_MS` are deleted by the scheduled job.
 
@@ -18,6 +19,9 @@ pub enum Change {
     /// A ban of the project changed: it is now `live` (`None`: ended, or replaced by a newer
     /// ban of the same subject, which has its own change).
     Ban { ban_id: String, live: Option<ActiveBan> },
+    /// What a room's row carries for its tokens (its participants' moderation) changed: an
+    /// isolate holding the room reads it again.
+    RoomChanged { room_id: String },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -39,14 +43,19 @@ pub(crate) const HEAD: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM changes"
 pub(crate) const APPEND_KEY_REVOKED: &str = "INSERT INTO changes (project_id, kind, subject, created_at_ms) \
      SELECT project_id, 'key', id, ?2 FROM api_keys WHERE id = ?1";
 
+/// Records that room ?2 of project ?1 changed for its tokens (at ?3).
+pub(crate) const APPEND_ROOM_CHANGED: &str =
+    "INSERT INTO changes (project_id, kind, subject, created_at_ms) VALUES (?1, 'room', ?2, ?3)";
+
 pub(crate) fn statements() -> Vec<String> {
-    [AFTER, HEAD, APPEND_KEY_REVOKED].map(str::to_owned).into()
+    [AFTER, HEAD, APPEND_KEY_REVOKED, APPEND_ROOM_CHANGED].map(str::to_owned).into()
 }
 
 fn from_row(row: &Row, now_ms: i64) -> Option<FeedRow> {
     let subject = text(row, "subject")?;
     let change = match text(row, "kind")?.as_str() {
         "key" => Change::KeyRevoked { key_id: subject },
+        "room" => Change::RoomChanged { room_id: subject },
         "ban" => {
             let live = bans::active_from_row(row)
                 .filter(|b| int(row, "ended_at_ms").is_none() && b.expires_at_ms > now_ms && b.id == subject);

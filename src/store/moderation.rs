@@ -122,7 +122,7 @@ pub async fn put(
     let key: [SqlValue; 3] = [project_id.into(), room_id.into(), m.identity.as_str().into()];
     if m.is_inert(now_ms) && stored.vendor_rules.is_none() {
         rt.db.execute(DELETE_SQL, &key).await?;
-        return Ok(());
+        return room_changed(rt, project_id, room_id, now_ms).await;
     }
     let mut params: Vec<SqlValue> = key.into();
     params.extend([
@@ -144,5 +144,14 @@ pub async fn put(
         .with_detail("quota", "moderated_participants_per_room")
         .with_detail("limit", MAX_PER_ROOM));
     }
+    room_changed(rt, project_id, room_id, now_ms).await
+}
+
+/// Tells every isolate, through the change feed, that the room's tokens carry something new:
+/// those holding the room read it again within the feed's window (`api::revocation`), rather
+/// than when their cached room entry ages out.
+async fn room_changed(rt: &Runtime, project_id: &str, room_id: &str, now_ms: u64) -> ApiResult<()> {
+    let params = [project_id.into(), room_id.into(), (now_ms as i64).into()];
+    rt.db.execute(super::changes::APPEND_ROOM_CHANGED, &params).await?;
     Ok(())
 }
