@@ -127,6 +127,14 @@ fn lk_participant(event: &str, room: &str, id: &str, created_s: u64, joined_ms: 
     .to_string()
 }
 
+/// The shared recording bucket (S3 in eu-west-1) the recording tests write to.
+const SHARED_BUCKET: &[(&str, &str)] = &[
+    ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
+    ("RECORDING_S3_SECRET", "s3-secret"),
+    ("RECORDING_S3_REGION", "eu-west-1"),
+    ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
+];
+
 #[test]
 fn livekit_events_are_verified_stored_once_listed_and_metered() {
     let t = app();
@@ -703,16 +711,7 @@ fn webhook_urls_and_types_are_checked() {
 
 #[test]
 fn recording_status_follows_egress_events() {
-    let t = TestApp::new(&[
-        LIVEKIT,
-        EVENTS,
-        &[
-            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
-            ("RECORDING_S3_SECRET", "s3-secret"),
-            ("RECORDING_S3_REGION", "eu-west-1"),
-            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
-        ],
-    ]);
+    let t = TestApp::new(&[LIVEKIT, EVENTS, SHARED_BUCKET]);
     let (project, key) = t.project_and_key();
     t.native.http.respond_with(|req| {
         let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
@@ -801,16 +800,7 @@ fn zego_participant_lists_get_join_times_from_events() {
 /// Agora's whole handle (resource id, sid, channel, uid…): the notices must still move it.
 #[test]
 fn agora_recording_status_follows_cloud_recording_notices() {
-    let t = TestApp::new(&[
-        AGORA,
-        EVENTS,
-        &[
-            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
-            ("RECORDING_S3_SECRET", "s3-secret"),
-            ("RECORDING_S3_REGION", "eu-west-1"),
-            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
-        ],
-    ]);
+    let t = TestApp::new(&[AGORA, EVENTS, SHARED_BUCKET]);
     let (project, key) = t.project_and_key();
     t.native.http.respond_with(|req| {
         if req.url.ends_with("/acquire") {
@@ -943,16 +933,7 @@ fn zego_recording_status_follows_cloud_recording_callbacks() {
 /// have a 404, by a name it has too only its own room.
 #[test]
 fn usage_and_recordings_by_room_show_another_project_nothing() {
-    let t = TestApp::new(&[
-        AGORA,
-        EVENTS,
-        &[
-            ("RECORDING_S3_ACCESS_KEY", "AKIA-TEST"),
-            ("RECORDING_S3_SECRET", "s3-secret"),
-            ("RECORDING_S3_REGION", "eu-west-1"),
-            ("RECORDING_DEFAULT_URI", "s3://b/rtc/"),
-        ],
-    ]);
+    let t = TestApp::new(&[AGORA, EVENTS, SHARED_BUCKET]);
     let (project_a, a) = t.project_and_key();
     let b = t.project_key();
     // A's rooms: one with a session and a recording, one whose name only A has.
