@@ -1,5 +1,5 @@
 // Where rtcgate's per-request time goes: `node bench/profile.mjs [row]` (after a build) serves
-// rtcgate in one workerd (bench/workerd.mjs), loads one row with 16 connections, and reports
+// rtcgate in one workerd (tests/e2e/support/workerd.mjs), loads one row with 16 connections, and reports
 //   1. req/s and workerd's CPU time per request (all its threads, from /proc), unprofiled;
 //   2. a CPU profile of the rtcgate isolate taken through workerd's inspector under the same
 //      load: the functions with the most self time (JS, the wasm glue and Rust functions by
@@ -15,7 +15,7 @@ import WebSocket from 'ws';
 import { ROOT, adminSetup, freePort } from '../tests/e2e/support/harness.mjs';
 import { runLoad } from './load.mjs';
 import { health, pooled, postJson, sdkMint, tokenRows } from './rows.mjs';
-import { cpuMicros, startWorkerd } from './workerd.mjs';
+import { cpuMicros, startWorkerd } from '../tests/e2e/support/workerd.mjs';
 
 const ROW = process.argv[2] ?? 'livekit:warm';
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);

@@ -1,6 +1,6 @@
 // `make bench`, end to end: rtcgate and a JavaScript Worker that mints with the vendors'
 // official SDKs (bench/sdk-worker), served side by side by ONE workerd process
-// (bench/workerd.mjs), with local D1 and KV inside that same workerd. One closed
+// (tests/e2e/support/workerd.mjs), with local D1 and KV inside that same workerd. One closed
 // loop of 16 clients per row (bench/load.mjs); every ratio compares rows of this one run,
 // round by round (rows take turns in short slices), and the table quotes the median ratio.
 //
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { ROOT, adminSetup } from '../tests/e2e/support/harness.mjs';
 import { percentile, runLoad } from './load.mjs';
 import { POOL, health, sdkMint, tokenRows } from './rows.mjs';
-import { startWorkerd } from './workerd.mjs';
+import { startWorkerd } from '../tests/e2e/support/workerd.mjs';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 20) * 1000;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2) * 1000;

@@ -195,17 +195,15 @@ let workerCount = 0;
  *   and the matching RATE_LIMIT_REQUESTS / RATE_LIMIT_PERIOD_S vars.
  * @param {boolean} [options.testScheduled]  start with `--test-scheduled`, so `GET /__scheduled?cron=…`
  *   runs the Worker's scheduled handler (see `scheduled()` below).
- * @param {{persistDir: string}} [options.shareStateWith]  a started Worker whose D1/KV state this one
- *   uses too (two Worker processes on one database: two isolates that share nothing else).
  * @returns {Promise<{url: string, port: number, name: string, vars: object, adminToken?: string,
  *   persistDir: string, config: string, stop(): Promise<void>, logs(): string}>}
  */
-export async function startWorker({ vars = {}, name = 'worker', timeoutMs = START_TIMEOUT_MS, rateLimit, testScheduled = false, shareStateWith } = {}) {
+export async function startWorker({ vars = {}, name = 'worker', timeoutMs = START_TIMEOUT_MS, rateLimit, testScheduled = false } = {}) {
   const ws = await workspace();
   let config = path.join(ws, 'wrangler.toml');
   const safeName = String(name).replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40) || 'worker';
   const dir = path.join(ws, `${safeName}-${++workerCount}-${process.pid}`);
-  const persistDir = shareStateWith ? shareStateWith.persistDir : path.join(dir, 'state');
+  const persistDir = path.join(dir, 'state');
   fs.mkdirSync(persistDir, { recursive: true });
 
   if (rateLimit) {
@@ -223,12 +221,10 @@ export async function startWorker({ vars = {}, name = 'worker', timeoutMs = STAR
   );
 
   const deadline = Date.now() + timeoutMs; // for migrations and start-up together
-  if (!shareStateWith) {
-    await run(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistDir, '-c', config], {
-      cwd: ws,
-      timeoutMs,
-    });
-  }
+  await run(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistDir, '-c', config], {
+    cwd: ws,
+    timeoutMs,
+  });
 
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {

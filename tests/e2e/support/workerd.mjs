@@ -1,15 +1,17 @@
-// One workerd for the benchmarks: rtcgate (build/) and, optionally, the JavaScript Worker that
-// mints with the vendors' official SDKs (bench/sdk-worker), in ONE workerd process started
-// through Miniflare's API, each Worker on its own loopback socket (`unsafeDirectSockets`: no
-// wrangler dev proxy and no Miniflare entry Worker in front), with local D1 (the project's
-// migrations applied by wrangler) and KV inside that same process, and the vendor stand-ins.
+// One workerd for the benchmarks, and for tests that need several isolates on one D1: rtcgate
+// (build/) and, optionally, other rtcgate builds and the JavaScript Worker that mints with the
+// vendors' official SDKs (bench/sdk-worker), in ONE workerd process started through Miniflare's
+// API, each Worker on its own loopback socket (`unsafeDirectSockets`: no wrangler dev proxy and no
+// Miniflare entry Worker in front), with local D1 (the project's migrations applied by wrangler)
+// and KV inside that same process, and the vendor stand-ins. Each Worker is its own isolate; all
+// of them reach the one D1 database through that process, as isolates reach D1's primary.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
-import { CREDS, startVendorStandins, vendorVars } from '../tests/e2e/support/fixtures.mjs';
-import { ROOT, freePort, randomToken } from '../tests/e2e/support/harness.mjs';
+import { CREDS, startVendorStandins, vendorVars } from './fixtures.mjs';
+import { ROOT, freePort, randomToken } from './harness.mjs';
 
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 /** The bench's per-key rate limit: counted on every request, never reached. */
