@@ -260,7 +260,10 @@ fn usage_reads_a_time_range_of_one_project() {
     let usage: Vec<String> = rtcgate::store::statements()
         .into_iter()
         .filter(|s| {
-            s.starts_with("SELECT") && s.contains(" FROM participant_sessions ") && s.contains("joined_at_ms >= ?2")
+            s.starts_with("SELECT")
+                && s.contains(" FROM participant_sessions ")
+                && s.contains("joined_at_ms >= ?2")
+                && s.contains("GROUP BY room_id")
         })
         .collect();
     assert_eq!(usage.len(), 2, "the project's usage, and one room's");
@@ -305,6 +308,46 @@ fn the_scheduled_jobs_sweeps_are_bounded_and_read_only_what_they_touch() {
         let plan = db.plan(sql);
         assert!(
             plan.iter().any(|s| s.contains("participant_sessions_") && s.contains("unchecked")),
+            "{sql}\n    plan: {plan:?}"
+        );
+    }
+}
+
+/// Session history and presence (`store::sessions`, migration 0021): each list form reads one
+/// range of the index that leads with the project and what the form filters by, already in
+/// keyset order; the session's vendor is a primary-key lookup of its room; presence reads only
+/// the identity's open sessions.
+#[test]
+fn session_history_and_presence_read_their_own_index_ranges() {
+    let db = SqliteDb::in_memory_migrated();
+    let reads: Vec<String> = rtcgate::store::statements()
+        .into_iter()
+        .filter(|s| {
+            s.starts_with("SELECT id, room_id, identity, joined_at_ms") && s.contains(" FROM participant_sessions")
+        })
+        .collect();
+    // Four list forms, each a first page and a page after a cursor; get; presence.
+    assert_eq!(reads.len(), 10, "{reads:#?}");
+    for sql in &reads {
+        let plan = db.plan(sql);
+        let index = if sql.contains("left_at_ms IS NULL") {
+            "participant_sessions_present (project_id=? AND identity=?"
+        } else if sql.contains("AND id = ?2") {
+            "participant_sessions_id (id=?)"
+        } else if sql.contains("identity = ?") {
+            // With a room too: the identity's range, filtered by room.
+            "participant_sessions_identity_page (project_id=? AND identity=? AND joined_at_ms>? AND joined_at_ms<?)"
+        } else if sql.contains("room_id = ?2") {
+            "participant_sessions_room_page (project_id=? AND room_id=? AND joined_at_ms>? AND joined_at_ms<?)"
+        } else {
+            "participant_sessions_page (project_id=? AND joined_at_ms>? AND joined_at_ms<?)"
+        };
+        assert!(plan[0].contains(index), "{sql}\n    expected {index}\n    plan: {plan:?}");
+        assert!(
+            plan.iter()
+                .skip(1)
+                .all(|s| s.contains("SCALAR SUBQUERY")
+                    || s.contains("rooms USING INDEX sqlite_autoindex_rooms_1 (id=?)")),
             "{sql}\n    plan: {plan:?}"
         );
     }

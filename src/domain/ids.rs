@@ -45,6 +45,11 @@ pub fn recording_id(rt: &Runtime) -> String {
     random_id(rt, "rec_", 22)
 }
 
+/// Participant sessions: `ses_` + 22 base62 characters.
+pub fn session_id(rt: &Runtime) -> String {
+    random_id(rt, "ses_", 22)
+}
+
 pub fn destination_id(rt: &Runtime) -> String {
     random_id(rt, "dst_", 16)
 }

@@ -1,19 +1,21 @@
 //! Participant presence from vendor events: `joined_at`/`left_at` on the registry, and one
-//! metered session per presence for usage. Events arrive late, twice or out of order, so each
-//! write only fills in what is missing or newer.
+//! metered session per presence for usage, session history and presence. Events arrive late,
+//! twice or out of order, so each write only fills in what is missing or newer.
 
-use super::{int, text};
+use super::{int, newest_first, page_sqls, text, Cursor};
 use crate::domain::events::Session;
+use crate::domain::ids;
 use crate::error::ApiResult;
-use crate::runtime::{Runtime, SqlValue, Statement};
+use crate::runtime::{Row, Runtime, SqlValue, Statement};
 
 fn opt_ms(v: Option<u64>) -> SqlValue {
     v.map(|ms| ms as i64).into()
 }
 
+/// The public id (?8) is written with the row and kept by every later write of it.
 const UPSERT_SESSION: &str =
     "INSERT INTO participant_sessions (room_id, session_key, project_id, identity, joined_at_ms, \
-                              left_at_ms, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                              left_at_ms, seconds, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                               ON CONFLICT (room_id, session_key) DO UPDATE SET \
                                 joined_at_ms = COALESCE(participant_sessions.joined_at_ms, excluded.joined_at_ms), \
                                 left_at_ms = COALESCE(excluded.left_at_ms, participant_sessions.left_at_ms), \
@@ -96,6 +98,14 @@ pub(crate) fn statements() -> Vec<String> {
     .map(str::to_owned)
     .into();
     all.extend([usage_sql(false), usage_sql(true)]);
+    for (of_room, of_identity) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (select, n_params) = page_select(of_room, of_identity);
+        all.extend(page_sqls(&select, n_params, "joined_at_ms"));
+    }
+    all.push(find_sql());
+    // Presence reads one first page only.
+    let [present, _] = page_sqls(&present_select(), 2, "joined_at_ms");
+    all.push(present);
     all
 }
 
@@ -111,6 +121,7 @@ pub async fn record(rt: &Runtime, project_id: &str, room_id: &str, identity: &st
             opt_ms(session.joined_at_ms),
             opt_ms(session.left_at_ms),
             session.seconds().map(|s| s as i64).into(),
+            ids::session_id(rt).into(),
         ],
     }];
     match (session.joined_at_ms, session.left_at_ms) {
@@ -253,4 +264,123 @@ pub async fn reconcile(
         ])
         .await?;
     Ok(changed.get(1).copied().unwrap_or(0))
+}
+
+// Session history and presence (`resources/sessions`). A session whose join time no vendor
+// event gave (a leave seen without its join, and without the join time) is in neither.
+
+/// A session's vendor is its room's (a primary-key lookup per row), and a room deleted since
+/// still has its row, so history keeps its vendor.
+const SESSION_COLUMNS: &str = "id, room_id, identity, joined_at_ms, left_at_ms, seconds, \
+     (SELECT vendor FROM rooms WHERE rooms.id = participant_sessions.room_id) AS vendor";
+
+/// The project's sessions that joined in `[from, to)`, optionally of one room and of one
+/// identity, over `?1` project, then room, identity, from and to (returns the count). Each
+/// form is one range of the index that starts with what it filters by (migration 0021); with
+/// both a room and an identity it is the identity's range, filtered by room (one person's
+/// sessions are usually fewer than a room's). The index is named: without statistics, SQLite
+/// may otherwise pick the project's range for a room and filter it row by row.
+fn page_select(of_room: bool, of_identity: bool) -> (String, usize) {
+    let index = match (of_room, of_identity) {
+        (_, true) => "participant_sessions_identity_page",
+        (true, false) => "participant_sessions_room_page",
+        (false, false) => "participant_sessions_page",
+    };
+    let mut select =
+        format!("SELECT {SESSION_COLUMNS} FROM participant_sessions INDEXED BY {index} WHERE project_id = ?1");
+    let mut n = 1;
+    for (on, column) in [(of_room, "room_id"), (of_identity, "identity")] {
+        if on {
+            n += 1;
+            select.push_str(&format!(" AND {column} = ?{n}"));
+        }
+    }
+    select.push_str(&format!(" AND joined_at_ms >= ?{} AND joined_at_ms < ?{}", n + 1, n + 2));
+    (select, n + 2)
+}
+
+fn find_sql() -> String {
+    format!("SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE project_id = ?1 AND id = ?2")
+}
+
+/// The identity's open sessions in rooms not deleted (`participant_sessions_present`): a room
+/// deleted through the API has no one in it, even before its vendor's events say so.
+fn present_select() -> String {
+    format!(
+        "SELECT {SESSION_COLUMNS} FROM participant_sessions INDEXED BY participant_sessions_present \
+         WHERE project_id = ?1 AND identity = ?2 \
+         AND left_at_ms IS NULL AND joined_at_ms IS NOT NULL \
+         AND (SELECT deleted_at_ms FROM rooms WHERE rooms.id = participant_sessions.room_id) IS NULL"
+    )
+}
+
+/// One participant session, as history and presence show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub room_id: String,
+    pub identity: String,
+    pub vendor: String,
+    pub joined_at_ms: i64,
+    pub left_at_ms: Option<i64>,
+    /// Set once the session is closed, a started second counting whole.
+    pub seconds: Option<i64>,
+}
+
+impl SessionRecord {
+    fn from_row(row: &Row) -> Option<SessionRecord> {
+        Some(SessionRecord {
+            id: text(row, "id")?,
+            room_id: text(row, "room_id")?,
+            identity: text(row, "identity")?,
+            vendor: text(row, "vendor").unwrap_or_default(),
+            joined_at_ms: int(row, "joined_at_ms")?,
+            left_at_ms: int(row, "left_at_ms"),
+            seconds: int(row, "seconds"),
+        })
+    }
+}
+
+/// Which sessions a page lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionFilter<'a> {
+    pub room_id: Option<&'a str>,
+    pub identity: Option<&'a str>,
+    /// Joined at or after (Unix ms).
+    pub from_ms: i64,
+    /// Joined before (Unix ms).
+    pub to_ms: i64,
+}
+
+/// One page of the project's sessions, newest join first, strictly after `after`.
+pub async fn page(
+    rt: &Runtime,
+    project_id: &str,
+    filter: &SessionFilter<'_>,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> ApiResult<(Vec<SessionRecord>, bool)> {
+    let (select, _) = page_select(filter.room_id.is_some(), filter.identity.is_some());
+    let mut params: Vec<SqlValue> = vec![project_id.into()];
+    params.extend(filter.room_id.map(SqlValue::from));
+    params.extend(filter.identity.map(SqlValue::from));
+    params.extend([filter.from_ms.into(), filter.to_ms.into()]);
+    newest_first(rt, &select, params, "joined_at_ms", after, limit, SessionRecord::from_row).await
+}
+
+/// The project's session with this public id.
+pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<SessionRecord>> {
+    let rows = rt.db.query(&find_sql(), &[project_id.into(), id.into()]).await?;
+    Ok(rows.first().and_then(SessionRecord::from_row))
+}
+
+/// Up to `limit` open sessions of the identity (newest join first) and whether more are open.
+pub async fn present(
+    rt: &Runtime,
+    project_id: &str,
+    identity: &str,
+    limit: u32,
+) -> ApiResult<(Vec<SessionRecord>, bool)> {
+    let params = vec![project_id.into(), identity.into()];
+    newest_first(rt, &present_select(), params, "joined_at_ms", None, limit, SessionRecord::from_row).await
 }
