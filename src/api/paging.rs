@@ -8,6 +8,7 @@
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::ApiRequest;
 use crate::store::Cursor;
+use crate::time::parse_rfc3339;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
@@ -66,6 +67,29 @@ pub fn parse(req: &ApiRequest, allowed: &[&str]) -> ApiResult<ListQuery> {
         }
     }
     Ok(q)
+}
+
+/// A time bound of a query (`from`, `to`) in Unix milliseconds: any RFC 3339 date-time or a
+/// `YYYY-MM-DD` date (midnight UTC). Nothing is recorded before 1970, so an earlier instant
+/// means "from the beginning".
+pub fn time_bound(field: &str, value: &str) -> ApiResult<u64> {
+    parse_rfc3339(value).map(|ms| ms.max(0) as u64).ok_or_else(|| {
+        ApiError::invalid_field(field, format!("'{field}' must be an RFC 3339 date-time or a YYYY-MM-DD date"))
+    })
+}
+
+/// `[from, to)` must hold some time: two well-formed bounds that leave none contradict each
+/// other (a 422 naming `from`), which is not a malformed request. `to_default` says what `to`
+/// is when not given.
+pub fn check_range(from_ms: u64, to_ms: u64, to_default: &str) -> ApiResult<()> {
+    if from_ms >= to_ms {
+        return Err(ApiError::new(
+            ErrorCode::ConflictingFields,
+            format!("'from' must be before 'to' (default: {to_default})"),
+        )
+        .with_detail("field", "from"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

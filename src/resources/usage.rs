@@ -5,11 +5,11 @@
 
 use serde_json::json;
 
-use crate::api::{Ctx, Reply};
+use crate::api::{paging, Ctx, Reply};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::store::sessions;
-use crate::time::{parse_rfc3339, rfc3339};
+use crate::time::rfc3339;
 
 /// The default window when `from` is not given.
 const DEFAULT_WINDOW_MS: u64 = 30 * 24 * 3600 * 1000;
@@ -18,15 +18,9 @@ pub async fn usage(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let now = ctx.rt.now_ms();
     let (mut from, mut to, mut room) = (None, None, None);
     for (k, v) in ctx.req.query_pairs() {
-        let time = |field: &str| {
-            // Nothing is metered before 1970: an earlier instant means "from the beginning".
-            parse_rfc3339(&v).map(|ms| ms.max(0) as u64).ok_or_else(|| {
-                ApiError::invalid_field(field, format!("'{field}' must be an RFC 3339 date-time or a YYYY-MM-DD date"))
-            })
-        };
         match k.as_str() {
-            "from" => from = Some(time("from")?),
-            "to" => to = Some(time("to")?),
+            "from" => from = Some(paging::time_bound("from", &v)?),
+            "to" => to = Some(paging::time_bound("to", &v)?),
             "room" => room = Some(RoomDirectory::of(ctx).filter_id(&v).await?),
             other => {
                 return Err(ApiError::new(ErrorCode::UnknownField, format!("unknown query parameter '{other}'"))
@@ -37,11 +31,7 @@ pub async fn usage(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // Through now by default (`to` itself is excluded).
     let to = to.unwrap_or(now + 1);
     let from = from.unwrap_or(to.saturating_sub(DEFAULT_WINDOW_MS));
-    if from >= to {
-        // Each bound is well formed; together they leave no time to sum.
-        return Err(ApiError::new(ErrorCode::ConflictingFields, "'from' must be before 'to' (default: now)")
-            .with_detail("field", "from"));
-    }
+    paging::check_range(from, to, "now")?;
     let rooms = sessions::usage(ctx.rt, ctx.project_id(), from as i64, to as i64, room.as_deref()).await?;
     let (mut n, mut seconds, mut minutes) = (0, 0, 0);
     let items: Vec<_> = rooms
