@@ -171,6 +171,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::RoomNotReady,
     ErrorCode::ParticipantNotFound,
     ErrorCode::RecordingNotFound,
+    ErrorCode::SessionNotFound,
     ErrorCode::WebhookNotFound,
     ErrorCode::CapabilityNotFound,
     ErrorCode::UnknownVendor,
@@ -222,6 +223,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | RoomNotReady
         | ParticipantNotFound
         | RecordingNotFound
+        | SessionNotFound
         | WebhookNotFound
         | CapabilityNotFound
         | UnknownVendor

@@ -29,6 +29,9 @@ pub enum Route {
     RecordingStop,
     RecordingGet,
     RecordingList,
+    SessionList,
+    SessionGet,
+    Presence,
     VendorEvents,
     EventList,
     WebhookCreate,
@@ -89,6 +92,8 @@ impl Route {
                 | Route::Usage
                 | Route::DestinationList
                 | Route::BanList
+                | Route::SessionList
+                | Route::Presence
         )
     }
 
@@ -129,6 +134,9 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),
     (Method::Get, "/v1/rtc/recording/list", Route::RecordingList),
+    (Method::Get, "/v1/rtc/session/list", Route::SessionList),
+    (Method::Get, "/v1/rtc/session/get/{}", Route::SessionGet),
+    (Method::Get, "/v1/rtc/presence", Route::Presence),
     // One path per vendor that sends events, so any other is simply no route.
     (Method::Post, "/v1/vendor-events/livekit", Route::VendorEvents),
     (Method::Post, "/v1/vendor-events/agora", Route::VendorEvents),

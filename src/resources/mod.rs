@@ -11,6 +11,7 @@ pub mod moderation;
 pub mod participants;
 pub mod recordings;
 pub mod rooms;
+pub mod sessions;
 pub mod storage;
 pub mod timed_sessions;
 pub mod tokens;
@@ -47,6 +48,9 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::RecordingStop => recordings::api::stop(ctx).await,
         Route::RecordingGet => recordings::api::get(ctx).await,
         Route::RecordingList => recordings::api::list(ctx).await,
+        Route::SessionList => sessions::api::list(ctx).await,
+        Route::SessionGet => sessions::api::get(ctx).await,
+        Route::Presence => sessions::api::presence(ctx).await,
         Route::VendorEvents => events::api::ingest(ctx).await,
         Route::EventList => events::api::list(ctx).await,
         Route::WebhookCreate => webhooks::api::create(ctx).await,
