@@ -287,3 +287,36 @@ fn bad_parameters_are_envelopes_naming_the_field() {
         assert_eq!(t.call("POST", path, None, Some(&key)).status, 405, "{path}");
     }
 }
+
+/// Sessions recorded before migration 0021 get a public id of the same form when it runs, each
+/// its own; rows written after it get theirs from the store.
+#[test]
+fn the_migration_gives_earlier_sessions_their_ids() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "sql"));
+    files.sort();
+    let (before, from): (Vec<_>, Vec<_>) =
+        files.into_iter().partition(|p| p.file_name().unwrap().to_str().unwrap() < "0021");
+    assert!(from.first().is_some_and(|p| p.ends_with("0021_sessions.sql")), "{from:?}");
+    let db = rusqlite::Connection::open_in_memory().unwrap();
+    for file in &before {
+        db.execute_batch(&std::fs::read_to_string(file).unwrap()).unwrap();
+    }
+    db.execute_batch(
+        "INSERT INTO participant_sessions (room_id, session_key, project_id, identity, joined_at_ms) VALUES \
+         ('rm_1', 'PA_1', 'prj_a', 'alice', 1), ('rm_1', 'PA_2', 'prj_a', 'bob', 2)",
+    )
+    .unwrap();
+    for file in &from {
+        db.execute_batch(&std::fs::read_to_string(file).unwrap()).unwrap();
+    }
+    let mut read = db.prepare("SELECT id FROM participant_sessions ORDER BY session_key").unwrap();
+    let ids: Vec<String> = read.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        let rest = id.strip_prefix("ses_").unwrap_or_else(|| panic!("{id}"));
+        assert!(rest.len() == 22 && rest.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+    }
+    assert_ne!(ids[0], ids[1]);
+}
