@@ -482,3 +482,27 @@ fn the_change_feed_is_read_once_per_interval_after_responses_and_before_one_only
     let (_, before, after) = measured(&t, || issue(&t, &key, body.clone()));
     assert_eq!((before, after), (FEED_READ, NONE), "idle past the window: one read before answering");
 }
+
+#[test]
+fn session_history_and_presence_read_d1_once_and_ask_no_vendor() {
+    let (t, key, rooms) = warm_app();
+    let room = rooms[0].1.clone();
+    let join = json!({"event": "participant_joined", "room": {"sid": "RM_1", "name": room},
+                      "participant": {"sid": "PA_1", "identity": "alice", "joinedAtMs": support::NOW_MS.to_string()},
+                      "id": "EV_rt_1", "createdAt": (support::NOW_MS / 1000).to_string()})
+    .to_string();
+    assert_eq!(t.send(support::livekit_webhook(&join)).status, 200);
+    let listed = t.call("GET", "/v1/rtc/session/list", None, Some(&key));
+    let session = listed.json["items"][0]["session"].as_str().unwrap_or_else(|| panic!("{}", listed.json)).to_owned();
+    // One read each, with no vendor call: a room filter by id needs no room lookup.
+    for path in [
+        "/v1/rtc/session/list".to_owned(),
+        format!("/v1/rtc/session/list?room={room}&identity=alice&from=2023-11-14"),
+        format!("/v1/rtc/session/get/{session}"),
+        "/v1/rtc/presence?identity=alice".to_owned(),
+    ] {
+        let (r, before, after) = measured(&t, || t.call_respond_only("GET", &path, None, Some(&key)));
+        assert_eq!(r.status, 200, "{path}: {}", r.json);
+        assert_eq!((before, after), (d1(1), NONE), "{path}");
+    }
+}
