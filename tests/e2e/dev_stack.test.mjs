@@ -8,7 +8,9 @@
 //   events as signed deliveries (verified with the official `standardwebhooks` package);
 // - scripts/standin-join.mjs joins an Agora and a ZEGO room for a few seconds: the stand-ins' NCS and
 //   room callbacks make the same events and usage; a kick through rtcgate in the Agora stand-in is
-//   reported back as a leave with Agora's "removed" reason.
+//   reported back as a leave with Agora's "removed" reason;
+// - a recording started and stopped through rtcgate in each stand-in is reported back by the
+//   vendor's own notifications (Agora NCS 40 and 11, ZEGO status callbacks 5 and 1).
 //
 // Run: node --test --test-concurrency=1 tests/e2e/dev_stack.test.mjs   (after `make setup` and
 // `bash scripts/build.sh`)
@@ -189,4 +191,40 @@ test('a ZEGO stand-in login and logout (scripts/standin-join.mjs): room callback
   assert.deepEqual(zego.notifications.map((n) => n.kind), ['room_create', 'room_login', 'room_logout', 'room_close']);
   for (const n of zego.notifications) assert.equal(n.status, 200, `${n.kind}: ${n.status} ${n.error ?? ''}`);
   assert.deepEqual(zego.violations(), []);
+});
+
+test('recordings in the stand-ins report back: Agora NCS recorder started/exited, ZEGO status callbacks', async () => {
+  const destination = await api(stack, 'POST', '/v1/rtc/recording/destination/create', {
+    key: stack.key,
+    body: { uri: 's3://dev-bucket/rec/', credentials: { access_key: 'AKIADEVSTACK', secret: 'dev-stack-secret', region: 'us-east-1' } },
+  });
+  assert.equal(destination.status, 201, destination.text);
+  for (const vendor of ['agora', 'zego']) {
+    const { standin } = stack.vendors[vendor];
+    const issued = await issue({ room: `rec-${vendor}`, identity: 'erin', vendor });
+    const run = standinJoin(issued, [], { [`${vendor.toUpperCase()}_STANDIN_URL`]: stack.vendors[vendor].url });
+    await until(() => eventsOf(issued.room), (items) => items.some((e) => e.type === 'participant.joined'), `erin's join in ${vendor}`);
+    const started = await api(stack, 'POST', '/v1/rtc/recording/start', { key: stack.key, body: { room: issued.room, output_uri: 's3://dev-bucket/rec/' } });
+    assert.equal(started.status, 201, started.text);
+    const stopped = await api(stack, 'POST', `/v1/rtc/recording/stop/${started.json.recording}`, { key: stack.key, body: {} });
+    assert.equal(stopped.status, 200, stopped.text);
+    // What the vendor reported, told apart from rtcgate's own lifecycle by the vendor's event code.
+    const expected = vendor === 'agora' ? [40, 11] : [5, 1];
+    const items = await until(
+      () => eventsOf(issued.room),
+      (list) => expected.every((code) => list.some((e) => e.type.startsWith('recording.') && e.data.vendor_event === code)),
+      `the ${vendor} recording notifications ${expected} in the event list`,
+    );
+    const ended = items.find((e) => e.data.vendor_event === expected[1]);
+    assert.equal(ended.type, 'recording.ended');
+    // `recording_id` is a vendor detail: the stand-in's own task id (ZEGO's task carries ours as ClientTaskId).
+    const task = vendor === 'agora' ? standin.recordingOf(issued.room).sid : standin.recordingOf(started.json.recording).TaskId;
+    assert.equal(ended.data.recording_id, task);
+    const got = await api(stack, 'GET', `/v1/rtc/recording/get/${started.json.recording}`, { key: stack.key });
+    assert.equal(got.json.status, 'complete', got.text);
+    await standin.notificationsIdle();
+    for (const n of standin.notifications) assert.equal(n.status, 200, `${vendor} ${n.kind}: ${n.status} ${n.error ?? ''}`);
+    assert.deepEqual(standin.violations(), []);
+    run.child.kill('SIGKILL');
+  }
 });
