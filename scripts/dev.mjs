@@ -24,7 +24,7 @@ function banner(s) {
       '  they keep rooms in memory only; put real credentials in .dev.vars to use the real services',
     ]
     : ['Vendors: the settings in .dev.vars'];
-  const auth = `-H "Authorization: Bearer ${s.key}" -H "Content-Type: application/json"`;
+  const auth = `-H "Authorization: Bearer ${s.key}"`;
   return `
   rtcgate is running on ${s.url}
   Console:   ${s.consoleUrl}
@@ -36,7 +36,7 @@ function banner(s) {
   ${vendorLines.join('\n  ')}
 
   Try it (join with a real LiveKit client, then read the events and the usage it made):
-    curl -s ${s.url}/v1/rtc/token/issue ${auth} -d '{"room":"standup","identity":"alice"}' | node scripts/livekit-join.mjs
+    curl -s ${s.url}/v1/rtc/token/issue ${auth} -H "Content-Type: application/json" -d '{"room":"standup","identity":"alice"}' | node scripts/livekit-join.mjs
     curl -s ${auth} ${s.url}/v1/rtc/event/list; curl -s ${auth} ${s.url}/v1/rtc/usage
   An Agora or ZEGO stand-in join: the same token/issue with "vendor":"agora" (or "zego") | node scripts/standin-join.mjs
   The scheduled job runs on Cloudflare every 5 minutes; here run it once with:  curl "${s.url}/__scheduled?cron=*/5+*+*+*+*"
