@@ -86,8 +86,9 @@ export async function startAgora(options = {}) {
     if (!opts.force && isBanned(channel, uid)) return false;
     const fresh = !channels.get(channel)?.users.size;
     const c = channelState(channel);
-    const user = { uid, role: opts.role ?? 'broadcaster', joinedAt: Date.now() };
-    const again = c.users.has(uid);
+    const again = c.users.get(uid);
+    // Joining again while in: the same presence (a leave's duration counts from the first join).
+    const user = { uid, role: opts.role ?? 'broadcaster', joinedAt: again?.joinedAt ?? Date.now() };
     c.users.set(uid, user);
     if (fresh) notices.channelCreated(channel, user.joinedAt);
     if (!again) notices.joined(channel, user);
