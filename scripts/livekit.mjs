@@ -1,6 +1,6 @@
 // Runs the vendor's own LiveKit server (built by scripts/setup.sh) on loopback for `make dev`, with a
-// key pair generated for this run and no Redis (rooms live in the server's memory). Started by
-// scripts/dev.sh when .dev.vars configures no vendor; can also be run alone:
+// key pair generated for this run and no Redis (rooms live in the server's memory). `make dev`
+// starts it itself (scripts/dev_stack.mjs, webhooks to its Worker); this runs it alone:
 //
 //   node scripts/livekit.mjs
 //
@@ -9,10 +9,11 @@
 // LIVEKIT_WEBHOOK_URLS (optional, comma-separated) where the server posts its webhooks.
 //
 // Prints the Worker settings that point a Worker at it (LIVEKIT_URL, LIVEKIT_API_KEY,
-// LIVEKIT_API_SECRET; scripts/dev.sh passes each on as `wrangler dev --var`) as NAME=value lines,
+// LIVEKIT_API_SECRET; pass each on as `wrangler dev --var`) as NAME=value lines,
 // then `ready`, then the server's log. SIGINT/SIGTERM stop it.
 
 import { startLiveKitServer } from '../tests/e2e/support/livekit_server.mjs';
+import { followLog } from './dev_stack.mjs';
 
 const port = (name, fallback) => {
   const v = Number(process.env[name] || fallback);
@@ -34,10 +35,7 @@ async function main() {
   // The server's log, from here on.
   let shown = lk.logs().length;
   const timer = setInterval(() => {
-    const log = lk.logs();
-    if (log.length < shown) shown = 0; // the kept log was trimmed
-    if (log.length > shown) process.stdout.write(log.slice(shown));
-    shown = log.length;
+    shown = followLog(lk.logs, shown, (text) => process.stdout.write(text));
     if (lk.exited()) {
       console.error(`livekit-server exited (${JSON.stringify(lk.exited())})`);
       process.exit(1);

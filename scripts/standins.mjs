@@ -1,6 +1,6 @@
 // Runs the project's vendor stand-ins (tests/e2e/support/standins/) as local LiveKit, Agora and ZEGOCLOUD
-// servers, so `make dev` works without any vendor account. Started by scripts/dev.sh when
-// .dev.vars configures no vendor; can also be run alone:
+// servers, without any vendor account. `make dev` starts them itself (scripts/dev_stack.mjs, with
+// their notifications sent to its Worker); this runs them alone, sending none:
 //
 //   node scripts/standins.mjs
 //
@@ -11,12 +11,13 @@
 // where real ones may live).
 //
 // Prints one `NAME=value` line per Worker setting that points the Worker at the stand-ins (URLs and
-// the matching test credentials; scripts/dev.sh passes each on as `wrangler dev --var`), then
+// the matching test credentials; pass each on as `wrangler dev --var`), then
 // `ready`; after that one line per request a stand-in receives (flagged `VIOLATION` when the
 // request breaks the vendor's rules). SIGINT/SIGTERM stop it.
 
 import { startLiveKit, startAgora, startZego } from '../tests/e2e/support/standins/index.mjs';
 import { standinOptions, vendorVars } from '../tests/e2e/support/fixtures.mjs';
+import { logStandinCalls } from './dev_stack.mjs';
 
 const host = process.env.STANDIN_HOST || '127.0.0.1';
 const port = (name, fallback) => {
@@ -59,17 +60,7 @@ async function main() {
   console.log('ready');
 
   // Log each finished request, then drop it (a dev session can run for days).
-  const timer = setInterval(() => {
-    for (const h of handles) {
-      let n = 0;
-      while (n < h.calls.length && h.calls[n].done) n += 1;
-      for (const c of h.calls.slice(0, n)) {
-        const line = `[${h.name}] ${c.method} ${c.path}${c.op ? ` (${c.op})` : ''} → ${c.status ?? '-'}${c.fault ? ` fault=${c.fault}` : ''}`;
-        console.log(c.ok ? line : `${line} VIOLATION: ${String(c.error).split('\n')[0]}`);
-      }
-      h.calls.splice(0, n);
-    }
-  }, 250);
+  const timer = setInterval(() => logStandinCalls(handles, (line) => console.log(line)), 250);
 
   let stopping = false;
   const stop = async () => {

@@ -1,4 +1,4 @@
-// Shared fixtures of the end-to-end suite, bench/side_by_side.mjs and scripts/standins.mjs (`make dev`):
+// Shared fixtures of the end-to-end suite, bench/side_by_side.mjs, scripts/dev_stack.mjs (`make dev`) and scripts/standins.mjs:
 // the standard vendor test credentials, the vendor stand-ins started with them, and the Worker
 // settings that point a Worker at those stand-ins.
 //
@@ -11,7 +11,7 @@
 // A test that needs a deviation on purpose (a wrong secret, a bad certificate, a vendor left out)
 // writes it at its call site, after the spread: `{ ...vendorVars(v), LIVEKIT_API_SECRET: WRONG }`.
 //
-// This file must not import harness.mjs: scripts/standins.mjs imports it, and harness.mjs installs
+// This file must not import harness.mjs: the scripts import it, and harness.mjs installs
 // process exit and signal handlers.
 
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // The vendor's own LiveKit server (built from source by scripts/setup.sh) on loopback, for the
-// real-server end-to-end suite (livekit_real.test.mjs) and `make dev` (scripts/livekit.mjs).
+// real-server end-to-end suite (livekit_real.test.mjs) and `make dev` (scripts/dev_stack.mjs; scripts/livekit.mjs runs it alone).
 //
 //   import { startLiveKitServer } from './livekit_server.mjs';
 //   const lk = await startLiveKitServer();            // free loopback ports, generated key pair

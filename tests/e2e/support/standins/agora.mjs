@@ -38,6 +38,7 @@
 
 import { jsonResponse, mediaType, startStandIn } from './common.mjs';
 import { agoraCloudRecording } from './agora-recording.mjs';
+import { agoraNotices } from './notify.mjs';
 
 const CNAME_RE = /^[A-Za-z0-9 !#$%&()+\-:;<=.>?@[\]^_{}|~,]+$/; // Agora channel-name character set
 const MAX_UID = 2 ** 32 - 1;
@@ -53,9 +54,12 @@ const isUint32 = (v) => Number.isInteger(v) && v >= 1 && v <= MAX_UID;
  * @param {string} options.customerSecret
  * @param {number} [options.wrongAppIdStatus=400]
  * @param {string} [options.certificate]  App Certificate: when given, recorder tokens are checked with agora-token
+ * @param {string} [options.notifyUrl]  where to post signed NCS notifications (off by default; notify.mjs)
+ * @param {string} [options.ncsSecret]  the Notifications secret that signs them
+ * @param {boolean} [options.devControl]  serve POST /__dev/join and /__dev/leave (notify.mjs)
  */
 export async function startAgora(options = {}) {
-  const { port = 0, host = '127.0.0.1', appId, customerId, customerSecret, wrongAppIdStatus = 400, certificate } = options;
+  const { port = 0, host = '127.0.0.1', appId, customerId, customerSecret, wrongAppIdStatus = 400, certificate, notifyUrl, ncsSecret, devControl } = options;
   if (!appId || !customerId || !customerSecret) throw new TypeError('startAgora: appId, customerId and customerSecret are required');
   const expectedAuth = `Basic ${Buffer.from(`${customerId}:${customerSecret}`, 'utf8').toString('base64')}`;
 
@@ -71,6 +75,39 @@ export async function startAgora(options = {}) {
   const channelModes = new Map();
   let nextRuleId = 1953;
   let nextOpId = 1400;
+
+  // ---- notifications (NCS) and dev control: notify.mjs -------------------------------------
+  // Every join and leave of a user (not a recorder) goes through these two, so each one is notified.
+  const notices = agoraNotices({ notifyUrl, ncsSecret, devControl }, {
+    join: (channel, uid, role) => joinUser(channel, uid, { role }),
+    leave: (channel, uid) => leaveUser(channel, uid, 1),
+  });
+  function joinUser(channel, uid, opts = {}) {
+    if (!opts.force && isBanned(channel, uid)) return false;
+    const fresh = !channels.get(channel)?.users.size;
+    const c = channelState(channel);
+    const again = c.users.get(uid);
+    // Joining again while in: the same presence (a leave's duration counts from the first join).
+    const user = { uid, role: opts.role ?? 'broadcaster', joinedAt: again?.joinedAt ?? Date.now() };
+    c.users.set(uid, user);
+    if (fresh) notices.channelCreated(channel, user.joinedAt);
+    if (!again) notices.joined(channel, user);
+    return true;
+  }
+  /** A user leaves: reason 1 on its own, 3 removed by a kicking rule. Recorders are not notified. */
+  function leaveUser(channel, uid, reason) {
+    const c = channels.get(channel);
+    const user = c?.users.get(uid);
+    if (!user || !c.users.delete(uid)) return false;
+    const now = Date.now();
+    if (!user.recorder) notices.left(channel, user, reason, now);
+    if (c.users.size === 0) {
+      channels.delete(channel); // a channel disappears when its last user leaves
+      notices.channelDestroyed(channel, uid, now);
+    }
+    return true;
+  }
+  // ---- end of notifications ----------------------------------------------------------------
 
   const err = (status, message) => jsonResponse(status, { message });
   const violation = (status, message, error) => ({ reject: err(status, message), error: error ?? message });
@@ -94,11 +131,10 @@ export async function startAgora(options = {}) {
   const removeUser = (name, uid, ruleId) => {
     const c = channels.get(name);
     const wasRecorder = Boolean(c?.users.get(uid)?.recorder);
-    if (!c || !c.users.delete(uid)) return false;
+    if (!leaveUser(name, uid, 3)) return false;
     // A recorder removed from its channel ends its recording task (Agora: stop then answers 49).
     if (wasRecorder) recording.recorderRemoved(name, uid);
     kicked.push({ channel: name, uid, ruleId, at: Date.now() });
-    if (c.users.size === 0) channels.delete(name); // a channel disappears when its last user leaves
     return true;
   };
 
@@ -197,12 +233,14 @@ export async function startAgora(options = {}) {
     },
     join: (channel, uid) => {
       channelState(channel).users.set(uid, { uid, role: 'broadcaster', joinedAt: Date.now(), recorder: true });
+      notices.recordingStarted(recording.recordingOf(channel));
     },
     leave: (channel, uid) => {
       const c = channels.get(channel);
       if (c?.users.get(uid)?.recorder) {
-        c.users.delete(uid);
-        if (c.users.size === 0) channels.delete(channel);
+        const task = recording.recordingOf(channel);
+        notices.recordingExited(task, task?.status === 20);
+        leaveUser(channel, uid, 1);
       }
     },
   });
@@ -210,6 +248,8 @@ export async function startAgora(options = {}) {
   // ---- routes -------------------------------------------------------------------------------
   async function route(ctx) {
     const { method, path, headers } = ctx;
+    const devRoute = notices.route(ctx);
+    if (devRoute) return devRoute;
     if (headers.authorization !== expectedAuth) {
       const h = headers.authorization;
       const why = h === undefined ? 'no Authorization header' : !h.startsWith('Basic ') ? 'Authorization is not Basic' : 'wrong customer id/secret in Basic credentials';
@@ -412,6 +452,7 @@ export async function startAgora(options = {}) {
     },
   });
 
+  const closeStandIn = handle.close;
   return Object.assign(handle, {
     appId,
     customerId,
@@ -442,18 +483,20 @@ export async function startAgora(options = {}) {
      */
     seedUser(channel, uid, opts = {}) {
       if (!isUint32(uid)) throw new TypeError(`seedUser: uid must be an integer in [1, 2^32-1], got ${uid}`);
-      if (!opts.force && isBanned(channel, uid)) return false;
-      const c = channelState(channel);
-      c.users.set(uid, { uid, role: opts.role ?? 'broadcaster', joinedAt: Date.now() });
-      return true;
+      return joinUser(channel, uid, opts);
     },
     /** A user leaves without an API call. */
     dropUser(channel, uid) {
-      const c = channels.get(channel);
-      if (!c) return false;
-      const ok = c.users.delete(uid);
-      if (c.users.size === 0) channels.delete(channel);
-      return ok;
+      return leaveUser(channel, uid, 1);
+    },
+    /** The NCS notifications posted (with notifyUrl): [{ kind, body, headers, attempts, status, done }]. */
+    notifications: notices.sent,
+    /** Resolves once every notification queued so far was posted. */
+    notificationsIdle: notices.idle,
+    /** Stops posting (a pending retry is dropped), then closes the server. */
+    async close() {
+      notices.close();
+      await closeStandIn();
     },
     /** uids currently in a channel. */
     usersIn(channel) {

@@ -84,7 +84,8 @@ function startProblem(b) {
   return null;
 }
 
-export function zegoCloudRecording() {
+/** `onStopped(task, file)`: a task was stopped through StopRecord (for the status callbacks, notify.mjs). */
+export function zegoCloudRecording({ onStopped } = {}) {
   /** TaskId → { TaskId, ClientTaskId, RoomId, Status, request, begin, end } */
   const tasks = new Map();
   let holdUploads = false;
@@ -135,6 +136,7 @@ export function zegoCloudRecording() {
           if (t.Status === 3 || t.Status === 4) return envelope(300001001, 'task already stopped');
           t.Status = 3;
           t.end = Date.now();
+          onStopped?.(t, fileOf(t));
           return envelope(0, 'succeed');
         }
         const ended = t.Status === 3 || t.Status === 4;

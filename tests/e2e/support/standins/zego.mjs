@@ -53,6 +53,7 @@
 import crypto from 'node:crypto';
 import { jsonResponse, randomDigits, startStandIn } from './common.mjs';
 import { RECORDING_ACTIONS, zegoCloudRecording } from './zego-recording.mjs';
+import { zegoNotices } from './notify.mjs';
 
 /** Signature v2.0: md5 hex of AppId + SignatureNonce + ServerSecret + Timestamp. */
 export function zegoSignature(appId, nonce, serverSecret, timestamp) {
@@ -136,6 +137,9 @@ export async function startZego(options = {}) {
     maxSkewSec = 600,
     rejectNonceReuse = true,
     forbidRules = false,
+    notifyUrl,
+    callbackSecret,
+    devControl,
   } = options;
   if (appId === undefined || !serverSecret) throw new TypeError('startZego: appId and serverSecret are required');
   const codes = { ...DEFAULT_CODES, ...(options.codes ?? {}) };
@@ -160,7 +164,57 @@ export async function startZego(options = {}) {
     return Boolean(r) && r.expiresAt > now() && r.privileges.includes(privilege);
   };
   let pageCap = Infinity;
-  const recording = zegoCloudRecording();
+
+  // ---- room and recording callbacks, dev control: notify.mjs --------------------------------
+  // Every login and logout goes through these two, so each one is called back.
+  const notices = zegoNotices({ appId: appIdStr, notifyUrl, callbackSecret, devControl }, {
+    join: (roomId, userId) => Boolean(loginUser(roomId, { UserId: userId })),
+    leave: (roomId, userId) => logoutUser(roomId, userId, 0),
+  });
+  let nextSession = 1;
+  function loginUser(roomId, user) {
+    if (!user.force && forbids(roomId, user.UserId, 1)) return null; // a forbid-user rule refuses the login
+    let room = rooms.get(roomId);
+    const u = {
+      UserId: user.UserId,
+      UserName: user.UserName ?? user.UserId,
+      UserRole: user.UserRole ?? 1,
+      LoginTime: user.LoginTime ?? Date.now(),
+      SessionId: `${Date.now()}${nextSession++}`,
+    };
+    if (!room) {
+      room = new Map();
+      rooms.set(roomId, room);
+      notices.roomCreated(roomId, u.LoginTime);
+    }
+    const again = room.get(u.UserId);
+    if (again) notices.loggedOut(roomId, again, 3, u.LoginTime); // a re-login ends the older session
+    room.set(u.UserId, u);
+    notices.loggedIn(roomId, u);
+    return u;
+  }
+  /** A user logs out: reason 0 on its own, 3 kicked by KickoutUser; an empty room is destroyed. */
+  function logoutUser(roomId, userId, reason) {
+    const room = rooms.get(roomId);
+    const u = room?.get(userId);
+    if (!u) return false;
+    room.delete(userId);
+    const now = Date.now();
+    notices.loggedOut(roomId, u, reason, now);
+    if (room.size === 0) {
+      rooms.delete(roomId);
+      notices.roomClosed(roomId, reason === 3 ? 3 : 0, now);
+    }
+    return true;
+  }
+  const recording = zegoCloudRecording({
+    onStopped: (task, file) => notices.recordingEnded(task, 0, [{
+      user_id: file.UserId, stream_id: file.StreamId, file_id: file.FileId, file_url: file.FileUrl,
+      output_file_format: file.OutputFileFormat, file_size: file.FileSize, duration: file.Duration,
+      media_track_type: file.MediaTrackType, begin_timestamp: file.BeginTimestamp, status: file.Status,
+    }]),
+  });
+  // ---- end of callbacks ---------------------------------------------------------------------
 
   // ---- forbid-stream rules (hard mutes) -----------------------------------------------------
   // api-reference/room/forbid-stream-rule/*.yaml, describe-simple-streamlist.yaml: rules are per
@@ -193,6 +247,8 @@ export async function startZego(options = {}) {
 
   async function route(ctx) {
     const { method, path, query } = ctx;
+    const devRoute = notices.route(ctx);
+    if (devRoute) return devRoute;
     const op = typeof query.Action === 'string' ? query.Action : undefined;
     if (path !== '/') return { op, ...violation(100000007, 'unsupported path', `path ${path}; the API lives at /`) };
     const recordingAction = RECORDING_ACTIONS.includes(op);
@@ -360,10 +416,9 @@ export async function startZego(options = {}) {
             const present = p['UserId[]'].filter((id) => room.has(id));
             if (present.length === 0) return envelope(codes.kickUserMissing, 'user not exist');
             for (const id of present) {
-              room.delete(id);
+              logoutUser(p.RoomId, id, 3); // the server destroys an empty room
               kicked.push({ RoomId: p.RoomId, UserId: id, CustomReason: p.CustomReason, at: Date.now() });
             }
-            if (room.size === 0) rooms.delete(p.RoomId); // the server destroys an empty room
             return envelope(0, 'success');
           },
         };
@@ -512,6 +567,7 @@ export async function startZego(options = {}) {
     },
   });
 
+  const closeStandIn = handle.close;
   return Object.assign(handle, {
     appId: appIdStr,
     // ---- forbid-stream rules (hard mutes) ----
@@ -549,28 +605,20 @@ export async function startZego(options = {}) {
      */
     seedUser(roomId, user = {}) {
       if (!user.UserId) throw new TypeError('seedUser: UserId is required');
-      if (!user.force && forbids(roomId, user.UserId, 1)) return null; // a forbid-user rule refuses the login
-      let room = rooms.get(roomId);
-      if (!room) {
-        room = new Map();
-        rooms.set(roomId, room);
-      }
-      const u = {
-        UserId: user.UserId,
-        UserName: user.UserName ?? user.UserId,
-        UserRole: user.UserRole ?? 1,
-        LoginTime: user.LoginTime ?? Date.now(),
-      };
-      room.set(u.UserId, u);
-      return u;
+      return loginUser(roomId, user);
     },
     /** A user logs out without an API call (an empty room is destroyed). */
     dropUser(roomId, userId) {
-      const room = rooms.get(roomId);
-      if (!room) return false;
-      const ok = room.delete(userId);
-      if (room.size === 0) rooms.delete(roomId);
-      return ok;
+      return logoutUser(roomId, userId, 0);
+    },
+    /** The callbacks posted (with notifyUrl): [{ kind, body, headers, attempts, status, done }]. */
+    notifications: notices.sent,
+    /** Resolves once every callback queued so far was posted. */
+    notificationsIdle: notices.idle,
+    /** Stops posting (a pending retry is dropped), then closes the server. */
+    async close() {
+      notices.close();
+      await closeStandIn();
     },
     /** Live forbid-user rules (bans): [{ RuleType, RoomId, UserId, privileges, seconds, expiresAt }]. */
     forbidRules() {
