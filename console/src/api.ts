@@ -18,8 +18,8 @@ export class ApiFailure extends Error {
 
   /** What to show: the API's own message, its code and request id (for a support question). */
   describe(): string {
-    const id = this.requestId ? ` (request ${this.requestId})` : '';
-    return `${this.message} [${this.code}]${id}`;
+    const id = this.requestId ? `, request ${this.requestId}` : '';
+    return `${this.message} (${this.code}${id})`;
   }
 }
 
@@ -53,8 +53,8 @@ export function client(token: string): Fetcher {
 /** The message shown when a token is refused, by what the API said. */
 export function signInProblem(e: unknown, what: 'API key' | 'admin token'): string {
   if (e instanceof ApiFailure) {
-    if (e.status === 401) return `That ${what} was not accepted: it is unknown, revoked or mistyped. ${e.describe()}`;
-    if (e.status === 403) return `The admin API is turned off on this server (no ADMIN_TOKEN is set). ${e.describe()}`;
+    if (e.status === 401) return `That ${what} was not accepted. Check it for a typo, or ask for a new one. The API said: ${e.describe()}`;
+    if (e.status === 403) return `The admin API is turned off on this server (no ADMIN_TOKEN is set). The API said: ${e.describe()}`;
     return e.describe();
   }
   return String(e);

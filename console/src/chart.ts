@@ -17,7 +17,7 @@ export interface Bar {
   title?: string;
 }
 
-/** A bar chart of `bars` in a responsive SVG (scales to its container's width). */
+/** A bar chart of `bars` as an SVG element. */
 export function barChart(title: string, unit: string, bars: Bar[]): SVGSVGElement {
   const barWidth = 36;
   const gap = 12;
@@ -27,7 +27,8 @@ export function barChart(title: string, unit: string, bars: Bar[]): SVGSVGElemen
   const width = Math.max(240, bars.length * (barWidth + gap) + gap);
   const height = top + plot + bottom;
   const max = Math.max(1, ...bars.map((b) => b.value));
-  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'chart', width: '100%', preserveAspectRatio: 'xMinYMin meet' });
+  // Drawn at its natural size, shrunk (never stretched) to fit a narrow screen by the stylesheet.
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'chart', width, height });
   const total = bars.reduce((s, b) => s + b.value, 0);
   root.appendChild(svg('title', {}, `${title}: ${bars.map((b) => `${b.label} ${b.value} ${unit}`).join(', ')} (total ${total} ${unit})`));
   root.appendChild(svg('line', { x1: 0, x2: width, y1: top + plot + 0.5, y2: top + plot + 0.5, class: 'axis' }));
