@@ -300,7 +300,13 @@ async function roomPage(c: PageCtx, id: string): Promise<void> {
   });
 }
 
-/** Agora's and ZEGO's web SDKs talk to their own clouds: the console shows what a client needs. */
+/**
+ * Agora's and ZEGO's web SDKs talk to their own clouds: the console shows what a client needs. The
+ * snippets follow the SDKs' documented calls: Agora Web SDK 4.x `IAgoraRTCClient.join(appid,
+ * channel, token, uid)` (api-ref.agora.io, video-sdk/web/4.x), ZEGO Express Web
+ * `loginRoom(roomID, token, user)` and `startPublishingStream(streamID, stream)`
+ * (zegocloud.com/docs, video call for Web, quick start).
+ */
 function joinSnippet(issued: Issued): HTMLElement {
   const j = issued.join;
   const code =
