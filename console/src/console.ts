@@ -309,6 +309,7 @@ async function roomPage(c: PageCtx, id: string): Promise<void> {
  */
 function joinSnippet(issued: Issued): HTMLElement {
   const j = issued.join;
+  const vendorName = issued.vendor === 'agora' ? 'Agora' : 'ZEGOCLOUD';
   const code =
     issued.vendor === 'agora'
       ? `// npm install agora-rtc-sdk-ng
@@ -325,7 +326,7 @@ zg.startPublishingStream(${JSON.stringify(`${j.room_id}-${j.user_id}`)}, stream)
   return h(
     'section',
     { 'aria-label': 'Join payload' },
-    h('p', {}, `${issued.vendor} rooms are joined with ${issued.vendor === 'agora' ? 'Agora' : 'ZEGOCLOUD'}'s web SDK, which needs its cloud; this tab does not join. The token expires at `, when(issued.expires_at), '.'),
+    h('p', {}, `${vendorName} rooms are joined with ${vendorName}'s web SDK, which connects to ${vendorName}'s cloud, so this tab does not join. The token expires at `, when(issued.expires_at), '.'),
     h('h3', {}, 'Join payload'),
     h('pre', { class: 'payload', tabindex: '0' }, JSON.stringify({ vendor: issued.vendor, identity: issued.identity, join: j }, null, 2)),
     h('h3', {}, 'Token'),

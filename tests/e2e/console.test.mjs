@@ -9,6 +9,7 @@
 //   receiving the other's video); the console's room page lists both, with their join times; a
 //   kick from the console disconnects that tab; the event tail shows the join and the leave; the
 //   webhook endpoint shows healthy deliveries; the usage chart shows the minutes.
+// - Agora and ZEGO rooms (on the strict stand-ins) show the join payload and a snippet instead.
 // - The admin pages create a project and a key.
 //
 // Screenshots of the main pages go to docs/screenshots/ (the README shows them), and the
@@ -30,10 +31,14 @@ import { chromium } from 'playwright-core';
 import { startWorker, adminSetup, randomToken, ROOT } from './support/harness.mjs';
 import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
 import { startReceiver } from './support/receiver.mjs';
+import { startAll } from './support/standins/index.mjs';
 
 const ADMIN = randomToken();
 const API_KEY = `APIconsole${crypto.randomBytes(6).toString('hex')}`;
 const API_SECRET = crypto.randomBytes(32).toString('base64url');
+const AGORA_APP_ID = '970CA35de60c44645bbae8a215061b33';
+const ZEGO_APP_ID = 1234567890;
+const ZEGO_SECRET = 'fa94dd0f974cf2e293728a526b028271';
 const SHOTS = path.join(ROOT, 'docs', 'screenshots');
 // Bounded waits for what another process has to do first (WebRTC, webhooks, polling pages).
 const WAIT_MS = 60_000;
@@ -41,6 +46,7 @@ const WAIT_MS = 60_000;
 let w;
 let lk;
 let receiver;
+let standins; // Agora and ZEGO
 let browser;
 let project;
 
@@ -55,19 +61,31 @@ function chromiumPath() {
 
 before(async () => {
   receiver = await startReceiver();
+  standins = await startAll({
+    agora: { appId: AGORA_APP_ID, customerId: 'cust', customerSecret: 'secret' },
+    zego: { appId: ZEGO_APP_ID, serverSecret: ZEGO_SECRET },
+  });
   const ports = await freePorts();
   const [worker, launched] = await Promise.all([
     startWorker({
       name: 'console',
       vars: {
         ADMIN_TOKEN: ADMIN,
-        RTC_VENDOR_ORDER: 'livekit',
+        RTC_VENDOR_ORDER: 'livekit,agora,zego',
         LIVEKIT_URL: `http://127.0.0.1:${ports.http}`,
         LIVEKIT_API_KEY: API_KEY,
         LIVEKIT_API_SECRET: API_SECRET,
         VENDOR_TIMEOUT_MS: 5000,
         WEBHOOK_ALLOW_HTTP_LOOPBACK: '1',
         RTCGATE_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
+        AGORA_APP_ID: AGORA_APP_ID,
+        AGORA_APP_CERTIFICATE: '5CFd2fd1755d40ecb72977518be15d3b',
+        AGORA_CUSTOMER_ID: 'cust',
+        AGORA_CUSTOMER_SECRET: 'secret',
+        AGORA_API_BASE: standins.agora.url,
+        ZEGO_APP_ID: String(ZEGO_APP_ID),
+        ZEGO_SERVER_SECRET: ZEGO_SECRET,
+        ZEGO_API_BASE: standins.zego.url,
       },
     }),
     chromium.launch({
@@ -93,6 +111,7 @@ after(async () => {
   await w?.stop();
   await lk?.stop();
   await receiver?.close();
+  await standins?.close();
 });
 
 /** A new browser tab of its own (its own sessionStorage), at `hash` of the console. */
@@ -109,6 +128,9 @@ async function signIn(page, key = project.key) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('navigation', { name: 'Console' }).waitFor();
 }
+
+/** Follows a link of the console's navigation bar. */
+const nav = (page, name) => page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name }).click();
 
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -149,12 +171,12 @@ test('two tabs join a room from the console; the console sees them, kicks one, t
   await signIn(console_);
 
   // A webhook endpoint, so the webhooks page has deliveries to report.
-  await console_.getByRole('link', { name: 'Webhooks' }).click();
+  await nav(console_, 'Webhooks');
   await console_.getByLabel('Endpoint URL').fill(`${receiver.url}/ok/console`);
   await console_.getByRole('button', { name: 'Add endpoint' }).click();
   assert.match(await console_.locator('pre.secret').textContent(), /^whsec_/);
 
-  await console_.getByRole('link', { name: 'Rooms' }).click();
+  await nav(console_, 'Rooms');
   await console_.getByLabel('Room name').fill('standup');
   await console_.getByRole('button', { name: 'Create room' }).click();
   await console_.getByRole('status').filter({ hasText: 'Created standup on livekit.' }).waitFor();
@@ -208,7 +230,7 @@ test('two tabs join a room from the console; the console sees them, kicks one, t
   await bob.locator('.call-status[data-state="disconnected"]').waitFor();
 
   // The event tail shows the joins and the leaves, as the LiveKit server reported them.
-  await console_.getByRole('link', { name: 'Events' }).click();
+  await nav(console_, 'Events');
   for (const type of ['participant.joined', 'participant.left']) {
     for (const identity of ['alice', 'bob']) {
       await console_.locator(`.event-type[data-type="${type}"][data-identity="${identity}"]`).waitFor();
@@ -217,13 +239,13 @@ test('two tabs join a room from the console; the console sees them, kicks one, t
   await shot(console_, 'events');
 
   // The endpoint received those events: delivered, none failing.
-  await console_.getByRole('link', { name: 'Webhooks' }).click();
+  await nav(console_, 'Webhooks');
   await console_.locator('.badge.healthy').waitFor();
   assert.ok(receiver.calls.some((c) => c.path === '/ok/console' && JSON.parse(c.body).type === 'participant.left'));
   await shot(console_, 'webhooks');
 
   // Usage: each session counts whole started minutes, so alice's and bob's make at least 2.
-  await console_.getByRole('link', { name: 'Usage' }).click();
+  await nav(console_, 'Usage');
   const summary = console_.locator('.summary');
   for (const deadline = Date.now() + WAIT_MS; ; ) {
     await summary.locator('xpath=self::*[@data-minutes]').waitFor();
@@ -239,6 +261,39 @@ test('two tabs join a room from the console; the console sees them, kicks one, t
   await shot(console_, 'usage');
 
   await Promise.all([console_, alice, bob].map((p) => p.context().close()));
+});
+
+test('Agora and ZEGO rooms show the join payload and a ready snippet; their vendors got only calls they accept', async () => {
+  const page = await tab();
+  await signIn(page);
+  for (const [vendor, name] of [['agora', 'town-hall'], ['zego', 'quiz-night']]) {
+    await nav(page, 'Rooms');
+    await page.getByLabel('Room name').fill(name);
+    await page.getByLabel('Vendor').selectOption(vendor);
+    await page.getByRole('button', { name: 'Create room' }).click();
+    await page.getByRole('status').filter({ hasText: `Created ${name} on ${vendor}.` }).waitFor();
+    await page.getByRole('table').getByRole('link', { name, exact: true }).click();
+    const roomId = (await page.locator('dl.facts code').textContent()).trim();
+    await page.getByLabel('Join as (identity)').fill('carol');
+    await page.getByRole('button', { name: 'Join', exact: true }).click();
+    const payload = JSON.parse(await page.locator('section[aria-label="Join payload"] pre').first().textContent());
+    assert.equal(payload.vendor, vendor);
+    assert.equal(payload.identity, 'carol');
+    const snippet = await page.locator('section[aria-label="Join payload"] pre').last().textContent();
+    if (vendor === 'agora') {
+      assert.equal(payload.join.app_id, AGORA_APP_ID);
+      assert.equal(payload.join.channel, roomId);
+      assert.ok(payload.join.uid >= 1);
+      assert.ok(snippet.includes(`client.join("${AGORA_APP_ID}", "${roomId}", TOKEN, ${payload.join.uid})`), snippet);
+    } else {
+      assert.deepEqual(payload.join, { app_id: ZEGO_APP_ID, room_id: roomId, user_id: 'carol' });
+      assert.ok(snippet.includes(`zg.loginRoom("${roomId}", TOKEN, { userID: "carol"`), snippet);
+    }
+    assert.equal(await page.locator('.call-status').count(), 0, 'the tab does not try to join');
+    if (vendor === 'agora') await shot(page, 'join-agora');
+  }
+  assert.deepEqual(standins.violations(), [], standins.describeViolations());
+  await page.context().close();
 });
 
 test('the admin pages create a project and its key; the tenant console never shows them', async () => {
