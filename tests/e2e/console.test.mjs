@@ -9,7 +9,8 @@
 //   receiving the other's video); the console's room page lists both, with their join times; a
 //   kick from the console disconnects that tab; the event tail shows the join and the leave; the
 //   webhook endpoint shows healthy deliveries; the usage chart shows the minutes.
-// - Agora and ZEGO rooms (on the strict stand-ins) show the join payload and a snippet instead.
+// - Agora and ZEGO rooms (on the strict stand-ins) show the join payload and a snippet instead;
+//   the recordings page shows an Agora recording's status and files.
 // - The admin pages create a project and a key.
 //
 // Screenshots of the main pages go to docs/screenshots/ (the README shows them), and the
@@ -28,7 +29,7 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { startWorker, adminSetup, randomToken, ROOT } from './support/harness.mjs';
+import { startWorker, adminSetup, api, randomToken, ROOT } from './support/harness.mjs';
 import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
 import { startReceiver } from './support/receiver.mjs';
 import { startAll } from './support/standins/index.mjs';
@@ -86,6 +87,11 @@ before(async () => {
         ZEGO_APP_ID: String(ZEGO_APP_ID),
         ZEGO_SERVER_SECRET: ZEGO_SECRET,
         ZEGO_API_BASE: standins.zego.url,
+        // Recordings into the shared bucket `media` (each project in its own folder).
+        RECORDING_S3_ACCESS_KEY: 'AKIAE2ECONSOLE',
+        RECORDING_S3_SECRET: 'console-e2e-s3-secret',
+        RECORDING_S3_REGION: 'eu-west-1',
+        RECORDING_SHARED_BUCKETS: 'media',
       },
     }),
     chromium.launch({
@@ -263,7 +269,7 @@ test('two tabs join a room from the console; the console sees them, kicks one, t
   await Promise.all([console_, alice, bob].map((p) => p.context().close()));
 });
 
-test('Agora and ZEGO rooms show the join payload and a ready snippet; their vendors got only calls they accept', async () => {
+test('Agora and ZEGO rooms show the join payload and a ready snippet; the recordings page shows a finished recording\'s files; the vendors got only calls they accept', async () => {
   const page = await tab();
   await signIn(page);
   for (const [vendor, name] of [['agora', 'town-hall'], ['zego', 'quiz-night']]) {
@@ -290,7 +296,23 @@ test('Agora and ZEGO rooms show the join payload and a ready snippet; their vend
       assert.ok(snippet.includes(`zg.loginRoom("${roomId}", TOKEN, { userID: "carol"`), snippet);
     }
     assert.equal(await page.locator('.call-status').count(), 0, 'the tab does not try to join');
-    if (vendor === 'agora') await shot(page, 'join-agora');
+    if (vendor === 'agora') {
+      await shot(page, 'join-agora');
+      // A recording of the room (through the API: the console only reads them), run to its end.
+      standins.agora.seedUser(roomId, payload.join.uid);
+      const started = await api(w, 'POST', '/v1/rtc/recording/start', { key: project.key, body: { room: roomId, output_uri: `s3://media/${project.projectId}/calls/` } });
+      assert.equal(started.status, 201, started.text);
+      const [task] = [...standins.agora.recordingTasks.values()].filter((t) => t.cname === roomId);
+      standins.agora.advanceRecording(task.sid, 5);
+      const stopped = await api(w, 'POST', `/v1/rtc/recording/stop/${started.json.recording}`, { key: project.key, body: {} });
+      assert.equal(stopped.json.status, 'complete', stopped.text);
+      assert.ok(stopped.json.files.length > 0, stopped.text);
+      await nav(page, 'Recordings');
+      const row = page.getByRole('row').filter({ hasText: started.json.recording });
+      await row.locator('.status-complete').waitFor();
+      for (const f of stopped.json.files) await row.getByText(f.location).waitFor();
+      await shot(page, 'recordings');
+    }
   }
   assert.deepEqual(standins.violations(), [], standins.describeViolations());
   await page.context().close();
