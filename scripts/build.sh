@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Worker (Rust → wasm → JS shim) into build/ and prints the bundle size.
+# Builds the Worker (Rust → wasm → JS shim) into build/ and the web console into build/assets, and
+# prints what each weighs.
 # worker-build would download wasm-bindgen, esbuild and wasm-opt; that fails here, so it is
 # pointed at the pinned local copies instead.
 set -euo pipefail
@@ -44,3 +45,7 @@ wasm=build/index_bg.wasm
 raw=$(wc -c < "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 log "wasm bundle: $wasm — $raw bytes raw, $gz bytes gzip"
+
+# The web console (static assets served by the same Worker at /console/): type-checked, bundled,
+# weighed. A second or two; rebuilt every time.
+node scripts/build_console.mjs

@@ -80,3 +80,19 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "
   }
   lock_hash requirements-test.lock > "$VENV/.installed"
 fi
+
+# A real browser for the console's end-to-end tests (tests/e2e/console.test.mjs): Debian's
+# `chromium` package (Debian 12 ships one Chromium line and replaces it with each security update,
+# so the suite is the pin, not a version that would vanish from the archive), driven by
+# playwright-core from package-lock.json, which never downloads a browser. RTCGATE_CHROMIUM points
+# the tests at another Chromium instead.
+if [ -z "${RTCGATE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium from Debian's packages (the console's browser tests)"
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >&2
+  else
+    log "missing chromium: install Debian's package (apt-get install chromium), or set RTCGATE_CHROMIUM to a Chromium binary"
+    exit 1
+  fi
+fi

@@ -1,5 +1,6 @@
-// The shared end-to-end harness: runs the real Worker (build/, as built by scripts/build.sh) under
-// `wrangler dev` (workerd with local D1 and KV) and talks to it over HTTP.
+// The shared end-to-end harness: runs the real Worker (build/, as built by scripts/build.sh, with
+// the console's static assets in build/assets) under `wrangler dev` (workerd with local D1 and KV)
+// and talks to it over HTTP.
 //
 //   import { startWorker, api, adminSetup } from './harness.mjs';
 //   const w = await startWorker({ name: 'main', vars: { ADMIN_TOKEN: 'adm', LIVEKIT_URL: lk.url, ... } });
@@ -69,12 +70,18 @@ function workspace() {
     if (!fs.existsSync(WRANGLER)) {
       throw new Error(`${WRANGLER} is missing: run \`bash scripts/setup.sh\` first`);
     }
+    const assets = path.join(ROOT, 'build', 'assets');
+    if (!fs.existsSync(path.join(assets, 'console', 'index.html'))) {
+      throw new Error(`no built console in ${assets} (wrangler.toml [assets]): run \`bash scripts/build.sh\` first`);
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcgate-e2e-'));
     fs.mkdirSync(path.join(dir, 'build'));
     for (const f of fs.readdirSync(path.join(ROOT, 'build'))) {
       const src = path.join(ROOT, 'build', f);
       if (fs.statSync(src).isFile()) fs.copyFileSync(src, path.join(dir, 'build', f));
     }
+    // The static assets (the console), at the same path relative to the config.
+    fs.cpSync(assets, path.join(dir, 'build', 'assets'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'wrangler.toml'), testConfig(fs.readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')));
     cleanupDirs.add(dir);
     return dir;
