@@ -200,6 +200,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::ParticipantBanned,
     ErrorCode::BanNotFound,
     ErrorCode::Internal,
+    ErrorCode::StorageUnavailable,
 ];
 
 #[allow(dead_code)]
@@ -250,7 +251,8 @@ fn every_variant_is_listed(code: ErrorCode) {
         | QuotaExceeded
         | ParticipantBanned
         | BanNotFound
-        | Internal => {}
+        | Internal
+        | StorageUnavailable => {}
     }
 }
 
