@@ -58,6 +58,8 @@ pub enum ErrorCode {
     RateLimited,
     QuotaExceeded,
     Internal,
+    // Storage.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -110,6 +112,7 @@ impl ErrorCode {
             RateLimited => "RATE_LIMITED",
             QuotaExceeded => "QUOTA_EXCEEDED",
             Internal => "INTERNAL",
+            StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
 
@@ -145,7 +148,7 @@ impl ErrorCode {
             RateLimited => 429,
             Internal => 500,
             VendorAuthFailed | VendorRejected => 502,
-            VendorRateLimited => 503,
+            VendorRateLimited | StorageUnavailable => 503,
             VendorTimeout => 504,
         }
     }
@@ -230,10 +233,12 @@ impl ApiError {
 
     /// The line logged when this error is answered, if it has one: its cause with the request
     /// id the client was given (an error without a cause is the client's own mistake, and the
-    /// response says all there is to say). Internal failures are errors, the rest warnings.
+    /// response says all there is to say). Our own failures (internal, storage) are errors, the
+    /// rest warnings.
     pub fn log_line(&self, request_id: &str) -> Option<(crate::log::Level, String)> {
         let cause = self.cause.as_deref()?;
-        let level = if self.code == ErrorCode::Internal { crate::log::Level::Error } else { crate::log::Level::Warn };
+        let ours = matches!(self.code, ErrorCode::Internal | ErrorCode::StorageUnavailable);
+        let level = if ours { crate::log::Level::Error } else { crate::log::Level::Warn };
         Some((level, format!("request {request_id}: {} {}: {cause}", self.status(), self.code.as_str())))
     }
 
@@ -251,7 +256,18 @@ impl ApiError {
 }
 
 impl From<crate::runtime::DbError> for ApiError {
+    /// A transient failure (`DbError::Unavailable`) is `503 STORAGE_UNAVAILABLE`, to be retried
+    /// after a second; any other is `500 INTERNAL`. Either way the cause is the database's
+    /// report, which names no bound parameter.
     fn from(e: crate::runtime::DbError) -> Self {
-        ApiError::internal(format!("database: {e:?}"))
+        match e {
+            crate::runtime::DbError::Unavailable(_) => ApiError::new(
+                ErrorCode::StorageUnavailable,
+                "storage is briefly unavailable; retry in a second (quote the request_id if it persists)",
+            )
+            .with_header("Retry-After", "1")
+            .with_cause(format!("database: {e:?}")),
+            _ => ApiError::internal(format!("database: {e:?}")),
+        }
     }
 }

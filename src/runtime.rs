@@ -61,8 +61,43 @@ pub type Row = Map<String, Value>;
 pub enum DbError {
     /// A UNIQUE or CHECK constraint refused the write; callers turn this into a 409.
     Constraint(String),
-    /// Anything else: connection, syntax, quota. Never shown to clients.
+    /// A failure that retrying shortly may not meet: the database busy or locked by another
+    /// writer, overloaded, reset, or the connection to it lost. Answered `503`.
+    Unavailable(String),
+    /// Anything else: syntax, a missing table, a limit. Never shown to clients.
     Other(String),
+}
+
+/// What D1 (and SQLite under the local workerd) reports for a failure that retrying shortly
+/// may not meet, matched case-insensitively. From Cloudflare's D1 error list and its retry
+/// guidance (developers.cloudflare.com/d1/observability/debug-d1/#error-list,
+/// developers.cloudflare.com/d1/best-practices/retry-queries/): the connection lost, the
+/// database object reset (storage restarted, code updated), a transient issue on the remote
+/// node, overload (requests queued too long); and SQLite's own busy/locked results.
+const TRANSIENT_DB_FAILURES: [&str; 8] = [
+    "sqlite_busy",
+    "database is locked",
+    "sqlite_locked",
+    "network connection lost",
+    "overloaded",
+    "object to be reset",
+    "reset because its code was updated",
+    "transient issue",
+];
+
+impl DbError {
+    /// Classifies a failure by the text the database reported.
+    pub fn from_message(text: impl Into<String>) -> DbError {
+        let text = text.into();
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("constraint failed") {
+            DbError::Constraint(text)
+        } else if TRANSIENT_DB_FAILURES.iter().any(|t| lower.contains(t)) {
+            DbError::Unavailable(text)
+        } else {
+            DbError::Other(text)
+        }
+    }
 }
 
 #[async_trait(?Send)]

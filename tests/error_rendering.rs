@@ -137,3 +137,50 @@ fn work_after_the_response_logs_the_cause_of_what_it_could_not_do() {
         [(Level::Error, "re-reading cached room standup: database: Other(\"injected failure\")".to_owned())]
     );
 }
+
+#[test]
+fn a_transient_storage_failure_is_503_with_retry_after_logged_once_without_parameters() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    // What the local workerd answers while another writer holds the database's lock.
+    t.native.db.fail_statements_with(Some("FROM rooms"), "D1_ERROR: database is locked: SQLITE_BUSY");
+    let capture = LogCapture::start();
+    let r = send(&t, "GET", "/v1/rtc/room/get/secret-room-name", None, &key, "req-busy-1");
+    assert_eq!((r.status, r.code()), (503, "STORAGE_UNAVAILABLE"), "{}", r.json);
+    assert_eq!(r.response.header("retry-after"), Some("1"));
+    assert_eq!(r.json["error"]["request_id"], "req-busy-1");
+    assert!(!body_text(&r).contains("SQLITE"), "the cause reached the client: {}", r.json);
+    let lines = capture.containing("req-busy-1");
+    assert_eq!(lines.len(), 1, "logged exactly once: {:?}", capture.lines());
+    let (level, line) = &lines[0];
+    assert_eq!(*level, Level::Error);
+    assert!(line.starts_with("request req-busy-1: 503 STORAGE_UNAVAILABLE: database: "), "{line}");
+    assert!(line.contains("SQLITE_BUSY") && !line.contains("secret-room-name"), "no SQL parameters: {line}");
+    assert_eq!(capture.lines().len(), 1, "nothing else was logged: {:?}", capture.lines());
+}
+
+#[test]
+fn storage_failures_are_classified_by_what_d1_reports() {
+    use rtcgate::runtime::DbError as E;
+    let transient = [
+        "D1_ERROR: database is locked: SQLITE_BUSY",
+        "D1_ERROR: Network connection lost.",
+        "D1 DB is overloaded. Requests queued for too long.",
+        "D1_ERROR: D1 DB is overloaded. Too many requests queued.",
+        "D1_ERROR: Internal error while starting up D1 DB storage caused object to be reset.",
+        "D1_ERROR: D1 DB reset because its code was updated.",
+        "D1_ERROR: Cannot resolve D1 DB due to transient issue on remote node.",
+    ];
+    for text in transient {
+        assert!(matches!(E::from_message(text), E::Unavailable(_)), "{text}");
+    }
+    assert!(matches!(E::from_message("D1_ERROR: UNIQUE constraint failed: rooms.name"), E::Constraint(_)));
+    for text in ["D1_ERROR: no such table: rooms: SQLITE_ERROR", "D1_ERROR: too many SQL variables"] {
+        assert!(matches!(E::from_message(text), E::Other(_)), "{text}");
+    }
+    // Only the transient ones are 503; anything else from storage stays a 500.
+    let api = |e: E| -> ApiError { e.into() };
+    assert_eq!(api(E::from_message(transient[0])).status(), 503);
+    assert_eq!(api(E::Other("no such table".into())).status(), 500);
+    assert_eq!(api(E::Other("no such table".into())).code, ErrorCode::Internal);
+}

@@ -672,3 +672,123 @@ fn an_agora_rule_that_already_lapsed_does_not_stop_its_replacement() {
     let stored = t.native.db.rows("SELECT vendor_rules FROM participant_moderation");
     assert_eq!(stored[0]["vendor_rules"], json!(r#"{"agora_rule_ids":[77]}"#));
 }
+
+// ---------------------------------------------------------------------------------------------
+// bounds: the project's quota, the per-room cap, and the scheduled job's sweep
+
+fn quota_of(t: &TestApp, key: &str) -> Value {
+    let r = t.call("GET", "/v1/rtc/limits", None, Some(key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["quotas"]["moderated_participants"].clone()
+}
+
+fn assert_quota_exceeded(r: &Reply, quota: &str, limit: u64) {
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["quota"].as_str(), r.json["error"]["limit"].as_u64()),
+        (422, "QUOTA_EXCEEDED", Some(quota), Some(limit)),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
+fn the_moderated_participants_quota_counts_new_identities_only() {
+    let t = TestApp::new(&[LIVEKIT, &[("QUOTA_MODERATED_PARTICIPANTS", "2")]]);
+    let key = t.project_key();
+    let other = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    let second = t.livekit_room(&key, "retro");
+    let elsewhere = t.livekit_room(&other, "standup");
+    FakeLiveKit::install(&t, false);
+    let hard = |who: &str, muted: bool| json!({"identity": who, "media": ["audio"], "muted": muted});
+    assert_eq!(mute(&t, &key, &room, hard("alice", true)).status, 200);
+    assert_eq!(update(&t, &key, &second, json!({"identity": "bob", "can_subscribe": false})).status, 200);
+    assert_eq!(quota_of(&t, &key), json!({"limit": 2, "used": 2}));
+
+    // A new identity, in either room, is over the quota; nothing was stored for it.
+    assert_quota_exceeded(&mute(&t, &key, &room, hard("carol", true)), "moderated_participants", 2);
+    assert_quota_exceeded(
+        &update(&t, &key, &second, json!({"identity": "carol", "can_publish": false})),
+        "moderated_participants",
+        2,
+    );
+    assert_eq!(quota_of(&t, &key), json!({"limit": 2, "used": 2}));
+    // Those already moderated are still updated at the quota.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["video"], "muted": true}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["muted"], json!({"audio": "hard", "video": "hard", "screen": null}));
+    assert_eq!(update(&t, &key, &second, json!({"identity": "bob", "can_publish": false})).status, 200);
+    // Another project has its own.
+    assert_eq!(mute(&t, &other, &elsewhere, hard("carol", true)).status, 200);
+    assert_eq!(quota_of(&t, &other), json!({"limit": 2, "used": 1}));
+    // Lifting a mute frees its place.
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio", "video"], "muted": false}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(quota_of(&t, &key), json!({"limit": 2, "used": 1}));
+    assert_eq!(mute(&t, &key, &room, hard("carol", true)).status, 200);
+}
+
+#[test]
+fn one_room_holds_a_bounded_number_of_moderated_participants() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    FakeLiveKit::install(&t, false);
+    let project = t.native.db.rows(&format!("SELECT project_id FROM rooms WHERE id = '{room}'"))[0]["project_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cap = rtcgate::store::moderation::MAX_PER_ROOM;
+    let rows: Vec<String> =
+        (0..cap).map(|i| format!("('{project}', '{room}', 'user-{i}', 1, NULL, NULL, NULL, NULL, 0)")).collect();
+    t.native.db.exec_raw(&format!(
+        "INSERT INTO participant_moderation (project_id, room_id, identity, hard_muted, mute_expires_at_ms, \
+         can_publish, can_subscribe, can_publish_data, updated_at_ms) VALUES {}",
+        rows.join(", ")
+    ));
+    let r = mute(&t, &key, &room, json!({"identity": "alice", "media": ["audio"], "muted": true}));
+    assert_quota_exceeded(&r, "moderated_participants_per_room", cap as u64);
+    let r = update(&t, &key, &room, json!({"identity": "user-7", "can_subscribe": false}));
+    assert_eq!(r.status, 200, "one already there is still updated: {}", r.json);
+}
+
+fn moderation_rows(t: &TestApp) -> Vec<(String, i64)> {
+    t.native
+        .db
+        .rows("SELECT identity, hard_muted FROM participant_moderation ORDER BY identity")
+        .iter()
+        .map(|r| (r["identity"].as_str().unwrap().to_owned(), r["hard_muted"].as_i64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_scheduled_job_sweeps_ended_mutes_and_deleted_rooms() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    let gone = t.livekit_room(&key, "retro");
+    FakeLiveKit::install(&t, false);
+    let timed = |who: &str| json!({"identity": who, "media": ["audio"], "muted": true, "duration_s": 60});
+    assert_eq!(mute(&t, &key, &room, timed("alice")).status, 200);
+    assert_eq!(mute(&t, &key, &room, timed("bob")).status, 200);
+    assert_eq!(update(&t, &key, &room, json!({"identity": "bob", "can_subscribe": false})).status, 200);
+    assert_eq!(mute(&t, &key, &room, json!({"identity": "carol", "media": ["audio"], "muted": true})).status, 200);
+    assert_eq!(mute(&t, &key, &gone, json!({"identity": "dave", "media": ["audio"], "muted": true})).status, 200);
+    assert_eq!(t.call("DELETE", &format!("/v1/rtc/room/delete/{gone}"), None, Some(&key)).status, 200);
+    let run = |t: &TestApp| rtcgate::native::block_on(rtcgate::app::maintenance::run(&t.app, &t.native.runtime));
+
+    // Before the mutes end, only the deleted room's row goes.
+    let report = run(&t);
+    assert_eq!(report.moderation_swept, 1, "{}", report.summary());
+    assert_eq!(moderation_rows(&t), [("alice".to_owned(), 1), ("bob".to_owned(), 1), ("carol".to_owned(), 1)]);
+
+    // Once they end: alice's row had nothing else and goes; bob keeps his override, without
+    // the ended mute; carol's mute has no end.
+    t.native.clock.advance_ms(60_000);
+    let report = run(&t);
+    assert_eq!(report.moderation_swept, 2, "{}", report.summary());
+    assert!(report.summary().contains("2 moderation rows swept"), "{}", report.summary());
+    assert_eq!(moderation_rows(&t), [("bob".to_owned(), 0), ("carol".to_owned(), 1)]);
+    assert_eq!(quota_of(&t, &key)["used"], 2);
+    assert_eq!(run(&t).moderation_swept, 0, "nothing left to sweep");
+}

@@ -201,6 +201,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::ParticipantBanned,
     ErrorCode::BanNotFound,
     ErrorCode::Internal,
+    ErrorCode::StorageUnavailable,
 ];
 
 #[allow(dead_code)]
@@ -252,7 +253,8 @@ fn every_variant_is_listed(code: ErrorCode) {
         | QuotaExceeded
         | ParticipantBanned
         | BanNotFound
-        | Internal => {}
+        | Internal
+        | StorageUnavailable => {}
     }
 }
 

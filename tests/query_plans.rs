@@ -3,6 +3,7 @@
 //! must neither scan a table or a whole index nor sort its result in a temporary B-tree,
 //! either of which reads every row a project (or the whole database) has.
 
+use rtcgate::domain::limits::Quota;
 use rtcgate::native::SqliteDb;
 
 fn problems(plan: &[String]) -> Vec<&String> {
@@ -121,6 +122,18 @@ const UNSCOPED: &[(&[&str], &str)] = &[
     (
         &["FROM participant_moderation WHERE rules_expire_at_ms IS NOT NULL"],
         "the scheduled job: vendor moderation rules due for renewal, in every project",
+    ),
+    (
+        &["DELETE FROM participant_moderation WHERE rowid IN (SELECT m.rowid FROM rooms AS r"],
+        "the scheduled job: moderation rows of rooms deleted within a window, a bounded batch through rooms_deleted",
+    ),
+    (
+        &["UPDATE participant_moderation SET hard_muted = 0, mute_expires_at_ms = NULL WHERE rowid IN"],
+        "the scheduled job: ended mutes cleared, a bounded batch through participant_moderation_mute_expiry",
+    ),
+    (
+        &["FROM timed_sessions WHERE queued = 1 AND handover_at_ms <= ?1"],
+        "the scheduled job: queued ejections whose message is overdue (lost), in every project",
     ),
     (&["UPDATE events SET effects_due_at_ms", "WHERE id = ?1"], "the scheduled job: one due event by its id"),
     (
@@ -351,4 +364,36 @@ fn session_history_and_presence_read_their_own_index_ranges() {
             "{sql}\n    plan: {plan:?}"
         );
     }
+}
+
+/// SQLite's steps to count `project`'s moderated participants, with `others` rows of another
+/// project beside its three.
+fn moderated_count_steps(others: u32) -> u64 {
+    let native = rtcgate::native::NativeRuntime::new(1_700_000_000_000);
+    native.db.exec_raw(&format!(
+        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < {others}) \
+         INSERT INTO participant_moderation (project_id, room_id, identity, hard_muted, updated_at_ms) \
+         SELECT 'prj_big', 'rm_1', 'user-' || n, 1, 0 FROM i; \
+         INSERT INTO participant_moderation (project_id, room_id, identity, hard_muted, updated_at_ms) \
+         VALUES ('prj_small', 'rm_2', 'a', 1, 0), ('prj_small', 'rm_2', 'b', 1, 0), ('prj_small', 'rm_3', 'c', 1, 0);"
+    ));
+    let before = native.db.vm_steps();
+    let used = rtcgate::native::block_on(rtcgate::store::quotas::usage(&native.runtime, "prj_small")).unwrap();
+    let index = Quota::ALL.iter().position(|q| *q == Quota::ModeratedParticipants).unwrap();
+    assert_eq!(used[index], 3);
+    native.db.vm_steps() - before
+}
+
+#[test]
+fn the_moderated_participants_count_reads_one_projects_index_entries() {
+    let db = SqliteDb::in_memory_migrated();
+    let count = rtcgate::store::quotas::count_sql(Quota::ModeratedParticipants, "?1");
+    let plan = db.plan(&count);
+    assert!(
+        plan.len() == 1
+            && plan[0].starts_with("SEARCH participant_moderation USING COVERING INDEX ")
+            && plan[0].ends_with("(project_id=?)"),
+        "{count}\n    plan: {plan:?}"
+    );
+    assert_eq!(moderated_count_steps(1), moderated_count_steps(2_000), "another project's rows are not read");
 }

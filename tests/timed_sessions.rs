@@ -333,3 +333,69 @@ fn a_dead_lettered_ejection_is_logged_and_leaves_deliveries_alone() {
     let delivery = rtcgate::resources::webhooks::message("dlv_missing", 0);
     assert!(block_on(queue::dead_lettered(&t.native.runtime, &delivery)).is_ok());
 }
+
+/// The deadlines stored, as (identity, queued, attempts).
+fn stored_deadlines(t: &TestApp) -> Vec<(String, i64, i64)> {
+    t.native
+        .db
+        .rows("SELECT identity, queued, attempts FROM timed_sessions ORDER BY identity")
+        .iter()
+        .map(|r| {
+            (r["identity"].as_str().unwrap().to_owned(), r["queued"].as_i64().unwrap(), r["attempts"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_dead_lettered_ejection_is_retried_by_the_scheduled_job_a_bounded_number_of_times_then_ended() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    issue(&t, &key, json!({"room": room, "identity": "alice", "max_session_s": 60}));
+    run_background();
+    advance_to(&t, NOW_MS + 61_000);
+    let run = |t: &TestApp| block_on(maintenance::run(&t.app, &t.native.runtime));
+    let attempts = rtcgate::resources::timed_sessions::service::MAX_DEAD_LETTERS;
+    for attempt in 1..=attempts {
+        // The queue gave up on the message (its retries all failed).
+        let message = t.native.queue.take_due();
+        assert_eq!(message.len(), 1, "attempt {attempt}");
+        assert!(block_on(queue::dead_lettered(&t.native.runtime, &message[0])).is_ok());
+        assert_eq!(stored_deadlines(&t), [("alice".to_owned(), 0, i64::from(attempt))]);
+        let report = run(&t);
+        if attempt < attempts {
+            // The next run queues it again, due at once (its deadline is past).
+            assert_eq!(report.ejections_queued, 1, "attempt {attempt}: {}", report.summary());
+            assert_due_at(&t, t.native.clock.now_ms());
+            assert_eq!(stored_deadlines(&t), [("alice".to_owned(), 1, i64::from(attempt))]);
+        } else {
+            assert_eq!((report.ejections_queued, report.ejections_abandoned), (0, 1), "{}", report.summary());
+        }
+        advance_to(&t, t.native.clock.now_ms() + 5 * 60_000);
+    }
+    // The last dead letter ends it, logged: nothing stays stored, nothing is queued again.
+    assert_eq!(stored_deadlines(&t), []);
+    assert!(t.native.queue.is_empty());
+    assert_eq!(run(&t).ejections_queued, 0);
+}
+
+#[test]
+fn a_queued_ejection_never_handed_over_is_queued_again_once_it_is_overdue() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    let room = t.livekit_room(&key, "standup");
+    issue(&t, &key, json!({"room": room, "identity": "alice", "max_session_s": 60}));
+    run_background();
+    // The message is lost: neither handed to the consumer nor dead-lettered.
+    advance_to(&t, NOW_MS + 61_000);
+    assert_eq!(t.native.queue.take_due().len(), 1);
+    let run = |t: &TestApp| block_on(maintenance::run(&t.app, &t.native.runtime));
+    assert_eq!(run(&t).ejections_queued, 0, "a message still within the queue's retries is left to them");
+    advance_to(&t, NOW_MS + 60_000 + rtcgate::resources::timed_sessions::service::OVERDUE_AFTER_MS);
+    let report = run(&t);
+    assert_eq!(report.ejections_queued, 1, "{}", report.summary());
+    assert_eq!(stored_deadlines(&t), [("alice".to_owned(), 1, 1)]);
+    livekit_answers(&t);
+    assert_eq!(consume_due(&t), 1);
+    assert_eq!(stored_deadlines(&t), [], "ejected at last");
+}

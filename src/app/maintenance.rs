@@ -15,9 +15,14 @@
 //! - **Retention**: events, webhook deliveries, finished sessions, expired idempotency records
 //!   and stale vendor nonces older than their window are deleted oldest first, in batches.
 //!
+//! - **Moderation rows**: those of rooms deleted within the last day, and those whose hard mute
+//!   ended with nothing else left, are deleted; an ended mute is cleared from rows that keep a
+//!   permission override (`store::moderation::Sweep`).
 //! - **Timed sessions**: deadlines too far off for a delayed queue message when their token was
 //!   issued (more than 12 h), or whose message could not be sent, are queued once they come
-//!   within 12 h, with the delay left (`resources::timed_sessions::service::sweep`).
+//!   within 12 h, with the delay left; those whose message was dead-lettered or lost are queued
+//!   again, and ended with a logged reason after `MAX_DEAD_LETTERS` failed messages
+//!   (`resources::timed_sessions::service::sweep`).
 //!
 //! All are bounded per run (rooms asked, sessions read, batches deleted), so one run takes
 //! bounded time and the next run continues where it stopped.
@@ -29,7 +34,7 @@ use crate::api::App;
 use crate::error::ApiResult;
 use crate::runtime::Runtime;
 use crate::store::retention::{self, Kind};
-use crate::store::{idempotency, participants, sessions};
+use crate::store::{idempotency, moderation, participants, sessions};
 use crate::vendors::routing;
 use crate::vendors::{Capability, VendorFailure};
 
@@ -83,8 +88,13 @@ pub struct Report {
     pub sessions_closed: u64,
     /// Participants whose vendor moderation rules were renewed.
     pub rules_renewed: u32,
-    /// Timed-session ejections queued by this run.
+    /// Timed-session ejections queued by this run, and deadlines it ended after their
+    /// ejection failed too often (logged).
     pub ejections_queued: u32,
+    pub ejections_abandoned: u32,
+    /// Moderation rows deleted (their room deleted, their mute ended with nothing else left)
+    /// or cleared of an ended mute.
+    pub moderation_swept: u64,
     /// Rows deleted, per kind (in `Kind::ALL` order).
     pub deleted: Vec<(Kind, u64)>,
     /// Expired bans ended (they no longer count against the quota).
@@ -105,14 +115,16 @@ impl Report {
         let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
         format!(
             "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
-             {} moderation rules renewed; {} ejections queued; deleted {}{}",
+             {} moderation rules renewed; {} moderation rows swept; {} ejections queued ({} given up); deleted {}{}",
             self.effects_applied,
             self.effects_failed,
             self.rooms_checked,
             self.rooms_skipped,
             self.sessions_closed,
             self.rules_renewed,
+            self.moderation_swept,
             self.ejections_queued,
+            self.ejections_abandoned,
             deleted.join(" "),
             if self.more_to_delete.is_empty() { "" } else { " (more left for the next run)" }
         )
@@ -137,8 +149,9 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
         Ok(renewed) => report.rules_renewed = renewed,
         Err(e) => crate::log::error(&format!("renewing moderation rules: {}", e.log_text())),
     }
+    sweep_moderation(rt, &mut report).await;
     match crate::resources::timed_sessions::service::sweep(rt).await {
-        Ok(n) => report.ejections_queued = n,
+        Ok(swept) => (report.ejections_queued, report.ejections_abandoned) = (swept.queued, swept.abandoned),
         Err(e) => crate::log::error(&format!("timed sessions: {}", e.log_text())),
     }
     retain(&app.settings.maintenance, rt, &mut report).await;
@@ -160,6 +173,29 @@ pub async fn end_expired_bans(rt: &Runtime, report: &mut Report) {
             Err(e) => {
                 crate::log::error(&format!("ending expired bans: {}", e.log_text()));
                 return;
+            }
+        }
+    }
+}
+
+/// The scheduled job: moderation rows that impose nothing any more (see
+/// `store::moderation::Sweep`), `MAX_BATCHES_PER_KIND` batches of each at most. A failed batch
+/// is logged and ends that sweep for this run.
+pub async fn sweep_moderation(rt: &Runtime, report: &mut Report) {
+    let now = rt.now_ms() as i64;
+    for sweep in moderation::Sweep::ALL {
+        for _ in 0..MAX_BATCHES_PER_KIND {
+            match moderation::sweep(rt, sweep, now, BATCH_ROWS).await {
+                Ok(n) => {
+                    report.moderation_swept += n;
+                    if n < u64::from(BATCH_ROWS) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    crate::log::error(&format!("moderation sweep {sweep:?}: {}", e.log_text()));
+                    break;
+                }
             }
         }
     }

@@ -21,19 +21,11 @@ pub async fn consume_batch(app: &App, rt: &Runtime, bodies: &[String]) -> Vec<Re
 }
 
 /// A message of the dead-letter queue: one whose handling failed on every retry. A delivery is
-/// marked dead on its endpoint's health; an ejection that never ran is logged as an error (its
-/// deadline stays stored, so a later token for the participant still replaces it).
+/// marked dead on its endpoint's health; an ejection goes back to the scheduled job, which tries
+/// it again a bounded number of times (`timed_sessions::service::dead_lettered`).
 pub async fn dead_lettered(rt: &Runtime, body: &str) -> Result<(), String> {
     match timed_sessions::read_message(body) {
-        Some(d) => {
-            crate::log::error(&format!(
-                "timed session of '{}' in {}: the ejection due at {} was dead-lettered by the queue",
-                d.identity,
-                d.room_id,
-                crate::time::rfc3339(d.eject_at_ms.max(0) as u64)
-            ));
-            Ok(())
-        }
+        Some(deadline) => timed_sessions::service::dead_lettered(rt, &deadline).await,
         None => delivery::dead_lettered(rt, body).await,
     }
 }

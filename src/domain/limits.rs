@@ -11,11 +11,18 @@ pub enum Quota {
     RecordingDestinations,
     ConcurrentRecordings,
     Bans,
+    ModeratedParticipants,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 5] =
-        [Quota::LiveRooms, Quota::Webhooks, Quota::RecordingDestinations, Quota::ConcurrentRecordings, Quota::Bans];
+    pub const ALL: [Quota; 6] = [
+        Quota::LiveRooms,
+        Quota::Webhooks,
+        Quota::RecordingDestinations,
+        Quota::ConcurrentRecordings,
+        Quota::Bans,
+        Quota::ModeratedParticipants,
+    ];
 
     /// Its name in `/v1/rtc/limits` and in `QUOTA_EXCEEDED`'s `quota`.
     pub fn name(self) -> &'static str {
@@ -25,6 +32,7 @@ impl Quota {
             Quota::RecordingDestinations => "recording_destinations",
             Quota::ConcurrentRecordings => "concurrent_recordings",
             Quota::Bans => "bans",
+            Quota::ModeratedParticipants => "moderated_participants",
         }
     }
 
@@ -36,6 +44,7 @@ impl Quota {
             Quota::RecordingDestinations => "QUOTA_RECORDING_DESTINATIONS",
             Quota::ConcurrentRecordings => "QUOTA_CONCURRENT_RECORDINGS",
             Quota::Bans => "QUOTA_BANS",
+            Quota::ModeratedParticipants => "QUOTA_MODERATED_PARTICIPANTS",
         }
     }
 
@@ -43,7 +52,10 @@ impl Quota {
     /// an isolate cache entry; every event fans out to every webhook endpoint (Stripe allows 16);
     /// a destination is a set of sealed credentials read on each start; a recording is a
     /// vendor recorder (a LiveKit egress is a headless browser), the most expensive of all; a
-    /// ban is a small row every isolate serving the project holds in memory (about 150 bytes).
+    /// ban is a small row every isolate serving the project holds in memory (about 150 bytes);
+    /// a moderated participant (a hard mute or a permission override in one room) is a row read
+    /// with its room into the isolate's room cache on every token for that room (about 100
+    /// bytes; one room holds at most `store::moderation::MAX_PER_ROOM`), so as many as bans.
     pub fn default_limit(self) -> u32 {
         match self {
             Quota::LiveRooms => 1000,
@@ -51,6 +63,7 @@ impl Quota {
             Quota::RecordingDestinations => 20,
             Quota::ConcurrentRecordings => 50,
             Quota::Bans => 10_000,
+            Quota::ModeratedParticipants => 10_000,
         }
     }
 

@@ -56,12 +56,7 @@ fn bind(params: &[SqlValue]) -> Vec<JsValue> {
 }
 
 fn d1_error(e: worker::Error) -> DbError {
-    let text = e.to_string();
-    if text.contains("constraint failed") {
-        DbError::Constraint(text)
-    } else {
-        DbError::Other(text)
-    }
+    DbError::from_message(e.to_string())
 }
 
 fn changes(result: &worker::D1Result) -> u64 {

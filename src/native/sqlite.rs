@@ -19,8 +19,8 @@ pub struct SqliteDb {
     conn: RefCell<Connection>,
     /// Every statement sent through `Db`, in order, so tests can hold a request to a budget.
     sent: RefCell<Vec<String>>,
-    /// Statements containing this text fail, as a D1 outage would.
-    failing: RefCell<Option<String>>,
+    /// Statements containing this text fail with that report, as a D1 outage would.
+    failing: RefCell<Option<(String, String)>>,
     /// Virtual-machine steps of every query so far: the work SQLite did, independent of timing.
     vm_steps: Cell<u64>,
 }
@@ -75,7 +75,13 @@ impl SqliteDb {
 
     /// Makes every statement that contains `fragment` fail (`None`: none fails).
     pub fn fail_statements_containing(&self, fragment: Option<&str>) {
-        *self.failing.borrow_mut() = fragment.map(str::to_owned);
+        self.fail_statements_with(fragment, "injected failure");
+    }
+
+    /// Makes every statement that contains `fragment` fail as the database would report
+    /// `message` (classified as the Worker classifies D1's reports: `DbError::from_message`).
+    pub fn fail_statements_with(&self, fragment: Option<&str>, message: &str) {
+        *self.failing.borrow_mut() = fragment.map(|f| (f.to_owned(), message.to_owned()));
     }
 
     /// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`'s detail column).
@@ -89,8 +95,8 @@ impl SqliteDb {
         let known = KNOWN_STATEMENTS.with(|known| known.contains(sql));
         assert!(known, "a statement missing from store::statements() (so its plan is never checked): {sql}");
         self.sent.borrow_mut().push(sql.to_owned());
-        match self.failing.borrow().as_deref() {
-            Some(fragment) if sql.contains(fragment) => Err(DbError::Other("injected failure".into())),
+        match self.failing.borrow().as_ref() {
+            Some((fragment, message)) if sql.contains(fragment.as_str()) => Err(DbError::from_message(message.clone())),
             _ => Ok(()),
         }
     }
@@ -130,6 +136,7 @@ fn to_row(names: &[String], row: &rusqlite::Row<'_>) -> Result<Row, DbError> {
 fn db_error(e: rusqlite::Error) -> DbError {
     match e.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation) => DbError::Constraint(e.to_string()),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Unavailable(e.to_string()),
         _ => DbError::Other(e.to_string()),
     }
 }

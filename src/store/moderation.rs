@@ -5,13 +5,16 @@
 
 use serde_json::Value;
 
+use super::quotas::count_sql;
 use super::{int, text};
+use crate::domain::limits::{quota_exceeded, Quota};
 use crate::domain::moderation::{MediaSet, Moderation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::{Row, Runtime, SqlValue};
 
 /// Moderated participants one room may hold. The room lookup carries all of them into the
-/// isolate's room cache, so this bounds what a room costs there (about 100 bytes each).
+/// isolate's room cache, so this bounds what a room costs there: about 100 bytes each as
+/// compact JSON (an identity of up to 64 bytes and five small numbers), about 50 KB a room.
 pub const MAX_PER_ROOM: i64 = 500;
 
 /// The room's moderation rows as one JSON array of `[identity, hard_muted, mute_expires_at_ms,
@@ -28,18 +31,91 @@ fn get_sql() -> String {
     format!("SELECT {COLUMNS} FROM participant_moderation WHERE project_id = ?1 AND room_id = ?2 AND identity = ?3")
 }
 
-/// Writes the whole row, while the room has fewer than `MAX_PER_ROOM` other rows.
+/// Writes the whole row. A new row only while the room has fewer than `MAX_PER_ROOM` rows and
+/// the project fewer than its `moderated_participants` quota; a participant already moderated
+/// is updated at either bound (only a new row counts). One statement, so two concurrent mutes
+/// cannot both take the last place.
 /// ?1 project, ?2 room, ?3 identity, ?4 bits, ?5 expiry, ?6–?8 caps, ?9 vendor rules, ?10 their
-/// expiry, ?11 now, ?12 the per-room limit.
-const PUT_SQL: &str = "INSERT INTO participant_moderation (project_id, room_id, identity, hard_muted, \
-     mute_expires_at_ms, can_publish, can_subscribe, can_publish_data, vendor_rules, rules_expire_at_ms, updated_at_ms) \
-     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-     WHERE (SELECT COUNT(*) FROM participant_moderation WHERE project_id = ?1 AND room_id = ?2 AND identity <> ?3) < ?12 \
-     ON CONFLICT (project_id, room_id, identity) DO UPDATE SET hard_muted = excluded.hard_muted, \
-       mute_expires_at_ms = excluded.mute_expires_at_ms, can_publish = excluded.can_publish, \
-       can_subscribe = excluded.can_subscribe, can_publish_data = excluded.can_publish_data, \
-       vendor_rules = excluded.vendor_rules, rules_expire_at_ms = excluded.rules_expire_at_ms, \
-       updated_at_ms = excluded.updated_at_ms";
+/// expiry, ?11 now, ?12 the per-room limit, ?13 the project's quota.
+fn put_sql() -> String {
+    format!(
+        "INSERT INTO participant_moderation (project_id, room_id, identity, hard_muted, \
+         mute_expires_at_ms, can_publish, can_subscribe, can_publish_data, vendor_rules, rules_expire_at_ms, \
+         updated_at_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         WHERE EXISTS ({EXISTING}) OR (({IN_ROOM}) < ?12 AND ({}) < ?13) \
+         ON CONFLICT (project_id, room_id, identity) DO UPDATE SET hard_muted = excluded.hard_muted, \
+           mute_expires_at_ms = excluded.mute_expires_at_ms, can_publish = excluded.can_publish, \
+           can_subscribe = excluded.can_subscribe, can_publish_data = excluded.can_publish_data, \
+           vendor_rules = excluded.vendor_rules, rules_expire_at_ms = excluded.rules_expire_at_ms, \
+           updated_at_ms = excluded.updated_at_ms",
+        count_sql(Quota::ModeratedParticipants, "?1")
+    )
+}
+
+/// The participant's own row (?1 project, ?2 room, ?3 identity).
+const EXISTING: &str = "SELECT 1 FROM participant_moderation WHERE project_id = ?1 AND room_id = ?2 AND identity = ?3";
+/// How many rows the room holds (?1 project, ?2 room): the per-room bound, and after a refusal,
+/// which bound it was.
+const IN_ROOM: &str = "SELECT COUNT(*) AS n FROM participant_moderation WHERE project_id = ?1 AND room_id = ?2";
+
+/// How long after a room's deletion the scheduled job still looks for its moderation rows: a
+/// day of runs (every 5 minutes), each walking the rooms deleted in the window by
+/// `rooms_deleted` with one primary-key probe each. Rows only appear for a deleted room when
+/// a mute raced its deletion, so the first run after it finds them all.
+pub const DELETED_ROOM_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// The scheduled job's sweeps, each one bounded batch (?1 a time, ?2 the batch size), in every
+/// project (see `sweep`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// Rows of rooms deleted at or after ?1.
+    DeletedRooms,
+    /// Rows whose hard mute ended at or before ?1 and that impose nothing else.
+    EndedMutes,
+    /// The ended mute cleared from rows that keep a permission override, so the next runs do
+    /// not walk them again.
+    EndedMuteOfOverrides,
+}
+
+impl Sweep {
+    pub const ALL: [Sweep; 3] = [Sweep::DeletedRooms, Sweep::EndedMutes, Sweep::EndedMuteOfOverrides];
+
+    const fn sql(self) -> &'static str {
+        match self {
+            Sweep::DeletedRooms => {
+                "DELETE FROM participant_moderation WHERE rowid IN (SELECT m.rowid FROM rooms AS r \
+                 JOIN participant_moderation AS m ON m.project_id = r.project_id AND m.room_id = r.id \
+                 WHERE r.deleted_at_ms IS NOT NULL AND r.deleted_at_ms >= ?1 LIMIT ?2)"
+            }
+            // As `Moderation::is_inert`: no medium muted any more, no permission taken away;
+            // rows holding vendor rules are left to the renewal, which removes the rules first.
+            Sweep::EndedMutes => {
+                "DELETE FROM participant_moderation WHERE rowid IN (SELECT rowid FROM participant_moderation \
+                 WHERE mute_expires_at_ms IS NOT NULL AND mute_expires_at_ms <= ?1 AND vendor_rules IS NULL \
+                 AND COALESCE(can_publish, 1) <> 0 AND COALESCE(can_subscribe, 1) <> 0 \
+                 AND COALESCE(can_publish_data, 1) <> 0 ORDER BY mute_expires_at_ms LIMIT ?2)"
+            }
+            Sweep::EndedMuteOfOverrides => {
+                "UPDATE participant_moderation SET hard_muted = 0, mute_expires_at_ms = NULL \
+                 WHERE rowid IN (SELECT rowid FROM participant_moderation WHERE mute_expires_at_ms IS NOT NULL \
+                 AND mute_expires_at_ms <= ?1 AND vendor_rules IS NULL ORDER BY mute_expires_at_ms LIMIT ?2)"
+            }
+        }
+    }
+}
+
+const SWEEPS: [&str; 3] = [Sweep::DeletedRooms.sql(), Sweep::EndedMutes.sql(), Sweep::EndedMuteOfOverrides.sql()];
+
+/// One batch of `sweep` at `now_ms`, at most `batch` rows; returns how many it changed. Every
+/// row it touches imposes nothing any more (an ended mute is ended in memory too), so no
+/// isolate needs telling.
+pub async fn sweep(rt: &Runtime, sweep: Sweep, now_ms: i64, batch: u32) -> ApiResult<u64> {
+    let at = match sweep {
+        Sweep::DeletedRooms => now_ms - DELETED_ROOM_WINDOW_MS,
+        Sweep::EndedMutes | Sweep::EndedMuteOfOverrides => now_ms,
+    };
+    Ok(rt.db.execute(sweep.sql(), &[at.into(), i64::from(batch).into()]).await?)
+}
 
 const DELETE_SQL: &str = "DELETE FROM participant_moderation WHERE project_id = ?1 AND room_id = ?2 AND identity = ?3";
 
@@ -54,7 +130,9 @@ fn due_sql() -> String {
 
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    vec![get_sql(), PUT_SQL.to_owned(), DELETE_SQL.to_owned(), due_sql()]
+    let mut all = vec![get_sql(), put_sql(), DELETE_SQL.to_owned(), due_sql(), IN_ROOM.to_owned()];
+    all.extend(SWEEPS.iter().map(|s| s.to_string()));
+    all
 }
 
 /// A row whose vendor rules are due for renewal, with where it belongs.
@@ -108,8 +186,10 @@ pub async fn get(rt: &Runtime, project_id: &str, room_id: &str, identity: &str) 
 }
 
 /// Stores `stored` for the participant (`rules_expire_at_ms`: when the vendor rules lapse),
-/// or removes the row when it imposes nothing at `now_ms`. `QUOTA_EXCEEDED` when the room
-/// already holds `MAX_PER_ROOM` moderated participants.
+/// or removes the row when it imposes nothing at `now_ms`. A participant not moderated yet is
+/// `QUOTA_EXCEEDED` when the room already holds `MAX_PER_ROOM` moderated participants
+/// (`moderated_participants_per_room`) or the project `quota_limit` (`moderated_participants`).
+#[allow(clippy::too_many_arguments)]
 pub async fn put(
     rt: &Runtime,
     project_id: &str,
@@ -117,6 +197,7 @@ pub async fn put(
     stored: &Stored,
     rules_expire_at_ms: Option<i64>,
     now_ms: u64,
+    quota_limit: u32,
 ) -> ApiResult<()> {
     let m = &stored.moderation;
     let key: [SqlValue; 3] = [project_id.into(), room_id.into(), m.identity.as_str().into()];
@@ -135,16 +216,29 @@ pub async fn put(
         rules_expire_at_ms.into(),
         (now_ms as i64).into(),
         MAX_PER_ROOM.into(),
+        i64::from(quota_limit).into(),
     ]);
-    if rt.db.execute(PUT_SQL, &params).await? == 0 {
-        return Err(ApiError::new(
+    if rt.db.execute(&put_sql(), &params).await? == 0 {
+        return Err(refused(rt, project_id, room_id, quota_limit).await);
+    }
+    room_changed(rt, project_id, room_id, now_ms).await
+}
+
+/// Which bound refused a new row: the room's, or else the project's quota.
+async fn refused(rt: &Runtime, project_id: &str, room_id: &str, quota_limit: u32) -> ApiError {
+    let rows = match rt.db.query(IN_ROOM, &[project_id.into(), room_id.into()]).await {
+        Ok(rows) => rows,
+        Err(e) => return e.into(),
+    };
+    if rows.first().and_then(|r| int(r, "n")).unwrap_or(0) >= MAX_PER_ROOM {
+        return ApiError::new(
             ErrorCode::QuotaExceeded,
             format!("this room already has {MAX_PER_ROOM} moderated participants; lift a mute or permission first"),
         )
         .with_detail("quota", "moderated_participants_per_room")
-        .with_detail("limit", MAX_PER_ROOM));
+        .with_detail("limit", MAX_PER_ROOM);
     }
-    room_changed(rt, project_id, room_id, now_ms).await
+    quota_exceeded(Quota::ModeratedParticipants, quota_limit)
 }
 
 /// Tells every isolate, through the change feed, that the room's tokens carry something new:

@@ -1,6 +1,6 @@
 //! What counts against each per-project quota (`crate::domain::limits::Quota`), in one place: the
 //! inserts that create counted rows check the count in the same statement, and the limits
-//! route reads all four counts in one round trip. Each count is a walk of one project's part
+//! route reads all the counts in one round trip. Each count is a walk of one project's part
 //! of an index (see `tests/query_plans.rs`).
 
 use super::int;
@@ -14,7 +14,7 @@ use crate::runtime::Runtime;
 pub const RUNNING_RECORDINGS: [RecordingStatus; 2] = [RecordingStatus::Starting, RecordingStatus::Active];
 
 /// The count of `quota`'s rows of the project bound as `project` (a parameter such as `?2`).
-pub(crate) fn count_sql(quota: Quota, project: &str) -> String {
+pub fn count_sql(quota: Quota, project: &str) -> String {
     match quota {
         // Rooms still being created count too: they hold their name and may yet be hosted.
         Quota::LiveRooms => {
@@ -35,6 +35,11 @@ pub(crate) fn count_sql(quota: Quota, project: &str) -> String {
         }
         // Live bans, and expired ones until the scheduled job ends them (minutes later).
         Quota::Bans => format!("SELECT COUNT(*) FROM bans WHERE project_id = {project} AND ended_at_ms IS NULL"),
+        // Every stored row, through the primary key's project prefix: a mute that has ended
+        // counts until the scheduled job sweeps it (minutes later), as does a deleted room's.
+        Quota::ModeratedParticipants => {
+            format!("SELECT COUNT(*) FROM participant_moderation WHERE project_id = {project}")
+        }
     }
 }
 
@@ -58,7 +63,7 @@ pub(crate) fn statements() -> Vec<String> {
 }
 
 /// How much of each quota the project uses, in `Quota::ALL` order.
-pub async fn usage(rt: &Runtime, project_id: &str) -> ApiResult<[u64; 5]> {
+pub async fn usage(rt: &Runtime, project_id: &str) -> ApiResult<[u64; Quota::ALL.len()]> {
     let rows = rt.db.query(&usage_sql(), &[project_id.into()]).await?;
     let row = rows.first();
     Ok(Quota::ALL.map(|q| row.and_then(|r| int(r, q.name())).unwrap_or(0).max(0) as u64))

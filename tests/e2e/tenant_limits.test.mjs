@@ -142,6 +142,7 @@ describe('per-project quotas', () => {
         recording_destinations: { limit: 1, used: 0 },
         concurrent_recordings: { limit: 1, used: 0 },
         bans: { limit: 10000, used: 0 },
+        moderated_participants: { limit: 10000, used: 0 },
       },
     });
   });

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::api::{App, Ctx};
 use crate::domain::events::{EventType, Incoming, Who};
 use crate::domain::identity::Identity;
+use crate::domain::limits::Quota;
 use crate::domain::moderation::{MediaSet, Moderation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::events::ingest;
@@ -100,25 +101,27 @@ async fn change(
 ) -> ApiResult<(Moderation, Enforced)> {
     let (rt, project) = (ctx.rt, ctx.project_id());
     let now = rt.now_ms();
+    let quota = ctx.app.settings.limits.quota(Quota::ModeratedParticipants);
     let stored = moderation::get(rt, project, &room.id, &who.identity)
         .await?
         .unwrap_or_else(|| Stored { moderation: Moderation::new(&who.identity), vendor_rules: None });
     let mut after = stored.moderation.clone();
     edit(&mut after);
     // Stored before the vendor is asked: a token minted meanwhile already folds it in.
-    moderation::put(rt, project, &room.id, &Stored { moderation: after.clone(), ..stored.clone() }, None, now).await?;
+    let edited = Stored { moderation: after.clone(), ..stored.clone() };
+    moderation::put(rt, project, &room.id, &edited, None, now, quota).await?;
     ctx.app.cache.rooms.forget(&room.id);
     let result = enforce(rt, &ctx.app.vendors, room, vendor, who, &stored, &after, display_name, metadata).await;
     match result {
         Ok(enforced) => {
             let kept = Stored { moderation: after.clone(), vendor_rules: enforced.rules.clone() };
             if kept.vendor_rules.is_some() || stored.vendor_rules.is_some() {
-                moderation::put(rt, project, &room.id, &kept, enforced.rules_expire_at_ms, now).await?;
+                moderation::put(rt, project, &room.id, &kept, enforced.rules_expire_at_ms, now, quota).await?;
             }
             Ok((after, enforced))
         }
         Err(e) => {
-            moderation::put(rt, project, &room.id, &stored, None, now).await?;
+            moderation::put(rt, project, &room.id, &stored, None, now, quota).await?;
             ctx.app.cache.rooms.forget(&room.id);
             Err(e)
         }
@@ -181,6 +184,8 @@ pub async fn renew_due_rules(rt: &Runtime, app: &App, limit: u32) -> ApiResult<u
 
 async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> {
     let now = rt.now_ms();
+    // The row exists, so the quota never refuses it; passed all the same.
+    let quota = app.settings.limits.quota(Quota::ModeratedParticipants);
     let Some(room) = rooms::find(rt, &due.project_id, &due.room_id).await? else {
         // The room is gone: nothing to keep enforcing.
         return moderation::put(
@@ -190,6 +195,7 @@ async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> 
             &Stored { vendor_rules: None, ..due.stored.clone() },
             None,
             now,
+            quota,
         )
         .await;
     };
@@ -200,7 +206,7 @@ async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> 
     let moderation = &due.stored.moderation;
     let enforced = enforce(rt, &app.vendors, &room, vendor, &who, &due.stored, moderation, None, None).await?;
     let kept = Stored { moderation: moderation.clone(), vendor_rules: enforced.rules };
-    moderation::put(rt, &due.project_id, &room.id, &kept, enforced.rules_expire_at_ms, now).await
+    moderation::put(rt, &due.project_id, &room.id, &kept, enforced.rules_expire_at_ms, now, quota).await
 }
 
 async fn participant(ctx: &Ctx<'_>, room: &Room, identity: &Identity) -> ApiResult<ParticipantRef> {

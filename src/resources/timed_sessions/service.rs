@@ -125,19 +125,80 @@ async fn record_ejection(rt: &Runtime, vendor: &'static str, deadline: &Deadline
     Ok(())
 }
 
-/// The scheduled job: queues the ejections of up to `SWEEP_BATCH` deadlines that have come
-/// within a queue delay's reach (or were not queued when their token was issued), each with
-/// the delay left. Returns how many it queued.
-pub async fn sweep(rt: &Runtime) -> ApiResult<u32> {
+/// Queue messages of one deadline the queue may give up on (dead-letter) or lose before the
+/// scheduled job ends the deadline instead, logged: each one already had the queue's own
+/// retries (`max_retries` in `wrangler.toml`), so the last is a vendor or storage failure that
+/// outlasted about an hour of tries.
+pub const MAX_DEAD_LETTERS: u32 = 3;
+
+/// How long after its handover a queued message that is still not done counts as lost (never
+/// handed over, or its dead letter never handled): far past the queue's retries, which take
+/// minutes.
+pub const OVERDUE_AFTER_MS: u64 = 60 * 60 * 1000;
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Ejections queued (deadlines come within reach, or tried again).
+    pub queued: u32,
+    /// Deadlines ended without an ejection after `MAX_DEAD_LETTERS` failed messages.
+    pub abandoned: u32,
+}
+
+/// The scheduled job: first hands back to itself the queued deadlines whose message is overdue
+/// (lost), then queues the ejections of up to `SWEEP_BATCH` deadlines that have come within a
+/// queue delay's reach (or were not queued when their token was issued, or whose message
+/// failed), each with the delay left. A deadline whose messages failed `MAX_DEAD_LETTERS`
+/// times is ended instead, with the reason logged, so no deadline is stored for ever.
+pub async fn sweep(rt: &Runtime) -> ApiResult<Swept> {
     let now = rt.now_ms();
+    for (deadline, attempts) in timed_sessions::overdue(rt, (now - OVERDUE_AFTER_MS) as i64, SWEEP_BATCH).await? {
+        if timed_sessions::give_back(rt, &deadline).await? {
+            crate::log::warn(&format!(
+                "timed session of '{}' in {}: the ejection due at {} was never carried out; tried again ({} of {})",
+                deadline.identity,
+                deadline.room_id,
+                rfc3339(deadline.eject_at_ms.max(0) as u64),
+                attempts + 1,
+                MAX_DEAD_LETTERS
+            ));
+        }
+    }
     let reach = (now + MAX_QUEUE_DELAY_S * 1000) as i64;
-    let mut queued = 0;
-    for deadline in timed_sessions::unqueued_before(rt, reach, SWEEP_BATCH).await? {
+    let mut swept = Swept::default();
+    for (deadline, attempts) in timed_sessions::unqueued_before(rt, reach, SWEEP_BATCH).await? {
+        if attempts >= MAX_DEAD_LETTERS {
+            timed_sessions::done(rt, &deadline).await?;
+            crate::log::error(&format!(
+                "timed session of '{}' in {}: the ejection due at {} was given up after {attempts} failed queue \
+                 messages; the participant may still be in the room",
+                deadline.identity,
+                deadline.room_id,
+                rfc3339(deadline.eject_at_ms.max(0) as u64)
+            ));
+            swept.abandoned += 1;
+            continue;
+        }
         // Marked first: a deadline marked but not sent is marked back by `enqueue`'s failure
         // path; one sent twice is harmless (the second finds the row gone or acts the same).
         timed_sessions::mark_queued(rt, &deadline, true).await?;
         enqueue(rt, &deadline, delay_s(now, deadline.eject_at_ms)).await;
-        queued += 1;
+        swept.queued += 1;
     }
-    Ok(queued)
+    Ok(swept)
+}
+
+/// A dead-lettered ejection (the queue gave up on it): the deadline goes back to the scheduled
+/// job, which queues it again or, past `MAX_DEAD_LETTERS`, ends it. `Err` when storage failed
+/// (the dead-letter queue retries).
+pub async fn dead_lettered(rt: &Runtime, deadline: &Deadline) -> Result<(), String> {
+    let given_back = timed_sessions::give_back(rt, deadline).await.map_err(|e| e.log_text().to_owned())?;
+    let what = if given_back { "the scheduled job tries again" } else { "a later token replaced it" };
+    crate::log::error(&format!(
+        "timed session of '{}' in {}: the ejection due at {} was dead-lettered by the queue; {what}",
+        deadline.identity,
+        deadline.room_id,
+        rfc3339(deadline.eject_at_ms.max(0) as u64)
+    ));
+    Ok(())
 }
