@@ -54,6 +54,8 @@ pub enum ErrorCode {
     // Room messages.
     MessageTooLarge,
     RoomNotLive,
+    // Timed sessions.
+    DeadlineOutOfRange,
     // Limits (`crate::api::limits`).
     RateLimited,
     QuotaExceeded,
@@ -109,6 +111,7 @@ impl ErrorCode {
             EncryptionNotConfigured => "ENCRYPTION_NOT_CONFIGURED",
             MessageTooLarge => "MESSAGE_TOO_LARGE",
             RoomNotLive => "ROOM_NOT_LIVE",
+            DeadlineOutOfRange => "DEADLINE_OUT_OF_RANGE",
             RateLimited => "RATE_LIMITED",
             QuotaExceeded => "QUOTA_EXCEEDED",
             Internal => "INTERNAL",
@@ -143,6 +146,9 @@ impl ErrorCode {
             // Room messages.
             MessageTooLarge => 413,
             RoomNotLive => 409,
+            // Timed sessions: a well-formed deadline that cannot be kept (past, or beyond the
+            // longest session).
+            DeadlineOutOfRange => 422,
             // Limits.
             QuotaExceeded => 422,
             RateLimited => 429,

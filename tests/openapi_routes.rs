@@ -116,6 +116,10 @@ fn every_operation_is_complete() {
             // A success and error responses that use the shared envelope.
             let responses = op["responses"].as_object().unwrap_or_else(|| panic!("{at}: no responses"));
             assert!(responses.keys().any(|s| s.starts_with('2')), "{at}: no success response");
+            // Every route that reads or writes storage can meet a transient storage failure.
+            if responses.contains_key("500") {
+                assert!(responses.contains_key("503"), "{at}: 500 without 503 (STORAGE_UNAVAILABLE)");
+            }
             for (status, response) in responses {
                 let response = resolve(&doc, response);
                 assert!(response["headers"].get("X-Request-Id").is_some(), "{at} {status}: no X-Request-Id header");
@@ -196,6 +200,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::EncryptionNotConfigured,
     ErrorCode::MessageTooLarge,
     ErrorCode::RoomNotLive,
+    ErrorCode::DeadlineOutOfRange,
     ErrorCode::RateLimited,
     ErrorCode::QuotaExceeded,
     ErrorCode::ParticipantBanned,
@@ -249,6 +254,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | EncryptionNotConfigured
         | MessageTooLarge
         | RoomNotLive
+        | DeadlineOutOfRange
         | RateLimited
         | QuotaExceeded
         | ParticipantBanned

@@ -297,8 +297,8 @@ fn session_fields_are_checked_before_anything_is_scheduled() {
         (json!({"max_session_s": 60, "eject_at": rfc3339(NOW_MS + 60_000)}), 422, "CONFLICTING_FIELDS", "eject_at"),
         (json!({"max_session_s": 0}), 400, "INVALID_REQUEST", "max_session_s"),
         (json!({"max_session_s": 7 * 86_400 + 1}), 400, "INVALID_REQUEST", "max_session_s"),
-        (json!({"eject_at": rfc3339(NOW_MS)}), 400, "INVALID_REQUEST", "eject_at"),
-        (json!({"eject_at": rfc3339(NOW_MS + 7 * 86_400_000 + 1000)}), 400, "INVALID_REQUEST", "eject_at"),
+        (json!({"eject_at": rfc3339(NOW_MS)}), 422, "DEADLINE_OUT_OF_RANGE", "eject_at"),
+        (json!({"eject_at": rfc3339(NOW_MS + 7 * 86_400_000 + 1000)}), 422, "DEADLINE_OUT_OF_RANGE", "eject_at"),
         (json!({"eject_at": "tomorrow"}), 400, "INVALID_REQUEST", "eject_at"),
     ];
     for (fields, status, code, field) in cases {

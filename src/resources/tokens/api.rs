@@ -117,10 +117,12 @@ fn session_deadline(now_ms: u64, max_session_s: Option<i64>, eject_at: Option<&s
             let at = parse_rfc3339(text)
                 .ok_or_else(|| ApiError::invalid_field("eject_at", "'eject_at' must be an RFC 3339 date-time"))?;
             if at <= now_ms as i64 || at > now_ms as i64 + MAX_SESSION_S * 1000 {
-                return Err(ApiError::invalid_field(
-                    "eject_at",
+                // Well-formed, so not a 400: it cannot be kept, like a vendor's limit.
+                return Err(ApiError::new(
+                    ErrorCode::DeadlineOutOfRange,
                     format!("'eject_at' must be in the future and at most {MAX_SESSION_S} seconds away"),
-                ));
+                )
+                .with_detail("field", "eject_at"));
             }
             Ok(Some(at))
         }
