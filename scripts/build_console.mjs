@@ -19,6 +19,10 @@ const ASSETS = path.join(ROOT, 'build', 'assets');
 const OUT = path.join(ASSETS, 'console');
 
 const tsc = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', SRC], { stdio: 'inherit' });
+if (tsc.error) {
+  console.error(`console: cannot run tsc (${tsc.error.code ?? tsc.error.message}): run \`bash scripts/setup.sh\` first`);
+  process.exit(1);
+}
 if (tsc.status !== 0) {
   console.error('console: tsc found type errors (above)');
   process.exit(1);
