@@ -45,6 +45,10 @@ pub enum ErrorCode {
     IdentityNotSupported,
     RecordingUnconfirmed,
     DestinationUnsupported,
+    // Live streams.
+    StreamNotFound,
+    StreamUnconfirmed,
+    StreamEnded,
     // Recording destinations.
     DestinationNotAllowed,
     DestinationNotFound,
@@ -98,6 +102,9 @@ impl ErrorCode {
             IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
+            StreamNotFound => "STREAM_NOT_FOUND",
+            StreamUnconfirmed => "STREAM_UNCONFIRMED",
+            StreamEnded => "STREAM_ENDED",
             DestinationUnsupported => "DESTINATION_UNSUPPORTED",
             DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
             DestinationNotFound => "DESTINATION_NOT_FOUND",
@@ -131,6 +138,9 @@ impl ErrorCode {
             | ConflictingFields
             | UnsupportedByVendor
             | DestinationUnsupported => 422,
+            // Live streams.
+            StreamNotFound => 404,
+            StreamUnconfirmed | StreamEnded => 409,
             // Recording destinations.
             DestinationNotFound => 404,
             DestinationExists => 409,

@@ -199,6 +199,9 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::QuotaExceeded,
     ErrorCode::ParticipantBanned,
     ErrorCode::BanNotFound,
+    ErrorCode::StreamNotFound,
+    ErrorCode::StreamUnconfirmed,
+    ErrorCode::StreamEnded,
     ErrorCode::Internal,
 ];
 
@@ -250,6 +253,9 @@ fn every_variant_is_listed(code: ErrorCode) {
         | QuotaExceeded
         | ParticipantBanned
         | BanNotFound
+        | StreamNotFound
+        | StreamUnconfirmed
+        | StreamEnded
         | Internal => {}
     }
 }

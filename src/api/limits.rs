@@ -60,7 +60,7 @@ pub struct RateLimit {
 /// The deployment's limits, read once per isolate.
 pub struct Limits {
     pub rate: RateLimit,
-    quotas: [u32; 5],
+    quotas: [u32; 6],
     /// The keys the binding said no to.
     blocks: RefCell<Blocks>,
     /// Whether this isolate has logged that its limiter could not answer.
@@ -198,7 +198,7 @@ mod tests {
     fn vars_override_defaults_and_bad_values_fall_back() {
         let l = limits(&[]);
         assert_eq!(l.rate, RateLimit { requests: DEFAULT_RATE_REQUESTS, period_s: DEFAULT_RATE_PERIOD_S });
-        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000]);
+        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000, 10]);
 
         let l = limits(&[
             ("RATE_LIMIT_REQUESTS", "5"),
@@ -217,7 +217,7 @@ mod tests {
             ("QUOTA_RECORDING_DESTINATIONS", "1000001"),
         ]);
         assert_eq!(l.rate, RateLimit { requests: DEFAULT_RATE_REQUESTS, period_s: DEFAULT_RATE_PERIOD_S });
-        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000]);
+        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000, 10]);
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub enum Route {
     RecordingStop,
     RecordingGet,
     RecordingList,
+    StreamStart,
+    StreamUpdate,
+    StreamStop,
+    StreamGet,
+    StreamList,
     VendorEvents,
     EventList,
     WebhookCreate,
@@ -68,6 +73,9 @@ impl Route {
                 | RoomMessage
                 | RecordingStart
                 | RecordingStop
+                | StreamStart
+                | StreamUpdate
+                | StreamStop
                 | VendorEvents
                 | WebhookCreate
                 | DestinationCreate
@@ -85,6 +93,7 @@ impl Route {
             self,
             Route::RoomList
                 | Route::RecordingList
+                | Route::StreamList
                 | Route::EventList
                 | Route::Usage
                 | Route::DestinationList
@@ -129,6 +138,11 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Post, "/v1/rtc/recording/stop/{}", Route::RecordingStop),
     (Method::Get, "/v1/rtc/recording/get/{}", Route::RecordingGet),
     (Method::Get, "/v1/rtc/recording/list", Route::RecordingList),
+    (Method::Post, "/v1/rtc/stream/start", Route::StreamStart),
+    (Method::Post, "/v1/rtc/stream/update/{}", Route::StreamUpdate),
+    (Method::Post, "/v1/rtc/stream/stop/{}", Route::StreamStop),
+    (Method::Get, "/v1/rtc/stream/get/{}", Route::StreamGet),
+    (Method::Get, "/v1/rtc/stream/list", Route::StreamList),
     // One path per vendor that sends events, so any other is simply no route.
     (Method::Post, "/v1/vendor-events/livekit", Route::VendorEvents),
     (Method::Post, "/v1/vendor-events/agora", Route::VendorEvents),

@@ -11,11 +11,19 @@ pub enum Quota {
     RecordingDestinations,
     ConcurrentRecordings,
     Bans,
+    /// Live streams running (starting, active), each a vendor compositor pushing to RTMP.
+    Streams,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 5] =
-        [Quota::LiveRooms, Quota::Webhooks, Quota::RecordingDestinations, Quota::ConcurrentRecordings, Quota::Bans];
+    pub const ALL: [Quota; 6] = [
+        Quota::LiveRooms,
+        Quota::Webhooks,
+        Quota::RecordingDestinations,
+        Quota::ConcurrentRecordings,
+        Quota::Bans,
+        Quota::Streams,
+    ];
 
     /// Its name in `/v1/rtc/limits` and in `QUOTA_EXCEEDED`'s `quota`.
     pub fn name(self) -> &'static str {
@@ -25,6 +33,7 @@ impl Quota {
             Quota::RecordingDestinations => "recording_destinations",
             Quota::ConcurrentRecordings => "concurrent_recordings",
             Quota::Bans => "bans",
+            Quota::Streams => "streams",
         }
     }
 
@@ -36,6 +45,7 @@ impl Quota {
             Quota::RecordingDestinations => "QUOTA_RECORDING_DESTINATIONS",
             Quota::ConcurrentRecordings => "QUOTA_CONCURRENT_RECORDINGS",
             Quota::Bans => "QUOTA_BANS",
+            Quota::Streams => "QUOTA_STREAMS",
         }
     }
 
@@ -43,7 +53,8 @@ impl Quota {
     /// an isolate cache entry; every event fans out to every webhook endpoint (Stripe allows 16);
     /// a destination is a set of sealed credentials read on each start; a recording is a
     /// vendor recorder (a LiveKit egress is a headless browser), the most expensive of all; a
-    /// ban is a small row every isolate serving the project holds in memory (about 150 bytes).
+    /// ban is a small row every isolate serving the project holds in memory (about 150 bytes); a
+    /// stream is a vendor compositor and encoder (Agora allows 5 HD pushes per project by default).
     pub fn default_limit(self) -> u32 {
         match self {
             Quota::LiveRooms => 1000,
@@ -51,6 +62,7 @@ impl Quota {
             Quota::RecordingDestinations => 20,
             Quota::ConcurrentRecordings => 50,
             Quota::Bans => 10_000,
+            Quota::Streams => 10,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod participants;
 pub mod recordings;
 pub mod rooms;
 pub mod storage;
+pub mod streams;
 pub mod timed_sessions;
 pub mod tokens;
 pub mod usage;
@@ -47,6 +48,11 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::RecordingStop => recordings::api::stop(ctx).await,
         Route::RecordingGet => recordings::api::get(ctx).await,
         Route::RecordingList => recordings::api::list(ctx).await,
+        Route::StreamStart => streams::api::start(ctx).await,
+        Route::StreamUpdate => streams::api::update(ctx).await,
+        Route::StreamStop => streams::api::stop(ctx).await,
+        Route::StreamGet => streams::api::get(ctx).await,
+        Route::StreamList => streams::api::list(ctx).await,
         Route::VendorEvents => events::api::ingest(ctx).await,
         Route::EventList => events::api::list(ctx).await,
         Route::WebhookCreate => webhooks::api::create(ctx).await,

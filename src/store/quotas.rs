@@ -35,6 +35,10 @@ pub(crate) fn count_sql(quota: Quota, project: &str) -> String {
         }
         // Live bans, and expired ones until the scheduled job ends them (minutes later).
         Quota::Bans => format!("SELECT COUNT(*) FROM bans WHERE project_id = {project} AND ended_at_ms IS NULL"),
+        // A stream whose stop was accepted (`ending`) no longer counts, as for recordings.
+        Quota::Streams => {
+            format!("SELECT COUNT(*) FROM streams WHERE project_id = {project} AND status IN ('starting', 'active')")
+        }
     }
 }
 
@@ -58,7 +62,7 @@ pub(crate) fn statements() -> Vec<String> {
 }
 
 /// How much of each quota the project uses, in `Quota::ALL` order.
-pub async fn usage(rt: &Runtime, project_id: &str) -> ApiResult<[u64; 5]> {
+pub async fn usage(rt: &Runtime, project_id: &str) -> ApiResult<[u64; 6]> {
     let rows = rt.db.query(&usage_sql(), &[project_id.into()]).await?;
     let row = rows.first();
     Ok(Quota::ALL.map(|q| row.and_then(|r| int(r, q.name())).unwrap_or(0).max(0) as u64))
