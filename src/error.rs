@@ -49,6 +49,7 @@ pub enum ErrorCode {
     StreamNotFound,
     StreamUnconfirmed,
     StreamEnded,
+    StreamOutputsRefused,
     // Recording destinations.
     DestinationNotAllowed,
     DestinationNotFound,
@@ -105,6 +106,7 @@ impl ErrorCode {
             StreamNotFound => "STREAM_NOT_FOUND",
             StreamUnconfirmed => "STREAM_UNCONFIRMED",
             StreamEnded => "STREAM_ENDED",
+            StreamOutputsRefused => "STREAM_OUTPUTS_REFUSED",
             DestinationUnsupported => "DESTINATION_UNSUPPORTED",
             DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
             DestinationNotFound => "DESTINATION_NOT_FOUND",
@@ -141,6 +143,7 @@ impl ErrorCode {
             // Live streams.
             StreamNotFound => 404,
             StreamUnconfirmed | StreamEnded => 409,
+            StreamOutputsRefused => 422,
             // Recording destinations.
             DestinationNotFound => 404,
             DestinationExists => 409,

@@ -165,6 +165,20 @@ fn a_livekit_stream_starts_changes_outputs_and_stops_with_keys_only_masked() {
 
     let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
     assert_eq!((g.status, g.json["live"].clone()), (200, json!(true)), "{}", g.json);
+    // Well-formed changes the stream cannot take name their field.
+    for (change, field) in [
+        (json!({"remove_outputs": ["o2"]}), "remove_outputs"),
+        (json!({"remove_outputs": ["o1", "o3"]}), "remove_outputs"),
+        (json!({"add_outputs": [{"url": OTHER}]}), "add_outputs[0].url"),
+        (
+            json!({"add_outputs": (0..4).map(|i| json!({"url": format!("rtmp://x.example.com/a/k{i}")})).collect::<Vec<_>>()}),
+            "add_outputs",
+        ),
+    ] {
+        let r = t.call("POST", &format!("/v1/rtc/stream/update/{id}"), Some(change.clone()), Some(&key));
+        assert_eq!((r.status, r.code()), (422, "STREAM_OUTPUTS_REFUSED"), "{change}: {}", r.json);
+        assert_eq!(r.json["error"]["field"], field);
+    }
 
     let stop = t.call("POST", &format!("/v1/rtc/stream/stop/{id}"), Some(json!({})), Some(&key));
     assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("ending")), "{}", stop.json);
@@ -218,8 +232,7 @@ fn bad_inputs_are_refused_naming_their_field_before_any_vendor_call() {
             "outputs[1].url",
         ),
         (json!({"room": "show", "outputs": [{"url": "rtmp://127.0.0.1/app/key"}]}), "outputs[0].url"),
-        (json!({"room": "show", "outputs": [{"url": "rtmp://10.1.2.3/app/key"}]}), "outputs[0].url"),
-        (json!({"room": "show", "outputs": [{"url": "rtmp://localhost/app/key"}]}), "outputs[0].url"),
+        (json!({"room": "show", "outputs": [{"url": "rtmp://live.example.com/app/"}]}), "outputs[0].url"),
         (json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": YOUTUBE}]}), "outputs[1].url"),
         (json!({"room": "show", "outputs": [{"url": YOUTUBE, "x": 1}]}), "outputs[0].url"),
         (json!({"room": "show", "outputs": [{"url": YOUTUBE}], "layout": "mosaic"}), "layout"),
@@ -230,6 +243,12 @@ fn bad_inputs_are_refused_naming_their_field_before_any_vendor_call() {
         let r = start(&t, &key, body.clone());
         assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.json);
         assert!(!r.json.to_string().contains("abcd-efgh"), "an error never echoes a key: {}", r.json);
+    }
+    // Well-formed, but leading somewhere internal: refused for where it leads.
+    for url in ["rtmp://localhost/app/key", "rtmp://minio/app/key", "rtmps://ingest.internal/app/key"] {
+        let r = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": url}]}));
+        assert_eq!((r.status, r.code()), (422, "DESTINATION_NOT_ALLOWED"), "{url}: {}", r.json);
+        assert_eq!(r.json["error"]["field"], "outputs[1].url");
     }
     assert_eq!(sent(&t).len(), before, "nothing reached the vendor");
     let nowhere = start(&t, &key, json!({"room": "nowhere", "outputs": [{"url": YOUTUBE}]}));

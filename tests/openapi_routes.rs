@@ -202,6 +202,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::StreamNotFound,
     ErrorCode::StreamUnconfirmed,
     ErrorCode::StreamEnded,
+    ErrorCode::StreamOutputsRefused,
     ErrorCode::Internal,
 ];
 
@@ -256,6 +257,7 @@ fn every_variant_is_listed(code: ErrorCode) {
         | StreamNotFound
         | StreamUnconfirmed
         | StreamEnded
+        | StreamOutputsRefused
         | Internal => {}
     }
 }
@@ -333,4 +335,14 @@ fn the_webhook_url_pattern_is_the_servers() {
     let doc = doc();
     let url = &doc["components"]["schemas"]["CreateWebhookRequest"]["properties"]["url"]["pattern"];
     assert_eq!(url.as_str(), Some(rtcgate::resources::webhooks::api::URL_PATTERN));
+}
+
+/// An ingest URL of the documented form is never refused as malformed (but for what the URL
+/// parser itself refuses, such as a port past 65535): the document states the pattern the
+/// server checks before its host rules (which answer 422).
+#[test]
+fn the_ingest_url_pattern_is_the_servers() {
+    let doc = doc();
+    let url = &doc["components"]["schemas"]["StreamOutputRequest"]["properties"]["url"]["pattern"];
+    assert_eq!(url.as_str(), Some(rtcgate::domain::stream::INGEST_URL_PATTERN));
 }

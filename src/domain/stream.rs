@@ -146,6 +146,8 @@ impl Canvas {
 /// Why an ingest URL is refused, in words for the client (the caller names the field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UrlRefusal {
+    /// Outside the documented form (`INGEST_URL_PATTERN`).
+    Form,
     NotUrl,
     TooLong,
     Scheme,
@@ -157,6 +159,10 @@ pub enum UrlRefusal {
 impl UrlRefusal {
     pub fn why(self) -> &'static str {
         match self {
+            UrlRefusal::Form => {
+                "must be rtmp:// or rtmps://, a host name (letters, digits and '-', not an IP address), an optional \
+                 port, then a path of visible ASCII ending in the stream key (no '?' or '#')"
+            }
             UrlRefusal::NotUrl => "must be an rtmp:// or rtmps:// URL without spaces",
             UrlRefusal::TooLong => "must be at most 1024 characters",
             UrlRefusal::Scheme => "must be an rtmp:// or rtmps:// URL",
@@ -167,14 +173,47 @@ impl UrlRefusal {
     }
 }
 
-/// `raw` as an ingest URL: `rtmp://` or `rtmps://`, a public host, a path ending in the
-/// stream key. The host is judged the way every tenant URL is (`net_policy`: the URL is
+/// The form of an ingest URL the OpenAPI document states: `rtmp` or `rtmps`, a host name of
+/// letters, digits and `-` whose last label starts with a letter (so never an IP literal, in
+/// any notation), an optional port, and a path of visible ASCII (no `?` or `#`) whose last
+/// segment, the stream key, is not empty. `has_documented_form` is this pattern.
+pub const INGEST_URL_PATTERN: &str = r#"^[rR][tT][mM][pP][sS]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(:[0-9]{1,5})?(/[!-"$-.0->@-~]*)*/[!-"$-.0->@-~]+$"#;
+
+/// Whether `url` matches `INGEST_URL_PATTERN`.
+fn has_documented_form(url: &str) -> bool {
+    let Some(end) = url.find("://") else { return false };
+    if !(url[..end].eq_ignore_ascii_case("rtmp") || url[..end].eq_ignore_ascii_case("rtmps")) {
+        return false;
+    }
+    let rest = &url[end + 3..];
+    let Some(slash) = rest.find('/') else { return false };
+    let (authority, path) = rest.split_at(slash);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let host_ok =
+        host.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            && host.rsplit('.').next().is_some_and(|last| last.as_bytes().first().is_some_and(u8::is_ascii_alphabetic));
+    let path_ok = path.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#') && !path.ends_with('/');
+    host_ok && path_ok
+}
+
+/// `raw` as an ingest URL: the documented form, a public host, a path ending in the stream
+/// key. The host is judged the way every tenant URL is (`net_policy`: the URL is
 /// parsed as its http(s) twin, so every spelling of an address is the address it spells),
 /// and the URL passed on is that parsed form with its own scheme and port: what was checked
 /// is what the vendor is given.
 pub fn parse_ingest_url(raw: &str) -> Result<String, UrlRefusal> {
     if raw.chars().count() > MAX_URL_CHARS {
         return Err(UrlRefusal::TooLong);
+    }
+    if !has_documented_form(raw) {
+        return Err(UrlRefusal::Form);
     }
     let scheme_end = raw.find("://").ok_or(UrlRefusal::NotUrl)?;
     let scheme = raw[..scheme_end].to_ascii_lowercase();
@@ -368,11 +407,11 @@ mod tests {
         for (raw, kept) in [
             ("rtmps://a.rtmp.youtube.com/live2/abcd-efgh-1a2b", "rtmps://a.rtmp.youtube.com/live2/abcd-efgh-1a2b"),
             ("rtmp://live.twitch.tv/app/live_123_abc", "rtmp://live.twitch.tv/app/live_123_abc"),
-            ("RTMP://Live.Example.com:1935/app/key?x=1", "rtmp://live.example.com:1935/app/key?x=1"),
+            ("RTMP://Live.Example.com:1935/app/key", "rtmp://live.example.com:1935/app/key"),
+            ("rtmp://live.example.com./app/key", "rtmp://live.example.com./app/key"),
             // http's default port is not RTMP's: it stays.
             ("rtmp://live.example.com:80/app/key", "rtmp://live.example.com:80/app/key"),
             ("rtmps://live.example.com:443/app/key", "rtmps://live.example.com:443/app/key"),
-            ("rtmp://8.8.8.8/app/key", "rtmp://8.8.8.8/app/key"),
         ] {
             assert_eq!(parse_ingest_url(raw).as_deref(), Ok(kept), "{raw}");
         }
@@ -381,23 +420,29 @@ mod tests {
     #[test]
     fn ingest_urls_to_private_hosts_or_other_schemes_are_refused() {
         for (raw, why) in [
-            ("https://live.example.com/app/key", UrlRefusal::Scheme),
-            ("srt://live.example.com/app/key", UrlRefusal::Scheme),
-            ("live.example.com/app/key", UrlRefusal::NotUrl),
-            ("rtmp://127.0.0.1/app/key", UrlRefusal::NotPublic),
-            ("rtmp://2130706433/app/key", UrlRefusal::NotPublic),
-            ("rtmp://0x7f.1/app/key", UrlRefusal::NotPublic),
-            ("rtmp://10.0.0.5/app/key", UrlRefusal::NotPublic),
-            ("rtmp://169.254.169.254/app/key", UrlRefusal::NotPublic),
-            ("rtmp://[::1]/app/key", UrlRefusal::NotPublic),
+            ("https://live.example.com/app/key", UrlRefusal::Form),
+            ("srt://live.example.com/app/key", UrlRefusal::Form),
+            ("live.example.com/app/key", UrlRefusal::Form),
+            // IP literals, in any notation, are outside the form.
+            ("rtmp://8.8.8.8/app/key", UrlRefusal::Form),
+            ("rtmp://127.0.0.1/app/key", UrlRefusal::Form),
+            ("rtmp://2130706433/app/key", UrlRefusal::Form),
+            ("rtmp://0x7f.1/app/key", UrlRefusal::Form),
+            ("rtmp://[::1]/app/key", UrlRefusal::Form),
+            ("rtmp://live.example.com:99999/app/key", UrlRefusal::NotUrl),
+            // Names that can only be internal are in the form, and refused for where they lead.
             ("rtmp://localhost/app/key", UrlRefusal::NotPublic),
+            ("rtmp://a.localhost/app/key", UrlRefusal::NotPublic),
             ("rtmp://minio/app/key", UrlRefusal::NotPublic),
             ("rtmp://ingest.internal/app/key", UrlRefusal::NotPublic),
-            ("rtmp://user:pw@live.example.com/app/key", UrlRefusal::UserInfo),
-            ("rtmp://live.example.com/app/", UrlRefusal::NoKey),
-            ("rtmp://live.example.com", UrlRefusal::NoKey),
-            ("rtmp://live.example.com/app/key#x", UrlRefusal::NotUrl),
-            ("rtmp://live.example.com/app/ke y", UrlRefusal::NotUrl),
+            ("rtmp://user:pw@live.example.com/app/key", UrlRefusal::Form),
+            ("rtmp://live.example.com/app/", UrlRefusal::Form),
+            ("rtmp://live.example.com", UrlRefusal::Form),
+            ("rtmp://live.example.com/app/key#x", UrlRefusal::Form),
+            ("rtmp://live.example.com/app/key?x=1", UrlRefusal::Form),
+            ("rtmp://live.example.com/app/ke y", UrlRefusal::Form),
+            // In the form, but the path resolves to no key.
+            ("rtmp://live.example.com/app/..", UrlRefusal::NoKey),
         ] {
             assert_eq!(parse_ingest_url(raw), Err(why), "{raw}");
         }
@@ -411,7 +456,7 @@ mod tests {
             mask_url("rtmps://a.rtmp.youtube.com/live2/abcd-efgh-1a2b"),
             "rtmps://a.rtmp.youtube.com/live2/••••1a2b"
         );
-        assert_eq!(mask_url("rtmp://h.example.com/app/key?token=secret99"), "rtmp://h.example.com/app/••••et99");
+        assert_eq!(mask_url("rtmp://h.example.com/app/key-token-secret99"), "rtmp://h.example.com/app/••••et99");
         assert_eq!(mask_url("rtmp://h.example.com/app/short123"), "rtmp://h.example.com/app/••••");
         let target =
             OutputTarget { output: "o1".into(), url: "rtmp://h.example.com/app/topsecretkey".into(), vendor_ref: None };

@@ -7,8 +7,8 @@ use super::service::{self, NewStream, SCOPE};
 use crate::api::body::Body;
 use crate::api::paging;
 use crate::api::{Ctx, Reply};
-use crate::domain::stream::{parse_ingest_url, Canvas, Layout, StreamStatus, MAX_OUTPUTS};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::stream::{parse_ingest_url, Canvas, Layout, StreamStatus, UrlRefusal, MAX_OUTPUTS};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency;
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::store::streams::{self, Stream};
@@ -32,8 +32,12 @@ fn output_urls(field: &str, value: Option<Value>, max: usize) -> ApiResult<Vec<S
         };
         let raw =
             raw.ok_or_else(|| ApiError::invalid_field(&place, format!("'{field}[{i}]' must be {{\"url\": …}}")))?;
-        let url =
-            parse_ingest_url(raw).map_err(|r| ApiError::invalid_field(&place, format!("'{place}' {}", r.why())))?;
+        let url = parse_ingest_url(raw).map_err(|r| match r {
+            // Well-formed, but where it leads is refused (as for webhook URLs).
+            UrlRefusal::NotPublic => ApiError::new(ErrorCode::DestinationNotAllowed, format!("'{place}' {}", r.why()))
+                .with_detail("field", place.as_str()),
+            _ => ApiError::invalid_field(&place, format!("'{place}' {}", r.why())),
+        })?;
         if urls.contains(&url) {
             return Err(ApiError::invalid_field(&place, format!("'{place}' repeats an earlier output")));
         }

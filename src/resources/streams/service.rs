@@ -22,6 +22,7 @@ use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::stream::{
     mask_url, publishers, regions, Canvas, Layout, OutputStatus, OutputTarget, StreamSpec, StreamState, StreamStatus,
+    MAX_OUTPUTS,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::recordings::service::{Vendored, ADOPTION_WINDOW_MS};
@@ -393,6 +394,11 @@ async fn confirmed(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Stream) -> ApiResult
     Ok(rec)
 }
 
+/// `422 STREAM_OUTPUTS_REFUSED`: a well-formed output change this stream cannot take.
+fn outputs_refused(field: &str, why: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::StreamOutputsRefused, why).with_detail("field", field)
+}
+
 fn ended_error(s: &Stream) -> ApiError {
     ApiError::new(ErrorCode::StreamEnded, format!("stream '{}' has ended; start another", s.id))
         .with_detail("stream", s.id.as_str())
@@ -412,30 +418,24 @@ pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> 
     }
     let live: Vec<&StoredOutput> = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended).collect();
     if let Some(unknown) = remove.iter().find(|id| !live.iter().any(|o| &o.output == *id)) {
-        return Err(ApiError::invalid_field(
+        return Err(outputs_refused(
             "remove_outputs",
             format!("'remove_outputs' names '{unknown}', which is not a running output of this stream"),
         ));
     }
     let kept: Vec<&StoredOutput> = live.iter().copied().filter(|o| !remove.contains(&o.output)).collect();
-    if kept.len() + add.len() > crate::domain::stream::MAX_OUTPUTS {
-        return Err(ApiError::invalid_field(
-            "add_outputs",
-            format!("a stream pushes to at most {} outputs", crate::domain::stream::MAX_OUTPUTS),
-        ));
+    if kept.len() + add.len() > MAX_OUTPUTS {
+        return Err(outputs_refused("add_outputs", format!("a stream pushes to at most {MAX_OUTPUTS} outputs")));
     }
     if kept.len() + add.len() == 0 {
-        return Err(ApiError::invalid_field("remove_outputs", "a stream keeps at least one output; stop it instead"));
+        return Err(outputs_refused("remove_outputs", "a stream keeps at least one output; stop it instead"));
     }
     let mut kept_targets = Vec::new();
     for o in &kept {
         kept_targets.push(target(ctx.app, &rec, o)?);
     }
     if let Some(dup) = add.iter().position(|url| kept_targets.iter().any(|t| &t.url == url)) {
-        return Err(ApiError::invalid_field(
-            format!("add_outputs[{dup}].url").as_str(),
-            "the stream already pushes to this URL",
-        ));
+        return Err(outputs_refused(&format!("add_outputs[{dup}].url"), "the stream already pushes to this URL"));
     }
     let removed: Vec<OutputTarget> = live
         .iter()
@@ -472,7 +472,11 @@ pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> 
         vendor.update_stream_outputs(ctx.rt, &vendor_id, &spec, &added, &removed).await,
     )
     .await
-    .map_err(|e| e.to_api_error())?;
+    .map_err(|e| match e.failure {
+        // The vendor no longer has it: it ended there (a `get` records that).
+        VendorFailure::NotFound => ended_error(&rec),
+        _ => e.to_api_error(),
+    })?;
     let before = rec.clone();
     rec.outputs.extend(new_outputs);
     for o in rec.outputs.iter_mut().filter(|o| remove.contains(&o.output)) {

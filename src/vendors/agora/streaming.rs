@@ -140,12 +140,14 @@ pub fn output_state(target: &OutputTarget, id: &str, state: &str) -> OutputState
 }
 
 /// A converter call's failure. A 404 here is the converter being gone (or mid-failover), a
-/// 409 a name already taken; everything else as any Agora REST failure.
+/// 409 a name already taken; everything else is classified as any Agora REST failure, but
+/// summarized without Agora's message, which may quote the `rtmpUrl` (and its key).
 pub fn error_from(response: &OutboundResponse) -> VendorError {
-    match response.status {
+    let status = response.status;
+    match status {
         404 => VendorError::new(NAME, VendorFailure::NotFound, "rtmp converter: HTTP 404"),
         409 => VendorError::new(NAME, VendorFailure::Rejected, "rtmp converter: name exists").with_code("409"),
-        _ => rest::error_from(response),
+        _ => VendorError { summary: format!("rtmp converter: HTTP {status}"), ..rest::error_from(response) },
     }
 }
 
@@ -247,6 +249,10 @@ mod tests {
     fn answers_and_states() {
         let ok = json_response(200, &json!({"converter": {"id": "cv1", "state": "running"}})).unwrap();
         assert_eq!(parse_converter(&ok).unwrap(), ("cv1".to_owned(), "running".to_owned()));
+        let refused = json_response(400, &json!({"message": "bad rtmpUrl rtmp://a.example.com/l/k"})).unwrap();
+        let e = parse_converter(&refused).unwrap_err();
+        assert_eq!(e.failure, VendorFailure::Rejected);
+        assert!(!e.summary.contains("a.example.com"), "{}", e.summary);
         let taken = json_response(409, &json!({"message": "exists"})).unwrap();
         assert!(is_name_taken(&parse_converter(&taken).unwrap_err()));
         let gone = json_response(404, &json!({})).unwrap();
