@@ -120,7 +120,7 @@ async function eventually(check, what, ms = 5000) {
 }
 
 describe('inputs', () => {
-  test('ingest URLs: outside the form 400, an internal host 422, no key in any error; encryption needed', async () => {
+  test('ingest URLs: outside the form 400, an internal host 422, no key in any error', async () => {
     const room = await createRoom('livekit');
     const bad = await start({ room, outputs: [{ url: YOUTUBE }, { url: 'https://x.example.com/a/b' }] });
     assert.equal(assertError(bad, 400, 'INVALID_REQUEST').field, 'outputs[1].url');
