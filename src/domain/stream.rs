@@ -161,7 +161,7 @@ impl UrlRefusal {
         match self {
             UrlRefusal::Form => {
                 "must be rtmp:// or rtmps://, a host name (letters, digits and '-', not an IP address), an optional \
-                 port, then a path of visible ASCII ending in the stream key (no '?' or '#')"
+                 port, then a path of visible ASCII ending in the stream key (no '?', '#' or '%')"
             }
             UrlRefusal::NotUrl => "must be an rtmp:// or rtmps:// URL without spaces",
             UrlRefusal::TooLong => "must be at most 1024 characters",
@@ -175,9 +175,10 @@ impl UrlRefusal {
 
 /// The form of an ingest URL the OpenAPI document states: `rtmp` or `rtmps`, a host name of
 /// letters, digits and `-` whose last label starts with a letter (so never an IP literal, in
-/// any notation), an optional port, and a path of visible ASCII (no `?` or `#`) whose last
-/// segment, the stream key, is not empty. `has_documented_form` is this pattern.
-pub const INGEST_URL_PATTERN: &str = r#"^[rR][tT][mM][pP][sS]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(:[0-9]{1,5})?(/[!-"$-.0->@-~]*)*/[!-"$-.0->@-~]+$"#;
+/// any notation), an optional port, and a path of visible ASCII (no `?`, `#` or `%`) whose last
+/// segment, the stream key, is not empty and not only dots (`.` and `..` are path steps, not
+/// keys). `has_documented_form` is this pattern.
+pub const INGEST_URL_PATTERN: &str = r#"^[rR][tT][mM][pP][sS]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(:[0-9]{1,5})?(/[!-"$&-.0->@-~]*)*/[!-"$&-.0->@-~]*[!-"$&-,0->@-~-][!-"$&-.0->@-~]*$"#;
 
 /// Whether `url` matches `INGEST_URL_PATTERN`.
 fn has_documented_form(url: &str) -> bool {
@@ -199,7 +200,9 @@ fn has_documented_form(url: &str) -> bool {
     let host_ok =
         host.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
             && host.rsplit('.').next().is_some_and(|last| last.as_bytes().first().is_some_and(u8::is_ascii_alphabetic));
-    let path_ok = path.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#') && !path.ends_with('/');
+    let key = path.rsplit('/').next().unwrap_or("");
+    let path_ok = path.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%'))
+        && key.bytes().any(|b| b != b'.');
     host_ok && path_ok
 }
 
@@ -409,6 +412,7 @@ mod tests {
             ("rtmp://live.twitch.tv/app/live_123_abc", "rtmp://live.twitch.tv/app/live_123_abc"),
             ("RTMP://Live.Example.com:1935/app/key", "rtmp://live.example.com:1935/app/key"),
             ("rtmp://live.example.com./app/key", "rtmp://live.example.com./app/key"),
+            ("rtmp://live.example.com/a/../b/.key.", "rtmp://live.example.com/b/.key."),
             // http's default port is not RTMP's: it stays.
             ("rtmp://live.example.com:80/app/key", "rtmp://live.example.com:80/app/key"),
             ("rtmps://live.example.com:443/app/key", "rtmps://live.example.com:443/app/key"),
@@ -441,8 +445,10 @@ mod tests {
             ("rtmp://live.example.com/app/key#x", UrlRefusal::Form),
             ("rtmp://live.example.com/app/key?x=1", UrlRefusal::Form),
             ("rtmp://live.example.com/app/ke y", UrlRefusal::Form),
-            // In the form, but the path resolves to no key.
-            ("rtmp://live.example.com/app/..", UrlRefusal::NoKey),
+            // `.` and `..` are path steps, not keys; `%` would let one be spelled `%2e%2e`.
+            ("rtmp://live.example.com/app/..", UrlRefusal::Form),
+            ("rtmp://live.example.com/app/.", UrlRefusal::Form),
+            ("rtmp://live.example.com/app/%2e%2e", UrlRefusal::Form),
         ] {
             assert_eq!(parse_ingest_url(raw), Err(why), "{raw}");
         }
