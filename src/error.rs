@@ -46,6 +46,11 @@ pub enum ErrorCode {
     IdentityNotSupported,
     RecordingUnconfirmed,
     DestinationUnsupported,
+    // Live streams.
+    StreamNotFound,
+    StreamUnconfirmed,
+    StreamEnded,
+    StreamOutputsRefused,
     // Recording destinations.
     DestinationNotAllowed,
     DestinationNotFound,
@@ -104,6 +109,10 @@ impl ErrorCode {
             IdentityNotSupported => "IDENTITY_NOT_SUPPORTED",
             IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             RecordingUnconfirmed => "RECORDING_UNCONFIRMED",
+            StreamNotFound => "STREAM_NOT_FOUND",
+            StreamUnconfirmed => "STREAM_UNCONFIRMED",
+            StreamEnded => "STREAM_ENDED",
+            StreamOutputsRefused => "STREAM_OUTPUTS_REFUSED",
             DestinationUnsupported => "DESTINATION_UNSUPPORTED",
             DestinationNotAllowed => "DESTINATION_NOT_ALLOWED",
             DestinationNotFound => "DESTINATION_NOT_FOUND",
@@ -139,6 +148,10 @@ impl ErrorCode {
             | ConflictingFields
             | UnsupportedByVendor
             | DestinationUnsupported => 422,
+            // Live streams.
+            StreamNotFound => 404,
+            StreamUnconfirmed | StreamEnded => 409,
+            StreamOutputsRefused => 422,
             // Recording destinations.
             DestinationNotFound => 404,
             DestinationExists => 409,

@@ -163,6 +163,7 @@ fn defaults_are_reported_when_no_var_is_set() {
                 "concurrent_recordings": {"limit": 50, "used": 0},
                 "bans": {"limit": 10000, "used": 0},
                 "moderated_participants": {"limit": 10000, "used": 0},
+                "streams": {"limit": 10, "used": 0},
             }
         })
     );

@@ -205,6 +205,10 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::QuotaExceeded,
     ErrorCode::ParticipantBanned,
     ErrorCode::BanNotFound,
+    ErrorCode::StreamNotFound,
+    ErrorCode::StreamUnconfirmed,
+    ErrorCode::StreamEnded,
+    ErrorCode::StreamOutputsRefused,
     ErrorCode::Internal,
     ErrorCode::StorageUnavailable,
 ];
@@ -259,6 +263,10 @@ fn every_variant_is_listed(code: ErrorCode) {
         | QuotaExceeded
         | ParticipantBanned
         | BanNotFound
+        | StreamNotFound
+        | StreamUnconfirmed
+        | StreamEnded
+        | StreamOutputsRefused
         | Internal
         | StorageUnavailable => {}
     }
@@ -286,6 +294,15 @@ fn the_error_code_enum_is_exactly_the_codes_of_the_code() {
         unknown.is_empty() && undocumented.is_empty(),
         "codes the code does not know: {unknown:?}; codes not documented: {undocumented:?}"
     );
+
+    // The enum's description names each code with its status, so a reader needs no table.
+    let description = code_schema["description"].as_str().unwrap_or("");
+    for code in ALL_CODES {
+        let status =
+            if *code == ErrorCode::VendorUnavailable { "422 or 502".to_owned() } else { code.status().to_string() };
+        let named = format!("`{}` {status}", code.as_str());
+        assert!(description.contains(&named), "the error code description lacks {named}");
+    }
 }
 
 #[test]
@@ -337,4 +354,14 @@ fn the_webhook_url_pattern_is_the_servers() {
     let doc = doc();
     let url = &doc["components"]["schemas"]["CreateWebhookRequest"]["properties"]["url"]["pattern"];
     assert_eq!(url.as_str(), Some(rtcgate::resources::webhooks::api::URL_PATTERN));
+}
+
+/// An ingest URL of the documented form is never refused as malformed (but for what the URL
+/// parser itself refuses, such as a port past 65535): the document states the pattern the
+/// server checks before its host rules (which answer 422).
+#[test]
+fn the_ingest_url_pattern_is_the_servers() {
+    let doc = doc();
+    let url = &doc["components"]["schemas"]["StreamOutputRequest"]["properties"]["url"]["pattern"];
+    assert_eq!(url.as_str(), Some(rtcgate::domain::stream::INGEST_URL_PATTERN));
 }

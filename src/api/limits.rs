@@ -198,7 +198,7 @@ mod tests {
     fn vars_override_defaults_and_bad_values_fall_back() {
         let l = limits(&[]);
         assert_eq!(l.rate, RateLimit { requests: DEFAULT_RATE_REQUESTS, period_s: DEFAULT_RATE_PERIOD_S });
-        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000, 10_000]);
+        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000, 10_000, 10]);
 
         let l = limits(&[
             ("RATE_LIMIT_REQUESTS", "5"),
@@ -217,7 +217,7 @@ mod tests {
             ("QUOTA_RECORDING_DESTINATIONS", "1000001"),
         ]);
         assert_eq!(l.rate, RateLimit { requests: DEFAULT_RATE_REQUESTS, period_s: DEFAULT_RATE_PERIOD_S });
-        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000, 10_000]);
+        assert_eq!(Quota::ALL.map(|q| l.quota(q)), [1000, 20, 20, 50, 10_000, 10_000, 10]);
     }
 
     #[test]

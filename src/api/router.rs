@@ -32,6 +32,11 @@ pub enum Route {
     SessionList,
     SessionGet,
     Presence,
+    StreamStart,
+    StreamUpdate,
+    StreamStop,
+    StreamGet,
+    StreamList,
     VendorEvents,
     EventList,
     WebhookCreate,
@@ -71,6 +76,9 @@ impl Route {
                 | RoomMessage
                 | RecordingStart
                 | RecordingStop
+                | StreamStart
+                | StreamUpdate
+                | StreamStop
                 | VendorEvents
                 | WebhookCreate
                 | DestinationCreate
@@ -88,6 +96,7 @@ impl Route {
             self,
             Route::RoomList
                 | Route::RecordingList
+                | Route::StreamList
                 | Route::EventList
                 | Route::Usage
                 | Route::DestinationList
@@ -137,6 +146,11 @@ const TABLE: &[(Method, &str, Route)] = &[
     (Method::Get, "/v1/rtc/session/list", Route::SessionList),
     (Method::Get, "/v1/rtc/session/get/{}", Route::SessionGet),
     (Method::Get, "/v1/rtc/presence", Route::Presence),
+    (Method::Post, "/v1/rtc/stream/start", Route::StreamStart),
+    (Method::Post, "/v1/rtc/stream/update/{}", Route::StreamUpdate),
+    (Method::Post, "/v1/rtc/stream/stop/{}", Route::StreamStop),
+    (Method::Get, "/v1/rtc/stream/get/{}", Route::StreamGet),
+    (Method::Get, "/v1/rtc/stream/list", Route::StreamList),
     // One path per vendor that sends events, so any other is simply no route.
     (Method::Post, "/v1/vendor-events/livekit", Route::VendorEvents),
     (Method::Post, "/v1/vendor-events/agora", Route::VendorEvents),

@@ -30,10 +30,14 @@ pub enum EventType {
     /// A moderator muted a participant's media (rtcgate's own event: no vendor sends it).
     ParticipantMuted,
     ParticipantUnmuted,
+    /// rtcgate's own stream events, from the vendor's answers and stream webhooks.
+    StreamStarted,
+    StreamOutputFailed,
+    StreamEnded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 17] = [
         EventType::RoomStarted,
         EventType::RoomFinished,
         EventType::ParticipantJoined,
@@ -48,6 +52,9 @@ impl EventType {
         EventType::ParticipantUnbanned,
         EventType::ParticipantMuted,
         EventType::ParticipantUnmuted,
+        EventType::StreamStarted,
+        EventType::StreamOutputFailed,
+        EventType::StreamEnded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +73,9 @@ impl EventType {
             EventType::ParticipantUnbanned => "participant.unbanned",
             EventType::ParticipantMuted => "participant.muted",
             EventType::ParticipantUnmuted => "participant.unmuted",
+            EventType::StreamStarted => "stream.started",
+            EventType::StreamOutputFailed => "stream.output_failed",
+            EventType::StreamEnded => "stream.ended",
         }
     }
 

@@ -12,16 +12,19 @@ pub enum Quota {
     ConcurrentRecordings,
     Bans,
     ModeratedParticipants,
+    /// Live streams running (starting, active), each a vendor compositor pushing to RTMP.
+    Streams,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 6] = [
+    pub const ALL: [Quota; 7] = [
         Quota::LiveRooms,
         Quota::Webhooks,
         Quota::RecordingDestinations,
         Quota::ConcurrentRecordings,
         Quota::Bans,
         Quota::ModeratedParticipants,
+        Quota::Streams,
     ];
 
     /// Its name in `/v1/rtc/limits` and in `QUOTA_EXCEEDED`'s `quota`.
@@ -33,6 +36,7 @@ impl Quota {
             Quota::ConcurrentRecordings => "concurrent_recordings",
             Quota::Bans => "bans",
             Quota::ModeratedParticipants => "moderated_participants",
+            Quota::Streams => "streams",
         }
     }
 
@@ -45,6 +49,7 @@ impl Quota {
             Quota::ConcurrentRecordings => "QUOTA_CONCURRENT_RECORDINGS",
             Quota::Bans => "QUOTA_BANS",
             Quota::ModeratedParticipants => "QUOTA_MODERATED_PARTICIPANTS",
+            Quota::Streams => "QUOTA_STREAMS",
         }
     }
 
@@ -55,7 +60,8 @@ impl Quota {
     /// ban is a small row every isolate serving the project holds in memory (about 150 bytes);
     /// a moderated participant (a hard mute or a permission override in one room) is a row read
     /// with its room into the isolate's room cache on every token for that room (about 100
-    /// bytes; one room holds at most `store::moderation::MAX_PER_ROOM`), so as many as bans.
+    /// bytes; one room holds at most `store::moderation::MAX_PER_ROOM`), so as many as bans; a
+    /// stream is a vendor compositor and encoder (Agora allows 5 HD pushes per project by default).
     pub fn default_limit(self) -> u32 {
         match self {
             Quota::LiveRooms => 1000,
@@ -64,6 +70,7 @@ impl Quota {
             Quota::ConcurrentRecordings => 50,
             Quota::Bans => 10_000,
             Quota::ModeratedParticipants => 10_000,
+            Quota::Streams => 10,
         }
     }
 

@@ -12,4 +12,5 @@ pub mod moderation;
 pub mod net_policy;
 pub mod recording;
 pub mod recording_destination;
+pub mod stream;
 pub mod text;

@@ -13,6 +13,7 @@ pub mod recordings;
 pub mod rooms;
 pub mod sessions;
 pub mod storage;
+pub mod streams;
 pub mod timed_sessions;
 pub mod tokens;
 pub mod usage;
@@ -51,6 +52,11 @@ pub async fn serve(route: Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
         Route::SessionList => sessions::api::list(ctx).await,
         Route::SessionGet => sessions::api::get(ctx).await,
         Route::Presence => sessions::api::presence(ctx).await,
+        Route::StreamStart => streams::api::start(ctx).await,
+        Route::StreamUpdate => streams::api::update(ctx).await,
+        Route::StreamStop => streams::api::stop(ctx).await,
+        Route::StreamGet => streams::api::get(ctx).await,
+        Route::StreamList => streams::api::list(ctx).await,
         Route::VendorEvents => events::api::ingest(ctx).await,
         Route::EventList => events::api::list(ctx).await,
         Route::WebhookCreate => webhooks::api::create(ctx).await,

@@ -16,6 +16,7 @@ pub mod retention;
 pub mod room_cache;
 pub mod rooms;
 pub mod sessions;
+pub mod streams;
 pub mod timed_sessions;
 pub mod webhooks;
 
@@ -80,6 +81,7 @@ pub fn statements() -> Vec<String> {
     all.extend(bans::statements());
     all.extend(changes::statements());
     all.extend(timed_sessions::statements());
+    all.extend(streams::statements());
     // The scheduled job's sweeps, which alone are not scoped by project (`retention`).
     all.extend(retention::statements());
     all

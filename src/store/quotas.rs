@@ -40,6 +40,10 @@ pub fn count_sql(quota: Quota, project: &str) -> String {
         Quota::ModeratedParticipants => {
             format!("SELECT COUNT(*) FROM participant_moderation WHERE project_id = {project}")
         }
+        // A stream whose stop was accepted (`ending`) no longer counts, as for recordings.
+        Quota::Streams => {
+            format!("SELECT COUNT(*) FROM streams WHERE project_id = {project} AND status IN ('starting', 'active')")
+        }
     }
 }
 

@@ -18,10 +18,12 @@ pub enum Capability {
     ParticipantMuteHard,
     ParticipantUpdate,
     RoomMessage,
+    /// A room composited and pushed to RTMP(S) ingests (`rtc.stream.*`).
+    StreamStart,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 14] = [
+    pub const ALL: [Capability; 15] = [
         Capability::RoomCreate,
         Capability::RoomGet,
         Capability::RoomList,
@@ -36,6 +38,7 @@ impl Capability {
         Capability::ParticipantMuteHard,
         Capability::ParticipantUpdate,
         Capability::RoomMessage,
+        Capability::StreamStart,
     ];
 
     pub fn id(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Capability {
             Capability::ParticipantMuteHard => "rtc.participant.mute.hard",
             Capability::ParticipantUpdate => "rtc.participant.update",
             Capability::RoomMessage => "rtc.room.message",
+            Capability::StreamStart => "rtc.stream.start",
         }
     }
 

@@ -205,6 +205,7 @@ pub struct JoinToken {
 }
 
 use crate::domain::recording::{self, RecordingSpec, RecordingState};
+use crate::domain::stream::{InputChange, OutputTarget, StreamSpec, StreamState};
 
 /// What a moderation request touches, for `Vendor::check_moderation` to refuse what the
 /// vendor cannot enforce before anything is stored or sent.
@@ -431,6 +432,82 @@ pub trait Vendor {
     /// timed-out start began).
     async fn room_recordings(&self, _rt: &Runtime, _room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
         Ok(Vec::new())
+    }
+
+    /// Starts a live stream: the room composited and pushed to `spec.outputs`. On vendors that
+    /// do not compose the room themselves (`composes_streams_itself` false), `spec.regions`
+    /// place each publisher.
+    async fn start_stream(&self, _rt: &Runtime, _spec: &StreamSpec) -> Result<StreamState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "live streaming is not supported"))
+    }
+
+    /// Whether asking `start_stream` again for the same spec can never make a second stream
+    /// (the vendor names it by our stream id: Agora's converter name, ZEGO's task id). Then a
+    /// start whose answer was lost is simply asked again; other vendors are searched with
+    /// `find_stream`.
+    fn stream_starts_are_idempotent(&self) -> bool {
+        false
+    }
+
+    /// A running stream of the room pushing to `spec`'s first output, if the vendor has one
+    /// (to find the one a start whose answer was lost began). The caller skips the vendor ids
+    /// other records hold.
+    async fn find_streams(&self, _rt: &Runtime, _spec: &StreamSpec) -> Result<Vec<StreamState>, VendorError> {
+        Ok(Vec::new())
+    }
+
+    /// Whether the vendor lays the room out itself (LiveKit's templates). Otherwise the
+    /// gateway computes the layout from who publishes and re-sends it with `relayout_stream`.
+    fn composes_streams_itself(&self) -> bool {
+        true
+    }
+
+    /// Who starts or stops publishing, as this vendor's event (`kind`, stored `data`) says,
+    /// in the key its layout takes (Agora uid, ZEGO stream id).
+    fn stream_input(&self, _kind: &str, _data: &Value) -> Option<InputChange> {
+        None
+    }
+
+    /// Adds and removes outputs of a running stream; `spec` is the stream as it is to be.
+    async fn update_stream_outputs(
+        &self,
+        _rt: &Runtime,
+        _vendor_stream_id: &str,
+        _spec: &StreamSpec,
+        _added: &[OutputTarget],
+        _removed: &[OutputTarget],
+    ) -> Result<StreamState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "live streaming is not supported"))
+    }
+
+    /// Sends `spec.regions` as the stream's new layout, numbered `spec.seq`.
+    async fn relayout_stream(
+        &self,
+        _rt: &Runtime,
+        _vendor_stream_id: &str,
+        _spec: &StreamSpec,
+    ) -> Result<(), VendorError> {
+        Ok(())
+    }
+
+    /// Stops the stream; one already gone counts as stopped.
+    async fn stop_stream(
+        &self,
+        _rt: &Runtime,
+        _vendor_stream_id: &str,
+        _spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "live streaming is not supported"))
+    }
+
+    /// The stream's state now.
+    async fn stream_state(
+        &self,
+        _rt: &Runtime,
+        _vendor_stream_id: &str,
+        _spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        Err(VendorError::new(self.name(), VendorFailure::Rejected, "live streaming is not supported"))
     }
 
     /// Refuses a moderation request naming a field this vendor cannot enforce

@@ -712,7 +712,7 @@ describe('ZEGO stand-in', () => {
       [tamper('AppId', undefined), 100000001, /AppId/],
       [tamper('AppId', '99999'), 100000010, /not 12345/],
       [tamper('Action', undefined), 100000006, /Action is empty/],
-      [tamper('Action', 'StartMix'), 100000007, /StartMix/],
+      [tamper('Action', 'CreatCDNTransferRule'), 100000007, /CreatCDNTransferRule/],
       [tamper('SignatureVersion', '1.0'), 100000014, /SignatureVersion/],
       [tamper('SignatureVersion', undefined), 100000013, /SignatureVersion/],
       [tamper('Timestamp', undefined), 100000002, /Timestamp/],

@@ -12,6 +12,7 @@ use crate::http::RequestHeader;
 use crate::resources::events::enforce::enforce_on_join;
 use crate::resources::events::ingest;
 use crate::resources::rooms::directory::RoomDirectory;
+use crate::resources::streams::service::follow_event;
 use crate::store::events as event_store;
 use crate::store::events::Event;
 use crate::vendors::agora::webhook as agora;
@@ -109,6 +110,11 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 }
                 if let Err(e) = ingest::apply(&rt, &stored).await {
                     crate::log::warn(&format!("applying a vendor event (a redo will): {}", e.log_text()));
+                }
+                // Live streams follow their egress, and re-lay rooms out as publishers change.
+                let job = stored.effects.recording.as_ref().map(|(id, status)| (id.as_str(), *status));
+                if let Err(e) = follow_event(&app, &rt, &stored.event, job).await {
+                    crate::log::warn(&format!("following a vendor event in its streams: {}", e.log_text()));
                 }
             });
         }

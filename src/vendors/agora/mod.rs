@@ -15,6 +15,7 @@ pub mod moderation;
 mod publish_rules;
 mod recording;
 mod rest;
+mod streaming;
 pub mod token;
 pub mod webhook;
 
@@ -34,14 +35,28 @@ use crate::config::EnvVars;
 use crate::domain::identity::{Identity, IdentityRule};
 use crate::domain::moderation::{Media, MediaSet};
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
+use crate::domain::stream::{
+    InputChange, OutputState, OutputStatus, OutputTarget, StreamSpec, StreamState, StreamStatus,
+};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, OutboundResponse, Runtime};
 
 pub const NAME: &str = "agora";
 
 pub fn setup(env: EnvVars<'_>) -> VendorEntry {
+    let push_region = crate::config::setting(env, streaming::REGION_SETTING)
+        .unwrap_or_else(|| streaming::DEFAULT_REGION.to_owned())
+        .to_ascii_lowercase();
+    if !streaming::REGIONS.contains(&push_region.as_str()) {
+        let why = format!("{} must be one of {}", streaming::REGION_SETTING, streaming::REGIONS.join(", "));
+        return entry(NAME, VendorState::Misconfigured(why));
+    }
     match config::from_env(env) {
-        Ok(cfg) => entry(NAME, VendorState::Ready(Box::new(Agora::new(cfg, transport::timeout_from_env(env))))),
+        Ok(cfg) => {
+            let mut agora = Agora::new(cfg, transport::timeout_from_env(env));
+            agora.push_region = push_region;
+            entry(NAME, VendorState::Ready(Box::new(agora)))
+        }
         Err(state) => entry(NAME, state),
     }
 }
@@ -53,12 +68,21 @@ pub struct Agora {
     api: AgoraApi,
     api_base: String,
     timeout_ms: u64,
+    /// Where Media Push converters are made (`AGORA_MEDIA_PUSH_REGION`).
+    push_region: String,
 }
 
 impl Agora {
     fn new(cfg: AgoraConfig, timeout_ms: u64) -> Self {
         let api = AgoraApi::new(&cfg.api_base, &cfg.app_id, &cfg.customer_id, &cfg.customer_secret, timeout_ms);
-        Agora { tokens: cfg.tokens, app_id: cfg.app_id, api, api_base: cfg.api_base, timeout_ms }
+        Agora {
+            tokens: cfg.tokens,
+            app_id: cfg.app_id,
+            api,
+            api_base: cfg.api_base,
+            timeout_ms,
+            push_region: streaming::DEFAULT_REGION.to_owned(),
+        }
     }
 
     fn paths(&self) -> Paths<'_> {
@@ -123,6 +147,38 @@ impl Agora {
         Ok(recording::state(&recording::handle_for(spec, resource_id, sid), RecordingStatus::Starting))
     }
 
+    fn push_paths(&self) -> streaming::Paths<'_> {
+        streaming::Paths { base: &self.api_base, app_id: &self.app_id, region: &self.push_region }
+    }
+
+    /// Creates an output's converter, or adopts the one of its name (made by an earlier
+    /// call whose answer was lost).
+    async fn create_converter(
+        &self,
+        rt: &Runtime,
+        spec: &StreamSpec,
+        target: &OutputTarget,
+    ) -> Result<OutputState, VendorError> {
+        let body = streaming::create_body(spec, target);
+        let created = self.send(rt, "POST", self.push_paths().create(), Some(&body)).await;
+        match created.and_then(|r| streaming::parse_converter(&r)) {
+            Ok((id, state)) => Ok(streaming::output_state(target, &id, &state)),
+            Err(e) if streaming::is_name_taken(&e) => {
+                let name = streaming::converter_name(&spec.stream_id, &target.output);
+                let listed = self.send(rt, "GET", self.push_paths().of_channel(&spec.room_id), None).await?;
+                match streaming::find_in_list(&listed, &name)? {
+                    Some((id, state)) => Ok(streaming::output_state(target, &id, &state)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_converter(&self, rt: &Runtime, id: &str) -> Result<(), VendorError> {
+        streaming::parse_delete(&self.send(rt, "DELETE", self.push_paths().converter(id), None).await?)
+    }
+
     fn handle(vendor_recording_id: &str) -> Result<Handle, VendorError> {
         Handle::decode(vendor_recording_id)
             .ok_or_else(|| VendorError::new(NAME, VendorFailure::NotFound, "not an agora recording handle"))
@@ -172,7 +228,8 @@ impl Vendor for Agora {
             | Capability::RecordingStart
             | Capability::RecordingStop
             | Capability::ParticipantMuteHard
-            | Capability::ParticipantUpdate => true,
+            | Capability::ParticipantUpdate
+            | Capability::StreamStart => true,
             // No server-side soft mute (Agora points to app signaling for that:
             // https://github.com/AgoraIO/Basic-Video-Call/issues/214).
             Capability::ParticipantMuteSoft => false,
@@ -239,6 +296,142 @@ impl Vendor for Agora {
         let h = Self::handle(vendor_recording_id)?;
         let response = self.send(rt, "GET", self.paths().query(&h), None).await?;
         recording::parse_query(&response, &h)
+    }
+
+    /// One converter per output, made one after the other; if one is refused, those made
+    /// before it are deleted again and the refusal is the answer.
+    async fn start_stream(&self, rt: &Runtime, spec: &StreamSpec) -> Result<StreamState, VendorError> {
+        let mut outputs = Vec::new();
+        for target in &spec.outputs {
+            match self.create_converter(rt, spec, target).await {
+                Ok(state) => outputs.push(state),
+                Err(e) if !e.is_outage() => {
+                    for made in outputs.iter().filter_map(|o: &OutputState| o.vendor_ref.as_deref()) {
+                        if let Err(undo) = self.delete_converter(rt, made).await {
+                            crate::log::warn(&format!("agora: removing converter {made}: {}", undo.summary));
+                        }
+                    }
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let status = streaming::stream_status(&outputs);
+        Ok(StreamState { vendor_stream_id: spec.stream_id.clone(), status, outputs, error: None })
+    }
+
+    /// Converter names are unique per project: the same start again makes nothing new.
+    fn stream_starts_are_idempotent(&self) -> bool {
+        true
+    }
+
+    fn composes_streams_itself(&self) -> bool {
+        false
+    }
+
+    fn stream_input(&self, kind: &str, data: &serde_json::Value) -> Option<InputChange> {
+        streaming::input_change(kind, data)
+    }
+
+    async fn update_stream_outputs(
+        &self,
+        rt: &Runtime,
+        vendor_stream_id: &str,
+        spec: &StreamSpec,
+        added: &[OutputTarget],
+        removed: &[OutputTarget],
+    ) -> Result<StreamState, VendorError> {
+        let mut outputs = Vec::new();
+        for target in added {
+            outputs.push(self.create_converter(rt, spec, target).await?);
+        }
+        for target in removed {
+            if let Some(id) = &target.vendor_ref {
+                self.delete_converter(rt, id).await?;
+            }
+            outputs.push(OutputState {
+                output: target.output.clone(),
+                status: OutputStatus::Ended,
+                error: None,
+                vendor_ref: target.vendor_ref.clone(),
+            });
+        }
+        Ok(StreamState {
+            vendor_stream_id: vendor_stream_id.to_owned(),
+            status: StreamStatus::Active,
+            outputs,
+            error: None,
+        })
+    }
+
+    /// One update per converter, numbered with the stream's sequence (the highest wins).
+    async fn relayout_stream(
+        &self,
+        rt: &Runtime,
+        _vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<(), VendorError> {
+        if spec.audio_only {
+            return Ok(());
+        }
+        let body = streaming::relayout_body(spec);
+        for id in spec.outputs.iter().filter_map(|o| o.vendor_ref.as_deref()) {
+            let response = self.send(rt, "PATCH", self.push_paths().update(id, spec.seq), Some(&body)).await?;
+            streaming::parse_converter(&response)?;
+        }
+        Ok(())
+    }
+
+    async fn stop_stream(
+        &self,
+        rt: &Runtime,
+        vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        let mut outputs = Vec::new();
+        for target in &spec.outputs {
+            if let Some(id) = &target.vendor_ref {
+                self.delete_converter(rt, id).await?;
+            }
+            outputs.push(OutputState {
+                output: target.output.clone(),
+                status: OutputStatus::Ended,
+                error: None,
+                vendor_ref: target.vendor_ref.clone(),
+            });
+        }
+        Ok(StreamState {
+            vendor_stream_id: vendor_stream_id.to_owned(),
+            status: StreamStatus::Ended,
+            outputs,
+            error: None,
+        })
+    }
+
+    /// Each converter's state; one Agora no longer has was destroyed (idle, or deleted).
+    async fn stream_state(
+        &self,
+        rt: &Runtime,
+        vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        let mut outputs = Vec::new();
+        for target in &spec.outputs {
+            let Some(id) = &target.vendor_ref else { continue };
+            let response = self.send(rt, "GET", self.push_paths().converter(id), None).await?;
+            match streaming::parse_converter(&response) {
+                Ok((id, state)) => outputs.push(streaming::output_state(target, &id, &state)),
+                Err(e) if e.failure == VendorFailure::NotFound => outputs.push(OutputState {
+                    output: target.output.clone(),
+                    status: OutputStatus::Ended,
+                    error: None,
+                    vendor_ref: Some(id.clone()),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        let status = streaming::stream_status(&outputs);
+        Ok(StreamState { vendor_stream_id: vendor_stream_id.to_owned(), status, outputs, error: None })
     }
 
     fn room_create_calls_vendor(&self) -> bool {

@@ -4,7 +4,7 @@
 //! - `config`: the LIVEKIT_* settings.
 //! - `twirp`: request signing/sending and Twirp error classification.
 //! - `wire`: reading answers with proto3 JSON rules.
-//! - `rooms`, `egress`: request bodies and answer mapping per method (pure).
+//! - `rooms`, `egress`, `streaming`: request bodies and answer mapping per method (pure).
 //! - `join`: join tokens and identity rules.
 //! - `token`: the JWT signer.
 
@@ -15,6 +15,7 @@ mod moderation;
 pub use join::IDENTITY_RULE;
 mod messages;
 mod rooms;
+mod streaming;
 pub mod token;
 mod twirp;
 pub mod webhook;
@@ -38,6 +39,7 @@ use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
 use crate::domain::moderation::MediaSet;
 use crate::domain::recording::{RecordingSpec, RecordingState};
+use crate::domain::stream::{OutputTarget, StreamSpec, StreamState};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 
@@ -176,6 +178,75 @@ impl Vendor for LiveKit {
     async fn room_recordings(&self, rt: &Runtime, room_id: &str) -> Result<Vec<RecordingState>, VendorError> {
         let answer = self.call(rt, Method::ListEgress, room_id, &egress::in_room_body(room_id)).await?;
         egress::listed(&answer)
+    }
+
+    async fn start_stream(&self, rt: &Runtime, spec: &StreamSpec) -> Result<StreamState, VendorError> {
+        let method = Method::StartRoomCompositeEgress;
+        let info = self.call(rt, method, &spec.room_id, &streaming::start_body(spec)).await?;
+        streaming::stream_state(method, &info, spec)
+    }
+
+    /// A start is not idempotent (every call mints a new egress id): a lost one is found
+    /// among the room's running egresses by the URLs it pushes to.
+    async fn find_streams(&self, rt: &Runtime, spec: &StreamSpec) -> Result<Vec<StreamState>, VendorError> {
+        let Some(first) = spec.outputs.first() else { return Ok(Vec::new()) };
+        let method = Method::ListEgress;
+        let answer = self.call(rt, method, &spec.room_id, &streaming::active_in_room_body(&spec.room_id)).await?;
+        let items = answer.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        items
+            .iter()
+            .filter(|info| streaming::pushes_to(info, &first.url))
+            .map(|info| streaming::stream_state(method, info, spec))
+            .collect()
+    }
+
+    async fn update_stream_outputs(
+        &self,
+        rt: &Runtime,
+        vendor_stream_id: &str,
+        spec: &StreamSpec,
+        added: &[OutputTarget],
+        removed: &[OutputTarget],
+    ) -> Result<StreamState, VendorError> {
+        let method = Method::UpdateStream;
+        let body = streaming::update_body(vendor_stream_id, added, removed);
+        let info = self.call(rt, method, &spec.room_id, &body).await?;
+        streaming::stream_state(method, &info, spec)
+    }
+
+    async fn stop_stream(
+        &self,
+        rt: &Runtime,
+        vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        let method = Method::StopEgress;
+        match self.call(rt, method, "", &egress::stop_body(vendor_stream_id)).await {
+            Ok(info) => streaming::stream_state(method, &info, spec),
+            // Already finished: stopping again reports the final state.
+            Err(e) if e.vendor_code.as_deref() == Some("failed_precondition") => {
+                self.stream_state(rt, vendor_stream_id, spec).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn stream_state(
+        &self,
+        rt: &Runtime,
+        vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        let method = Method::ListEgress;
+        let answer = self.call(rt, method, "", &egress::by_id_body(vendor_stream_id)).await?;
+        let info = answer
+            .get("items")
+            .and_then(Value::as_array)
+            .and_then(|items| {
+                items.iter().find(|i| i.get("egress_id").and_then(Value::as_str) == Some(vendor_stream_id))
+            })
+            .ok_or_else(|| VendorError::new(NAME, VendorFailure::NotFound, "no such egress"))?;
+        streaming::stream_state(method, info, spec)
     }
 
     /// LiveKit enforces every moderation field: the participant's permission, name and metadata.

@@ -27,6 +27,7 @@ pub enum Method {
     StartRoomCompositeEgress,
     StopEgress,
     ListEgress,
+    UpdateStream,
 }
 
 impl Method {
@@ -44,12 +45,15 @@ impl Method {
             Method::StartRoomCompositeEgress => "StartRoomCompositeEgress",
             Method::StopEgress => "StopEgress",
             Method::ListEgress => "ListEgress",
+            Method::UpdateStream => "UpdateStream",
         }
     }
 
     fn service(self) -> &'static str {
         match self {
-            Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress => "livekit.Egress",
+            Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress | Method::UpdateStream => {
+                "livekit.Egress"
+            }
             _ => "livekit.RoomService",
         }
     }
@@ -71,7 +75,7 @@ impl Method {
             | Method::MutePublishedTrack
             | Method::UpdateParticipant
             | Method::SendData => ServerGrant { room_admin: true, room: Some(room), ..ServerGrant::default() },
-            Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress => {
+            Method::StartRoomCompositeEgress | Method::StopEgress | Method::ListEgress | Method::UpdateStream => {
                 ServerGrant { room_record: true, ..ServerGrant::default() }
             }
         }

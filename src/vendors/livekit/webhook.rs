@@ -204,6 +204,9 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
         | EventType::ParticipantUnbanned
         | EventType::ParticipantMuted
         | EventType::ParticipantUnmuted
+        | EventType::StreamStarted
+        | EventType::StreamOutputFailed
+        | EventType::StreamEnded
         | EventType::ParticipantEjected => {}
     }
     Ok(Some(incoming))

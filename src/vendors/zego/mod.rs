@@ -16,6 +16,7 @@ pub mod moderation;
 mod recording;
 mod signing;
 mod stream_rules;
+mod streaming;
 pub mod token;
 pub mod webhook;
 
@@ -35,6 +36,7 @@ use crate::config::EnvVars;
 use crate::domain::identity::IdentityRule;
 use crate::domain::moderation::{Media, MediaSet};
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
+use crate::domain::stream::{InputChange, OutputTarget, StreamSpec, StreamState};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, Runtime};
 
@@ -121,6 +123,32 @@ impl Zego {
         recording::read(action, &response)
     }
 
+    /// Sends one stream-mixing action (signed like the others, parameters as a JSON body, or
+    /// none for a GET) and returns its `Data`.
+    async fn mix_call(
+        &self,
+        rt: &Runtime,
+        action: &str,
+        body: Option<&serde_json::Value>,
+        task_id: &str,
+    ) -> Result<serde_json::Value, VendorError> {
+        let stamp = Stamp::new(rt.random_bytes(), rt.now_s());
+        let signed =
+            recording::url(&self.config.api_base, action, self.config.app_id, &self.config.server_secret, &stamp);
+        let request = match body {
+            Some(body) => transport::json_request("POST", signed, Vec::new(), Some(body), self.timeout_ms),
+            None => transport::json_request(
+                "GET",
+                streaming::describe_url(&signed, task_id),
+                Vec::new(),
+                None,
+                self.timeout_ms,
+            ),
+        };
+        let response = transport::send(rt, NAME, request).await?;
+        streaming::read(action, &response)
+    }
+
     /// StartRecord; the same `ClientTaskId` always names the same task, so a start whose
     /// answer was lost is asked once more right away.
     async fn start_record(&self, rt: &Runtime, spec: &RecordingSpec) -> Result<RecordingState, VendorError> {
@@ -155,6 +183,72 @@ impl Vendor for Zego {
         // RoomCreate needs no call and RoomList reads rtcgate's records. ZEGO's server API
         // has no soft mute: its forbid rules block publishing outright.
         capability != Capability::ParticipantMuteSoft
+    }
+
+    /// One StartMix; the same TaskId again changes that task, so a start sent twice makes one.
+    async fn start_stream(&self, rt: &Runtime, spec: &StreamSpec) -> Result<StreamState, VendorError> {
+        self.mix_call(rt, streaming::START, Some(&streaming::start_body(spec)), &spec.stream_id).await?;
+        Ok(streaming::running(spec))
+    }
+
+    fn stream_starts_are_idempotent(&self) -> bool {
+        true
+    }
+
+    fn composes_streams_itself(&self) -> bool {
+        false
+    }
+
+    fn stream_input(&self, kind: &str, data: &serde_json::Value) -> Option<InputChange> {
+        streaming::input_change(kind, data)
+    }
+
+    /// StartMix again with the new outputs (and the next Sequence).
+    async fn update_stream_outputs(
+        &self,
+        rt: &Runtime,
+        _vendor_stream_id: &str,
+        spec: &StreamSpec,
+        _added: &[OutputTarget],
+        _removed: &[OutputTarget],
+    ) -> Result<StreamState, VendorError> {
+        self.start_stream(rt, spec).await
+    }
+
+    async fn relayout_stream(
+        &self,
+        rt: &Runtime,
+        _vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<(), VendorError> {
+        self.start_stream(rt, spec).await.map(|_| ())
+    }
+
+    async fn stop_stream(
+        &self,
+        rt: &Runtime,
+        _vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        match self.mix_call(rt, streaming::STOP, Some(&streaming::stop_body(spec)), &spec.stream_id).await {
+            Ok(_) => Ok(streaming::ended(spec)),
+            Err(e) if e.failure == VendorFailure::NotFound => Ok(streaming::ended(spec)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// ZEGO sends no callback when a task dies abnormally: whether it still runs is asked.
+    async fn stream_state(
+        &self,
+        rt: &Runtime,
+        _vendor_stream_id: &str,
+        spec: &StreamSpec,
+    ) -> Result<StreamState, VendorError> {
+        match self.mix_call(rt, streaming::DESCRIBE, None, &spec.stream_id).await {
+            Ok(_) => Ok(streaming::running(spec)),
+            Err(e) if e.failure == VendorFailure::NotFound => Ok(streaming::ended(spec)),
+            Err(e) => Err(e),
+        }
     }
 
     fn room_create_calls_vendor(&self) -> bool {

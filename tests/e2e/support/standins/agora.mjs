@@ -39,6 +39,7 @@
 import { jsonResponse, mediaType, startStandIn } from './common.mjs';
 import { agoraCloudRecording } from './agora-recording.mjs';
 import { agoraNotices } from './notify.mjs';
+import { agoraMediaPush } from './agora-media-push.mjs';
 
 const CNAME_RE = /^[A-Za-z0-9 !#$%&()+\-:;<=.>?@[\]^_{}|~,]+$/; // Agora channel-name character set
 const MAX_UID = 2 ** 32 - 1;
@@ -245,6 +246,9 @@ export async function startAgora(options = {}) {
     },
   });
 
+  // ---- Media Push: RTMP converters (agora-media-push.mjs) ----
+  const mediaPush = agoraMediaPush({ appId });
+
   // ---- routes -------------------------------------------------------------------------------
   async function route(ctx) {
     const { method, path, headers } = ctx;
@@ -257,6 +261,9 @@ export async function startAgora(options = {}) {
     }
     const recordingRoute = recording.route(ctx);
     if (recordingRoute) return recordingRoute;
+    // ---- Media Push (agora-media-push.mjs) ----
+    const pushRoute = mediaPush.route(ctx);
+    if (pushRoute) return pushRoute;
 
     let m;
     if ((m = /^\/dev\/v1\/channel\/user\/([^/]+)\/([^/]+)$/.exec(path))) {
@@ -449,6 +456,7 @@ export async function startAgora(options = {}) {
       kicked.length = 0;
       closedChannels.length = 0;
       recording.clear();
+      mediaPush.clear();
     },
   });
 
@@ -468,6 +476,12 @@ export async function startAgora(options = {}) {
     advanceRecording: recording.advanceRecording,
     /** The latest recording task of a channel. */
     recordingOf: recording.recordingOf,
+    // ---- Media Push ----
+    /** RTMP converters by id: { id, name, channel, rtmpUrl, state, sequence, request, updates }. */
+    converters: mediaPush.converters,
+    /** Moves a converter to an Agora state (`running`, `failed`). */
+    setConverterState: mediaPush.setConverterState,
+    converterNamed: mediaPush.converterNamed,
     /** Set a channel's profile (1 COMMUNICATION, 2 LIVE_BROADCASTING) before/after users join. */
     seedChannel(name, { mode = 1 } = {}) {
       if (mode !== 1 && mode !== 2) throw new TypeError('mode must be 1 or 2');

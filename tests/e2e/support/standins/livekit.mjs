@@ -84,6 +84,9 @@ import {
   SendDataRequest,
   SendDataResponse,
   StopEgressRequest,
+  StreamInfo,
+  StreamInfo_Status,
+  UpdateStreamRequest,
   UpdateParticipantRequest,
   UpdateRoomMetadataRequest,
 } from '@livekit/protocol';
@@ -222,7 +225,7 @@ const FINISHED = new Set([
 // Methods that exist on the real services but which the stand-in does not implement.
 const KNOWN_UNIMPLEMENTED = {
   RoomService: ['UpdateSubscriptions', 'ForwardParticipant', 'MoveParticipant', 'PerformRpc'],
-  Egress: ['StartWebEgress', 'StartParticipantEgress', 'StartTrackCompositeEgress', 'StartTrackEgress', 'StartEgress', 'UpdateLayout', 'UpdateStream'],
+  Egress: ['StartWebEgress', 'StartParticipantEgress', 'StartTrackCompositeEgress', 'StartTrackEgress', 'StartEgress', 'UpdateLayout'],
 };
 
 function enumValue(enumObj, v, what) {
@@ -403,6 +406,8 @@ export async function startLiveKit(options = {}) {
       updatedAt: nowNs(),
       request: { case: 'roomComposite', value: req },
     });
+    // [streams e2e] Each URL of a stream output is reported in `stream_results` (ACTIVE, the zero value).
+    info.streamResults = req.streamOutputs.flatMap((o) => o.urls).map((url) => new StreamInfo({ url, status: StreamInfo_Status.ACTIVE }));
     egresses.set(info.egressId, info);
     return info;
   };
@@ -563,6 +568,30 @@ export async function startLiveKit(options = {}) {
           return twirpError('failed_precondition', `egress with status ${EgressStatus[info.status]} cannot be stopped`);
         }
         info.status = EgressStatus.EGRESS_ENDING;
+        info.updatedAt = nowNs();
+        return jsonResponse(200, serverJson(info));
+      },
+    },
+    // [streams e2e] livekit/livekit pkg/service/egress.go UpdateStream: only a STARTING or ACTIVE egress
+    // (else failed_precondition "egress with status … cannot be updated"); URLs added to and removed
+    // from its stream output, each reported in `stream_results`.
+    'Egress/UpdateStream': {
+      type: UpdateStreamRequest,
+      grant: () => ['roomRecord'],
+      validate: (req) => (req.egressId ? null : invalid('egress_id is required')),
+      exec: (req) => {
+        if (!egress) return noEgressService();
+        const info = egresses.get(req.egressId);
+        if (!info) return notFound('egress does not exist');
+        if (info.status !== EgressStatus.EGRESS_STARTING && info.status !== EgressStatus.EGRESS_ACTIVE) {
+          return twirpError('failed_precondition', `egress with status ${EgressStatus[info.status]} cannot be updated`);
+        }
+        const composite = info.request.value;
+        const output = composite.streamOutputs[0];
+        if (!output) return twirpError('invalid_argument', 'egress has no stream output');
+        output.urls = output.urls.filter((u) => !req.removeOutputUrls.includes(u)).concat(req.addOutputUrls);
+        for (const r of info.streamResults) if (req.removeOutputUrls.includes(r.url)) r.status = StreamInfo_Status.FINISHED;
+        info.streamResults.push(...req.addOutputUrls.map((url) => new StreamInfo({ url, status: StreamInfo_Status.ACTIVE })));
         info.updatedAt = nowNs();
         return jsonResponse(200, serverJson(info));
       },

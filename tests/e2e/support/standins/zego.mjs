@@ -54,6 +54,7 @@ import crypto from 'node:crypto';
 import { jsonResponse, randomDigits, startStandIn } from './common.mjs';
 import { RECORDING_ACTIONS, zegoCloudRecording } from './zego-recording.mjs';
 import { zegoNotices } from './notify.mjs';
+import { MIX_ACTIONS, MIX_QUERY_ACTIONS, zegoStreamMixing } from './zego-mixing.mjs';
 
 /** Signature v2.0: md5 hex of AppId + SignatureNonce + ServerSecret + Timestamp. */
 export function zegoSignature(appId, nonce, serverSecret, timestamp) {
@@ -215,6 +216,9 @@ export async function startZego(options = {}) {
     }]),
   });
   // ---- end of callbacks ---------------------------------------------------------------------
+  // ---- stream mixing (zego-mixing.mjs) ----
+  const mixing = zegoStreamMixing();
+  const PARAMS_ERROR = 110200002;
 
   // ---- forbid-stream rules (hard mutes) -----------------------------------------------------
   // api-reference/room/forbid-stream-rule/*.yaml, describe-simple-streamlist.yaml: rules are per
@@ -251,7 +255,13 @@ export async function startZego(options = {}) {
     if (devRoute) return devRoute;
     const op = typeof query.Action === 'string' ? query.Action : undefined;
     if (path !== '/') return { op, ...violation(100000007, 'unsupported path', `path ${path}; the API lives at /`) };
-    const recordingAction = RECORDING_ACTIONS.includes(op);
+    // ---- stream mixing (zego-mixing.mjs): StartMix/StopMix are POST with a JSON body,
+    // GetMixTaskInfo a GET with TaskId in the query ----
+    const mixAction = MIX_ACTIONS.includes(op);
+    const mixQuery = MIX_QUERY_ACTIONS[op];
+    if (mixAction && !mixQuery && method !== 'POST') return { op, ...violation(PARAMS_ERROR, 'input parameter error', `HTTP ${method}; ${op} is a POST with a JSON body`) };
+    if (mixQuery && method !== 'GET') return { op, ...violation(PARAMS_ERROR, 'input parameter error', `HTTP ${method}; ${op} is a GET`) };
+    const recordingAction = RECORDING_ACTIONS.includes(op) || (mixAction && !mixQuery);
     if (recordingAction && method !== 'POST') return { op, ...violation(300000004, 'invalid parameter', `HTTP ${method}; ${op} is a POST with a JSON body`) };
     if (!recordingAction && method !== 'GET') return { op, ...violation(2, 'input parameter error', `HTTP ${method}; these actions are GET with everything in the query`) };
 
@@ -263,7 +273,7 @@ export async function startZego(options = {}) {
     if (AppId === undefined || !/^\d+$/.test(AppId) || Number(AppId) > 0xffffffff) return { op, ...violation(100000001, 'AppId format error', `AppId ${JSON.stringify(AppId)}`) };
     if (AppId !== appIdStr) return { op, ...violation(100000010, 'get server secret failed', `AppId ${AppId} is not ${appIdStr}`) };
     if (!Action) return { op, ...violation(100000006, 'Action is empty') };
-    if (!ACTIONS[Action] && !recordingAction) return { op, ...violation(100000007, 'unsupported Action', `Action ${JSON.stringify(Action)} is not implemented by the stand-in`) };
+    if (!ACTIONS[Action] && !recordingAction && !mixQuery) return { op, ...violation(100000007, 'unsupported Action', `Action ${JSON.stringify(Action)} is not implemented by the stand-in`) };
     if (!SignatureVersion) return { op, ...violation(100000013, 'SignatureVersion is empty') };
     if (SignatureVersion !== '2.0') return { op, ...violation(100000014, 'unsupported SignatureVersion', `SignatureVersion ${JSON.stringify(SignatureVersion)}`) };
     if (!Timestamp) return { op, ...violation(100000002, 'Timestamp is empty') };
@@ -290,7 +300,13 @@ export async function startZego(options = {}) {
       const extra = Object.keys(query).filter((k) => !COMMON.includes(k));
       if (extra.length) return { op, ...violation(300000004, 'invalid parameter', `${op} takes its parameters in the body, not ${extra.join(', ')}`) };
       if (!/^application\/json\b/i.test(ctx.headers['content-type'] ?? '')) return { op, ...violation(300000004, 'invalid parameter', `Content-Type ${JSON.stringify(ctx.headers['content-type'] ?? '')}`) };
+      if (mixAction) return mixing.route(op, ctx.body, { envelope, violation });
       return recording.route(op, ctx.body, { envelope, violation });
+    }
+    if (mixQuery) {
+      const extra = Object.keys(query).filter((k) => !COMMON.includes(k) && !mixQuery.includes(k));
+      if (extra.length) return { op, ...violation(PARAMS_ERROR, 'input parameter error', `${op} takes ${mixQuery.join(', ')}, not ${extra.join(', ')}`) };
+      return mixing.route(op, Object.fromEntries(mixQuery.map((k) => [k, query[k]])), { envelope, violation });
     }
 
     // --- business parameters -----------------------------------------------------------------
@@ -559,6 +575,7 @@ export async function startZego(options = {}) {
       forbidden.clear();
       pageCap = Infinity;
       recording.clear();
+      mixing.clear();
       Object.assign(codes, DEFAULT_CODES, options.codes ?? {});
       streams.clear();
       streamRules.clear();
@@ -593,6 +610,11 @@ export async function startZego(options = {}) {
     codes,
     /** Cloud Recording tasks by TaskId: { TaskId, ClientTaskId, RoomId, Status, request, begin, end }. */
     recordingTasks: recording.tasks,
+    // ---- stream mixing ----
+    /** Mix tasks by TaskId: { TaskId, UserId, RoomId, Sequence, running, request, changes }. */
+    mixTasks: mixing.tasks,
+    /** A mix task dies at ZEGO without a callback. */
+    endMixTask: mixing.endMixTask,
     /** Moves a recording task to a ZEGO Status (2 recording, 3 ended, 4 ended abnormally). */
     advanceRecording: recording.advance,
     /** While on, ended tasks report their files as still uploading. */

@@ -1,0 +1,623 @@
+//! Live stream decisions: starting one at the room's vendor, changing its outputs, following
+//! what the vendor says, and laying the room out again as publishers come and go.
+//!
+//! A start has the guarantees of a recording start (`recordings::service`): the record is
+//! written first and stays "unanswered" until its answer reaches the client; the vendor call
+//! and the bookkeeping after it run to the end even if the client goes away; and a retry of
+//! the same request within `ADOPTION_WINDOW_MS` gets that record instead of a second stream,
+//! once the vendor shows it. Agora and ZEGO name a stream by our id (converter name, mix
+//! task id), so a lost start is simply asked again; LiveKit mints a new egress per call, so
+//! its lost start is searched among the room's running egresses by the URLs it pushes to.
+//!
+//! Ingest URLs carry stream keys: they are sealed before they are stored, opened only to
+//! build a vendor call, and shown (and logged) only masked.
+
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+
+use crate::api::{App, Ctx};
+use crate::crypto::sealed::SealingKey;
+use crate::domain::ids;
+use crate::domain::limits::Quota;
+use crate::domain::stream::{
+    mask_url, publishers, regions, Canvas, Layout, OutputStatus, OutputTarget, StreamSpec, StreamState, StreamStatus,
+    MAX_OUTPUTS,
+};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::resources::recordings::service::{Vendored, ADOPTION_WINDOW_MS};
+use crate::resources::rooms::directory::RoomDirectory;
+use crate::resources::rooms::service::vendor_of;
+use crate::resources::webhooks::fanout::fan_out;
+use crate::runtime::Runtime;
+use crate::store::events::{self as event_store, Event, Pending};
+use crate::store::idempotency::fingerprint;
+use crate::store::streams::{self, StoredOutput, Stream};
+use crate::vendors::routing;
+use crate::vendors::{Capability, Vendor, VendorFailure};
+
+/// The idempotency scope of a start (and of its request hash).
+pub(crate) const SCOPE: &str = "rtc.stream.start";
+/// How many of a room's newest presence and publishing events say who publishes now.
+const INPUT_EVENTS: u32 = 500;
+/// When the events' redo sweep may fan out a stream event this isolate did not.
+const REDO_AFTER_MS: u64 = 60_000;
+
+/// A validated start request (URLs already checked by `stream::parse_ingest_url`).
+pub(crate) struct NewStream {
+    pub room_ref: String,
+    pub layout: Layout,
+    pub audio_only: bool,
+    pub video: Canvas,
+    pub urls: Vec<String>,
+}
+
+fn sealing_key(app: &App) -> ApiResult<&SealingKey> {
+    app.settings.encryption_key.require("live streams (their ingest URLs carry stream keys)")
+}
+
+/// Starts a stream of the room `new` names, or answers with this request's earlier start
+/// whose answer was lost (`request` is the request body without its idempotency key).
+pub(crate) async fn start(ctx: &Ctx<'_>, new: &NewStream, request: &Value) -> ApiResult<Stream> {
+    let key = sealing_key(ctx.app)?;
+    let room = RoomDirectory::of(ctx).find(&new.room_ref).await?;
+    let vendor = vendor_of(ctx, &room, None, Capability::StreamStart)?;
+    let request_hash = fingerprint(SCOPE, &json!([ctx.project_id(), room.id, request]));
+
+    // This request's earlier start never got its answer to the client: that record is the
+    // answer now, once the vendor has confirmed it, rather than a second stream.
+    let since = ctx.rt.now_ms().saturating_sub(ADOPTION_WINDOW_MS) as i64;
+    let (earlier, too_old): (Vec<_>, Vec<_>) = streams::unanswered(ctx.rt, ctx.project_id(), &request_hash)
+        .await?
+        .into_iter()
+        .partition(|s| s.started_at_ms >= since);
+    for old in too_old {
+        if settle(ctx.app, ctx.rt, vendor, old.clone()).await?.is_ok() {
+            streams::set_answer_lost(ctx.rt, &old, false).await?;
+        }
+    }
+    if let Some(earlier) = earlier.into_iter().next() {
+        let earlier = settle(ctx.app, ctx.rt, vendor, earlier).await?.map_err(|e| e.to_api_error())?;
+        if earlier.vendor_stream_id.is_none() && earlier.status == StreamStatus::Starting {
+            return Err(unconfirmed_error(&earlier));
+        }
+        streams::set_answer_lost(ctx.rt, &earlier, false).await?;
+        if earlier.vendor_stream_id.is_some() {
+            return Ok(earlier);
+        }
+        // It never started (now marked failed): start afresh below.
+    }
+
+    let id = ids::random_id(ctx.rt, "str_", 22);
+    let outputs = new
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| StoredOutput {
+            output: format!("o{}", i + 1),
+            url_sealed: key.seal(ctx.rt.entropy.as_ref(), ctx.project_id(), url.as_bytes()),
+            url_masked: mask_url(url),
+            status: OutputStatus::Starting,
+            error: None,
+            vendor_ref: None,
+        })
+        .collect();
+    let inputs = if vendor.composes_streams_itself() {
+        Vec::new()
+    } else {
+        current_publishers(ctx.rt, vendor, ctx.project_id(), &room.id).await?
+    };
+    let record = Stream {
+        id,
+        project_id: ctx.project_id().to_owned(),
+        room_id: room.id.clone(),
+        vendor: vendor.name().to_owned(),
+        vendor_stream_id: None,
+        status: StreamStatus::Starting,
+        layout: new.layout.as_str().to_owned(),
+        audio_only: new.audio_only,
+        video: new.video,
+        outputs,
+        publishers: inputs,
+        seq: 1,
+        request_hash,
+        error: None,
+        started_at_ms: ctx.rt.now_ms() as i64,
+        ended_at_ms: None,
+    };
+    let spec = spec_of(ctx.app, vendor, &record)?;
+    let work = start_once(ctx.app.clone(), ctx.rt.clone(), vendor.name(), spec, record);
+    let stream = ctx
+        .rt
+        .finish_even_if_cancelled(work)
+        .await
+        .ok_or_else(|| ApiError::internal("a stream start was dropped before it finished"))??;
+    // The answer is on its way to the client: a retry no longer adopts this start.
+    streams::set_answer_lost(ctx.rt, &stream, false).await?;
+    Ok(stream)
+}
+
+/// Records the start, asks the vendor, and records its answer. Owns everything it touches,
+/// because it runs to the end even if the request that began it is cancelled.
+async fn start_once(
+    app: Rc<App>,
+    rt: Runtime,
+    vendor: &'static str,
+    spec: StreamSpec,
+    mut record: Stream,
+) -> ApiResult<Stream> {
+    let (app, rt) = (app.as_ref(), &rt);
+    let vendor = routing::for_room(&app.vendors, vendor, None, Capability::StreamStart)?;
+    streams::insert(rt, &record, app.settings.limits.quota(Quota::Streams)).await?;
+    let before = record.clone();
+    match routing::observe(&app.vendors, rt, vendor.name(), vendor.start_stream(rt, &spec).await).await {
+        Ok(state) => {
+            apply(&mut record, &state, rt.now_ms());
+            save_and_announce(rt, &before, &record).await?;
+            Ok(record)
+        }
+        // No usable answer: the vendor may or may not have acted. Ask once more now; if it
+        // still cannot say, the record stays unconfirmed and a retry (or get/stop) settles it.
+        Err(e) if e.is_outage() => {
+            match confirm(app, rt, vendor, &record, &spec).await? {
+                Ok(Confirmation::Found(state)) => {
+                    apply(&mut record, &state, rt.now_ms());
+                    save_and_announce(rt, &before, &record).await?;
+                    return Ok(record);
+                }
+                Ok(Confirmation::NeverStarted) => {
+                    streams::remove(rt, &record).await?;
+                    return Err(e.to_api_error());
+                }
+                _ => {}
+            }
+            Err(e.to_api_error().with_detail("stream", record.id.as_str()))
+        }
+        Err(e) => {
+            streams::remove(rt, &record).await?;
+            Err(e.to_api_error())
+        }
+    }
+}
+
+/// What the vendor says about a record whose start answer was lost.
+enum Confirmation {
+    Found(StreamState),
+    /// Not there yet; the lost call may still be acted on.
+    NotYet,
+    /// Not there, and the vendor has had time (or refuses the start as a request).
+    NeverStarted,
+}
+
+async fn confirm(
+    app: &App,
+    rt: &Runtime,
+    vendor: &dyn Vendor,
+    rec: &Stream,
+    spec: &StreamSpec,
+) -> Vendored<Confirmation> {
+    if vendor.stream_starts_are_idempotent() {
+        let again = routing::observe(&app.vendors, rt, vendor.name(), vendor.start_stream(rt, spec).await).await;
+        return Ok(match again {
+            Ok(state) => Ok(Confirmation::Found(state)),
+            Err(e) if matches!(e.failure, VendorFailure::Rejected | VendorFailure::NotFound) => {
+                Ok(Confirmation::NeverStarted)
+            }
+            Err(e) => Err(e),
+        });
+    }
+    let found = routing::observe(&app.vendors, rt, vendor.name(), vendor.find_streams(rt, spec).await).await;
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(e)),
+    };
+    let known = streams::known_vendor_ids(rt, &rec.project_id, &rec.room_id).await?;
+    let found = found.into_iter().find(|s| !known.contains(&s.vendor_stream_id));
+    Ok(Ok(match found {
+        Some(state) => Confirmation::Found(state),
+        None if rt.now_ms() as i64 - rec.started_at_ms >= app.settings.confirm_grace_ms() as i64 => {
+            Confirmation::NeverStarted
+        }
+        None => Confirmation::NotYet,
+    }))
+}
+
+/// Brings an unconfirmed record up to date with the vendor (a confirmed one is returned as is).
+async fn settle(app: &App, rt: &Runtime, vendor: &dyn Vendor, mut rec: Stream) -> Vendored<Stream> {
+    if rec.vendor_stream_id.is_some() || rec.status.is_final() {
+        return Ok(Ok(rec));
+    }
+    let before = rec.clone();
+    let spec = spec_of(app, vendor, &rec)?;
+    match confirm(app, rt, vendor, &rec, &spec).await? {
+        Err(e) => return Ok(Err(e)),
+        Ok(Confirmation::Found(state)) => apply(&mut rec, &state, rt.now_ms()),
+        Ok(Confirmation::NotYet) => return Ok(Ok(rec)),
+        Ok(Confirmation::NeverStarted) => {
+            rec.status = StreamStatus::Failed;
+            rec.error = Some("the vendor never started this stream (its start call timed out)".to_owned());
+            rec.ended_at_ms = Some(rt.now_ms() as i64);
+        }
+    }
+    save_and_announce(rt, &before, &rec).await?;
+    Ok(Ok(rec))
+}
+
+/// Folds what the vendor reports into the record. A final status stays final.
+fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
+    rec.vendor_stream_id = Some(state.vendor_stream_id.clone());
+    if !rec.status.is_final() {
+        rec.status = state.status;
+    }
+    if state.error.is_some() {
+        rec.error = state.error.clone();
+    }
+    for reported in &state.outputs {
+        if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == reported.output) {
+            o.status = reported.status;
+            o.error = reported.error.clone().or(o.error.take());
+            if reported.vendor_ref.is_some() {
+                o.vendor_ref = reported.vendor_ref.clone();
+            }
+        }
+    }
+    if rec.status.is_final() {
+        rec.ended_at_ms.get_or_insert(now_ms as i64);
+        for o in rec.outputs.iter_mut().filter(|o| o.status != OutputStatus::Failed) {
+            o.status = OutputStatus::Ended;
+        }
+    }
+}
+
+/// Saves the record and puts what changed since `before` on the project's event stream:
+/// `stream.started` once the vendor has the stream, `stream.output_failed` per output that
+/// failed, `stream.ended` once it is over. Each at most once per stream (and output).
+async fn save_and_announce(rt: &Runtime, before: &Stream, after: &Stream) -> ApiResult<()> {
+    streams::save_state(rt, after).await?;
+    let started = before.vendor_stream_id.is_none() && after.vendor_stream_id.is_some();
+    if started {
+        let outputs: Vec<Value> =
+            after.outputs.iter().map(|o| json!({"output": o.output, "url": o.url_masked})).collect();
+        let data = json!({"stream": after.id, "status": after.status.as_str(), "outputs": outputs});
+        announce(rt, after, "stream.started", format!("stream.started:{}", after.id), data).await?;
+    }
+    for o in &after.outputs {
+        let was_failed = before.outputs.iter().any(|b| b.output == o.output && b.status == OutputStatus::Failed);
+        if o.status == OutputStatus::Failed && !was_failed {
+            let data = json!({"stream": after.id, "output": o.output, "url": o.url_masked, "error": o.error});
+            let dedupe = format!("stream.output_failed:{}:{}", after.id, o.output);
+            announce(rt, after, "stream.output_failed", dedupe, data).await?;
+        }
+    }
+    if after.status.is_final() && !before.status.is_final() {
+        let data = json!({"stream": after.id, "status": after.status.as_str(), "error": after.error});
+        announce(rt, after, "stream.ended", format!("stream.ended:{}", after.id), data).await?;
+    }
+    Ok(())
+}
+
+/// Stores one stream event (once per `dedupe_key`) and fans it out to the project's webhooks;
+/// if the fan-out fails, the events' redo sweep finishes it.
+async fn announce(rt: &Runtime, s: &Stream, kind: &str, dedupe_key: String, data: Value) -> ApiResult<()> {
+    let now = rt.now_ms() as i64;
+    let event = Event {
+        id: ids::random_id(rt, "evt_", 22),
+        project_id: Some(s.project_id.clone()),
+        room_id: Some(s.room_id.clone()),
+        vendor: s.vendor.clone(),
+        vendor_room: s.room_id.clone(),
+        kind: kind.to_owned(),
+        identity: None,
+        seq: 0,
+        occurred_at_ms: now,
+        received_at_ms: now,
+        data: data.to_string(),
+    };
+    // No effects but the fan-out: the redo sweep reads "{}" as none.
+    let pending = Pending { effects: "{}".to_owned(), due_at_ms: now + REDO_AFTER_MS as i64 };
+    if let Some(event) = event_store::insert_once(rt, &event, &dedupe_key, Some(&pending)).await? {
+        match fan_out(rt, &event).await {
+            Ok(()) => event_store::effects_done(rt, &event.id).await?,
+            Err(e) => crate::log::warn(&format!("fanning out a stream event (a redo will): {}", e.log_text())),
+        }
+    }
+    Ok(())
+}
+
+/// Who publishes in the room now, as the vendor's stored events say, in the order they began.
+async fn current_publishers(
+    rt: &Runtime,
+    vendor: &dyn Vendor,
+    project_id: &str,
+    room_id: &str,
+) -> ApiResult<Vec<String>> {
+    let events = streams::input_events(rt, vendor.name(), project_id, room_id, INPUT_EVENTS).await?;
+    Ok(publishers(events.iter().filter_map(|(kind, data)| vendor.stream_input(kind, data))))
+}
+
+/// What the vendor is asked for the record as it is: its outputs still pushing, their URLs
+/// opened, and the layout for its publishers.
+fn spec_of(app: &App, vendor: &dyn Vendor, rec: &Stream) -> ApiResult<StreamSpec> {
+    let live: Vec<&StoredOutput> = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended).collect();
+    spec_with(app, vendor, rec, &live)
+}
+
+fn spec_with(app: &App, vendor: &dyn Vendor, rec: &Stream, outputs: &[&StoredOutput]) -> ApiResult<StreamSpec> {
+    let layout = Layout::parse(&rec.layout).unwrap_or(Layout::Grid);
+    let regions =
+        if vendor.composes_streams_itself() { Vec::new() } else { regions(layout, rec.video, &rec.publishers) };
+    Ok(StreamSpec {
+        stream_id: rec.id.clone(),
+        room_id: rec.room_id.clone(),
+        layout,
+        audio_only: rec.audio_only,
+        canvas: rec.video,
+        outputs: outputs.iter().map(|o| target(app, rec, o)).collect::<ApiResult<_>>()?,
+        regions,
+        seq: rec.seq.max(1) as u64,
+    })
+}
+
+fn target(app: &App, rec: &Stream, o: &StoredOutput) -> ApiResult<OutputTarget> {
+    let url = sealing_key(app)?
+        .open(&rec.project_id, &o.url_sealed)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            ApiError::internal(format!("the ingest URL of {} output {} cannot be opened", rec.id, o.output))
+        })?;
+    Ok(OutputTarget { output: o.output.clone(), url, vendor_ref: o.vendor_ref.clone() })
+}
+
+pub(crate) fn unconfirmed_error(s: &Stream) -> ApiError {
+    ApiError::new(ErrorCode::StreamUnconfirmed, "the vendor has not confirmed this stream's start yet; retry shortly")
+        .with_detail("stream", s.id.as_str())
+        .with_header("Retry-After", "1")
+}
+
+pub(crate) async fn load(ctx: &Ctx<'_>) -> ApiResult<Stream> {
+    let id = ctx.param(0);
+    streams::find(ctx.rt, ctx.project_id(), id).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::StreamNotFound, format!("no stream '{id}' in this project")).with_detail("stream", id)
+    })
+}
+
+fn stream_vendor<'a>(ctx: &Ctx<'a>, s: &Stream) -> ApiResult<&'a dyn Vendor> {
+    routing::for_room(&ctx.app.vendors, &s.vendor, None, Capability::StreamStart)
+}
+
+/// A running stream, confirmed at its vendor (or why it cannot be acted on).
+async fn confirmed(ctx: &Ctx<'_>, vendor: &dyn Vendor, rec: Stream) -> ApiResult<Stream> {
+    let rec = settle(ctx.app, ctx.rt, vendor, rec).await?.map_err(|e| e.to_api_error())?;
+    if rec.vendor_stream_id.is_none() && !rec.status.is_final() {
+        return Err(unconfirmed_error(&rec));
+    }
+    Ok(rec)
+}
+
+/// `422 STREAM_OUTPUTS_REFUSED`: a well-formed output change this stream cannot take.
+fn outputs_refused(field: &str, why: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::StreamOutputsRefused, why).with_detail("field", field)
+}
+
+fn ended_error(s: &Stream) -> ApiError {
+    ApiError::new(ErrorCode::StreamEnded, format!("stream '{}' has ended; start another", s.id))
+        .with_detail("stream", s.id.as_str())
+}
+
+/// Adds `add` (checked URLs) and removes `remove` (output ids) of a running stream.
+pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> ApiResult<Stream> {
+    let key = sealing_key(ctx.app)?;
+    let rec = load(ctx).await?;
+    if rec.status.is_final() {
+        return Err(ended_error(&rec));
+    }
+    let vendor = stream_vendor(ctx, &rec)?;
+    let mut rec = confirmed(ctx, vendor, rec).await?;
+    if rec.status.is_final() {
+        return Err(ended_error(&rec));
+    }
+    let live: Vec<&StoredOutput> = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended).collect();
+    if let Some(unknown) = remove.iter().find(|id| !live.iter().any(|o| &o.output == *id)) {
+        return Err(outputs_refused(
+            "remove_outputs",
+            format!("'remove_outputs' names '{unknown}', which is not a running output of this stream"),
+        ));
+    }
+    let kept: Vec<&StoredOutput> = live.iter().copied().filter(|o| !remove.contains(&o.output)).collect();
+    if kept.len() + add.len() > MAX_OUTPUTS {
+        return Err(outputs_refused("add_outputs", format!("a stream pushes to at most {MAX_OUTPUTS} outputs")));
+    }
+    if kept.len() + add.len() == 0 {
+        return Err(outputs_refused("remove_outputs", "a stream keeps at least one output; stop it instead"));
+    }
+    let mut kept_targets = Vec::new();
+    for o in &kept {
+        kept_targets.push(target(ctx.app, &rec, o)?);
+    }
+    if let Some(dup) = add.iter().position(|url| kept_targets.iter().any(|t| &t.url == url)) {
+        return Err(outputs_refused(&format!("add_outputs[{dup}].url"), "the stream already pushes to this URL"));
+    }
+    let removed: Vec<OutputTarget> = live
+        .iter()
+        .filter(|o| remove.contains(&o.output))
+        .map(|o| target(ctx.app, &rec, o))
+        .collect::<ApiResult<_>>()?;
+    let next_number =
+        rec.outputs.iter().filter_map(|o| o.output.strip_prefix('o')?.parse::<u32>().ok()).max().unwrap_or(0);
+    let new_outputs: Vec<StoredOutput> = add
+        .iter()
+        .enumerate()
+        .map(|(i, url)| StoredOutput {
+            output: format!("o{}", next_number + 1 + i as u32),
+            url_sealed: key.seal(ctx.rt.entropy.as_ref(), &rec.project_id, url.as_bytes()),
+            url_masked: mask_url(url),
+            status: OutputStatus::Starting,
+            error: None,
+            vendor_ref: None,
+        })
+        .collect();
+    let added: Vec<OutputTarget> = new_outputs
+        .iter()
+        .zip(add)
+        .map(|(o, url)| OutputTarget { output: o.output.clone(), url: url.clone(), vendor_ref: None })
+        .collect();
+    rec.seq = streams::next_seq(ctx.rt, &rec).await?;
+    let mut spec = spec_with(ctx.app, vendor, &rec, &[])?;
+    spec.outputs = kept_targets.into_iter().chain(added.iter().cloned()).collect();
+    let vendor_id = rec.vendor_stream_id.clone().unwrap_or_default();
+    let state = routing::observe(
+        &ctx.app.vendors,
+        ctx.rt,
+        vendor.name(),
+        vendor.update_stream_outputs(ctx.rt, &vendor_id, &spec, &added, &removed).await,
+    )
+    .await
+    .map_err(|e| match e.failure {
+        // The vendor no longer has it: it ended there (a `get` records that).
+        VendorFailure::NotFound => ended_error(&rec),
+        _ => e.to_api_error(),
+    })?;
+    let before = rec.clone();
+    rec.outputs.extend(new_outputs);
+    for o in rec.outputs.iter_mut().filter(|o| remove.contains(&o.output)) {
+        o.status = OutputStatus::Ended;
+    }
+    apply(&mut rec, &state, ctx.rt.now_ms());
+    save_and_announce(ctx.rt, &before, &rec).await?;
+    Ok(rec)
+}
+
+pub(crate) async fn stop(ctx: &Ctx<'_>) -> ApiResult<Stream> {
+    let rec = load(ctx).await?;
+    if rec.status.is_final() {
+        return Ok(rec);
+    }
+    let vendor = stream_vendor(ctx, &rec)?;
+    let mut rec = confirmed(ctx, vendor, rec).await?;
+    if rec.status.is_final() {
+        return Ok(rec);
+    }
+    let before = rec.clone();
+    let spec = spec_of(ctx.app, vendor, &rec)?;
+    let vendor_id = rec.vendor_stream_id.clone().unwrap_or_default();
+    let stopped = vendor.stop_stream(ctx.rt, &vendor_id, &spec).await;
+    match routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), stopped).await {
+        Ok(state) => apply(&mut rec, &state, ctx.rt.now_ms()),
+        // The vendor no longer has it: it is over.
+        Err(e) if e.failure == VendorFailure::NotFound => {
+            rec.status = StreamStatus::Ended;
+            apply(
+                &mut rec,
+                &StreamState {
+                    vendor_stream_id: vendor_id,
+                    status: StreamStatus::Ended,
+                    outputs: Vec::new(),
+                    error: None,
+                },
+                ctx.rt.now_ms(),
+            );
+        }
+        Err(e) => return Err(e.to_api_error()),
+    }
+    save_and_announce(ctx.rt, &before, &rec).await?;
+    Ok(rec)
+}
+
+/// The stored stream, refreshed from the vendor while it runs; `Err` inside when the vendor
+/// cannot say (the stored state is then the answer).
+pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bool)> {
+    if rec.status.is_final() {
+        return Ok((rec, true));
+    }
+    let vendor = stream_vendor(ctx, &rec)?;
+    let mut rec = match settle(ctx.app, ctx.rt, vendor, rec.clone()).await? {
+        Ok(rec) => rec,
+        Err(e) => {
+            crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
+            return Ok((rec, false));
+        }
+    };
+    let Some(vendor_id) = rec.vendor_stream_id.clone() else { return Ok((rec, true)) };
+    if rec.status.is_final() {
+        return Ok((rec, true));
+    }
+    let spec = spec_of(ctx.app, vendor, &rec)?;
+    let state = vendor.stream_state(ctx.rt, &vendor_id, &spec).await;
+    match routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), state).await {
+        Ok(state) => {
+            let before = rec.clone();
+            apply(&mut rec, &state, ctx.rt.now_ms());
+            save_and_announce(ctx.rt, &before, &rec).await?;
+            Ok((rec, true))
+        }
+        Err(e) => {
+            crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
+            Ok((rec, false))
+        }
+    }
+}
+
+/// A stored vendor event about the room of a stream: a LiveKit egress's new status (the
+/// recording effect of its webhook, matched by egress id) moves the stream; a publisher
+/// coming or going on a vendor that does not lay rooms out lays each running stream of the
+/// room out again.
+pub async fn follow_event(
+    app: &App,
+    rt: &Runtime,
+    event: &Event,
+    job: Option<(&str, crate::domain::recording::RecordingStatus)>,
+) -> ApiResult<()> {
+    let (Some(project_id), Some(room_id)) = (&event.project_id, &event.room_id) else { return Ok(()) };
+    if let Some((vendor_id, status)) = job {
+        if let Some(rec) = streams::by_vendor_id(rt, project_id, room_id, vendor_id).await? {
+            if !rec.status.is_final() {
+                let mut after = rec.clone();
+                let state = StreamState {
+                    vendor_stream_id: vendor_id.to_owned(),
+                    status: StreamStatus::of_job(status),
+                    outputs: Vec::new(),
+                    error: None,
+                };
+                apply(&mut after, &state, event.occurred_at_ms.max(0) as u64);
+                save_and_announce(rt, &rec, &after).await?;
+            }
+        }
+        return Ok(());
+    }
+    let Ok(vendor) = routing::for_room(&app.vendors, &event.vendor, None, Capability::StreamStart) else {
+        return Ok(());
+    };
+    let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+    if vendor.composes_streams_itself() || vendor.stream_input(&event.kind, &data).is_none() {
+        return Ok(());
+    }
+    let running = streams::running_in_room(rt, project_id, room_id).await?;
+    if running.is_empty() {
+        return Ok(());
+    }
+    let now = current_publishers(rt, vendor, project_id, room_id).await?;
+    for rec in running {
+        relayout(app, rt, vendor, rec, &now).await?;
+    }
+    Ok(())
+}
+
+/// Sends `publishers` as the stream's layout if they differ from the last one sent, with the
+/// next sequence number. Of two isolates handling two events at once, one sends; the vendor
+/// keeps the highest sequence.
+async fn relayout(app: &App, rt: &Runtime, vendor: &dyn Vendor, mut rec: Stream, now: &[String]) -> ApiResult<()> {
+    if rec.publishers == now {
+        return Ok(());
+    }
+    let Some(seq) = streams::swap_publishers(rt, &rec, now).await? else { return Ok(()) };
+    rec.publishers = now.to_vec();
+    rec.seq = seq;
+    // A start still unconfirmed gets the new layout when it is confirmed and next changes.
+    let Some(vendor_id) = rec.vendor_stream_id.clone() else { return Ok(()) };
+    let spec = spec_of(app, vendor, &rec)?;
+    let sent = vendor.relayout_stream(rt, &vendor_id, &spec).await;
+    if let Err(e) = routing::observe(&app.vendors, rt, vendor.name(), sent).await {
+        crate::log::warn(&format!("new layout of {} at {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
+    }
+    Ok(())
+}

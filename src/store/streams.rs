@@ -1,0 +1,393 @@
+//! Live stream records (`str_…`): ours mapped to the vendor's handle, with each output's sealed
+//! ingest URL and last known state, and the publishers the vendor's layout was last made for.
+
+use serde_json::{json, Value};
+
+use super::{int, newest_first, page_sqls, quotas, text, Cursor};
+use crate::domain::limits::{quota_exceeded, Quota};
+use crate::domain::stream::{Canvas, OutputStatus, StreamStatus};
+use crate::error::ApiResult;
+use crate::runtime::{Row, Runtime};
+use crate::time::rfc3339;
+
+/// One output as stored: the URL only sealed, and masked for showing.
+#[derive(Clone, PartialEq)]
+pub struct StoredOutput {
+    pub output: String,
+    pub url_sealed: String,
+    pub url_masked: String,
+    pub status: OutputStatus,
+    pub error: Option<String>,
+    pub vendor_ref: Option<String>,
+}
+
+impl std::fmt::Debug for StoredOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredOutput")
+            .field("output", &self.output)
+            .field("url", &self.url_masked)
+            .field("status", &self.status)
+            .field("vendor_ref", &self.vendor_ref)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stream {
+    pub id: String,
+    pub project_id: String,
+    pub room_id: String,
+    pub vendor: String,
+    /// None while a start is unconfirmed (the vendor call got no answer).
+    pub vendor_stream_id: Option<String>,
+    pub status: StreamStatus,
+    pub layout: String,
+    pub audio_only: bool,
+    pub video: Canvas,
+    pub outputs: Vec<StoredOutput>,
+    pub publishers: Vec<String>,
+    pub seq: i64,
+    pub request_hash: String,
+    pub error: Option<String>,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_stream_id, status, layout, audio_only, video, outputs, \
+                       publishers, seq, request_hash, error, started_at_ms, ended_at_ms";
+
+/// Inserts a stream while the project runs fewer than ?18 (starting or active).
+fn insert_sql() -> String {
+    quotas::insert_within(
+        &format!("INSERT INTO streams ({COLUMNS}, updated_at_ms, answer_lost)"),
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1",
+        Quota::Streams,
+        "?2",
+        "?18",
+    )
+}
+const SAVE_STATE: &str = "UPDATE streams SET vendor_stream_id = ?3, status = ?4, outputs = ?5, error = ?6, \
+                          ended_at_ms = ?7, updated_at_ms = ?8 WHERE project_id = ?1 AND id = ?2";
+fn find_sql() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND id = ?2")
+}
+fn unanswered_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
+         ORDER BY started_at_ms DESC, id DESC LIMIT 5"
+    )
+}
+const SET_ANSWER_LOST: &str = "UPDATE streams SET answer_lost = ?3 WHERE project_id = ?1 AND id = ?2";
+const KNOWN_VENDOR_IDS: &str = "SELECT vendor_stream_id FROM streams \
+                                WHERE project_id = ?1 AND room_id = ?2 AND vendor_stream_id IS NOT NULL";
+const REMOVE: &str = "DELETE FROM streams WHERE project_id = ?1 AND id = ?2";
+fn running_in_room_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND status IN ('starting', 'active') LIMIT 50"
+    )
+}
+fn by_vendor_id_sql() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND vendor_stream_id = ?3")
+}
+/// The next sequence number of a stream's vendor calls.
+const NEXT_SEQ: &str = "UPDATE streams SET seq = seq + 1 WHERE project_id = ?1 AND id = ?2 RETURNING seq";
+/// New publishers and the sequence number to send them with, only if nobody changed them
+/// since they were read as ?3: of two isolates handling two events at once, one sends.
+const SWAP_PUBLISHERS: &str = "UPDATE streams SET publishers = ?4, seq = seq + 1, updated_at_ms = ?5 \
+                               WHERE project_id = ?1 AND id = ?2 AND publishers = ?3 RETURNING seq";
+/// The newest presence and publishing events of one vendor room (its `seq` order), which say
+/// who publishes there now.
+const INPUT_EVENTS: &str = "SELECT type, data FROM events WHERE vendor = ?1 AND vendor_room = ?2 AND project_id = ?3 \
+                            AND type IN ('participant.joined', 'participant.left', 'track.published', \
+                            'track.unpublished') ORDER BY seq DESC LIMIT ?4";
+fn page_select() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1")
+}
+fn page_of_room_select() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2")
+}
+fn page_of_status_select() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND status = ?2")
+}
+fn page_of_room_status_select() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND status = ?3")
+}
+
+/// Every statement this module sends.
+pub(crate) fn statements() -> Vec<String> {
+    let mut all = vec![insert_sql(), find_sql(), unanswered_sql(), running_in_room_sql(), by_vendor_id_sql()];
+    all.extend(
+        [SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE, NEXT_SEQ, SWAP_PUBLISHERS, INPUT_EVENTS]
+            .map(str::to_owned),
+    );
+    all.extend(page_sqls(&page_select(), 1, "started_at_ms"));
+    all.extend(page_sqls(&page_of_room_select(), 2, "started_at_ms"));
+    all.extend(page_sqls(&page_of_status_select(), 2, "started_at_ms"));
+    all.extend(page_sqls(&page_of_room_status_select(), 3, "started_at_ms"));
+    all
+}
+
+fn outputs_to_json(outputs: &[StoredOutput]) -> String {
+    Value::Array(
+        outputs
+            .iter()
+            .map(|o| {
+                json!({
+                    "output": o.output,
+                    "url_sealed": o.url_sealed,
+                    "url": o.url_masked,
+                    "status": o.status.as_str(),
+                    "error": o.error,
+                    "vendor_ref": o.vendor_ref,
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn outputs_from_json(text: Option<String>) -> Vec<StoredOutput> {
+    let Some(Value::Array(items)) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
+        return Vec::new();
+    };
+    let s = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+    items
+        .iter()
+        .filter_map(|o| {
+            Some(StoredOutput {
+                output: s(o, "output")?,
+                url_sealed: s(o, "url_sealed")?,
+                url_masked: s(o, "url")?,
+                status: OutputStatus::parse(&s(o, "status")?)?,
+                error: s(o, "error"),
+                vendor_ref: s(o, "vendor_ref"),
+            })
+        })
+        .collect()
+}
+
+impl Stream {
+    fn from_row(row: &Row) -> Option<Stream> {
+        Some(Stream {
+            id: text(row, "id")?,
+            project_id: text(row, "project_id")?,
+            room_id: text(row, "room_id")?,
+            vendor: text(row, "vendor")?,
+            vendor_stream_id: text(row, "vendor_stream_id"),
+            status: StreamStatus::parse(&text(row, "status")?)?,
+            layout: text(row, "layout")?,
+            audio_only: int(row, "audio_only") == Some(1),
+            video: text(row, "video")
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .and_then(|v| Canvas::from_json(&v))
+                .unwrap_or(Canvas::DEFAULT),
+            outputs: outputs_from_json(text(row, "outputs")),
+            publishers: text(row, "publishers").and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
+            seq: int(row, "seq")?,
+            request_hash: text(row, "request_hash")?,
+            error: text(row, "error"),
+            started_at_ms: int(row, "started_at_ms")?,
+            ended_at_ms: int(row, "ended_at_ms"),
+        })
+    }
+
+    /// The contract's `Stream`: outputs only with their keys masked.
+    pub fn to_json(&self) -> Value {
+        let outputs: Vec<Value> = self
+            .outputs
+            .iter()
+            .map(|o| {
+                let mut v = json!({"output": o.output, "url": o.url_masked, "status": o.status.as_str()});
+                if let Some(e) = &o.error {
+                    v["error"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        let mut v = json!({
+            "stream": self.id,
+            "room": self.room_id,
+            "vendor": self.vendor,
+            "status": self.status.as_str(),
+            "layout": self.layout,
+            "audio_only": self.audio_only,
+            "video": self.video.to_json(),
+            "outputs": outputs,
+            "started_at": rfc3339(self.started_at_ms.max(0) as u64),
+            "ended_at": self.ended_at_ms.map(|ms| rfc3339(ms.max(0) as u64)),
+        });
+        if let Some(e) = &self.error {
+            v["error"] = json!(e);
+        }
+        v
+    }
+
+    fn publishers_json(&self) -> String {
+        json!(self.publishers).to_string()
+    }
+}
+
+/// Inserts `s` unless its project already runs `limit` streams (`QUOTA_EXCEEDED`). It is
+/// unanswered until its answer reaches the client (`set_answer_lost(false)`).
+pub async fn insert(rt: &Runtime, s: &Stream, limit: u32) -> ApiResult<()> {
+    let inserted = rt
+        .db
+        .execute(
+            &insert_sql(),
+            &[
+                s.id.as_str().into(),
+                s.project_id.as_str().into(),
+                s.room_id.as_str().into(),
+                s.vendor.as_str().into(),
+                s.vendor_stream_id.clone().into(),
+                s.status.as_str().into(),
+                s.layout.as_str().into(),
+                s.audio_only.into(),
+                s.video.to_json().to_string().into(),
+                outputs_to_json(&s.outputs).into(),
+                s.publishers_json().into(),
+                s.seq.into(),
+                s.request_hash.as_str().into(),
+                s.error.clone().into(),
+                s.started_at_ms.into(),
+                s.ended_at_ms.into(),
+                (rt.now_ms() as i64).into(),
+                i64::from(limit).into(),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(quota_exceeded(Quota::Streams, limit));
+    }
+    Ok(())
+}
+
+pub async fn save_state(rt: &Runtime, s: &Stream) -> ApiResult<()> {
+    rt.db
+        .execute(
+            SAVE_STATE,
+            &[
+                s.project_id.as_str().into(),
+                s.id.as_str().into(),
+                s.vendor_stream_id.clone().into(),
+                s.status.as_str().into(),
+                outputs_to_json(&s.outputs).into(),
+                s.error.clone().into(),
+                s.ended_at_ms.into(),
+                (rt.now_ms() as i64).into(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Stream>> {
+    let rows = rt.db.query(&find_sql(), &[project_id.into(), id.into()]).await?;
+    Ok(rows.first().and_then(Stream::from_row))
+}
+
+/// Starts made by the same request (the hash covers project and room) whose answer has not
+/// reached a client yet, newest first.
+pub async fn unanswered(rt: &Runtime, project_id: &str, request_hash: &str) -> ApiResult<Vec<Stream>> {
+    let rows = rt.db.query(&unanswered_sql(), &[project_id.into(), request_hash.into()]).await?;
+    Ok(rows.iter().filter_map(Stream::from_row).collect())
+}
+
+pub async fn set_answer_lost(rt: &Runtime, s: &Stream, lost: bool) -> ApiResult<()> {
+    rt.db.execute(SET_ANSWER_LOST, &[s.project_id.as_str().into(), s.id.as_str().into(), lost.into()]).await?;
+    Ok(())
+}
+
+/// Vendor ids already attached to a stream of this room.
+pub async fn known_vendor_ids(rt: &Runtime, project_id: &str, room_id: &str) -> ApiResult<Vec<String>> {
+    let rows = rt.db.query(KNOWN_VENDOR_IDS, &[project_id.into(), room_id.into()]).await?;
+    Ok(rows.iter().filter_map(|r| text(r, "vendor_stream_id")).collect())
+}
+
+pub async fn remove(rt: &Runtime, s: &Stream) -> ApiResult<()> {
+    rt.db.execute(REMOVE, &[s.project_id.as_str().into(), s.id.as_str().into()]).await?;
+    Ok(())
+}
+
+/// The room's streams that run (starting or active), newest first.
+pub async fn running_in_room(rt: &Runtime, project_id: &str, room_id: &str) -> ApiResult<Vec<Stream>> {
+    let rows = rt.db.query(&running_in_room_sql(), &[project_id.into(), room_id.into()]).await?;
+    Ok(rows.iter().filter_map(Stream::from_row).collect())
+}
+
+pub async fn by_vendor_id(
+    rt: &Runtime,
+    project_id: &str,
+    room_id: &str,
+    vendor_stream_id: &str,
+) -> ApiResult<Option<Stream>> {
+    let rows = rt.db.query(&by_vendor_id_sql(), &[project_id.into(), room_id.into(), vendor_stream_id.into()]).await?;
+    Ok(rows.first().and_then(Stream::from_row))
+}
+
+/// The sequence number for the stream's next vendor call.
+pub async fn next_seq(rt: &Runtime, s: &Stream) -> ApiResult<i64> {
+    let rows = rt.db.query(NEXT_SEQ, &[s.project_id.as_str().into(), s.id.as_str().into()]).await?;
+    Ok(rows.first().and_then(|r| int(r, "seq")).unwrap_or(s.seq + 1))
+}
+
+/// Stores `publishers` as the stream's layout inputs if they are still what `s` holds, and
+/// returns the sequence number to send them with; `None` if another change came first.
+pub async fn swap_publishers(rt: &Runtime, s: &Stream, publishers: &[String]) -> ApiResult<Option<i64>> {
+    let rows = rt
+        .db
+        .query(
+            SWAP_PUBLISHERS,
+            &[
+                s.project_id.as_str().into(),
+                s.id.as_str().into(),
+                s.publishers_json().into(),
+                json!(publishers).to_string().into(),
+                (rt.now_ms() as i64).into(),
+            ],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| int(r, "seq")))
+}
+
+/// The newest `limit` presence and publishing events (type, data) of the vendor room, oldest
+/// first.
+pub async fn input_events(
+    rt: &Runtime,
+    vendor: &str,
+    project_id: &str,
+    room_id: &str,
+    limit: u32,
+) -> ApiResult<Vec<(String, Value)>> {
+    let rows =
+        rt.db.query(INPUT_EVENTS, &[vendor.into(), room_id.into(), project_id.into(), i64::from(limit).into()]).await?;
+    let mut events: Vec<(String, Value)> = rows
+        .iter()
+        .filter_map(|r| {
+            let data = text(r, "data").and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
+            Some((text(r, "type")?, data))
+        })
+        .collect();
+    events.reverse();
+    Ok(events)
+}
+
+/// The project's streams (optionally one room's, one status's), newest first, after `after`.
+pub async fn page(
+    rt: &Runtime,
+    project_id: &str,
+    room_id: Option<&str>,
+    status: Option<StreamStatus>,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> ApiResult<(Vec<Stream>, bool)> {
+    let (select, params) = match (room_id, status) {
+        (Some(room), Some(st)) => {
+            (page_of_room_status_select(), vec![project_id.into(), room.into(), st.as_str().into()])
+        }
+        (Some(room), None) => (page_of_room_select(), vec![project_id.into(), room.into()]),
+        (None, Some(st)) => (page_of_status_select(), vec![project_id.into(), st.as_str().into()]),
+        (None, None) => (page_select(), vec![project_id.into()]),
+    };
+    newest_first(rt, &select, params, "started_at_ms", after, limit, Stream::from_row).await
+}

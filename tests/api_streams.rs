@@ -1,0 +1,628 @@
+//! Live streams natively: each vendor's streaming API scripted per test (LiveKit Egress,
+//! Agora Media Push converters, ZEGO stream mixing), including lost answers, faults, and the
+//! layout re-sent as vendor events say publishers come and go.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use hmac::{Hmac, Mac};
+use rtcgate::native::json_response;
+use rtcgate::runtime::HttpError;
+use serde_json::{json, Value};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use support::{Reply, TestApp, AGORA, LIVEKIT, NOW_MS, ZEGO};
+
+const ENCRYPTION: &[(&str, &str)] =
+    &[("RTCGATE_ENCRYPTION_KEY", "5f0e1d2c3b4a59687786954a3b2c1d0e6a0f3c9e21b84d57a6e0c3f19b2d4e8a")];
+const NCS_SECRET: &str = "ncs-secret-for-tests";
+const ZEGO_SECRET: &str = "zego-callback-secret";
+const EVENTS: &[(&str, &str)] = &[("AGORA_NCS_SECRET", NCS_SECRET), ("ZEGO_CALLBACK_SECRET", ZEGO_SECRET)];
+
+const YOUTUBE: &str = "rtmps://a.rtmp.youtube.com/live2/abcd-efgh-1a2b";
+const TWITCH: &str = "rtmp://live.twitch.tv/app/live_99_secretkey9z8y";
+const OTHER: &str = "rtmp://ingest.example.com/live/another-key-5678";
+
+fn app(extra: &[(&str, &str)]) -> TestApp {
+    TestApp::new(&[LIVEKIT, AGORA, ZEGO, ENCRYPTION, EVENTS, extra])
+}
+
+/// Every call the vendors were sent: (url, method, JSON body).
+fn sent(t: &TestApp) -> Vec<(String, String, Value)> {
+    t.native
+        .http
+        .sent()
+        .into_iter()
+        .map(|x| (x.request.url.clone(), x.request.method.to_owned(), x.json.unwrap_or(Value::Null)))
+        .collect()
+}
+
+fn start(t: &TestApp, key: &str, body: Value) -> Reply {
+    t.call("POST", "/v1/rtc/stream/start", Some(body), Some(key))
+}
+
+fn events_of(t: &TestApp, key: &str, kind: &str) -> Vec<Value> {
+    let r = t.call("GET", &format!("/v1/rtc/event/list?type={kind}"), None, Some(key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["items"].as_array().unwrap().clone()
+}
+
+// ----------------------------------------------------------------------------- LiveKit ---
+
+/// A scripted LiveKit Egress: egresses by insertion order, each with its stream results.
+#[derive(Default)]
+struct FakeEgress {
+    egresses: RefCell<Vec<Value>>,
+    /// StartRoomCompositeEgress creates the egress but its answer never comes.
+    lose_start_answer: RefCell<bool>,
+}
+
+fn livekit(t: &TestApp) -> Rc<FakeEgress> {
+    let fake = Rc::new(FakeEgress::default());
+    let f = fake.clone();
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        let result = |url: &Value| json!({"url": url, "status": "ACTIVE"});
+        match req.url.rsplit('/').next().unwrap_or("") {
+            "CreateRoom" => json_response(200, &json!({"sid": "RM_1", "name": body["name"]})),
+            "StartRoomCompositeEgress" => {
+                let id = format!("EG_{}", f.egresses.borrow().len() + 1);
+                let urls = body["stream_outputs"][0]["urls"].as_array().unwrap().clone();
+                let info = json!({"egress_id": id, "room_name": body["room_name"], "status": "EGRESS_STARTING",
+                                  "room_composite": body, "stream_results": urls.iter().map(result).collect::<Vec<_>>()});
+                f.egresses.borrow_mut().push(info);
+                if *f.lose_start_answer.borrow() {
+                    return Err(HttpError::Timeout);
+                }
+                json_response(200, f.egresses.borrow().last().unwrap())
+            }
+            "UpdateStream" => {
+                let mut all = f.egresses.borrow_mut();
+                let e = all.iter_mut().find(|e| e["egress_id"] == body["egress_id"]).unwrap();
+                let mut results = e["stream_results"].as_array().unwrap().clone();
+                results.retain(|r| !body["remove_output_urls"].as_array().unwrap().contains(&r["url"]));
+                results.extend(body["add_output_urls"].as_array().unwrap().iter().map(result));
+                e["stream_results"] = json!(results);
+                json_response(200, e)
+            }
+            "ListEgress" => {
+                let items: Vec<Value> = f
+                    .egresses
+                    .borrow()
+                    .iter()
+                    .filter(|e| body.get("egress_id").is_none_or(|id| id == &e["egress_id"]))
+                    .filter(|e| body.get("room_name").is_none_or(|r| r == &e["room_name"]))
+                    .cloned()
+                    .collect();
+                json_response(200, &json!({"items": items}))
+            }
+            "StopEgress" => {
+                let mut all = f.egresses.borrow_mut();
+                let e = all.iter_mut().find(|e| e["egress_id"] == body["egress_id"]).unwrap();
+                e["status"] = json!("EGRESS_ENDING");
+                json_response(200, e)
+            }
+            _ => json_response(404, &json!({"code": "bad_route", "msg": "no"})),
+        }
+    });
+    fake
+}
+
+fn livekit_room(t: &TestApp, key: &str, name: &str) -> String {
+    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": name, "vendor": "livekit"})), Some(key));
+    assert_eq!(r.status, 201, "{}", r.json);
+    r.json["room"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_livekit_stream_starts_changes_outputs_and_stops_with_keys_only_masked() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = livekit(&t);
+    let room = livekit_room(&t, &key, "show");
+    let s =
+        start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": TWITCH}], "layout": "speaker"}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("str_"));
+    assert_eq!((s.json["room"].as_str(), s.json["vendor"].as_str()), (Some(room.as_str()), Some("livekit")));
+    assert_eq!(s.json["status"], "starting");
+    assert_eq!(
+        s.json["outputs"],
+        json!([
+            {"output": "o1", "url": "rtmps://a.rtmp.youtube.com/live2/••••1a2b", "status": "active"},
+            {"output": "o2", "url": "rtmp://live.twitch.tv/app/••••9z8y", "status": "active"}
+        ])
+    );
+    let starts: Vec<_> = sent(&t).into_iter().filter(|(u, _, _)| u.ends_with("StartRoomCompositeEgress")).collect();
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].2["layout"], "speaker");
+    assert_eq!(starts[0].2["stream_outputs"], json!([{"protocol": "RTMP", "urls": [YOUTUBE, TWITCH]}]));
+
+    // At rest the keys are sealed: no row holds them.
+    let rows = t.native.db.rows("SELECT outputs FROM streams");
+    let stored = rows[0]["outputs"].as_str().unwrap();
+    assert!(!stored.contains("abcd-efgh") && !stored.contains("secretkey"), "{stored}");
+
+    let u = t.call(
+        "POST",
+        &format!("/v1/rtc/stream/update/{id}"),
+        Some(json!({"add_outputs": [{"url": OTHER}], "remove_outputs": ["o2"]})),
+        Some(&key),
+    );
+    assert_eq!(u.status, 200, "{}", u.json);
+    let update = sent(&t).into_iter().rfind(|(u, _, _)| u.ends_with("UpdateStream")).unwrap().2;
+    assert_eq!(update, json!({"egress_id": "EG_1", "add_output_urls": [OTHER], "remove_output_urls": [TWITCH]}));
+    let outs: Vec<_> =
+        u.json["outputs"].as_array().unwrap().iter().map(|o| (o["output"].clone(), o["status"].clone())).collect();
+    assert_eq!(
+        outs,
+        vec![(json!("o1"), json!("active")), (json!("o2"), json!("ended")), (json!("o3"), json!("active"))]
+    );
+    assert_eq!(u.json["outputs"][2]["url"], "rtmp://ingest.example.com/live/••••5678");
+
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+    assert_eq!((g.status, g.json["live"].clone()), (200, json!(true)), "{}", g.json);
+    // Well-formed changes the stream cannot take name their field.
+    for (change, field) in [
+        (json!({"remove_outputs": ["o2"]}), "remove_outputs"),
+        (json!({"remove_outputs": ["o1", "o3"]}), "remove_outputs"),
+        (json!({"add_outputs": [{"url": OTHER}]}), "add_outputs[0].url"),
+        (
+            json!({"add_outputs": (0..4).map(|i| json!({"url": format!("rtmp://x.example.com/a/k{i}")})).collect::<Vec<_>>()}),
+            "add_outputs",
+        ),
+    ] {
+        let r = t.call("POST", &format!("/v1/rtc/stream/update/{id}"), Some(change.clone()), Some(&key));
+        assert_eq!((r.status, r.code()), (422, "STREAM_OUTPUTS_REFUSED"), "{change}: {}", r.json);
+        assert_eq!(r.json["error"]["field"], field);
+    }
+
+    let stop = t.call("POST", &format!("/v1/rtc/stream/stop/{id}"), Some(json!({})), Some(&key));
+    assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("ending")), "{}", stop.json);
+    // The egress webhook ends it.
+    let ended = json!({"event": "egress_ended", "id": "WH_1", "createdAt": (NOW_MS / 1000).to_string(),
+                       "egressInfo": {"egressId": "EG_1", "roomName": room, "status": "EGRESS_COMPLETE"}});
+    assert_eq!(t.send(support::livekit_webhook(&ended.to_string())).status, 200);
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+    assert_eq!(g.json["status"], "ended", "{}", g.json);
+    assert!(g.json["ended_at"].is_string());
+    assert_eq!(fake.egresses.borrow().len(), 1);
+
+    let started = events_of(&t, &key, "stream.started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["data"]["stream"], id.as_str());
+    assert_eq!(started[0]["data"]["outputs"][0]["url"], "rtmps://a.rtmp.youtube.com/live2/••••1a2b");
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+    // Nothing a tenant can read holds a key.
+    let all = t.call("GET", "/v1/rtc/event/list", None, Some(&key));
+    assert!(!all.json.to_string().contains("secretkey") && !all.json.to_string().contains("abcd-efgh"));
+
+    let list = t.call("GET", &format!("/v1/rtc/stream/list?room={room}&status=ended"), None, Some(&key));
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1, "{}", list.json);
+    let none = t.call("GET", "/v1/rtc/stream/list?status=active", None, Some(&key));
+    assert_eq!(none.json["items"], json!([]));
+    let bad = t.call("GET", "/v1/rtc/stream/list?status=paused", None, Some(&key));
+    assert_eq!((bad.status, bad.json["error"]["field"].as_str()), (400, Some("status")), "{}", bad.json);
+    let again = t.call(
+        "POST",
+        &format!("/v1/rtc/stream/update/{id}"),
+        Some(json!({"add_outputs": [{"url": TWITCH}]})),
+        Some(&key),
+    );
+    assert_eq!((again.status, again.code()), (409, "STREAM_ENDED"), "{}", again.json);
+}
+
+#[test]
+fn bad_inputs_are_refused_naming_their_field_before_any_vendor_call() {
+    let t = app(&[]);
+    let key = t.project_key();
+    livekit(&t);
+    livekit_room(&t, &key, "show");
+    let before = sent(&t).len();
+    let six: Vec<Value> = (0..6).map(|i| json!({"url": format!("rtmp://live.example.com/app/key{i}")})).collect();
+    for (body, field) in [
+        (json!({"room": "show"}), "outputs"),
+        (json!({"room": "show", "outputs": []}), "outputs"),
+        (json!({"room": "show", "outputs": six}), "outputs"),
+        (
+            json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": "https://x.example.com/a/b"}]}),
+            "outputs[1].url",
+        ),
+        (json!({"room": "show", "outputs": [{"url": "rtmp://127.0.0.1/app/key"}]}), "outputs[0].url"),
+        (json!({"room": "show", "outputs": [{"url": "rtmp://live.example.com/app/"}]}), "outputs[0].url"),
+        (json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": YOUTUBE}]}), "outputs[1].url"),
+        (json!({"room": "show", "outputs": [{"url": YOUTUBE, "x": 1}]}), "outputs[0].url"),
+        (json!({"room": "show", "outputs": [{"url": YOUTUBE}], "layout": "mosaic"}), "layout"),
+        (json!({"room": "show", "outputs": [{"url": YOUTUBE}], "video": {"width": 4000}}), "video.width"),
+        (json!({"room": "show", "outputs": [{"url": YOUTUBE}], "video": {"fps": 0}}), "video.fps"),
+        (json!({"room": "show", "outputs": [{"url": YOUTUBE}], "video": {"depth": 8}}), "video.depth"),
+    ] {
+        let r = start(&t, &key, body.clone());
+        assert_eq!((r.status, r.json["error"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.json);
+        assert!(!r.json.to_string().contains("abcd-efgh"), "an error never echoes a key: {}", r.json);
+    }
+    // Well-formed, but leading somewhere internal: refused for where it leads.
+    for url in ["rtmp://localhost/app/key", "rtmp://minio/app/key", "rtmps://ingest.internal/app/key"] {
+        let r = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": url}]}));
+        assert_eq!((r.status, r.code()), (422, "DESTINATION_NOT_ALLOWED"), "{url}: {}", r.json);
+        assert_eq!(r.json["error"]["field"], "outputs[1].url");
+    }
+    assert_eq!(sent(&t).len(), before, "nothing reached the vendor");
+    let nowhere = start(&t, &key, json!({"room": "nowhere", "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!((nowhere.status, nowhere.code()), (404, "ROOM_NOT_FOUND"));
+    let missing = t.call("GET", "/v1/rtc/stream/get/str_nope", None, Some(&key));
+    assert_eq!((missing.status, missing.code()), (404, "STREAM_NOT_FOUND"));
+}
+
+#[test]
+fn streams_need_the_encryption_key_that_seals_their_stream_keys() {
+    let t = TestApp::new(&[LIVEKIT]);
+    let key = t.project_key();
+    livekit(&t);
+    livekit_room(&t, &key, "show");
+    let r = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!((r.status, r.code()), (422, "ENCRYPTION_NOT_CONFIGURED"), "{}", r.json);
+}
+
+#[test]
+fn an_idempotent_retry_and_a_lost_answer_each_make_one_egress() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = livekit(&t);
+    livekit_room(&t, &key, "show");
+    let body = json!({"room": "show", "outputs": [{"url": YOUTUBE}], "idempotency_key": "k-1"});
+    let first = start(&t, &key, body.clone());
+    let second = start(&t, &key, body);
+    assert_eq!((first.status, second.status), (201, 201));
+    assert_eq!(first.json["stream"], second.json["stream"]);
+    assert_eq!(fake.egresses.borrow().len(), 1);
+
+    // LiveKit starts the egress but its answer is lost: 504 naming the stream; the same body
+    // again adopts it (found by its URL among the room's egresses) rather than starting one.
+    *fake.lose_start_answer.borrow_mut() = true;
+    let lost_body = json!({"room": "show", "outputs": [{"url": TWITCH}]});
+    let lost = start(&t, &key, lost_body.clone());
+    // The start found its egress at once (the listing answers): confirmed, not lost.
+    assert_eq!(lost.status, 201, "{}", lost.json);
+    assert_eq!(fake.egresses.borrow().len(), 2);
+    let adopted = start(&t, &key, lost_body);
+    assert_eq!(adopted.status, 201, "{}", adopted.json);
+    assert_ne!(adopted.json["stream"], lost.json["stream"], "an answered start is not adopted again");
+    assert_eq!(fake.egresses.borrow().len(), 3);
+}
+
+#[test]
+fn a_start_whose_answer_and_listing_are_lost_is_adopted_by_its_retry() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let egresses: Rc<RefCell<Vec<Value>>> = Rc::default();
+    // 0: the listing times out too; 1: it answers without the egress (not there yet); 2: it
+    // shows it.
+    let down = Rc::new(RefCell::new(0));
+    let (e, d) = (egresses.clone(), down.clone());
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        match req.url.rsplit('/').next().unwrap_or("") {
+            "CreateRoom" => json_response(200, &json!({"sid": "RM_1", "name": body["name"]})),
+            "StartRoomCompositeEgress" => {
+                let id = format!("EG_{}", e.borrow().len() + 1);
+                e.borrow_mut().push(json!({"egress_id": id,
+                    "room_name": body["room_name"], "status": "EGRESS_ACTIVE", "room_composite": body}));
+                Err(HttpError::Timeout)
+            }
+            "ListEgress" if *d.borrow() == 0 => Err(HttpError::Timeout),
+            "ListEgress" if *d.borrow() == 1 => json_response(200, &json!({"items": []})),
+            "ListEgress" => json_response(200, &json!({"items": *e.borrow()})),
+            _ => json_response(404, &json!({"code": "bad_route", "msg": "no"})),
+        }
+    });
+    livekit_room(&t, &key, "show");
+    let body = json!({"room": "show", "outputs": [{"url": YOUTUBE}]});
+    let lost = start(&t, &key, body.clone());
+    assert_eq!((lost.status, lost.code()), (504, "VENDOR_TIMEOUT"), "{}", lost.json);
+    let id = lost.json["error"]["stream"].as_str().expect("the unconfirmed stream is named").to_owned();
+    // Still down: the retry cannot tell, and says so.
+    let down_still = start(&t, &key, body.clone());
+    assert_eq!((down_still.status, down_still.code()), (504, "VENDOR_TIMEOUT"), "{}", down_still.json);
+    *down.borrow_mut() = 1;
+    let soon = start(&t, &key, body.clone());
+    assert_eq!((soon.status, soon.code()), (409, "STREAM_UNCONFIRMED"), "{}", soon.json);
+    assert_eq!(soon.header("retry-after"), Some("1"));
+    assert_eq!(soon.json["error"]["stream"], id.as_str());
+    *down.borrow_mut() = 2;
+    let adopted = start(&t, &key, body);
+    assert_eq!((adopted.status, adopted.json["stream"].as_str()), (201, Some(id.as_str())), "{}", adopted.json);
+    assert_eq!(adopted.json["status"], "active");
+    assert_eq!(egresses.borrow().len(), 1, "one egress for one start");
+    let limits = t.call("GET", "/v1/rtc/limits", None, Some(&key));
+    assert_eq!(limits.json["quotas"]["streams"], json!({"limit": 10, "used": 1}), "{}", limits.json);
+}
+
+#[test]
+fn concurrent_streams_count_against_the_project_quota() {
+    let t = app(&[("QUOTA_STREAMS", "1")]);
+    let key = t.project_key();
+    livekit(&t);
+    livekit_room(&t, &key, "show");
+    let first = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!(first.status, 201);
+    let second = start(&t, &key, json!({"room": "show", "outputs": [{"url": TWITCH}]}));
+    assert_eq!((second.status, second.code()), (422, "QUOTA_EXCEEDED"), "{}", second.json);
+    assert_eq!(second.json["error"]["quota"], "streams");
+    let id = first.json["stream"].as_str().unwrap();
+    assert_eq!(t.call("POST", &format!("/v1/rtc/stream/stop/{id}"), Some(json!({})), Some(&key)).status, 200);
+    let third = start(&t, &key, json!({"room": "show", "outputs": [{"url": TWITCH}]}));
+    assert_eq!(third.status, 201, "a stopping stream no longer counts: {}", third.json);
+}
+
+#[test]
+fn discovery_lists_live_streaming_on_every_vendor() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let r = t.call("GET", "/v1/discovery/rtc.stream.start", None, Some(&key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let text = r.json.to_string();
+    for vendor in ["livekit", "agora", "zego"] {
+        assert!(text.contains(vendor), "{text}");
+    }
+}
+
+// ------------------------------------------------------------------------------- Agora ---
+
+fn agora_ncs(t: &TestApp, body: &Value) -> Reply {
+    let body = body.to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(NCS_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let mut req = rtcgate::http::ApiRequest::new("POST", "/v1/vendor-events/agora")
+        .with_header("agora-signature-v2", &sig)
+        .with_header("content-type", "application/json");
+    req.body = body.into_bytes();
+    let r = t.send(req);
+    t.native.clock.advance_ms(1000);
+    r
+}
+
+fn agora_presence(t: &TestApp, notice: &str, event_type: u32, room: &str, uid: u64) {
+    let body = json!({"noticeId": notice, "productId": 1, "eventType": event_type, "notifyMs": NOW_MS,
+                      "payload": {"channelName": room, "uid": uid, "platform": 7, "clientSeq": 1, "ts": NOW_MS / 1000}});
+    assert_eq!(agora_ncs(t, &body).status, 200);
+}
+
+/// A scripted Agora Media Push: converters by name; `refuse_second` answers the second
+/// create with 403; `lose_first` makes the first create and loses its answer.
+#[derive(Default)]
+struct FakePush {
+    converters: RefCell<Vec<Value>>,
+    lose_first: RefCell<bool>,
+    refuse_second: RefCell<bool>,
+}
+
+fn agora(t: &TestApp) -> Rc<FakePush> {
+    let fake = Rc::new(FakePush::default());
+    let f = fake.clone();
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        let path = req.url.split('?').next().unwrap().to_owned();
+        match req.method {
+            "POST" if path.ends_with("/na/v1/projects/970CA35de60c44645bbae8a215061b33/rtmp-converters") => {
+                let name = body["converter"]["name"].clone();
+                if f.converters.borrow().iter().any(|c| c["name"] == name) {
+                    return json_response(409, &json!({"message": "converter name exists"}));
+                }
+                if *f.refuse_second.borrow() && f.converters.borrow().len() == 1 {
+                    return json_response(403, &json!({"message": "media push not enabled"}));
+                }
+                let id = format!("cv{}", f.converters.borrow().len() + 1);
+                f.converters.borrow_mut().push(json!({"id": id, "name": name, "state": "connecting", "body": body}));
+                if std::mem::take(&mut *f.lose_first.borrow_mut()) {
+                    return Err(HttpError::Timeout);
+                }
+                json_response(200, &json!({"converter": {"id": id, "state": "connecting"}}))
+            }
+            "GET" if path.contains("/channels/") => {
+                let members: Vec<Value> = f
+                    .converters
+                    .borrow()
+                    .iter()
+                    .map(|c| json!({"converterId": c["id"], "converterName": c["name"], "state": c["state"]}))
+                    .collect();
+                json_response(200, &json!({"success": true, "data": {"members": members, "cursor": 0}}))
+            }
+            "GET" => {
+                let id = path.rsplit('/').next().unwrap();
+                match f.converters.borrow().iter().find(|c| c["id"] == id) {
+                    Some(c) => {
+                        json_response(200, &json!({"converter": {"id": id, "state": "running"}, "c": c["name"]}))
+                    }
+                    None => json_response(404, &json!({"message": "not found"})),
+                }
+            }
+            "PATCH" => {
+                let id = path.rsplit('/').next().unwrap();
+                json_response(200, &json!({"converter": {"id": id, "state": "running"}}))
+            }
+            "DELETE" => {
+                let id = path.rsplit('/').next().unwrap().to_owned();
+                f.converters.borrow_mut().retain(|c| c["id"] != id.as_str());
+                json_response(200, &json!({}))
+            }
+            _ => json_response(404, &json!({"message": "no route"})),
+        }
+    });
+    fake
+}
+
+fn agora_member(t: &TestApp, key: &str, room: &str, identity: &str) -> (String, u64) {
+    let r = t.call(
+        "POST",
+        "/v1/rtc/token/issue",
+        Some(json!({"room": room, "identity": identity, "vendor": "agora"})),
+        Some(key),
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    (r.json["room"].as_str().unwrap().to_owned(), r.json["join"]["uid"].as_u64().unwrap())
+}
+
+#[test]
+fn agora_makes_one_named_converter_per_output_and_relays_out_as_publishers_change() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = agora(&t);
+    let (room, alice) = agora_member(&t, &key, "class", "alice");
+    let (_, bob) = agora_member(&t, &key, "class", "bob");
+    let (_, carol) = agora_member(&t, &key, "class", "carol");
+    agora_presence(&t, "n1", 103, &room, alice);
+    agora_presence(&t, "n2", 105, &room, carol); // an audience member: not laid out
+    let s = start(
+        &t,
+        &key,
+        json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}], "layout": "grid",
+                                   "video": {"width": 1280, "height": 720}}),
+    );
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    assert_eq!(s.json["vendor"], "agora");
+    let made = fake.converters.borrow().clone();
+    assert_eq!(made.len(), 2);
+    assert_eq!(made[0]["name"], format!("{id}_o1"));
+    assert_eq!(made[1]["body"]["converter"]["rtmpUrl"], TWITCH);
+    let layout = &made[0]["body"]["converter"]["transcodeOptions"]["videoOptions"]["layout"];
+    assert_eq!(layout.as_array().unwrap().len(), 1, "alice alone, on the whole canvas: {layout}");
+    assert_eq!(layout[0]["rtcStreamUid"], alice);
+    assert_eq!(layout[0]["region"]["width"], 1280);
+
+    // Bob starts broadcasting: every converter gets the two-cell grid, sequence 2.
+    agora_presence(&t, "n3", 103, &room, bob);
+    let patches: Vec<_> = sent(&t).into_iter().filter(|(_, m, _)| m == "PATCH").collect();
+    assert_eq!(patches.len(), 2, "one update per converter");
+    assert!(patches.iter().all(|(u, _, _)| u.ends_with("?sequence=2")), "{patches:?}");
+    let grid = &patches[0].2["converter"]["transcodeOptions"]["videoOptions"]["layout"];
+    let cells: Vec<_> =
+        grid.as_array().unwrap().iter().map(|r| (r["rtcStreamUid"].clone(), r["region"]["xPos"].clone())).collect();
+    assert_eq!(cells, vec![(json!(alice), json!(0)), (json!(bob), json!(640))]);
+    // The same event again (a redelivery) changes nothing; alice leaving re-lays out once more.
+    agora_presence(&t, "n3", 103, &room, bob);
+    agora_presence(&t, "n4", 104, &room, alice);
+    let patches: Vec<_> = sent(&t).into_iter().filter(|(_, m, _)| m == "PATCH").collect();
+    assert_eq!(patches.len(), 4);
+    assert!(patches[2].0.ends_with("?sequence=3"));
+    let solo = &patches[2].2["converter"]["transcodeOptions"]["videoOptions"]["layout"];
+    assert_eq!((solo[0]["rtcStreamUid"].clone(), solo.as_array().unwrap().len()), (json!(bob), 1));
+
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+    assert_eq!(g.json["status"], "active", "{}", g.json);
+    let stop = t.call("POST", &format!("/v1/rtc/stream/stop/{id}"), Some(json!({})), Some(&key));
+    assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("ended")), "{}", stop.json);
+    assert!(fake.converters.borrow().is_empty(), "both converters deleted");
+}
+
+#[test]
+fn agora_adopts_a_converter_whose_create_answer_was_lost_and_translates_a_refusal() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = agora(&t);
+    let (room, _) = agora_member(&t, &key, "class", "alice");
+    *fake.lose_first.borrow_mut() = true;
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
+    // The create was sent again, refused as a duplicate name, and the converter of that
+    // name adopted: one converter.
+    assert_eq!(s.status, 201, "{}", s.json);
+    assert_eq!(fake.converters.borrow().len(), 1);
+    let posts = sent(&t).into_iter().filter(|(_, m, _)| m == "POST").count();
+    assert_eq!(posts, 2);
+
+    // Media Push not enabled: the second create is refused; the first is removed again and
+    // the client gets rtcgate's own error, not Agora's body.
+    *fake.refuse_second.borrow_mut() = true;
+    fake.converters.borrow_mut().clear();
+    let r = start(&t, &key, json!({"room": room, "outputs": [{"url": TWITCH}, {"url": OTHER}]}));
+    assert_eq!((r.status, r.code()), (502, "VENDOR_AUTH_FAILED"), "{}", r.json);
+    assert!(!r.json.to_string().contains("media push not enabled"), "{}", r.json);
+    assert!(fake.converters.borrow().is_empty(), "the converter made first was deleted");
+    let list = t.call("GET", "/v1/rtc/stream/list", None, Some(&key));
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1, "the refused start left no record");
+}
+
+// -------------------------------------------------------------------------------- ZEGO ---
+
+fn zego_callback(t: &TestApp, fields: Value, nonce: &str) -> Reply {
+    let ts = (NOW_MS / 1000).to_string();
+    let mut parts = [ZEGO_SECRET.to_owned(), ts.clone(), nonce.to_owned()];
+    parts.sort();
+    let signature: String = Sha1::digest(parts.concat().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let mut body = fields;
+    body["nonce"] = json!(nonce);
+    body["timestamp"] = json!(ts);
+    body["signature"] = json!(signature);
+    let mut req = rtcgate::http::ApiRequest::new("POST", "/v1/vendor-events/zego")
+        .with_header("content-type", "application/json");
+    req.body = body.to_string().into_bytes();
+    let r = t.send(req);
+    t.native.clock.advance_ms(1000);
+    r
+}
+
+#[test]
+fn zego_mixes_one_task_per_stream_and_resends_it_with_a_higher_sequence() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let calls: Rc<RefCell<Vec<(String, Value)>>> = Rc::default();
+    let c = calls.clone();
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        let action = req.url.split("Action=").nth(1).unwrap_or("").split('&').next().unwrap_or("").to_owned();
+        c.borrow_mut().push((action.clone(), body));
+        let data = if action == "GetMixTaskInfo" { json!({"TaskInfo": {"TaskId": "x"}}) } else { json!({}) };
+        json_response(200, &json!({"Code": 0, "Message": "ok", "RequestId": "r", "Data": data}))
+    });
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(&key));
+    let room = room.json["room"].as_str().unwrap().to_owned();
+    let publish = |nonce: &str, event: &str, stream: &str, seq: u32| {
+        let fields = json!({"event": event, "room_id": room, "user_id": "alice", "stream_id": stream,
+                            "stream_seq": seq.to_string(), "appid": "1234567890"});
+        assert_eq!(zego_callback(&t, fields, nonce).status, 200);
+    };
+    publish("n1", "stream_create", "alice-cam", 1);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}], "layout": "single"}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    assert_eq!(s.json["status"], "active");
+    let first = calls.borrow().last().unwrap().clone();
+    assert_eq!(first.0, "StartMix");
+    assert_eq!((first.1["TaskId"].as_str(), first.1["Sequence"].as_u64()), (Some(id.as_str()), Some(1)));
+    assert_eq!(first.1["MixInput"][0]["StreamId"], "alice-cam");
+    assert_eq!(first.1["MixOutput"][0]["StreamUrl"], YOUTUBE);
+
+    // "single" shows the first publisher only: a second publisher changes nothing to send…
+    publish("n2", "stream_create", "bob-cam", 1);
+    let mixes = || calls.borrow().iter().filter(|(a, _)| a == "StartMix").cloned().collect::<Vec<_>>();
+    // …but the publishers did change, so the task is re-sent (same single input).
+    assert_eq!(mixes().len(), 2);
+    assert_eq!(mixes()[1].1["Sequence"], 2);
+    // Alice stops: bob takes the canvas, sequence 3.
+    publish("n3", "stream_close", "alice-cam", 2);
+    let last = mixes().last().unwrap().clone();
+    assert_eq!((last.1["Sequence"].as_u64(), last.1["MixInput"][0]["StreamId"].as_str()), (Some(3), Some("bob-cam")));
+    assert_eq!(last.1["TaskId"], id.as_str(), "the same task, changed");
+
+    let u = t.call(
+        "POST",
+        &format!("/v1/rtc/stream/update/{id}"),
+        Some(json!({"add_outputs": [{"url": TWITCH}]})),
+        Some(&key),
+    );
+    assert_eq!(u.status, 200, "{}", u.json);
+    let last = mixes().last().unwrap().clone();
+    assert_eq!(last.1["Sequence"], 4);
+    assert_eq!(last.1["MixOutput"].as_array().unwrap().len(), 2);
+
+    let stop = t.call("POST", &format!("/v1/rtc/stream/stop/{id}"), Some(json!({})), Some(&key));
+    assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("ended")), "{}", stop.json);
+    let stopmix = calls.borrow().iter().rfind(|(a, _)| a == "StopMix").cloned().unwrap();
+    assert_eq!(stopmix.1["TaskId"], id.as_str());
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+}
