@@ -200,8 +200,8 @@ async fn apply_rule(
 }
 
 async fn participant(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<ParticipantRef> {
-    let uid = participants::find(rt, room_id, identity).await?.map(|r| r.uid);
-    Ok(ParticipantRef { identity: identity.to_owned(), uid })
+    let uids = participants::uids_of(rt, room_id, identity).await?;
+    Ok(ParticipantRef { identity: identity.to_owned(), uids })
 }
 
 /// Removes `ban`'s vendor rule; on failure it stays due, for the scheduled job to retry.

@@ -195,8 +195,8 @@ async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> 
     };
     let vendor = routing::for_room(&app.vendors, &room.vendor, None, crate::vendors::Capability::ParticipantMuteHard)?;
     let identity = &due.stored.moderation.identity;
-    let uid = participants::find(rt, &room.id, identity).await?.map(|r| r.uid);
-    let who = ParticipantRef { identity: identity.clone(), uid };
+    let uids = participants::uids_of(rt, &room.id, identity).await?;
+    let who = ParticipantRef { identity: identity.clone(), uids };
     let moderation = &due.stored.moderation;
     let enforced = enforce(rt, &app.vendors, &room, vendor, &who, &due.stored, moderation, None, None).await?;
     let kept = Stored { moderation: moderation.clone(), vendor_rules: enforced.rules };
@@ -204,8 +204,8 @@ async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> 
 }
 
 async fn participant(ctx: &Ctx<'_>, room: &Room, identity: &Identity) -> ApiResult<ParticipantRef> {
-    let uid = participants::find(ctx.rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
-    Ok(ParticipantRef { identity: identity.to_string(), uid })
+    let uids = participants::uids_of(ctx.rt, &room.id, identity.as_str()).await?;
+    Ok(ParticipantRef { identity: identity.to_string(), uids })
 }
 
 fn not_in_room(room: &Room, identity: &Identity) -> ApiError {

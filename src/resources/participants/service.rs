@@ -25,8 +25,8 @@ pub(crate) async fn kick_from(
     identity: &Identity,
     banned_at_s: Option<u64>,
 ) -> ApiResult<()> {
-    let uid = participants::find(rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
-    let who = ParticipantRef { identity: identity.to_string(), uid };
+    let uids = participants::uids_of(rt, &room.id, identity.as_str()).await?;
+    let who = ParticipantRef { identity: identity.to_string(), uids };
     let answer = match banned_at_s {
         Some(at) => vendor.kick_banned(rt, &room.id, &who, at).await,
         None => vendor.kick(rt, &room.id, &who).await,
