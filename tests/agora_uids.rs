@@ -217,3 +217,58 @@ fn an_identity_holding_two_uids_is_kicked_banned_muted_listed_and_named_under_bo
         assert_eq!(who.as_deref(), Some("alice"));
     }
 }
+
+#[test]
+fn a_lost_deferred_write_leaves_its_uid_unnamed_and_never_anyone_elses() {
+    let t = TestApp::new(&[AGORA]);
+    let (_, key) = t.project_and_key();
+    let room = agora_room(&t, &key);
+    // An isolate gives alice a uid, then every write of its registry rows fails until it is
+    // evicted: the row is lost.
+    let doomed = app_with(&[AGORA]);
+    t.native.db.fail_statements_containing(Some("FROM json_each(?2) AS e"));
+    let lost = uid_from(&doomed, &t, &key, &room, "alice");
+    run_background();
+    assert_eq!(doomed.registry.pending(), 1, "still queued in the isolate, after every retry failed");
+    drop(doomed);
+    t.native.db.fail_statements_containing(None);
+
+    // Another isolate serves alice and bob: neither gets the lost uid, nor does any later one.
+    let fresh = app_with(&[AGORA]);
+    let alice = uid_from(&fresh, &t, &key, &room, "alice");
+    let bob = uid_from(&fresh, &t, &key, &room, "bob");
+    let others: Vec<u32> = (0..40).map(|n| uid_from(&fresh, &t, &key, &room, &format!("q{n}"))).collect();
+    run_background();
+    assert!(alice != lost && bob != lost && !others.contains(&lost));
+    // The cost: D1 never learned the lost uid, so it maps to nobody (an event for it carries the
+    // bare uid) and alice's kick reaches only the uid recorded since.
+    assert_eq!(block_on(participants::by_uid_one(&t.native.runtime, &room, lost)).unwrap(), None);
+    assert_eq!(block_on(participants::uids_of(&t.native.runtime, &room, "alice")).unwrap(), [alice]);
+    assert_eq!(block_on(participants::by_uid_one(&t.native.runtime, &room, bob)).unwrap().as_deref(), Some("bob"));
+}
+
+#[test]
+fn uids_stay_within_agoras_range_and_a_room_past_it_refuses_new_identities() {
+    let t = TestApp::new(&[AGORA]);
+    let (project, key) = t.project_and_key();
+    let room = agora_room(&t, &key);
+    // A room whose counter is 6 uids short of Agora's highest.
+    t.native.db.exec_raw(&format!(
+        "INSERT INTO agora_uid_blocks (project_id, room_id, next_uid) VALUES ('{project}', '{room}', {})",
+        MAX_UID - 5
+    ));
+    let mut given = Vec::new();
+    for n in 0..6 {
+        given.push(u64::from(uid_from(&t.app, &t, &key, &room, &format!("late{n}"))));
+    }
+    assert_eq!(given, ((MAX_UID - 5)..=MAX_UID).collect::<Vec<u64>>(), "the block is cut at Agora's highest uid");
+    let refused =
+        t.call("POST", "/v1/rtc/token/issue", Some(json!({"room": room, "identity": "one-too-many"})), Some(&key));
+    assert_eq!((refused.status, refused.code()), (422, "QUOTA_EXCEEDED"), "{}", refused.json);
+    assert_eq!(refused.json["error"]["quota"], "agora_uids_per_room");
+    // Those who have a uid keep it.
+    assert_eq!(u64::from(uid_from(&t.app, &t, &key, &room, "late0")), MAX_UID - 5);
+    // A recording's bot cannot take a uid past the range either.
+    let bot = block_on(participants::register_bot(&t.native.runtime, &project, &room, "rec_1"));
+    assert_eq!(bot.unwrap_err().code, rtcgate::error::ErrorCode::QuotaExceeded);
+}
