@@ -139,10 +139,9 @@ impl Entry {
         .await
     }
 
-    /// `newer` over `self`, field by field, as the upsert's COALESCE would store them; a uid
-    /// given since the queued row was (the identity was forgotten meanwhile) is the one kept,
-    /// as it is the one the latest token carries (the earlier one was written before, or is
-    /// burnt).
+    /// `newer` over `self`, field by field, as the upsert's COALESCE would store them. Both
+    /// carry the same uid when they carry one (`Registry::register` gives a queued row's uid
+    /// again); the newer's is kept, or the older's if the newer has none.
     fn merged(self, newer: Entry) -> Entry {
         let uid = if newer.uid != 0 { newer.uid } else { self.uid };
         Entry {
@@ -218,7 +217,17 @@ impl Registry {
     /// uid as far as this isolate knows it (0 if unknown).
     pub async fn register(self: &Rc<Self>, rt: &Runtime, mut entry: Entry, need_uid: bool) -> ApiResult<u32> {
         if need_uid {
-            entry.uid = self.uids.uid_for(rt, &entry.project_id, &entry.room_id, &entry.identity).await?;
+            // The uid this isolate's registry already holds for the identity (queued or
+            // written), else the one `uids` gives: so an identity keeps one uid here even
+            // should `uids` forget it first, and a queued row is never replaced by another uid
+            // before it is written.
+            let key = entry.key();
+            let queued = self.pending.borrow().get(&key).map(|q| q.uid);
+            let held = queued.or_else(|| self.known.borrow_mut().get(&key).map(|k| k.uid)).filter(|&uid| uid != 0);
+            entry.uid = match held {
+                Some(uid) => uid,
+                None => self.uids.uid_for(rt, &entry.project_id, &entry.room_id, &entry.identity).await?,
+            };
         }
         let known = self.known.borrow_mut().get(&entry.key()).cloned();
         match known {
