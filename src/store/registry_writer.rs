@@ -246,6 +246,18 @@ impl Registry {
         }
     }
 
+    /// The uid this isolate gave `identity` in the room (vendors that join by uid), whether or
+    /// not its row has landed: what a kick, ban or mute through this isolate adds to the uids D1
+    /// records, so one right after the token reaches it.
+    pub fn uid_given(&self, room_id: &str, identity: &str) -> Option<u32> {
+        let key = (room_id.to_owned(), identity.to_owned());
+        let queued = self.pending.borrow().get(&key).map(|q| q.uid);
+        queued
+            .or_else(|| self.known.borrow_mut().get(&key).map(|k| k.uid))
+            .filter(|&uid| uid != 0)
+            .or_else(|| self.uids.given(room_id, identity))
+    }
+
     /// How many uids this isolate can still give in the room without reserving a block.
     pub fn uids_left(&self, project_id: &str, room_id: &str) -> u64 {
         self.uids.left(project_id, room_id)

@@ -162,6 +162,11 @@ impl UidBlocks {
         })
     }
 
+    /// The uid this isolate gave `identity` in the room, if it remembers one.
+    pub fn given(&self, room_id: &str, identity: &str) -> Option<u32> {
+        self.given.borrow_mut().get(&(room_id.to_owned(), identity.to_owned())).copied()
+    }
+
     /// How many uids this isolate can still give in the room without a reservation.
     pub fn left(&self, project_id: &str, room_id: &str) -> u64 {
         let key = (project_id.to_owned(), room_id.to_owned());
