@@ -272,3 +272,26 @@ fn uids_stay_within_agoras_range_and_a_room_past_it_refuses_new_identities() {
     let bot = block_on(participants::register_bot(&t.native.runtime, &project, &room, "rec_1"));
     assert_eq!(bot.unwrap_err().code, rtcgate::error::ErrorCode::QuotaExceeded);
 }
+
+#[test]
+fn a_kick_right_after_the_token_reaches_the_uid_its_isolate_gave_before_the_row_lands() {
+    let t = TestApp::new(&[AGORA]);
+    let (_, key) = t.project_and_key();
+    let present = Rc::new(RefCell::new(Vec::new()));
+    let calls = agora_with(&t, present.clone());
+    let room = agora_room(&t, &key);
+    // The row does not land meanwhile (its writes fail, and stay queued).
+    t.native.db.fail_statements_containing(Some("FROM json_each(?2) AS e"));
+    let body = json!({"room": room, "identity": "alice"});
+    let r = t.call_respond_only("POST", "/v1/rtc/token/issue", Some(body), Some(&key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let uid = r.json["join"]["uid"].as_u64().unwrap();
+    *present.borrow_mut() = vec![uid as u32];
+    calls.borrow_mut().clear();
+    let path = format!("/v1/rtc/participant/kick/{room}");
+    let kick = t.call_respond_only("POST", &path, Some(json!({"identity": "alice"})), Some(&key));
+    assert_eq!(kick.status, 200, "{}", kick.json);
+    assert_eq!(rules_for(&calls), [uid]);
+    let recorded = block_on(participants::uids_of(&t.native.runtime, &room, "alice")).unwrap();
+    assert!(recorded.is_empty(), "D1 had no row for the uid: {recorded:?}");
+}
