@@ -257,11 +257,12 @@ fn agora_uids_map_to_identities_and_leave_duration_is_metered() {
 #[test]
 fn an_agora_recording_bot_known_by_its_registry_uid_is_no_participant_event() {
     let t = app();
-    let key = t.project_key();
+    let (project, key) = t.project_and_key();
     let (room, alice) = agora_member(&t, &key, "rec", "alice");
     // The bot a recording registered: it joins with its registry uid, and its notice need not
     // say it is a server-side recorder.
-    let bot = block_on(rtcgate::store::participants::register_bot(&t.native.runtime, &room, "rec_1")).unwrap();
+    let bot =
+        block_on(rtcgate::store::participants::register_bot(&t.native.runtime, &project, &room, "rec_1")).unwrap();
     assert_ne!(u64::from(bot), alice);
     for (n, uid) in [("n-bot", u64::from(bot)), ("n-alice", alice)] {
         let join = json!({"noticeId": n, "productId": 1, "eventType": 103, "notifyMs": NOW_MS,

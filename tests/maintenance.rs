@@ -306,7 +306,7 @@ fn each_run_asks_a_bounded_number_of_rooms_and_the_next_run_takes_the_others() {
 #[test]
 fn agora_participant_lists_map_uids_to_identities_in_chunks() {
     let t = TestApp::new(&[AGORA]);
-    let (_, key) = t.project_and_key();
+    let (project, key) = t.project_and_key();
     let (room, _) = agora_room(&t, &key, &["p0"]);
     // 2 600 more registered identities (uids 2…2601) and a recording bot: three chunks of uids.
     t.native.db.exec_raw(&format!(
@@ -314,7 +314,7 @@ fn agora_participant_lists_map_uids_to_identities_in_chunks() {
          INSERT INTO participants (room_id, identity, uid, created_at_ms, updated_at_ms) \
          SELECT '{room}', 'p' || n, n + 1, 0, 0 FROM i"
     ));
-    let bot = block_on(participants::register_bot(&t.native.runtime, &room, "rec_1")).unwrap();
+    let bot = block_on(participants::register_bot(&t.native.runtime, &project, &room, "rec_1")).unwrap();
     let listed: Vec<u64> = (1..=2501).chain([u64::from(bot), 99_999]).collect();
     agora_lists(&t, &listed);
     let before = t.native.round_trips().d1_total();

@@ -103,6 +103,14 @@ const UNSCOPED: &[(&[&str], &str)] = &[
         "the participant registry has no project_id: it is reached through a room the request found in its project",
     ),
     (
+        &["INSERT INTO participants ", "ON CONFLICT (room_id, identity)"],
+        "the participant registry's rows (people's, with the uid their isolate gave, and bots'): reached through a room found in its project",
+    ),
+    (
+        &["INSERT INTO participant_uids "],
+        "every uid given in a room, recorded like the participant registry: through a room found in its project",
+    ),
+    (
         &[" participant_sessions ", "WHERE room_id = ?1"],
         "one room's sessions, reached through a room found in its project (or by the scheduled job's queue)",
     ),

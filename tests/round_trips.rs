@@ -9,6 +9,7 @@ use rtcgate::native::{block_on, json_response, run_background, tasks_spawned, Ro
 use rtcgate::runtime::{Clock, Runtime};
 use rtcgate::store::registry_writer::{COALESCE_MS, FLUSH_ATTEMPTS, FLUSH_TASK_MAX_MS};
 use rtcgate::store::room_cache::{ROOM_CACHE_TTL_MS as CACHE_TTL_MS, ROOM_REFRESH_AFTER_MS};
+use rtcgate::store::uid_blocks::FIRST_BLOCK;
 use rtcgate::store::{participants, sessions};
 use serde_json::{json, Value};
 use support::{Reply, TestApp, AGORA, LIVEKIT, ZEGO};
@@ -43,8 +44,14 @@ fn issue(t: &TestApp, key: &str, body: Value) -> Reply {
 /// An app with every vendor, a key, and one warm room per vendor (LiveKit's created through
 /// its scripted server).
 fn warm_app() -> (TestApp, String, Vec<(&'static str, String)>) {
+    let (t, _, key, rooms) = warm_app_in_project();
+    (t, key, rooms)
+}
+
+/// `warm_app`, with the project's id.
+fn warm_app_in_project() -> (TestApp, String, String, Vec<(&'static str, String)>) {
     let t = TestApp::new(&[LIVEKIT, AGORA, ZEGO]);
-    let key = t.project_key();
+    let (project, key) = t.project_and_key();
     t.native.http.respond_with(|req| {
         let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
         json_response(200, &json!({"sid": "RM_1", "name": body["name"], "empty_timeout": 300}))
@@ -60,7 +67,7 @@ fn warm_app() -> (TestApp, String, Vec<(&'static str, String)>) {
         assert_eq!((r.status, r.json["vendor"].as_str()), (200, Some(vendor)), "{}", r.json);
         rooms.push((vendor, r.json["room"].as_str().unwrap().to_owned()));
     }
-    (t, key, rooms)
+    (t, project, key, rooms)
 }
 
 /// The registry row as D1 holds it, read around the counters and without driving any
@@ -136,15 +143,48 @@ fn a_new_identity_on_livekit_or_zego_waits_for_no_round_trip_and_is_written_afte
 }
 
 #[test]
-fn a_new_identity_on_agora_makes_exactly_one_round_trip_for_its_uid() {
-    let (t, key, rooms) = warm_app();
+fn a_new_identity_on_agora_waits_for_no_round_trip_while_its_isolate_holds_a_block() {
+    let (t, project, key, rooms) = warm_app_in_project();
     let room = &rooms[1].1;
-    let (r, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "bob"})));
+    assert!(t.app.registry.uids_left(&project, room) > 0, "the room's first token reserved a block");
+    let (r, before, after) = measured(&t, || {
+        let r = issue(&t, &key, json!({"room": room, "identity": "bob"}));
+        assert!(registered(&t, room, "bob").is_none(), "nothing written before the response");
+        r
+    });
     assert_eq!(r.status, 200, "{}", r.json);
-    assert_eq!((before, after), (d1(1), NONE));
+    assert_eq!((before, after), (NONE, d1(1)), "the uid from the block; the row after the response");
     let uid = r.json["join"]["uid"].as_u64().unwrap();
     assert_eq!(registered(&t, room, "bob").map(|p| u64::from(p.uid)), Some(uid));
     assert_ne!(uid, 0);
+    // Now it is a repeat.
+    let (_, before, after) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": "bob"})));
+    assert_eq!((before, after), (NONE, NONE));
+}
+
+#[test]
+fn new_agora_identities_reserve_at_most_one_block_per_block_of_uids() {
+    let (t, project, key, rooms) = warm_app_in_project();
+    let room = &rooms[1].1;
+    let mut reservations = 0;
+    let mut uids = std::collections::HashSet::new();
+    let n = 2 * (FIRST_BLOCK + 2 * FIRST_BLOCK + 4 * FIRST_BLOCK);
+    for i in 0..n {
+        let left = t.app.registry.uids_left(&project, room);
+        let (r, before, _) = measured(&t, || issue(&t, &key, json!({"room": room, "identity": format!("n{i}")})));
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert!(uids.insert(r.json["join"]["uid"].as_u64().unwrap()), "a uid given twice");
+        if left == 0 {
+            // The one round trip before the answer: this block's reservation.
+            assert_eq!(before, d1(1), "n{i}: the block's reservation");
+            reservations += 1;
+        } else {
+            assert_eq!(before, NONE, "n{i}: from the block held");
+        }
+    }
+    // Blocks double (16, 32, 64, …): the first came with the room's first token.
+    assert!(reservations <= 4, "{reservations} reservations for {n} identities");
+    assert!(reservations >= 2, "{n} identities need more than the first blocks: {reservations}");
 }
 
 #[test]

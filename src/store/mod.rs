@@ -18,6 +18,7 @@ pub mod rooms;
 pub mod sessions;
 pub mod streams;
 pub mod timed_sessions;
+pub mod uid_blocks;
 pub mod webhooks;
 
 use serde_json::{Map, Value};
@@ -71,6 +72,7 @@ pub fn statements() -> Vec<String> {
     all.extend(destinations::statements());
     all.extend(idempotency::STATEMENTS.iter().map(|s| s.to_string()));
     all.extend(participants::STATEMENTS.iter().map(|s| s.to_string()));
+    all.extend(uid_blocks::STATEMENTS.iter().map(|s| s.to_string()));
     all.extend(moderation::statements());
     all.extend(recordings::statements());
     all.extend(rooms::statements());

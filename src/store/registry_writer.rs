@@ -1,8 +1,15 @@
 //! The participant registry off the token hot path. The isolate remembers which
 //! (room, identity) rows D1 already holds, so a repeat token needs no D1 round trip. A new
-//! identity on a vendor that joins by identity (LiveKit, ZEGO) is written after the response
-//! (`Runtime::after_response`, `ctx.waitUntil` on Workers); only a vendor that joins by
-//! numeric uid (Agora) waits for the write, because the token carries the uid D1 allocates.
+//! identity is written after the response (`Runtime::after_response`, `ctx.waitUntil` on
+//! Workers). On a vendor that joins by numeric uid (Agora) the token carries the uid, which
+//! this isolate gives from a block of the room's uids it reserved (`uid_blocks`: one D1 write
+//! per block, none per identity); the row written after the response records it.
+//!
+//! A lost deferred write (below) never maps a uid to the wrong identity: a uid is given once,
+//! and only its own identity's row ever names it. What it costs is that D1 never learns the
+//! uid: an Agora event for it cannot be attributed, the participant list shows it unnamed, and
+//! a kick, ban or mute of the identity cannot reach that session, until the identity's next
+//! token (which another isolate gives another uid, recorded then); the uid itself is burnt.
 //!
 //! Deferred writes are coalesced: a flush starts `COALESCE_MS` after the first deferral, and
 //! takes every row queued by then (bounded per call), one statement per room; rows queued
@@ -28,7 +35,8 @@ use std::collections::HashMap;
 use std::mem::size_of;
 use std::rc::Rc;
 
-use super::participants::{self, UPSERT_MANY_SQL};
+use super::participants::{self, RECORD_UIDS_SQL, UPSERT_GIVEN_SQL, UPSERT_MANY_SQL};
+use super::uid_blocks::UidBlocks;
 use crate::byte_cache::{ByteCache, HeapSize};
 use crate::error::ApiResult;
 use crate::runtime::{DbError, Runtime, SqlValue, Statement};
@@ -66,17 +74,23 @@ type Key = (String, String);
 /// One registry row as a token request states it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
+    /// The room's project (a uid block is reserved in it).
+    pub project_id: String,
     pub room_id: String,
     pub identity: String,
     pub display_name: Option<String>,
     pub metadata: Option<String>,
     /// When the token was issued (the row's timestamps).
     pub at_ms: i64,
+    /// The uid this isolate gave the identity (`uid_blocks`); 0 on vendors that join by
+    /// identity, whose rows take the room's next number when written.
+    pub uid: u32,
 }
 
 impl HeapSize for Entry {
     fn heap_bytes(&self) -> usize {
-        self.room_id.heap_bytes()
+        self.project_id.heap_bytes()
+            + self.room_id.heap_bytes()
             + self.identity.heap_bytes()
             + self.display_name.heap_bytes()
             + self.metadata.heap_bytes()
@@ -87,6 +101,7 @@ impl Entry {
     /// What this entry is charged in the queue: its key's copy, its strings and its slot.
     fn queued_bytes(&self) -> usize {
         2 * (self.room_id.heap_bytes() + self.identity.heap_bytes())
+            + self.project_id.heap_bytes()
             + self.display_name.heap_bytes()
             + self.metadata.heap_bytes()
             + 2 * size_of::<(Key, Entry)>()
@@ -99,16 +114,20 @@ impl Entry {
     /// About the bytes this entry adds to a batch.
     fn size(&self) -> usize {
         let text = |t: &Option<String>| t.as_ref().map_or(4, String::len);
-        self.room_id.len() + self.identity.len() + text(&self.display_name) + text(&self.metadata) + 32
+        self.room_id.len() + self.identity.len() + text(&self.display_name) + text(&self.metadata) + 44
     }
 
     /// This entry as one element of `UPSERT_MANY_SQL`'s array.
     fn many_element(&self) -> serde_json::Value {
-        serde_json::json!([self.identity, self.display_name, self.metadata, self.at_ms])
+        serde_json::json!([self.identity, self.display_name, self.metadata, self.at_ms, self.uid])
     }
 
     /// Writes this entry now and returns its uid (one round trip).
     async fn upsert(&self, rt: &Runtime) -> ApiResult<u32> {
+        if self.uid != 0 {
+            rt.db.batch(&given_statements(&self.room_id, vec![self.many_element()])).await?;
+            return Ok(self.uid);
+        }
         participants::upsert_at(
             rt,
             &self.room_id,
@@ -120,11 +139,15 @@ impl Entry {
         .await
     }
 
-    /// `newer` over `self`, field by field, as the upsert's COALESCE would store them.
+    /// `newer` over `self`, field by field, as the upsert's COALESCE would store them. Both
+    /// carry the same uid when they carry one (`Registry::register` gives a queued row's uid
+    /// again); the newer's is kept, or the older's if the newer has none.
     fn merged(self, newer: Entry) -> Entry {
+        let uid = if newer.uid != 0 { newer.uid } else { self.uid };
         Entry {
             display_name: newer.display_name.or(self.display_name),
             metadata: newer.metadata.or(self.metadata),
+            uid,
             ..newer
         }
     }
@@ -155,6 +178,8 @@ impl HeapSize for Known {
 }
 
 pub struct Registry {
+    /// The uids this isolate gives (vendors that join by uid).
+    uids: UidBlocks,
     known: RefCell<ByteCache<Key, Known>>,
     /// Writes D1 has not confirmed yet, newest details per (room, identity).
     pending: RefCell<HashMap<Key, Entry>>,
@@ -169,6 +194,7 @@ pub struct Registry {
 impl Default for Registry {
     fn default() -> Self {
         Registry {
+            uids: UidBlocks::default(),
             known: RefCell::new(ByteCache::new(KNOWN_BYTES, MAX_KNOWN)),
             pending: RefCell::default(),
             pending_bytes: Cell::new(0),
@@ -185,25 +211,56 @@ struct FlushTask {
 }
 
 impl Registry {
-    /// Records that `entry`'s identity was issued a token. With `need_uid` returns its
-    /// room-stable uid, writing first if this isolate does not know it (one D1 round trip);
-    /// otherwise returns at once (uid 0 if unknown) and writes after the response if D1 may
-    /// not hold the entry yet.
-    pub async fn register(self: &Rc<Self>, rt: &Runtime, entry: Entry, need_uid: bool) -> ApiResult<u32> {
+    /// Records that `entry`'s identity was issued a token, writing after the response if D1
+    /// may not hold the entry yet. With `need_uid` returns the uid this isolate gives the
+    /// identity (`UidBlocks::uid_for`: a D1 round trip only to reserve a block); otherwise its
+    /// uid as far as this isolate knows it (0 if unknown).
+    pub async fn register(self: &Rc<Self>, rt: &Runtime, mut entry: Entry, need_uid: bool) -> ApiResult<u32> {
+        if need_uid {
+            // The uid this isolate's registry already holds for the identity (queued or
+            // written), else the one `uids` gives: so an identity keeps one uid here even
+            // should `uids` forget it first, and a queued row is never replaced by another uid
+            // before it is written.
+            let key = entry.key();
+            let queued = self.pending.borrow().get(&key).map(|q| q.uid);
+            let held = queued.or_else(|| self.known.borrow_mut().get(&key).map(|k| k.uid)).filter(|&uid| uid != 0);
+            entry.uid = match held {
+                Some(uid) => uid,
+                None => self.uids.uid_for(rt, &entry.project_id, &entry.room_id, &entry.identity).await?,
+            };
+        }
         let known = self.known.borrow_mut().get(&entry.key()).cloned();
         match known {
-            Some(k) if k.covers(&entry) && (k.uid != 0 || !need_uid) => Ok(k.uid),
-            Some(k) if k.uid != 0 || !need_uid => {
+            Some(k) if need_uid && k.uid == entry.uid && k.covers(&entry) => Ok(entry.uid),
+            _ if need_uid => {
+                let uid = entry.uid;
+                self.defer(rt, entry).await?;
+                Ok(uid)
+            }
+            Some(k) if k.covers(&entry) => Ok(k.uid),
+            Some(k) => {
                 let uid = self.defer(rt, entry).await?;
                 Ok(if uid != 0 { uid } else { k.uid })
             }
-            _ if need_uid => {
-                let uid = entry.upsert(rt).await?;
-                self.remember(entry, uid);
-                Ok(uid)
-            }
-            _ => self.defer(rt, entry).await,
+            None => self.defer(rt, entry).await,
         }
+    }
+
+    /// The uid this isolate gave `identity` in the room (vendors that join by uid), whether or
+    /// not its row has landed: what a kick, ban or mute through this isolate adds to the uids D1
+    /// records, so one right after the token reaches it.
+    pub fn uid_given(&self, room_id: &str, identity: &str) -> Option<u32> {
+        let key = (room_id.to_owned(), identity.to_owned());
+        let queued = self.pending.borrow().get(&key).map(|q| q.uid);
+        queued
+            .or_else(|| self.known.borrow_mut().get(&key).map(|k| k.uid))
+            .filter(|&uid| uid != 0)
+            .or_else(|| self.uids.given(room_id, identity))
+    }
+
+    /// How many uids this isolate can still give in the room without reserving a block.
+    pub fn uids_left(&self, project_id: &str, room_id: &str) -> u64 {
+        self.uids.left(project_id, room_id)
     }
 
     /// Writes not yet confirmed by D1 (for tests and logs).
@@ -257,8 +314,8 @@ impl Registry {
         self.pending.borrow_mut().insert(entry.key(), entry);
     }
 
-    /// Queues `entry` for a flush after the response, and returns 0; or, when the queue is
-    /// over `PENDING_BYTES`, writes it now and returns its uid.
+    /// Queues `entry` for a flush after the response, and returns its uid as given (0 if none
+    /// was); or, when the queue is over `PENDING_BYTES`, writes it now and returns its uid.
     async fn defer(self: &Rc<Self>, rt: &Runtime, entry: Entry) -> ApiResult<u32> {
         let (merged, queued) = self.merge_queued(entry);
         if self.pending_bytes.get() + merged.queued_bytes() > PENDING_BYTES {
@@ -277,9 +334,10 @@ impl Registry {
                 }
             };
         }
+        let uid = merged.uid;
         self.queue(merged);
         self.start_flush(rt);
-        Ok(0)
+        Ok(uid)
     }
 
     fn start_flush(self: &Rc<Self>, rt: &Runtime) {
@@ -391,29 +449,35 @@ impl Registry {
 }
 
 /// Writes `batch` and returns the uid of each row (0 where a batch did not read it back):
-/// one statement per room, all in one D1 call.
+/// one statement per room (two for rows carrying their uid), all in one D1 call.
 async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
     if batch.len() > 1 {
-        let mut by_room: Vec<(&str, Vec<serde_json::Value>)> = Vec::new();
+        // Rows of one room carry uids or none (a room has one vendor); grouped by both anyway.
+        let mut by_room: Vec<(&str, bool, Vec<serde_json::Value>)> = Vec::new();
         for e in batch {
-            match by_room.iter_mut().find(|(room, _)| *room == e.room_id) {
-                Some((_, rows)) => rows.push(e.many_element()),
-                None => by_room.push((&e.room_id, vec![e.many_element()])),
+            let carries = e.uid != 0;
+            match by_room.iter_mut().find(|(room, c, _)| *room == e.room_id && *c == carries) {
+                Some((_, _, rows)) => rows.push(e.many_element()),
+                None => by_room.push((&e.room_id, carries, vec![e.many_element()])),
             }
         }
-        let statements: Vec<Statement> = by_room
-            .into_iter()
-            .map(|(room, rows)| Statement {
-                sql: UPSERT_MANY_SQL,
-                params: vec![room.into(), SqlValue::Text(serde_json::Value::Array(rows).to_string())],
-            })
-            .collect();
+        let mut statements: Vec<Statement> = Vec::new();
+        for (room, carries, rows) in by_room {
+            if carries {
+                statements.extend(given_statements(room, rows));
+            } else {
+                statements.push(Statement {
+                    sql: UPSERT_MANY_SQL,
+                    params: vec![room.into(), SqlValue::Text(serde_json::Value::Array(rows).to_string())],
+                });
+            }
+        }
         match rt.db.batch(&statements).await {
-            Ok(_) => return Ok(vec![0; batch.len()]),
+            Ok(_) => return Ok(batch.iter().map(|e| e.uid).collect()),
             // D1 runs one write at a time and each statement reads the room's next uid itself,
-            // so uids cannot collide across isolates; a constraint failure means D1 refused
-            // some row. Writing one by one (each with `allocate`'s own retry) finds it, and
-            // the rows before it land.
+            // so uids cannot collide across isolates (and given uids are disjoint by
+            // construction); a constraint failure means D1 refused some row. Writing one by
+            // one (each with `allocate`'s own retry) finds it, and the rows before it land.
             Err(DbError::Constraint(_)) => {}
             Err(e) => return Err(e),
         }
@@ -424,4 +488,14 @@ async fn write(rt: &Runtime, batch: &[Entry]) -> Result<Vec<u32>, DbError> {
         uids.push(uid);
     }
     Ok(uids)
+}
+
+/// The statements that write rows carrying the uid their isolate gave (`Entry::many_element`
+/// each): the registry row, and the uid recorded as the identity's.
+fn given_statements(room_id: &str, rows: Vec<serde_json::Value>) -> Vec<Statement> {
+    let rows = SqlValue::Text(serde_json::Value::Array(rows).to_string());
+    vec![
+        Statement { sql: UPSERT_GIVEN_SQL, params: vec![room_id.into(), rows.clone()] },
+        Statement { sql: RECORD_UIDS_SQL, params: vec![room_id.into(), rows] },
+    ]
 }

@@ -80,11 +80,13 @@ pub struct LiveParticipant {
     pub joined_at_ms: Option<u64>,
 }
 
-/// Who to act on: the identity and its room-stable numeric uid from the registry.
+/// Who to act on: the identity and every numeric uid the registry records for it (Agora: one
+/// per isolate that gave it one; none on vendors that join by identity, or before its first
+/// registry row lands).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParticipantRef {
     pub identity: String,
-    pub uid: Option<u32>,
+    pub uids: Vec<u32>,
 }
 
 /// A vendor's own ban rule, as set.

@@ -376,6 +376,12 @@ for (const vendor of VENDORS) {
 
         assert.ok(ag.seedUser(room.room, uidA));
         assert.ok(ag.seedUser(room.room, uidB));
+        // The registry rows that name the uids are written after the tokens' responses (50 ms
+        // and a D1 write later); until then the list shows the bare uids.
+        const named = (r) => r.status === 200 && r.json.items.every((p) => !/^\d+$/.test(p.identity));
+        for (let tries = 0; !named(await listParticipants(key, room.room)) && tries < 20; tries++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
         let mark = ag.calls.length;
         const l = await listParticipants(key, room.room);
         assert.equal(l.status, 200, l.text);

@@ -11,15 +11,14 @@ use crate::domain::ids;
 use crate::domain::limits::{quota_exceeded, Quota};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::events::ingest::{self, Effects, Stored, REDO_AFTER_MS};
-use crate::resources::participants::service::kick_from;
+use crate::resources::participants::service::{kick_from, participant_ref};
 use crate::runtime::Runtime;
 use crate::store::bans::{self, ActiveBan, Ban, Banned, NewBan};
 use crate::store::events::{self as event_store, Event, Pending};
-use crate::store::participants;
 use crate::store::rooms::Room;
 use crate::vendors::routing;
 use crate::vendors::Capability;
-use crate::vendors::{ParticipantRef, Vendor};
+use crate::vendors::Vendor;
 
 /// Default and longest ban, in seconds.
 pub const DEFAULT_DURATION_S: i64 = 3600;
@@ -185,7 +184,7 @@ async fn apply_rule(
     let now = rt.now_ms() as i64;
     let seconds = ((ban.expires_at_ms - now).max(0) as u64).div_ceil(1000);
     let previous = ban.vendor_rule.as_deref().and_then(VendorRule::parse).filter(|r| r.vendor == vendor.name());
-    let who = participant(rt, room_id, &ban.identity).await?;
+    let who = participant_ref(app, rt, room_id, &ban.identity).await?;
     let answer = vendor.set_ban_rule(rt, room_id, &who, seconds, previous.as_ref().map(|r| r.rule_id.as_str())).await;
     let set = routing::observe(&app.vendors, rt, vendor.name(), answer).await.map_err(|e| e.to_api_error())?;
     let Some(set) = set else { return Ok(None) };
@@ -199,11 +198,6 @@ async fn apply_rule(
     Ok(Some(rule))
 }
 
-async fn participant(rt: &Runtime, room_id: &str, identity: &str) -> ApiResult<ParticipantRef> {
-    let uid = participants::find(rt, room_id, identity).await?.map(|r| r.uid);
-    Ok(ParticipantRef { identity: identity.to_owned(), uid })
-}
-
 /// Removes `ban`'s vendor rule; on failure it stays due, for the scheduled job to retry.
 async fn remove_rule(app: &App, rt: &Runtime, ban: &Ban) -> ApiResult<()> {
     let Some(rule) = ban.vendor_rule.as_deref().and_then(VendorRule::parse) else {
@@ -211,7 +205,7 @@ async fn remove_rule(app: &App, rt: &Runtime, ban: &Ban) -> ApiResult<()> {
     };
     let now = rt.now_ms() as i64;
     let vendor = routing::for_room(&app.vendors, &rule.vendor, None, Capability::ParticipantBan)?;
-    let who = participant(rt, &rule.room_id, &ban.identity).await?;
+    let who = participant_ref(app, rt, &rule.room_id, &ban.identity).await?;
     let answer = vendor.remove_ban_rule(rt, &rule.room_id, &who, &rule.rule_id).await;
     match routing::observe(&app.vendors, rt, vendor.name(), answer).await {
         Ok(()) => bans::set_rule(rt, &ban.project_id, &ban.id, None, None).await,

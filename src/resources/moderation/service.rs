@@ -12,9 +12,9 @@ use crate::domain::limits::Quota;
 use crate::domain::moderation::{MediaSet, Moderation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::events::ingest;
+use crate::resources::participants::service::participant_ref;
 use crate::runtime::Runtime;
 use crate::store::moderation::{self, Stored};
-use crate::store::participants;
 use crate::store::rooms::{self, Room};
 use crate::time::rfc3339;
 use crate::vendors::{
@@ -201,8 +201,7 @@ async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> 
     };
     let vendor = routing::for_room(&app.vendors, &room.vendor, None, crate::vendors::Capability::ParticipantMuteHard)?;
     let identity = &due.stored.moderation.identity;
-    let uid = participants::find(rt, &room.id, identity).await?.map(|r| r.uid);
-    let who = ParticipantRef { identity: identity.clone(), uid };
+    let who = participant_ref(app, rt, &room.id, identity).await?;
     let moderation = &due.stored.moderation;
     let enforced = enforce(rt, &app.vendors, &room, vendor, &who, &due.stored, moderation, None, None).await?;
     let kept = Stored { moderation: moderation.clone(), vendor_rules: enforced.rules };
@@ -210,8 +209,7 @@ async fn renew(rt: &Runtime, app: &App, due: &moderation::Due) -> ApiResult<()> 
 }
 
 async fn participant(ctx: &Ctx<'_>, room: &Room, identity: &Identity) -> ApiResult<ParticipantRef> {
-    let uid = participants::find(ctx.rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
-    Ok(ParticipantRef { identity: identity.to_string(), uid })
+    participant_ref(ctx.app, ctx.rt, &room.id, identity.as_str()).await
 }
 
 fn not_in_room(room: &Room, identity: &Identity) -> ApiError {

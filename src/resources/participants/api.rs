@@ -28,7 +28,7 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // Recording bots are members of the room at the vendor, but not participants.
     let is_bot =
         |p: &&crate::vendors::LiveParticipant| p.uid.and_then(|uid| registry.get(&uid)).is_some_and(|r| r.is_bot);
-    let people: Vec<(&crate::vendors::LiveParticipant, String)> = live
+    let mut people: Vec<(&crate::vendors::LiveParticipant, String)> = live
         .iter()
         .filter(|p| !is_bot(p))
         .map(|p| {
@@ -41,6 +41,9 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             (p, identity)
         })
         .collect();
+    // An identity that joined with two uids (two isolates gave it one each) is one participant.
+    let mut seen = std::collections::HashSet::new();
+    people.retain(|(_, identity)| seen.insert(identity.clone()));
     // Join times from vendor events, for vendors whose participant lists carry none: looked
     // up for the listed identities only.
     let undated: Vec<String> =

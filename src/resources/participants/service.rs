@@ -9,6 +9,23 @@ use crate::store::rooms::Room;
 use crate::vendors::routing;
 use crate::vendors::{ParticipantRef, Vendor, VendorFailure};
 
+/// Who `identity` is in the room for a vendor call: every uid the registry records for it (one
+/// per isolate that gave it one), and the one this isolate gave it, whose row is written after
+/// the token's response and so may not be in D1 yet.
+pub(crate) async fn participant_ref(
+    app: &App,
+    rt: &Runtime,
+    room_id: &str,
+    identity: &str,
+) -> ApiResult<ParticipantRef> {
+    let mut uids = participants::uids_of(rt, room_id, identity).await?;
+    if let Some(uid) = app.registry.uid_given(room_id, identity).filter(|uid| !uids.contains(uid)) {
+        uids.push(uid);
+        uids.sort_unstable();
+    }
+    Ok(ParticipantRef { identity: identity.to_owned(), uids })
+}
+
 /// Asks `vendor` to remove `identity` from `room`; `PARTICIPANT_NOT_FOUND` when the vendor
 /// does not have them.
 pub(crate) async fn kick_out(ctx: &Ctx<'_>, room: &Room, vendor: &dyn Vendor, identity: &Identity) -> ApiResult<()> {
@@ -25,8 +42,7 @@ pub(crate) async fn kick_from(
     identity: &Identity,
     banned_at_s: Option<u64>,
 ) -> ApiResult<()> {
-    let uid = participants::find(rt, &room.id, identity.as_str()).await?.map(|r| r.uid);
-    let who = ParticipantRef { identity: identity.to_string(), uid };
+    let who = participant_ref(app, rt, &room.id, identity.as_str()).await?;
     let answer = match banned_at_s {
         Some(at) => vendor.kick_banned(rt, &room.id, &who, at).await,
         None => vendor.kick(rt, &room.id, &who).await,

@@ -34,7 +34,7 @@ pub async fn for_new(
     };
     vendor.check_recording(&spec)?;
     if vendor.recorder_needs_uid() {
-        spec.recorder_uid = Some(participants::register_bot(ctx.rt, room_id, recording_id).await?);
+        spec.recorder_uid = Some(participants::register_bot(ctx.rt, ctx.project_id(), room_id, recording_id).await?);
     }
     Ok(spec)
 }

@@ -1,8 +1,8 @@
 //! `rtc.token.issue`: a join token in the room vendor's own format, signed in-isolate.
 //! The hot path: once warm, the API key, the room and the participant's registry row come
 //! from isolate memory, so a repeat token makes no round trip at all; a new identity's
-//! registry row is written after the response, except on Agora, whose token carries the
-//! room-stable uid that row allocates.
+//! registry row is written after the response, Agora's too: its token carries a uid the
+//! isolate gives from a block of the room's uids it reserved (`store::uid_blocks`).
 
 use serde::Serialize;
 use serde_json::Value;

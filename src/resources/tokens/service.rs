@@ -7,15 +7,18 @@ use crate::store::rooms::Room;
 use crate::vendors::JoinGrant;
 
 /// Records the identity in the participant registry: from isolate memory when this isolate
-/// already wrote it, after the response for vendors that join by identity, and now (one D1
-/// round trip) only for a new identity on a vendor whose token carries its numeric uid.
+/// already wrote it, otherwise after the response. On a vendor whose token carries a numeric
+/// uid, returns the uid this isolate gives the identity (a D1 round trip only when the isolate
+/// reserves a new block of the room's uids).
 pub(crate) async fn register(ctx: &Ctx<'_>, grant: &JoinGrant, need_uid: bool) -> ApiResult<u32> {
     let entry = Entry {
+        project_id: ctx.project_id().to_owned(),
         room_id: grant.room_id.clone(),
         identity: grant.identity.to_string(),
         display_name: grant.display_name.clone(),
         metadata: grant.metadata_json.clone(),
         at_ms: ctx.rt.now_ms() as i64,
+        uid: 0,
     };
     ctx.app.registry.register(ctx.rt, entry, need_uid).await
 }

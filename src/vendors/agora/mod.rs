@@ -468,21 +468,28 @@ impl Vendor for Agora {
         Ok(users.uids().iter().map(|&uid| LiveParticipant { uid: Some(uid), ..LiveParticipant::default() }).collect())
     }
 
-    /// Agora's kick answers "success" whether or not the uid was there, so the user list is
-    /// checked first to report `NotFound` for someone not in the room. When Agora truncated
-    /// the audience list the uid may be unlisted yet present: then the kick is sent anyway.
+    /// Kicks every uid of the identity that is in the channel (one per isolate that gave it
+    /// one). Agora's kick answers "success" whether or not the uid was there, so the user list
+    /// is checked first to report `NotFound` for someone not in the room. When Agora truncated
+    /// the audience list a uid may be unlisted yet present: then its kick is sent anyway.
     async fn kick(&self, rt: &Runtime, room_id: &str, who: &ParticipantRef) -> Result<(), VendorError> {
-        let Some(uid) = who.uid else {
+        if who.uids.is_empty() {
             return Err(not_found("participant has no Agora uid"));
-        };
-        if !self.channel_users(rt, room_id).await?.may_contain(uid) {
+        }
+        let users = self.channel_users(rt, room_id).await?;
+        let present: Vec<u32> = who.uids.iter().copied().filter(|&uid| users.may_contain(uid)).collect();
+        if present.is_empty() {
             return Err(not_found("participant is not in the channel"));
         }
-        self.kicking_rule(rt, room_id, Some(uid)).await
+        for uid in present {
+            self.kicking_rule(rt, room_id, Some(uid)).await?;
+        }
+        Ok(())
     }
 
-    /// A `join_channel` kicking rule for the participant's room-stable uid in this channel (a
-    /// uid alone would ban it in every channel, where other rooms give it to other people).
+    /// A `join_channel` kicking rule in this channel for each of the participant's uids (a uid
+    /// alone would ban it in every channel, where other rooms give it to other people); the
+    /// rule ids are kept together, comma-separated, as the ban's one vendor rule.
     async fn set_ban_rule(
         &self,
         rt: &Runtime,
@@ -491,17 +498,23 @@ impl Vendor for Agora {
         seconds: u64,
         previous: Option<&str>,
     ) -> Result<Option<BanRule>, VendorError> {
-        let Some(uid) = who.uid else { return Ok(None) };
-        let request = moderation::create_rule_request(&self.api, room_id, uid, &[Privilege::JoinChannel], seconds);
-        let id = moderation::parse_rule_id(&transport::send(rt, NAME, request).await?)?;
+        if who.uids.is_empty() {
+            return Ok(None);
+        }
+        let mut ids = Vec::with_capacity(who.uids.len());
+        for &uid in &who.uids {
+            let request = moderation::create_rule_request(&self.api, room_id, uid, &[Privilege::JoinChannel], seconds);
+            ids.push(moderation::parse_rule_id(&transport::send(rt, NAME, request).await?)?.to_string());
+        }
+        let id = ids.join(",");
         let lapses_at_ms = rt.now_ms() + moderation::clamp_seconds(seconds) * 1000;
         // The new rule holds before the old one goes, so there is no gap.
-        if let Some(old) = previous.filter(|old| *old != id.to_string()) {
+        if let Some(old) = previous.filter(|old| *old != id) {
             if let Err(e) = self.remove_ban_rule(rt, room_id, who, old).await {
                 crate::log::warn(&format!("removing the replaced Agora kicking rule {old}: {}", e.summary));
             }
         }
-        Ok(Some(BanRule { id: id.to_string(), lapses_at_ms }))
+        Ok(Some(BanRule { id, lapses_at_ms }))
     }
 
     async fn remove_ban_rule(
@@ -511,14 +524,16 @@ impl Vendor for Agora {
         _who: &ParticipantRef,
         rule_id: &str,
     ) -> Result<(), VendorError> {
-        let Ok(id) = rule_id.parse::<u64>() else { return Ok(()) };
-        let response = transport::send(rt, NAME, moderation::delete_rule_request(&self.api, id)).await?;
-        match moderation::parse_rule_id(&response) {
-            Ok(_) => Ok(()),
-            // A rule that lapsed or was removed already.
-            Err(_) if response.status == 404 => Ok(()),
-            Err(e) => Err(e),
+        for id in rule_id.split(',').filter_map(|id| id.parse::<u64>().ok()) {
+            let response = transport::send(rt, NAME, moderation::delete_rule_request(&self.api, id)).await?;
+            match moderation::parse_rule_id(&response) {
+                Ok(_) => {}
+                // A rule that lapsed or was removed already.
+                Err(_) if response.status == 404 => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
 
     fn join_token(&self, grant: &JoinGrant, now_ms: u64, entropy: &dyn Entropy) -> ApiResult<JoinToken> {
@@ -548,11 +563,11 @@ impl Vendor for Agora {
     /// Replaces the participant's publish rules: the old ones are deleted, one rule withholds
     /// what `after` blocks (for the rest of the mute, at most 24 h; re-applied before it lapses).
     async fn enforce_moderation(&self, rt: &Runtime, change: &ModerationChange<'_>) -> Result<Enforced, VendorError> {
-        let Some(uid) = change.who.uid else {
+        if change.who.uids.is_empty() {
             // Never issued a token for this room: no uid to rule on. Its first token folds the
             // stored state in; a rule follows with the next change or re-apply.
             return Ok(Enforced::default());
-        };
+        }
         let old = publish_rules::stored_ids(change.rules);
         for id in &old {
             let response = transport::send(rt, NAME, moderation::delete_rule_request(&self.api, *id)).await?;
@@ -576,19 +591,23 @@ impl Vendor for Agora {
         }
         let until = if after.can_publish == Some(false) { None } else { after.mute_expires_at_ms };
         let seconds = publish_rules::rule_seconds(now, until);
-        let request = moderation::create_rule_request(
-            &self.api,
-            change.room_id,
-            uid,
-            &publish_rules::privileges(blocked),
-            seconds,
-        );
-        let id = moderation::parse_rule_id(&transport::send(rt, NAME, request).await?)?;
+        // One rule per uid of the identity (one per isolate that gave it one).
+        let mut ids = Vec::with_capacity(change.who.uids.len());
+        for &uid in &change.who.uids {
+            let request = moderation::create_rule_request(
+                &self.api,
+                change.room_id,
+                uid,
+                &publish_rules::privileges(blocked),
+                seconds,
+            );
+            ids.push(moderation::parse_rule_id(&transport::send(rt, NAME, request).await?)?);
+        }
         let lapses_at = now as i64 + seconds as i64 * 1000;
         let outlasts = until.is_none_or(|u| u > lapses_at);
         Ok(Enforced {
             applied: true,
-            rules: publish_rules::stored(&[id]),
+            rules: publish_rules::stored(&ids),
             rules_expire_at_ms: outlasts.then_some(lapses_at),
         })
     }
@@ -915,7 +934,7 @@ mod tests {
     }
 
     fn who(uid: Option<u32>) -> ParticipantRef {
-        ParticipantRef { identity: "alice".into(), uid }
+        ParticipantRef { identity: "alice".into(), uids: uid.into_iter().collect() }
     }
 
     #[test]

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_hard_mute_keeps_the_rest_of_the_permission() {
-        let who = ParticipantRef { identity: "alice".into(), uid: None };
+        let who = ParticipantRef { identity: "alice".into(), uids: vec![] };
         let before = Moderation::new("alice");
         let audio = Moderation { hard_muted: MediaSet::of(&[Media::Audio]), ..Moderation::new("alice") };
         let p = permission_after(&info(), &change(&who, &before, &audio)).unwrap();
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn caps_are_written_only_when_set() {
-        let who = ParticipantRef { identity: "alice".into(), uid: None };
+        let who = ParticipantRef { identity: "alice".into(), uids: vec![] };
         let before = Moderation::new("alice");
         let no_sub = Moderation { can_subscribe: Some(false), ..Moderation::new("alice") };
         let p = permission_after(&info(), &change(&who, &before, &no_sub)).unwrap();

@@ -208,7 +208,7 @@ fn list_participants_is_scoped_to_the_room() {
 
 #[test]
 fn kick_removes_one_participant() {
-    let who = ParticipantRef { identity: "bob".into(), uid: Some(7) };
+    let who = ParticipantRef { identity: "bob".into(), uids: vec![7] };
     let native = answering(|_| json_response(200, &json!({})));
     block_on(livekit().kick(&native.runtime, "rm_1", &who)).unwrap();
     assert_call(
@@ -403,7 +403,7 @@ fn transport_failures_and_broken_answers() {
         r.headers.push(("Retry-After".into(), "2".into()));
         Ok(r)
     });
-    let e = block_on(livekit().kick(&limited.runtime, "rm_1", &ParticipantRef { identity: "a".into(), uid: None }))
+    let e = block_on(livekit().kick(&limited.runtime, "rm_1", &ParticipantRef { identity: "a".into(), uids: vec![] }))
         .unwrap_err();
     assert_eq!(e.failure, VendorFailure::RateLimited { retry_after_s: Some(2) });
 }

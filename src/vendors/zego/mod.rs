@@ -907,7 +907,7 @@ mod tests {
     fn kick_checks_presence_then_removes_one_user() {
         let (native, rt) = native();
         native.http.respond_with(present_then(0));
-        let who = ParticipantRef { identity: "alice@x".into(), uid: Some(9) };
+        let who = ParticipantRef { identity: "alice@x".into(), uids: vec![9] };
         assert_eq!(block_on(vendor().kick(&rt, "rm_1", &who)), Ok(()));
         let sent = native.http.sent();
         assert_eq!(sent.len(), 2);
@@ -925,7 +925,7 @@ mod tests {
     #[test]
     fn kick_of_someone_absent_is_not_found_without_a_kick() {
         let (native, rt) = native();
-        let who = ParticipantRef { identity: "alice".into(), uid: None };
+        let who = ParticipantRef { identity: "alice".into(), uids: vec![] };
         // KickoutUser would answer success: the presence check is what says "not here",
         // also while others are in the room.
         let others = json!({"UserStatusList": [{"UserId": "alice", "Status": 0, "LoginTime": 0, "UserRole": 0}]});
@@ -950,7 +950,7 @@ mod tests {
     #[test]
     fn kick_failures_from_either_call() {
         let (native, rt) = native();
-        let who = ParticipantRef { identity: "alice@x".into(), uid: None };
+        let who = ParticipantRef { identity: "alice@x".into(), uids: vec![] };
         // Present at the check, gone by the kick.
         for code in [105, 50003, 104, 50001] {
             native.http.respond_with(present_then(code));

@@ -25,7 +25,7 @@ const BENCH_RATE_LIMIT = 1_000_000_000;
  *   folder each, e.g. of an earlier commit, or this one) served by the same workerd beside this one,
  *   with the same settings and the same D1 (their schema must be this build's or older), so that two
  *   builds compare in one run; `limiter: false` serves one without the Rate Limiting binding
- * @returns {Promise<{rtc: {url: string, adminToken: string}, sdk: string|null, workerdPids: () => number[], close: () => Promise<void>}>}
+ * @returns {Promise<{rtc: {url: string, adminToken: string}, sdk: string|null, standins: object, workerdPids: () => number[], close: () => Promise<void>}>}
  */
 export async function startWorkerd({ sdk = false, inspectorPort, also = [] } = {}) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcgate-bench-'));
@@ -110,6 +110,8 @@ export async function startWorkerd({ sdk = false, inspectorPort, also = [] } = {
     rtc: { url: `http://127.0.0.1:${rtcPort}`, adminToken: admin },
     also: others,
     sdk: sdkPort && `http://127.0.0.1:${sdkPort}`,
+    /** The vendor stand-ins every Worker here points at (to seed channel members, read calls). */
+    standins,
     workerdPids,
     async close() {
       await mf.dispose();
