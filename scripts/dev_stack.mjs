@@ -161,15 +161,17 @@ function wrangler(args, cwd) {
 
 /**
  * The built Worker's config for `dir`: wrangler.toml without [build] (so wrangler starts the built
- * Worker once; scripts/wrangler_config.mjs says why), with `main` and `migrations_dir` pointing into
- * the checkout when `dir` is elsewhere.
+ * Worker once; scripts/wrangler_config.mjs says why), with `main`, `migrations_dir` and the console's
+ * assets `directory` pointing into the checkout when `dir` is elsewhere.
  */
 function prebuiltConfig(dir) {
   let toml = withoutBuildTable(fs.readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8'));
   if (path.resolve(dir) !== ROOT) {
     toml = toml
       .replace(/^(\s*main\s*=\s*)"([^"]+)"/m, (_, k, v) => `${k}${JSON.stringify(path.join(ROOT, v))}`)
-      .replace(/^(\s*migrations_dir\s*=\s*)"([^"]+)"/m, (_, k, v) => `${k}${JSON.stringify(path.join(ROOT, v))}`);
+      .replace(/^(\s*migrations_dir\s*=\s*)"([^"]+)"/m, (_, k, v) => `${k}${JSON.stringify(path.join(ROOT, v))}`)
+      // [assets]: the console as built in the checkout.
+      .replace(/^(\s*directory\s*=\s*)"([^"]+)"/m, (_, k, v) => `${k}${JSON.stringify(path.join(ROOT, v))}`);
   }
   const file = path.join(dir, '.dev.wrangler.toml');
   fs.writeFileSync(file, toml);

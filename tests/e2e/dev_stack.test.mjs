@@ -109,6 +109,10 @@ test('the stack is make dev\'s: its own .dev.vars, the dev key, the admin token,
   assert.match(vars.RTCGATE_ENCRYPTION_KEY, /^[0-9a-f]{64}$/);
   assert.equal(fs.readFileSync(path.join(dir, '.wrangler', 'rtcgate-dev-key'), 'utf8').trim(), stack.key);
   assert.equal(stack.consoleUrl, `${stack.url}/console`);
+  // The URL make dev prints serves the console (the stack's config reaches the built assets).
+  const page = await fetch(stack.consoleUrl);
+  assert.equal(page.status, 200, stack.consoleUrl);
+  assert.match(await page.text(), /<title>[^<]*rtcgate/i);
   assert.equal(stack.vendors.local, true);
   // The admin token from .dev.vars works, and the dev key belongs to prj_local.
   const keys = await api(stack, 'GET', `/v1/admin/projects/${stack.projectId}/keys`, { key: stack.adminToken });
