@@ -322,6 +322,18 @@ pub struct OutputState {
     pub vendor_ref: Option<String>,
 }
 
+impl OutputState {
+    /// `target` no longer pushing, its vendor handle kept for the record.
+    pub fn ended(target: &OutputTarget) -> OutputState {
+        OutputState {
+            output: target.output.clone(),
+            status: OutputStatus::Ended,
+            error: None,
+            vendor_ref: target.vendor_ref.clone(),
+        }
+    }
+}
+
 /// A stream as the vendor reports it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamState {

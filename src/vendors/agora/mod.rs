@@ -35,9 +35,7 @@ use crate::config::EnvVars;
 use crate::domain::identity::{Identity, IdentityRule};
 use crate::domain::moderation::{Media, MediaSet};
 use crate::domain::recording::{RecordingSpec, RecordingState, RecordingStatus};
-use crate::domain::stream::{
-    InputChange, OutputState, OutputStatus, OutputTarget, StreamSpec, StreamState, StreamStatus,
-};
+use crate::domain::stream::{InputChange, OutputState, OutputTarget, StreamSpec, StreamState, StreamStatus};
 use crate::error::ApiResult;
 use crate::runtime::{Entropy, OutboundResponse, Runtime};
 
@@ -177,6 +175,18 @@ impl Agora {
 
     async fn delete_converter(&self, rt: &Runtime, id: &str) -> Result<(), VendorError> {
         streaming::parse_delete(&self.send(rt, "DELETE", self.push_paths().converter(id), None).await?)
+    }
+
+    /// Deletes each target's converter (one never created has none) and reports them ended.
+    async fn delete_converters(&self, rt: &Runtime, targets: &[OutputTarget]) -> Result<Vec<OutputState>, VendorError> {
+        let mut ended = Vec::with_capacity(targets.len());
+        for target in targets {
+            if let Some(id) = &target.vendor_ref {
+                self.delete_converter(rt, id).await?;
+            }
+            ended.push(OutputState::ended(target));
+        }
+        Ok(ended)
     }
 
     fn handle(vendor_recording_id: &str) -> Result<Handle, VendorError> {
@@ -345,17 +355,7 @@ impl Vendor for Agora {
         for target in added {
             outputs.push(self.create_converter(rt, spec, target).await?);
         }
-        for target in removed {
-            if let Some(id) = &target.vendor_ref {
-                self.delete_converter(rt, id).await?;
-            }
-            outputs.push(OutputState {
-                output: target.output.clone(),
-                status: OutputStatus::Ended,
-                error: None,
-                vendor_ref: target.vendor_ref.clone(),
-            });
-        }
+        outputs.extend(self.delete_converters(rt, removed).await?);
         Ok(StreamState {
             vendor_stream_id: vendor_stream_id.to_owned(),
             status: StreamStatus::Active,
@@ -388,18 +388,7 @@ impl Vendor for Agora {
         vendor_stream_id: &str,
         spec: &StreamSpec,
     ) -> Result<StreamState, VendorError> {
-        let mut outputs = Vec::new();
-        for target in &spec.outputs {
-            if let Some(id) = &target.vendor_ref {
-                self.delete_converter(rt, id).await?;
-            }
-            outputs.push(OutputState {
-                output: target.output.clone(),
-                status: OutputStatus::Ended,
-                error: None,
-                vendor_ref: target.vendor_ref.clone(),
-            });
-        }
+        let outputs = self.delete_converters(rt, &spec.outputs).await?;
         Ok(StreamState {
             vendor_stream_id: vendor_stream_id.to_owned(),
             status: StreamStatus::Ended,
@@ -421,12 +410,7 @@ impl Vendor for Agora {
             let response = self.send(rt, "GET", self.push_paths().converter(id), None).await?;
             match streaming::parse_converter(&response) {
                 Ok((id, state)) => outputs.push(streaming::output_state(target, &id, &state)),
-                Err(e) if e.failure == VendorFailure::NotFound => outputs.push(OutputState {
-                    output: target.output.clone(),
-                    status: OutputStatus::Ended,
-                    error: None,
-                    vendor_ref: Some(id.clone()),
-                }),
+                Err(e) if e.failure == VendorFailure::NotFound => outputs.push(OutputState::ended(target)),
                 Err(e) => return Err(e),
             }
         }
