@@ -1,6 +1,7 @@
 // The token hot path on the real Worker (workerd under `wrangler dev`, local D1): registry rows
-// of new LiveKit and ZEGO identities are written after the response through ctx.waitUntil, an
-// Agora identity's row (and uid) is in D1 before its token is answered, and repeats keep the uid.
+// of new identities, on every vendor, are written after the response through ctx.waitUntil; an
+// Agora identity's uid comes from a block of the room's uids the isolate reserved (the one D1
+// write before an answer, once per block), and repeats keep the uid.
 // The registry is read straight from the Worker's local D1 file (Python's sqlite3), so what is
 // checked is what D1 holds, not what the Worker says. To see what the Worker does with D1 from
 // outside, the tests put triggers into that database (`wrangler d1 execute`): one that refuses
@@ -10,7 +11,8 @@
 // That no D1 round trip at all precedes the answer, and how many calls a window makes, are counted
 // natively where the runtime counts every call (tests/round_trips.rs:
 // a_new_identity_on_livekit_or_zego_waits_for_no_round_trip_and_is_written_after_the_response,
-// new_identities_arriving_together_share_one_write_and_get_distinct_uids).
+// new_identities_arriving_together_share_one_write_and_get_distinct_uids, and the Agora block
+// budgets).
 //
 // Run: node --test --test-concurrency=1 tests/e2e/hot_path.test.mjs   (after `bash scripts/build.sh`)
 
@@ -73,15 +75,14 @@ async function eventualRow(room, identity) {
   return null;
 }
 
-test('a new LiveKit or ZEGO identity is answered while D1 refuses its registry row, which lands once D1 takes it', async () => {
+test('a new identity is answered on every vendor while D1 refuses its registry row, which lands once D1 takes it', async () => {
+  // The Agora room's isolate holds a block of uids first (its first token reserves one).
+  const first = await issue({ room: rooms.agora, identity: 'agora-warmup' });
+  assert.equal(first.status, 200, first.text);
   // D1 refuses the rows of identities named held-…, until the trigger is dropped.
   await d1Execute(w, "CREATE TRIGGER held_rows BEFORE INSERT ON participants WHEN NEW.identity LIKE 'held-%' BEGIN SELECT RAISE(ABORT, 'held by the test'); END");
   try {
-    // The control: an Agora token carries the uid its write allocates, so it cannot be answered.
-    const agora = await issue({ room: rooms.agora, identity: 'held-agora' });
-    assert.ok(agora.status >= 500, `Agora waits for its write, which D1 refused: ${agora.status} ${agora.text}`);
-    assert.equal(registryRow(rooms.agora, 'held-agora'), null);
-    for (const vendor of ['livekit', 'zego']) {
+    for (const vendor of ['livekit', 'agora', 'zego']) {
       const identity = `held-${vendor}`;
       const r = await issue({ room: rooms[vendor], identity, display_name: 'Late Writer' });
       assert.equal(r.status, 200, `${vendor}: answered whatever becomes of the write: ${r.text}`);
@@ -95,7 +96,7 @@ test('a new LiveKit or ZEGO identity is answered while D1 refuses its registry r
   } finally {
     await d1Execute(w, 'DROP TRIGGER held_rows');
   }
-  for (const vendor of ['livekit', 'zego']) {
+  for (const vendor of ['livekit', 'agora', 'zego']) {
     // Kept queued: the next new identity's flush writes it too.
     const next = await issue({ room: rooms[vendor], identity: `after-held-${vendor}` });
     assert.equal(next.status, 200, next.text);
@@ -108,11 +109,11 @@ test('a new LiveKit or ZEGO identity is answered while D1 refuses its registry r
   assertNoViolations(vendors);
 });
 
-test('a new Agora identity has its uid in D1 before the token is answered; repeats keep it', async () => {
+test('a new Agora identity: its uid lands in D1 after the answer, repeats keep it, the next identity gets another', async () => {
   const r = await issue({ room: rooms.agora, identity: 'agora-first' });
   assert.equal(r.status, 200, r.text);
-  const row = registryRow(rooms.agora, 'agora-first');
-  assert.ok(row, 'written before the response');
+  const row = await eventualRow(rooms.agora, 'agora-first');
+  assert.ok(row, 'written after the response');
   assert.equal(r.json.join.uid, row.uid);
   for (let i = 0; i < 3; i++) {
     const again = await issue({ room: rooms.agora, identity: 'agora-first' });
@@ -120,7 +121,24 @@ test('a new Agora identity has its uid in D1 before the token is answered; repea
   }
   const other = await issue({ room: rooms.agora, identity: 'agora-second' });
   assert.notEqual(other.json.join.uid, row.uid);
-  assert.equal(registryRow(rooms.agora, 'agora-second').uid, other.json.join.uid);
+  assert.equal((await eventualRow(rooms.agora, 'agora-second')).uid, other.json.join.uid);
+});
+
+test('the one write an Agora answer waits for: the block reservation of a room this isolate holds no uids of', async () => {
+  const room = await api('POST', '/v1/rtc/room/create', { body: { name: 'hot-agora-blocked', vendor: 'agora' } });
+  assert.equal(room.status, 201, room.text);
+  // D1 refuses the room's block counter: its first token cannot get a uid, so it is not answered 200.
+  await d1Execute(w, `CREATE TRIGGER held_block BEFORE INSERT ON agora_uid_blocks WHEN NEW.room_id = '${room.json.room}' BEGIN SELECT RAISE(ABORT, 'held by the test'); END`);
+  try {
+    const refused = await issue({ room: room.json.room, identity: 'blocked' });
+    assert.ok(refused.status >= 500, `no uid without a block: ${refused.status} ${refused.text}`);
+    assert.ok(refused.json?.error?.code, `an error envelope: ${refused.text}`);
+  } finally {
+    await d1Execute(w, 'DROP TRIGGER held_block');
+  }
+  const r = await issue({ room: room.json.room, identity: 'blocked' });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.json.join.uid >= 1, r.text);
 });
 
 test('many new identities at once: every registry row is written, by far fewer D1 writes than rows', async (t) => {
