@@ -20,7 +20,7 @@ import { AccessToken } from 'livekit-server-sdk';
 import { ParticipantInfo, Room } from '@livekit/protocol';
 import { Webhook } from 'standardwebhooks';
 
-import { startWorker, api, adminSetup, randomToken, d1File } from './support/harness.mjs';
+import { startWorker, api, adminSetup, randomToken, d1File, agoraUidRecorded } from './support/harness.mjs';
 import { startReceiver } from './support/receiver.mjs';
 import { CREDS, startVendorStandins, vendorVars } from './support/fixtures.mjs';
 import { livekitDelivery, postLiveKit } from './support/livekit_webhooks.mjs';
@@ -214,7 +214,7 @@ test('LiveKit webhooks: verified, listed, delivered signed to the project only, 
   // (An Agora join: its room and token need no vendor call.)
   const tokenB = await api(w, 'POST', '/v1/rtc/token/issue', { key: b.key, body: { room: 'b-own-event', identity: 'bea', vendor: 'agora' } });
   assert.equal(tokenB.status, 200, tokenB.text);
-  await registryRowLanded();
+  await agoraUidRecorded(w, tokenB.json.room, tokenB.json.join.uid);
   const joinB = JSON.stringify({
     noticeId: `n-${randomToken(6)}`, productId: 1, eventType: 103, notifyMs: Date.now(),
     payload: { channelName: tokenB.json.room, uid: tokenB.json.join.uid, platform: 7, clientSeq: 1, ts: Math.floor(Date.now() / 1000) },
@@ -235,15 +235,6 @@ test('LiveKit webhooks: verified, listed, delivered signed to the project only, 
   assert.equal((await api(w, 'DELETE', `/v1/rtc/webhook/delete/${hookB.webhook}`, { key: b.key })).status, 200);
 });
 
-/**
- * Waits out the write of an Agora token's registry row (uid → identity), made after the token's
- * response: 50 ms of coalescing and a local D1 write. A real client's join, and so its webhook,
- * comes later than that; until the row lands an event for the uid carries the bare uid.
- */
-function registryRowLanded() {
-  return new Promise((r) => setTimeout(r, 500));
-}
-
 test("Agora Notifications: the documented signature example verifies (V2 and V1), tampering does not", async () => {
   // Agora's documented example (secret "secret"): this body and its two signatures.
   const body =
@@ -257,7 +248,7 @@ test("Agora Notifications: the documented signature example verifies (V2 and V1)
   // A join in an Agora room: the uid maps back to the identity the token was issued for.
   const t = await api(w, 'POST', '/v1/rtc/token/issue', { key: a.key, body: { room: 'agora-room', identity: 'bob', vendor: 'agora' } });
   assert.equal(t.status, 200, t.text);
-  await registryRowLanded();
+  await agoraUidRecorded(w, t.json.room, t.json.join.uid);
   const join = JSON.stringify({
     noticeId: `n-${randomToken(6)}`, productId: 1, eventType: 103, notifyMs: Date.now(),
     payload: { channelName: t.json.room, uid: t.json.join.uid, platform: 7, clientSeq: 1, ts: Math.floor(Date.now() / 1000) },

@@ -143,6 +143,7 @@ describe('per-project quotas', () => {
         concurrent_recordings: { limit: 1, used: 0 },
         bans: { limit: 10000, used: 0 },
         moderated_participants: { limit: 10000, used: 0 },
+        streams: { limit: 10, used: 0 },
       },
     });
   });

@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
-import { startWorker, api, adminSetup, randomToken, d1File, d1Execute, scheduled } from './support/harness.mjs';
+import { startWorker, api, adminSetup, randomToken, d1File, d1Execute, scheduled, agoraUidRecorded } from './support/harness.mjs';
 import { startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
 import { waitFor } from './support/wait.mjs';
 
@@ -139,6 +139,8 @@ test('reconciliation closes the session of a participant the vendor no longer li
   const member = async (identity) => {
     const t = await api(w, 'POST', '/v1/rtc/token/issue', { key: a.key, body: { room, identity } });
     assert.equal(t.status, 200, t.text);
+    // The join notices below name the uid: wait for the row that maps it to the identity.
+    await agoraUidRecorded(w, room, t.json.join.uid);
     return t.json.join.uid;
   };
   const dana = await member('dana');

@@ -26,7 +26,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { ROOT, startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
+import { ROOT, startWorker, api as rawApi, adminSetup, randomToken, agoraUidRecorded } from './support/harness.mjs';
 import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
 import { verifyLiveKit, verifyAgora } from './support/verifiers/vendor_verify.mjs';
 
@@ -429,6 +429,7 @@ describe('Agora join tokens', () => {
     const j = await issueOk({ room, identity: 'dora', display_name: 'Dora D.', vendor: 'agora' }, { vendor: 'agora', created: true });
     const info = checkAgora(j.token);
     ag.seedUser(info.rtc.channel, Number(info.rtc.uid));
+    assert.equal(await agoraUidRecorded(w, j.room, info.rtc.uid), 'dora', 'the row naming the uid, written after the answer');
     const list = await api('GET', `/v1/rtc/participant/list/${j.room}`);
     assert.equal(list.status, 200, list.text);
     assert.deepEqual(list.json.items.map((p) => [p.identity, p.display_name]), [['dora', 'Dora D.']]);

@@ -21,12 +21,13 @@
 // Environment knobs: RTCGATE_E2E_START_TIMEOUT_MS (default 120000), RTCGATE_E2E_LOG=1 (stream every
 // Worker's log to stderr), RTCGATE_E2E_KEEP=1 (keep temp dirs for inspection).
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { freeTcpPort } from './ports.mjs';
 import { killGroup, spawnLogged } from './process.mjs';
@@ -383,6 +384,28 @@ export function d1File(worker) {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
   if (files.length !== 1) throw new Error(`expected one D1 database in ${dir}: ${files}`);
   return path.join(dir, files[0]);
+}
+
+/**
+ * Waits until the Worker's D1 records Agora uid `uid` in room `roomId` (the row naming it is
+ * written after the token's response: 50 ms of coalescing and a D1 write later), and returns the
+ * identity it names. Until then an event for that uid carries the bare uid; a real client's join
+ * comes later than the row, a test's hand-made notice may not.
+ */
+export async function agoraUidRecorded(worker, roomId, uid, timeoutMs = 30_000) {
+  const script = [
+    'import sqlite3, sys',
+    'db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)',
+    'row = db.execute("SELECT identity FROM participant_uids WHERE room_id = ? AND uid = ?", (sys.argv[2], int(sys.argv[3]))).fetchone()',
+    'print(row[0] if row else "")',
+  ].join('\n');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout } = await promisify(execFile)('python3', ['-c', script, d1File(worker), roomId, String(uid)], { encoding: 'utf8' });
+    if (stdout.trim()) return stdout.trim();
+    if (Date.now() > deadline) throw new Error(`Agora uid ${uid} of ${roomId} was not recorded within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
