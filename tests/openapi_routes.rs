@@ -365,3 +365,16 @@ fn the_ingest_url_pattern_is_the_servers() {
     let url = &doc["components"]["schemas"]["StreamOutputRequest"]["properties"]["url"]["pattern"];
     assert_eq!(url.as_str(), Some(rtcgate::domain::stream::INGEST_URL_PATTERN));
 }
+
+#[test]
+fn discovery_documents_every_capability_the_code_has() {
+    let doc = doc();
+    let documented: Vec<&str> = doc["components"]["schemas"]["Discovery"]["properties"]["capability"]["enum"]
+        .as_array()
+        .expect("Discovery.capability is an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let known: Vec<&str> = rtcgate::vendors::Capability::ALL.iter().map(|c| c.id()).collect();
+    assert_eq!(documented, known, "Discovery.capability lists the capabilities of vendors/capability.rs, in order");
+}
