@@ -178,7 +178,7 @@ impl UrlRefusal {
 /// any notation), an optional port, and a path of visible ASCII (no `?`, `#` or `%`) whose last
 /// segment, the stream key, is not empty and not only dots (`.` and `..` are path steps, not
 /// keys). `has_documented_form` is this pattern.
-pub const INGEST_URL_PATTERN: &str = r#"^[rR][tT][mM][pP][sS]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(:[0-9]{1,5})?(/[!-"$&-.0->@-~]*)*/[!-"$&-.0->@-~]*[!-"$&-,0->@-~-][!-"$&-.0->@-~]*$"#;
+pub const INGEST_URL_PATTERN: &str = r#"^[rR][tT][mM][pP][sS]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(/[!-"$&-.0->@-~]*)*/[!-"$&-.0->@-~]*[!-"$&-,0->@-~-][!-"$&-.0->@-~]*$"#;
 
 /// Whether `url` matches `INGEST_URL_PATTERN`.
 fn has_documented_form(url: &str) -> bool {
@@ -193,7 +193,13 @@ fn has_documented_form(url: &str) -> bool {
         Some((host, port)) => (host, Some(port)),
         None => (authority, None),
     };
-    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+    // A port is 0 to 65535, as the pattern spells it.
+    if port.is_some_and(|p| {
+        p.is_empty()
+            || p.len() > 5
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || p.parse::<u32>().map_or(true, |n| n > 65_535)
+    }) {
         return false;
     }
     let host = host.strip_suffix('.').unwrap_or(host);
@@ -445,7 +451,7 @@ mod tests {
             ("rtmp://2130706433/app/key", UrlRefusal::Form),
             ("rtmp://0x7f.1/app/key", UrlRefusal::Form),
             ("rtmp://[::1]/app/key", UrlRefusal::Form),
-            ("rtmp://live.example.com:99999/app/key", UrlRefusal::NotUrl),
+            ("rtmp://live.example.com:99999/app/key", UrlRefusal::Form),
             // Names that can only be internal are in the form, and refused for where they lead.
             ("rtmp://localhost/app/key", UrlRefusal::NotPublic),
             ("rtmp://a.localhost/app/key", UrlRefusal::NotPublic),
