@@ -419,6 +419,23 @@ pub fn regions(layout: Layout, canvas: Canvas, publishers: &[String]) -> Vec<Reg
     }
 }
 
+/// A one-output stream of `layout` over `publishers`, at sequence `seq`: what vendor tests start,
+/// update and re-lay out.
+#[cfg(test)]
+pub(crate) fn example_spec(layout: Layout, publishers: &[&str], seq: u64) -> StreamSpec {
+    let publishers: Vec<String> = publishers.iter().map(|p| (*p).to_owned()).collect();
+    StreamSpec {
+        stream_id: "str_1".into(),
+        room_id: "rm_1".into(),
+        layout,
+        audio_only: false,
+        canvas: Canvas::DEFAULT,
+        outputs: vec![OutputTarget { output: "o1".into(), url: "rtmp://a.example.com/l/k".into(), vendor_ref: None }],
+        regions: regions(layout, Canvas::DEFAULT, &publishers),
+        seq,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,25 +203,11 @@ pub fn input_change(kind: &str, data: &Value) -> Option<InputChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::stream::{regions, Canvas, Layout};
+    use crate::domain::stream::{example_spec, Layout};
     use crate::native::json_response;
 
     fn spec() -> StreamSpec {
-        let publishers = vec!["11".to_owned(), "12".to_owned()];
-        StreamSpec {
-            stream_id: "str_1".into(),
-            room_id: "rm_1".into(),
-            layout: Layout::Grid,
-            audio_only: false,
-            canvas: Canvas::DEFAULT,
-            outputs: vec![OutputTarget {
-                output: "o1".into(),
-                url: "rtmp://a.example.com/l/k".into(),
-                vendor_ref: None,
-            }],
-            regions: regions(Layout::Grid, Canvas::DEFAULT, &publishers),
-            seq: 3,
-        }
+        example_spec(Layout::Grid, &["11", "12"], 3)
     }
 
     #[test]

@@ -124,25 +124,11 @@ pub fn input_change(kind: &str, data: &Value) -> Option<InputChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::stream::{regions, Canvas, Layout, OutputTarget};
+    use crate::domain::stream::{example_spec, Layout};
     use crate::native::json_response;
 
     fn spec() -> StreamSpec {
-        let publishers = vec!["s-a".to_owned(), "s-b".to_owned()];
-        StreamSpec {
-            stream_id: "str_1".into(),
-            room_id: "rm_1".into(),
-            layout: Layout::Speaker,
-            audio_only: false,
-            canvas: Canvas::DEFAULT,
-            outputs: vec![OutputTarget {
-                output: "o1".into(),
-                url: "rtmp://a.example.com/l/k".into(),
-                vendor_ref: None,
-            }],
-            regions: regions(Layout::Speaker, Canvas::DEFAULT, &publishers),
-            seq: 4,
-        }
+        example_spec(Layout::Speaker, &["s-a", "s-b"], 4)
     }
 
     #[test]
