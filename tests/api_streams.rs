@@ -215,6 +215,53 @@ fn a_livekit_stream_starts_changes_outputs_and_stops_with_keys_only_masked() {
     assert_eq!((again.status, again.code()), (409, "STREAM_ENDED"), "{}", again.json);
 }
 
+/// Every event of the project, by type, oldest first.
+fn event_types(t: &TestApp, key: &str) -> Vec<String> {
+    let r = t.call("GET", "/v1/rtc/event/list?limit=100", None, Some(key));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let mut types: Vec<String> =
+        r.json["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    types.reverse();
+    types
+}
+
+fn egress_webhook(t: &TestApp, id: &str, event: &str, room: &str, status: &str) -> Reply {
+    let body = json!({"event": event, "id": id, "createdAt": (NOW_MS / 1000).to_string(),
+                      "egressInfo": {"egressId": "EG_1", "roomName": room, "status": status}});
+    t.send(support::livekit_webhook(&body.to_string()))
+}
+
+#[test]
+fn a_stream_egress_speaks_through_stream_events_only_and_its_status_never_goes_back() {
+    let t = app(&[]);
+    let key = t.project_key();
+    livekit(&t);
+    let room = livekit_room(&t, &key, "show");
+    let s = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    let status = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json;
+
+    // The egress goes live; a late `egress_started` (still starting) does not take it back.
+    assert_eq!(egress_webhook(&t, "WH_1", "egress_updated", &room, "EGRESS_ACTIVE").status, 200);
+    assert_eq!(egress_webhook(&t, "WH_2", "egress_started", &room, "EGRESS_STARTING").status, 200);
+    t.native.http.respond_with(|_| Err(HttpError::Timeout));
+    let live = status(&t);
+    assert_eq!(live["status"], "active", "{live}");
+    // It fails at LiveKit: the stream fails once, however often LiveKit says so.
+    for wh in ["WH_3", "WH_3", "WH_4"] {
+        assert_eq!(egress_webhook(&t, wh, "egress_ended", &room, "EGRESS_FAILED").status, 200);
+    }
+    assert_eq!(status(&t)["status"], "failed");
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+    // The egress behind a stream is not a recording: no recording event, no recording row.
+    let types = event_types(&t, &key);
+    assert!(types.iter().all(|t| !t.starts_with("recording.")), "{types:?}");
+    assert_eq!(types.iter().filter(|t| t.starts_with("stream.")).count(), 2, "{types:?}");
+    let recordings = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
+    assert_eq!(recordings.json["items"], json!([]), "{}", recordings.json);
+}
+
 #[test]
 fn bad_inputs_are_refused_naming_their_field_before_any_vendor_call() {
     let t = app(&[]);
@@ -547,6 +594,67 @@ fn agora_adopts_a_converter_whose_create_answer_was_lost_and_translates_a_refusa
     assert_eq!(list.json["items"].as_array().unwrap().len(), 1, "the refused start left no record");
 }
 
+fn media_push_notice(t: &TestApp, notice: &str, event_type: u32, payload: Value) -> Reply {
+    let body = json!({"noticeId": notice, "productId": 5, "eventType": event_type, "notifyMs": NOW_MS,
+                      "payload": payload});
+    agora_ncs(t, &body)
+}
+
+#[test]
+fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
+    let t = app(&[]);
+    let key = t.project_key();
+    agora(&t);
+    let (room, alice) = agora_member(&t, &key, "class", "alice");
+    agora_presence(&t, "n1", 103, &room, alice);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    assert_eq!(s.json["status"], "starting", "both converters connecting: {}", s.json);
+    // From here Agora's REST API is out of reach: only its notifications tell.
+    t.native.http.respond_with(|_| Err(HttpError::Timeout));
+    let stored = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json;
+
+    // The first converter's state changes carry only its id (cv1); the second's push runs.
+    let failed = json!({"converter": {"id": "cv1", "state": "failed"}, "lts": NOW_MS});
+    for _ in 0..2 {
+        assert_eq!(media_push_notice(&t, "p1", 3, failed.clone()).status, 200);
+    }
+    let running = json!({"converter": {"id": "cv2", "state": "running"}, "lts": NOW_MS});
+    assert_eq!(media_push_notice(&t, "p2", 3, running).status, 200);
+    let live = stored(&t);
+    assert_eq!(live["status"], "active", "{live}");
+    let outputs: Vec<_> = live["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+    assert_eq!(outputs, vec![json!("failed"), json!("active")]);
+    assert_eq!(live["outputs"][0]["error"], "Agora could not push to this ingest");
+    let output_failed = events_of(&t, &key, "stream.output_failed");
+    assert_eq!(output_failed.len(), 1, "once, however often Agora says it");
+    assert_eq!(output_failed[0]["data"]["output"], "o1");
+
+    // A converter that is not ours, by name or by id: acknowledged, nothing changes.
+    let foreign = json!({"converter": {"id": "cv9", "name": "show68_vertical"}, "destroyReason": "Idle Timeout"});
+    assert_eq!(media_push_notice(&t, "p3", 4, foreign).status, 200);
+    let unknown = json!({"converter": {"id": "cv9", "state": "failed"}});
+    assert_eq!(media_push_notice(&t, "p4", 3, unknown).status, 200);
+    assert_eq!(stored(&t)["status"], "active");
+
+    // Everyone left: Agora destroys the second converter after its idle timeout. Both outputs
+    // are over, so the stream is, once.
+    let idle = json!({"converter": {"id": "cv2", "name": format!("{id}_o2")}, "destroyReason": "Idle Timeout",
+                      "lts": NOW_MS + 300_000});
+    for notice in ["p5", "p6"] {
+        assert_eq!(media_push_notice(&t, notice, 4, idle.clone()).status, 200);
+    }
+    let over = stored(&t);
+    assert_eq!(over["status"], "ended", "{over}");
+    assert_eq!(over["ended_at"], "2023-11-14T22:18:20Z", "when Agora destroyed it: {over}");
+    assert_eq!(over["outputs"][1]["status"], "ended");
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+    // Media Push notices are not events of their own: only the stream's events tell of them.
+    let types = event_types(&t, &key);
+    assert_eq!(types.iter().filter(|t| !t.starts_with("participant.")).count(), 3, "{types:?}");
+}
+
 // -------------------------------------------------------------------------------- ZEGO ---
 
 fn zego_callback(t: &TestApp, fields: Value, nonce: &str) -> Reply {
@@ -625,4 +733,35 @@ fn zego_mixes_one_task_per_stream_and_resends_it_with_a_higher_sequence() {
     let stopmix = calls.borrow().iter().rfind(|(a, _)| a == "StopMix").cloned().unwrap();
     assert_eq!(stopmix.1["TaskId"], id.as_str());
     assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+}
+
+#[test]
+fn zego_mix_callbacks_move_the_stream_and_a_mix_stop_ends_it_once() {
+    let t = app(&[]);
+    let key = t.project_key();
+    t.native
+        .http
+        .respond_with(|_| json_response(200, &json!({"Code": 0, "Message": "ok", "RequestId": "r", "Data": {}})));
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(&key));
+    let room = room.json["room"].as_str().unwrap().to_owned();
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    let mix = |nonce: &str, event: &str, task: &str| {
+        let fields = json!({"appid": "1234567890", "event": event, "seq": "1", "task_id": format!("1234567890:{task}"),
+                            "channel_id": room, "publish_id": "alice"});
+        assert_eq!(zego_callback(&t, fields, nonce).status, 200);
+    };
+    mix("m1", "mix_start", &id);
+    // The task dies at ZEGO (its stop notice is the only word of it), then a late start
+    // notice and a redelivered stop change nothing; another task's stop is not ours.
+    mix("m2", "mix_stop", "str_someone_else");
+    mix("m3", "mix_stop", &id);
+    mix("m4", "mix_start", &id);
+    mix("m3", "mix_stop", &id);
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+    assert_eq!(g.json["status"], "ended", "{}", g.json);
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+    let types = event_types(&t, &key);
+    assert_eq!(types, vec!["stream.started".to_owned(), "stream.ended".to_owned()], "{types:?}");
 }

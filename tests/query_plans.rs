@@ -123,6 +123,14 @@ const UNSCOPED: &[(&[&str], &str)] = &[
         "a vendor webhook names the vendor's room, not a project: the room found says which project",
     ),
     (
+        &["FROM streams WHERE id = ?1 AND vendor = ?2"],
+        "a vendor notification names our stream (an Agora converter's name): the stream found says which project",
+    ),
+    (
+        &["FROM stream_output_refs WHERE vendor = ?1 AND vendor_ref = ?2"],
+        "a vendor notification names only its job's handle (an Agora converter id): the row says which project",
+    ),
+    (
         &["FROM timed_sessions WHERE queued = 0 AND eject_at_ms <= ?1"],
         "the scheduled job: timed-session deadlines coming within a queue delay's reach, in every project",
     ),
@@ -168,7 +176,10 @@ const UNSCOPED: &[(&[&str], &str)] = &[
 /// Whether `sql` keeps to one project: it filters by `project_id`, or it is an INSERT that
 /// writes the `project_id` column.
 fn scoped_by_project(sql: &str) -> bool {
-    let insert_columns = sql.strip_prefix("INSERT INTO ").and_then(|s| Some(&s[s.find('(')?..s.find(')')?]));
+    let insert_columns = ["INSERT INTO ", "INSERT OR IGNORE INTO "]
+        .iter()
+        .find_map(|prefix| sql.strip_prefix(prefix))
+        .and_then(|s| Some(&s[s.find('(')?..s.find(')')?]));
     sql.contains("project_id = ?") || insert_columns.is_some_and(|cols| cols.contains("project_id"))
 }
 

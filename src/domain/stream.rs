@@ -61,6 +61,36 @@ impl StreamStatus {
             RecordingStatus::Failed | RecordingStatus::LimitReached => StreamStatus::Failed,
         }
     }
+
+    /// How far along its life a stream is: a vendor's notification may move it forward, never
+    /// back (notifications arrive late, twice and out of order).
+    fn progress(self) -> u8 {
+        match self {
+            StreamStatus::Starting => 0,
+            StreamStatus::Active => 1,
+            StreamStatus::Ending => 2,
+            StreamStatus::Ended | StreamStatus::Failed => 3,
+        }
+    }
+
+    pub fn is_ahead_of(self, other: StreamStatus) -> bool {
+        self.progress() > other.progress()
+    }
+
+    /// The status of a stream pushed by one vendor job per output (Agora's converters): live
+    /// while any output pushes, over once every output is, failed when every one failed.
+    /// `None` while some output is still starting and none pushes.
+    pub fn of_outputs(outputs: &[OutputStatus]) -> Option<StreamStatus> {
+        if outputs.contains(&OutputStatus::Active) {
+            Some(StreamStatus::Active)
+        } else if outputs.is_empty() || outputs.contains(&OutputStatus::Starting) {
+            None
+        } else if outputs.iter().all(|o| *o == OutputStatus::Failed) {
+            Some(StreamStatus::Failed)
+        } else {
+            Some(StreamStatus::Ended)
+        }
+    }
 }
 
 /// One ingest's state within a stream.
@@ -86,6 +116,16 @@ impl OutputStatus {
         [OutputStatus::Starting, OutputStatus::Active, OutputStatus::Failed, OutputStatus::Ended]
             .into_iter()
             .find(|t| t.as_str() == s)
+    }
+
+    /// As `StreamStatus::is_ahead_of`: an output that failed or ended stays so.
+    pub fn is_ahead_of(self, other: OutputStatus) -> bool {
+        let progress = |s| match s {
+            OutputStatus::Starting => 0,
+            OutputStatus::Active => 1,
+            OutputStatus::Failed | OutputStatus::Ended => 2,
+        };
+        progress(self) > progress(other)
     }
 }
 
@@ -349,6 +389,33 @@ pub struct StreamState {
     /// Only the outputs the vendor said something about.
     pub outputs: Vec<OutputState>,
     pub error: Option<String>,
+}
+
+/// What a vendor's notification says of the job behind a live stream, read before it is
+/// matched to a stream of ours.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamNotice {
+    pub vendor: &'static str,
+    pub job: StreamJob,
+    pub occurred_at_ms: u64,
+    /// The whole stream's new status (a LiveKit egress, a ZEGO mix task).
+    pub status: Option<StreamStatus>,
+    /// One output's new status (an Agora converter).
+    pub output_status: Option<OutputStatus>,
+    /// Why it failed, in our words.
+    pub error: Option<String>,
+}
+
+/// How a notification names the job it is about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamJob {
+    /// The vendor's handle for a whole stream in one of its rooms: a LiveKit egress id, or a
+    /// ZEGO mix task id (which is our stream id).
+    Stream { vendor_room: String, vendor_stream_id: String },
+    /// One output's job, named by us: an Agora converter `{stream}_{output}` with its id.
+    Output { stream: String, output: String, vendor_ref: String },
+    /// One output's job known only by the vendor's handle (an Agora converter id).
+    OutputRef(String),
 }
 
 /// A change in who publishes, read from a vendor event.

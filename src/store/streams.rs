@@ -7,7 +7,7 @@ use super::{int, newest_first, page_sqls, quotas, text, Cursor};
 use crate::domain::limits::{quota_exceeded, Quota};
 use crate::domain::stream::{Canvas, OutputStatus, StreamStatus};
 use crate::error::ApiResult;
-use crate::runtime::{Row, Runtime};
+use crate::runtime::{Row, Runtime, Statement};
 use crate::time::rfc3339;
 
 /// One output as stored: the URL only sealed, and masked for showing.
@@ -89,6 +89,14 @@ fn running_in_room_sql() -> String {
 fn by_vendor_id_sql() -> String {
     format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND vendor_stream_id = ?3")
 }
+/// A stream by our id alone, for a vendor notification that names it (an Agora converter).
+fn at_vendor_sql() -> String {
+    format!("SELECT {COLUMNS} FROM streams WHERE id = ?1 AND vendor = ?2")
+}
+const REMEMBER_OUTPUT_REF: &str = "INSERT OR IGNORE INTO stream_output_refs \
+                                   (vendor, vendor_ref, project_id, stream_id, output) VALUES (?1, ?2, ?3, ?4, ?5)";
+const BY_OUTPUT_REF: &str =
+    "SELECT project_id, stream_id, output FROM stream_output_refs WHERE vendor = ?1 AND vendor_ref = ?2";
 /// The next sequence number of a stream's vendor calls.
 const NEXT_SEQ: &str = "UPDATE streams SET seq = seq + 1 WHERE project_id = ?1 AND id = ?2 RETURNING seq";
 /// New publishers and the sequence number to send them with, only if nobody changed them
@@ -115,10 +123,21 @@ fn page_of_room_status_select() -> String {
 
 /// Every statement this module sends.
 pub(crate) fn statements() -> Vec<String> {
-    let mut all = vec![insert_sql(), find_sql(), unanswered_sql(), running_in_room_sql(), by_vendor_id_sql()];
+    let mut all =
+        vec![insert_sql(), find_sql(), unanswered_sql(), running_in_room_sql(), by_vendor_id_sql(), at_vendor_sql()];
     all.extend(
-        [SAVE_STATE, SET_ANSWER_LOST, KNOWN_VENDOR_IDS, REMOVE, NEXT_SEQ, SWAP_PUBLISHERS, INPUT_EVENTS]
-            .map(str::to_owned),
+        [
+            SAVE_STATE,
+            SET_ANSWER_LOST,
+            KNOWN_VENDOR_IDS,
+            REMOVE,
+            NEXT_SEQ,
+            SWAP_PUBLISHERS,
+            INPUT_EVENTS,
+            REMEMBER_OUTPUT_REF,
+            BY_OUTPUT_REF,
+        ]
+        .map(str::to_owned),
     );
     all.extend(page_sqls(&page_select(), 1, "started_at_ms"));
     all.extend(page_sqls(&page_of_room_select(), 2, "started_at_ms"));
@@ -262,23 +281,62 @@ pub async fn insert(rt: &Runtime, s: &Stream, limit: u32) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn save_state(rt: &Runtime, s: &Stream) -> ApiResult<()> {
-    rt.db
-        .execute(
-            SAVE_STATE,
-            &[
+/// Saves what the vendor said of the stream, with the handles of outputs new since `before`
+/// (one batch), so that a notification naming only such a handle finds the stream.
+pub async fn save_state(rt: &Runtime, before: &Stream, s: &Stream) -> ApiResult<()> {
+    let mut batch = vec![Statement {
+        sql: SAVE_STATE,
+        params: vec![
+            s.project_id.as_str().into(),
+            s.id.as_str().into(),
+            s.vendor_stream_id.clone().into(),
+            s.status.as_str().into(),
+            outputs_to_json(&s.outputs).into(),
+            s.error.clone().into(),
+            s.ended_at_ms.into(),
+            (rt.now_ms() as i64).into(),
+        ],
+    }];
+    for o in &s.outputs {
+        let Some(vendor_ref) = &o.vendor_ref else { continue };
+        if before.outputs.iter().any(|b| b.output == o.output && b.vendor_ref.as_ref() == Some(vendor_ref)) {
+            continue;
+        }
+        batch.push(Statement {
+            sql: REMEMBER_OUTPUT_REF,
+            params: vec![
+                s.vendor.as_str().into(),
+                vendor_ref.as_str().into(),
                 s.project_id.as_str().into(),
                 s.id.as_str().into(),
-                s.vendor_stream_id.clone().into(),
-                s.status.as_str().into(),
-                outputs_to_json(&s.outputs).into(),
-                s.error.clone().into(),
-                s.ended_at_ms.into(),
-                (rt.now_ms() as i64).into(),
+                o.output.as_str().into(),
             ],
-        )
-        .await?;
+        });
+    }
+    if batch.len() == 1 {
+        rt.db.execute(SAVE_STATE, &batch[0].params).await?;
+    } else {
+        rt.db.batch(&batch).await?;
+    }
     Ok(())
+}
+
+/// The stream (of any project) with our id `id` at `vendor`: for a vendor notification that
+/// names our stream. The stream found says which project.
+pub async fn at_vendor(rt: &Runtime, vendor: &str, id: &str) -> ApiResult<Option<Stream>> {
+    let rows = rt.db.query(&at_vendor_sql(), &[id.into(), vendor.into()]).await?;
+    Ok(rows.first().and_then(Stream::from_row))
+}
+
+/// The stream and output whose job `vendor` knows as `vendor_ref`, in whichever project.
+pub async fn by_output_ref(rt: &Runtime, vendor: &str, vendor_ref: &str) -> ApiResult<Option<(Stream, String)>> {
+    let rows = rt.db.query(BY_OUTPUT_REF, &[vendor.into(), vendor_ref.into()]).await?;
+    let Some((project_id, stream_id, output)) =
+        rows.first().and_then(|r| Some((text(r, "project_id")?, text(r, "stream_id")?, text(r, "output")?)))
+    else {
+        return Ok(None);
+    };
+    Ok(find(rt, &project_id, &stream_id).await?.map(|s| (s, output)))
 }
 
 pub async fn find(rt: &Runtime, project_id: &str, id: &str) -> ApiResult<Option<Stream>> {

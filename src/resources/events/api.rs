@@ -7,12 +7,13 @@ use sha2::{Digest, Sha256};
 use crate::api::paging;
 use crate::api::{Ctx, Reply};
 use crate::domain::events::{self, EventType, Incoming, Rejection};
+use crate::domain::stream::{StreamJob, StreamNotice, StreamStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::RequestHeader;
 use crate::resources::events::enforce::enforce_on_join;
 use crate::resources::events::ingest;
 use crate::resources::rooms::directory::RoomDirectory;
-use crate::resources::streams::service::follow_event;
+use crate::resources::streams::service::{follow_event, follow_notice};
 use crate::store::events as event_store;
 use crate::store::events::Event;
 use crate::vendors::agora::webhook as agora;
@@ -37,6 +38,31 @@ fn rejected(vendor: &str, r: Rejection) -> ApiError {
     }
 }
 
+/// A LiveKit egress event as a notice about the stream it may push.
+fn egress_notice(incoming: &Incoming) -> Option<StreamNotice> {
+    let change = incoming.recording.as_ref()?;
+    Some(StreamNotice {
+        vendor: incoming.vendor,
+        job: StreamJob::Stream {
+            vendor_room: incoming.vendor_room.clone(),
+            vendor_stream_id: change.vendor_recording_id.clone(),
+        },
+        occurred_at_ms: incoming.occurred_at_ms,
+        status: change.status.map(StreamStatus::of_job),
+        output_status: None,
+        error: incoming.data.get("error").and_then(|e| e.as_str()).map(str::to_owned),
+    })
+}
+
+/// Follows a notice that can only be about a live stream; one about no stream of ours (a
+/// converter or mix task made outside rtcgate) is acknowledged and dropped.
+async fn follow_stream(rt: &crate::runtime::Runtime, notice: &StreamNotice) -> ApiResult<Option<Incoming>> {
+    if !follow_notice(rt, notice).await? {
+        crate::log::info(&format!("{} stream notice about no stream of ours: {:?}", notice.vendor, notice.job));
+    }
+    Ok(None)
+}
+
 /// Verifies and reads a vendor delivery, stores it, answers, and applies its effects after.
 pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     // The route table has one path per vendor: the last segment names it.
@@ -44,6 +70,8 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let settings = &ctx.app.settings.events;
     let body = &ctx.req.body;
     let now_ms = ctx.rt.now_ms();
+    // `None` for what is no event of its own: a notice about a live stream's job (already
+    // followed: its effects are the stream's own `stream.*` events), or nothing worth keeping.
     let incoming: Option<Incoming> = match vendor.as_str() {
         livekit::NAME => {
             let (key, secret) = settings
@@ -53,7 +81,12 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 .map_err(|r| rejected(&vendor, r))?;
             livekit::verify(key, secret, ctx.req.header(RequestHeader::Authorization), body, now_ms / 1000)
                 .map_err(|r| rejected(&vendor, r))?;
-            livekit::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
+            let incoming = livekit::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?;
+            // A room's egress is a live stream's or a recording's: only the room's streams can say.
+            match incoming.as_ref().and_then(egress_notice) {
+                Some(notice) if follow_notice(ctx.rt, &notice).await? => None,
+                _ => incoming,
+            }
         }
         agora::NAME => {
             let secret = settings
@@ -68,7 +101,10 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 body,
             )
             .map_err(|r| rejected(&vendor, r))?;
-            agora::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?
+            match agora::stream_notice(body, now_ms).map_err(|r| rejected(&vendor, r))? {
+                Some(notice) => follow_stream(ctx.rt, &notice).await?,
+                None => agora::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?,
+            }
         }
         zego::NAME => {
             let secret = settings
@@ -93,7 +129,10 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                     crate::log::warn(&format!("forgetting old nonces: {}", e.log_text()));
                 }
             });
-            zego::parse(&fields, &nonce, now_ms).map_err(|r| rejected(&vendor, r))?
+            match zego::stream_notice(&fields, now_ms).map_err(|r| rejected(&vendor, r))? {
+                Some(notice) => follow_stream(ctx.rt, &notice).await?,
+                None => zego::parse(&fields, &nonce, now_ms).map_err(|r| rejected(&vendor, r))?,
+            }
         }
         _ => return Err(ApiError::new(ErrorCode::RouteNotFound, format!("no route for {}", ctx.req.path))),
     };
@@ -111,9 +150,8 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 if let Err(e) = ingest::apply(&rt, &stored).await {
                     crate::log::warn(&format!("applying a vendor event (a redo will): {}", e.log_text()));
                 }
-                // Live streams follow their egress, and re-lay rooms out as publishers change.
-                let job = stored.effects.recording.as_ref().map(|(id, status)| (id.as_str(), *status));
-                if let Err(e) = follow_event(&app, &rt, &stored.event, job).await {
+                // Live streams re-lay rooms out as publishers change.
+                if let Err(e) = follow_event(&app, &rt, &stored.event).await {
                     crate::log::warn(&format!("following a vendor event in its streams: {}", e.log_text()));
                 }
             });

@@ -21,8 +21,8 @@ use crate::crypto::sealed::SealingKey;
 use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::stream::{
-    mask_url, publishers, regions, Canvas, Layout, OutputStatus, OutputTarget, StreamSpec, StreamState, StreamStatus,
-    MAX_OUTPUTS,
+    mask_url, publishers, regions, Canvas, Layout, OutputStatus, OutputTarget, StreamJob, StreamNotice, StreamSpec,
+    StreamState, StreamStatus, MAX_OUTPUTS,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::recordings::service::{Vendored, ADOPTION_WINDOW_MS};
@@ -32,6 +32,7 @@ use crate::resources::webhooks::fanout::fan_out;
 use crate::runtime::Runtime;
 use crate::store::events::{self as event_store, Event, Pending};
 use crate::store::idempotency::fingerprint;
+use crate::store::rooms;
 use crate::store::streams::{self, StoredOutput, Stream};
 use crate::vendors::routing;
 use crate::vendors::{Capability, Vendor, VendorFailure};
@@ -262,10 +263,7 @@ fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
         }
     }
     if rec.status.is_final() {
-        rec.ended_at_ms.get_or_insert(now_ms as i64);
-        for o in rec.outputs.iter_mut().filter(|o| o.status != OutputStatus::Failed) {
-            o.status = OutputStatus::Ended;
-        }
+        finish(rec, now_ms);
     }
 }
 
@@ -273,7 +271,7 @@ fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
 /// `stream.started` once the vendor has the stream, `stream.output_failed` per output that
 /// failed, `stream.ended` once it is over. Each at most once per stream (and output).
 async fn save_and_announce(rt: &Runtime, before: &Stream, after: &Stream) -> ApiResult<()> {
-    streams::save_state(rt, after).await?;
+    streams::save_state(rt, before, after).await?;
     let started = before.vendor_stream_id.is_none() && after.vendor_stream_id.is_some();
     if started {
         let outputs: Vec<Value> =
@@ -557,33 +555,85 @@ pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bo
     }
 }
 
-/// A stored vendor event about the room of a stream: a LiveKit egress's new status (the
-/// recording effect of its webhook, matched by egress id) moves the stream; a publisher
-/// coming or going on a vendor that does not lay rooms out lays each running stream of the
-/// room out again.
-pub async fn follow_event(
-    app: &App,
-    rt: &Runtime,
-    event: &Event,
-    job: Option<(&str, crate::domain::recording::RecordingStatus)>,
-) -> ApiResult<()> {
-    let (Some(project_id), Some(room_id)) = (&event.project_id, &event.room_id) else { return Ok(()) };
-    if let Some((vendor_id, status)) = job {
-        if let Some(rec) = streams::by_vendor_id(rt, project_id, room_id, vendor_id).await? {
-            if !rec.status.is_final() {
-                let mut after = rec.clone();
-                let state = StreamState {
-                    vendor_stream_id: vendor_id.to_owned(),
-                    status: StreamStatus::of_job(status),
-                    outputs: Vec::new(),
-                    error: None,
-                };
-                apply(&mut after, &state, event.occurred_at_ms.max(0) as u64);
-                save_and_announce(rt, &rec, &after).await?;
+/// Follows a vendor's notification about the job behind one of our streams (or one of its
+/// outputs): the stream moves forward, never back, and says so on the event stream once.
+/// Runs before the vendor is answered, so a failure here is a 5xx the vendor retries.
+/// `false` when no stream of ours has that job (a LiveKit egress may be a recording's).
+pub async fn follow_notice(rt: &Runtime, notice: &StreamNotice) -> ApiResult<bool> {
+    let found = match &notice.job {
+        StreamJob::Stream { vendor_room, vendor_stream_id } => {
+            match rooms::by_vendor_name(rt, notice.vendor, vendor_room).await? {
+                Some(room) => {
+                    streams::by_vendor_id(rt, &room.project_id, &room.id, vendor_stream_id).await?.map(|s| (s, None))
+                }
+                None => None,
             }
         }
-        return Ok(());
+        StreamJob::Output { stream, output, .. } => {
+            streams::at_vendor(rt, notice.vendor, stream).await?.map(|s| (s, Some(output.clone())))
+        }
+        StreamJob::OutputRef(vendor_ref) => {
+            streams::by_output_ref(rt, notice.vendor, vendor_ref).await?.map(|(s, output)| (s, Some(output)))
+        }
+    };
+    let Some((rec, output)) = found else { return Ok(false) };
+    if let Some(output) = &output {
+        if !rec.outputs.iter().any(|o| &o.output == output) {
+            return Ok(false);
+        }
     }
+    let mut after = rec.clone();
+    follow(&mut after, notice, output.as_deref());
+    if after != rec {
+        save_and_announce(rt, &rec, &after).await?;
+    }
+    Ok(true)
+}
+
+/// Folds a notification into the record, only forward: a late or repeated notification
+/// changes nothing, and a final stream stays as it ended.
+fn follow(rec: &mut Stream, notice: &StreamNotice, output: Option<&str>) {
+    if rec.status.is_final() {
+        return;
+    }
+    if let StreamJob::Output { vendor_ref, .. } = &notice.job {
+        if let Some(o) = rec.outputs.iter_mut().find(|o| Some(o.output.as_str()) == output) {
+            o.vendor_ref.get_or_insert_with(|| vendor_ref.clone());
+        }
+    }
+    if let (Some(output), Some(status)) = (output, notice.output_status) {
+        if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == output && status.is_ahead_of(o.status)) {
+            o.status = status;
+            o.error = notice.error.clone().or(o.error.take());
+        }
+        let statuses: Vec<OutputStatus> = rec.outputs.iter().map(|o| o.status).collect();
+        if let Some(derived) = StreamStatus::of_outputs(&statuses).filter(|d| d.is_ahead_of(rec.status)) {
+            rec.status = derived;
+        }
+    }
+    if let Some(status) = notice.status.filter(|s| s.is_ahead_of(rec.status)) {
+        rec.status = status;
+        if status == StreamStatus::Failed {
+            rec.error = notice.error.clone().or(rec.error.take());
+        }
+    }
+    if rec.status.is_final() {
+        finish(rec, notice.occurred_at_ms);
+    }
+}
+
+/// A stream over: when it ended, and every output that did not fail ended with it.
+fn finish(rec: &mut Stream, at_ms: u64) {
+    rec.ended_at_ms.get_or_insert(at_ms as i64);
+    for o in rec.outputs.iter_mut().filter(|o| o.status != OutputStatus::Failed) {
+        o.status = OutputStatus::Ended;
+    }
+}
+
+/// A stored vendor event about the room of a stream: a publisher coming or going on a vendor
+/// that does not lay rooms out lays each running stream of the room out again.
+pub async fn follow_event(app: &App, rt: &Runtime, event: &Event) -> ApiResult<()> {
+    let (Some(project_id), Some(room_id)) = (&event.project_id, &event.room_id) else { return Ok(()) };
     let Ok(vendor) = routing::for_room(&app.vendors, &event.vendor, None, Capability::StreamStart) else {
         return Ok(());
     };

@@ -116,17 +116,11 @@ pub fn output_status(state: &str) -> OutputStatus {
     }
 }
 
-/// The stream's status from its converters': live while any pushes, failed when all failed.
+/// The stream's status from its converters' (`StreamStatus::of_outputs`), starting while
+/// some converter still connects and none pushes.
 pub fn stream_status(outputs: &[OutputState]) -> StreamStatus {
-    if outputs.iter().any(|o| o.status == OutputStatus::Active) {
-        StreamStatus::Active
-    } else if !outputs.is_empty() && outputs.iter().all(|o| o.status == OutputStatus::Failed) {
-        StreamStatus::Failed
-    } else if !outputs.is_empty() && outputs.iter().all(|o| o.status == OutputStatus::Ended) {
-        StreamStatus::Ended
-    } else {
-        StreamStatus::Starting
-    }
+    let statuses: Vec<OutputStatus> = outputs.iter().map(|o| o.status).collect();
+    StreamStatus::of_outputs(&statuses).unwrap_or(StreamStatus::Starting)
 }
 
 pub fn output_state(target: &OutputTarget, id: &str, state: &str) -> OutputState {

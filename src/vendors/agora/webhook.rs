@@ -6,7 +6,10 @@
 //! 104/106/108 leave (broadcaster, audience, communication), whose payload carries the
 //! channel, the numeric uid, `clientSeq`, `ts` (s) and on leave `duration` (s). Recorders
 //! (platform 6 with clientType 3 or 10) are not participants. Cloud Recording (productId 3):
-//! 40 recorder_started, 31 uploaded, 11 session_exit, keyed by the recording `sid`.
+//! 40 recorder_started, 31 uploaded, 11 session_exit, keyed by the recording `sid`. Media Push
+//! (productId 5) is about our live streams' converters (`stream_notice`): 1 created and 4
+//! destroyed name the converter (`{stream}_{output}`), 2 configuration changed and 3 state
+//! changed give only its id; `payload.lts` is when it happened (ms).
 
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -17,6 +20,8 @@ use crate::domain::events::{
     file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who,
 };
 use crate::domain::recording::RecordingStatus;
+use crate::domain::stream::{OutputStatus, StreamJob, StreamNotice};
+use crate::vendors::agora::streaming::output_status;
 
 pub const NAME: &str = "agora";
 
@@ -70,6 +75,42 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
         3 => recording_event(notice_id, event_type, payload, now_ms),
         _ => Ok(None),
     }
+}
+
+/// Media Push's notice that product 5 sends about a converter; `None` for any other product.
+pub fn stream_notice(body: &[u8], now_ms: u64) -> Result<Option<StreamNotice>, Rejection> {
+    let notice: Value =
+        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("not an Agora notification: {e}")))?;
+    if notice.get("productId").and_then(int_of) != Some(5) {
+        return Ok(None);
+    }
+    let null = Value::Null;
+    let payload = notice.get("payload").unwrap_or(&null);
+    let converter = payload.get("converter").unwrap_or(&null);
+    let id = str_of(converter, "id")
+        .ok_or_else(|| Rejection::Malformed("Agora Media Push notification without converter.id".into()))?;
+    let occurred_at_ms = payload.get("lts").and_then(int_of).filter(|t| *t > 0).map_or(now_ms, |t| t as u64);
+    let (output_status, error) = match notice.get("eventType").and_then(int_of) {
+        Some(1..=3) => (str_of(converter, "state").map(output_status), None),
+        Some(4) => match str_of(payload, "destroyReason") {
+            // Deleted by us, or idle once everyone left: the push is over, not broken.
+            Some("Delete Request" | "Idle Timeout") | None => (Some(OutputStatus::Ended), None),
+            Some(_) => (Some(OutputStatus::Failed), Some("Agora stopped pushing to this ingest (an internal error)")),
+        },
+        _ => return Ok(None),
+    };
+    let error = error
+        .or((output_status == Some(OutputStatus::Failed)).then_some("Agora could not push to this ingest"))
+        .map(str::to_owned);
+    // Our converters are named `{stream}_{output}`; another name is not ours, and without
+    // one only the id can tell.
+    let job = match str_of(converter, "name").and_then(|name| name.rsplit_once('_')) {
+        Some((stream, output)) => {
+            StreamJob::Output { stream: stream.to_owned(), output: output.to_owned(), vendor_ref: id.to_owned() }
+        }
+        None => StreamJob::OutputRef(id.to_owned()),
+    };
+    Ok(Some(StreamNotice { vendor: NAME, job, occurred_at_ms, status: None, output_status, error }))
 }
 
 fn channel_event(
@@ -246,5 +287,43 @@ mod tests {
         let odd = br#"{"noticeId":"n11","productId":3,"eventType":31,
             "payload":{"cname":"rm_1","sid":"sid1","details":{"fileList":{"msg":"free vendor text"}}}}"#;
         assert_eq!(parse(odd, 0).unwrap().unwrap().data.get("files"), None);
+    }
+
+    #[test]
+    fn media_push_notices_name_the_converter_and_its_state() {
+        let notice = |event_type: u32, converter: Value, extra: Value| {
+            let mut payload = json!({"converter": converter, "lts": 1_603_456_600_000_u64});
+            payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let body = json!({"noticeId": "n", "productId": 5, "eventType": event_type, "payload": payload});
+            stream_notice(body.to_string().as_bytes(), 7).unwrap().unwrap()
+        };
+        let created = notice(1, json!({"id": "cv1", "name": "str_Ab_c_o2", "state": "connecting"}), json!({}));
+        assert_eq!(
+            created.job,
+            StreamJob::Output { stream: "str_Ab_c".into(), output: "o2".into(), vendor_ref: "cv1".into() }
+        );
+        assert_eq!((created.output_status, created.occurred_at_ms), (Some(OutputStatus::Starting), 1_603_456_600_000));
+        let failed = notice(3, json!({"id": "cv1", "state": "failed"}), json!({}));
+        assert_eq!(failed.job, StreamJob::OutputRef("cv1".into()));
+        assert_eq!(failed.output_status, Some(OutputStatus::Failed));
+        assert_eq!(failed.error.as_deref(), Some("Agora could not push to this ingest"));
+        let running = notice(3, json!({"id": "cv1", "state": "running"}), json!({}));
+        assert_eq!((running.output_status, running.error), (Some(OutputStatus::Active), None));
+        for (reason, status) in [
+            ("Delete Request", OutputStatus::Ended),
+            ("Idle Timeout", OutputStatus::Ended),
+            ("Internal Error", OutputStatus::Failed),
+        ] {
+            let gone = notice(4, json!({"id": "cv1", "name": "s_o1"}), json!({"destroyReason": reason}));
+            assert_eq!(gone.output_status, Some(status), "{reason}");
+            assert_eq!(gone.error.is_some(), status == OutputStatus::Failed, "{reason}");
+        }
+        // Not Media Push, or not a converter event: not a stream notice.
+        let channel = br#"{"noticeId":"n","productId":1,"eventType":103,"payload":{}}"#;
+        assert_eq!(stream_notice(channel, 0), Ok(None));
+        let odd = br#"{"noticeId":"n","productId":5,"eventType":9,"payload":{"converter":{"id":"cv1"}}}"#;
+        assert_eq!(stream_notice(odd, 0), Ok(None));
+        let no_id = br#"{"noticeId":"n","productId":5,"eventType":3,"payload":{"converter":{}}}"#;
+        assert!(matches!(stream_notice(no_id, 0), Err(Rejection::Malformed(_))));
     }
 }

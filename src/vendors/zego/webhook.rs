@@ -6,7 +6,9 @@
 //! Bodies come as JSON or form-encoded; every field is read as text. Events: `room_create`,
 //! `room_close`, `room_login`, `room_logout` (login/logout times in ms, `user_role` 4 is a
 //! recording or moderation client, not a participant), `stream_create`/`stream_close`, and
-//! cloud recording status callbacks (`task_id`, numeric `event_type`).
+//! cloud recording status callbacks (`task_id`, numeric `event_type`). Stream mixing's
+//! `mix_start`/`mix_stop` are about our live streams (`stream_notice`): `task_id` is
+//! `{appid}:{TaskId}` (our stream id), `channel_id` the room.
 
 use serde_json::{json, Map, Value};
 use sha1::{Digest, Sha1};
@@ -15,6 +17,7 @@ use crate::domain::events::{
     file_entry, int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who,
 };
 use crate::domain::recording::RecordingStatus;
+use crate::domain::stream::{StreamJob, StreamNotice, StreamStatus};
 use crate::http::percent_decode;
 
 pub const NAME: &str = "zego";
@@ -69,6 +72,32 @@ pub fn verify(secret: &str, fields: &Map<String, Value>, now_s: u64) -> Result<S
         return Err(Rejection::Unauthenticated("ZEGO timestamp is stale"));
     }
     Ok(nonce)
+}
+
+/// A stream mixing callback as a notice about the stream whose task it names; `None` for
+/// every other callback.
+pub fn stream_notice(fields: &Map<String, Value>, now_ms: u64) -> Result<Option<StreamNotice>, Rejection> {
+    let status = match text(fields, "event").as_deref() {
+        Some("mix_start") => StreamStatus::Active,
+        Some("mix_stop") => StreamStatus::Ended,
+        _ => return Ok(None),
+    };
+    let task =
+        text(fields, "task_id").ok_or_else(|| Rejection::Malformed("ZEGO mix callback without task_id".into()))?;
+    let room = text(fields, "channel_id")
+        .map(|r| if r.contains('%') { percent_decode(&r) } else { r })
+        .ok_or_else(|| Rejection::Malformed("ZEGO mix callback without channel_id".into()))?;
+    let task = task.split_once(':').map_or(task.as_str(), |(_appid, id)| id).to_owned();
+    let occurred_at_ms =
+        fields.get("timestamp").and_then(int_of).filter(|t| *t > 0).map_or(now_ms, |t| t as u64 * 1000);
+    Ok(Some(StreamNotice {
+        vendor: NAME,
+        job: StreamJob::Stream { vendor_room: room, vendor_stream_id: task },
+        occurred_at_ms,
+        status: Some(status),
+        output_status: None,
+        error: None,
+    }))
 }
 
 pub fn parse(fields: &Map<String, Value>, nonce: &str, now_ms: u64) -> Result<Option<Incoming>, Rejection> {
@@ -284,5 +313,22 @@ mod tests {
         let odd =
             fields(br#"{"task_id":"T1","room_id":"rm_1","event_type":1,"detail":{"file_info":"free text"}}"#).unwrap();
         assert_eq!(parse(&odd, "n", 0).unwrap().unwrap().data.get("files"), None);
+    }
+
+    #[test]
+    fn mix_callbacks_are_stream_notices_by_task_and_room() {
+        let mix = |event: &str| {
+            let body = json!({"appid": "1234567890", "event": event, "seq": "3", "task_id": "1234567890:str_Ab12",
+                              "channel_id": "rm_1", "publish_id": "u1", "timestamp": "1700000000"});
+            stream_notice(body.as_object().unwrap(), 5).unwrap().unwrap()
+        };
+        let started = mix("mix_start");
+        assert_eq!(started.job, StreamJob::Stream { vendor_room: "rm_1".into(), vendor_stream_id: "str_Ab12".into() });
+        assert_eq!((started.status, started.occurred_at_ms), (Some(StreamStatus::Active), 1_700_000_000_000));
+        assert_eq!(mix("mix_stop").status, Some(StreamStatus::Ended));
+        let other = json!({"event": "stream_create", "task_id": "x"});
+        assert_eq!(stream_notice(other.as_object().unwrap(), 0), Ok(None));
+        let roomless = json!({"event": "mix_stop", "task_id": "1:x"});
+        assert!(matches!(stream_notice(roomless.as_object().unwrap(), 0), Err(Rejection::Malformed(_))));
     }
 }
