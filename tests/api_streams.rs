@@ -225,9 +225,9 @@ fn event_types(t: &TestApp, key: &str) -> Vec<String> {
     types
 }
 
-fn egress_webhook(t: &TestApp, id: &str, event: &str, room: &str, status: &str) -> Reply {
+fn egress_webhook(t: &TestApp, id: &str, event: &str, room: &str, status: &str, results: Value) -> Reply {
     let body = json!({"event": event, "id": id, "createdAt": (NOW_MS / 1000).to_string(),
-                      "egressInfo": {"egressId": "EG_1", "roomName": room, "status": status}});
+                      "egressInfo": {"egressId": "EG_1", "roomName": room, "status": status, "streamResults": results}});
     t.send(support::livekit_webhook(&body.to_string()))
 }
 
@@ -237,27 +237,37 @@ fn a_stream_egress_speaks_through_stream_events_only_and_its_status_never_goes_b
     let key = t.project_key();
     livekit(&t);
     let room = livekit_room(&t, &key, "show");
-    let s = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}]}));
+    let s = start(&t, &key, json!({"room": "show", "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
     assert_eq!(s.status, 201, "{}", s.json);
     let id = s.json["stream"].as_str().unwrap().to_owned();
     let status = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json;
 
-    // The egress goes live; a late `egress_started` (still starting) does not take it back.
-    assert_eq!(egress_webhook(&t, "WH_1", "egress_updated", &room, "EGRESS_ACTIVE").status, 200);
-    assert_eq!(egress_webhook(&t, "WH_2", "egress_started", &room, "EGRESS_STARTING").status, 200);
+    // The egress goes live; Twitch refuses its URL (shown redacted, matched by position, the
+    // ingest's words quoting the key kept out); a late `egress_started` takes nothing back.
+    let results = json!([{"url": YOUTUBE},
+                         {"url": "rtmp://live.twitch.tv/app/{live_...9z8y}", "status": "FAILED",
+                          "error": "rtmp: key live_99_secretkey9z8y refused"}]);
+    assert_eq!(egress_webhook(&t, "WH_1", "egress_updated", &room, "EGRESS_ACTIVE", results).status, 200);
+    assert_eq!(egress_webhook(&t, "WH_2", "egress_started", &room, "EGRESS_STARTING", json!([])).status, 200);
     t.native.http.respond_with(|_| Err(HttpError::Timeout));
     let live = status(&t);
     assert_eq!(live["status"], "active", "{live}");
+    let outputs: Vec<_> = live["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+    assert_eq!(outputs, vec![json!("active"), json!("failed")], "{live}");
+    assert_eq!(live["outputs"][1]["error"], "the ingest refused or dropped the stream");
     // It fails at LiveKit: the stream fails once, however often LiveKit says so.
     for wh in ["WH_3", "WH_3", "WH_4"] {
-        assert_eq!(egress_webhook(&t, wh, "egress_ended", &room, "EGRESS_FAILED").status, 200);
+        assert_eq!(egress_webhook(&t, wh, "egress_ended", &room, "EGRESS_FAILED", json!([])).status, 200);
     }
     assert_eq!(status(&t)["status"], "failed");
     assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+    assert_eq!(events_of(&t, &key, "stream.output_failed").len(), 1);
     // The egress behind a stream is not a recording: no recording event, no recording row.
     let types = event_types(&t, &key);
     assert!(types.iter().all(|t| !t.starts_with("recording.")), "{types:?}");
-    assert_eq!(types.iter().filter(|t| t.starts_with("stream.")).count(), 2, "{types:?}");
+    assert_eq!(types.iter().filter(|t| t.starts_with("stream.")).count(), 3, "{types:?}");
+    let all = t.call("GET", "/v1/rtc/event/list", None, Some(&key));
+    assert!(!all.json.to_string().contains("secretkey"), "{}", all.json);
     let recordings = t.call("GET", "/v1/rtc/recording/list", None, Some(&key));
     assert_eq!(recordings.json["items"], json!([]), "{}", recordings.json);
 }

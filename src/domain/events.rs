@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::config::{setting, EnvVars};
 use crate::domain::recording::RecordingStatus;
+use crate::domain::stream::PushResult;
 
 /// The normalized event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +117,9 @@ impl Session {
 pub struct RecordingChange {
     pub vendor_recording_id: String,
     pub status: Option<RecordingStatus>,
+    /// What the job reports of each URL it pushes to, when it pushes a live stream (a LiveKit
+    /// egress is a recording's or a stream's: only our records can tell); empty otherwise.
+    pub pushes: Vec<PushResult>,
 }
 
 /// One vendor event, verified and read, before it is matched to a room of ours.

@@ -391,6 +391,21 @@ pub struct StreamState {
     pub error: Option<String>,
 }
 
+/// What a vendor reports of one URL its job pushes to, in our words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushResult {
+    /// As the vendor shows it (possibly with its key redacted).
+    pub url: String,
+    pub status: OutputStatus,
+    pub error: Option<String>,
+}
+
+/// The output a vendor's report on one URL is about: the output pushing to that URL, or the
+/// one at the report's position among `targets` where the vendor shows the URL redacted.
+pub fn reported_output<'a>(targets: &'a [OutputTarget], url: &str, position: usize) -> Option<&'a OutputTarget> {
+    targets.iter().find(|o| o.url == url).or_else(|| targets.get(position))
+}
+
 /// What a vendor's notification says of the job behind a live stream, read before it is
 /// matched to a stream of ours.
 #[derive(Clone, Debug, PartialEq)]
@@ -402,6 +417,8 @@ pub struct StreamNotice {
     pub status: Option<StreamStatus>,
     /// One output's new status (an Agora converter).
     pub output_status: Option<OutputStatus>,
+    /// What a job pushing to every output reports of each URL (a LiveKit egress), in order.
+    pub pushes: Vec<PushResult>,
     /// Why it failed, in our words.
     pub error: Option<String>,
 }

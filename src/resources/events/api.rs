@@ -5,7 +5,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::api::paging;
-use crate::api::{Ctx, Reply};
+use crate::api::{App, Ctx, Reply};
 use crate::domain::events::{self, EventType, Incoming, Rejection};
 use crate::domain::stream::{StreamJob, StreamNotice, StreamStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -14,6 +14,7 @@ use crate::resources::events::enforce::enforce_on_join;
 use crate::resources::events::ingest;
 use crate::resources::rooms::directory::RoomDirectory;
 use crate::resources::streams::service::{follow_event, follow_notice};
+use crate::runtime::Runtime;
 use crate::store::events as event_store;
 use crate::store::events::Event;
 use crate::vendors::agora::webhook as agora;
@@ -50,14 +51,15 @@ fn egress_notice(incoming: &Incoming) -> Option<StreamNotice> {
         occurred_at_ms: incoming.occurred_at_ms,
         status: change.status.map(StreamStatus::of_job),
         output_status: None,
+        pushes: change.pushes.clone(),
         error: incoming.data.get("error").and_then(|e| e.as_str()).map(str::to_owned),
     })
 }
 
 /// Follows a notice that can only be about a live stream; one about no stream of ours (a
 /// converter or mix task made outside rtcgate) is acknowledged and dropped.
-async fn follow_stream(rt: &crate::runtime::Runtime, notice: &StreamNotice) -> ApiResult<Option<Incoming>> {
-    if !follow_notice(rt, notice).await? {
+async fn follow_stream(app: &App, rt: &Runtime, notice: &StreamNotice) -> ApiResult<Option<Incoming>> {
+    if !follow_notice(app, rt, notice).await? {
         crate::log::info(&format!("{} stream notice about no stream of ours: {:?}", notice.vendor, notice.job));
     }
     Ok(None)
@@ -84,7 +86,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             let incoming = livekit::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?;
             // A room's egress is a live stream's or a recording's: only the room's streams can say.
             match incoming.as_ref().and_then(egress_notice) {
-                Some(notice) if follow_notice(ctx.rt, &notice).await? => None,
+                Some(notice) if follow_notice(ctx.app, ctx.rt, &notice).await? => None,
                 _ => incoming,
             }
         }
@@ -102,7 +104,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
             )
             .map_err(|r| rejected(&vendor, r))?;
             match agora::stream_notice(body, now_ms).map_err(|r| rejected(&vendor, r))? {
-                Some(notice) => follow_stream(ctx.rt, &notice).await?,
+                Some(notice) => follow_stream(ctx.app, ctx.rt, &notice).await?,
                 None => agora::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?,
             }
         }
@@ -130,7 +132,7 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 }
             });
             match zego::stream_notice(&fields, now_ms).map_err(|r| rejected(&vendor, r))? {
-                Some(notice) => follow_stream(ctx.rt, &notice).await?,
+                Some(notice) => follow_stream(ctx.app, ctx.rt, &notice).await?,
                 None => zego::parse(&fields, &nonce, now_ms).map_err(|r| rejected(&vendor, r))?,
             }
         }

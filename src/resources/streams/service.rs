@@ -21,8 +21,8 @@ use crate::crypto::sealed::SealingKey;
 use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::stream::{
-    mask_url, publishers, regions, Canvas, Layout, OutputStatus, OutputTarget, StreamJob, StreamNotice, StreamSpec,
-    StreamState, StreamStatus, MAX_OUTPUTS,
+    mask_url, publishers, regions, reported_output, Canvas, Layout, OutputStatus, OutputTarget, StreamJob,
+    StreamNotice, StreamSpec, StreamState, StreamStatus, MAX_OUTPUTS,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::recordings::service::{Vendored, ADOPTION_WINDOW_MS};
@@ -559,7 +559,7 @@ pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bo
 /// outputs): the stream moves forward, never back, and says so on the event stream once.
 /// Runs before the vendor is answered, so a failure here is a 5xx the vendor retries.
 /// `false` when no stream of ours has that job (a LiveKit egress may be a recording's).
-pub async fn follow_notice(rt: &Runtime, notice: &StreamNotice) -> ApiResult<bool> {
+pub async fn follow_notice(app: &App, rt: &Runtime, notice: &StreamNotice) -> ApiResult<bool> {
     let found = match &notice.job {
         StreamJob::Stream { vendor_room, vendor_stream_id } => {
             match rooms::by_vendor_name(rt, notice.vendor, vendor_room).await? {
@@ -582,8 +582,15 @@ pub async fn follow_notice(rt: &Runtime, notice: &StreamNotice) -> ApiResult<boo
             return Ok(false);
         }
     }
+    // A job pushing to every output reports each by its URL: ours are sealed, so open them.
+    let live: Vec<OutputTarget> = if notice.pushes.is_empty() {
+        Vec::new()
+    } else {
+        let outputs = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended);
+        outputs.map(|o| target(app, &rec, o)).collect::<ApiResult<_>>()?
+    };
     let mut after = rec.clone();
-    follow(&mut after, notice, output.as_deref());
+    follow(&mut after, notice, output.as_deref(), &live);
     if after != rec {
         save_and_announce(rt, &rec, &after).await?;
     }
@@ -592,9 +599,17 @@ pub async fn follow_notice(rt: &Runtime, notice: &StreamNotice) -> ApiResult<boo
 
 /// Folds a notification into the record, only forward: a late or repeated notification
 /// changes nothing, and a final stream stays as it ended.
-fn follow(rec: &mut Stream, notice: &StreamNotice, output: Option<&str>) {
+fn follow(rec: &mut Stream, notice: &StreamNotice, output: Option<&str>, live: &[OutputTarget]) {
     if rec.status.is_final() {
         return;
+    }
+    for (i, push) in notice.pushes.iter().enumerate() {
+        let Some(target) = reported_output(live, &push.url, i) else { continue };
+        if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == target.output && push.status.is_ahead_of(o.status))
+        {
+            o.status = push.status;
+            o.error = push.error.clone().or(o.error.take());
+        }
     }
     if let StreamJob::Output { vendor_ref, .. } = &notice.job {
         if let Some(o) = rec.outputs.iter_mut().find(|o| Some(o.output.as_str()) == output) {

@@ -110,7 +110,7 @@ pub fn stream_notice(body: &[u8], now_ms: u64) -> Result<Option<StreamNotice>, R
         }
         None => StreamJob::OutputRef(id.to_owned()),
     };
-    Ok(Some(StreamNotice { vendor: NAME, job, occurred_at_ms, status: None, output_status, error }))
+    Ok(Some(StreamNotice { vendor: NAME, job, occurred_at_ms, status: None, output_status, pushes: Vec::new(), error }))
 }
 
 fn channel_event(
@@ -201,7 +201,7 @@ fn recording_event(
         data["files"] = json!(files);
     }
     let mut incoming = incoming(notice_id, channel, kind, occurred_at_ms, data);
-    incoming.recording = Some(RecordingChange { vendor_recording_id: sid.to_owned(), status });
+    incoming.recording = Some(RecordingChange { vendor_recording_id: sid.to_owned(), status, pushes: Vec::new() });
     Ok(Some(incoming))
 }
 

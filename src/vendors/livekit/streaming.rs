@@ -11,7 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::egress;
 use super::twirp::Method;
-use crate::domain::stream::{Layout, OutputState, OutputStatus, OutputTarget, StreamSpec, StreamState, StreamStatus};
+use crate::domain::stream::{
+    reported_output, Layout, OutputState, OutputStatus, OutputTarget, PushResult, StreamSpec, StreamState, StreamStatus,
+};
 use crate::vendors::VendorError;
 
 /// The egress template for our layout.
@@ -66,6 +68,17 @@ fn output_status(v: Option<&Value>) -> OutputStatus {
     }
 }
 
+/// A `StreamInfo` (a `stream_results` entry of an answer, a `streamResults` one of a webhook)
+/// in our words: the ingest's own may echo the URL.
+pub fn push_result(info: &Value) -> PushResult {
+    let status = output_status(info.get("status"));
+    PushResult {
+        url: info.get("url").and_then(Value::as_str).unwrap_or("").to_owned(),
+        status,
+        error: (status == OutputStatus::Failed).then(|| "the ingest refused or dropped the stream".to_owned()),
+    }
+}
+
 /// An `EgressInfo` as a stream's state; each `stream_results` entry is matched to our output
 /// by its URL, or by position where the server shows the URL redacted.
 pub fn stream_state(method: Method, info: &Value, spec: &StreamSpec) -> Result<StreamState, VendorError> {
@@ -73,17 +86,14 @@ pub fn stream_state(method: Method, info: &Value, spec: &StreamSpec) -> Result<S
     let results = info.get("stream_results").and_then(Value::as_array).cloned().unwrap_or_default();
     let outputs = results
         .iter()
+        .map(push_result)
         .enumerate()
-        .filter_map(|(i, r)| {
-            let url = r.get("url").and_then(Value::as_str).unwrap_or("");
-            let target = spec.outputs.iter().find(|o| o.url == url).or_else(|| spec.outputs.get(i))?;
-            let status = output_status(r.get("status"));
-            let failed = status == OutputStatus::Failed;
+        .filter_map(|(i, push)| {
+            let target = reported_output(&spec.outputs, &push.url, i)?;
             Some(OutputState {
                 output: target.output.clone(),
-                status,
-                // The ingest's own words may echo the URL: the client gets ours.
-                error: failed.then(|| "the ingest refused or dropped the stream".to_owned()),
+                status: push.status,
+                error: push.error,
                 vendor_ref: None,
             })
         })

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::events::{int_of, same, str_of, EventType, Incoming, RecordingChange, Rejection, Session, Who};
 use crate::domain::recording::RecordingStatus;
+use crate::vendors::livekit::streaming::push_result;
 use crate::vendors::livekit::{egress_client_error, egress_status_named};
 
 pub const NAME: &str = "livekit";
@@ -195,7 +196,9 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
             {
                 incoming.data["error"] = json!(error);
             }
-            incoming.recording = Some(RecordingChange { vendor_recording_id: egress_id.to_owned(), status });
+            let results = egress.get("streamResults").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let pushes = results.iter().map(push_result).collect();
+            incoming.recording = Some(RecordingChange { vendor_recording_id: egress_id.to_owned(), status, pushes });
         }
         // The gateway's own events: no LiveKit event maps to them.
         EventType::RoomStarted
@@ -215,6 +218,7 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::stream::OutputStatus;
 
     const KEY: &str = "APIkey";
     const SECRET: &str = "a-secret-of-some-length-0123456789";
@@ -313,6 +317,24 @@ mod tests {
             std::str::from_utf8(body).unwrap().replace(r#""createdAt":"1796072921""#, r#""createdAt":"1796072930""#);
         let s = parse(later.as_bytes(), 0).unwrap().unwrap().session.unwrap();
         assert_eq!((s.left_at_ms, s.seconds()), (Some(1_796_072_930_000), Some(9)));
+    }
+
+    #[test]
+    fn an_egress_reports_each_url_it_pushes_to_and_no_status_is_active() {
+        let body = br#"{"event":"egress_updated","id":"EV_8","egressInfo":{"egressId":"EG_1","roomName":"rm_1",
+            "status":"EGRESS_ACTIVE","streamResults":[{"url":"rtmp://a/x"},{"url":"rtmp://b/y","status":"FAILED",
+            "error":"the key y was refused"},{"url":"rtmp://c/z","status":"FINISHED"}]}}"#;
+        let pushes = parse(body, 0).unwrap().unwrap().recording.unwrap().pushes;
+        let seen: Vec<_> = pushes.iter().map(|p| (p.url.as_str(), p.status)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("rtmp://a/x", OutputStatus::Active),
+                ("rtmp://b/y", OutputStatus::Failed),
+                ("rtmp://c/z", OutputStatus::Ended)
+            ]
+        );
+        assert_eq!(pushes[1].error.as_deref(), Some("the ingest refused or dropped the stream"));
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub fn stream_notice(fields: &Map<String, Value>, now_ms: u64) -> Result<Option<
         occurred_at_ms,
         status: Some(status),
         output_status: None,
+        pushes: Vec::new(),
         error: None,
     }))
 }
@@ -229,7 +230,7 @@ fn recording_event(
         who: None,
         occurred_at_ms: fields.get("timestamp").and_then(int_of).map_or(now_ms, |s| s.max(0) as u64 * 1000),
         session: None,
-        recording: Some(RecordingChange { vendor_recording_id: task.to_owned(), status }),
+        recording: Some(RecordingChange { vendor_recording_id: task.to_owned(), status, pushes: Vec::new() }),
         data,
     }))
 }
