@@ -173,6 +173,9 @@ describe('LiveKit egress', () => {
     assert.equal(started.length, 1);
     assert.equal(started[0].data.outputs[0].url, masked(YOUTUBE));
     assert.equal((await eventsOf('stream.ended')).filter((e) => e.data.stream === id).length, 1);
+    // The egress is the stream's, not a recording.
+    const ofRoom = await api('GET', `/v1/rtc/event/list?room=${room}&limit=100`);
+    assert.deepEqual(ofRoom.json.items.filter((e) => e.type.startsWith('recording.')), []);
     assertNoViolations(vendors);
   });
 
