@@ -384,9 +384,9 @@ async function roomRecordings(c: PageCtx, room: Room): Promise<HTMLElement> {
   return h('section', { 'aria-label': 'Recordings of this room' }, form, result, list);
 }
 
-/** A recording's status as a badge, with rtcgate's reason when it ended badly. */
+/** A recording's status (classed `status-<status>`), with rtcgate's reason when it ended badly. */
 function statusOf(r: Recording): HTMLElement {
-  return h('span', { class: `status status-${r.status}`, title: r.error ?? null }, r.status, r.error ? `: ${r.error}` : '');
+  return h('span', { class: `status status-${r.status}` }, r.status, r.error ? `: ${r.error}` : '');
 }
 
 /** The files a vendor reported writing: location, size and duration. */
