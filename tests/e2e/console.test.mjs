@@ -35,7 +35,7 @@ import { chromium } from 'playwright-core';
 
 import { startWorker, adminSetup, api, randomToken, ROOT } from './support/harness.mjs';
 import { assertNoViolations, standinOptions, vendorVars } from './support/fixtures.mjs';
-import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
+import { freePorts, startLiveKitServer, serverVars } from './support/livekit_server.mjs';
 import { startReceiver } from './support/receiver.mjs';
 import { startAll } from './support/standins/index.mjs';
 
@@ -87,9 +87,7 @@ before(async () => {
       vars: {
         ADMIN_TOKEN: ADMIN,
         RTC_VENDOR_ORDER: 'livekit,agora,zego',
-        LIVEKIT_URL: `http://127.0.0.1:${ports.http}`,
-        LIVEKIT_API_KEY: API_KEY,
-        LIVEKIT_API_SECRET: API_SECRET,
+        ...serverVars({ ports, apiKey: API_KEY, apiSecret: API_SECRET }),
         VENDOR_TIMEOUT_MS: 5000,
         WEBHOOK_ALLOW_HTTP_LOOPBACK: '1',
         RTCGATE_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
