@@ -47,7 +47,9 @@ const ZEGO_APP_ID = 1234567890;
 const ZEGO_SECRET = 'fa94dd0f974cf2e293728a526b028271';
 // The docs' screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1), so a test run leaves
 // the tree as it was.
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : path.join(ROOT, 'build', 'test-output', 'screenshots');
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const DOC_SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const SHOTS = UPDATE_SCREENSHOTS ? DOC_SHOTS : path.join(ROOT, 'build', 'test-output', 'screenshots');
 // A project's own recording storage on the recordings Worker (made-up credentials: the stand-in
 // writes nothing).
 const OWN_S3 = { access_key: 'AKIAE2ECONSOLEOWN', secret: 'console-own-e2e-secret', region: 'eu-central-1' };
@@ -60,6 +62,7 @@ let receiver;
 let standins; // Agora and ZEGO
 let browser;
 let project;
+let docShotsBefore; // docs/screenshots as the run found it: file name → SHA-256
 let recordingVendors; // the LiveKit stand-in (with Egress) behind `rw`
 let rw; // the Worker whose LiveKit rooms are recorded
 let recordingProject; // a project on `rw`
@@ -131,6 +134,9 @@ before(async () => {
     roomDefaults: { departure_timeout: 1 },
   });
   [project, recordingProject] = await Promise.all([adminSetup(w, { projectName: 'console' }), adminSetup(rw, { projectName: 'console-recordings' })]);
+  docShotsBefore = docShots();
+  // A run's own folder starts empty, so what is in it afterwards is what this run took.
+  if (!UPDATE_SCREENSHOTS) fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
 });
 
@@ -161,6 +167,13 @@ async function signIn(page, key = project.key) {
 
 /** Follows a link of the console's navigation bar. */
 const nav = (page, name) => page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name }).click();
+
+/** The PNGs in docs/screenshots: file name → SHA-256 of its bytes. */
+function docShots() {
+  return Object.fromEntries(
+    fs.readdirSync(DOC_SHOTS).filter((f) => f.endsWith('.png')).map((f) => [f, crypto.createHash('sha256').update(fs.readFileSync(path.join(DOC_SHOTS, f))).digest('hex')]),
+  );
+}
 
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -430,4 +443,11 @@ test('the admin pages create a project and its key; the tenant console never sho
   await signIn(tenant, secret);
   assert.equal(await tenant.getByRole('link', { name: /admin|project/i }).count(), 0);
   await Promise.all([admin.context().close(), tenant.context().close()]);
+});
+
+test('the run wrote its screenshots under build/test-output and left docs/screenshots as it found them (UPDATE_SCREENSHOTS=1 refreshes those)', { skip: UPDATE_SCREENSHOTS && 'UPDATE_SCREENSHOTS=1: this run refreshes docs/screenshots' }, () => {
+  assert.deepEqual(docShots(), docShotsBefore);
+  // Every screenshot the docs show was taken again, where a test run keeps them.
+  const taken = fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png')).sort();
+  assert.deepEqual(taken, Object.keys(docShotsBefore).sort());
 });
