@@ -105,6 +105,16 @@ export interface Recording {
   started_at: string | null;
   ended_at: string | null;
   files: { location: string; size_bytes: number | null; duration_ms: number | null }[];
+  /** Present only when the recording ended badly: rtcgate's own words. */
+  error?: string;
+}
+
+/** A project's own recording storage (`recording/destination/list`); never its credentials. */
+export interface Destination {
+  destination: string;
+  uri: string;
+  kind: 's3' | 'gs' | 'azure';
+  created_at: string;
 }
 
 export interface Webhook {

@@ -2,7 +2,7 @@
 // #/webhooks, #/usage), all read from and written through the public API with the project's API
 // key. Pages that show live state poll; polling stops when the route changes.
 
-import { ApiFailure, client, enc, type Discovery, type Fetcher, type Issued, type Page, type Participant, type Recording, type Room, type RtcEvent, type Usage, type Vendor, type Webhook } from './api';
+import { ApiFailure, client, enc, type Destination, type Discovery, type Fetcher, type Issued, type Page, type Participant, type Recording, type Room, type RtcEvent, type Usage, type Vendor, type Webhook } from './api';
 import { barChart } from './chart';
 import { h, notice, replace, table, when, type Child } from './dom';
 import { forget, signInForm, storedToken, type SignIn } from './session';
@@ -195,8 +195,8 @@ function vendorsWith(api: Fetcher, capability: string): Promise<Set<Vendor>> {
 
 async function roomPage(c: PageCtx, id: string): Promise<void> {
   const room = await c.api<Room>('GET', `/v1/rtc/room/get/${enc(id)}`);
-  const [kick, ban, mute] = await Promise.all(
-    ['rtc.participant.kick', 'rtc.participant.ban', 'rtc.participant.mute.hard'].map((cap) => vendorsWith(c.api, cap).then((s) => s.has(room.vendor))),
+  const [kick, ban, mute, record] = await Promise.all(
+    ['rtc.participant.kick', 'rtc.participant.ban', 'rtc.participant.mute.hard', 'rtc.recording.start'].map((cap) => vendorsWith(c.api, cap).then((s) => s.has(room.vendor))),
   );
   const actionResult = h('div');
   const people = h('div', { 'aria-live': 'polite' });
@@ -254,6 +254,8 @@ async function roomPage(c: PageCtx, id: string): Promise<void> {
     h('h2', {}, 'Participants'),
     actionResult,
     people,
+    h('h2', {}, 'Recordings'),
+    record ? await roomRecordings(c, room) : h('p', { class: 'hint' }, `${room.vendor} rooms cannot be recorded on this server.`),
     h('h2', {}, 'Join'),
     joinForm,
     callPanel,
@@ -298,6 +300,98 @@ async function roomPage(c: PageCtx, id: string): Promise<void> {
       joinButton.disabled = false;
     }
   });
+}
+
+const IN_PROGRESS = new Set(['starting', 'active', 'stopping']);
+
+/**
+ * A room's recordings (polled every 3 s; one in progress is read through `recording/get`, which
+ * refreshes it from the vendor, since the list holds the stored state) with a form to start one
+ * into the deployment's default storage or one of the project's destinations, and a Stop button on
+ * each in progress.
+ */
+async function roomRecordings(c: PageCtx, room: Room): Promise<HTMLElement> {
+  const result = h('div');
+  const show = (what: string) => replace(result, notice(what, 'ok'));
+  const showFailure = (e: unknown) => replace(result, notice(e instanceof ApiFailure ? e.describe() : String(e), 'error'));
+  // A server without an encryption key stores no destinations (the route says so with 422): then
+  // its default storage is the only choice. Any other failure is shown, and the form still works.
+  const destinations = await c.api<Page<Destination>>('GET', '/v1/rtc/recording/destination/list?limit=100').catch((e): Page<Destination> => {
+    if (!(e instanceof ApiFailure && e.code === 'ENCRYPTION_NOT_CONFIGURED')) showFailure(e);
+    return { items: [] };
+  });
+  const destination = h(
+    'select',
+    { id: 'recording-destination', name: 'output_uri' },
+    h('option', { value: '' }, 'default storage of this server'),
+    destinations.items.map((d) => h('option', { value: d.uri }, d.uri)),
+  );
+  const layout = h('select', { id: 'recording-layout', name: 'layout' }, ['grid', 'speaker', 'single-speaker'].map((l) => h('option', { value: l }, l)));
+  const audioOnly = h('input', { id: 'recording-audio-only', name: 'audio_only', type: 'checkbox' });
+  const form = h(
+    'form',
+    { class: 'inline', 'aria-label': 'Start a recording' },
+    h('div', { class: 'field' }, h('label', { for: 'recording-destination' }, 'Destination'), destination),
+    h('div', { class: 'field' }, h('label', { for: 'recording-layout' }, 'Layout'), layout),
+    h('div', { class: 'field check' }, audioOnly, h('label', { for: 'recording-audio-only' }, 'Audio only')),
+    h('button', { type: 'submit' }, 'Start recording'),
+  );
+  const list = h('div', { 'aria-live': 'polite' });
+  const refresh = async () => {
+    const page = await c.api<Page<Recording>>('GET', `/v1/rtc/recording/list?room=${enc(room.room)}&limit=20`);
+    const recordings = await Promise.all(page.items.map((r) => (IN_PROGRESS.has(r.status) ? c.api<Recording>('GET', `/v1/rtc/recording/get/${enc(r.recording)}`).catch(() => r) : r)));
+    replace(
+      list,
+      table(
+        `Recordings of ${room.name}, newest first`,
+        ['Recording', 'Status', 'Started', 'Ended', 'Written to', 'Actions'],
+        recordings.map((r) => [
+          h('code', {}, r.recording),
+          statusOf(r),
+          when(r.started_at),
+          when(r.ended_at),
+          h('span', {}, h('code', {}, r.output_uri), r.files.length ? filesOf(r) : null),
+          IN_PROGRESS.has(r.status) && r.status !== 'stopping'
+            ? h('button', { type: 'button', 'aria-label': `Stop recording ${r.recording}`, onclick: () => stop(r.recording) }, 'Stop')
+            : null,
+        ]),
+        'No recordings of this room yet.',
+      ),
+    );
+  };
+  const stop = async (id: string) => {
+    try {
+      const stopped = await c.api<Recording>('POST', `/v1/rtc/recording/stop/${enc(id)}`, {});
+      show(`Recording ${id}: ${stopped.status}.`);
+      await refresh();
+    } catch (e) {
+      showFailure(e);
+    }
+  };
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const body: Record<string, unknown> = { room: room.room, layout: layout.value, audio_only: audioOnly.checked };
+      if (destination.value) body.output_uri = destination.value;
+      const started = await c.api<Recording>('POST', '/v1/rtc/recording/start', body);
+      show(`Started recording ${started.recording} into ${started.output_uri}.`);
+      await refresh();
+    } catch (e) {
+      showFailure(e);
+    }
+  });
+  c.every(3000, refresh);
+  return h('section', { 'aria-label': 'Recordings of this room' }, form, result, list);
+}
+
+/** A recording's status (classed `status-<status>`), with rtcgate's reason when it ended badly. */
+function statusOf(r: Recording): HTMLElement {
+  return h('span', { class: `status status-${r.status}` }, r.status, r.error ? `: ${r.error}` : '');
+}
+
+/** The files a vendor reported writing: location, size and duration. */
+function filesOf(r: Recording): HTMLElement {
+  return h('ul', { class: 'files' }, r.files.map((f) => h('li', {}, f.location, f.size_bytes != null ? ` (${f.size_bytes} bytes)` : '', f.duration_ms != null ? `, ${Math.round(f.duration_ms / 1000)} s` : '')));
 }
 
 /**
@@ -355,12 +449,10 @@ async function recordingsPage(c: PageCtx): Promise<void> {
           h('code', {}, r.recording),
           h('a', { href: `#/rooms/${enc(r.room)}` }, r.room),
           r.vendor,
-          h('span', { class: `status status-${r.status}` }, r.status),
+          statusOf(r),
           when(r.started_at),
           when(r.ended_at),
-          r.files.length
-            ? h('ul', { class: 'files' }, r.files.map((f) => h('li', {}, f.location, f.size_bytes != null ? ` (${f.size_bytes} bytes)` : '', f.duration_ms != null ? `, ${Math.round(f.duration_ms / 1000)} s` : '')))
-            : '—',
+          r.files.length ? filesOf(r) : '—',
         ]),
         'No recordings yet.',
       ),

@@ -11,10 +11,14 @@
 //   webhook endpoint shows healthy deliveries; the usage chart shows the minutes.
 // - Agora and ZEGO rooms (on the strict stand-ins) show the join payload and a snippet instead;
 //   the recordings page shows an Agora recording's status and files.
+// - A LiveKit room's page (a second Worker, on the LiveKit stand-in with Egress) starts a recording
+//   into one of the project's destinations, shows its status as the egress moves, and stops it; a
+//   start the API refuses shows the API's error.
 // - The admin pages create a project and a key.
 //
-// Screenshots of the main pages go to docs/screenshots/ (the README shows them), and the
-// console's first load is timed in the browser (docs/console.md).
+// Screenshots of the main pages go to build/test-output/screenshots/ (git-ignored); with
+// UPDATE_SCREENSHOTS=1 they go to docs/screenshots/ instead, which the README and docs/console.md
+// show. The console's first load is timed in the browser (docs/console.md).
 //
 // Chromium: $RTCGATE_CHROMIUM, else `chromium` on PATH (scripts/setup.sh installs Debian's package).
 // Run: node --test --test-concurrency=1 tests/e2e/console.test.mjs   (after `make setup` and
@@ -30,7 +34,8 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { startWorker, adminSetup, api, randomToken, ROOT } from './support/harness.mjs';
-import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
+import { assertNoViolations, standinOptions, vendorVars } from './support/fixtures.mjs';
+import { freePorts, startLiveKitServer, serverVars } from './support/livekit_server.mjs';
 import { startReceiver } from './support/receiver.mjs';
 import { startAll } from './support/standins/index.mjs';
 
@@ -40,7 +45,14 @@ const API_SECRET = crypto.randomBytes(32).toString('base64url');
 const AGORA_APP_ID = '970CA35de60c44645bbae8a215061b33';
 const ZEGO_APP_ID = 1234567890;
 const ZEGO_SECRET = 'fa94dd0f974cf2e293728a526b028271';
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+// The docs' screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1), so a test run leaves
+// the tree as it was.
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const DOC_SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const SHOTS = UPDATE_SCREENSHOTS ? DOC_SHOTS : path.join(ROOT, 'build', 'test-output', 'screenshots');
+// A project's own recording storage on the recordings Worker (made-up credentials: the stand-in
+// writes nothing).
+const OWN_S3 = { access_key: 'AKIAE2ECONSOLEOWN', secret: 'console-own-e2e-secret', region: 'eu-central-1' };
 // Bounded waits for what another process has to do first (WebRTC, webhooks, polling pages).
 const WAIT_MS = 60_000;
 
@@ -50,6 +62,10 @@ let receiver;
 let standins; // Agora and ZEGO
 let browser;
 let project;
+let docShotsBefore; // docs/screenshots as the run found it: file name → SHA-256
+let recordingVendors; // the LiveKit stand-in (with Egress) behind `rw`
+let rw; // the Worker whose LiveKit rooms are recorded
+let recordingProject; // a project on `rw`
 
 function chromiumPath() {
   if (process.env.RTCGATE_CHROMIUM) return process.env.RTCGATE_CHROMIUM;
@@ -66,16 +82,15 @@ before(async () => {
     agora: { appId: AGORA_APP_ID, customerId: 'cust', customerSecret: 'secret' },
     zego: { appId: ZEGO_APP_ID, serverSecret: ZEGO_SECRET },
   });
+  recordingVendors = await startAll({ livekit: standinOptions().livekit });
   const ports = await freePorts();
-  const [worker, launched] = await Promise.all([
+  const [worker, launched, recordingWorker] = await Promise.all([
     startWorker({
       name: 'console',
       vars: {
         ADMIN_TOKEN: ADMIN,
         RTC_VENDOR_ORDER: 'livekit,agora,zego',
-        LIVEKIT_URL: `http://127.0.0.1:${ports.http}`,
-        LIVEKIT_API_KEY: API_KEY,
-        LIVEKIT_API_SECRET: API_SECRET,
+        ...serverVars({ ports, apiKey: API_KEY, apiSecret: API_SECRET }),
         VENDOR_TIMEOUT_MS: 5000,
         WEBHOOK_ALLOW_HTTP_LOOPBACK: '1',
         RTCGATE_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
@@ -98,9 +113,19 @@ before(async () => {
       executablePath: chromiumPath(),
       args: ['--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
     }),
+    // No RECORDING_DEFAULT_URI: a recording needs a destination, so a start without one is refused.
+    startWorker({
+      name: 'console-recordings',
+      vars: {
+        ADMIN_TOKEN: ADMIN,
+        ...vendorVars(recordingVendors),
+        RTCGATE_ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
+      },
+    }),
   ]);
   w = worker;
   browser = launched;
+  rw = recordingWorker;
   lk = await startLiveKitServer({
     ports,
     apiKey: API_KEY,
@@ -108,24 +133,29 @@ before(async () => {
     webhookUrls: [`${w.url}/v1/vendor-events/livekit`],
     roomDefaults: { departure_timeout: 1 },
   });
-  project = await adminSetup(w, { projectName: 'console' });
+  [project, recordingProject] = await Promise.all([adminSetup(w, { projectName: 'console' }), adminSetup(rw, { projectName: 'console-recordings' })]);
+  docShotsBefore = docShots();
+  // A run's own folder starts empty, so what is in it afterwards is what this run took.
+  if (!UPDATE_SCREENSHOTS) fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
 });
 
 after(async () => {
   await browser?.close();
   await w?.stop();
+  await rw?.stop();
+  await recordingVendors?.close();
   await lk?.stop();
   await receiver?.close();
   await standins?.close();
 });
 
-/** A new browser tab of its own (its own sessionStorage), at `hash` of the console. */
-async function tab({ hash = '', viewport = { width: 1200, height: 800 } } = {}) {
+/** A new browser tab of its own (its own sessionStorage), at `hash` of `worker`'s console. */
+async function tab({ hash = '', viewport = { width: 1200, height: 800 }, worker = w } = {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
-  await page.goto(`${w.url}/console/${hash}`);
+  await page.goto(`${worker.url}/console/${hash}`);
   return page;
 }
 
@@ -137,6 +167,13 @@ async function signIn(page, key = project.key) {
 
 /** Follows a link of the console's navigation bar. */
 const nav = (page, name) => page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name }).click();
+
+/** The PNGs in docs/screenshots: file name → SHA-256 of its bytes. */
+function docShots() {
+  return Object.fromEntries(
+    fs.readdirSync(DOC_SHOTS).filter((f) => f.endsWith('.png')).map((f) => [f, crypto.createHash('sha256').update(fs.readFileSync(path.join(DOC_SHOTS, f))).digest('hex')]),
+  );
+}
 
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -298,7 +335,8 @@ test('Agora and ZEGO rooms show the join payload and a ready snippet; the record
     assert.equal(await page.locator('.call-status').count(), 0, 'the tab does not try to join');
     if (vendor === 'agora') {
       await shot(page, 'join-agora');
-      // A recording of the room (through the API: the console only reads them), run to its end.
+      // A recording of the room, run to its end through the API (the room page's own recording
+      // form is tested on a LiveKit room below); the recordings page reads it.
       standins.agora.seedUser(roomId, payload.join.uid);
       const started = await api(w, 'POST', '/v1/rtc/recording/start', { key: project.key, body: { room: roomId, output_uri: `s3://media/${project.projectId}/calls/` } });
       assert.equal(started.status, 201, started.text);
@@ -315,6 +353,74 @@ test('Agora and ZEGO rooms show the join payload and a ready snippet; the record
     }
   }
   assert.deepEqual(standins.violations(), [], standins.describeViolations());
+  await page.context().close();
+});
+
+test('a LiveKit room\'s page starts a recording into a destination, shows its status as the egress moves and stops it; a refused start shows the API\'s error', async () => {
+  const key = recordingProject.key;
+  const lk = recordingVendors.livekit;
+  const dest = await api(rw, 'POST', '/v1/rtc/recording/destination/create', { key, body: { uri: 's3://console-own/calls', credentials: OWN_S3 } });
+  assert.equal(dest.status, 201, dest.text);
+  const created = await api(rw, 'POST', '/v1/rtc/room/create', { key, body: { name: 'board-meeting' } });
+  assert.equal(created.status, 201, created.text);
+  const roomId = created.json.room;
+
+  const page = await tab({ worker: rw, hash: '#/rooms/board-meeting' });
+  await signIn(page, key);
+  const section = page.getByRole('region', { name: 'Recordings of this room' });
+  await section.getByText('No recordings of this room yet.').waitFor();
+
+  // This server has no default storage: the API refuses a start without a destination, and the
+  // console shows its message, code and request id; nothing reached LiveKit.
+  assert.equal(await page.getByLabel('Destination').inputValue(), '');
+  await section.getByRole('button', { name: 'Start recording' }).click();
+  const refused = await section.getByRole('alert').textContent();
+  assert.match(refused, /\(INVALID_REQUEST, request \S+\)$/, refused);
+  assert.equal(lk.callsTo('StartRoomCompositeEgress').length, 0);
+
+  // Into the project's destination, speaker layout.
+  await page.getByLabel('Destination').selectOption('s3://console-own/calls/');
+  await page.getByLabel('Layout').selectOption('speaker');
+  await section.getByRole('button', { name: 'Start recording' }).click();
+  const started = await section.getByRole('status').filter({ hasText: 'Started recording' }).textContent();
+  const [, recording, outputUri] = started.match(/^Started recording (rec_[0-9A-Za-z]{22}) into (\S+)\.$/) ?? [];
+  assert.ok(recording, started);
+  assert.equal(outputUri, `s3://console-own/calls/${roomId}-${recording}.mp4`);
+  const row = section.getByRole('row').filter({ hasText: recording });
+  await row.locator('.status-starting').waitFor();
+  await row.getByText(outputUri).waitFor();
+  // What LiveKit was asked for, and what the API holds.
+  const [start] = lk.callsTo('StartRoomCompositeEgress');
+  assert.equal(start.ok, true, start.error);
+  assert.equal(start.message.roomName, roomId);
+  assert.equal(start.message.layout, 'speaker');
+  assert.equal(start.body.file_outputs[0].s3.bucket, 'console-own');
+  const listed = await api(rw, 'GET', `/v1/rtc/recording/list?room=${roomId}`, { key });
+  assert.deepEqual(listed.json.items.map((r) => [r.recording, r.status, r.layout, r.output_uri]), [[recording, 'starting', 'speaker', outputUri]]);
+
+  // The egress goes active: the page reads it from LiveKit (recording/get) on its next poll.
+  const egressId = start.response.egress_id;
+  lk.advanceEgress(egressId, 'EGRESS_ACTIVE');
+  await row.locator('.status-active').waitFor();
+  await shot(page, 'room-recording');
+
+  // Stop: LiveKit is asked to stop that egress; the recording is stopping, then complete with its file.
+  await row.getByRole('button', { name: `Stop recording ${recording}` }).click();
+  await section.getByRole('status').filter({ hasText: `Recording ${recording}: stopping.` }).waitFor();
+  await row.locator('.status-stopping').waitFor();
+  assert.deepEqual(lk.callsTo('StopEgress').map((c) => c.body), [{ egress_id: egressId }]);
+  assert.equal(await row.getByRole('button', { name: `Stop recording ${recording}` }).count(), 0, 'no Stop while stopping');
+  const file = { filename: 'board.mp4', location: `s3://console-own/calls/${roomId}-${recording}.mp4`, size: 4096, duration: 7_000_000_000 };
+  lk.advanceEgress(egressId, 'EGRESS_COMPLETE', { file_results: [file] });
+  await row.locator('.status-complete').waitFor();
+  await row.getByText(`${file.location} (4096 bytes), 7 s`).waitFor();
+  assert.equal(await row.locator('time').count(), 2, 'started and ended are shown');
+  const got = await api(rw, 'GET', `/v1/rtc/recording/get/${recording}`, { key });
+  assert.equal(got.json.status, 'complete', got.text);
+  assert.match(got.json.ended_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+  assert.deepEqual(got.json.files, [{ location: file.location, size_bytes: 4096, duration_ms: 7000 }]);
+  assert.ok((await row.locator(`time[datetime="${got.json.ended_at}"]`).count()) >= 1, 'the ended time is the API\'s');
+  assertNoViolations(recordingVendors);
   await page.context().close();
 });
 
@@ -337,4 +443,11 @@ test('the admin pages create a project and its key; the tenant console never sho
   await signIn(tenant, secret);
   assert.equal(await tenant.getByRole('link', { name: /admin|project/i }).count(), 0);
   await Promise.all([admin.context().close(), tenant.context().close()]);
+});
+
+test('the run wrote its screenshots under build/test-output and left docs/screenshots as it found them (UPDATE_SCREENSHOTS=1 refreshes those)', { skip: UPDATE_SCREENSHOTS && 'UPDATE_SCREENSHOTS=1: this run refreshes docs/screenshots' }, () => {
+  assert.deepEqual(docShots(), docShotsBefore);
+  // Every screenshot the docs show was taken again, where a test run keeps them.
+  const taken = fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png')).sort();
+  assert.deepEqual(taken, Object.keys(docShotsBefore).sort());
 });

@@ -24,7 +24,7 @@ import { RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
 import { Webhook } from 'standardwebhooks';
 
 import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
-import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
+import { freePorts, startLiveKitServer, serverVars } from './support/livekit_server.mjs';
 import { rtc, nextEvent, until, publishTone, joinWith } from './support/livekit_clients.mjs';
 import { startReceiver } from './support/receiver.mjs';
 
@@ -51,9 +51,7 @@ before(async () => {
     vars: {
       ADMIN_TOKEN: ADMIN,
       RTC_VENDOR_ORDER: 'livekit',
-      LIVEKIT_URL: `http://127.0.0.1:${ports.http}`,
-      LIVEKIT_API_KEY: API_KEY,
-      LIVEKIT_API_SECRET: API_SECRET,
+      ...serverVars({ ports, apiKey: API_KEY, apiSecret: API_SECRET }),
       VENDOR_TIMEOUT_MS: 5000,
       WEBHOOK_ALLOW_HTTP_LOOPBACK: '1',
       // Webhook signing secrets are sealed under it where the Worker seals them.

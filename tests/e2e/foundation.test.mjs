@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { ROOT, startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { assertError } from './support/fixtures.mjs';
 
 const ADMIN = randomToken();
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -49,22 +50,6 @@ after(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-/** Asserts the error envelope, its status and code, and that request_id matches the header. */
-function assertError(res, status, code, { field } = {}) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json\b/);
-  assert.ok(res.json && typeof res.json === 'object', `not JSON: ${res.text}`);
-  assert.deepEqual(Object.keys(res.json), ['error'], `envelope has extra top-level keys: ${res.text}`);
-  const e = res.json.error;
-  assert.equal(e.code, code, res.text);
-  assert.equal(typeof e.message, 'string');
-  assert.ok(e.message.length > 0, 'empty message');
-  assert.equal(typeof e.request_id, 'string');
-  assert.equal(e.request_id, res.headers.get('x-request-id'), 'error.request_id must equal X-Request-Id');
-  if (field !== undefined) assert.equal(e.field, field, `error.field: ${res.text}`);
-  return e;
-}
 
 function assertUnauthenticated(res) {
   assertError(res, 401, 'UNAUTHENTICATED');

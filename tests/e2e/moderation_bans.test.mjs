@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 
 import { ROOT, startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
 import { startWorkerd } from './support/workerd.mjs';
-import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
+import { freePorts, startLiveKitServer, serverVars } from './support/livekit_server.mjs';
 import { startAgora, startZego } from './support/standins/index.mjs';
 import { rtc, joinWith } from './support/livekit_clients.mjs';
 
@@ -40,9 +40,7 @@ before(async () => {
   const vars = {
     ADMIN_TOKEN: ADMIN,
     RTC_VENDOR_ORDER: 'livekit',
-    LIVEKIT_URL: `http://127.0.0.1:${ports.http}`,
-    LIVEKIT_API_KEY: API_KEY,
-    LIVEKIT_API_SECRET: API_SECRET,
+    ...serverVars({ ports, apiKey: API_KEY, apiSecret: API_SECRET }),
     VENDOR_TIMEOUT_MS: 5000,
   };
   w1 = await startWorker({ name: 'bans-1', vars });

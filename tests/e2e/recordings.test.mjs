@@ -31,7 +31,7 @@ import assert from 'node:assert/strict';
 
 import { startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
 import { startLiveKit } from './support/standins/index.mjs';
-import { CREDS, startVendorStandins, vendorVars } from './support/fixtures.mjs';
+import { CREDS, assertError, startVendorStandins, vendorVars } from './support/fixtures.mjs';
 import { EncodedFileOutput, RoomCompositeEgressRequest, RoomEgress, S3Upload } from '@livekit/protocol';
 import { RoomServiceClient } from 'livekit-server-sdk';
 
@@ -143,19 +143,6 @@ async function api(worker, method, path, opts) {
     for (const [, v] of res.headers) assert.ok(!v.includes(s), `${method} ${path}: a response header carries a storage secret`);
   }
   return res;
-}
-
-function assertError(res, status, code, { field } = {}) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
-  assert.ok(res.json?.error, `no error envelope: ${res.text}`);
-  assert.deepEqual(Object.keys(res.json), ['error'], res.text);
-  const e = res.json.error;
-  assert.equal(e.code, code, res.text);
-  assert.equal(typeof e.message, 'string');
-  assert.ok(e.message.length > 0);
-  assert.equal(e.request_id, res.headers.get('x-request-id'));
-  if (field !== undefined) assert.equal(e.field, field, `error.field: ${res.text}`);
-  return e;
 }
 
 function assertRecent(ts, what) {

@@ -19,7 +19,7 @@ import crypto from 'node:crypto';
 import { WebhookReceiver } from 'livekit-server-sdk';
 
 import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
-import { freePorts, startLiveKitServer } from './support/livekit_server.mjs';
+import { freePorts, startLiveKitServer, serverVars } from './support/livekit_server.mjs';
 import { rtc, until, joinWith } from './support/livekit_clients.mjs';
 import { startReceiver } from './support/receiver.mjs';
 
@@ -43,9 +43,7 @@ before(async () => {
     vars: {
       ADMIN_TOKEN: ADMIN,
       RTC_VENDOR_ORDER: 'livekit',
-      LIVEKIT_URL: `http://127.0.0.1:${ports.http}`,
-      LIVEKIT_API_KEY: API_KEY,
-      LIVEKIT_API_SECRET: API_SECRET,
+      ...serverVars({ ports, apiKey: API_KEY, apiSecret: API_SECRET }),
       VENDOR_TIMEOUT_MS: 5000,
     },
   });

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
 import { startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
-import { assertNoViolations, startVendorStandins, vendorVars } from './support/fixtures.mjs';
+import { assertError, assertNoViolations, startVendorStandins, vendorVars } from './support/fixtures.mjs';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 
 import { livekitDelivery, postLiveKit } from './support/livekit_webhooks.mjs';
@@ -64,12 +64,6 @@ async function api(method, path, opts = {}) {
   const res = await rawApi(w, method, path, { key, ...opts });
   for (const k of KEYS) assert.ok(!res.text.includes(k), `${method} ${path}: the response carries a stream key: ${res.text}`);
   return res;
-}
-
-function assertError(res, status, code) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
-  assert.equal(res.json.error.code, code, res.text);
-  return res.json.error;
 }
 
 async function createRoom(vendor) {

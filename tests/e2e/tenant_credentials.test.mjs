@@ -15,6 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startWorker, api, adminSetup, randomToken } from './support/harness.mjs';
+import { assertError } from './support/fixtures.mjs';
 
 const ENCRYPTION_KEY = '3c9e21b84d57a6e0c3f19b2d4e8a7c5f0e1d2c3b4a5968778695a4b3c2d16a0f';
 
@@ -29,14 +30,6 @@ before(async () => {
 after(async () => {
   await w?.stop();
 });
-
-function assertError(res, status, code, field) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
-  assert.deepEqual(Object.keys(res.json ?? {}), ['error'], res.text);
-  assert.equal(res.json.error.code, code, res.text);
-  assert.equal(res.json.error.field, field, res.text);
-  return res.json.error;
-}
 
 const createDestination = (body) => api(w, 'POST', '/v1/rtc/recording/destination/create', { key, body });
 const createWebhook = (url) => api(w, 'POST', '/v1/rtc/webhook/create', { key, body: { url } });
@@ -115,7 +108,7 @@ test('GCP keys other than a plain service_account key naming Google are refused,
   for (const [what, doc] of Object.entries(REFUSED_GCP_KEYS)) {
     for (const credentials of [doc, JSON.stringify(doc)]) {
       const r = await createDestination({ uri: 'gs://acme-rec/calls/', credentials: { credentials } });
-      const e = assertError(r, 422, 'DESTINATION_UNSUPPORTED', 'credentials.credentials');
+      const e = assertError(r, 422, 'DESTINATION_UNSUPPORTED', { field: 'credentials.credentials' });
       assert.ok(!r.text.includes('PRIVATE'), `${what}: the key echoed back`);
       assert.ok(e.message.length > 0, what);
     }
@@ -123,7 +116,7 @@ test('GCP keys other than a plain service_account key naming Google are refused,
   // As text, a later "type" counts (as in every JSON body rtcgate reads): a service-account key
   // ending in another type is that other type.
   const lastTypeExternal = `${JSON.stringify(serviceAccount()).slice(0, -1)},"type":"external_account"}`;
-  assertError(await createDestination({ uri: 'gs://acme-rec/calls/', credentials: { credentials: lastTypeExternal } }), 422, 'DESTINATION_UNSUPPORTED', 'credentials.credentials');
+  assertError(await createDestination({ uri: 'gs://acme-rec/calls/', credentials: { credentials: lastTypeExternal } }), 422, 'DESTINATION_UNSUPPORTED', { field: 'credentials.credentials' });
   assert.deepEqual(await destinations(), [], 'a refused destination was stored');
 });
 
@@ -164,14 +157,14 @@ const INTERNAL_HOSTS = [
 test('S3 endpoints that are not https:// to a public host, odd regions and odd Azure account names are refused, and nothing is stored', async () => {
   const s3 = (extra) => createDestination({ uri: 's3://acme-rec/calls/', credentials: { access_key: 'AKIA-E2E', secret: 'e2e-secret', ...extra } });
   for (const endpoint of ['http://s3.example.com', 'ftp://s3.example.com', ...INTERNAL_HOSTS.flatMap((h) => [`https://${h}`, `https://${h}:9000/`])]) {
-    assertError(await s3({ endpoint }), 422, 'DESTINATION_UNSUPPORTED', 'credentials.endpoint');
+    assertError(await s3({ endpoint }), 422, 'DESTINATION_UNSUPPORTED', { field: 'credentials.endpoint' });
   }
   for (const region of ['us-east-1.attacker.example', 'x@169.254.169.254', 'us-east-1/', 'eu west']) {
-    assertError(await s3({ region }), 422, 'DESTINATION_UNSUPPORTED', 'credentials.region');
+    assertError(await s3({ region }), 422, 'DESTINATION_UNSUPPORTED', { field: 'credentials.region' });
   }
   for (const account_name of ['ab', 'a'.repeat(25), 'Acme', 'acme-media', 'acme.attacker.example', 'acme/x', '169.254.169.254']) {
     const r = await createDestination({ uri: 'azure://box/calls/', credentials: { account_name, account_key: 'azure-e2e-key' } });
-    assertError(r, 422, 'DESTINATION_UNSUPPORTED', 'credentials.account_name');
+    assertError(r, 422, 'DESTINATION_UNSUPPORTED', { field: 'credentials.account_name' });
   }
   assert.deepEqual(await destinations(), [], 'a refused destination was stored');
 });
@@ -181,9 +174,9 @@ const IS_NAME = (h) => /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(h) && /^[A-Za-z]
 
 test('every spelling of an internal webhook host gets the answer https://127.0.0.1/ gets, and nothing is stored', async () => {
   const reference = await createWebhook('https://127.0.0.1/');
-  const expected = assertError(reference, 400, 'INVALID_REQUEST', 'url');
+  const expected = assertError(reference, 400, 'INVALID_REQUEST', { field: 'url' });
   const same = (r, url) => {
-    const e = assertError(r, 400, 'INVALID_REQUEST', 'url');
+    const e = assertError(r, 400, 'INVALID_REQUEST', { field: 'url' });
     assert.equal(e.message, expected.message, url);
   };
   const spellings = [
@@ -204,11 +197,11 @@ test('every spelling of an internal webhook host gets the answer https://127.0.0
   // An internal host *name* is of the documented form (a host name), so it is a business-rule
   // refusal, 422, naming `url` — the document cannot list every internal name.
   for (const url of ['https://localhost./', ...INTERNAL_HOSTS.filter(IS_NAME).map((h) => `https://${h}/hook`)]) {
-    assertError(await createWebhook(url), 422, 'DESTINATION_NOT_ALLOWED', 'url');
+    assertError(await createWebhook(url), 422, 'DESTINATION_NOT_ALLOWED', { field: 'url' });
   }
   // Trailing junk after an address is no URL at all: still a 400 naming `url`.
   for (const url of ['https://127.0.0.1:443junk/', 'https://127.0.0.1%00/', 'https://1.2.3.4.5/', 'https://[::1/', 'https://user:pw@127.0.0.1/']) {
-    assertError(await createWebhook(url), 400, 'INVALID_REQUEST', 'url');
+    assertError(await createWebhook(url), 400, 'INVALID_REQUEST', { field: 'url' });
   }
   assert.deepEqual(await webhooks(), [], 'a refused webhook was stored');
 });
@@ -235,6 +228,6 @@ test('genuine credentials and public webhook URLs are still taken', async () => 
   assert.equal(hook.json.url, 'https://hooks.example.com/rtc?tenant=1', 'stored as parsed');
   // Webhook receivers are named hosts: an IP literal, even a public one, is outside the
   // documented form (400), so no notation of an address has to be judged as a name.
-  assertError(await createWebhook('https://93.184.216.34:8443/h'), 400, 'INVALID_REQUEST', 'url');
+  assertError(await createWebhook('https://93.184.216.34:8443/h'), 400, 'INVALID_REQUEST', { field: 'url' });
   assert.deepEqual((await webhooks()).map((h) => h.url), ['https://hooks.example.com/rtc?tenant=1']);
 });

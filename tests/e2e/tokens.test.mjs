@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { ROOT, startWorker, api as rawApi, adminSetup, randomToken, agoraUidRecorded } from './support/harness.mjs';
-import { CREDS, startVendorStandins, vendorVars, assertNoViolations } from './support/fixtures.mjs';
+import { CREDS, startVendorStandins, vendorVars, assertError, assertNoViolations } from './support/fixtures.mjs';
 import { verifyLiveKit, verifyAgora } from './support/verifiers/vendor_verify.mjs';
 
 const ADMIN = randomToken();
@@ -116,19 +116,6 @@ async function issueOk(body, { vendor, roomId, created = false } = {}) {
   assert.ok(j.join && typeof j.join === 'object', r.text);
   for (const s of SECRETS) assert.ok(!r.text.includes(s), 'a response must never carry a secret');
   return { ...j, t0, t1 };
-}
-
-/** Asserts an error envelope; returns error. */
-function assertError(res, status, code, { field, vendor } = {}) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
-  assert.ok(res.json?.error, res.text);
-  const e = res.json.error;
-  assert.equal(e.code, code, res.text);
-  assert.equal(typeof e.message, 'string');
-  assert.ok(e.message.length > 0);
-  if (field !== undefined) assert.equal(e.field, field, `error.field: ${res.text}`);
-  if (vendor !== undefined) assert.equal(e.vendor, vendor, `error.vendor: ${res.text}`);
-  return e;
 }
 
 /** Asserts `value` (unix seconds) lies in the request's time window (a few seconds of slack). */

@@ -13,7 +13,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
-import { startVendorStandins, vendorVars } from './support/fixtures.mjs';
+import { assertError, startVendorStandins, vendorVars } from './support/fixtures.mjs';
 
 const ADMIN = randomToken();
 const VENDOR_TIMEOUT_MS = 1500;
@@ -60,12 +60,6 @@ async function api(method, path, opts = {}) {
   const res = await rawApi(w, method, path, { key, ...opts });
   for (const s of SECRETS) assert.ok(!res.text.includes(s), `${method} ${path}: the response carries a storage secret: ${res.text}`);
   return res;
-}
-
-function assertError(res, status, code) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
-  assert.equal(res.json.error.code, code, res.text);
-  return res.json.error;
 }
 
 function assertNoViolations() {

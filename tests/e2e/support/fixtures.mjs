@@ -7,6 +7,7 @@
 //   const w = await startWorker({ vars: { ADMIN_TOKEN: admin, ...vendorVars(vendors) } });
 //   ...
 //   assertNoViolations(vendors);
+//   assertError(await api(w, 'POST', '/v1/rtc/room/create', { key, body: {} }), 400, 'INVALID_REQUEST', { field: 'name' });
 //
 // A test that needs a deviation on purpose (a wrong secret, a bad certificate, a vendor left out)
 // writes it at its call site, after the spread: `{ ...vendorVars(v), LIVEKIT_API_SECRET: WRONG }`.
@@ -107,4 +108,25 @@ export function vendorVars(standins, creds = CREDS) {
 /** The Worker sent none of `standins` (a startAll result) a request the vendor would reject. */
 export function assertNoViolations(standins) {
   assert.deepEqual(standins.violations(), [], standins.describeViolations());
+}
+
+/**
+ * `res` (a harness.mjs `api` answer) is the API's error envelope: `status`, a JSON body holding only
+ * `error`, with `code`, a non-empty `message` and `request_id` equal to the X-Request-Id header; and
+ * each entry of `detail` (`{ field: 'url' }`, `{ field, vendor }`) equals the same member of `error`
+ * (an entry given as `undefined` asserts the member is absent). Returns `error`.
+ */
+export function assertError(res, status, code, detail = {}) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json\b/, `content type of ${status} ${code}: ${res.text}`);
+  assert.ok(res.json && typeof res.json === 'object', `not JSON: ${res.text}`);
+  assert.deepEqual(Object.keys(res.json), ['error'], `not an error envelope (only \`error\` at the top): ${res.text}`);
+  const e = res.json.error;
+  assert.equal(e.code, code, res.text);
+  assert.equal(typeof e.message, 'string', res.text);
+  assert.ok(e.message.length > 0, `empty message: ${res.text}`);
+  assert.equal(typeof e.request_id, 'string', res.text);
+  assert.equal(e.request_id, res.headers.get('x-request-id'), 'error.request_id must equal X-Request-Id');
+  for (const [name, value] of Object.entries(detail)) assert.deepEqual(e[name], value, `error.${name}: ${res.text}`);
+  return e;
 }

@@ -6,6 +6,9 @@
 //   lk.url / lk.wsUrl / lk.apiKey / lk.apiSecret      // Worker settings: lk.vars
 //   await lk.stop();
 //
+// A Worker that the server must know first (its webhook URL) is started before the server, on ports
+// picked beforehand: `startWorker({ vars: serverVars({ ports: await freePorts(), apiKey, apiSecret }) })`.
+//
 // One process per call, with a config generated for it (no Redis: a single node keeps rooms in
 // memory), its HTTP/WebSocket port, ICE/TCP port and one ICE/UDP port on 127.0.0.1, and only
 // loopback ICE candidates, so clients on this machine connect without any network. Options:
@@ -56,6 +59,11 @@ export async function freePorts() {
   while (rtcTcp === http) rtcTcp = await freeTcpPort();
   const rtcUdp = await freeUdpPort();
   return { http, rtcTcp, rtcUdp };
+}
+
+/** Worker settings (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET) for a server on `ports`. */
+export function serverVars({ ports, apiKey, apiSecret }) {
+  return { LIVEKIT_URL: `http://127.0.0.1:${ports.http}`, LIVEKIT_API_KEY: apiKey, LIVEKIT_API_SECRET: apiSecret };
 }
 
 /**
@@ -157,7 +165,7 @@ export async function startLiveKitServer({
     ports,
     configPath,
     /** Worker settings that point a Worker at this server. */
-    vars: { LIVEKIT_URL: url, LIVEKIT_API_KEY: apiKey, LIVEKIT_API_SECRET: apiSecret },
+    vars: serverVars({ ports, apiKey, apiSecret }),
     stop,
     logs,
     exited,
