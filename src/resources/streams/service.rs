@@ -167,7 +167,7 @@ async fn start_once(
         Ok(state) => {
             apply(&mut record, &state, rt.now_ms());
             save_and_announce(rt, &before, &record).await?;
-            layout_taken(rt, vendor, &record, 0).await?;
+            layout_taken(rt, vendor, &record, 0).await;
             Ok(record)
         }
         // No usable answer: the vendor may or may not have acted. Ask once more now; if it
@@ -178,7 +178,7 @@ async fn start_once(
                 Ok(Confirmation::Found(state)) => {
                     apply(&mut record, &state, rt.now_ms());
                     save_and_announce(rt, &before, &record).await?;
-                    layout_taken(rt, vendor, &record, 0).await?;
+                    layout_taken(rt, vendor, &record, 0).await;
                     return Ok(record);
                 }
                 Ok(Confirmation::NeverStarted) => {
@@ -502,7 +502,7 @@ pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> 
     apply(&mut rec, &state, ctx.rt.now_ms());
     save_and_announce(ctx.rt, &before, &rec).await?;
     // The outputs kept the layout they had (new ones got it): one the vendor had stays had.
-    layout_taken(ctx.rt, vendor, &rec, prior_seq).await?;
+    layout_taken(ctx.rt, vendor, &rec, prior_seq).await;
     Ok(rec)
 }
 
@@ -678,12 +678,15 @@ async fn relayout(
 }
 
 /// Records that the vendor took the layout `rec` was sent with (see `streams::mark_layout_sent`),
-/// on the vendors whose layout rtcgate makes.
-async fn layout_taken(rt: &Runtime, vendor: &dyn Vendor, rec: &Stream, carried_from: i64) -> ApiResult<()> {
-    if !vendor.composes_streams_itself() {
-        streams::mark_layout_sent(rt, rec, carried_from).await?;
+/// on the vendors whose layout rtcgate makes. A mark that cannot be stored fails nothing: the
+/// layout is only sent once more.
+async fn layout_taken(rt: &Runtime, vendor: &dyn Vendor, rec: &Stream, carried_from: i64) {
+    if vendor.composes_streams_itself() {
+        return;
     }
-    Ok(())
+    if let Err(e) = streams::mark_layout_sent(rt, rec, carried_from).await {
+        crate::log::warn(&format!("marking the layout of {} sent (it is sent again): {}", rec.id, e.log_text()));
+    }
 }
 
 /// What one `sweep_layouts` call did.
