@@ -142,9 +142,10 @@ fn a_livekit_stream_starts_changes_outputs_and_stops_with_keys_only_masked() {
     assert_eq!(starts[0].2["stream_outputs"], json!([{"protocol": "RTMP", "urls": [YOUTUBE, TWITCH]}]));
 
     // At rest the keys are sealed: no row holds them.
-    let rows = t.native.db.rows("SELECT outputs FROM streams");
+    let rows = t.native.db.rows("SELECT outputs, layout_swept_at_ms FROM streams");
     let stored = rows[0]["outputs"].as_str().unwrap();
     assert!(!stored.contains("abcd-efgh") && !stored.contains("secretkey"), "{stored}");
+    assert!(rows[0]["layout_swept_at_ms"].is_null(), "LiveKit lays its streams out: the job never checks them");
 
     let u = t.call(
         "POST",
@@ -450,12 +451,14 @@ fn agora_presence(t: &TestApp, notice: &str, event_type: u32, room: &str, uid: u
 }
 
 /// A scripted Agora Media Push: converters by name; `refuse_second` answers the second
-/// create with 403; `lose_first` makes the first create and loses its answer.
+/// create with 403; `lose_first` makes the first create and loses its answer; while
+/// `failing_patches` is above zero, each update is answered 503 (and counts it down).
 #[derive(Default)]
 struct FakePush {
     converters: RefCell<Vec<Value>>,
     lose_first: RefCell<bool>,
     refuse_second: RefCell<bool>,
+    failing_patches: RefCell<u32>,
 }
 
 fn agora(t: &TestApp) -> Rc<FakePush> {
@@ -499,6 +502,10 @@ fn agora(t: &TestApp) -> Rc<FakePush> {
                 }
             }
             "PATCH" => {
+                if *f.failing_patches.borrow() > 0 {
+                    *f.failing_patches.borrow_mut() -= 1;
+                    return json_response(503, &json!({"message": "service unavailable"}));
+                }
                 let id = path.rsplit('/').next().unwrap();
                 json_response(200, &json!({"converter": {"id": id, "state": "running"}}))
             }
@@ -668,6 +675,13 @@ fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
 // -------------------------------------------------------------------------------- ZEGO ---
 
 fn zego_callback(t: &TestApp, fields: Value, nonce: &str) -> Reply {
+    let r = t.send(zego_request(fields, nonce));
+    t.native.clock.advance_ms(1000);
+    r
+}
+
+/// A ZEGO callback as ZEGO signs it, at `NOW_MS`.
+fn zego_request(fields: Value, nonce: &str) -> rtcgate::http::ApiRequest {
     let ts = (NOW_MS / 1000).to_string();
     let mut parts = [ZEGO_SECRET.to_owned(), ts.clone(), nonce.to_owned()];
     parts.sort();
@@ -679,9 +693,7 @@ fn zego_callback(t: &TestApp, fields: Value, nonce: &str) -> Reply {
     let mut req = rtcgate::http::ApiRequest::new("POST", "/v1/vendor-events/zego")
         .with_header("content-type", "application/json");
     req.body = body.to_string().into_bytes();
-    let r = t.send(req);
-    t.native.clock.advance_ms(1000);
-    r
+    req
 }
 
 #[test]
@@ -774,4 +786,143 @@ fn zego_mix_callbacks_move_the_stream_and_a_mix_stop_ends_it_once() {
     assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
     let types = event_types(&t, &key);
     assert_eq!(types, vec!["stream.started".to_owned(), "stream.ended".to_owned()], "{types:?}");
+}
+
+// ------------------------------------------------- layouts the vendor never got ---
+
+/// One run of the scheduled job.
+fn scheduled(t: &TestApp) -> rtcgate::app::maintenance::Report {
+    rtcgate::native::block_on(rtcgate::app::maintenance::run(&t.app, &t.native.runtime))
+}
+
+/// Every converter update sent so far (answered or not): its URL and the uids it lays out.
+fn agora_updates(t: &TestApp) -> Vec<(String, Vec<Value>)> {
+    sent(t)
+        .into_iter()
+        .filter(|(_, m, _)| m == "PATCH")
+        .map(|(u, _, body)| {
+            let layout = body["converter"]["transcodeOptions"]["videoOptions"]["layout"].as_array().cloned();
+            (u, layout.unwrap_or_default().iter().map(|r| r["rtcStreamUid"].clone()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn an_agora_layout_the_vendor_did_not_take_is_sent_again_by_the_scheduled_job() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = agora(&t);
+    let (room, alice) = agora_member(&t, &key, "class", "alice");
+    let (_, bob) = agora_member(&t, &key, "class", "bob");
+    agora_presence(&t, "n1", 103, &room, alice);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    assert!(agora_updates(&t).is_empty());
+    // Nothing to send for a stream whose layout Agora has.
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_checked, report.layouts_sent, report.layouts_failed), (1, 0, 0), "{report:?}");
+    assert!(agora_updates(&t).is_empty(), "the start's layout is Agora's already");
+
+    // Bob starts broadcasting while Agora fails: the new layout is refused, and still refused
+    // on the scheduled job's first try.
+    *fake.failing_patches.borrow_mut() = 2;
+    agora_presence(&t, "n2", 103, &room, bob);
+    let updates = agora_updates(&t);
+    assert_eq!(updates.len(), 1);
+    assert!(updates[0].0.ends_with("?sequence=2"), "{updates:?}");
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_sent, report.layouts_failed), (0, 1), "{report:?}");
+    let updates = agora_updates(&t);
+    assert_eq!(updates.len(), 2, "the job sends the layout Agora did not take: {updates:?}");
+    assert!(updates[1].0.ends_with("?sequence=3"), "with the next sequence number: {updates:?}");
+    assert_eq!(updates[1].1, vec![json!(alice), json!(bob)]);
+
+    // Agora is back: the next run sends it once more, and Agora has it.
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_sent, report.layouts_failed), (1, 0), "{report:?}");
+    let updates = agora_updates(&t);
+    assert_eq!(updates.len(), 3, "{updates:?}");
+    assert!(updates[2].0.ends_with("?sequence=4"), "{updates:?}");
+    assert_eq!(updates[2].1, vec![json!(alice), json!(bob)]);
+    assert_eq!(*fake.failing_patches.borrow(), 0);
+
+    // Up to date: later runs ask Agora nothing about the layout.
+    scheduled(&t);
+    scheduled(&t);
+    assert_eq!(agora_updates(&t).len(), 3);
+    // The next change is sent by its event as before, with the sequence after the job's.
+    agora_presence(&t, "n3", 104, &room, alice);
+    let updates = agora_updates(&t);
+    assert_eq!(updates.len(), 4, "{updates:?}");
+    assert!(updates[3].0.ends_with("?sequence=5"), "{updates:?}");
+    assert_eq!(updates[3].1, vec![json!(bob)]);
+    scheduled(&t);
+    assert_eq!(agora_updates(&t).len(), 4);
+
+    // An older send accepted late marks nothing over the newer one, nor does one of other
+    // publishers than the stored ones.
+    let row = &t.native.db.rows("SELECT project_id, id FROM streams")[0];
+    let rt = &t.native.runtime;
+    let find = || {
+        let (project, id) = (row["project_id"].as_str().unwrap(), row["id"].as_str().unwrap());
+        rtcgate::native::block_on(rtcgate::store::streams::find(rt, project, id)).unwrap().unwrap()
+    };
+    let stored = find();
+    assert_eq!((stored.seq, stored.layout_sent_seq), (5, 5));
+    let older = rtcgate::store::streams::Stream { seq: 4, layout_sent_seq: 0, ..stored.clone() };
+    assert!(!rtcgate::native::block_on(rtcgate::store::streams::mark_layout_sent(rt, &older, 0)).unwrap());
+    let mut newer = rtcgate::store::streams::Stream { seq: 6, ..stored.clone() };
+    newer.publishers.push("elsewhere".to_owned());
+    assert!(!rtcgate::native::block_on(rtcgate::store::streams::mark_layout_sent(rt, &newer, 0)).unwrap());
+    assert_eq!(find().layout_sent_seq, 5);
+}
+
+#[test]
+fn a_zego_publisher_change_whose_work_after_the_answer_never_ran_is_laid_out_by_the_scheduled_job() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let calls: Rc<RefCell<Vec<(String, Value)>>> = Rc::default();
+    let c = calls.clone();
+    t.native.http.respond_with(move |req| {
+        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+        let action = req.url.split("Action=").nth(1).unwrap_or("").split('&').next().unwrap_or("").to_owned();
+        c.borrow_mut().push((action.clone(), body));
+        let data = if action == "GetMixTaskInfo" { json!({"TaskInfo": {"TaskId": "x"}}) } else { json!({}) };
+        json_response(200, &json!({"Code": 0, "Message": "ok", "RequestId": "r", "Data": data}))
+    });
+    let mixes = || calls.borrow().iter().filter(|(a, _)| a == "StartMix").map(|(_, b)| b.clone()).collect::<Vec<_>>();
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(&key));
+    let room = room.json["room"].as_str().unwrap().to_owned();
+    let created = |user: &str, stream: &str| {
+        json!({"event": "stream_create", "room_id": room, "user_id": user, "stream_id": stream,
+               "stream_seq": "1", "appid": "1234567890"})
+    };
+    assert_eq!(zego_callback(&t, created("alice", "alice-cam"), "n1").status, 200);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}], "layout": "grid"}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    assert_eq!(mixes().len(), 1);
+
+    // Bob's stream is stored and answered, then the isolate stops before its work after the
+    // answer (laying the stream out again) runs.
+    let r = t.send_respond_only(zego_request(created("bob", "bob-cam"), "n2"));
+    assert_eq!(r.status, 200, "{}", r.json);
+    rtcgate::native::drop_background();
+    t.native.clock.advance_ms(1000);
+    assert_eq!(mixes().len(), 1, "nothing was laid out");
+
+    // A stream whose start is unconfirmed (no vendor handle) waits for its confirmation.
+    t.native.db.exec_raw("UPDATE streams SET vendor_stream_id = NULL");
+    scheduled(&t);
+    assert_eq!(mixes().len(), 1, "an unconfirmed stream is not laid out");
+    t.native.db.exec_raw("UPDATE streams SET vendor_stream_id = id");
+
+    scheduled(&t);
+    let all = mixes();
+    assert_eq!(all.len(), 2, "the job laid the stream out");
+    let inputs: Vec<_> = all[1]["MixInput"].as_array().unwrap().iter().map(|i| i["StreamId"].clone()).collect();
+    assert_eq!(inputs, vec![json!("alice-cam"), json!("bob-cam")]);
+    assert_eq!(all[1]["Sequence"], 2);
+    // Up to date: the next run sends nothing.
+    scheduled(&t);
+    assert_eq!(mixes().len(), 2);
 }

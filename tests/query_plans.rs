@@ -136,6 +136,10 @@ const UNSCOPED: &[(&[&str], &str)] = &[
     ),
     (&["FROM events WHERE effects_due_at_ms <= ?1"], "the scheduled job: event effects due, in every project"),
     (
+        &["FROM streams WHERE status IN ('starting', 'active') AND layout_swept_at_ms IS NOT NULL"],
+        "the scheduled job: running streams whose layout is checked next, in every project",
+    ),
+    (
         &["FROM participant_moderation WHERE rules_expire_at_ms IS NOT NULL"],
         "the scheduled job: vendor moderation rules due for renewal, in every project",
     ),
@@ -343,6 +347,27 @@ fn the_scheduled_jobs_sweeps_are_bounded_and_read_only_what_they_touch() {
             "{sql}\n    plan: {plan:?}"
         );
     }
+}
+
+/// The scheduled job's stream layout checks (migration 0024) read the running streams checked
+/// longest ago, at most `LIMIT` of them, from the partial index that holds only running streams
+/// whose layout rtcgate makes, already in order: ended streams and other vendors' are never read.
+#[test]
+fn the_stream_layout_sweep_reads_a_bounded_range_of_running_laid_out_streams() {
+    let db = SqliteDb::in_memory_migrated();
+    let sweeps: Vec<String> = rtcgate::store::statements()
+        .into_iter()
+        .filter(|s| s.starts_with("SELECT") && s.contains("FROM streams") && s.contains("ORDER BY layout_swept_at_ms"))
+        .collect();
+    assert_eq!(sweeps.len(), 1, "{sweeps:#?}");
+    assert!(sweeps[0].ends_with("LIMIT ?1"), "{}", sweeps[0]);
+    let plan = db.plan(&sweeps[0]);
+    assert_eq!(
+        plan,
+        vec!["SEARCH streams USING INDEX streams_layout_sweep (layout_swept_at_ms>?)".to_owned()],
+        "{}",
+        sweeps[0]
+    );
 }
 
 /// Session history and presence (`store::sessions`, migration 0021): each list form reads one

@@ -7,6 +7,10 @@
 //!   else its join), so it is short by at most the time between that run and the one that
 //!   missed it. A room whose vendor cannot be asked (unconfigured, down, any error) is left as
 //!   it is: nothing is closed on an error.
+//! - **Stream layouts**: on the vendors whose stream layout rtcgate makes (Agora, ZEGO), the
+//!   running streams checked longest ago are laid out from the stored publisher events unless
+//!   the vendor has that layout already: a layout the vendor refused, or whose event was stored
+//!   but never followed, is sent (`resources::streams::service::sweep_layouts`).
 //! - **Bans**: expired bans are ended (they leave the quota), vendor ban rules (Agora, ZEGO:
 //!   at most about a day each) are renewed before they lapse while their ban lasts, and
 //!   removed when it ends.
@@ -80,6 +84,11 @@ pub struct Report {
     /// cancelled after the event's 2xx), and those whose redo failed again.
     pub effects_applied: u32,
     pub effects_failed: u32,
+    /// Running streams whose layout was checked, layouts sent because the vendor lacked them,
+    /// and sends that failed (tried again in a later run).
+    pub layouts_checked: u32,
+    pub layouts_sent: u32,
+    pub layouts_failed: u32,
     /// Rooms whose vendor listed its participants.
     pub rooms_checked: u32,
     /// Rooms left alone because their vendor could not be asked.
@@ -114,10 +123,14 @@ impl Report {
     pub fn summary(&self) -> String {
         let deleted: Vec<String> = self.deleted.iter().map(|(k, n)| format!("{}={n}", k.name())).collect();
         format!(
-            "scheduled: {} event effects redone ({} failed again); {} rooms reconciled, {} skipped, {} sessions closed; \
-             {} moderation rules renewed; {} moderation rows swept; {} ejections queued ({} given up); deleted {}{}",
+            "scheduled: {} event effects redone ({} failed again); {} stream layouts checked, {} sent ({} failed); \
+             {} rooms reconciled, {} skipped, {} sessions closed; {} moderation rules renewed; \
+             {} moderation rows swept; {} ejections queued ({} given up); deleted {}{}",
             self.effects_applied,
             self.effects_failed,
+            self.layouts_checked,
+            self.layouts_sent,
+            self.layouts_failed,
             self.rooms_checked,
             self.rooms_skipped,
             self.sessions_closed,
@@ -138,6 +151,19 @@ pub async fn run(app: &App, rt: &Runtime) -> Report {
     match crate::resources::events::ingest::redo_unfinished(rt, crate::resources::events::ingest::REDO_BATCH).await {
         Ok(redone) => (report.effects_applied, report.effects_failed) = (redone.applied, redone.failed),
         Err(e) => crate::log::error(&format!("redoing event effects: {}", e.log_text())),
+    }
+    let layouts = crate::resources::streams::service::sweep_layouts(
+        app,
+        rt,
+        crate::resources::streams::service::LAYOUT_CHECKS_PER_RUN,
+    )
+    .await;
+    match layouts {
+        Ok(swept) => {
+            (report.layouts_checked, report.layouts_sent, report.layouts_failed) =
+                (swept.checked, swept.sent, swept.failed)
+        }
+        Err(e) => crate::log::error(&format!("stream layouts: {}", e.log_text())),
     }
     reconcile(app, rt, &mut report).await;
     end_expired_bans(rt, &mut report).await;

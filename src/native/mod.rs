@@ -84,10 +84,11 @@ impl Entropy for OsEntropy {
 thread_local! {
     // One pool per test thread: `block_on` drives it, `Pool` spawns into it. The spawner is
     // taken up front: spawning happens while the pool is being driven (mutably borrowed).
-    static POOL: (RefCell<LocalPool>, LocalSpawner) = {
+    // Both are replaced together when pending work is dropped (`drop_background`).
+    static POOL: (RefCell<LocalPool>, RefCell<LocalSpawner>) = {
         let pool = LocalPool::new();
         let spawner = pool.spawner();
-        (RefCell::new(pool), spawner)
+        (RefCell::new(pool), RefCell::new(spawner))
     };
     static SPAWNED: Cell<u64> = const { Cell::new(0) };
 }
@@ -105,7 +106,7 @@ pub struct Pool;
 impl Background for Pool {
     fn spawn(&self, task: Task) {
         SPAWNED.with(|n| n.set(n.get() + 1));
-        POOL.with(|(_, spawner)| spawner.spawn_local(task).expect("the thread's pool is alive"));
+        POOL.with(|(_, spawner)| spawner.borrow().spawn_local(task).expect("the thread's pool is alive"));
     }
 }
 
@@ -255,6 +256,17 @@ pub fn run_background() {
     POOL.with(|(pool, _)| pool.borrow_mut().run_until_stalled());
 }
 
+/// Drops every pending background task unrun, as when the runtime stops an isolate after its
+/// response went out (work after the response is best effort). Not while the pool is driven.
+pub fn drop_background() {
+    POOL.with(|(pool, spawner)| {
+        let fresh = LocalPool::new();
+        *spawner.borrow_mut() = fresh.spawner();
+        // The old pool, and every task still in it, is dropped here.
+        drop(pool.replace(fresh));
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
@@ -306,5 +318,21 @@ mod tests {
         assert!(!ran.get(), "nothing runs before the background is driven");
         run_background();
         assert!(ran.get());
+    }
+
+    #[test]
+    fn work_after_the_response_of_a_stopped_isolate_never_runs() {
+        let rt = NativeRuntime::new(0).runtime;
+        let ran = Rc::new(Cell::new(0));
+        let flag = ran.clone();
+        respond_only(async { rt.after_response(async move { flag.set(flag.get() + 1) }) });
+        drop_background();
+        run_background();
+        assert_eq!(ran.get(), 0, "dropped work stays undone");
+        // Work started afterwards still runs.
+        let flag = ran.clone();
+        respond_only(async { rt.after_response(async move { flag.set(flag.get() + 1) }) });
+        run_background();
+        assert_eq!(ran.get(), 1);
     }
 }

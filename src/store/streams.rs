@@ -1,5 +1,6 @@
 //! Live stream records (`str_…`): ours mapped to the vendor's handle, with each output's sealed
-//! ingest URL and last known state, and the publishers the vendor's layout was last made for.
+//! ingest URL and last known state, the publishers its layout is made for, and how far the
+//! vendor has taken that layout.
 
 use serde_json::{json, Value};
 
@@ -47,6 +48,12 @@ pub struct Stream {
     pub outputs: Vec<StoredOutput>,
     pub publishers: Vec<String>,
     pub seq: i64,
+    /// The highest `seq` whose layout the vendor accepted: below `seq`, the layout of
+    /// `publishers` is still to be sent.
+    pub layout_sent_seq: i64,
+    /// When the scheduled job last checked the layout; `None` for a vendor that lays its
+    /// streams out itself.
+    pub layout_swept_at_ms: Option<i64>,
     pub request_hash: String,
     pub error: Option<String>,
     pub started_at_ms: i64,
@@ -54,16 +61,17 @@ pub struct Stream {
 }
 
 const COLUMNS: &str = "id, project_id, room_id, vendor, vendor_stream_id, status, layout, audio_only, video, outputs, \
-                       publishers, seq, request_hash, error, started_at_ms, ended_at_ms";
+                       publishers, seq, layout_sent_seq, layout_swept_at_ms, request_hash, error, started_at_ms, \
+                       ended_at_ms";
 
-/// Inserts a stream while the project runs fewer than ?18 (starting or active).
+/// Inserts a stream while the project runs fewer than ?20 (starting or active).
 fn insert_sql() -> String {
     quotas::insert_within(
         &format!("INSERT INTO streams ({COLUMNS}, updated_at_ms, answer_lost)"),
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1",
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1",
         Quota::Streams,
         "?2",
-        "?18",
+        "?20",
     )
 }
 const SAVE_STATE: &str = "UPDATE streams SET vendor_stream_id = ?3, status = ?4, outputs = ?5, error = ?6, \
@@ -103,6 +111,23 @@ const NEXT_SEQ: &str = "UPDATE streams SET seq = seq + 1 WHERE project_id = ?1 A
 /// since they were read as ?3: of two isolates handling two events at once, one sends.
 const SWAP_PUBLISHERS: &str = "UPDATE streams SET publishers = ?4, seq = seq + 1, updated_at_ms = ?5 \
                                WHERE project_id = ?1 AND id = ?2 AND publishers = ?3 RETURNING seq";
+/// That the vendor accepted the layout of ?4 sent with ?3: only while ?4 are still the stored
+/// publishers (a later change is still to be sent), only forward (a send that lost the race
+/// to a newer one marks nothing), and only from a mark of at least ?5 (a call that carried the
+/// stored layout forward says nothing of a layout not sent before it).
+const MARK_LAYOUT_SENT: &str = "UPDATE streams SET layout_sent_seq = ?3 WHERE project_id = ?1 AND id = ?2 \
+                                AND publishers = ?4 AND layout_sent_seq >= ?5 AND layout_sent_seq < ?3";
+/// The running streams whose layout the scheduled job checked longest ago, in every project:
+/// a bounded range of the partial `streams_layout_sweep` index.
+fn layouts_due_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM streams WHERE status IN ('starting', 'active') AND layout_swept_at_ms IS NOT NULL \
+         ORDER BY layout_swept_at_ms LIMIT ?1"
+    )
+}
+/// Takes a stream for one check, unless another run took it since it was read as ?3.
+const CLAIM_LAYOUT_SWEEP: &str = "UPDATE streams SET layout_swept_at_ms = ?4 \
+                                  WHERE project_id = ?1 AND id = ?2 AND layout_swept_at_ms = ?3";
 /// The newest presence and publishing events of one vendor room (its `seq` order), which say
 /// who publishes there now.
 const INPUT_EVENTS: &str = "SELECT type, data FROM events WHERE vendor = ?1 AND vendor_room = ?2 AND project_id = ?3 \
@@ -125,6 +150,7 @@ fn page_of_room_status_select() -> String {
 pub(crate) fn statements() -> Vec<String> {
     let mut all =
         vec![insert_sql(), find_sql(), unanswered_sql(), running_in_room_sql(), by_vendor_id_sql(), at_vendor_sql()];
+    all.push(layouts_due_sql());
     all.extend(
         [
             SAVE_STATE,
@@ -133,6 +159,8 @@ pub(crate) fn statements() -> Vec<String> {
             REMOVE,
             NEXT_SEQ,
             SWAP_PUBLISHERS,
+            MARK_LAYOUT_SENT,
+            CLAIM_LAYOUT_SWEEP,
             INPUT_EVENTS,
             REMEMBER_OUTPUT_REF,
             BY_OUTPUT_REF,
@@ -203,6 +231,8 @@ impl Stream {
             outputs: outputs_from_json(text(row, "outputs")),
             publishers: text(row, "publishers").and_then(|p| serde_json::from_str(&p).ok()).unwrap_or_default(),
             seq: int(row, "seq")?,
+            layout_sent_seq: int(row, "layout_sent_seq")?,
+            layout_swept_at_ms: int(row, "layout_swept_at_ms"),
             request_hash: text(row, "request_hash")?,
             error: text(row, "error"),
             started_at_ms: int(row, "started_at_ms")?,
@@ -266,6 +296,8 @@ pub async fn insert(rt: &Runtime, s: &Stream, limit: u32) -> ApiResult<()> {
                 outputs_to_json(&s.outputs).into(),
                 s.publishers_json().into(),
                 s.seq.into(),
+                s.layout_sent_seq.into(),
+                s.layout_swept_at_ms.into(),
                 s.request_hash.as_str().into(),
                 s.error.clone().into(),
                 s.started_at_ms.into(),
@@ -406,6 +438,46 @@ pub async fn swap_publishers(rt: &Runtime, s: &Stream, publishers: &[String]) ->
         )
         .await?;
     Ok(rows.first().and_then(|r| int(r, "seq")))
+}
+
+/// Records that the vendor accepted the layout of `s.publishers` sent with `s.seq` (see
+/// `MARK_LAYOUT_SENT`; `carried_from`: 0, or the sequence number whose layout a call kept).
+/// Whether the mark moved.
+pub async fn mark_layout_sent(rt: &Runtime, s: &Stream, carried_from: i64) -> ApiResult<bool> {
+    let marked = rt
+        .db
+        .execute(
+            MARK_LAYOUT_SENT,
+            &[
+                s.project_id.as_str().into(),
+                s.id.as_str().into(),
+                s.seq.into(),
+                s.publishers_json().into(),
+                carried_from.into(),
+            ],
+        )
+        .await?;
+    Ok(marked == 1)
+}
+
+/// Up to `limit` running streams, of every project, whose layout was checked longest ago (for
+/// the scheduled job; only streams whose layout rtcgate makes).
+pub async fn layouts_due(rt: &Runtime, limit: u32) -> ApiResult<Vec<Stream>> {
+    let rows = rt.db.query(&layouts_due_sql(), &[i64::from(limit).into()]).await?;
+    Ok(rows.iter().filter_map(Stream::from_row).collect())
+}
+
+/// Takes `s` for one layout check at `now_ms`; false when another run took it first.
+pub async fn claim_layout_sweep(rt: &Runtime, s: &Stream, now_ms: i64) -> ApiResult<bool> {
+    let Some(checked) = s.layout_swept_at_ms else { return Ok(false) };
+    let claimed = rt
+        .db
+        .execute(
+            CLAIM_LAYOUT_SWEEP,
+            &[s.project_id.as_str().into(), s.id.as_str().into(), checked.into(), now_ms.into()],
+        )
+        .await?;
+    Ok(claimed == 1)
 }
 
 /// The newest `limit` presence and publishing events (type, data) of the vendor room, oldest

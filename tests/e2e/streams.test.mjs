@@ -6,7 +6,8 @@
 // On each vendor: start, update (add and remove outputs), get, list, stop; an idempotent retry and a
 // start whose answer was lost each make one vendor stream; the streams quota; keys never shown but
 // masked; a vendor fault translated. The layout Agora and ZEGO get as publishers come and go is
-// driven by their webhooks here as natively (tests/api_streams.rs).
+// driven by their webhooks here as natively (tests/api_streams.rs); one Agora refused is sent again
+// by the scheduled job (run through `--test-scheduled`'s `/__scheduled`).
 //
 // Run: node --test --test-concurrency=1 tests/e2e/streams.test.mjs   (after `bash scripts/build.sh`)
 
@@ -14,7 +15,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { startWorker, api as rawApi, adminSetup, randomToken } from './support/harness.mjs';
+import { startWorker, api as rawApi, adminSetup, randomToken, scheduled } from './support/harness.mjs';
 import { assertError, assertNoViolations, startVendorStandins, vendorVars } from './support/fixtures.mjs';
 import { EgressInfo, EgressStatus } from '@livekit/protocol';
 
@@ -41,6 +42,7 @@ before(async () => {
   ({ livekit: lk, agora: ag, zego: zg } = vendors);
   w = await startWorker({
     name: 'streams',
+    testScheduled: true,
     vars: {
       ADMIN_TOKEN: ADMIN,
       VENDOR_TIMEOUT_MS,
@@ -237,6 +239,40 @@ describe('Agora Media Push', () => {
     assert.ok(!r.text.includes('media push not enabled'), r.text);
     assert.equal(ag.converters.size, 0, 'the converter made first was deleted again');
     ag.clearFaults();
+    assertNoViolations(vendors);
+  });
+
+  test('a layout Agora refused is sent again by the scheduled job with the next sequence, and only once', async () => {
+    const room = await createRoom('agora');
+    const alice = await api('POST', '/v1/rtc/token/issue', { body: { room, identity: 'alice' } });
+    const bob = await api('POST', '/v1/rtc/token/issue', { body: { room, identity: 'bob' } });
+    const [a, b] = [alice.json.join.uid, bob.json.join.uid];
+    const broadcaster = (uid) => agoraNotice({ channelName: room, uid, platform: 7, clientSeq: 1, ts: Math.floor(Date.now() / 1000) }, 103, `n-${randomToken(4)}`);
+    assert.equal((await broadcaster(a)).status, 200);
+    const s = await start({ room, outputs: [{ url: OTHER }] });
+    assert.equal(s.status, 201, s.text);
+    const id = s.json.stream;
+    const converter = () => [...ag.converters.values()].find((c) => c.name.startsWith(id));
+    const layoutOf = (update) => update.converter.transcodeOptions.videoOptions.layout.map((l) => l.rtcStreamUid);
+
+    // Agora fails while bob starts broadcasting: the new layout is refused.
+    ag.failAll({ match: 'PATCH converter', status: 503 });
+    assert.equal((await broadcaster(b)).status, 200);
+    await ag.waitForCall((c) => c.op === 'PATCH converter' && c.fault);
+    ag.clearFaults();
+    assert.equal(converter().updates.length, 0, 'Agora did not take it');
+
+    // The scheduled job sends it again, with the next sequence number.
+    assert.equal((await scheduled(w)).status, 200);
+    assert.equal(converter().updates.length, 1);
+    assert.deepEqual(layoutOf(converter().updates[0]), [a, b]);
+    assert.equal(converter().sequence, 3);
+    // Up to date: the next run asks Agora nothing about it.
+    const patches = ag.callsTo('PATCH converter').length;
+    assert.equal((await scheduled(w)).status, 200);
+    assert.equal(ag.callsTo('PATCH converter').length, patches);
+
+    assert.equal((await stop(id)).status, 200);
     assertNoViolations(vendors);
   });
 });

@@ -11,6 +11,12 @@
 //!
 //! Ingest URLs carry stream keys: they are sealed before they are stored, opened only to
 //! build a vendor call, and shown (and logged) only masked.
+//!
+//! On a vendor that does not lay its streams out itself (Agora, ZEGO), the layout wanted (the
+//! stored publishers, with the stream's sequence number) is recorded apart from the layout the
+//! vendor accepted (`layout_sent_seq`): a send the vendor refused, or one that never ran because
+//! the isolate stopped after a webhook's answer, is sent again by the next publisher event or by
+//! the scheduled job's sweep (`sweep_layouts`).
 
 use std::rc::Rc;
 
@@ -43,6 +49,10 @@ pub(crate) const SCOPE: &str = "rtc.stream.start";
 const INPUT_EVENTS: u32 = 500;
 /// When the events' redo sweep may fan out a stream event this isolate did not.
 const REDO_AFTER_MS: u64 = 60_000;
+/// Running streams one `sweep_layouts` call checks at most: one events read and one claim
+/// each, and at most one layout sent each (one update per converter on Agora, whose documented
+/// rate is 2 updates per second per converter; one `StartMix` on ZEGO).
+pub const LAYOUT_CHECKS_PER_RUN: u32 = 20;
 
 /// A validated start request (URLs already checked by `stream::parse_ingest_url`).
 pub(crate) struct NewStream {
@@ -121,6 +131,9 @@ pub(crate) async fn start(ctx: &Ctx<'_>, new: &NewStream, request: &Value) -> Ap
         outputs,
         publishers: inputs,
         seq: 1,
+        layout_sent_seq: 0,
+        // The scheduled job checks the layouts rtcgate makes; its turn comes after the others'.
+        layout_swept_at_ms: (!vendor.composes_streams_itself()).then(|| ctx.rt.now_ms() as i64),
         request_hash,
         error: None,
         started_at_ms: ctx.rt.now_ms() as i64,
@@ -155,15 +168,18 @@ async fn start_once(
         Ok(state) => {
             apply(&mut record, &state, rt.now_ms());
             save_and_announce(rt, &before, &record).await?;
+            layout_taken(rt, vendor, &record, 0).await;
             Ok(record)
         }
         // No usable answer: the vendor may or may not have acted. Ask once more now; if it
         // still cannot say, the record stays unconfirmed and a retry (or get/stop) settles it.
         Err(e) if e.is_outage() => {
             match confirm(app, rt, vendor, &record, &spec).await? {
+                // The start sent again with the same spec (or the stream it made): its layout.
                 Ok(Confirmation::Found(state)) => {
                     apply(&mut record, &state, rt.now_ms());
                     save_and_announce(rt, &before, &record).await?;
+                    layout_taken(rt, vendor, &record, 0).await;
                     return Ok(record);
                 }
                 Ok(Confirmation::NeverStarted) => {
@@ -459,6 +475,7 @@ pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> 
         .zip(add)
         .map(|(o, url)| OutputTarget { output: o.output.clone(), url: url.clone(), vendor_ref: None })
         .collect();
+    let prior_seq = rec.seq;
     rec.seq = streams::next_seq(ctx.rt, &rec).await?;
     let mut spec = spec_with(ctx.app, vendor, &rec, &[])?;
     spec.outputs = kept_targets.into_iter().chain(added.iter().cloned()).collect();
@@ -482,6 +499,8 @@ pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> 
     }
     apply(&mut rec, &state, ctx.rt.now_ms());
     save_and_announce(ctx.rt, &before, &rec).await?;
+    // The outputs kept the layout they had (new ones got it): one the vendor had stays had.
+    layout_taken(ctx.rt, vendor, &rec, prior_seq).await;
     Ok(rec)
 }
 
@@ -667,22 +686,119 @@ pub async fn follow_event(app: &App, rt: &Runtime, event: &Event) -> ApiResult<(
     Ok(())
 }
 
-/// Sends `publishers` as the stream's layout if they differ from the last one sent, with the
-/// next sequence number. Of two isolates handling two events at once, one sends; the vendor
-/// keeps the highest sequence.
-async fn relayout(app: &App, rt: &Runtime, vendor: &dyn Vendor, mut rec: Stream, now: &[String]) -> ApiResult<()> {
-    if rec.publishers == now {
-        return Ok(());
+/// What laying a stream out came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Relayout {
+    /// The vendor has the layout of who publishes now: nothing sent.
+    UpToDate,
+    /// The start is unconfirmed: the record follows who publishes, and the layout is sent once
+    /// the start is confirmed (by the scheduled job).
+    Unconfirmed,
+    /// Another isolate changed the publishers first: it sends.
+    Superseded,
+    Sent,
+    /// The vendor did not take it (logged): it is sent again later.
+    Refused,
+}
+
+/// Sends `now` (who publishes) as the stream's layout unless the vendor has it already: the
+/// stored publishers are `now` and the vendor accepted their sequence number. A layout to send
+/// is stored first with the next sequence number (of two isolates handling two events at once,
+/// one sends; the vendor keeps the highest), and marked sent once the vendor accepts it, so one
+/// the vendor refused is sent again by the next publisher event or the scheduled job.
+async fn relayout(
+    app: &App,
+    rt: &Runtime,
+    vendor: &dyn Vendor,
+    mut rec: Stream,
+    now: &[String],
+) -> ApiResult<Relayout> {
+    if rec.publishers == now && rec.layout_sent_seq >= rec.seq {
+        return Ok(Relayout::UpToDate);
     }
-    let Some(seq) = streams::swap_publishers(rt, &rec, now).await? else { return Ok(()) };
+    let Some(vendor_id) = rec.vendor_stream_id.clone() else {
+        if rec.publishers != now {
+            streams::swap_publishers(rt, &rec, now).await?;
+        }
+        return Ok(Relayout::Unconfirmed);
+    };
+    let Some(seq) = streams::swap_publishers(rt, &rec, now).await? else { return Ok(Relayout::Superseded) };
     rec.publishers = now.to_vec();
     rec.seq = seq;
-    // A start still unconfirmed gets the new layout when it is confirmed and next changes.
-    let Some(vendor_id) = rec.vendor_stream_id.clone() else { return Ok(()) };
     let spec = spec_of(app, vendor, &rec)?;
     let sent = vendor.relayout_stream(rt, &vendor_id, &spec).await;
-    if let Err(e) = routing::observe(&app.vendors, rt, vendor.name(), sent).await {
-        crate::log::warn(&format!("new layout of {} at {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
+    match routing::observe(&app.vendors, rt, vendor.name(), sent).await {
+        Ok(()) => {
+            streams::mark_layout_sent(rt, &rec, 0).await?;
+            Ok(Relayout::Sent)
+        }
+        Err(e) => {
+            crate::log::warn(&format!(
+                "new layout of {} at {} (sent again later): {:?} {}",
+                rec.id, e.vendor, e.failure, e.summary
+            ));
+            Ok(Relayout::Refused)
+        }
     }
-    Ok(())
+}
+
+/// Records that the vendor took the layout `rec` was sent with (see `streams::mark_layout_sent`),
+/// on the vendors whose layout rtcgate makes. A mark that cannot be stored fails nothing: the
+/// layout is only sent once more.
+async fn layout_taken(rt: &Runtime, vendor: &dyn Vendor, rec: &Stream, carried_from: i64) {
+    if vendor.composes_streams_itself() {
+        return;
+    }
+    if let Err(e) = streams::mark_layout_sent(rt, rec, carried_from).await {
+        crate::log::warn(&format!("marking the layout of {} sent (it is sent again): {}", rec.id, e.log_text()));
+    }
+}
+
+/// What one `sweep_layouts` call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayoutSweep {
+    /// Running streams whose layout was compared with who publishes.
+    pub checked: u32,
+    /// Layouts sent (the vendor lacked them), and those that failed (sent again next time).
+    pub sent: u32,
+    pub failed: u32,
+}
+
+/// For the scheduled job: up to `limit` running streams of every project on the vendors whose
+/// layout rtcgate makes, those checked longest ago first, each laid out from the stored events
+/// unless the vendor has that layout already. This sends a layout the vendor refused, and one
+/// whose publisher event was stored but never followed (the isolate stopped after answering).
+/// At most one layout per stream per run; a start still unconfirmed waits for its confirmation.
+pub async fn sweep_layouts(app: &App, rt: &Runtime, limit: u32) -> ApiResult<LayoutSweep> {
+    let now = rt.now_ms() as i64;
+    let mut swept = LayoutSweep::default();
+    for rec in streams::layouts_due(rt, limit).await? {
+        if !streams::claim_layout_sweep(rt, &rec, now).await? {
+            continue;
+        }
+        swept.checked += 1;
+        let id = rec.id.clone();
+        match check_layout(app, rt, rec).await {
+            Ok(Relayout::Sent) => swept.sent += 1,
+            Ok(Relayout::Refused) => swept.failed += 1,
+            Ok(_) => {}
+            Err(e) => {
+                crate::log::warn(&format!("checking the layout of {id}: {}", e.log_text()));
+                swept.failed += 1;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+async fn check_layout(app: &App, rt: &Runtime, rec: Stream) -> ApiResult<Relayout> {
+    if rec.vendor_stream_id.is_none() {
+        return Ok(Relayout::Unconfirmed);
+    }
+    let vendor = routing::for_room(&app.vendors, &rec.vendor, None, Capability::StreamStart)?;
+    if vendor.composes_streams_itself() {
+        return Ok(Relayout::UpToDate);
+    }
+    let now = current_publishers(rt, vendor, &rec.project_id, &rec.room_id).await?;
+    relayout(app, rt, vendor, rec, &now).await
 }
