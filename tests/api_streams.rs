@@ -672,6 +672,35 @@ fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
     assert_eq!(types.iter().filter(|t| !t.starts_with("participant.")).count(), 3, "{types:?}");
 }
 
+#[test]
+fn an_output_that_failed_stays_failed_when_its_stream_stops_or_agora_is_asked() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = agora(&t);
+    let (room, _) = agora_member(&t, &key, "class", "alice");
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    let failed = json!({"converter": {"id": "cv2", "state": "failed"}, "lts": NOW_MS});
+    assert_eq!(media_push_notice(&t, "f1", 3, failed).status, 200);
+
+    // Agora's answer about the converter (running, from a read that crossed the notice) does
+    // not make the failed output push again.
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+    let outputs: Vec<_> = g.json["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+    assert_eq!(outputs, vec![json!("active"), json!("failed")], "{}", g.json);
+
+    // The stop deletes both converters; the one that had failed is still reported failed.
+    let stop = t.call("POST", &format!("/v1/rtc/stream/stop/{id}"), Some(json!({})), Some(&key));
+    assert_eq!((stop.status, stop.json["status"].as_str()), (200, Some("ended")), "{}", stop.json);
+    let outputs: Vec<_> = stop.json["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+    assert_eq!(outputs, vec![json!("ended"), json!("failed")], "{}", stop.json);
+    assert_eq!(stop.json["outputs"][1]["error"], "Agora could not push to this ingest");
+    assert!(fake.converters.borrow().is_empty(), "both converters deleted");
+    assert_eq!(events_of(&t, &key, "stream.output_failed").len(), 1);
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+}
+
 // -------------------------------------------------------------------------------- ZEGO ---
 
 fn zego_callback(t: &TestApp, fields: Value, nonce: &str) -> Reply {

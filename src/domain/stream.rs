@@ -400,10 +400,16 @@ pub struct PushResult {
     pub error: Option<String>,
 }
 
-/// The output a vendor's report on one URL is about: the output pushing to that URL, or the
-/// one at the report's position among `targets` where the vendor shows the URL redacted.
-pub fn reported_output<'a>(targets: &'a [OutputTarget], url: &str, position: usize) -> Option<&'a OutputTarget> {
-    targets.iter().find(|o| o.url == url).or_else(|| targets.get(position))
+/// The output the vendor's report `reports[i]` is about: the output pushing to its URL, or,
+/// where the vendor shows the URL redacted, the output at its position. Position says nothing
+/// once reports and outputs differ in number (a removed URL keeps its report), nor for an
+/// output another report names.
+pub fn reported_output<'a>(targets: &'a [OutputTarget], reports: &[PushResult], i: usize) -> Option<&'a OutputTarget> {
+    let url = &reports.get(i)?.url;
+    targets.iter().find(|o| &o.url == url).or_else(|| {
+        let at = targets.get(i)?;
+        (reports.len() == targets.len() && !reports.iter().any(|r| r.url == at.url)).then_some(at)
+    })
 }
 
 /// What a vendor's notification says of the job behind a live stream, read before it is

@@ -260,7 +260,9 @@ async fn settle(app: &App, rt: &Runtime, vendor: &dyn Vendor, mut rec: Stream) -
     Ok(Ok(rec))
 }
 
-/// Folds what the vendor reports into the record. A final status stays final.
+/// Folds what the vendor reports into the record. A final status stays final, and an output
+/// only moves forward: a read that crossed a notification (or a stop deleting a converter that
+/// had failed) does not undo what the vendor already said.
 fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
     rec.vendor_stream_id = Some(state.vendor_stream_id.clone());
     if !rec.status.is_final() {
@@ -271,8 +273,10 @@ fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
     }
     for reported in &state.outputs {
         if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == reported.output) {
-            o.status = reported.status;
-            o.error = reported.error.clone().or(o.error.take());
+            if reported.status.is_ahead_of(o.status) {
+                o.status = reported.status;
+                o.error = reported.error.clone().or(o.error.take());
+            }
             if reported.vendor_ref.is_some() {
                 o.vendor_ref = reported.vendor_ref.clone();
             }
@@ -623,7 +627,7 @@ fn follow(rec: &mut Stream, notice: &StreamNotice, output: Option<&str>, live: &
         return;
     }
     for (i, push) in notice.pushes.iter().enumerate() {
-        let Some(target) = reported_output(live, &push.url, i) else { continue };
+        let Some(target) = reported_output(live, &notice.pushes, i) else { continue };
         if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == target.output && push.status.is_ahead_of(o.status))
         {
             o.status = push.status;

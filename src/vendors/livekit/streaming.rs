@@ -80,20 +80,20 @@ pub fn push_result(info: &Value) -> PushResult {
 }
 
 /// An `EgressInfo` as a stream's state; each `stream_results` entry is matched to our output
-/// by its URL, or by position where the server shows the URL redacted.
+/// as `reported_output` says (by URL, or by position where the URL is shown redacted).
 pub fn stream_state(method: Method, info: &Value, spec: &StreamSpec) -> Result<StreamState, VendorError> {
     let job = egress::recording_state(method, info)?;
-    let results = info.get("stream_results").and_then(Value::as_array).cloned().unwrap_or_default();
-    let outputs = results
+    let results = info.get("stream_results").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let pushes: Vec<PushResult> = results.iter().map(push_result).collect();
+    let outputs = pushes
         .iter()
-        .map(push_result)
         .enumerate()
         .filter_map(|(i, push)| {
-            let target = reported_output(&spec.outputs, &push.url, i)?;
+            let target = reported_output(&spec.outputs, &pushes, i)?;
             Some(OutputState {
                 output: target.output.clone(),
                 status: push.status,
-                error: push.error,
+                error: push.error.clone(),
                 vendor_ref: None,
             })
         })
@@ -172,5 +172,29 @@ mod tests {
         assert_eq!(outs, vec![("o2", OutputStatus::Failed), ("o1", OutputStatus::Active)]);
         assert!(!state.outputs[0].error.as_deref().unwrap().contains("k2"));
         assert!(pushes_to(&info, "rtmp://a.example.com/live/k1") && !pushes_to(&info, "rtmp://c.example.com/x/y"));
+    }
+
+    #[test]
+    fn a_removed_urls_result_is_not_taken_for_the_output_at_its_position() {
+        // o2 was removed (its result FINISHED, its URL no longer in the spec) and o3 added.
+        let mut spec = spec();
+        spec.outputs[1] =
+            OutputTarget { output: "o3".into(), url: "rtmp://c.example.com/live/k3".into(), vendor_ref: None };
+        let info = json!({"egress_id": "EG_1", "status": "EGRESS_ACTIVE", "stream_results": [
+            {"url": "rtmp://a.example.com/live/k1"},
+            {"url": "rtmp://b.example.com/live/k2", "status": "FINISHED"},
+            {"url": "rtmp://c.example.com/live/k3"}
+        ]});
+        let state = stream_state(Method::UpdateStream, &info, &spec).unwrap();
+        let outs: Vec<_> = state.outputs.iter().map(|o| (o.output.as_str(), o.status)).collect();
+        assert_eq!(outs, vec![("o1", OutputStatus::Active), ("o3", OutputStatus::Active)]);
+        // Shown redacted, results still match by position when there is one per output.
+        let redacted = json!({"egress_id": "EG_1", "status": "EGRESS_ACTIVE", "stream_results": [
+            {"url": "rtmp://a.example.com/live/{k1_redacted}"},
+            {"url": "rtmp://c.example.com/live/{k3_redacted}", "status": "FAILED"}
+        ]});
+        let state = stream_state(Method::ListEgress, &redacted, &spec).unwrap();
+        let outs: Vec<_> = state.outputs.iter().map(|o| (o.output.as_str(), o.status)).collect();
+        assert_eq!(outs, vec![("o1", OutputStatus::Active), ("o3", OutputStatus::Failed)]);
     }
 }

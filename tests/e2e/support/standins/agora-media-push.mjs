@@ -21,7 +21,10 @@
 // four, the wrong Content-Type.
 //
 // Lifecycle (controls on the handle): a new converter is `connecting`; setConverterState(id, state)
-// moves it (`running`, `failed`); a deleted converter is gone (404).
+// moves it (`running`, `failed`); a deleted converter is gone (404), and so is one that
+// destroyConverter(id, reason) ends at Agora ("Idle Timeout": everyone left for idleTimeOut seconds;
+// "Internal Error"). With notifications on (notify.mjs), each step is notified as NCS product 5:
+// created (1), configuration changed (2, on an update), state changed (3), destroyed (4).
 
 import { jsonResponse, mediaType, randomId } from './common.mjs';
 
@@ -79,9 +82,13 @@ function updateProblem(b) {
   return null;
 }
 
-/** @param {object} o @param {string} o.appId */
-export function agoraMediaPush({ appId }) {
-  /** id → { id, name, channel, rtmpUrl, state, sequence, request, updates: [body], createTs } */
+/**
+ * @param {object} o
+ * @param {string} o.appId
+ * @param {object} o.notices  notify.mjs agoraNotices (posts nothing unless notifications are on)
+ */
+export function agoraMediaPush({ appId, notices }) {
+  /** id → { id, name, channel, rtmpUrl, idleTimeout, state, sequence, request, updates: [body], createTs, updateTs } */
   const converters = new Map();
   const violation = (error) => ({ reject: message(400, 'invalid parameter'), error });
   const json = (ctx) => (mediaType(ctx.headers['content-type']) === 'application/json' && ctx.body && typeof ctx.body === 'object' ? ctx.body : null);
@@ -123,8 +130,9 @@ export function agoraMediaPush({ appId }) {
           const c = body.converter;
           if (c.name && [...converters.values()].some((x) => x.name === c.name)) return message(409, 'converter name already exists');
           const now = Math.floor(Date.now() / 1000);
-          const conv = { id: randomId('', 32), name: c.name ?? '', channel: c.transcodeOptions?.rtcChannel ?? c.rawOptions?.rtcChannel, rtmpUrl: c.rtmpUrl, state: 'connecting', sequence: -1, request: body, updates: [], createTs: now, updateTs: now };
+          const conv = { id: randomId('', 32), name: c.name ?? '', channel: c.transcodeOptions?.rtcChannel ?? c.rawOptions?.rtcChannel, rtmpUrl: c.rtmpUrl, idleTimeout: c.idleTimeOut ?? 300, state: 'connecting', sequence: -1, request: body, updates: [], createTs: now, updateTs: now };
           converters.set(conv.id, conv);
+          notices.converterCreated(conv);
           return jsonResponse(200, view(conv));
         },
       };
@@ -136,7 +144,7 @@ export function agoraMediaPush({ appId }) {
         exec: () => {
           if (!conv) return message(404, 'converter not found');
           if (ctx.method === 'DELETE') {
-            converters.delete(conv.id);
+            destroy(conv, 'Delete Request');
             return { status: 200, headers: {}, body: '' };
           }
           return jsonResponse(200, view(conv));
@@ -158,19 +166,37 @@ export function agoraMediaPush({ appId }) {
         conv.sequence = Number(seq);
         conv.updates.push(body);
         conv.updateTs = Math.floor(Date.now() / 1000);
+        notices.converterUpdated(conv, body.converter);
         return jsonResponse(200, view(conv));
       },
     };
   }
+
+  const destroy = (conv, reason) => {
+    converters.delete(conv.id);
+    notices.converterDestroyed(conv, reason);
+  };
+  const converter = (id) => {
+    const c = converters.get(id);
+    if (!c) throw new Error(`no converter ${id}`);
+    return c;
+  };
 
   return {
     route,
     converters,
     /** Moves a converter to an Agora state (`running`, `failed`). */
     setConverterState(id, state) {
-      const c = converters.get(id);
-      if (!c) throw new Error(`no converter ${id}`);
+      if (!['connecting', 'running', 'failed'].includes(state)) throw new TypeError(`converter state ${state}`);
+      const c = converter(id);
+      if (c.state === state) return;
       c.state = state;
+      notices.converterStateChanged(c);
+    },
+    /** Agora ends a converter on its own: `Idle Timeout` or `Internal Error`. */
+    destroyConverter(id, reason) {
+      if (!['Idle Timeout', 'Internal Error'].includes(reason)) throw new TypeError(`destroy reason ${reason}`);
+      destroy(converter(id), reason);
     },
     /** The converter of a name. */
     converterNamed(name) {

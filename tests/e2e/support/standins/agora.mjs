@@ -247,7 +247,7 @@ export async function startAgora(options = {}) {
   });
 
   // ---- Media Push: RTMP converters (agora-media-push.mjs) ----
-  const mediaPush = agoraMediaPush({ appId });
+  const mediaPush = agoraMediaPush({ appId, notices });
 
   // ---- routes -------------------------------------------------------------------------------
   async function route(ctx) {
@@ -481,6 +481,8 @@ export async function startAgora(options = {}) {
     converters: mediaPush.converters,
     /** Moves a converter to an Agora state (`running`, `failed`). */
     setConverterState: mediaPush.setConverterState,
+    /** Agora ends a converter on its own (`Idle Timeout`, `Internal Error`): gone, and notified. */
+    destroyConverter: mediaPush.destroyConverter,
     converterNamed: mediaPush.converterNamed,
     /** Set a channel's profile (1 COMMUNICATION, 2 LIVE_BROADCASTING) before/after users join. */
     seedChannel(name, { mode = 1 } = {}) {
@@ -503,7 +505,7 @@ export async function startAgora(options = {}) {
     dropUser(channel, uid) {
       return leaveUser(channel, uid, 1);
     },
-    /** The NCS notifications posted (with notifyUrl): [{ kind, body, headers, attempts, status, done }]. */
+    /** The NCS notifications posted (with notifyUrl): [{ kind ("{productId}/{eventType}"), body, headers, attempts, status, done }]. */
     notifications: notices.sent,
     /** Resolves once every notification queued so far was posted. */
     notificationsIdle: notices.idle,

@@ -1,5 +1,5 @@
 // What the Agora and ZEGO stand-ins send out: the vendors' signed notifications for what happens in
-// them (joins, leaves, kicks, recordings), and a dev-only control surface to make a participant join
+// them (joins, leaves, kicks, recordings, live-stream jobs), and a dev-only control surface to make a participant join
 // or leave (real clients cannot join a stand-in). Off unless a stand-in is started with `notifyUrl`
 // (and its secret) or `devControl`, so the suites that post vendor events themselves see nothing new.
 //
@@ -11,7 +11,13 @@
 // `platform`, `clientSeq` (increasing per user), `ts` (s), `account`, and on leave `reason` (1 normal
 // leave, 3 removed by the kicking API) and `duration` (s). Cloud Recording (productId 3): 40
 // recorder_started, 11 session_exit (`details.exitStatus` 0 normal) with `cname`, `uid`, `sid`,
-// `sequence`, `sendts` (ms). Agora resends on a non-200 answer, three times at most.
+// `sequence`, `sendts` (ms). Media Push (productId 5; event-types/media-push.mdx): 1 converter
+// created {converter{id, name, transcodeOptions|rawOptions, rtmpUrl, idleTimeout, createTs, updateTs,
+// state}}, 2 configuration changed {converter{id, createTs, updateTs, state, what changed}, fields},
+// 3 state changed {converter{id, createTs, updateTs, state: connecting|running|failed}, fields},
+// 4 destroyed {converter{id, name, createTs, updateTs}, destroyReason: "Delete Request" | "Idle
+// Timeout" | "Internal Error", fields}; every payload has `lts` (ms), createTs/updateTs are in s.
+// Agora resends on a non-200 answer, three times at most.
 //
 // ZEGO server callbacks (ZEGOCLOUD/docs_all core_products/real-time-voice-video/en/server/callback/,
 // facts only): POST; `signature` = hex SHA-1 of the lexicographically sorted concatenation of the
@@ -20,7 +26,12 @@
 // `room_login` / `room_logout` (`room_seq`, `user_account`, `session_id`, `login_time` /
 // `logout_time` ms, `user_role` 1 host, `reason` 0 normal, 3 kicked by KickoutUser); Cloud Recording
 // status callbacks (`task_id`, `event_type` 5 recording completed, 1 upload finished with
-// `detail.upload_status`, `sequence`). A failed callback is retried 5 times (2, 4, 8, 16, 32 s).
+// `detail.upload_status`, `sequence`). Stream mixing (callback/stream-mixing/{started,stopped}.mdx;
+// JSON, every value a string but the URL lists): `mix_start` {appid, event, seq (increasing),
+// task_id "{appid}:{TaskId}", channel_id (RoomId), publish_id (UserId), mix_url, mix_stream_alias,
+// rtmp_urls[], hls_urls[], hdl_urls[], stream_alias, timestamp, nonce, signature} when a task starts,
+// `mix_stop` (the same without the play URLs) when it stops; none when a stop request fails or a
+// task dies abnormally. A failed callback is retried 5 times (2, 4, 8, 16, 32 s).
 //
 // Dev control (`devControl: true`, no vendor credentials: only for a stand-in on loopback):
 //   POST /__dev/join   Agora {channel, uid, role?}   ZEGO {room_id, user_id}
@@ -159,6 +170,31 @@ export function agoraNotices({ notifyUrl, ncsSecret, devControl = false, retryDe
     recordingExited(task, abnormal) {
       notify(3, 11, { cname: task.cname, uid: String(task.uid), sid: task.sid, sequence: sequence++, sendts: Date.now(), serviceType: 0, details: { msgName: 'session_exit', exitStatus: abnormal ? 1 : 0 } });
     },
+    // Media Push: `conv` = { id, name, request, rtmpUrl, state, createTs, updateTs } (agora-media-push.mjs).
+    converterCreated(conv) {
+      const { transcodeOptions, rawOptions } = conv.request.converter;
+      notify(5, 1, {
+        converter: { id: conv.id, name: conv.name, ...(transcodeOptions ? { transcodeOptions } : { rawOptions }), rtmpUrl: conv.rtmpUrl, idleTimeout: conv.idleTimeout, createTs: conv.createTs, updateTs: conv.updateTs, state: conv.state },
+        lts: Date.now(),
+        xRequestId: crypto.randomUUID().replaceAll('-', ''),
+      });
+    },
+    /** `changed` = the update's `converter` object; `fields` names what the payload carries. */
+    converterUpdated(conv, changed) {
+      const paths = (v, at) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).flatMap(([k, x]) => paths(x, at ? `${at}.${k}` : k)) : [at]);
+      notify(5, 2, {
+        converter: { id: conv.id, createTs: conv.createTs, updateTs: conv.updateTs, state: conv.state, ...changed },
+        lts: Date.now(),
+        xRequestId: crypto.randomUUID().replaceAll('-', ''),
+        fields: ['id', 'createTs', 'updateTs', 'state', ...paths(changed, '')].join(','),
+      });
+    },
+    converterStateChanged(conv) {
+      notify(5, 3, { converter: { id: conv.id, createTs: conv.createTs, updateTs: conv.updateTs, state: conv.state }, lts: Date.now(), fields: 'id,createTs,updateTs,state' });
+    },
+    converterDestroyed(conv, destroyReason) {
+      notify(5, 4, { converter: { id: conv.id, name: conv.name, createTs: conv.createTs, updateTs: conv.updateTs }, lts: Date.now(), destroyReason, fields: 'id,name,createTs,updateTs' });
+    },
     route(ctx) {
       if (!devControl) return undefined;
       return devRoute(ctx, {
@@ -190,6 +226,17 @@ export function zegoNotices({ appId, notifyUrl, callbackSecret, devControl = fal
   // Room callbacks as form fields (every value a string); recording callbacks as JSON.
   const form = (kind, fields) => out?.send(kind, new URLSearchParams(signed(fields)).toString(), { 'content-type': 'application/x-www-form-urlencoded' });
   const json = (kind, fields) => out?.send(kind, JSON.stringify({ ...signed(fields), app_id: Number(appId) }), { 'content-type': 'application/json' });
+  // Stream mixing callbacks: JSON with the documented fields only.
+  let mixSeq = 0;
+  const mix = (event, task, playUrls) => {
+    const mixUrl = task.request.MixOutput[0]?.StreamUrl ?? '';
+    const alias = mixUrl.slice(mixUrl.lastIndexOf('/') + 1);
+    const fields = {
+      event, seq: String(++mixSeq), task_id: `${appId}:${task.TaskId}`, channel_id: task.RoomId ?? '', publish_id: task.UserId,
+      mix_url: mixUrl, mix_stream_alias: alias, ...playUrls, ...(playUrls && { stream_alias: alias }),
+    };
+    out?.send(event, JSON.stringify(signed(fields)), { 'content-type': 'application/json' });
+  };
   return {
     enabled: Boolean(out),
     sent: out?.sent ?? [],
@@ -225,6 +272,14 @@ export function zegoNotices({ appId, notifyUrl, callbackSecret, devControl = fal
     recordingEnded(task, sequence, fileInfo) {
       json('recording', { task_id: task.TaskId, room_id: task.RoomId, event_type: 5, message: 'recording completed', sequence, detail: {} });
       json('recording', { task_id: task.TaskId, room_id: task.RoomId, event_type: 1, message: 'upload finished', sequence: sequence + 1, detail: { upload_status: 1, file_info: fileInfo } });
+    },
+    /** A mix task started: `task` = { TaskId, UserId, RoomId, request } (zego-mixing.mjs). */
+    mixStarted(task) {
+      // The output goes to the caller's RTMP address: ZEGO has no play URLs of its own for it.
+      mix('mix_start', task, { rtmp_urls: [], hls_urls: [], hdl_urls: [] });
+    },
+    mixStopped(task) {
+      mix('mix_stop', task);
     },
     route(ctx) {
       if (!devControl) return undefined;

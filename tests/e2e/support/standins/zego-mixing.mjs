@@ -17,8 +17,11 @@
 // increase on a change, a UserId that differs from the task's, a RectInfo outside the output canvas,
 // a MixOutput StreamUrl that is not rtmp:// or rtmps:// (ZEGO's page says RTMP; RTMPS is unconfirmed).
 //
-// Task lifecycle (controls on the handle): a started task runs until StopMix; endMixTask(TaskId) makes
-// it die without a callback (as ZEGO's own do), so GetMixTaskInfo then answers 110209001.
+// Task lifecycle (controls on the handle): a started task runs until StopMix; idleOutMixTask(TaskId)
+// stops it as ZEGO does once it had no input for MaxIdleTime; endMixTask(TaskId) makes it die
+// abnormally; either way GetMixTaskInfo then answers 110209001. With callbacks on (notify.mjs), a
+// task that starts is called back `mix_start` and one that stops `mix_stop`, but one that dies
+// abnormally is not (callback/stream-mixing/stopped.mdx): polling is the only way to learn of it.
 
 export const MIX_ACTIONS = ['StartMix', 'StopMix', 'GetMixTaskInfo'];
 /** Actions sent as GET with their parameters in the query. */
@@ -62,7 +65,8 @@ function startProblem(b, known) {
   return null;
 }
 
-export function zegoStreamMixing() {
+/** @param {object} o @param {object} o.notices  notify.mjs zegoNotices (posts nothing unless callbacks are on) */
+export function zegoStreamMixing({ notices }) {
   /** TaskId → { TaskId, UserId, RoomId, Sequence, running, request, changes: [body], begin } */
   const tasks = new Map();
 
@@ -85,6 +89,7 @@ export function zegoStreamMixing() {
           t.request = body;
           t.changes.push(body);
           tasks.set(t.TaskId, t);
+          if (t.changes.length === 1) notices.mixStarted(t);
           return envelope(0, 'success', { UserId: t.UserId, Sequence: t.Sequence, RoomId: t.RoomId ?? '', PlayInfo: [] });
         },
       };
@@ -98,6 +103,7 @@ export function zegoStreamMixing() {
           const t = tasks.get(body.TaskId);
           if (!t || !t.running) return envelope(NO_TASK, 'task not exist');
           t.running = false;
+          notices.mixStopped(t);
           return envelope(0, 'success');
         },
       };
@@ -114,14 +120,24 @@ export function zegoStreamMixing() {
     };
   }
 
+  const running = (taskId) => {
+    const t = tasks.get(taskId);
+    if (!t?.running) throw new Error(`no running mix task ${taskId}`);
+    return t;
+  };
+
   return {
     route,
     tasks,
-    /** The task dies at ZEGO without a callback. */
+    /** The task dies at ZEGO abnormally: no callback. */
     endMixTask(taskId) {
-      const t = tasks.get(taskId);
-      if (!t) throw new Error(`no mix task ${taskId}`);
+      running(taskId).running = false;
+    },
+    /** ZEGO stops the task itself (no input for MaxIdleTime): called back `mix_stop`. */
+    idleOutMixTask(taskId) {
+      const t = running(taskId);
       t.running = false;
+      notices.mixStopped(t);
     },
     clear() {
       tasks.clear();

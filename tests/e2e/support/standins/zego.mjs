@@ -217,7 +217,7 @@ export async function startZego(options = {}) {
   });
   // ---- end of callbacks ---------------------------------------------------------------------
   // ---- stream mixing (zego-mixing.mjs) ----
-  const mixing = zegoStreamMixing();
+  const mixing = zegoStreamMixing({ notices });
   const PARAMS_ERROR = 110200002;
 
   // ---- forbid-stream rules (hard mutes) -----------------------------------------------------
@@ -613,8 +613,10 @@ export async function startZego(options = {}) {
     // ---- stream mixing ----
     /** Mix tasks by TaskId: { TaskId, UserId, RoomId, Sequence, running, request, changes }. */
     mixTasks: mixing.tasks,
-    /** A mix task dies at ZEGO without a callback. */
+    /** A mix task dies at ZEGO abnormally, without a callback. */
     endMixTask: mixing.endMixTask,
+    /** ZEGO stops a mix task itself (idle for MaxIdleTime), with a `mix_stop` callback. */
+    idleOutMixTask: mixing.idleOutMixTask,
     /** Moves a recording task to a ZEGO Status (2 recording, 3 ended, 4 ended abnormally). */
     advanceRecording: recording.advance,
     /** While on, ended tasks report their files as still uploading. */
