@@ -8,3 +8,8 @@ CREATE TABLE stream_output_refs (
     output     TEXT NOT NULL,
     PRIMARY KEY (vendor, vendor_ref)
 );
+
+-- How many times a stream's state was saved: a vendor notification is folded into the state it
+-- read and saved only if nothing else saved the stream since (two notices about two outputs of
+-- one stream, handled at once by two isolates, must not lose one output's news).
+ALTER TABLE streams ADD COLUMN state_version INTEGER NOT NULL DEFAULT 0;

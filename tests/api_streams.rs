@@ -955,3 +955,35 @@ fn a_zego_publisher_change_whose_work_after_the_answer_never_ran_is_laid_out_by_
     scheduled(&t);
     assert_eq!(mixes().len(), 2);
 }
+
+#[test]
+fn a_notice_folded_into_state_read_before_another_save_is_not_saved_over_it() {
+    let t = app(&[]);
+    let key = t.project_key();
+    agora(&t);
+    let (room, alice) = agora_member(&t, &key, "class", "alice");
+    agora_presence(&t, "n1", 103, &room, alice);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let (rt, id) = (&t.native.runtime, s.json["stream"].as_str().unwrap().to_owned());
+    let project = t.native.db.rows("SELECT project_id FROM streams")[0]["project_id"].as_str().unwrap().to_owned();
+    let read = || rtcgate::native::block_on(rtcgate::store::streams::find(rt, &project, &id)).unwrap().unwrap();
+    // Two isolates read the stream, each to fold in a notice about its own output.
+    let (first, second) = (read(), read());
+    let mut o1_failed = first.clone();
+    o1_failed.outputs[0].status = rtcgate::domain::stream::OutputStatus::Failed;
+    let mut o2_active = second.clone();
+    o2_active.outputs[1].status = rtcgate::domain::stream::OutputStatus::Active;
+    let save = |before, after| {
+        rtcgate::native::block_on(rtcgate::store::streams::save_state_if_unchanged(rt, before, after)).unwrap()
+    };
+    assert!(save(&first, &o1_failed));
+    assert!(!save(&second, &o2_active), "the second read is stale: saving it would lose o1's failure");
+    assert_eq!(read().outputs[0].status, rtcgate::domain::stream::OutputStatus::Failed);
+    // Read again, folded again: both outputs' news are kept.
+    let mut again = read();
+    again.outputs[1].status = rtcgate::domain::stream::OutputStatus::Active;
+    assert!(save(&read(), &again));
+    let stored: Vec<_> = read().outputs.iter().map(|o| o.status.as_str()).collect();
+    assert_eq!(stored, ["failed", "active"]);
+}

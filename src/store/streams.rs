@@ -8,7 +8,7 @@ use super::{int, newest_first, page_sqls, quotas, text, Cursor};
 use crate::domain::limits::{quota_exceeded, Quota};
 use crate::domain::stream::{Canvas, OutputStatus, StreamStatus};
 use crate::error::ApiResult;
-use crate::runtime::{Row, Runtime, Statement};
+use crate::runtime::{Row, Runtime, SqlValue, Statement};
 use crate::time::rfc3339;
 
 /// One output as stored: the URL only sealed, and masked for showing.
@@ -54,6 +54,9 @@ pub struct Stream {
     /// When the scheduled job last checked the layout; `None` for a vendor that lays its
     /// streams out itself.
     pub layout_swept_at_ms: Option<i64>,
+    /// Counts the saves of the vendor's word on the stream (`save_state`), so that a notice
+    /// folded into what it read is saved only if nothing was saved since.
+    pub state_version: i64,
     pub request_hash: String,
     pub error: Option<String>,
     pub started_at_ms: i64,
@@ -75,13 +78,19 @@ fn insert_sql() -> String {
     )
 }
 const SAVE_STATE: &str = "UPDATE streams SET vendor_stream_id = ?3, status = ?4, outputs = ?5, error = ?6, \
-                          ended_at_ms = ?7, updated_at_ms = ?8 WHERE project_id = ?1 AND id = ?2";
+                          ended_at_ms = ?7, updated_at_ms = ?8, state_version = state_version + 1 \
+                          WHERE project_id = ?1 AND id = ?2";
+/// As `SAVE_STATE`, only if the stream's state was not saved since it was read at version ?9.
+const SAVE_STATE_IF_UNCHANGED: &str = "UPDATE streams SET vendor_stream_id = ?3, status = ?4, outputs = ?5, \
+                                       error = ?6, ended_at_ms = ?7, updated_at_ms = ?8, \
+                                       state_version = state_version + 1 \
+                                       WHERE project_id = ?1 AND id = ?2 AND state_version = ?9";
 fn find_sql() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND id = ?2")
+    format!("SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND id = ?2")
 }
 fn unanswered_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
+        "SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND request_hash = ?2 AND answer_lost = 1 \
          ORDER BY started_at_ms DESC, id DESC LIMIT 5"
     )
 }
@@ -91,15 +100,17 @@ const KNOWN_VENDOR_IDS: &str = "SELECT vendor_stream_id FROM streams \
 const REMOVE: &str = "DELETE FROM streams WHERE project_id = ?1 AND id = ?2";
 fn running_in_room_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND status IN ('starting', 'active') LIMIT 50"
+        "SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND room_id = ?2 AND status IN ('starting', 'active') LIMIT 50"
     )
 }
 fn by_vendor_id_sql() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND vendor_stream_id = ?3")
+    format!(
+        "SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND room_id = ?2 AND vendor_stream_id = ?3"
+    )
 }
 /// A stream by our id alone, for a vendor notification that names it (an Agora converter).
 fn at_vendor_sql() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE id = ?1 AND vendor = ?2")
+    format!("SELECT {COLUMNS}, state_version FROM streams WHERE id = ?1 AND vendor = ?2")
 }
 const REMEMBER_OUTPUT_REF: &str = "INSERT OR IGNORE INTO stream_output_refs \
                                    (vendor, vendor_ref, project_id, stream_id, output) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -121,7 +132,7 @@ const MARK_LAYOUT_SENT: &str = "UPDATE streams SET layout_sent_seq = ?3 WHERE pr
 /// a bounded range of the partial `streams_layout_sweep` index.
 fn layouts_due_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM streams WHERE status IN ('starting', 'active') AND layout_swept_at_ms IS NOT NULL \
+        "SELECT {COLUMNS}, state_version FROM streams WHERE status IN ('starting', 'active') AND layout_swept_at_ms IS NOT NULL \
          ORDER BY layout_swept_at_ms LIMIT ?1"
     )
 }
@@ -134,16 +145,16 @@ const INPUT_EVENTS: &str = "SELECT type, data FROM events WHERE vendor = ?1 AND 
                             AND type IN ('participant.joined', 'participant.left', 'track.published', \
                             'track.unpublished') ORDER BY seq DESC LIMIT ?4";
 fn page_select() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1")
+    format!("SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1")
 }
 fn page_of_room_select() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2")
+    format!("SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND room_id = ?2")
 }
 fn page_of_status_select() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND status = ?2")
+    format!("SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND status = ?2")
 }
 fn page_of_room_status_select() -> String {
-    format!("SELECT {COLUMNS} FROM streams WHERE project_id = ?1 AND room_id = ?2 AND status = ?3")
+    format!("SELECT {COLUMNS}, state_version FROM streams WHERE project_id = ?1 AND room_id = ?2 AND status = ?3")
 }
 
 /// Every statement this module sends.
@@ -154,6 +165,7 @@ pub(crate) fn statements() -> Vec<String> {
     all.extend(
         [
             SAVE_STATE,
+            SAVE_STATE_IF_UNCHANGED,
             SET_ANSWER_LOST,
             KNOWN_VENDOR_IDS,
             REMOVE,
@@ -233,6 +245,7 @@ impl Stream {
             seq: int(row, "seq")?,
             layout_sent_seq: int(row, "layout_sent_seq")?,
             layout_swept_at_ms: int(row, "layout_swept_at_ms"),
+            state_version: int(row, "state_version").unwrap_or(0),
             request_hash: text(row, "request_hash")?,
             error: text(row, "error"),
             started_at_ms: int(row, "started_at_ms")?,
@@ -316,19 +329,33 @@ pub async fn insert(rt: &Runtime, s: &Stream, limit: u32) -> ApiResult<()> {
 /// Saves what the vendor said of the stream, with the handles of outputs new since `before`
 /// (one batch), so that a notification naming only such a handle finds the stream.
 pub async fn save_state(rt: &Runtime, before: &Stream, s: &Stream) -> ApiResult<()> {
-    let mut batch = vec![Statement {
-        sql: SAVE_STATE,
-        params: vec![
-            s.project_id.as_str().into(),
-            s.id.as_str().into(),
-            s.vendor_stream_id.clone().into(),
-            s.status.as_str().into(),
-            outputs_to_json(&s.outputs).into(),
-            s.error.clone().into(),
-            s.ended_at_ms.into(),
-            (rt.now_ms() as i64).into(),
-        ],
-    }];
+    save(rt, before, s, false).await.map(|_| ())
+}
+
+/// As `save_state`, only if nothing saved the stream's state since `before` was read; `false`
+/// (and nothing saved) when something did.
+pub async fn save_state_if_unchanged(rt: &Runtime, before: &Stream, s: &Stream) -> ApiResult<bool> {
+    save(rt, before, s, true).await
+}
+
+async fn save(rt: &Runtime, before: &Stream, s: &Stream, if_unchanged: bool) -> ApiResult<bool> {
+    let mut params: Vec<SqlValue> = vec![
+        s.project_id.as_str().into(),
+        s.id.as_str().into(),
+        s.vendor_stream_id.clone().into(),
+        s.status.as_str().into(),
+        outputs_to_json(&s.outputs).into(),
+        s.error.clone().into(),
+        s.ended_at_ms.into(),
+        (rt.now_ms() as i64).into(),
+    ];
+    let sql = if if_unchanged {
+        params.push(before.state_version.into());
+        SAVE_STATE_IF_UNCHANGED
+    } else {
+        SAVE_STATE
+    };
+    let mut batch = vec![Statement { sql, params }];
     for o in &s.outputs {
         let Some(vendor_ref) = &o.vendor_ref else { continue };
         if before.outputs.iter().any(|b| b.output == o.output && b.vendor_ref.as_ref() == Some(vendor_ref)) {
@@ -345,12 +372,13 @@ pub async fn save_state(rt: &Runtime, before: &Stream, s: &Stream) -> ApiResult<
             ],
         });
     }
-    if batch.len() == 1 {
-        rt.db.execute(SAVE_STATE, &batch[0].params).await?;
+    // A handle is a fact whoever saves: remembered even if the state is not saved.
+    let saved = if batch.len() == 1 {
+        rt.db.execute(sql, &batch[0].params).await?
     } else {
-        rt.db.batch(&batch).await?;
-    }
-    Ok(())
+        rt.db.batch(&batch).await?.first().copied().unwrap_or(0)
+    };
+    Ok(saved == 1)
 }
 
 /// The stream (of any project) with our id `id` at `vendor`: for a vendor notification that

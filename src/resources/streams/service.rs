@@ -47,6 +47,9 @@ use crate::vendors::{Capability, Vendor, VendorFailure};
 pub(crate) const SCOPE: &str = "rtc.stream.start";
 /// How many of a room's newest presence and publishing events say who publishes now.
 const INPUT_EVENTS: u32 = 500;
+/// How often a notice is folded into a freshly read stream before it is left to the vendor's
+/// redelivery.
+const NOTICE_SAVE_ATTEMPTS: usize = 3;
 /// When the events' redo sweep may fan out a stream event this isolate did not.
 const REDO_AFTER_MS: u64 = 60_000;
 /// Running streams one `sweep_layouts` call checks at most: one events read and one claim
@@ -134,6 +137,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, new: &NewStream, request: &Value) -> Ap
         layout_sent_seq: 0,
         // The scheduled job checks the layouts rtcgate makes; its turn comes after the others'.
         layout_swept_at_ms: (!vendor.composes_streams_itself()).then(|| ctx.rt.now_ms() as i64),
+        state_version: 0,
         request_hash,
         error: None,
         started_at_ms: ctx.rt.now_ms() as i64,
@@ -292,6 +296,11 @@ fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
 /// failed, `stream.ended` once it is over. Each at most once per stream (and output).
 async fn save_and_announce(rt: &Runtime, before: &Stream, after: &Stream) -> ApiResult<()> {
     streams::save_state(rt, before, after).await?;
+    announce_changes(rt, before, after).await
+}
+
+/// Puts what changed from `before` to `after` (saved) on the project's event stream.
+async fn announce_changes(rt: &Runtime, before: &Stream, after: &Stream) -> ApiResult<()> {
     let started = before.vendor_stream_id.is_none() && after.vendor_stream_id.is_some();
     if started {
         let outputs: Vec<Value> =
@@ -599,25 +608,37 @@ pub async fn follow_notice(app: &App, rt: &Runtime, notice: &StreamNotice) -> Ap
             streams::by_output_ref(rt, notice.vendor, vendor_ref).await?.map(|(s, output)| (s, Some(output)))
         }
     };
-    let Some((rec, output)) = found else { return Ok(false) };
+    let Some((mut rec, output)) = found else { return Ok(false) };
     if let Some(output) = &output {
         if !rec.outputs.iter().any(|o| &o.output == output) {
             return Ok(false);
         }
     }
-    // A job pushing to every output reports each by its URL: ours are sealed, so open them.
-    let live: Vec<OutputTarget> = if notice.pushes.is_empty() {
-        Vec::new()
-    } else {
-        let outputs = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended);
-        outputs.map(|o| target(app, &rec, o)).collect::<ApiResult<_>>()?
-    };
-    let mut after = rec.clone();
-    follow(&mut after, notice, output.as_deref(), &live);
-    if after != rec {
-        save_and_announce(rt, &rec, &after).await?;
+    // Notices about two outputs of one stream come at once, to two isolates: each folds its
+    // notice into the state it read and saves only if nothing was saved since, else reads again.
+    for _ in 0..NOTICE_SAVE_ATTEMPTS {
+        // A job pushing to every output reports each by its URL: ours are sealed, so open them.
+        let live: Vec<OutputTarget> = if notice.pushes.is_empty() {
+            Vec::new()
+        } else {
+            let outputs = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended);
+            outputs.map(|o| target(app, &rec, o)).collect::<ApiResult<_>>()?
+        };
+        let mut after = rec.clone();
+        follow(&mut after, notice, output.as_deref(), &live);
+        if after == rec {
+            return Ok(true);
+        }
+        if streams::save_state_if_unchanged(rt, &rec, &after).await? {
+            announce_changes(rt, &rec, &after).await?;
+            return Ok(true);
+        }
+        let Some(now) = streams::find(rt, &rec.project_id, &rec.id).await? else { return Ok(false) };
+        rec = now;
     }
-    Ok(true)
+    // The vendor delivers the notice again on a 5xx.
+    Err(ApiError::new(ErrorCode::StorageUnavailable, "the stream changed under this notice too often; retry")
+        .with_cause(format!("{} notice about {}: saving lost {NOTICE_SAVE_ATTEMPTS} races", notice.vendor, rec.id)))
 }
 
 /// Folds a notification into the record, only forward: a late or repeated notification
