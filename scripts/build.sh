@@ -31,6 +31,8 @@ if ! node scripts/lighten_entry.mjs build/index.js 2>/dev/null; then
   NO_MINIFY=1 "$WORKER_BUILD_BIN" --release >&2
   node scripts/lighten_entry.mjs build/index.js
 fi
+# Function names without their symbol hashes (see there); does nothing to a bundle it has done.
+node scripts/shorten_wasm_names.mjs build/index_bg.wasm
 
 # The bundle as `wrangler deploy` reads it: anything esbuild warns about here, a deployer sees.
 warnings=$("$ROOT/node_modules/.bin/esbuild" build/index.js --bundle --format=esm '--external:cloudflare:*' \
