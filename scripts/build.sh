@@ -16,7 +16,7 @@ fi
 export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/scripts/worker_build_esbuild.mjs" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 # worker-build reruns wasm-bindgen and wasm-opt (~15 s) even when nothing changed; skip it
 # when the bundle is newer than every input of the build.
-inputs=(src api migrations Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs
+inputs=(src api migrations build.rs Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs
   scripts/worker_build_esbuild.mjs)
 if [ -f build/index.js ] && [ -f build/index_bg.wasm ] && [ -z "$(find "${inputs[@]}" -newer build/index_bg.wasm -print -quit)" ]; then
   log "Worker build is up to date"
