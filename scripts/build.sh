@@ -16,7 +16,7 @@ fi
 export WASM_BINDGEN_BIN ESBUILD_BIN="$ROOT/scripts/worker_build_esbuild.mjs" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 # worker-build reruns wasm-bindgen and wasm-opt (~15 s) even when nothing changed; skip it
 # when the bundle is newer than every input of the build.
-inputs=(src api migrations Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs
+inputs=(src api migrations build.rs Cargo.toml Cargo.lock .cargo/config.toml scripts/build.sh scripts/lighten_entry.mjs
   scripts/worker_build_esbuild.mjs)
 if [ -f build/index.js ] && [ -f build/index_bg.wasm ] && [ -z "$(find "${inputs[@]}" -newer build/index_bg.wasm -print -quit)" ]; then
   log "Worker build is up to date"
@@ -31,6 +31,8 @@ if ! node scripts/lighten_entry.mjs build/index.js 2>/dev/null; then
   NO_MINIFY=1 "$WORKER_BUILD_BIN" --release >&2
   node scripts/lighten_entry.mjs build/index.js
 fi
+# Function names without their symbol hashes (see there); does nothing to a bundle it has done.
+node scripts/shorten_wasm_names.mjs build/index_bg.wasm
 
 # The bundle as `wrangler deploy` reads it: anything esbuild warns about here, a deployer sees.
 warnings=$("$ROOT/node_modules/.bin/esbuild" build/index.js --bundle --format=esm '--external:cloudflare:*' \

@@ -71,7 +71,7 @@ impl IdentityRule {
                 }
             }
             IdentityRule::AsciiUserId { max_bytes, punctuation, .. } => {
-                let name = vendor.to_uppercase();
+                let name = vendor.to_ascii_uppercase();
                 if id.len() > max_bytes {
                     return Err(not_supported(
                         vendor,

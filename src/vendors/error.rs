@@ -101,7 +101,7 @@ impl VendorError {
             .with_status(502),
             VendorFailure::AuthFailed => ApiError::new(
                 ErrorCode::VendorAuthFailed,
-                format!("{v} refused rtcgate's credentials; check the {} settings", v.to_uppercase()),
+                format!("{v} refused rtcgate's credentials; check the {} settings", v.to_ascii_uppercase()),
             ),
             VendorFailure::RateLimited { retry_after_s } => {
                 ApiError::new(ErrorCode::VendorRateLimited, format!("{v} is rate limiting requests; retry later"))
