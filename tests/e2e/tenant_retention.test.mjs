@@ -129,7 +129,7 @@ test('the scheduled handler deletes rows past their windows and keeps newer ones
   const listed = await api(w, 'GET', `/v1/rtc/event/list?room=${created.json.room}`, { key: a.key });
   assert.equal(listed.json.items.length, 1);
   // The run reported itself in the Worker's log.
-  await waitFor('the run summary in the log', () => /scheduled: \d+ event effects redone \(\d+ failed again\); \d+ rooms reconciled.*deleted webhook_deliveries=2 events=2 participant_sessions=1 idempotency=2/.test(w.logs()));
+  await waitFor('the run summary in the log', () => /scheduled: \d+ event effects redone \(\d+ failed again\); \d+ stream layouts checked, \d+ sent \(\d+ failed\); \d+ rooms reconciled.*deleted webhook_deliveries=2 events=2 participant_sessions=1 idempotency=2/.test(w.logs()));
   assertNoViolations(vendors);
 });
 
