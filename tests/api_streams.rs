@@ -725,10 +725,8 @@ fn zego_request(fields: Value, nonce: &str) -> rtcgate::http::ApiRequest {
     req
 }
 
-#[test]
-fn zego_mixes_one_task_per_stream_and_resends_it_with_a_higher_sequence() {
-    let t = app(&[]);
-    let key = t.project_key();
+/// A scripted ZEGO that accepts every mixing call; the calls made, by action, with their bodies.
+fn zego_mixing(t: &TestApp) -> Rc<RefCell<Vec<(String, Value)>>> {
     let calls: Rc<RefCell<Vec<(String, Value)>>> = Rc::default();
     let c = calls.clone();
     t.native.http.respond_with(move |req| {
@@ -738,8 +736,21 @@ fn zego_mixes_one_task_per_stream_and_resends_it_with_a_higher_sequence() {
         let data = if action == "GetMixTaskInfo" { json!({"TaskInfo": {"TaskId": "x"}}) } else { json!({}) };
         json_response(200, &json!({"Code": 0, "Message": "ok", "RequestId": "r", "Data": data}))
     });
-    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(&key));
-    let room = room.json["room"].as_str().unwrap().to_owned();
+    calls
+}
+
+fn zego_room(t: &TestApp, key: &str) -> String {
+    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(key));
+    assert_eq!(room.status, 201, "{}", room.json);
+    room.json["room"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn zego_mixes_one_task_per_stream_and_resends_it_with_a_higher_sequence() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let calls = zego_mixing(&t);
+    let room = zego_room(&t, &key);
     let publish = |nonce: &str, event: &str, stream: &str, seq: u32| {
         let fields = json!({"event": event, "room_id": room, "user_id": "alice", "stream_id": stream,
                             "stream_seq": seq.to_string(), "appid": "1234567890"});
@@ -793,8 +804,7 @@ fn zego_mix_callbacks_move_the_stream_and_a_mix_stop_ends_it_once() {
     t.native
         .http
         .respond_with(|_| json_response(200, &json!({"Code": 0, "Message": "ok", "RequestId": "r", "Data": {}})));
-    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(&key));
-    let room = room.json["room"].as_str().unwrap().to_owned();
+    let room = zego_room(&t, &key);
     let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
     assert_eq!(s.status, 201, "{}", s.json);
     let id = s.json["stream"].as_str().unwrap().to_owned();
@@ -910,18 +920,9 @@ fn an_agora_layout_the_vendor_did_not_take_is_sent_again_by_the_scheduled_job() 
 fn a_zego_publisher_change_whose_work_after_the_answer_never_ran_is_laid_out_by_the_scheduled_job() {
     let t = app(&[]);
     let key = t.project_key();
-    let calls: Rc<RefCell<Vec<(String, Value)>>> = Rc::default();
-    let c = calls.clone();
-    t.native.http.respond_with(move |req| {
-        let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
-        let action = req.url.split("Action=").nth(1).unwrap_or("").split('&').next().unwrap_or("").to_owned();
-        c.borrow_mut().push((action.clone(), body));
-        let data = if action == "GetMixTaskInfo" { json!({"TaskInfo": {"TaskId": "x"}}) } else { json!({}) };
-        json_response(200, &json!({"Code": 0, "Message": "ok", "RequestId": "r", "Data": data}))
-    });
+    let calls = zego_mixing(&t);
     let mixes = || calls.borrow().iter().filter(|(a, _)| a == "StartMix").map(|(_, b)| b.clone()).collect::<Vec<_>>();
-    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(&key));
-    let room = room.json["room"].as_str().unwrap().to_owned();
+    let room = zego_room(&t, &key);
     let created = |user: &str, stream: &str| {
         json!({"event": "stream_create", "room_id": room, "user_id": user, "stream_id": stream,
                "stream_seq": "1", "appid": "1234567890"})
