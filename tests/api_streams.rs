@@ -617,15 +617,21 @@ fn media_push_notice(t: &TestApp, notice: &str, event_type: u32, payload: Value)
     agora_ncs(t, &body)
 }
 
+/// A stream of an Agora room where alice broadcasts, to YouTube and Twitch (converters cv1, cv2).
+fn agora_stream_to_two_outputs(t: &TestApp, key: &str) -> Reply {
+    agora(t);
+    let (room, alice) = agora_member(t, key, "class", "alice");
+    agora_presence(t, "n1", 103, &room, alice);
+    let s = start(t, key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    s
+}
+
 #[test]
 fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
     let t = app(&[]);
     let key = t.project_key();
-    agora(&t);
-    let (room, alice) = agora_member(&t, &key, "class", "alice");
-    agora_presence(&t, "n1", 103, &room, alice);
-    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
-    assert_eq!(s.status, 201, "{}", s.json);
+    let s = agora_stream_to_two_outputs(&t, &key);
     let id = s.json["stream"].as_str().unwrap().to_owned();
     assert_eq!(s.json["status"], "starting", "both converters connecting: {}", s.json);
     // From here Agora's REST API is out of reach: only its notifications tell.
@@ -961,11 +967,7 @@ fn a_zego_publisher_change_whose_work_after_the_answer_never_ran_is_laid_out_by_
 fn a_notice_folded_into_state_read_before_another_save_is_not_saved_over_it() {
     let t = app(&[]);
     let key = t.project_key();
-    agora(&t);
-    let (room, alice) = agora_member(&t, &key, "class", "alice");
-    agora_presence(&t, "n1", 103, &room, alice);
-    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
-    assert_eq!(s.status, 201, "{}", s.json);
+    let s = agora_stream_to_two_outputs(&t, &key);
     let (rt, id) = (&t.native.runtime, s.json["stream"].as_str().unwrap().to_owned());
     let project = t.native.db.rows("SELECT project_id FROM streams")[0]["project_id"].as_str().unwrap().to_owned();
     let read = || rtcgate::native::block_on(rtcgate::store::streams::find(rt, &project, &id)).unwrap().unwrap();
