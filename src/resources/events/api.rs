@@ -103,9 +103,10 @@ pub async fn ingest(ctx: &Ctx<'_>) -> ApiResult<Reply> {
                 body,
             )
             .map_err(|r| rejected(&vendor, r))?;
-            match agora::stream_notice(body, now_ms).map_err(|r| rejected(&vendor, r))? {
-                Some(notice) => follow_stream(ctx.app, ctx.rt, &notice).await?,
-                None => agora::parse(body, now_ms).map_err(|r| rejected(&vendor, r))?,
+            let notice = agora::read(body).map_err(|r| rejected(&vendor, r))?;
+            match agora::stream_notice(&notice, now_ms).map_err(|r| rejected(&vendor, r))? {
+                Some(stream) => follow_stream(ctx.app, ctx.rt, &stream).await?,
+                None => agora::parse_notice(&notice, now_ms).map_err(|r| rejected(&vendor, r))?,
             }
         }
         zego::NAME => {

@@ -58,11 +58,18 @@ fn is_bot(payload: &Value) -> bool {
     platform == Some(6) && matches!(client_type, Some(3 | 10))
 }
 
+/// A verified body as a notification, read once for `stream_notice` and `parse_notice`.
+pub fn read(body: &[u8]) -> Result<Value, Rejection> {
+    serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("not an Agora notification: {e}")))
+}
+
 pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
-    let notice: Value =
-        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("not an Agora notification: {e}")))?;
-    let notice_id = str_of(&notice, "noticeId")
-        .ok_or_else(|| Rejection::Malformed("Agora notification without noticeId".into()))?;
+    parse_notice(&read(body)?, now_ms)
+}
+
+pub fn parse_notice(notice: &Value, now_ms: u64) -> Result<Option<Incoming>, Rejection> {
+    let notice_id =
+        str_of(notice, "noticeId").ok_or_else(|| Rejection::Malformed("Agora notification without noticeId".into()))?;
     let product = notice.get("productId").and_then(int_of);
     let event_type = notice.get("eventType").and_then(int_of);
     let null = Value::Null;
@@ -78,9 +85,7 @@ pub fn parse(body: &[u8], now_ms: u64) -> Result<Option<Incoming>, Rejection> {
 }
 
 /// Media Push's notice that product 5 sends about a converter; `None` for any other product.
-pub fn stream_notice(body: &[u8], now_ms: u64) -> Result<Option<StreamNotice>, Rejection> {
-    let notice: Value =
-        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("not an Agora notification: {e}")))?;
+pub fn stream_notice(notice: &Value, now_ms: u64) -> Result<Option<StreamNotice>, Rejection> {
     if notice.get("productId").and_then(int_of) != Some(5) {
         return Ok(None);
     }
@@ -295,7 +300,7 @@ mod tests {
             let mut payload = json!({"converter": converter, "lts": 1_603_456_600_000_u64});
             payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             let body = json!({"noticeId": "n", "productId": 5, "eventType": event_type, "payload": payload});
-            stream_notice(body.to_string().as_bytes(), 7).unwrap().unwrap()
+            stream_notice(&body, 7).unwrap().unwrap()
         };
         let created = notice(1, json!({"id": "cv1", "name": "str_Ab_c_o2", "state": "connecting"}), json!({}));
         assert_eq!(
@@ -320,10 +325,10 @@ mod tests {
         }
         // Not Media Push, or not a converter event: not a stream notice.
         let channel = br#"{"noticeId":"n","productId":1,"eventType":103,"payload":{}}"#;
-        assert_eq!(stream_notice(channel, 0), Ok(None));
+        assert_eq!(stream_notice(&read(channel).unwrap(), 0), Ok(None));
         let odd = br#"{"noticeId":"n","productId":5,"eventType":9,"payload":{"converter":{"id":"cv1"}}}"#;
-        assert_eq!(stream_notice(odd, 0), Ok(None));
+        assert_eq!(stream_notice(&read(odd).unwrap(), 0), Ok(None));
         let no_id = br#"{"noticeId":"n","productId":5,"eventType":3,"payload":{"converter":{}}}"#;
-        assert!(matches!(stream_notice(no_id, 0), Err(Rejection::Malformed(_))));
+        assert!(matches!(stream_notice(&read(no_id).unwrap(), 0), Err(Rejection::Malformed(_))));
     }
 }
