@@ -234,10 +234,20 @@ test('two tabs join a room from the console; the console sees them, kicks one, t
   for (const [page, other] of [[alice, 'bob'], [bob, 'alice']]) {
     await page.locator('.call-status[data-state="connected"]').waitFor();
     await page.locator(`.call-peers li[data-identity="${other}"]`).waitFor();
-    // Seeing the other: their camera's video arrives and plays (the fake device's frames).
-    const video = page.getByLabel(`video of ${other}`);
+    // Seeing the other: their camera's video arrives and plays (the fake device's frames) once it
+    // is scrolled to, as a person would. The call sits below the fold of a room page, and with
+    // adaptiveStream LiveKit pauses video for an element outside the viewport: whether the first
+    // frames beat that pause was a race, lost on a busy machine. The element is found afresh on
+    // each poll, since a resubscription replaces it.
+    const label = `video of ${other}`;
+    const video = page.getByLabel(label);
     await video.waitFor();
-    await page.waitForFunction((el) => el.videoWidth > 0 && el.currentTime > 0, await video.elementHandle(), { timeout: WAIT_MS });
+    await video.scrollIntoViewIfNeeded();
+    await page.waitForFunction(
+      (label) => [...document.querySelectorAll('video')].some((el) => el.getAttribute('aria-label') === label && el.videoWidth > 0 && el.currentTime > 0),
+      label,
+      { timeout: WAIT_MS },
+    );
   }
   await shot(bob, 'join-livekit');
 
