@@ -507,6 +507,9 @@ fn agora(t: &TestApp) -> Rc<FakePush> {
                     return json_response(503, &json!({"message": "service unavailable"}));
                 }
                 let id = path.rsplit('/').next().unwrap();
+                if !f.converters.borrow().iter().any(|c| c["id"] == id) {
+                    return json_response(404, &json!({"message": "not found"}));
+                }
                 json_response(200, &json!({"converter": {"id": id, "state": "running"}}))
             }
             "DELETE" => {
@@ -676,6 +679,40 @@ fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
     // Media Push notices are not events of their own: only the stream's events tell of them.
     let types = event_types(&t, &key);
     assert_eq!(types.iter().filter(|t| !t.starts_with("participant.")).count(), 3, "{types:?}");
+}
+
+#[test]
+fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = agora(&t);
+    let (room, alice) = agora_member(&t, &key, "class", "alice");
+    let (_, bob) = agora_member(&t, &key, "class", "bob");
+    agora_presence(&t, "n1", 103, &room, alice);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    // The first converter is gone at Agora, and no notice said so (or one is still on its way;
+    // a 404 may also be a converter mid-failover).
+    fake.converters.borrow_mut().retain(|c| c["id"] != "cv1");
+
+    // Bob starts broadcasting: the second converter gets the new layout all the same.
+    agora_presence(&t, "n2", 103, &room, bob);
+    let updates = agora_updates(&t);
+    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
+    assert_eq!((to("cv1"), to("cv2")), (1, 1), "{updates:?}");
+    let taken = updates.iter().find(|(u, _)| u.contains("/cv2?")).unwrap();
+    assert_eq!(taken.1, vec![json!(alice), json!(bob)]);
+
+    // The layout is not marked sent (the first converter may come back after a failover), so
+    // the scheduled job offers it to both again, and the stream still runs.
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_sent, report.layouts_failed), (0, 1), "{report:?}");
+    let updates = agora_updates(&t);
+    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
+    assert_eq!((to("cv1"), to("cv2")), (2, 2), "{updates:?}");
+    let id = s.json["stream"].as_str().unwrap();
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+    assert_eq!(g.json["outputs"][1]["status"], "active", "{}", g.json);
 }
 
 #[test]

@@ -364,7 +364,9 @@ impl Vendor for Agora {
         })
     }
 
-    /// One update per converter, numbered with the stream's sequence (the highest wins).
+    /// One update per converter, numbered with the stream's sequence (the highest wins). A
+    /// converter Agora answers 404 for (gone, or mid-failover) does not keep the update from the
+    /// others; the layout then counts as not taken, so it is offered to all again later.
     async fn relayout_stream(
         &self,
         rt: &Runtime,
@@ -375,11 +377,16 @@ impl Vendor for Agora {
             return Ok(());
         }
         let body = streaming::relayout_body(spec);
+        let mut missing = None;
         for id in spec.outputs.iter().filter_map(|o| o.vendor_ref.as_deref()) {
             let response = self.send(rt, "PATCH", self.push_paths().update(id, spec.seq), Some(&body)).await?;
-            streaming::parse_converter(&response)?;
+            match streaming::parse_converter(&response) {
+                Ok(_) => {}
+                Err(e) if e.failure == VendorFailure::NotFound => missing = Some(e),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+        missing.map_or(Ok(()), Err)
     }
 
     async fn stop_stream(
