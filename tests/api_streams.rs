@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use hmac::{Hmac, Mac};
+use rtcgate::domain::stream::MISSING_GRACE_MS;
 use rtcgate::native::json_response;
 use rtcgate::runtime::HttpError;
 use serde_json::{json, Value};
@@ -711,8 +712,67 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
     let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
     assert_eq!((to("cv1"), to("cv2")), (2, 2), "{updates:?}");
     let id = s.json["stream"].as_str().unwrap();
-    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
-    assert_eq!(g.json["outputs"][1]["status"], "active", "{}", g.json);
+    let outputs = |t: &TestApp| {
+        let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+        let statuses: Vec<Value> = g.json["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+        (g.json["status"].clone(), statuses)
+    };
+    assert_eq!(outputs(&t), (json!("active"), vec![json!("starting"), json!("active")]));
+
+    // Missing longer than a failover takes: the job ends that output, and from then on sends
+    // the layout to the converter that is left, which takes it.
+    t.native.clock.advance_ms(MISSING_GRACE_MS as u64 + 1000);
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_sent, report.layouts_failed), (0, 1), "{report:?}");
+    assert_eq!(outputs(&t), (json!("active"), vec![json!("ended"), json!("active")]));
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_sent, report.layouts_failed), (1, 0), "{report:?}");
+    let updates = agora_updates(&t);
+    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
+    assert_eq!((to("cv1"), to("cv2")), (3, 4), "{updates:?}");
+    scheduled(&t);
+    assert_eq!(agora_updates(&t).len(), 7, "up to date: nothing more sent");
+    assert!(events_of(&t, &key, "stream.ended").is_empty());
+}
+
+#[test]
+fn a_converter_agora_answers_404_for_ends_only_once_missing_longer_than_a_failover() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let fake = agora(&t);
+    let (room, alice) = agora_member(&t, &key, "class", "alice");
+    agora_presence(&t, "n1", 103, &room, alice);
+    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
+    assert_eq!(s.status, 201, "{}", s.json);
+    let id = s.json["stream"].as_str().unwrap().to_owned();
+    let get = |t: &TestApp| {
+        let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
+        assert_eq!(g.status, 200, "{}", g.json);
+        (g.json["status"].as_str().unwrap().to_owned(), g.json["outputs"][0]["status"].as_str().unwrap().to_owned())
+    };
+    let live = || ("active".to_owned(), "active".to_owned());
+    assert_eq!(get(&t), live());
+
+    // Agora answers 404 while the converter moves servers: still live, for up to the grace.
+    let converter = fake.converters.borrow_mut().remove(0);
+    assert_eq!(get(&t), live());
+    t.native.clock.advance_ms(60_000);
+    assert_eq!(get(&t), live());
+    // Found again: the clock starts over at the next miss.
+    fake.converters.borrow_mut().push(converter);
+    t.native.clock.advance_ms(60_000);
+    assert_eq!(get(&t), live());
+    fake.converters.borrow_mut().clear();
+    assert_eq!(get(&t), live());
+    t.native.clock.advance_ms(MISSING_GRACE_MS as u64 - 1000);
+    assert_eq!(get(&t), live(), "missing 119 s since it was found again");
+    assert!(events_of(&t, &key, "stream.ended").is_empty());
+
+    // Missing longer than a failover takes: it is gone, and so is the stream, once.
+    t.native.clock.advance_ms(2000);
+    assert_eq!(get(&t), ("ended".to_owned(), "ended".to_owned()));
+    assert_eq!(get(&t), ("ended".to_owned(), "ended".to_owned()));
+    assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
 }
 
 #[test]

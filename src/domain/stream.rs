@@ -118,6 +118,10 @@ impl OutputStatus {
             .find(|t| t.as_str() == s)
     }
 
+    pub fn is_final(self) -> bool {
+        matches!(self, OutputStatus::Failed | OutputStatus::Ended)
+    }
+
     /// As `StreamStatus::is_ahead_of`: an output that failed or ended stays so.
     pub fn is_ahead_of(self, other: OutputStatus) -> bool {
         let progress = |s| match s {
@@ -366,6 +370,9 @@ pub struct OutputState {
     pub status: OutputStatus,
     pub error: Option<String>,
     pub vendor_ref: Option<String>,
+    /// The vendor answered that it has no such job, which is not yet proof that it ended:
+    /// Agora answers 404 for a converter that is moving servers too (see `MISSING_GRACE_MS`).
+    pub missing: bool,
 }
 
 impl OutputState {
@@ -376,9 +383,21 @@ impl OutputState {
             status: OutputStatus::Ended,
             error: None,
             vendor_ref: target.vendor_ref.clone(),
+            missing: false,
         }
     }
+
+    /// `target`'s job not found at the vendor: ended, unless it is found again within
+    /// `MISSING_GRACE_MS` of the first time it was missed.
+    pub fn missing(target: &OutputTarget) -> OutputState {
+        OutputState { missing: true, ..OutputState::ended(target) }
+    }
 }
+
+/// How long an output whose job the vendor says it does not have is still taken to run. Agora
+/// answers 404 both for a converter that is gone and for one mid-failover, and a failover
+/// migration takes at most 120 s.
+pub const MISSING_GRACE_MS: i64 = 120_000;
 
 /// A stream as the vendor reports it.
 #[derive(Clone, Debug, PartialEq)]

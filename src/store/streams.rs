@@ -20,6 +20,9 @@ pub struct StoredOutput {
     pub status: OutputStatus,
     pub error: Option<String>,
     pub vendor_ref: Option<String>,
+    /// When the vendor first answered that it has no such job, while the output was still
+    /// taken to run (`domain::stream::MISSING_GRACE_MS`); `None` once it is found again.
+    pub missing_since_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for StoredOutput {
@@ -198,6 +201,7 @@ fn outputs_to_json(outputs: &[StoredOutput]) -> String {
                     "status": o.status.as_str(),
                     "error": o.error,
                     "vendor_ref": o.vendor_ref,
+                    "missing_since_ms": o.missing_since_ms,
                 })
             })
             .collect(),
@@ -220,6 +224,7 @@ fn outputs_from_json(text: Option<String>) -> Vec<StoredOutput> {
                 status: OutputStatus::parse(&s(o, "status")?)?,
                 error: s(o, "error"),
                 vendor_ref: s(o, "vendor_ref"),
+                missing_since_ms: o.get("missing_since_ms").and_then(Value::as_i64),
             })
         })
         .collect()

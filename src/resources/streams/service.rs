@@ -28,7 +28,7 @@ use crate::domain::ids;
 use crate::domain::limits::Quota;
 use crate::domain::stream::{
     mask_url, publishers, regions, reported_output, Canvas, Layout, OutputStatus, OutputTarget, StreamJob,
-    StreamNotice, StreamSpec, StreamState, StreamStatus, MAX_OUTPUTS,
+    StreamNotice, StreamSpec, StreamState, StreamStatus, MAX_OUTPUTS, MISSING_GRACE_MS,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::resources::recordings::service::{Vendored, ADOPTION_WINDOW_MS};
@@ -114,6 +114,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, new: &NewStream, request: &Value) -> Ap
             status: OutputStatus::Starting,
             error: None,
             vendor_ref: None,
+            missing_since_ms: None,
         })
         .collect();
     let inputs = if vendor.composes_streams_itself() {
@@ -266,17 +267,28 @@ async fn settle(app: &App, rt: &Runtime, vendor: &dyn Vendor, mut rec: Stream) -
 
 /// Folds what the vendor reports into the record. A final status stays final, and an output
 /// only moves forward: a read that crossed a notification (or a stop deleting a converter that
-/// had failed) does not undo what the vendor already said.
+/// had failed) does not undo what the vendor already said. An output whose job the vendor says
+/// it does not have ends only once that has held for `MISSING_GRACE_MS` (a job moving servers
+/// is missing for a while); until then it keeps its status, and so does the stream.
 fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
     rec.vendor_stream_id = Some(state.vendor_stream_id.clone());
-    if !rec.status.is_final() {
-        rec.status = state.status;
-    }
     if state.error.is_some() {
         rec.error = state.error.clone();
     }
+    let mut held = false;
     for reported in &state.outputs {
         if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == reported.output) {
+            if !reported.missing {
+                o.missing_since_ms = None;
+            } else if o.status.is_final() {
+                continue;
+            } else {
+                let since = *o.missing_since_ms.get_or_insert(now_ms as i64);
+                if (now_ms as i64) - since < MISSING_GRACE_MS {
+                    held = true;
+                    continue;
+                }
+            }
             if reported.status.is_ahead_of(o.status) {
                 o.status = reported.status;
                 o.error = reported.error.clone().or(o.error.take());
@@ -285,6 +297,16 @@ fn apply(rec: &mut Stream, state: &StreamState, now_ms: u64) {
                 o.vendor_ref = reported.vendor_ref.clone();
             }
         }
+    }
+    if !rec.status.is_final() {
+        rec.status = match state.status {
+            // The vendor's status counted a held output as over: the outputs as kept say.
+            status if held && status.is_final() => {
+                let kept: Vec<OutputStatus> = rec.outputs.iter().map(|o| o.status).collect();
+                StreamStatus::of_outputs(&kept).unwrap_or(rec.status)
+            }
+            status => status,
+        };
     }
     if rec.status.is_final() {
         finish(rec, now_ms);
@@ -481,6 +503,7 @@ pub(crate) async fn update(ctx: &Ctx<'_>, add: &[String], remove: &[String]) -> 
             status: OutputStatus::Starting,
             error: None,
             vendor_ref: None,
+            missing_since_ms: None,
         })
         .collect();
     let added: Vec<OutputTarget> = new_outputs
@@ -762,6 +785,22 @@ async fn relayout(
                 "new layout of {} at {} (sent again later): {:?} {}",
                 rec.id, e.vendor, e.failure, e.summary
             ));
+            if e.failure == VendorFailure::NotFound {
+                // A job the vendor does not have: its state tells whether it has been missing
+                // long enough to be over (`apply`), so the next layout skips it.
+                let state = vendor.stream_state(rt, &vendor_id, &spec).await;
+                match routing::observe(&app.vendors, rt, vendor.name(), state).await {
+                    Ok(state) => {
+                        let before = rec.clone();
+                        apply(&mut rec, &state, rt.now_ms());
+                        save_and_announce(rt, &before, &rec).await?;
+                    }
+                    Err(e) => crate::log::warn(&format!(
+                        "state of {} from {}: {:?} {}",
+                        rec.id, e.vendor, e.failure, e.summary
+                    )),
+                }
+            }
             Ok(Relayout::Refused)
         }
     }

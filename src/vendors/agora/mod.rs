@@ -404,7 +404,8 @@ impl Vendor for Agora {
         })
     }
 
-    /// Each converter's state; one Agora no longer has was destroyed (idle, or deleted).
+    /// Each converter's state; one Agora answers 404 for is missing: destroyed (idle, or
+    /// deleted), or moving servers.
     async fn stream_state(
         &self,
         rt: &Runtime,
@@ -417,7 +418,7 @@ impl Vendor for Agora {
             let response = self.send(rt, "GET", self.push_paths().converter(id), None).await?;
             match streaming::parse_converter(&response) {
                 Ok((id, state)) => outputs.push(streaming::output_state(target, &id, &state)),
-                Err(e) if e.failure == VendorFailure::NotFound => outputs.push(OutputState::ended(target)),
+                Err(e) if e.failure == VendorFailure::NotFound => outputs.push(OutputState::missing(target)),
                 Err(e) => return Err(e),
             }
         }

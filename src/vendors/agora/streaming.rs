@@ -130,6 +130,7 @@ pub fn output_state(target: &OutputTarget, id: &str, state: &str) -> OutputState
         status,
         error: (status == OutputStatus::Failed).then(|| "Agora could not push to this ingest".to_owned()),
         vendor_ref: Some(id.to_owned()),
+        missing: false,
     }
 }
 

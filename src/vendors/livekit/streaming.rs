@@ -95,6 +95,7 @@ pub fn stream_state(method: Method, info: &Value, spec: &StreamSpec) -> Result<S
                 status: push.status,
                 error: push.error.clone(),
                 vendor_ref: None,
+                missing: false,
             })
         })
         .collect();

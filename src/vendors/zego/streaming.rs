@@ -105,7 +105,13 @@ fn with_outputs(spec: &StreamSpec, status: StreamStatus, each: OutputStatus) -> 
         outputs: spec
             .outputs
             .iter()
-            .map(|o| OutputState { output: o.output.clone(), status: each, error: None, vendor_ref: None })
+            .map(|o| OutputState {
+                output: o.output.clone(),
+                status: each,
+                error: None,
+                vendor_ref: None,
+                missing: false,
+            })
             .collect(),
         error: None,
     }
