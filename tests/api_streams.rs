@@ -535,6 +535,26 @@ fn agora_member(t: &TestApp, key: &str, room: &str, identity: &str) -> (String, 
     (r.json["room"].as_str().unwrap().to_owned(), r.json["join"]["uid"].as_u64().unwrap())
 }
 
+/// An Agora room where alice broadcasts and bob is a member who does not yet, streamed to
+/// `outputs` (converters cv1, cv2, … in that order).
+struct AgoraClass {
+    fake: Rc<FakePush>,
+    room: String,
+    alice: u64,
+    bob: u64,
+    stream: Reply,
+}
+
+fn agora_class_streamed_to(t: &TestApp, key: &str, outputs: Value) -> AgoraClass {
+    let fake = agora(t);
+    let (room, alice) = agora_member(t, key, "class", "alice");
+    let (_, bob) = agora_member(t, key, "class", "bob");
+    agora_presence(t, "n1", 103, &room, alice);
+    let stream = start(t, key, json!({"room": room, "outputs": outputs}));
+    assert_eq!(stream.status, 201, "{}", stream.json);
+    AgoraClass { fake, room, alice, bob, stream }
+}
+
 #[test]
 fn agora_makes_one_named_converter_per_output_and_relays_out_as_publishers_change() {
     let t = app(&[]);
@@ -686,12 +706,8 @@ fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
 fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() {
     let t = app(&[]);
     let key = t.project_key();
-    let fake = agora(&t);
-    let (room, alice) = agora_member(&t, &key, "class", "alice");
-    let (_, bob) = agora_member(&t, &key, "class", "bob");
-    agora_presence(&t, "n1", 103, &room, alice);
-    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}, {"url": TWITCH}]}));
-    assert_eq!(s.status, 201, "{}", s.json);
+    let AgoraClass { fake, room, alice, bob, stream: s } =
+        agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}, {"url": TWITCH}]));
     // The first converter is gone at Agora, and no notice said so (or one is still on its way;
     // a 404 may also be a converter mid-failover).
     fake.converters.borrow_mut().retain(|c| c["id"] != "cv1");
@@ -699,8 +715,7 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
     // Bob starts broadcasting: the second converter gets the new layout all the same.
     agora_presence(&t, "n2", 103, &room, bob);
     let updates = agora_updates(&t);
-    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
-    assert_eq!((to("cv1"), to("cv2")), (1, 1), "{updates:?}");
+    assert_eq!(updates_per_converter(&updates), (1, 1), "{updates:?}");
     let taken = updates.iter().find(|(u, _)| u.contains("/cv2?")).unwrap();
     assert_eq!(taken.1, vec![json!(alice), json!(bob)]);
 
@@ -709,8 +724,7 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
     let report = scheduled(&t);
     assert_eq!((report.layouts_sent, report.layouts_failed), (0, 1), "{report:?}");
     let updates = agora_updates(&t);
-    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
-    assert_eq!((to("cv1"), to("cv2")), (2, 2), "{updates:?}");
+    assert_eq!(updates_per_converter(&updates), (2, 2), "{updates:?}");
     let id = s.json["stream"].as_str().unwrap();
     let outputs = |t: &TestApp| {
         let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
@@ -728,8 +742,7 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
     let report = scheduled(&t);
     assert_eq!((report.layouts_sent, report.layouts_failed), (1, 0), "{report:?}");
     let updates = agora_updates(&t);
-    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
-    assert_eq!((to("cv1"), to("cv2")), (3, 4), "{updates:?}");
+    assert_eq!(updates_per_converter(&updates), (3, 4), "{updates:?}");
     scheduled(&t);
     assert_eq!(agora_updates(&t).len(), 7, "up to date: nothing more sent");
     assert!(events_of(&t, &key, "stream.ended").is_empty());
@@ -739,12 +752,8 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
 fn a_converter_agora_answers_404_for_ends_only_once_missing_longer_than_a_failover() {
     let t = app(&[]);
     let key = t.project_key();
-    let fake = agora(&t);
-    let (room, alice) = agora_member(&t, &key, "class", "alice");
-    agora_presence(&t, "n1", 103, &room, alice);
-    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
-    assert_eq!(s.status, 201, "{}", s.json);
-    let id = s.json["stream"].as_str().unwrap().to_owned();
+    let AgoraClass { fake, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let id = stream.json["stream"].as_str().unwrap().to_owned();
     let get = |t: &TestApp| {
         let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
         assert_eq!(g.status, 200, "{}", g.json);
@@ -937,6 +946,12 @@ fn scheduled(t: &TestApp) -> rtcgate::app::maintenance::Report {
     rtcgate::native::block_on(rtcgate::app::maintenance::run(&t.app, &t.native.runtime))
 }
 
+/// How many of `updates` went to converter cv1 and to cv2.
+fn updates_per_converter(updates: &[(String, Vec<Value>)]) -> (usize, usize) {
+    let to = |cv: &str| updates.iter().filter(|(u, _)| u.contains(&format!("/rtmp-converters/{cv}?"))).count();
+    (to("cv1"), to("cv2"))
+}
+
 /// Every converter update sent so far (answered or not): its URL and the uids it lays out.
 fn agora_updates(t: &TestApp) -> Vec<(String, Vec<Value>)> {
     sent(t)
@@ -953,12 +968,7 @@ fn agora_updates(t: &TestApp) -> Vec<(String, Vec<Value>)> {
 fn an_agora_layout_the_vendor_did_not_take_is_sent_again_by_the_scheduled_job() {
     let t = app(&[]);
     let key = t.project_key();
-    let fake = agora(&t);
-    let (room, alice) = agora_member(&t, &key, "class", "alice");
-    let (_, bob) = agora_member(&t, &key, "class", "bob");
-    agora_presence(&t, "n1", 103, &room, alice);
-    let s = start(&t, &key, json!({"room": room, "outputs": [{"url": YOUTUBE}]}));
-    assert_eq!(s.status, 201, "{}", s.json);
+    let AgoraClass { fake, room, alice, bob, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
     assert!(agora_updates(&t).is_empty());
     // Nothing to send for a stream whose layout Agora has.
     let report = scheduled(&t);
