@@ -453,13 +453,15 @@ fn agora_presence(t: &TestApp, notice: &str, event_type: u32, room: &str, uid: u
 
 /// A scripted Agora Media Push: converters by name; `refuse_second` answers the second
 /// create with 403; `lose_first` makes the first create and loses its answer; while
-/// `failing_patches` is above zero, each update is answered 503 (and counts it down).
+/// `failing_patches` is above zero, each update is answered 503 (and counts it down);
+/// `on_missing_get` runs once, as a read of a converter it does not have is answered.
 #[derive(Default)]
 struct FakePush {
     converters: RefCell<Vec<Value>>,
     lose_first: RefCell<bool>,
     refuse_second: RefCell<bool>,
     failing_patches: RefCell<u32>,
+    on_missing_get: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 fn agora(t: &TestApp) -> Rc<FakePush> {
@@ -499,7 +501,12 @@ fn agora(t: &TestApp) -> Rc<FakePush> {
                     Some(c) => {
                         json_response(200, &json!({"converter": {"id": id, "state": "running"}, "c": c["name"]}))
                     }
-                    None => json_response(404, &json!({"message": "not found"})),
+                    None => {
+                        if let Some(hook) = f.on_missing_get.borrow_mut().take() {
+                            hook();
+                        }
+                        json_response(404, &json!({"message": "not found"}))
+                    }
                 }
             }
             "PATCH" => {
@@ -782,6 +789,69 @@ fn a_converter_agora_answers_404_for_ends_only_once_missing_longer_than_a_failov
     assert_eq!(get(&t), ("ended".to_owned(), "ended".to_owned()));
     assert_eq!(get(&t), ("ended".to_owned(), "ended".to_owned()));
     assert_eq!(events_of(&t, &key, "stream.ended").len(), 1);
+}
+
+#[test]
+fn a_converter_that_took_a_layout_is_there_so_its_next_miss_starts_a_new_grace() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let AgoraClass { fake, room, bob, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let id = stream.json["stream"].as_str().unwrap().to_owned();
+    let get = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json["status"].clone();
+    assert_eq!(get(&t), "active");
+    // A first failover: missed once, then back.
+    let converter = fake.converters.borrow_mut().remove(0);
+    assert_eq!(get(&t), "active");
+    fake.converters.borrow_mut().push(converter);
+    // Bob starts broadcasting and the converter takes the new layout: it is there.
+    agora_presence(&t, "n2", 103, &room, bob);
+    assert_eq!(updates_per_converter(&agora_updates(&t)).0, 1);
+    // Long after, a second failover: a new miss, a new grace.
+    t.native.clock.advance_ms(MISSING_GRACE_MS as u64 * 10);
+    fake.converters.borrow_mut().clear();
+    assert_eq!(get(&t), "active");
+    t.native.clock.advance_ms(MISSING_GRACE_MS as u64 + 1000);
+    assert_eq!(get(&t), "ended");
+}
+
+#[test]
+fn a_read_that_crossed_a_notice_ending_the_stream_does_not_reopen_it() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let AgoraClass { fake, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let id = stream.json["stream"].as_str().unwrap().to_owned();
+    let get = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json;
+    assert_eq!(get(&t)["status"], "active");
+    // The converter is destroyed, and another isolate saves its destroyed notice (as
+    // `follow_notice` does: a new state version) while this read of it is under way.
+    fake.converters.borrow_mut().clear();
+    let db = t.native.db.clone();
+    *fake.on_missing_get.borrow_mut() = Some(Box::new(move || {
+        db.exec_raw(
+            "UPDATE streams SET status = 'ended', ended_at_ms = 1700000000000, state_version = state_version + 1",
+        );
+    }));
+    let crossed = get(&t);
+    assert!(fake.on_missing_get.borrow().is_none(), "the notice was saved during the read");
+    assert_eq!(crossed["status"], "ended", "the record as the notice saved it: {crossed}");
+    assert_eq!(get(&t)["status"], "ended", "not reopened by the read's older view");
+}
+
+#[test]
+fn an_output_that_failed_is_not_laid_out_again() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let AgoraClass { fake, room, bob, .. } =
+        agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}, {"url": TWITCH}]));
+    // The second converter failed and Agora destroyed it.
+    let failed = json!({"converter": {"id": "cv2", "state": "failed"}, "lts": NOW_MS});
+    assert_eq!(media_push_notice(&t, "f1", 3, failed).status, 200);
+    fake.converters.borrow_mut().retain(|c| c["id"] != "cv2");
+    agora_presence(&t, "n2", 103, &room, bob);
+    assert_eq!(updates_per_converter(&agora_updates(&t)), (1, 0));
+    let report = scheduled(&t);
+    assert_eq!((report.layouts_sent, report.layouts_failed), (0, 0), "the layout was taken: {report:?}");
+    assert_eq!(agora_updates(&t).len(), 1);
 }
 
 #[test]

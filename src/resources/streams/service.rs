@@ -322,6 +322,17 @@ async fn save_and_announce(rt: &Runtime, before: &Stream, after: &Stream) -> Api
 }
 
 /// Puts what changed from `before` to `after` (saved) on the project's event stream.
+/// Saves what a read of the vendor made of the record `before`, unless the record was saved
+/// since it was read (a notification, a stop, an update): then the record as saved stands,
+/// and is returned, since the read's view of it is older (the next read folds again).
+async fn save_read(rt: &Runtime, before: &Stream, after: Stream) -> ApiResult<Stream> {
+    if streams::save_state_if_unchanged(rt, before, &after).await? {
+        announce_changes(rt, before, &after).await?;
+        return Ok(after);
+    }
+    Ok(streams::find(rt, &before.project_id, &before.id).await?.unwrap_or(after))
+}
+
 async fn announce_changes(rt: &Runtime, before: &Stream, after: &Stream) -> ApiResult<()> {
     let started = before.vendor_stream_id.is_none() && after.vendor_stream_id.is_some();
     if started {
@@ -600,8 +611,7 @@ pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bo
         Ok(state) => {
             let before = rec.clone();
             apply(&mut rec, &state, ctx.rt.now_ms());
-            save_and_announce(ctx.rt, &before, &rec).await?;
-            Ok((rec, true))
+            Ok((save_read(ctx.rt, &before, rec).await?, true))
         }
         Err(e) => {
             crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
@@ -684,9 +694,15 @@ fn follow(rec: &mut Stream, notice: &StreamNotice, output: Option<&str>, live: &
         }
     }
     if let (Some(output), Some(status)) = (output, notice.output_status) {
-        if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == output && status.is_ahead_of(o.status)) {
-            o.status = status;
-            o.error = notice.error.clone().or(o.error.take());
+        if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == output) {
+            // The vendor speaking of a job that still runs has it: any miss is over.
+            if !status.is_final() {
+                o.missing_since_ms = None;
+            }
+            if status.is_ahead_of(o.status) {
+                o.status = status;
+                o.error = notice.error.clone().or(o.error.take());
+            }
         }
         let statuses: Vec<OutputStatus> = rec.outputs.iter().map(|o| o.status).collect();
         if let Some(derived) = StreamStatus::of_outputs(&statuses).filter(|d| d.is_ahead_of(rec.status)) {
@@ -773,11 +789,19 @@ async fn relayout(
     let Some(seq) = streams::swap_publishers(rt, &rec, now).await? else { return Ok(Relayout::Superseded) };
     rec.publishers = now.to_vec();
     rec.seq = seq;
-    let spec = spec_of(app, vendor, &rec)?;
+    // Outputs that failed or ended have no job to lay out (a failed Agora converter answers 404).
+    let pushing: Vec<&StoredOutput> = rec.outputs.iter().filter(|o| !o.status.is_final()).collect();
+    let spec = spec_with(app, vendor, &rec, &pushing)?;
     let sent = vendor.relayout_stream(rt, &vendor_id, &spec).await;
     match routing::observe(&app.vendors, rt, vendor.name(), sent).await {
         Ok(()) => {
             streams::mark_layout_sent(rt, &rec, 0).await?;
+            // Every job took it, so each was there: a miss recorded earlier is over.
+            if rec.outputs.iter().any(|o| o.missing_since_ms.is_some()) {
+                let mut seen = rec.clone();
+                seen.outputs.iter_mut().for_each(|o| o.missing_since_ms = None);
+                save_read(rt, &rec, seen).await?;
+            }
             Ok(Relayout::Sent)
         }
         Err(e) => {
@@ -786,14 +810,14 @@ async fn relayout(
                 rec.id, e.vendor, e.failure, e.summary
             ));
             if e.failure == VendorFailure::NotFound {
-                // A job the vendor does not have: its state tells whether it has been missing
-                // long enough to be over (`apply`), so the next layout skips it.
+                // A job the vendor does not have: its state says whether it is over (on Agora,
+                // once missing longer than a failover takes: `apply`), so the next layout skips it.
                 let state = vendor.stream_state(rt, &vendor_id, &spec).await;
                 match routing::observe(&app.vendors, rt, vendor.name(), state).await {
                     Ok(state) => {
                         let before = rec.clone();
                         apply(&mut rec, &state, rt.now_ms());
-                        save_and_announce(rt, &before, &rec).await?;
+                        save_read(rt, &before, rec).await?;
                     }
                     Err(e) => crate::log::warn(&format!(
                         "state of {} from {}: {:?} {}",
