@@ -10,7 +10,7 @@ use std::rc::Rc;
 use hmac::{Hmac, Mac};
 use rtcgate::domain::stream::MISSING_GRACE_MS;
 use rtcgate::native::json_response;
-use rtcgate::runtime::HttpError;
+use rtcgate::runtime::{Clock, HttpError};
 use serde_json::{json, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -815,6 +815,28 @@ fn a_converter_that_took_a_layout_is_there_so_its_next_miss_starts_a_new_grace()
 }
 
 #[test]
+fn a_state_notice_newer_than_a_miss_starts_a_new_grace_and_an_older_one_does_not() {
+    let t = app(&[]);
+    let key = t.project_key();
+    let AgoraClass { fake, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let id = stream.json["stream"].as_str().unwrap().to_owned();
+    let get = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json["status"].clone();
+    assert_eq!(get(&t), "active");
+    fake.converters.borrow_mut().clear();
+    let first_miss = t.native.clock.now_ms();
+    assert_eq!(get(&t), "active");
+    let running = |lts: u64| json!({"converter": {"id": "cv1", "state": "running"}, "lts": lts});
+    // Agora reports it running after the miss: it was there, so the grace starts over.
+    assert_eq!(media_push_notice(&t, "r1", 3, running(first_miss + 1)).status, 200);
+    t.native.clock.advance_ms(MISSING_GRACE_MS as u64 + 1000);
+    assert_eq!(get(&t), "active", "missed again just now");
+    // A notice from before that miss (late, or redelivered) does not.
+    assert_eq!(media_push_notice(&t, "r2", 3, running(first_miss)).status, 200);
+    t.native.clock.advance_ms(MISSING_GRACE_MS as u64 + 1000);
+    assert_eq!(get(&t), "ended");
+}
+
+#[test]
 fn a_read_that_crossed_a_notice_ending_the_stream_does_not_reopen_it() {
     let t = app(&[]);
     let key = t.project_key();
@@ -828,7 +850,8 @@ fn a_read_that_crossed_a_notice_ending_the_stream_does_not_reopen_it() {
     let db = t.native.db.clone();
     *fake.on_missing_get.borrow_mut() = Some(Box::new(move || {
         db.exec_raw(
-            "UPDATE streams SET status = 'ended', ended_at_ms = 1700000000000, state_version = state_version + 1",
+            "UPDATE streams SET status = 'ended', ended_at_ms = 1700000000000, state_version = state_version + 1 \
+             WHERE status = 'active'",
         );
     }));
     let crossed = get(&t);
@@ -852,6 +875,10 @@ fn an_output_that_failed_is_not_laid_out_again() {
     let report = scheduled(&t);
     assert_eq!((report.layouts_sent, report.layouts_failed), (0, 0), "the layout was taken: {report:?}");
     assert_eq!(agora_updates(&t).len(), 1);
+    let list = t.call("GET", "/v1/rtc/stream/list", None, Some(&key));
+    let s = &list.json["items"][0];
+    let outputs: Vec<_> = s["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+    assert_eq!((s["status"].clone(), outputs), (json!("starting"), vec![json!("starting"), json!("failed")]), "{s}");
 }
 
 #[test]

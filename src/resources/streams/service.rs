@@ -47,9 +47,9 @@ use crate::vendors::{Capability, Vendor, VendorFailure};
 pub(crate) const SCOPE: &str = "rtc.stream.start";
 /// How many of a room's newest presence and publishing events say who publishes now.
 const INPUT_EVENTS: u32 = 500;
-/// How often a notice is folded into a freshly read stream before it is left to the vendor's
-/// redelivery.
-const NOTICE_SAVE_ATTEMPTS: usize = 3;
+/// How often what a vendor said is folded into a freshly read stream (`save_folded`) before a
+/// notice is left to the vendor's redelivery (and a read to the next read).
+const SAVE_ATTEMPTS: usize = 3;
 /// When the events' redo sweep may fan out a stream event this isolate did not.
 const REDO_AFTER_MS: u64 = 60_000;
 /// Running streams one `sweep_layouts` call checks at most: one events read and one claim
@@ -321,18 +321,59 @@ async fn save_and_announce(rt: &Runtime, before: &Stream, after: &Stream) -> Api
     announce_changes(rt, before, after).await
 }
 
-/// Puts what changed from `before` to `after` (saved) on the project's event stream.
-/// Saves what a read of the vendor made of the record `before`, unless the record was saved
-/// since it was read (a notification, a stop, an update): then the record as saved stands,
-/// and is returned, since the read's view of it is older (the next read folds again).
-async fn save_read(rt: &Runtime, before: &Stream, after: Stream) -> ApiResult<Stream> {
-    if streams::save_state_if_unchanged(rt, before, &after).await? {
-        announce_changes(rt, before, &after).await?;
-        return Ok(after);
-    }
-    Ok(streams::find(rt, &before.project_id, &before.id).await?.unwrap_or(after))
+/// What `save_folded` came to.
+enum Folded {
+    /// Saved (and announced), or nothing to save.
+    Saved(Stream),
+    /// The record is no longer stored.
+    Gone,
+    /// Saved by someone else each time first: the record as last read.
+    Raced(Stream),
 }
 
+/// Folds what the vendor said (`fold`) into `rec` and saves it, only if the record was not saved
+/// since it was read (a notification, a read, a stop, an update); else folds it into the record
+/// as saved and tries again. Since folds only move forward, an older view never undoes a newer
+/// state. Notices about two outputs of one stream come at once, to two isolates, and a read can
+/// cross a notice.
+async fn save_folded(
+    rt: &Runtime,
+    mut rec: Stream,
+    mut fold: impl FnMut(&mut Stream) -> ApiResult<()>,
+) -> ApiResult<Folded> {
+    for _ in 0..SAVE_ATTEMPTS {
+        let mut after = rec.clone();
+        fold(&mut after)?;
+        if after == rec {
+            return Ok(Folded::Saved(rec));
+        }
+        if streams::save_state_if_unchanged(rt, &rec, &after).await? {
+            announce_changes(rt, &rec, &after).await?;
+            return Ok(Folded::Saved(after));
+        }
+        let Some(now) = streams::find(rt, &rec.project_id, &rec.id).await? else { return Ok(Folded::Gone) };
+        rec = now;
+    }
+    Ok(Folded::Raced(rec))
+}
+
+/// `save_folded` for what a read of the vendor found: the record as saved (or as last read).
+async fn save_read(rt: &Runtime, rec: Stream, fold: impl Fn(&mut Stream)) -> ApiResult<Stream> {
+    let fallback = rec.clone();
+    Ok(
+        match save_folded(rt, rec, |r| {
+            fold(r);
+            Ok(())
+        })
+        .await?
+        {
+            Folded::Saved(rec) | Folded::Raced(rec) => rec,
+            Folded::Gone => fallback,
+        },
+    )
+}
+
+/// Puts what changed from `before` to `after` (saved) on the project's event stream.
 async fn announce_changes(rt: &Runtime, before: &Stream, after: &Stream) -> ApiResult<()> {
     let started = before.vendor_stream_id.is_none() && after.vendor_stream_id.is_some();
     if started {
@@ -594,7 +635,7 @@ pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bo
         return Ok((rec, true));
     }
     let vendor = stream_vendor(ctx, &rec)?;
-    let mut rec = match settle(ctx.app, ctx.rt, vendor, rec.clone()).await? {
+    let rec = match settle(ctx.app, ctx.rt, vendor, rec.clone()).await? {
         Ok(rec) => rec,
         Err(e) => {
             crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
@@ -609,9 +650,8 @@ pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bo
     let state = vendor.stream_state(ctx.rt, &vendor_id, &spec).await;
     match routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), state).await {
         Ok(state) => {
-            let before = rec.clone();
-            apply(&mut rec, &state, ctx.rt.now_ms());
-            Ok((save_read(ctx.rt, &before, rec).await?, true))
+            let now_ms = ctx.rt.now_ms();
+            Ok((save_read(ctx.rt, rec, |r| apply(r, &state, now_ms)).await?, true))
         }
         Err(e) => {
             crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
@@ -641,37 +681,33 @@ pub async fn follow_notice(app: &App, rt: &Runtime, notice: &StreamNotice) -> Ap
             streams::by_output_ref(rt, notice.vendor, vendor_ref).await?.map(|(s, output)| (s, Some(output)))
         }
     };
-    let Some((mut rec, output)) = found else { return Ok(false) };
+    let Some((rec, output)) = found else { return Ok(false) };
     if let Some(output) = &output {
         if !rec.outputs.iter().any(|o| &o.output == output) {
             return Ok(false);
         }
     }
-    // Notices about two outputs of one stream come at once, to two isolates: each folds its
-    // notice into the state it read and saves only if nothing was saved since, else reads again.
-    for _ in 0..NOTICE_SAVE_ATTEMPTS {
+    let folded = save_folded(rt, rec, |rec| {
         // A job pushing to every output reports each by its URL: ours are sealed, so open them.
         let live: Vec<OutputTarget> = if notice.pushes.is_empty() {
             Vec::new()
         } else {
             let outputs = rec.outputs.iter().filter(|o| o.status != OutputStatus::Ended);
-            outputs.map(|o| target(app, &rec, o)).collect::<ApiResult<_>>()?
+            outputs.map(|o| target(app, rec, o)).collect::<ApiResult<_>>()?
         };
-        let mut after = rec.clone();
-        follow(&mut after, notice, output.as_deref(), &live);
-        if after == rec {
-            return Ok(true);
+        follow(rec, notice, output.as_deref(), &live);
+        Ok(())
+    })
+    .await?;
+    match folded {
+        Folded::Saved(_) => Ok(true),
+        Folded::Gone => Ok(false),
+        // The vendor delivers the notice again on a 5xx.
+        Folded::Raced(rec) => {
+            Err(ApiError::new(ErrorCode::StorageUnavailable, "the stream changed under this notice too often; retry")
+                .with_cause(format!("{} notice about {}: saving lost {SAVE_ATTEMPTS} races", notice.vendor, rec.id)))
         }
-        if streams::save_state_if_unchanged(rt, &rec, &after).await? {
-            announce_changes(rt, &rec, &after).await?;
-            return Ok(true);
-        }
-        let Some(now) = streams::find(rt, &rec.project_id, &rec.id).await? else { return Ok(false) };
-        rec = now;
     }
-    // The vendor delivers the notice again on a 5xx.
-    Err(ApiError::new(ErrorCode::StorageUnavailable, "the stream changed under this notice too often; retry")
-        .with_cause(format!("{} notice about {}: saving lost {NOTICE_SAVE_ATTEMPTS} races", notice.vendor, rec.id)))
 }
 
 /// Folds a notification into the record, only forward: a late or repeated notification
@@ -695,8 +731,9 @@ fn follow(rec: &mut Stream, notice: &StreamNotice, output: Option<&str>, live: &
     }
     if let (Some(output), Some(status)) = (output, notice.output_status) {
         if let Some(o) = rec.outputs.iter_mut().find(|o| o.output == output) {
-            // The vendor speaking of a job that still runs has it: any miss is over.
-            if !status.is_final() {
+            // The vendor speaking of a job that still runs has it: a miss before that is over
+            // (a notice older than the miss, redelivered or late, says nothing of it).
+            if !status.is_final() && o.missing_since_ms.is_some_and(|since| notice.occurred_at_ms as i64 >= since) {
                 o.missing_since_ms = None;
             }
             if status.is_ahead_of(o.status) {
@@ -796,11 +833,21 @@ async fn relayout(
     match routing::observe(&app.vendors, rt, vendor.name(), sent).await {
         Ok(()) => {
             streams::mark_layout_sent(rt, &rec, 0).await?;
-            // Every job took it, so each was there: a miss recorded earlier is over.
-            if rec.outputs.iter().any(|o| o.missing_since_ms.is_some()) {
-                let mut seen = rec.clone();
-                seen.outputs.iter_mut().for_each(|o| o.missing_since_ms = None);
-                save_read(rt, &rec, seen).await?;
+            // Every job laid out took it, so each was there: a miss recorded earlier is over.
+            let laid_out: Vec<String> = if spec.audio_only {
+                Vec::new() // no layout sent, so no job answered
+            } else {
+                spec.outputs.iter().filter(|o| o.vendor_ref.is_some()).map(|o| o.output.clone()).collect()
+            };
+            let seen = |o: &StoredOutput| o.missing_since_ms.is_some() && laid_out.contains(&o.output);
+            if rec.outputs.iter().any(seen) {
+                save_read(rt, rec.clone(), |r| {
+                    r.outputs
+                        .iter_mut()
+                        .filter(|o| laid_out.contains(&o.output))
+                        .for_each(|o| o.missing_since_ms = None)
+                })
+                .await?;
             }
             Ok(Relayout::Sent)
         }
@@ -815,9 +862,8 @@ async fn relayout(
                 let state = vendor.stream_state(rt, &vendor_id, &spec).await;
                 match routing::observe(&app.vendors, rt, vendor.name(), state).await {
                     Ok(state) => {
-                        let before = rec.clone();
-                        apply(&mut rec, &state, rt.now_ms());
-                        save_read(rt, &before, rec).await?;
+                        let now_ms = rt.now_ms();
+                        save_read(rt, rec, |r| apply(r, &state, now_ms)).await?;
                     }
                     Err(e) => crate::log::warn(&format!(
                         "state of {} from {}: {:?} {}",
