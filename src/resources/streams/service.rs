@@ -325,8 +325,8 @@ async fn save_and_announce(rt: &Runtime, before: &Stream, after: &Stream) -> Api
 enum Folded {
     /// Saved (and announced), or nothing to save.
     Saved(Stream),
-    /// The record is no longer stored.
-    Gone,
+    /// The record is no longer stored: as it was last read.
+    Gone(Stream),
     /// Saved by someone else each time first: the record as last read.
     Raced(Stream),
 }
@@ -351,7 +351,7 @@ async fn save_folded(
             announce_changes(rt, &rec, &after).await?;
             return Ok(Folded::Saved(after));
         }
-        let Some(now) = streams::find(rt, &rec.project_id, &rec.id).await? else { return Ok(Folded::Gone) };
+        let Some(now) = streams::find(rt, &rec.project_id, &rec.id).await? else { return Ok(Folded::Gone(rec)) };
         rec = now;
     }
     Ok(Folded::Raced(rec))
@@ -359,18 +359,13 @@ async fn save_folded(
 
 /// `save_folded` for what a read of the vendor found: the record as saved (or as last read).
 async fn save_read(rt: &Runtime, rec: Stream, fold: impl Fn(&mut Stream)) -> ApiResult<Stream> {
-    let fallback = rec.clone();
-    Ok(
-        match save_folded(rt, rec, |r| {
-            fold(r);
-            Ok(())
-        })
-        .await?
-        {
-            Folded::Saved(rec) | Folded::Raced(rec) => rec,
-            Folded::Gone => fallback,
-        },
-    )
+    let folded = save_folded(rt, rec, |r| {
+        fold(r);
+        Ok(())
+    })
+    .await?;
+    let (Folded::Saved(rec) | Folded::Raced(rec) | Folded::Gone(rec)) = folded;
+    Ok(rec)
 }
 
 /// Puts what changed from `before` to `after` (saved) on the project's event stream.
@@ -647,11 +642,24 @@ pub(crate) async fn refresh(ctx: &Ctx<'_>, rec: Stream) -> ApiResult<(Stream, bo
         return Ok((rec, true));
     }
     let spec = spec_of(ctx.app, vendor, &rec)?;
-    let state = vendor.stream_state(ctx.rt, &vendor_id, &spec).await;
-    match routing::observe(&ctx.app.vendors, ctx.rt, vendor.name(), state).await {
+    read_state(ctx.app, ctx.rt, vendor, rec, &vendor_id, &spec).await
+}
+
+/// Reads the state of the vendor's jobs in `spec` and folds it into `rec` (`apply`, `save_read`):
+/// the record as saved, and `false` with `rec` as it was when the vendor cannot say (logged).
+async fn read_state(
+    app: &App,
+    rt: &Runtime,
+    vendor: &dyn Vendor,
+    rec: Stream,
+    vendor_id: &str,
+    spec: &StreamSpec,
+) -> ApiResult<(Stream, bool)> {
+    let state = vendor.stream_state(rt, vendor_id, spec).await;
+    match routing::observe(&app.vendors, rt, vendor.name(), state).await {
         Ok(state) => {
-            let now_ms = ctx.rt.now_ms();
-            Ok((save_read(ctx.rt, rec, |r| apply(r, &state, now_ms)).await?, true))
+            let now_ms = rt.now_ms();
+            Ok((save_read(rt, rec, |r| apply(r, &state, now_ms)).await?, true))
         }
         Err(e) => {
             crate::log::warn(&format!("state of {} from {}: {:?} {}", rec.id, e.vendor, e.failure, e.summary));
@@ -701,7 +709,7 @@ pub async fn follow_notice(app: &App, rt: &Runtime, notice: &StreamNotice) -> Ap
     .await?;
     match folded {
         Folded::Saved(_) => Ok(true),
-        Folded::Gone => Ok(false),
+        Folded::Gone(_) => Ok(false),
         // The vendor delivers the notice again on a 5xx.
         Folded::Raced(rec) => {
             Err(ApiError::new(ErrorCode::StorageUnavailable, "the stream changed under this notice too often; retry")
@@ -833,19 +841,14 @@ async fn relayout(
     match routing::observe(&app.vendors, rt, vendor.name(), sent).await {
         Ok(()) => {
             streams::mark_layout_sent(rt, &rec, 0).await?;
-            // Every job laid out took it, so each was there: a miss recorded earlier is over.
-            let laid_out: Vec<String> = if spec.audio_only {
-                Vec::new() // no layout sent, so no job answered
-            } else {
-                spec.outputs.iter().filter(|o| o.vendor_ref.is_some()).map(|o| o.output.clone()).collect()
-            };
-            let seen = |o: &StoredOutput| o.missing_since_ms.is_some() && laid_out.contains(&o.output);
-            if rec.outputs.iter().any(seen) {
-                save_read(rt, rec.clone(), |r| {
-                    r.outputs
-                        .iter_mut()
-                        .filter(|o| laid_out.contains(&o.output))
-                        .for_each(|o| o.missing_since_ms = None)
+            // Every job laid out took it, so each was there: a miss recorded earlier is over. (An
+            // audio-only stream sends no layout, so no job answered.)
+            if !spec.audio_only && rec.outputs.iter().any(|o| o.missing_since_ms.is_some()) {
+                let laid_out: Vec<&str> =
+                    spec.outputs.iter().filter(|o| o.vendor_ref.is_some()).map(|o| o.output.as_str()).collect();
+                save_read(rt, rec, |r| {
+                    let seen = r.outputs.iter_mut().filter(|o| laid_out.contains(&o.output.as_str()));
+                    seen.for_each(|o| o.missing_since_ms = None)
                 })
                 .await?;
             }
@@ -859,17 +862,7 @@ async fn relayout(
             if e.failure == VendorFailure::NotFound {
                 // A job the vendor does not have: its state says whether it is over (on Agora,
                 // once missing longer than a failover takes: `apply`), so the next layout skips it.
-                let state = vendor.stream_state(rt, &vendor_id, &spec).await;
-                match routing::observe(&app.vendors, rt, vendor.name(), state).await {
-                    Ok(state) => {
-                        let now_ms = rt.now_ms();
-                        save_read(rt, rec, |r| apply(r, &state, now_ms)).await?;
-                    }
-                    Err(e) => crate::log::warn(&format!(
-                        "state of {} from {}: {:?} {}",
-                        rec.id, e.vendor, e.failure, e.summary
-                    )),
-                }
+                read_state(app, rt, vendor, rec, &vendor_id, &spec).await?;
             }
             Ok(Relayout::Refused)
         }
