@@ -35,9 +35,7 @@ fn uid_from(isolate: &Rc<App>, t: &TestApp, key: &str, room: &str, identity: &st
 }
 
 fn agora_room(t: &TestApp, key: &str) -> String {
-    let r = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "class", "vendor": "agora"})), Some(key));
-    assert_eq!(r.status, 201, "{}", r.json);
-    r.json["room"].as_str().unwrap().to_owned()
+    t.room_on(key, "class", "agora")
 }
 
 #[test]

@@ -543,13 +543,13 @@ fn agora_member(t: &TestApp, key: &str, room: &str, identity: &str) -> (String, 
 }
 
 /// An Agora room where alice broadcasts and bob is a member who does not yet, streamed to
-/// `outputs` (converters cv1, cv2, … in that order).
+/// `outputs` (converters cv1, cv2, … in that order) by the stream `id`.
 struct AgoraClass {
     fake: Rc<FakePush>,
     room: String,
     alice: u64,
     bob: u64,
-    stream: Reply,
+    id: String,
 }
 
 fn agora_class_streamed_to(t: &TestApp, key: &str, outputs: Value) -> AgoraClass {
@@ -559,7 +559,15 @@ fn agora_class_streamed_to(t: &TestApp, key: &str, outputs: Value) -> AgoraClass
     agora_presence(t, "n1", 103, &room, alice);
     let stream = start(t, key, json!({"room": room, "outputs": outputs}));
     assert_eq!(stream.status, 201, "{}", stream.json);
-    AgoraClass { fake, room, alice, bob, stream }
+    let id = stream.json["stream"].as_str().unwrap().to_owned();
+    AgoraClass { fake, room, alice, bob, id }
+}
+
+/// The stream `id` as `rtc.stream.get` answers (which reads it from the vendor).
+fn stream_get(t: &TestApp, key: &str, id: &str) -> Value {
+    let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(key));
+    assert_eq!(g.status, 200, "{}", g.json);
+    g.json
 }
 
 #[test]
@@ -713,7 +721,7 @@ fn agora_media_push_notices_move_each_output_and_end_the_stream_once() {
 fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() {
     let t = app(&[]);
     let key = t.project_key();
-    let AgoraClass { fake, room, alice, bob, stream: s } =
+    let AgoraClass { fake, room, alice, bob, id } =
         agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}, {"url": TWITCH}]));
     // The first converter is gone at Agora, and no notice said so (or one is still on its way;
     // a 404 may also be a converter mid-failover).
@@ -732,11 +740,10 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
     assert_eq!((report.layouts_sent, report.layouts_failed), (0, 1), "{report:?}");
     let updates = agora_updates(&t);
     assert_eq!(updates_per_converter(&updates), (2, 2), "{updates:?}");
-    let id = s.json["stream"].as_str().unwrap();
     let outputs = |t: &TestApp| {
-        let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
-        let statuses: Vec<Value> = g.json["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
-        (g.json["status"].clone(), statuses)
+        let g = stream_get(t, &key, &id);
+        let statuses: Vec<Value> = g["outputs"].as_array().unwrap().iter().map(|o| o["status"].clone()).collect();
+        (g["status"].clone(), statuses)
     };
     assert_eq!(outputs(&t), (json!("active"), vec![json!("starting"), json!("active")]));
 
@@ -759,12 +766,10 @@ fn a_converter_agora_answers_404_for_does_not_keep_the_layout_from_the_others() 
 fn a_converter_agora_answers_404_for_ends_only_once_missing_longer_than_a_failover() {
     let t = app(&[]);
     let key = t.project_key();
-    let AgoraClass { fake, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
-    let id = stream.json["stream"].as_str().unwrap().to_owned();
+    let AgoraClass { fake, id, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
     let get = |t: &TestApp| {
-        let g = t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key));
-        assert_eq!(g.status, 200, "{}", g.json);
-        (g.json["status"].as_str().unwrap().to_owned(), g.json["outputs"][0]["status"].as_str().unwrap().to_owned())
+        let g = stream_get(t, &key, &id);
+        (g["status"].as_str().unwrap().to_owned(), g["outputs"][0]["status"].as_str().unwrap().to_owned())
     };
     let live = || ("active".to_owned(), "active".to_owned());
     assert_eq!(get(&t), live());
@@ -795,9 +800,8 @@ fn a_converter_agora_answers_404_for_ends_only_once_missing_longer_than_a_failov
 fn a_converter_that_took_a_layout_is_there_so_its_next_miss_starts_a_new_grace() {
     let t = app(&[]);
     let key = t.project_key();
-    let AgoraClass { fake, room, bob, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
-    let id = stream.json["stream"].as_str().unwrap().to_owned();
-    let get = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json["status"].clone();
+    let AgoraClass { fake, room, bob, id, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let get = |t: &TestApp| stream_get(t, &key, &id)["status"].clone();
     assert_eq!(get(&t), "active");
     // A first failover: missed once, then back.
     let converter = fake.converters.borrow_mut().remove(0);
@@ -818,9 +822,8 @@ fn a_converter_that_took_a_layout_is_there_so_its_next_miss_starts_a_new_grace()
 fn a_state_notice_newer_than_a_miss_starts_a_new_grace_and_an_older_one_does_not() {
     let t = app(&[]);
     let key = t.project_key();
-    let AgoraClass { fake, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
-    let id = stream.json["stream"].as_str().unwrap().to_owned();
-    let get = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json["status"].clone();
+    let AgoraClass { fake, id, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let get = |t: &TestApp| stream_get(t, &key, &id)["status"].clone();
     assert_eq!(get(&t), "active");
     fake.converters.borrow_mut().clear();
     let first_miss = t.native.clock.now_ms();
@@ -840,9 +843,8 @@ fn a_state_notice_newer_than_a_miss_starts_a_new_grace_and_an_older_one_does_not
 fn a_read_that_crossed_a_notice_ending_the_stream_does_not_reopen_it() {
     let t = app(&[]);
     let key = t.project_key();
-    let AgoraClass { fake, stream, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
-    let id = stream.json["stream"].as_str().unwrap().to_owned();
-    let get = |t: &TestApp| t.call("GET", &format!("/v1/rtc/stream/get/{id}"), None, Some(&key)).json;
+    let AgoraClass { fake, id, .. } = agora_class_streamed_to(&t, &key, json!([{"url": YOUTUBE}]));
+    let get = |t: &TestApp| stream_get(t, &key, &id);
     assert_eq!(get(&t)["status"], "active");
     // The converter is destroyed, and another isolate saves its destroyed notice (as
     // `follow_notice` does: a new state version) while this read of it is under way.
@@ -949,9 +951,7 @@ fn zego_mixing(t: &TestApp) -> Rc<RefCell<Vec<(String, Value)>>> {
 }
 
 fn zego_room(t: &TestApp, key: &str) -> String {
-    let room = t.call("POST", "/v1/rtc/room/create", Some(json!({"name": "stage", "vendor": "zego"})), Some(key));
-    assert_eq!(room.status, 201, "{}", room.json);
-    room.json["room"].as_str().unwrap().to_owned()
+    t.room_on(key, "stage", "zego")
 }
 
 #[test]
